@@ -1,0 +1,151 @@
+"""create_app(): the FastAPI application with its routers, error handlers and limits."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loomwork import __version__
+from loomwork.config import Settings, load_settings
+from loomwork.db.database import Database
+from loomwork.engine.router import build_router
+from loomwork.errors import LoomworkError
+from loomwork.kinds import ARTIFACT_KINDS
+
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+              415: "unsupported_media_type"}
+
+
+def error_response(status: int, detail: str, code: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status)
+
+
+class BodySizeLimit:
+    """Refuse bodies over the limit with 413 before any handler reads them (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(413, f"The request body is larger than {self.max_bytes:,} bytes.", "body_too_large")
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "header", "path")]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)
+    return name or "body"
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"field": _field_name(tuple(e.get("loc", ()))), "reason": e.get("msg", "is invalid")}
+              for e in exc.errors()]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        errors = [{"field": "body", "reason": "is not valid JSON"}]
+    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5])
+    return error_response(422, detail or "The request is invalid.", "invalid", field=errors[0]["field"] if errors else None,
+                          errors=errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoomworkError)
+    def _loomwork_error(_request: Request, exc: LoomworkError) -> JSONResponse:
+        return JSONResponse(json.loads(json.dumps(exc.body(), default=str)), status_code=exc.status)
+
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, str(exc.detail), code)
+
+    @app.exception_handler(IntegrityError)
+    def _integrity_error(_request: Request, _exc: IntegrityError) -> JSONResponse:
+        return error_response(409, "The change conflicts with data written at the same time; try again.", "conflict")
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_request: Request, _exc: RecursionError) -> JSONResponse:
+        return error_response(422, "body: the JSON is nested too deeply.", "invalid", field="body")
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    db = db or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # noqa: ANN202
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Loomwork",
+        version=__version__,
+        description="One home for the configuration of AI agents: personas, tools, evals and invocations.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    all_active_types = tuple(kind.active_flag_type for kind in ARTIFACT_KINDS)
+    for kind in ARTIFACT_KINDS:
+        hidden = tuple(t for t in all_active_types if t != kind.active_flag_type)
+        app.include_router(build_router(kind, hidden))
+
+    @app.get("/healthz", tags=["health"], operation_id="healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"description": "Database unreachable."}})
+    def readyz() -> JSONResponse:
+        try:
+            with db.transaction(write=False) as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return error_response(503, "The database does not answer.", "not_ready")
+        return JSONResponse({"status": "ready", "database": db.dialect})
+
+    return app

@@ -1,0 +1,105 @@
+"""The `loomwork` command: serve, migrate and keys (export, import, seed-demo and mcp come later)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from loomwork.config import ADMIN_KEY_FILE, Settings, load_settings, write_private_file
+from loomwork.db.database import Database
+from loomwork.db.migrate import upgrade
+from loomwork.identity import service as identity
+
+app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="LOOMWORK_DATABASE_URL",
+                 help="SQLAlchemy URL; default: SQLite at .loomwork/loomwork.sqlite3."),
+]
+
+
+def _migrated(database_url: str | None) -> tuple[Settings, Database]:
+    settings = load_settings(database_url)
+    db = Database(settings.database_url)
+    with console.status("Migrating the database..."):
+        upgrade(db.engine)
+    return settings, db
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Bring the database schema up to date."""
+    settings, db = _migrated(database_url)
+    db.dispose()
+    console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)}).")
+
+
+def bootstrap_admin(settings: Settings, db: Database) -> str | None:
+    """On an empty database: the group `default`, an admin profile and its key (returned once)."""
+    with db.transaction(write=True) as session:
+        if identity.has_any_group(session):
+            return None
+        return identity.create_group_key(session, settings.secret_key, "default", "admin", "admin")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Migrate the database, then serve the API."""
+    import uvicorn
+
+    from loomwork.app import create_app
+
+    settings, db = _migrated(database_url)
+    api_key = bootstrap_admin(settings, db)
+    if api_key:
+        key_file = settings.data_dir / ADMIN_KEY_FILE
+        write_private_file(key_file, api_key + "\n")
+        console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
+        print(api_key, flush=True)
+        console.print(f"Saved to {key_file} (mode 0600). Send it as a header, for example:\n"
+                      f"  curl -H 'X-Api-Key: {api_key}' -X POST http://{host}:{port}/api/v5/artifacts/personas/get "
+                      "-H 'Content-Type: application/json' -d '{}'", soft_wrap=True)
+    uvicorn.run(create_app(settings, db), host=host, port=port, log_level="info")
+
+
+@keys_app.command("create")
+def keys_create(
+    group: Annotated[str, typer.Option("--group", help="Group name; created when missing.")],
+    name: Annotated[str, typer.Option("--name", help="Profile display name; created when missing.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key; the key is printed alone on the last line."""
+    if role not in identity.ROLES:
+        console.print(f"[red]--role must be one of {', '.join(identity.ROLES)}, not {role!r}.[/red]")
+        raise typer.Exit(2)
+    for option, value in (("--group", group), ("--name", name)):
+        if not value.strip() or len(value) > 200:
+            console.print(f"[red]{option} must be 1 to 200 characters.[/red]")
+            raise typer.Exit(2)
+    settings, db = _migrated(database_url)
+    with db.transaction(write=True) as session:
+        api_key = identity.create_group_key(session, settings.secret_key, group.strip(), name.strip(), role)
+    db.dispose()
+    console.print(f"Created a {role} key for {name!r} in group {group!r}; it is shown once:")
+    print(api_key, flush=True)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,69 @@
+"""Settings from LOOMWORK_* environment variables, with embedded defaults.
+
+Everything local lives under one data directory (`.loomwork/` in the working
+directory unless LOOMWORK_DATA_DIR says otherwise): the SQLite database, the
+server secret and the bootstrap admin key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+SECRET_FILE = "secret.key"
+ADMIN_KEY_FILE = "admin.key"
+SQLITE_FILE = "loomwork.sqlite3"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    secret_key: bytes
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the plain `postgresql://` form people copy around; we drive it with psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Create a file readable by its owner only (mode 0600), replacing any old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def _load_secret(data_dir: Path) -> bytes:
+    env = os.environ.get("LOOMWORK_SECRET_KEY")
+    if env:
+        return env.encode()
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        write_private_file(path, secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip().encode()
+
+
+def load_settings(database_url: str | None = None) -> Settings:
+    data_dir = Path(os.environ.get("LOOMWORK_DATA_DIR") or Path.cwd() / ".loomwork")
+    url = database_url or os.environ.get("LOOMWORK_DATABASE_URL")
+    if not url:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{data_dir / SQLITE_FILE}"
+    return Settings(
+        database_url=normalise_database_url(url),
+        data_dir=data_dir,
+        secret_key=_load_secret(data_dir),
+    )

@@ -1,0 +1,8 @@
+"""Imports every model so Base.metadata is complete (for Alembic and the tests)."""
+
+from loomwork.db.base import Base
+from loomwork.engine import models as _engine  # noqa: F401
+from loomwork.identity import models as _identity  # noqa: F401
+from loomwork.resources import models as _resources  # noqa: F401
+
+metadata = Base.metadata

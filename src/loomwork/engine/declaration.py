@@ -1,0 +1,111 @@
+"""How an artifact kind is declared: its slots and the request fields that feed them.
+
+Everything else (routes, request and response models, patch rules, get sections,
+docs) is derived from these declarations by the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One list of connections of an artifact to resources of one kind.
+
+    `key` is the stem of the request fields: a single slot is fed by `key_id`
+    (select) and `key` (a value to create-or-find); a multiple slot by `key_ids`
+    (replace the selection) and `values_field` (values to create-or-find and append).
+    """
+
+    key: str
+    resource: str
+    many: bool
+    required: bool = False
+    section: str = ""
+    values_field: str | None = None
+    description: str = ""
+
+    @property
+    def id_field(self) -> str:
+        return f"{self.key}_ids" if self.many else f"{self.key}_id"
+
+    @property
+    def value_field(self) -> str | None:
+        return self.values_field if self.many else self.key
+
+    @property
+    def resource_kind(self) -> ResourceKind:
+        return RESOURCE_KINDS[self.resource]
+
+    @property
+    def search_fields(self) -> tuple[str, ...]:
+        """The seeds spell a section's search option both ways (`color_search`, `descriptions_search`)."""
+        return tuple(dict.fromkeys((f"{self.key}_search", f"{self.section}_search")))
+
+    @property
+    def show_selected_fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((f"{self.key}_show_selected", f"{self.section}_show_selected")))
+
+
+def single(key: str, resource: str | None = None, *, required: bool = False, section: str | None = None,
+           description: str = "") -> Slot:
+    return Slot(key, resource or key, many=False, required=required, section=section or f"{key}s",
+                description=description)
+
+
+def many(key: str, resource: str | None = None, *, values: str | None = "", section: str | None = None,
+         description: str = "") -> Slot:
+    """A multiple slot; `values=None` when the kind takes only ids (flags come from a catalog)."""
+    plural = section or f"{key}s"
+    return Slot(key, resource or key, many=True, section=plural,
+                values_field=plural if values == "" else values, description=description)
+
+
+@dataclass(frozen=True)
+class TemplateParameters:
+    """Derive a `parameters` section from the {{variables}} of a text slot, mapped to a slot's values."""
+
+    text_slot: str
+    field_slot: str
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    name: str  # persona
+    plural: str  # personas
+    title: str  # Persona
+    description: str
+    slots: tuple[Slot, ...]
+    legacy_draft_path: str | None = None
+    # Which slots the search text looks in.
+    text_slots: tuple[str, ...] = ("name", "description")
+    parameters: TemplateParameters | None = None
+    # The editor's steps, each with a `*_show_ai_generate` flag in get.
+    steps: tuple[str, ...] = ("basic", "content")
+    slot_by_key: dict[str, Slot] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slot_by_key", {slot.key: slot for slot in self.slots})
+
+    @property
+    def id_field(self) -> str:
+        return f"{self.name}_id"
+
+    @property
+    def ids_field(self) -> str:
+        return f"{self.name}_ids"
+
+    @property
+    def active_flag_type(self) -> str:
+        return f"{self.name}_active"
+
+    @property
+    def name_slot(self) -> Slot:
+        return self.slot_by_key["name"]
+
+    @property
+    def flag_slot(self) -> Slot | None:
+        return self.slot_by_key.get("flag")

@@ -1,0 +1,149 @@
+"""The form state of an artifact and the field rules of API.md section 4 that change it.
+
+One function, `apply_patch`, serves draft patches, create and update alike, so a
+rule holds the same way whichever door a change comes through.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.errors import Invalid
+from loomwork.resources import service
+from loomwork.resources.kinds import RESOURCE_KINDS
+from loomwork.resources.service import ResourceValue
+
+
+@dataclass
+class FormState:
+    """Selected resource ids per slot (in order) and the ids whose connections are pending."""
+
+    slots: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    pending: set[uuid.UUID] = field(default_factory=set)
+
+    def ids(self, key: str) -> list[uuid.UUID]:
+        return self.slots.get(key, [])
+
+    def all_ids(self) -> set[uuid.UUID]:
+        return {rid for ids in self.slots.values() for rid in ids}
+
+    def copy(self) -> FormState:
+        return FormState({k: list(v) for k, v in self.slots.items() if v}, set(self.pending))
+
+    def normalised(self) -> FormState:
+        """Drop empty slots and pending ids no longer selected, so equal states compare equal."""
+        slots = {k: list(dict.fromkeys(v)) for k, v in self.slots.items() if v}
+        selected = {rid for ids in slots.values() for rid in ids}
+        return FormState(slots, self.pending & selected)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"slots": {k: [str(i) for i in v] for k, v in self.slots.items()},
+                "pending": sorted(str(i) for i in self.pending)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FormState:
+        return cls({k: [uuid.UUID(i) for i in v] for k, v in data.get("slots", {}).items()},
+                   {uuid.UUID(i) for i in data.get("pending", [])})
+
+
+def _referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]:
+    ids: set[uuid.UUID] = set()
+    for slot in kind.slots:
+        given = patch.get(slot.id_field)
+        if given is None:
+            continue
+        ids.update(given if slot.many else [given])
+    return ids
+
+
+def apply_patch(
+    session: Session, group_id: uuid.UUID, kind: ArtifactKind, state: FormState, patch: dict[str, Any]
+) -> FormState:
+    """Apply the set fields of `patch` (explicit nulls included) to a copy of `state`, in the rule order."""
+    state = state.copy()
+    found = service.load(session, group_id, _referenced_ids(kind, patch) | set(state.ids("flag")))
+    for slot in kind.slots:
+        if slot.many:
+            _apply_multiple(session, group_id, slot, state, patch, found)
+        else:
+            _apply_single(session, group_id, slot, state, patch, found)
+    _apply_active_flag(session, group_id, kind, state, patch, found)
+    _apply_pending(state, patch)
+    return state.normalised()
+
+
+def _apply_single(session, group_id, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
+    if slot.id_field in patch:
+        rid = patch[slot.id_field]
+        if rid is None:
+            state.slots[slot.key] = []  # explicit null clears
+            return
+        service.require_kind(found, [rid], slot.resource, slot.id_field)
+        state.slots[slot.key] = [rid]
+    elif slot.value_field in patch:
+        raw = patch[slot.value_field]
+        if raw is None:
+            state.slots[slot.key] = []
+            return
+        value = service.normalise_value(slot.resource_kind, raw, slot.value_field)
+        state.slots[slot.key] = service.find_or_create(session, group_id, slot.resource_kind, [value])
+
+
+def _apply_multiple(session, group_id, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
+    if slot.id_field in patch:
+        ids = patch[slot.id_field] or []
+        service.require_kind(found, ids, slot.resource, slot.id_field)
+        state.slots[slot.key] = list(dict.fromkeys(ids))
+    raws = patch.get(slot.value_field) if slot.value_field else None
+    if raws:
+        values = service.normalise_values(slot.resource_kind, raws, slot.value_field)
+        added = service.find_or_create(session, group_id, slot.resource_kind, values)
+        state.slots[slot.key] = list(dict.fromkeys(state.ids(slot.key) + added))
+
+
+def _apply_active_flag(session, group_id, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
+    """`active` picks the kind's `K_active` flag and replaces any flag of that type; then one flag per type."""
+    if kind.flag_slot is None:
+        return
+    flag_kind = RESOURCE_KINDS["flag"]
+    if patch.get("active") is not None:
+        wanted = {"type": kind.active_flag_type, "value": "true" if patch["active"] else "false"}
+        (flag_id,) = service.find_or_create(session, group_id, flag_kind, [wanted])
+        kept = [f for f in state.ids("flag") if f in found and found[f].value["type"] != kind.active_flag_type]
+        state.slots["flag"] = kept + [flag_id]
+        found[flag_id] = ResourceValue(flag_id, "flag", wanted)
+    seen: dict[str, uuid.UUID] = {}
+    for flag_id in state.ids("flag"):
+        flag_type = found[flag_id].value["type"] if flag_id in found else None
+        if flag_type is None:
+            continue
+        if flag_type in seen:
+            raise Invalid(f"flag_ids: an artifact holds at most one flag of each type; two have type {flag_type}.",
+                          field="flag_ids")
+        seen[flag_type] = flag_id
+
+
+def _apply_pending(state: FormState, patch: dict[str, Any]) -> None:
+    if "pending_ids" not in patch:
+        return
+    pending = set(patch["pending_ids"] or [])
+    selected = state.all_ids()
+    for rid in pending:
+        if rid not in selected:
+            raise Invalid(f"pending_ids: {rid} is not selected in any slot, so it cannot be pending.",
+                          field="pending_ids")
+    state.pending = pending
+
+
+def active_value(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, ResourceValue]) -> bool | None:
+    """The artifact's `K_active` flag as a boolean, or None when it has none."""
+    for flag_id in state.ids("flag"):
+        flag = values.get(flag_id)
+        if flag and flag.value["type"] == kind.active_flag_type:
+            return flag.value["value"] == "true"
+    return None

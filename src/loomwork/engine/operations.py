@@ -1,0 +1,31 @@
+"""The operations every artifact kind has: path, role, whether an agent may call it, and a summary.
+
+The router, the docs and (later) the MCP tools all read this one table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    method: str
+    role: str
+    agents: bool  # may an AI agent (X-MCP caller) call it?
+    summary: str
+    action: str  # completes "To ... you need the X role"
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "POST", "viewer", True, "Get one {name} form with every section of options.", "read {plural}"),
+    Operation("create", "POST", "editor", False, "Create {plural} in bulk (at most 1,000 items).", "create {plural}"),
+    Operation("update", "POST", "editor", False, "Update {plural} in bulk with PATCH semantics.", "update {plural}"),
+    Operation("duplicate", "POST", "editor", False, "Duplicate a {name} with every connection.", "duplicate {plural}"),
+    Operation("delete", "POST", "editor", False, "Delete {plural} in bulk.", "delete {plural}"),
+)
+
+
+def operation(name: str) -> Operation:
+    return next(op for op in OPERATIONS if op.name == name)

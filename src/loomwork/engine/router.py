@@ -1,0 +1,104 @@
+"""Builds the HTTP routes of an artifact kind from its declaration.
+
+The router only translates HTTP: it authenticates (a dependency), opens the
+request's transaction, calls the service and returns its answer. No `from
+__future__ import annotations` here: FastAPI reads the generated models from the
+handlers' annotations at definition time.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from loomwork.engine import artifacts
+from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.operations import operation
+from loomwork.engine.schemas import ErrorBody, KindSchemas, build_schemas
+from loomwork.engine.sections import get_view
+from loomwork.identity.dependencies import Caller, caller_with
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "No API key, or one that is not valid."),
+        (403, "The caller's role is too low, or an AI agent tried to decide."),
+        (404, "An id that does not exist in the caller's group."),
+        (409, "A version check or another state check failed."),
+        (413, "The body is larger than the limit."),
+        (422, "A field is invalid; `detail` names it and says why."),
+    )
+}
+
+
+def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIRouter:
+    schemas: KindSchemas = build_schemas(kind)
+    router = APIRouter(prefix=f"/api/v5/artifacts/{kind.plural}", tags=[f"{kind.title}s"],
+                       responses=ERROR_RESPONSES)
+
+    def caller(name: str) -> Any:
+        op = operation(name)
+        dependency = caller_with(op.role, op.action.format(name=kind.name, plural=kind.plural), agents=op.agents)
+        return Annotated[Caller, Depends(dependency)]
+
+    def route(name: str, response_model: Any):  # noqa: ANN202
+        op = operation(name)
+        return router.api_route(
+            f"/{name}", methods=[op.method], response_model=response_model,
+            operation_id=f"{name}_{kind.name}", summary=op.summary.format(name=kind.name, plural=kind.plural),
+        )
+
+    @route("get", schemas.get_response)
+    def get(body: schemas.get_request, who: caller("get")) -> Any:
+        request = body.model_dump()
+        with who.db.transaction(write=False) as session:
+            artifact = None
+            state = artifacts.FormState()
+            if request.get(kind.id_field):
+                artifact = artifacts.get_artifact(session, kind, who.principal.group_id, request[kind.id_field])
+                state = artifacts.load_state(session, artifact.id)
+            return get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types)
+
+    @route("create", schemas.results)
+    def create(body: schemas.create_request, who: caller("create")) -> Any:
+        items = [item.model_dump(exclude_unset=True) for item in getattr(body, kind.plural)]
+        with who.db.transaction(write=True) as session:
+            def create_one(item: dict[str, Any]) -> dict[str, Any]:
+                row = artifacts.create_item(session, kind, who.principal, item)
+                return {kind.id_field: row.id, "version": row.version, "message": f"Created {kind.name}."}
+
+            return {"results": artifacts.run_items(session, items, create_one)}
+
+    @route("update", schemas.results)
+    def update(body: schemas.update_request, who: caller("update")) -> Any:
+        items = [item.model_dump(exclude_unset=True) for item in getattr(body, kind.plural)]
+        with who.db.transaction(write=True) as session:
+            def update_one(item: dict[str, Any]) -> dict[str, Any]:
+                row = artifacts.update_item(session, kind, who.principal, item)
+                return {kind.id_field: row.id, "version": row.version, "message": f"Updated {kind.name}."}
+
+            results = artifacts.run_items(session, items, update_one)
+        for result, item in zip(results, items):
+            result.setdefault(kind.id_field, item[kind.id_field])
+        return {"results": results}
+
+    @route("duplicate", schemas.duplicate_response)
+    def duplicate(body: schemas.duplicate_request, who: caller("duplicate")) -> Any:
+        with who.db.transaction(write=True) as session:
+            row = artifacts.duplicate(session, kind, who.principal, getattr(body, kind.id_field))
+        return {"success": True, kind.id_field: row.id, "version": row.version,
+                "message": f"Duplicated {kind.name} {getattr(body, kind.id_field)}."}
+
+    @route("delete", schemas.delete_response)
+    def delete(body: schemas.delete_request, who: caller("delete")) -> Any:
+        ids = getattr(body, kind.ids_field)
+        with who.db.transaction(write=True) as session:
+            def delete_one(artifact_id: Any) -> dict[str, Any]:
+                artifacts.delete_one(session, kind, who.principal, artifact_id)
+                return {"message": f"Deleted {kind.name}."}
+
+            results = artifacts.run_items(session, ids, delete_one)
+        for result, artifact_id in zip(results, ids):
+            result[kind.id_field] = artifact_id
+        return {"results": results}
+
+    return router

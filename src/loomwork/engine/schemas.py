@@ -1,0 +1,166 @@
+"""Request and response models, generated from an artifact kind's declaration.
+
+Nothing here is written per kind: each model is named after the kind
+(`CreatePersonaItem`, `GetPersonaResponse`, ...) so the OpenAPI document reads
+like the seeds, but its fields all come from the slots.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from loomwork.engine.artifacts import MAX_BULK_ITEMS
+from loomwork.engine.declaration import ArtifactKind, Slot
+
+MAX_IDS = 1000
+MAX_KEY_CHARS = 255
+
+
+class RequestModel(BaseModel):
+    # Unknown fields are refused by name, so a typo never silently does nothing.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    code: str
+    field: str | None = None
+
+
+class Option(BaseModel):
+    id: uuid.UUID
+    value: Any
+    label: str
+    selected: bool
+    pending: bool
+
+
+class Section(BaseModel):
+    options: list[Option]
+    total: int = Field(description="How many resources match the section's search, before the cut to 50.")
+    selected_ids: list[uuid.UUID]
+    search: str | None = None
+
+
+class Parameter(BaseModel):
+    name: str
+    parameter_field_id: uuid.UUID | None
+    mapped: bool
+
+
+class ParameterSection(BaseModel):
+    parameters: list[Parameter]
+    missing: list[str]
+
+
+IdList = Annotated[list[uuid.UUID], Field(max_length=MAX_IDS)]
+
+
+def _slot_fields(slot: Slot) -> dict[str, Any]:
+    """The request fields that feed one slot (see API.md section 4, rules 3 and 4)."""
+    value_type = slot.resource_kind.python_type
+    fields: dict[str, Any] = {}
+    if slot.many:
+        fields[slot.id_field] = (IdList | None, Field(None, description=f"Replace the {slot.key} selection (ordered)."))
+        if slot.value_field:
+            fields[slot.value_field] = (
+                Annotated[list[value_type], Field(max_length=MAX_IDS)] | None,
+                Field(None, description=f"{slot.key} values to create-or-find and append."),
+            )
+    else:
+        fields[slot.id_field] = (uuid.UUID | None, Field(None, description=f"Select a {slot.resource}; null clears."))
+        fields[slot.value_field] = (value_type | None, Field(None, description=f"A {slot.resource} value to create-or-find and select."))
+    return fields
+
+
+def patch_fields(kind: ArtifactKind) -> dict[str, Any]:
+    """Every field that changes a form: the slots, then the kind-wide rules (flags, active, pending)."""
+    fields: dict[str, Any] = {}
+    for slot in kind.slots:
+        fields.update(_slot_fields(slot))
+    if kind.flag_slot:
+        fields["active"] = (bool | None, Field(None, description=f"Resolved to the {kind.active_flag_type} flag."))
+    fields["pending_ids"] = (IdList | None, Field(None, description="Selected resource ids whose connections stay pending (inactive)."))
+    return fields
+
+
+@dataclass(frozen=True)
+class KindSchemas:
+    create_item: type[BaseModel]
+    update_item: type[BaseModel]
+    create_request: type[BaseModel]
+    update_request: type[BaseModel]
+    result_item: type[BaseModel]
+    results: type[BaseModel]
+    get_request: type[BaseModel]
+    get_response: type[BaseModel]
+    duplicate_request: type[BaseModel]
+    duplicate_response: type[BaseModel]
+    delete_request: type[BaseModel]
+    delete_result: type[BaseModel]
+    delete_response: type[BaseModel]
+
+
+def _model(model_name: str, base: type[BaseModel] = BaseModel, /, **fields: Any) -> type[BaseModel]:
+    return create_model(model_name, __base__=base, **fields)
+
+
+def build_schemas(kind: ArtifactKind) -> KindSchemas:
+    title, id_field = kind.title, kind.id_field
+    draft_field = (uuid.UUID | None, Field(None, description="Commit this draft's form into the item."))
+    create_item = _model(f"Create{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field)
+    update_item = _model(
+        f"Update{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field,
+        **{id_field: (uuid.UUID, ...)},
+        expected_version=(int | None, Field(None, ge=1, description=f"Fail the item unless the {kind.name} is at this version.")),
+    )
+    bulk = lambda item: (Annotated[list[item], Field(max_length=MAX_BULK_ITEMS)], ...)  # noqa: E731
+    result_item = _model(
+        f"{title}ResultItem",
+        index=(int, ...), success=(bool, ...), message=(str, ...),
+        **{id_field: (uuid.UUID | None, None)},
+        version=(int | None, None), code=(str | None, None), field=(str | None, None),
+        current_version=(int | None, None),
+    )
+    get_fields: dict[str, Any] = {id_field: (uuid.UUID | None, None), "draft_id": (uuid.UUID | None, None)}
+    for slot in kind.slots:
+        for name in slot.search_fields:
+            get_fields[name] = (Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None, None)
+        for name in slot.show_selected_fields:
+            get_fields[name] = (bool | None, None)
+    if kind.parameters:
+        get_fields["parameter_ids"] = (IdList | None, Field(None, description="Accepted for compatibility; unused."))
+    response_fields: dict[str, Any] = {
+        id_field: (uuid.UUID | None, None), f"{kind.name}_exists": (bool, ...), "version": (int | None, None),
+        "draft_id": (uuid.UUID | None, None), "draft_version": (int | None, None),
+        "actor_name": (str, ...), "group_id": (uuid.UUID, ...), "can_edit": (bool, ...),
+        "disabled_reason": (str | None, None), "active": (bool | None, None),
+        "pending_ids": (list[uuid.UUID], ...),
+        **{f"{step}_show_ai_generate": (bool, False) for step in kind.steps},
+        **{slot.section: (Section, ...) for slot in kind.slots},
+    }
+    if kind.parameters:
+        response_fields["parameters"] = (ParameterSection, ...)
+    delete_result = _model(f"Delete{title}Result", index=(int, ...), success=(bool, ...), message=(str, ...),
+                           code=(str | None, None), **{id_field: (uuid.UUID, ...)})
+    return KindSchemas(
+        create_item=create_item,
+        update_item=update_item,
+        create_request=_model(f"Create{title}Request", RequestModel, **{kind.plural: bulk(create_item)}),
+        update_request=_model(f"Update{title}Request", RequestModel, **{kind.plural: bulk(update_item)}),
+        result_item=result_item,
+        results=_model(f"{title}Results", results=(list[result_item], ...)),
+        get_request=_model(f"Get{title}Request", RequestModel, **get_fields),
+        get_response=_model(f"Get{title}Response", **response_fields),
+        duplicate_request=_model(f"Duplicate{title}Request", RequestModel, **{id_field: (uuid.UUID, ...)}),
+        duplicate_response=_model(f"Duplicate{title}Response", success=(bool, ...), message=(str, ...),
+                                  version=(int, ...), **{id_field: (uuid.UUID, ...)}),
+        delete_request=_model(f"Delete{title}Request", RequestModel,
+                              **{kind.ids_field: (Annotated[list[uuid.UUID], Field(max_length=MAX_BULK_ITEMS)], ...)}),
+        delete_result=delete_result,
+        delete_response=_model(f"Delete{title}Response", results=(list[delete_result], ...)),
+    )

@@ -1,0 +1,121 @@
+"""The `get` view of an artifact form: one section of options per slot, plus derived sections.
+
+Each section lists the group's resources of the slot's kind as options, the
+selected ones first, narrowed by the section's search text and cut to 50 (with
+the total before the cut), so a picker needs no second call.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loomwork.db.dialect import escape_like
+from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.form import FormState, active_value
+from loomwork.resources import service
+from loomwork.resources.models import Resource
+from loomwork.resources.service import ResourceValue
+
+SECTION_LIMIT = 50
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
+
+
+def option(resource: ResourceValue, selected: bool, pending: bool) -> dict[str, Any]:
+    return {"id": resource.id, "value": resource.public, "label": resource.label,
+            "selected": selected, "pending": pending}
+
+
+def build_section(
+    session: Session, group_id: uuid.UUID, slot: Slot, state: FormState, values: dict[uuid.UUID, ResourceValue],
+    search: str | None, show_selected: bool, hidden_flag_types: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    needle = (search or "").strip().lower()
+    selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
+    if needle:
+        selected = [r for r in selected if needle in r.label.lower()]
+    options = [option(r, True, r.id in state.pending) for r in selected]
+    total = len(options)
+    if not show_selected:
+        others, others_total = _other_options(session, group_id, slot, state, needle, SECTION_LIMIT - len(options),
+                                              hidden_flag_types)
+        options += others
+        total += others_total
+    return {"options": options[:SECTION_LIMIT], "total": total,
+            "selected_ids": state.ids(slot.key), "search": search}
+
+
+def _other_options(session, group_id, slot: Slot, state: FormState, needle: str, room: int,  # noqa: ANN001
+                   hidden_flag_types: tuple[str, ...]) -> tuple[list[dict[str, Any]], int]:
+    """The group's unselected resources of the slot's kind, newest first, and how many match in all."""
+    conditions = [Resource.group_id == group_id, Resource.kind == slot.resource]
+    if state.ids(slot.key):
+        conditions.append(Resource.id.not_in(state.ids(slot.key)))
+    if needle:
+        conditions.append(func.lower(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
+    for flag_type in hidden_flag_types if slot.resource == "flag" else ():
+        # Another kind's catalog flag (tool_active on a persona) is no option here.
+        conditions.append(Resource.value.not_like(f'{{"type":"{escape_like(flag_type)}",%', escape="\\"))
+    rows = session.execute(
+        select(Resource.id, Resource.value, func.count().over().label("total"))
+        .where(*conditions)
+        .order_by(Resource.created_at.desc(), Resource.id)
+        .limit(max(room, 1))
+    ).all()
+    total = rows[0].total if rows else 0
+    kind = slot.resource_kind
+    options = [option(ResourceValue(r.id, slot.resource, kind.load(r.value)), False, False) for r in rows[:room]]
+    return options, total
+
+
+def template_parameters(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, ResourceValue]) -> dict | None:
+    """Every {{variable}} of the template text with the parameter field it maps to, or none (missing)."""
+    spec = kind.parameters
+    if spec is None:
+        return None
+    texts = [values[rid].value for rid in state.ids(spec.text_slot) if rid in values]
+    names = list(dict.fromkeys(m for text in texts for m in _VARIABLE.findall(text)))
+    fields = {values[rid].value: rid for rid in state.ids(spec.field_slot) if rid in values}
+    parameters = [{"name": n, "parameter_field_id": fields.get(n), "mapped": n in fields} for n in names]
+    return {"parameters": parameters, "missing": [p["name"] for p in parameters if not p["mapped"]]}
+
+
+def get_view(
+    session: Session, kind: ArtifactKind, principal, artifact, state: FormState, request: dict[str, Any],  # noqa: ANN001
+    hidden_flag_types: tuple[str, ...], draft: Any = None,
+) -> dict[str, Any]:
+    """The whole `get` response: the form's sections, derived sections and what the caller may do."""
+    values = service.load(session, principal.group_id, state.all_ids())
+    view: dict[str, Any] = {
+        kind.id_field: artifact.id if artifact else None,
+        f"{kind.name}_exists": artifact is not None,
+        "version": artifact.version if artifact else None,
+        "draft_id": draft.id if draft else None,
+        "draft_version": draft.version if draft else None,
+        "actor_name": principal.name,
+        "group_id": principal.group_id,
+        "pending_ids": sorted(state.pending, key=str),
+        **_edit_permission(principal),
+    }
+    view["active"] = active_value(kind, state, values)
+    for slot in kind.slots:
+        search = next((request[f] for f in slot.search_fields if request.get(f)), None)
+        show_selected = any(request.get(f) for f in slot.show_selected_fields)
+        view[slot.section] = build_section(session, principal.group_id, slot, state, values, search,
+                                           show_selected, hidden_flag_types)
+    if kind.parameters:
+        view["parameters"] = template_parameters(kind, state, values)
+    return view
+
+
+def _edit_permission(principal) -> dict[str, Any]:  # noqa: ANN001
+    if not principal.has_role("editor"):
+        return {"can_edit": False, "disabled_reason": f"Editing needs the editor role; your role is {principal.role}."}
+    if principal.via_agent:
+        return {"can_edit": False,
+                "disabled_reason": "AI agents can only propose changes; a person accepts or rejects them."}
+    return {"can_edit": True, "disabled_reason": None}

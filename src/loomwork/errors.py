@@ -1,0 +1,61 @@
+"""The error hierarchy: each error carries its HTTP status and a stable code.
+
+One handler in app.py renders them as `{"detail", "code", ...}`; services raise,
+routers never build error responses by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoomworkError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.field = field
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.detail, "code": self.code}
+        if self.field:
+            body["field"] = self.field
+        body.update(self.extra)
+        return body
+
+
+class Unauthenticated(LoomworkError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(LoomworkError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(LoomworkError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(LoomworkError):
+    status = 409
+    code = "conflict"
+
+
+class BodyTooLarge(LoomworkError):
+    status = 413
+    code = "body_too_large"
+
+
+class Invalid(LoomworkError):
+    """422: the input names a field and says what is wrong with it."""
+
+    status = 422
+    code = "invalid"

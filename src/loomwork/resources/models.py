@@ -1,0 +1,28 @@
+"""Every resource of every kind lives in one table, deduplicated per group and kind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loomwork.db.base import Base, created_at, uuid_pk
+
+
+class Resource(Base):
+    __tablename__ = "resources"
+    __table_args__ = (
+        # Dedupe: one row per normalised value; the hash keeps the index small for 10,000-character texts.
+        UniqueConstraint("group_id", "kind", "value_hash"),
+        Index("ix_resources_group_kind_created", "group_id", "kind", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    # The stored form: plain text for text kinds, canonical JSON for structured ones.
+    value: Mapped[str] = mapped_column(Text)
+    value_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at()

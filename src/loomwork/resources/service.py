@@ -1,0 +1,113 @@
+"""Find-or-create and look-up of resources, always scoped to one group and batched."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loomwork.db.base import utcnow
+from loomwork.db.dialect import insert_ignoring_conflicts
+from loomwork.errors import Invalid, NotFound
+from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
+from loomwork.resources.models import Resource
+
+resource_table = Resource.__table__
+
+
+@dataclass(frozen=True)
+class ResourceValue:
+    id: uuid.UUID
+    kind: str
+    value: Any  # loaded (normalised) value
+
+    @property
+    def resource_kind(self) -> ResourceKind:
+        return RESOURCE_KINDS[self.kind]
+
+    @property
+    def public(self) -> Any:
+        return self.resource_kind.public(self.value)
+
+    @property
+    def label(self) -> str:
+        return self.resource_kind.label(self.value)
+
+
+def value_hash(stored: str) -> str:
+    return hashlib.sha256(stored.encode()).hexdigest()
+
+
+def normalise_value(kind: ResourceKind, raw: Any, field: str) -> Any:
+    """Validate one value up front, so a bad one fails before anything is written."""
+    try:
+        return kind.normalise(raw)
+    except RejectedValue as exc:
+        raise Invalid(f"{field} {exc}.", field=field) from None
+
+
+def normalise_values(kind: ResourceKind, raws: Sequence[Any], field: str) -> list[Any]:
+    return [normalise_value(kind, raw, f"{field}[{i}]") for i, raw in enumerate(raws)]
+
+
+def find_or_create(
+    session: Session, group_id: uuid.UUID, kind: ResourceKind, values: Sequence[Any]
+) -> list[uuid.UUID]:
+    """Ids for normalised values, in input order; values new to the group are created (deduped)."""
+    if not values:
+        return []
+    stored = [kind.dump(v) for v in values]
+    hashes = [value_hash(s) for s in stored]
+    found = _ids_by_hash(session, group_id, kind.name, set(hashes))
+    missing = {h: s for h, s in zip(hashes, stored) if h not in found}
+    if missing:
+        now = utcnow()
+        insert_ignoring_conflicts(
+            session,
+            resource_table,
+            [
+                {"id": uuid.uuid4(), "group_id": group_id, "kind": kind.name, "value": s,
+                 "value_hash": h, "created_at": now}
+                for h, s in missing.items()
+            ],
+        )
+        # Re-read: a concurrent writer may have inserted the same value first.
+        found.update(_ids_by_hash(session, group_id, kind.name, set(missing)))
+    return [found[h] for h in hashes]
+
+
+def _ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[str]) -> dict[str, uuid.UUID]:
+    rows = session.execute(
+        select(Resource.value_hash, Resource.id).where(
+            Resource.group_id == group_id, Resource.kind == kind, Resource.value_hash.in_(hashes)
+        )
+    )
+    return {h: i for h, i in rows}
+
+
+def load(session: Session, group_id: uuid.UUID, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
+    """The group's resources among `ids`; ids of other groups are simply absent."""
+    ids = set(ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Resource.id, Resource.kind, Resource.value).where(
+            Resource.group_id == group_id, Resource.id.in_(ids)
+        )
+    )
+    return {rid: ResourceValue(rid, kind, RESOURCE_KINDS[kind].load(value)) for rid, kind, value in rows}
+
+
+def require_kind(
+    found: dict[uuid.UUID, ResourceValue], ids: Sequence[uuid.UUID], kind: str, field: str
+) -> None:
+    """404 for an id that is unknown, another group's, or of another kind (existence never leaks)."""
+    for rid in ids:
+        resource = found.get(rid)
+        if resource is None or resource.kind != kind:
+            raise NotFound(f"{field}: no {kind} resource with id {rid}.", field=field)
