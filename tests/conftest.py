@@ -162,3 +162,62 @@ def make_api(client: TestClient, db: Database):  # noqa: ANN201
 def api(make_api) -> Api:  # noqa: ANN001
     """An editor in group `acme`."""
     return make_api("editor")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+
+
+@pytest.fixture
+def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
+    """The real app under uvicorn on a free loopback port, for tests that need concurrent HTTP clients."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", settings)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@dataclass
+class StatementCounter:
+    count: int = 0
+
+
+@pytest.fixture
+def count_statements(db: Database):  # noqa: ANN201
+    """`with count_statements() as counter:` counts the SQL statements the app sends meanwhile."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counting() -> Iterator[StatementCounter]:
+        counter = StatementCounter()
+
+        def on_execute(*_args: Any) -> None:
+            counter.count += 1
+
+        event.listen(db.engine, "before_cursor_execute", on_execute)
+        try:
+            yield counter
+        finally:
+            event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    return counting

@@ -59,3 +59,11 @@ class Invalid(LoomworkError):
 
     status = 422
     code = "invalid"
+
+
+def version_conflict(what: str, current: int | None, expected: int | None) -> Conflict:
+    """409 `version_conflict`, carrying the version the client should reload."""
+    return Conflict(
+        f"The {what} is at version {current}, not {expected}; reload it and apply your change again.",
+        code="version_conflict", current_version=current,
+    )

@@ -16,69 +16,17 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
+from loomwork.engine import drafts
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
-from loomwork.engine.models import Artifact, Connection
-from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
+from loomwork.engine.models import Artifact
+from loomwork.engine.repository import ArtifactRow, find_artifact, get_artifact, load_state, write_state  # noqa: F401
+from loomwork.errors import Invalid, LoomworkError, version_conflict
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS
 
 MAX_BULK_ITEMS = 1000
-connection_table = Connection.__table__
-
-
-@dataclass(frozen=True)
-class ArtifactRow:
-    id: uuid.UUID
-    version: int
-
-
-def get_artifact(session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID,
-                 field: str | None = None, *, lock: bool = False) -> ArtifactRow:
-    """The artifact's id and version; `lock` holds its row until commit (PostgreSQL; SQLite writers are serial)."""
-    query = select(Artifact.id, Artifact.version).where(
-        Artifact.id == artifact_id, Artifact.group_id == group_id, Artifact.kind == kind.name
-    )
-    row = session.execute(query.with_for_update() if lock else query).first()
-    if row is None:
-        raise NotFound(f"No {kind.name} with id {artifact_id}.", field=field or kind.id_field)
-    return ArtifactRow(row.id, row.version)
-
-
-def load_states(session: Session, artifact_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FormState]:
-    """The connections of many artifacts in one query."""
-    ids = list(artifact_ids)
-    states = {aid: FormState() for aid in ids}
-    if not ids:
-        return states
-    rows = session.execute(
-        select(Connection.artifact_id, Connection.slot, Connection.resource_id, Connection.active)
-        .where(Connection.artifact_id.in_(ids))
-        .order_by(Connection.artifact_id, Connection.slot, Connection.position)
-    )
-    for artifact_id, slot, resource_id, active in rows:
-        state = states[artifact_id]
-        state.slots.setdefault(slot, []).append(resource_id)
-        if not active:
-            state.pending.add(resource_id)
-    return states
-
-
-def load_state(session: Session, artifact_id: uuid.UUID) -> FormState:
-    return load_states(session, [artifact_id])[artifact_id]
-
-
-def write_state(session: Session, artifact_id: uuid.UUID, state: FormState) -> None:
-    session.execute(delete(Connection).where(Connection.artifact_id == artifact_id))
-    rows = [
-        {"artifact_id": artifact_id, "slot": slot, "position": position, "resource_id": rid,
-         "active": rid not in state.pending}
-        for slot, ids in state.slots.items()
-        for position, rid in enumerate(ids)
-    ]
-    if rows:
-        session.execute(insert(connection_table), rows)
 
 
 def require_complete(kind: ArtifactKind, state: FormState) -> None:
@@ -110,7 +58,7 @@ def commit_state(
 ) -> ArtifactRow:
     """Write a new state with an atomic version check: the UPDATE only matches the version we read."""
     if expected_version is not None and expected_version != current.version:
-        raise _version_conflict(kind, current.version, expected_version)
+        raise version_conflict(kind.name, current.version, expected_version)
     require_complete(kind, state)
     result = session.execute(
         update(Artifact)
@@ -119,30 +67,40 @@ def commit_state(
     )
     if result.rowcount != 1:  # someone committed between our read and this write
         latest = session.scalar(select(Artifact.version).where(Artifact.id == current.id))
-        raise _version_conflict(kind, latest, expected_version)
+        raise version_conflict(kind.name, latest, expected_version)
     write_state(session, current.id, state)
     return ArtifactRow(current.id, current.version + 1)
 
 
-def _version_conflict(kind: ArtifactKind, current: int | None, expected: int | None) -> Conflict:
-    return Conflict(
-        f"The {kind.name} is at version {current}, not {expected}; reload it and apply your change again.",
-        code="version_conflict", current_version=current,
-    )
-
-
 def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any]) -> ArtifactRow:
-    state = apply_patch(session, principal.group_id, kind, FormState(), item)
-    return insert_artifact(session, kind, principal, state)
+    """A new artifact from the item's fields, on top of a draft's form when the item names one."""
+    draft, start = None, FormState()
+    if item.get("draft_id"):
+        draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], None)
+    state = apply_patch(session, principal.group_id, kind, start, item)
+    row = insert_artifact(session, kind, principal, state)
+    if draft:
+        drafts.mark_committed(session, draft, row.id)
+    return row
 
 
 def update_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any]) -> ArtifactRow:
+    """PATCH semantics; with a draft, its form is the new state and its base version the expected one."""
     current = get_artifact(session, kind, principal.group_id, item[kind.id_field], lock=True)
     before = load_state(session, current.id)
-    state = apply_patch(session, principal.group_id, kind, before, item)
-    if state == before.normalised() and item.get("expected_version") in (None, current.version):
-        return current  # nothing changed: no new version
-    return commit_state(session, kind, principal, current, state, item.get("expected_version"))
+    expected = item.get("expected_version")
+    draft, start = None, before
+    if item.get("draft_id"):
+        draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], current.id)
+        expected = expected if expected is not None else draft.base_version
+    state = apply_patch(session, principal.group_id, kind, start, item)
+    if state == before.normalised() and expected in (None, current.version):
+        row = current  # nothing changed: no new version
+    else:
+        row = commit_state(session, kind, principal, current, state, expected)
+    if draft:
+        drafts.mark_committed(session, draft, row.id)
+    return row
 
 
 def duplicate(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID) -> ArtifactRow:

@@ -26,6 +26,8 @@ class Slot:
     required: bool = False
     section: str = ""
     values_field: str | None = None
+    # A singular id field that appends one selection (`instruction_id`, persona `flag_id`).
+    append_field: str | None = None
     description: str = ""
 
     @property
@@ -57,11 +59,11 @@ def single(key: str, resource: str | None = None, *, required: bool = False, sec
 
 
 def many(key: str, resource: str | None = None, *, values: str | None = "", section: str | None = None,
-         description: str = "") -> Slot:
+         append: str | None = None, description: str = "") -> Slot:
     """A multiple slot; `values=None` when the kind takes only ids (flags come from a catalog)."""
     plural = section or f"{key}s"
     return Slot(key, resource or key, many=True, section=plural,
-                values_field=plural if values == "" else values, description=description)
+                values_field=plural if values == "" else values, append_field=append, description=description)
 
 
 @dataclass(frozen=True)

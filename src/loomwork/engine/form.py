@@ -55,9 +55,10 @@ def _referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]
     ids: set[uuid.UUID] = set()
     for slot in kind.slots:
         given = patch.get(slot.id_field)
-        if given is None:
-            continue
-        ids.update(given if slot.many else [given])
+        if given is not None:
+            ids.update(given if slot.many else [given])
+        if slot.append_field and patch.get(slot.append_field) is not None:
+            ids.add(patch[slot.append_field])
     return ids
 
 
@@ -99,6 +100,14 @@ def _apply_multiple(session, group_id, slot: Slot, state: FormState, patch, foun
         ids = patch[slot.id_field] or []
         service.require_kind(found, ids, slot.resource, slot.id_field)
         state.slots[slot.key] = list(dict.fromkeys(ids))
+    appended = patch.get(slot.append_field) if slot.append_field else None
+    if appended is not None:
+        service.require_kind(found, [appended], slot.resource, slot.append_field)
+        kept = state.ids(slot.key)
+        if slot.resource == "flag":  # a chosen flag replaces the one of its type
+            flag_type = found[appended].value["type"]
+            kept = [f for f in kept if f not in found or found[f].value["type"] != flag_type]
+        state.slots[slot.key] = list(dict.fromkeys(kept + [appended]))
     raws = patch.get(slot.value_field) if slot.value_field else None
     if raws:
         values = service.normalise_values(slot.resource_kind, raws, slot.value_field)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from loomwork.db.base import Base, created_at, utcnow, uuid_pk
+from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
 
 
 class Artifact(Base):
@@ -20,7 +20,7 @@ class Artifact(Base):
     kind: Mapped[str] = mapped_column(String(20))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
 
@@ -36,3 +36,56 @@ class Connection(Base):
     # RESTRICT: a resource in use cannot vanish from under an artifact.
     resource_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resources.id", ondelete="RESTRICT"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Draft(Base):
+    """A profile's private working copy of one artifact form: a journal plus its folded state.
+
+    `form_state` is kept up to date as entries apply, so a patch never re-folds the journal.
+    """
+
+    __tablename__ = "drafts"
+    __table_args__ = (Index("ix_drafts_owner_kind_updated", "profile_id", "kind", "updated_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    # The artifact being edited (or, once committed, created). No foreign key: a deleted
+    # target must leave the draft behind so patches can answer `artifact_gone`.
+    target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    entry_count: Mapped[int] = mapped_column(Integer, default=0)
+    form_state: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DraftEntry(Base):
+    """One patch of a draft; its key is the operation's idempotency key. Never rewritten, only decided."""
+
+    __tablename__ = "draft_entries"
+    __table_args__ = (
+        Index("ix_draft_entries_draft_state", "draft_id", "state"),
+        # A retried "new draft" patch finds its first entry by key alone.
+        Index("ix_draft_entries_key", "key"),
+    )
+
+    draft_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10))  # applied | dormant | rejected
+    request_hash: Mapped[str] = mapped_column(String(64))
+    patch: Mapped[dict] = mapped_column(JSON)
+    expected_version: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    via_agent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = created_at()
+    decided_accept: Mapped[bool | None] = mapped_column(Boolean)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
+    decision_response: Mapped[str | None] = mapped_column(Text)

@@ -24,6 +24,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("update", "POST", "editor", False, "Update {plural} in bulk with PATCH semantics.", "update {plural}"),
     Operation("duplicate", "POST", "editor", False, "Duplicate a {name} with every connection.", "duplicate {plural}"),
     Operation("delete", "POST", "editor", False, "Delete {plural} in bulk.", "delete {plural}"),
+    Operation("draft", "PATCH", "editor", True,
+              "Patch a {name} draft: apply, propose (soft), ack a proposal, or replay by idempotency key.",
+              "edit {name} drafts"),
+    Operation("drafts", "POST", "viewer", True, "List your own {name} drafts, newest first.", "list {name} drafts"),
 )
 
 

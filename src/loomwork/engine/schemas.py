@@ -8,6 +8,7 @@ like the seeds, but its fields all come from the slots.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -66,6 +67,8 @@ def _slot_fields(slot: Slot) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if slot.many:
         fields[slot.id_field] = (IdList | None, Field(None, description=f"Replace the {slot.key} selection (ordered)."))
+        if slot.append_field:
+            fields[slot.append_field] = (uuid.UUID | None, Field(None, description=f"Add one {slot.resource} to the selection."))
         if slot.value_field:
             fields[slot.value_field] = (
                 Annotated[list[value_type], Field(max_length=MAX_IDS)] | None,
@@ -164,3 +167,66 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
         delete_result=delete_result,
         delete_response=_model(f"Delete{title}Response", results=(list[delete_result], ...)),
     )
+
+
+class Proposal(BaseModel):
+    idempotency_key: str
+    actor_name: str
+    via_agent: bool
+    created_at: datetime
+    changes: dict[str, Any] = Field(description="The fields the proposal would set, as it sent them.")
+
+
+class PageRequest(RequestModel):
+    page_size: int | None = Field(None, ge=1, le=200)
+    page_offset: int | None = Field(None, ge=0)
+
+
+@dataclass(frozen=True)
+class DraftSchemas:
+    request: type[BaseModel]
+    form_state: type[BaseModel]
+    response: type[BaseModel]
+    list_entry: type[BaseModel]
+    list_response: type[BaseModel]
+
+
+def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
+    title, id_field = kind.title, kind.id_field
+    Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]  # noqa: N806
+    request = _model(
+        f"Patch{title}DraftRequest", RequestModel,
+        draft_id=(uuid.UUID | None, Field(None, description="The draft to patch; omitted: a new draft.")),
+        input_draft_id=(uuid.UUID | None, Field(None, description="Legacy alias of draft_id.")),
+        **{id_field: (uuid.UUID | None, Field(None, description=f"On a new draft: start from this {kind.name}."))},
+        expected_version=(int | None, Field(None, ge=0, description="Fail with 409 unless the draft is at this version.")),
+        idempotency_key=(Key | None, Field(None, description="The entry's id: replays, and names a proposal to ack.")),
+        soft=(bool | None, Field(None, description="Stage the patch as a dormant proposal.")),
+        accept=(bool | None, Field(None, description="With idempotency_key: accept or reject a proposal.")),
+        **patch_fields(kind),
+    )
+    state_fields: dict[str, Any] = {
+        "draft_id": (uuid.UUID, ...), id_field: (uuid.UUID | None, None), "version": (int, ...),
+        "status": (str, ...), "active": (bool | None, None), "pending_ids": (list[uuid.UUID], ...),
+        "proposals": (list[Proposal], ...),
+    }
+    for slot in kind.slots:
+        value_type = slot.resource_kind.python_type
+        if slot.many:
+            state_fields[slot.id_field] = (list[uuid.UUID], ...)
+            state_fields[slot.section] = (list[value_type], ...)
+        else:
+            state_fields[slot.id_field] = (uuid.UUID | None, None)
+            state_fields[slot.key] = (value_type | None, None)
+    form_state = _model(f"{title}DraftFormState", **state_fields)
+    response = _model(
+        f"Patch{title}DraftResponse", success=(bool, ...), draft_id=(uuid.UUID, ...), idempotency_key=(str, ...),
+        new_version=(int, ...), message=(str, ...), form_state=(form_state, ...),
+    )
+    list_entry = _model(
+        f"Get{title}DraftResponse", draft_id=(uuid.UUID, ...), **{id_field: (uuid.UUID | None, None)},
+        version=(int, ...), status=(str, ...), name=(str | None, None), waiting_proposals=(int, ...),
+        created_at=(datetime, ...), updated_at=(datetime, ...),
+    )
+    return DraftSchemas(request, form_state, response, list_entry,
+                        _model(f"Get{title}DraftsResponse", entries=(list[list_entry], ...)))

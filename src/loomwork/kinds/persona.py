@@ -15,7 +15,7 @@ PERSONA = ArtifactKind(
         single("icon", description="SVG icon."),
         single("instructions", "instruction", section="instructions",
                description="Instruction template; {{variables}} become parameters."),
-        many("flag", values=None, description="Catalog flags, at most one per type (persona_active)."),
+        many("flag", values=None, append="flag_id", description="Catalog flags, at most one per type (persona_active)."),
         many("example", description="Example texts."),
         many("department", description="Departments."),
         many("parameter_field", description="Parameter fields that {{variables}} map to."),

@@ -1,0 +1,265 @@
+"""Drafts (API.md section 4): a profile's private journal of patches to one artifact form.
+
+A patch appends an entry and, unless it is a proposal, folds it into the draft's
+stored form state at once, so its cost never depends on the journal's length.
+Proposals (soft patches, and every patch of an AI agent) stay dormant until a
+person acks them. An entry's id is its idempotency key: a retried patch gets
+the stored response back byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from loomwork.db.base import utcnow
+from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.form import FormState, active_value, apply_patch
+from loomwork.engine.models import Artifact, Draft, DraftEntry
+from loomwork.engine.repository import get_artifact, load_state
+from loomwork.errors import Conflict, Invalid, NotFound, version_conflict
+from loomwork.identity.service import Principal
+from loomwork.resources import service as resources
+
+# Fields that steer the patch rather than change the form.
+CONTROL_FIELDS = frozenset({"draft_id", "input_draft_id", "expected_version", "idempotency_key", "soft", "accept"})
+
+# Re-validates a stored JSON patch into typed fields (the kind's draft request model).
+PatchParser = Callable[[dict[str, Any]], dict[str, Any]]
+# Renders a draft response to its JSON text (the kind's draft response model).
+ResponseRenderer = Callable[[dict[str, Any]], str]
+
+
+def request_hash(body_json: dict[str, Any]) -> str:
+    canonical = {k: v for k, v in body_json.items() if k != "idempotency_key"}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def load_draft(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, *,
+               lock: bool = False, field: str = "draft_id") -> Draft:
+    """The caller's own draft of this kind; anyone else's is "not found", like another group's."""
+    query = select(Draft).where(Draft.id == draft_id, Draft.profile_id == principal.profile_id,
+                                Draft.kind == kind.name)
+    draft = session.scalar(query.with_for_update() if lock else query)
+    if draft is None:
+        raise NotFound(f"{field}: no {kind.name} draft of yours with id {draft_id}.", field=field)
+    return draft
+
+
+def require_open(session: Session, kind: ArtifactKind, draft: Draft) -> None:
+    if draft.status == "committed":
+        raise Conflict(f"Draft {draft.id} was already committed; start a new draft to change the {kind.name} again.",
+                       code="draft_committed")
+    if draft.target_id is not None:
+        exists = session.scalar(select(Artifact.id).where(Artifact.id == draft.target_id))
+        if exists is None:
+            raise Conflict(f"The {kind.name} this draft edits ({draft.target_id}) was deleted.", code="artifact_gone")
+
+
+def new_draft(session: Session, kind: ArtifactKind, principal: Principal, target_id: uuid.UUID | None) -> Draft:
+    """A draft for a new artifact, or (with a target) an edit draft starting from its current state."""
+    state, base_version = FormState(), None
+    if target_id is not None:
+        artifact = get_artifact(session, kind, principal.group_id, target_id)
+        state, base_version = load_state(session, artifact.id), artifact.version
+    now = utcnow()
+    draft = Draft(id=uuid.uuid4(), group_id=principal.group_id, profile_id=principal.profile_id, kind=kind.name,
+                  target_id=target_id, base_version=base_version, status="open", version=0, entry_count=0,
+                  form_state=state.to_json(), created_at=now, updated_at=now)
+    session.add(draft)
+    session.flush()
+    return draft
+
+
+def _find_entry(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft | None,
+                key: str) -> DraftEntry | None:
+    if draft is not None:
+        return session.get(DraftEntry, (draft.id, key))
+    # A retried "new draft" patch: look among the caller's own drafts of this kind.
+    return session.scalar(
+        select(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id)
+        .where(DraftEntry.key == key, Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
+        .limit(1)
+    )
+
+
+def _save_state(session: Session, draft: Draft, state: FormState) -> None:
+    """Fold one applied entry: a conditional UPDATE, so a concurrent writer can never skip the version check."""
+    result = session.execute(
+        update(Draft).where(Draft.id == draft.id, Draft.version == draft.version)
+        .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        current = session.scalar(select(Draft.version).where(Draft.id == draft.id))
+        raise version_conflict("draft", current, draft.version)
+    session.expire(draft)
+
+
+def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any],
+                body_json: dict[str, Any], render: ResponseRenderer, parse: PatchParser) -> str:
+    """Apply one draft request (patch, proposal, ack or replay) and return the response's JSON text."""
+    draft_id = body.get("draft_id") or body.get("input_draft_id")
+    key = body.get("idempotency_key")
+    if body.get("accept") is not None:
+        if not draft_id or not key:
+            raise Invalid("accept: an ack needs draft_id and the proposal's idempotency_key.", field="accept")
+        return decide(session, kind, principal, draft_id, key, body["accept"], render, parse)
+
+    draft = load_draft(session, kind, principal, draft_id, lock=True) if draft_id else None
+    digest = request_hash(body_json)
+    if key:
+        entry = _find_entry(session, kind, principal, draft, key)
+        if entry is not None:
+            if entry.request_hash != digest:
+                raise Conflict(f"idempotency_key {key!r} was already used on this draft with another request body.",
+                               code="idempotency_mismatch")
+            return entry.response
+    target_id = body.get(kind.id_field)
+    if draft is None:
+        draft = new_draft(session, kind, principal, target_id)
+    elif target_id is not None and target_id != draft.target_id:
+        raise Invalid(f"{kind.id_field}: this draft edits {draft.target_id}, not {target_id}.", field=kind.id_field)
+    require_open(session, kind, draft)
+    expected = body.get("expected_version")
+    if expected is not None and expected != draft.version:
+        raise version_conflict("draft", draft.version, expected)
+
+    patch = {k: v for k, v in body.items() if k not in CONTROL_FIELDS and k != kind.id_field}
+    proposal = bool(body.get("soft")) or principal.via_agent
+    state = apply_patch(session, principal.group_id, kind, FormState.from_json(draft.form_state), patch)
+    if not proposal:
+        _save_state(session, draft, state)
+    key = key or str(uuid.uuid4())
+    seq = draft.entry_count + 1
+    session.execute(update(Draft).where(Draft.id == draft.id).values(entry_count=seq, updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
+    session.expire(draft)
+    message = (f"Proposal {key} waits for a person to accept or reject it." if proposal
+               else f"Applied to the draft (version {draft.version}).")
+    entry = DraftEntry(
+        draft_id=draft.id, key=key, seq=seq, state="dormant" if proposal else "applied", request_hash=digest,
+        patch={k: v for k, v in body_json.items() if k in patch}, expected_version=expected, response="",
+        actor_id=principal.profile_id, actor_name=principal.name, via_agent=principal.via_agent,
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    session.flush()  # first, so a proposal's own response lists it
+    entry.response = render(_response(session, kind, principal, draft, key, message))
+    session.flush()
+    return entry.response
+
+
+def decide(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, key: str,
+           accept: bool, render: ResponseRenderer, parse: PatchParser) -> str:
+    """Accept (apply) or reject a dormant proposal; repeating a decision answers as the first time."""
+    principal.refuse_agent("accept or reject proposals")
+    draft = load_draft(session, kind, principal, draft_id, lock=True)
+    entry = session.get(DraftEntry, (draft.id, key))
+    if entry is None:
+        raise NotFound(f"idempotency_key: no entry {key!r} on draft {draft.id}.", field="idempotency_key")
+    decided = entry.decided_accept
+    if decided is None and entry.state == "applied":
+        decided = True  # a direct (non-proposal) patch was decided when it was written
+    if decided is not None:
+        if decided == accept:
+            return entry.decision_response or entry.response
+        verb = "accepted" if decided else "rejected"
+        raise Conflict(f"Entry {key} was already {verb}.", code="already_decided")
+    require_open(session, kind, draft)
+    if accept:
+        if entry.expected_version is not None and entry.expected_version != draft.version:
+            raise version_conflict("draft", draft.version, entry.expected_version)
+        try:
+            state = apply_patch(session, principal.group_id, kind, FormState.from_json(draft.form_state),
+                                parse(entry.patch))
+        except NotFound as gone:
+            raise Conflict(f"The proposal can no longer apply: {gone.detail}", code="resources_gone") from None
+        _save_state(session, draft, state)
+    entry.state = "applied" if accept else "rejected"
+    entry.decided_accept, entry.decided_at, entry.decided_by = accept, utcnow(), principal.profile_id
+    message = f"Accepted proposal {key}." if accept else f"Rejected proposal {key}."
+    entry.decision_response = render(_response(session, kind, principal, draft, key, message))
+    session.flush()
+    return entry.decision_response
+
+
+def _response(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, key: str,
+              message: str) -> dict[str, Any]:
+    return {"success": True, "draft_id": draft.id, "idempotency_key": key, "new_version": draft.version,
+            "message": message, "form_state": form_state_view(session, kind, principal, draft)}
+
+
+def form_state_view(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft) -> dict[str, Any]:
+    """Everything a client needs to render the form: selections with their values, pending, proposals."""
+    state = FormState.from_json(draft.form_state)
+    values = resources.load(session, principal.group_id, state.all_ids())
+    view: dict[str, Any] = {
+        "draft_id": draft.id, kind.id_field: draft.target_id, "version": draft.version, "status": draft.status,
+        "active": active_value(kind, state, values), "pending_ids": sorted(state.pending, key=str),
+    }
+    for slot in kind.slots:
+        selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
+        if slot.many:
+            view[slot.id_field] = [r.id for r in selected]
+            view[slot.section] = [r.public for r in selected]
+        else:
+            view[slot.id_field] = selected[0].id if selected else None
+            view[slot.key] = selected[0].public if selected else None
+    proposals = session.scalars(
+        select(DraftEntry).where(DraftEntry.draft_id == draft.id, DraftEntry.state == "dormant")
+        .order_by(DraftEntry.seq)
+    )
+    view["proposals"] = [
+        {"idempotency_key": p.key, "actor_name": p.actor_name, "via_agent": p.via_agent,
+         "created_at": p.created_at, "changes": p.patch}
+        for p in proposals
+    ]
+    return view
+
+
+def take_for_commit(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID,
+                    target_id: uuid.UUID | None) -> tuple[Draft, FormState]:
+    """The draft a create (no target) or update (its target) commits, locked, with its form state."""
+    draft = load_draft(session, kind, principal, draft_id, lock=True)
+    require_open(session, kind, draft)
+    if draft.target_id != target_id:
+        wanted = f"edits {draft.target_id}; commit it with update" if draft.target_id else "is for a new " + kind.name
+        raise Invalid(f"draft_id: this draft {wanted}.", field="draft_id")
+    return draft, FormState.from_json(draft.form_state)
+
+
+def mark_committed(session: Session, draft: Draft, artifact_id: uuid.UUID) -> None:
+    draft.status, draft.target_id, draft.updated_at = "committed", artifact_id, utcnow()
+    session.flush()
+
+
+def list_drafts(session: Session, kind: ArtifactKind, principal: Principal, limit: int, offset: int) -> list[dict]:
+    """The caller's own drafts of this kind, newest first, with their name and waiting proposals."""
+    waiting = (
+        select(DraftEntry.draft_id, func.count().label("n")).where(DraftEntry.state == "dormant")
+        .group_by(DraftEntry.draft_id).subquery()
+    )
+    rows = session.execute(
+        select(Draft, func.coalesce(waiting.c.n, 0))
+        .outerjoin(waiting, waiting.c.draft_id == Draft.id)
+        .where(Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
+        .order_by(Draft.updated_at.desc(), Draft.id).limit(limit).offset(offset)
+    ).all()
+    name_of = {draft.id: next(iter(FormState.from_json(draft.form_state).ids("name")), None) for draft, _ in rows}
+    names = resources.load(session, principal.group_id, {n for n in name_of.values() if n})
+    entries = []
+    for draft, proposals in rows:
+        name_id = name_of[draft.id]
+        entries.append({
+            "draft_id": draft.id, kind.id_field: draft.target_id, "version": draft.version, "status": draft.status,
+            "name": names[name_id].value if name_id in names else None, "waiting_proposals": proposals,
+            "created_at": draft.created_at, "updated_at": draft.updated_at,
+        })
+    return entries

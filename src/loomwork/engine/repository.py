@@ -1,0 +1,78 @@
+"""The SQL for artifacts and their connections; services call these, never write SQL themselves."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.form import FormState
+from loomwork.engine.models import Artifact, Connection
+from loomwork.errors import NotFound
+
+connection_table = Connection.__table__
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    id: uuid.UUID
+    version: int
+
+
+def get_artifact(session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID,
+                 field: str | None = None, *, lock: bool = False) -> ArtifactRow:
+    """The artifact's id and version; `lock` holds its row until commit (PostgreSQL; SQLite writers are serial)."""
+    query = select(Artifact.id, Artifact.version).where(
+        Artifact.id == artifact_id, Artifact.group_id == group_id, Artifact.kind == kind.name
+    )
+    row = session.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFound(f"No {kind.name} with id {artifact_id}.", field=field or kind.id_field)
+    return ArtifactRow(row.id, row.version)
+
+
+def find_artifact(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
+                  artifact_id: uuid.UUID) -> ArtifactRow | None:
+    try:
+        return get_artifact(session, kind, group_id, artifact_id)
+    except NotFound:
+        return None
+
+
+def load_states(session: Session, artifact_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FormState]:
+    """The connections of many artifacts in one query."""
+    ids = list(artifact_ids)
+    states = {aid: FormState() for aid in ids}
+    if not ids:
+        return states
+    rows = session.execute(
+        select(Connection.artifact_id, Connection.slot, Connection.resource_id, Connection.active)
+        .where(Connection.artifact_id.in_(ids))
+        .order_by(Connection.artifact_id, Connection.slot, Connection.position)
+    )
+    for artifact_id, slot, resource_id, active in rows:
+        state = states[artifact_id]
+        state.slots.setdefault(slot, []).append(resource_id)
+        if not active:
+            state.pending.add(resource_id)
+    return states
+
+
+def load_state(session: Session, artifact_id: uuid.UUID) -> FormState:
+    return load_states(session, [artifact_id])[artifact_id]
+
+
+def write_state(session: Session, artifact_id: uuid.UUID, state: FormState) -> None:
+    session.execute(delete(Connection).where(Connection.artifact_id == artifact_id))
+    rows = [
+        {"artifact_id": artifact_id, "slot": slot, "position": position, "resource_id": rid,
+         "active": rid not in state.pending}
+        for slot, ids in state.slots.items()
+        for position, rid in enumerate(ids)
+    ]
+    if rows:
+        session.execute(insert(connection_table), rows)
