@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
+import uuid
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loomwork import __version__
+from loomwork import __version__, uploads
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
-from loomwork.engine.router import build_router
+from loomwork.engine.router import ERROR_RESPONSES, build_router
+from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.errors import LoomworkError
 from loomwork.kinds import ARTIFACT_KINDS
 
@@ -32,17 +34,19 @@ def error_response(status: int, detail: str, code: str, **extra: Any) -> JSONRes
 class BodySizeLimit:
     """Refuse bodies over the limit with 413 before any handler reads them (declared or streamed)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, max_import_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
+        self.max_import_bytes = max_import_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(413, f"The request body is larger than {self.max_bytes:,} bytes.", "body_too_large")
+        limit = self.max_import_bytes if scope["path"].endswith("/import") else self.max_bytes
+        too_large = error_response(413, f"The request body is larger than {limit:,} bytes.", "body_too_large")
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await too_large(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -53,7 +57,7 @@ class BodySizeLimit:
                 break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
+            if size > limit:
                 await too_large(scope, receive, send)
                 return
             if not message.get("more_body"):
@@ -128,12 +132,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
 
     all_active_types = tuple(kind.active_flag_type for kind in ARTIFACT_KINDS)
     for kind in ARTIFACT_KINDS:
         hidden = tuple(t for t in all_active_types if t != kind.active_flag_type)
         app.include_router(build_router(kind, hidden))
+
+    @app.get("/api/v5/uploads/{upload_id}", tags=["uploads"], operation_id="download_upload",
+             responses={**ERROR_RESPONSES, 200: {"content": {"text/csv": {}}, "description": "The file."}},
+             response_class=Response)
+    def download_upload(upload_id: uuid.UUID, who: Annotated[Caller, Depends(caller_with("viewer", "download uploads"))]) -> Response:
+        with who.db.transaction(write=False) as session:
+            upload = uploads.fetch(session, who.principal.group_id, upload_id)
+        return Response(upload.data, media_type=upload.content_type,
+                        headers={"Content-Disposition": f'attachment; filename="{upload.file_name}"'})
 
     @app.get("/healthz", tags=["health"], operation_id="healthz")
     def healthz() -> dict[str, str]:

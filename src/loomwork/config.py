@@ -23,6 +23,8 @@ class Settings:
     data_dir: Path
     secret_key: bytes
     max_body_bytes: int = 1024 * 1024
+    # CSV imports carry whole catalogs, so their route takes more.
+    max_import_bytes: int = 64 * 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:

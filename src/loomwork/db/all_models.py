@@ -1,7 +1,9 @@
 """Imports every model so Base.metadata is complete (for Alembic and the tests)."""
 
 from loomwork.db.base import Base
+from loomwork import uploads as _uploads  # noqa: F401
 from loomwork.engine import models as _engine  # noqa: F401
+from loomwork.engine import search_models as _search  # noqa: F401
 from loomwork.identity import models as _identity  # noqa: F401
 from loomwork.resources import models as _resources  # noqa: F401
 

@@ -22,3 +22,25 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+DATABASE_OWNED = ("search_fts", "ix_search_documents_trgm")
+
+
+def is_database_owned(name: str | None) -> bool:
+    """The text-search structures each database makes its own way (FTS5 tables, a pg_trgm index): no model maps them."""
+    return bool(name) and name.startswith(DATABASE_OWNED)
+
+
+def schema_differences(connection) -> list:  # noqa: ANN001
+    """What the migrated schema lacks or has beyond the models (empty when migrations match them)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from loomwork.db.all_models import metadata
+
+    context = MigrationContext.configure(connection, opts={
+        "compare_type": True,
+        "include_name": lambda name, type_, parent: not is_database_owned(name),
+    })
+    return compare_metadata(context, metadata)

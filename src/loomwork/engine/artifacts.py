@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
-from loomwork.engine import drafts
+from loomwork.engine import drafts, search
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
 from loomwork.engine.models import Artifact
@@ -38,10 +38,11 @@ def require_complete(kind: ArtifactKind, state: FormState) -> None:
             )
 
 
-def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, state: FormState) -> ArtifactRow:
+def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, state: FormState,
+                    artifact_id: uuid.UUID | None = None) -> ArtifactRow:
     require_complete(kind, state)
     now = utcnow()
-    artifact_id = uuid.uuid4()
+    artifact_id = artifact_id or uuid.uuid4()
     session.execute(
         insert(Artifact.__table__).values(
             id=artifact_id, group_id=principal.group_id, kind=kind.name, version=1, created_at=now,
@@ -49,6 +50,7 @@ def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, 
         )
     )
     write_state(session, artifact_id, state)
+    search.reindex(session, kind, [artifact_id])
     return ArtifactRow(artifact_id, 1)
 
 
@@ -69,16 +71,18 @@ def commit_state(
         latest = session.scalar(select(Artifact.version).where(Artifact.id == current.id))
         raise version_conflict(kind.name, latest, expected_version)
     write_state(session, current.id, state)
+    search.reindex(session, kind, [current.id])
     return ArtifactRow(current.id, current.version + 1)
 
 
-def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any]) -> ArtifactRow:
+def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any],
+                artifact_id: uuid.UUID | None = None) -> ArtifactRow:
     """A new artifact from the item's fields, on top of a draft's form when the item names one."""
     draft, start = None, FormState()
     if item.get("draft_id"):
         draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], None)
     state = apply_patch(session, principal.group_id, kind, start, item)
-    row = insert_artifact(session, kind, principal, state)
+    row = insert_artifact(session, kind, principal, state, artifact_id)
     if draft:
         drafts.mark_committed(session, draft, row.id)
     return row

@@ -67,6 +67,27 @@ def many(key: str, resource: str | None = None, *, values: str | None = "", sect
 
 
 @dataclass(frozen=True)
+class Facet:
+    """A search filter section: `{name}_filter` options counted disjunctively, selected by `ids_field`."""
+
+    name: str
+    slot: str
+    ids_field: str
+
+    @property
+    def filter_field(self) -> str:
+        return f"{self.name}_filter"
+
+    @property
+    def search_field(self) -> str:
+        return f"{self.name}_search"
+
+
+def facet(name: str, slot: str | None = None, ids_field: str | None = None) -> Facet:
+    return Facet(name, slot or name, ids_field or f"{name}_ids")
+
+
+@dataclass(frozen=True)
 class TemplateParameters:
     """Derive a `parameters` section from the {{variables}} of a text slot, mapped to a slot's values."""
 
@@ -84,6 +105,7 @@ class ArtifactKind:
     legacy_draft_path: str | None = None
     # Which slots the search text looks in.
     text_slots: tuple[str, ...] = ("name", "description")
+    facets: tuple[Facet, ...] = ()
     parameters: TemplateParameters | None = None
     # The editor's steps, each with a `*_show_ai_generate` flag in get.
     steps: tuple[str, ...] = ("basic", "content")

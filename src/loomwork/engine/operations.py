@@ -28,6 +28,16 @@ OPERATIONS: tuple[Operation, ...] = (
               "Patch a {name} draft: apply, propose (soft), ack a proposal, or replay by idempotency key.",
               "edit {name} drafts"),
     Operation("drafts", "POST", "viewer", True, "List your own {name} drafts, newest first.", "list {name} drafts"),
+    Operation("search", "POST", "viewer", True, "Search {plural} with text, filters and disjunctive facet counts.",
+              "search {plural}"),
+    Operation("docs", "POST", "viewer", True, "Documentation of the {name} kind, generated from its declaration.",
+              "read {name} docs"),
+    Operation("export", "POST", "viewer", True, "Export {plural} as CSV (same filters as search) into an upload.",
+              "export {plural}"),
+    Operation("import", "POST", "editor", False, "Import {plural} from CSV: create or update by id, a result per row.",
+              "import {plural}"),
+    Operation("refresh", "POST", "admin", False, "Rebuild the {name} search views from the base tables.",
+              "refresh {name} views"),
 )
 
 

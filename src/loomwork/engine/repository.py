@@ -43,6 +43,11 @@ def find_artifact(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
         return None
 
 
+def id_taken(session: Session, artifact_id: uuid.UUID) -> bool:
+    """Whether any group has an artifact with this id (ids are global; existence elsewhere never shows)."""
+    return session.scalar(select(Artifact.id).where(Artifact.id == artifact_id)) is not None
+
+
 def load_states(session: Session, artifact_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FormState]:
     """The connections of many artifacts in one query."""
     ids = list(artifact_ids)

@@ -8,12 +8,23 @@ handlers' annotations at definition time.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, File, Response, UploadFile
 
-from loomwork.engine import artifacts, drafts
+from loomwork.engine import artifacts, docs, drafts, search, transfer
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.operations import operation
-from loomwork.engine.schemas import ErrorBody, KindSchemas, PageRequest, build_draft_schemas, build_schemas
+from loomwork.engine.schemas import (
+    DocsRequest,
+    ErrorBody,
+    ExportResponse,
+    ImportResponse,
+    KindSchemas,
+    PageRequest,
+    RefreshResponse,
+    build_draft_schemas,
+    build_schemas,
+    build_search_schemas,
+)
 from loomwork.engine.sections import get_view
 from loomwork.identity.dependencies import Caller, caller_with
 
@@ -33,6 +44,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIRouter:
     schemas: KindSchemas = build_schemas(kind)
     draft_schemas = build_draft_schemas(kind)
+    search_schemas = build_search_schemas(kind)
     base = f"/api/v5/artifacts/{kind.plural}"
     router = APIRouter(tags=[f"{kind.title}s"], responses=ERROR_RESPONSES)
 
@@ -130,5 +142,39 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         with who.db.transaction(write=False) as session:
             return {"entries": drafts.list_drafts(session, kind, who.principal, page.page_size or 50,
                                                   page.page_offset or 0)}
+
+    @route("search", search_schemas.search_response)
+    def search_artifacts(body: search_schemas.search_request, who: caller("search")) -> Any:
+        request = body.model_dump()
+        with who.db.transaction(write=False) as session:
+            response = search.search(session, kind, who.principal, request, body.page_size or 25,
+                                     body.page_offset or 0)
+        response["import_fields"] = transfer.import_fields(kind)
+        return response
+
+    @route("docs", search_schemas.docs_response)
+    def kind_docs(who: caller("docs"), body: DocsRequest | None = None) -> Any:
+        with who.db.transaction(write=False) as session:
+            return docs.kind_docs(session, kind, who.principal, body.entity_id if body else None)
+
+    @route("export", ExportResponse)
+    def export(body: search_schemas.export_request, who: caller("export")) -> Any:
+        # A write transaction: the export is stored as an upload.
+        with who.db.transaction(write=True) as session:
+            return transfer.export_upload(session, kind, who.principal, body.model_dump())
+
+    @route("import", ImportResponse)
+    def import_csv(file: Annotated[UploadFile, File(description="CSV with the import_fields columns.")],
+                   who: caller("import")) -> Any:
+        data = file.file.read()
+        with who.db.transaction(write=True) as session:
+            return transfer.import_rows(session, kind, who.principal, data)
+
+    @route("refresh", RefreshResponse)
+    def refresh(who: caller("refresh")) -> Any:
+        with who.db.transaction(write=True) as session:
+            views = search.rebuild(session, kind, who.principal.group_id)
+        # No caches are kept yet: every read goes to the database, so there is no tag to drop.
+        return {"success": True, "refreshed_views": views, "invalidated_tags": []}
 
     return router

@@ -230,3 +230,134 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
     )
     return DraftSchemas(request, form_state, response, list_entry,
                         _model(f"Get{title}DraftsResponse", entries=(list[list_entry], ...)))
+
+
+class FacetOption(BaseModel):
+    id: uuid.UUID
+    label: str
+    count: int = Field(description="Matches under all the other filters (disjunctive facets).")
+    selected: bool
+
+
+class ListFilterSection(BaseModel):
+    options: list[FacetOption]
+    total: int = Field(description="How many options have matches, before the cut to 50.")
+    search: str | None = None
+
+
+class ImportField(BaseModel):
+    name: str
+    description: str
+    multiple: bool
+    required: bool
+
+
+class ExportResponse(BaseModel):
+    upload_id: uuid.UUID
+    file_name: str
+    row_count: int
+
+
+class ImportResult(BaseModel):
+    line: int
+    success: bool
+    message: str
+    code: str | None = None
+    field: str | None = None
+    id: uuid.UUID | None = None
+    version: int | None = None
+
+
+class ImportResponse(BaseModel):
+    created: int
+    updated: int
+    failed: int
+    results: list[ImportResult]
+
+
+class RefreshResponse(BaseModel):
+    success: bool
+    refreshed_views: list[str]
+    invalidated_tags: list[str]
+
+
+class DocsField(BaseModel):
+    name: str
+    type: str
+    description: str
+    required: bool = False
+
+
+class DocsResponse(BaseModel):
+    name: str
+    type: str
+    description: str
+    fields: list[DocsField]
+
+
+class OperationInfo(BaseModel):
+    name: str
+    method: str
+    path: str
+    summary: str
+    role: str
+    allowed: bool
+    agents: bool
+
+
+class DocsPageMetadata(BaseModel):
+    entity_id: uuid.UUID
+    title: str | None
+    version: int
+    updated_at: datetime
+
+
+class DocsRequest(RequestModel):
+    entity_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class SearchSchemas:
+    search_request: type[BaseModel]
+    search_response: type[BaseModel]
+    export_request: type[BaseModel]
+    docs_response: type[BaseModel]
+
+
+def _filter_fields(kind: ArtifactKind) -> dict[str, Any]:
+    fields: dict[str, Any] = {"search": (Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None,
+                                         Field(None, description="Every word must occur in the name, description or text slots."))}
+    for facet in kind.facets:
+        fields[facet.ids_field] = (IdList | None, Field(None, description=f"Only {kind.plural} with any of these ({facet.slot})."))
+    return fields
+
+
+def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
+    title = kind.title
+    SearchText = Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None  # noqa: N806
+    search_request = _model(
+        f"Search{title}Request", RequestModel, **_filter_fields(kind),
+        **{facet.search_field: (SearchText, None) for facet in kind.facets},
+        page_size=(int | None, Field(None, ge=1, le=200, description="1 to 200; default 25.")),
+        page_offset=(int | None, Field(None, ge=0)),
+    )
+    item_fields: dict[str, Any] = {kind.id_field: (uuid.UUID, ...), "version": (int, ...),
+                                   "updated_at": (datetime, ...), "active": (bool | None, None)}
+    for slot in kind.slots:
+        value_type = slot.resource_kind.python_type
+        item_fields[slot.section if slot.many else slot.key] = (list[value_type], ...) if slot.many else (value_type | None, None)
+    list_item = _model(f"List{title}ApiItem", **item_fields)
+    search_response = _model(
+        f"Search{title}Response", actor_name=(str, ...), **{kind.plural: (list[list_item], ...)},
+        **{facet.filter_field: (ListFilterSection, ...) for facet in kind.facets},
+        total_count=(int, ...), import_fields=(list[ImportField], ...),
+    )
+    export_request = _model(f"Export{title}Request", RequestModel, **{kind.id_field: (uuid.UUID | None, None)},
+                            **_filter_fields(kind))
+    docs_response = _model(
+        f"{title}DocsResponse", name=(str, ...), type=(str, ...), description=(str, ...),
+        artifact=(DocsResponse | None, None), entries=(list[DocsResponse], ...), resources=(list[DocsResponse], ...),
+        permissions=(list[OperationInfo], ...), api_operations=(list[OperationInfo], ...),
+        page_metadata=(DocsPageMetadata | None, None),
+    )
+    return SearchSchemas(search_request, search_response, export_request, docs_response)

@@ -1,6 +1,6 @@
 """Persona: who an agent is. Reads like the persona table of API.md section 3."""
 
-from loomwork.engine.declaration import ArtifactKind, TemplateParameters, many, single
+from loomwork.engine.declaration import ArtifactKind, TemplateParameters, facet, many, single
 
 PERSONA = ArtifactKind(
     name="persona",
@@ -15,7 +15,7 @@ PERSONA = ArtifactKind(
         single("icon", description="SVG icon."),
         single("instructions", "instruction", section="instructions",
                description="Instruction template; {{variables}} become parameters."),
-        many("flag", values=None, append="flag_id", description="Catalog flags, at most one per type (persona_active)."),
+        many("flag", append="flag_id", description="Catalog flags {type, value}, at most one per type (persona_active)."),
         many("example", description="Example texts."),
         many("department", description="Departments."),
         many("parameter_field", description="Parameter fields that {{variables}} map to."),
@@ -23,6 +23,16 @@ PERSONA = ArtifactKind(
         many("scenario", description="Scenarios."),
     ),
     text_slots=("name", "description", "instructions"),
+    # The seed's search filters; the three with seed names keep them.
+    facets=(
+        facet("scenario"),
+        facet("field", slot="parameter_field", ids_field="field_ids"),
+        facet("department", ids_field="filter_department_ids"),
+        facet("color"),
+        facet("icon"),
+        facet("voice"),
+        facet("instruction", slot="instructions"),
+    ),
     parameters=TemplateParameters(text_slot="instructions", field_slot="parameter_field"),
     steps=("basic", "content", "parameters_step"),
 )

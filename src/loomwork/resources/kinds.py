@@ -50,6 +50,13 @@ class ResourceKind:
     def label(self, value: Any) -> str:
         return str(value)
 
+    # CSV cells: text kinds are their text; structured kinds say how they spell themselves.
+    def to_cell(self, value: Any) -> str:
+        return self.label(value)
+
+    def from_cell(self, cell: str) -> Any:
+        return cell
+
     @property
     def value_schema(self) -> dict[str, Any]:
         return {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS}
@@ -118,6 +125,15 @@ class FlagKind(ResourceKind):
 
     def label(self, value: Any) -> str:
         return f"{value['type']}: {value['value']}"
+
+    def to_cell(self, value: Any) -> str:
+        return f"{value['type']}={value['value']}"
+
+    def from_cell(self, cell: str) -> Any:
+        flag_type, sep, value = cell.partition("=")
+        if not sep:
+            raise RejectedValue("must be written type=value")
+        return {"type": flag_type.strip(), "value": value}
 
     @property
     def python_type(self) -> Any:

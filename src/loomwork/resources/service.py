@@ -90,17 +90,21 @@ def _ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[s
     return {h: i for h, i in rows}
 
 
+def _load(session: Session, *conditions: Any) -> dict[uuid.UUID, ResourceValue]:
+    rows = session.execute(select(Resource.id, Resource.kind, Resource.value).where(*conditions))
+    return {rid: ResourceValue(rid, kind, RESOURCE_KINDS[kind].load(value)) for rid, kind, value in rows}
+
+
 def load(session: Session, group_id: uuid.UUID, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
     """The group's resources among `ids`; ids of other groups are simply absent."""
     ids = set(ids)
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Resource.id, Resource.kind, Resource.value).where(
-            Resource.group_id == group_id, Resource.id.in_(ids)
-        )
-    )
-    return {rid: ResourceValue(rid, kind, RESOURCE_KINDS[kind].load(value)) for rid, kind, value in rows}
+    return _load(session, Resource.group_id == group_id, Resource.id.in_(ids)) if ids else {}
+
+
+def load_unscoped(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
+    """Resources by id in any group: only for derived data built from connections the engine already scoped."""
+    ids = set(ids)
+    return _load(session, Resource.id.in_(ids)) if ids else {}
 
 
 def require_kind(

@@ -1,0 +1,203 @@
+"""Search with disjunctive facets over the derived search documents, and keeping those documents true.
+
+A search is four statements whatever the data: the page with its total, the
+facet counts of every section in one UNION ALL, then the page's connections and
+their values. Each facet counts the matches under all the *other* filters, so a
+person sees how many results each option would add. Pending connections count
+nowhere: documents, filters and facets read active connections only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, insert, literal, literal_column, select, table, text, union_all
+from sqlalchemy.orm import Session
+
+from loomwork.db.dialect import escape_like
+from loomwork.engine.declaration import ArtifactKind, Facet
+from loomwork.engine.form import active_value
+from loomwork.engine.models import Artifact, Connection
+from loomwork.engine.repository import load_states
+from loomwork.engine.search_models import FTS_TABLE, SearchDocument
+from loomwork.identity.service import Principal
+from loomwork.resources import service as resources
+from loomwork.resources.models import Resource
+
+docs = SearchDocument.__table__
+conn = Connection.__table__
+FACET_LIMIT = 50
+REBUILD_CHUNK = 1000
+
+
+# --- keeping documents true ---------------------------------------------------------------------------------
+
+
+def _documents(session: Session, kind: ArtifactKind, rows: list[Any]) -> list[dict[str, Any]]:
+    """Search rows for artifacts (id, group_id, updated_at), from their active text connections."""
+    states = load_states(session, [r.id for r in rows])
+    text_ids = {rid for s in states.values() for key in kind.text_slots for rid in s.ids(key) if rid not in s.pending}
+    values = resources.load_unscoped(session, text_ids)
+    documents = []
+    for row in rows:
+        state = states[row.id]
+        parts = [values[rid].label for key in kind.text_slots for rid in state.ids(key)
+                 if rid in values and rid not in state.pending]
+        documents.append({"artifact_id": row.id, "group_id": row.group_id, "kind": kind.name,
+                          "updated_at": row.updated_at, "document": "\n".join(parts).lower()})
+    return documents
+
+
+def reindex(session: Session, kind: ArtifactKind, artifact_ids: Iterable[uuid.UUID]) -> None:
+    """Rewrite the documents of these artifacts in the writer's transaction: search sees every commit at once."""
+    ids = list(artifact_ids)
+    if not ids:
+        return
+    rows = session.execute(select(Artifact.id, Artifact.group_id, Artifact.updated_at).where(Artifact.id.in_(ids))).all()
+    session.execute(delete(docs).where(docs.c.artifact_id.in_(ids)))
+    documents = _documents(session, kind, rows)
+    if documents:
+        session.execute(insert(docs), documents)
+
+
+def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[str]:
+    """Recompute every document of the kind in the group from the base tables; returns the views rebuilt."""
+    session.execute(delete(docs).where(docs.c.group_id == group_id, docs.c.kind == kind.name))
+    query = (select(Artifact.id, Artifact.group_id, Artifact.updated_at)
+             .where(Artifact.group_id == group_id, Artifact.kind == kind.name).order_by(Artifact.id))
+    last = None
+    while True:
+        chunk_query = query.limit(REBUILD_CHUNK)
+        if last is not None:
+            chunk_query = chunk_query.where(Artifact.id > last)
+        chunk = session.execute(chunk_query).all()
+        if not chunk:
+            break
+        session.execute(insert(docs), _documents(session, kind, chunk))
+        last = chunk[-1].id
+    views = ["search_documents"]
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
+        views.append(FTS_TABLE)
+    return views
+
+
+# --- searching ------------------------------------------------------------------------------------------------
+
+
+def _text_conditions(dialect: str, search: str | None) -> list[ColumnElement[bool]]:
+    """Every word must occur (case-insensitive substring). FTS5 trigram takes words of 3+ characters."""
+    words = [w for w in (search or "").lower().split() if w]
+    conditions: list[ColumnElement[bool]] = []
+    indexed = [w for w in words if len(w) >= 3] if dialect == "sqlite" else []
+    if indexed:
+        phrase = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
+        matches = (select(literal_column("rowid")).select_from(table(FTS_TABLE))
+                   .where(text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=phrase)))
+        conditions.append(docs.c.id.in_(matches))
+    for word in words:
+        if word not in indexed:
+            conditions.append(docs.c.document.like(f"%{escape_like(word)}%", escape="\\"))
+    return conditions
+
+
+def _having(facet: Facet, ids: list[uuid.UUID]) -> ColumnElement[bool]:
+    """Artifacts actively connected to any of `ids` in the facet's slot (OR within a filter)."""
+    return docs.c.artifact_id.in_(
+        select(conn.c.artifact_id).where(conn.c.slot == facet.slot, conn.c.active.is_(True),
+                                         conn.c.resource_id.in_(ids))
+    )
+
+
+def _facet_counts(kind: ArtifactKind, base: list[ColumnElement[bool]], filters: dict[str, ColumnElement[bool]],
+                  request: dict[str, Any]) -> Select:
+    parts = []
+    for facet in kind.facets:
+        others = [cond for name, cond in filters.items() if name != facet.name]
+        candidates = select(docs.c.artifact_id).where(*base, *others)
+        query = (select(literal(facet.name).label("facet"), conn.c.resource_id, func.count().label("n"))
+                 .where(conn.c.slot == facet.slot, conn.c.active.is_(True), conn.c.artifact_id.in_(candidates)))
+        needle = (request.get(facet.search_field) or "").strip().lower()
+        if needle:
+            query = query.join(Resource, Resource.id == conn.c.resource_id).where(
+                func.lower(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
+        parts.append(query.group_by(conn.c.resource_id))
+    return union_all(*parts)
+
+
+def search(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
+           page_size: int, page_offset: int) -> dict[str, Any]:
+    dialect = session.get_bind().dialect.name
+    base = [docs.c.group_id == principal.group_id, docs.c.kind == kind.name,
+            *_text_conditions(dialect, request.get("search"))]
+    filters = {f.name: _having(f, request[f.ids_field]) for f in kind.facets if request.get(f.ids_field)}
+
+    page = session.execute(
+        select(docs.c.artifact_id, func.count().over().label("total"))
+        .where(*base, *filters.values())
+        .order_by(docs.c.updated_at.desc(), docs.c.artifact_id).limit(page_size).offset(page_offset)
+    ).all()
+    total = page[0].total if page else count_matches(session, base, filters) if page_offset else 0
+    counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
+    if kind.facets:
+        for facet_name, resource_id, n in session.execute(_facet_counts(kind, base, filters, request)):
+            counts[facet_name][resource_id] = n
+    items = list_items(session, kind, principal, [r.artifact_id for r in page])
+    response: dict[str, Any] = {"actor_name": principal.name, kind.plural: items, "total_count": total}
+    response.update(_facet_sections(session, kind, principal, counts, request))
+    return response
+
+
+def count_matches(session: Session, base: list, filters: dict) -> int:  # noqa: ANN001
+    return session.scalar(select(func.count()).select_from(docs).where(*base, *filters.values())) or 0
+
+
+def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: str) -> Select:
+    """The ids of every artifact a search (or an export with the same filters) matches, newest first."""
+    base = [docs.c.group_id == principal.group_id, docs.c.kind == kind.name,
+            *_text_conditions(dialect, request.get("search"))]
+    filters = [_having(f, request[f.ids_field]) for f in kind.facets if request.get(f.ids_field)]
+    return select(docs.c.artifact_id).where(*base, *filters).order_by(docs.c.updated_at.desc(), docs.c.artifact_id)
+
+
+def _facet_sections(session: Session, kind: ArtifactKind, principal: Principal,
+                    counts: dict[str, dict[uuid.UUID, int]], request: dict[str, Any]) -> dict[str, Any]:
+    """Each section: the selected options, then the most frequent ones, cut to 50."""
+    shown: dict[str, list[uuid.UUID]] = {}
+    for facet in kind.facets:
+        selected = list(dict.fromkeys(request.get(facet.ids_field) or []))
+        top = sorted((rid for rid in counts[facet.name] if rid not in selected),
+                     key=lambda rid: (-counts[facet.name][rid], str(rid)))
+        shown[facet.name] = (selected + top)[:max(FACET_LIMIT, len(selected))]
+    labels = resources.load(session, principal.group_id, {rid for ids in shown.values() for rid in ids})
+    sections = {}
+    for facet in kind.facets:
+        selected = set(request.get(facet.ids_field) or [])
+        options = [{"id": rid, "label": labels[rid].label, "count": counts[facet.name].get(rid, 0),
+                    "selected": rid in selected} for rid in shown[facet.name] if rid in labels]
+        sections[facet.filter_field] = {"options": options, "total": len(counts[facet.name]),
+                                        "search": request.get(facet.search_field)}
+    return sections
+
+
+def list_items(session: Session, kind: ArtifactKind, principal: Principal,
+               artifact_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """Summaries of artifacts in the given order: each slot's active values, version and time."""
+    if not artifact_ids:
+        return []
+    meta = {r.id: r for r in session.execute(
+        select(Artifact.id, Artifact.version, Artifact.updated_at).where(Artifact.id.in_(artifact_ids)))}
+    states = load_states(session, artifact_ids)
+    values = resources.load(session, principal.group_id, {rid for s in states.values() for rid in s.all_ids()})
+    items = []
+    for artifact_id in artifact_ids:
+        state, row = states[artifact_id], meta[artifact_id]
+        item: dict[str, Any] = {kind.id_field: artifact_id, "version": row.version, "updated_at": row.updated_at}
+        for slot in kind.slots:
+            active = [values[rid].public for rid in state.ids(slot.key) if rid in values and rid not in state.pending]
+            item[slot.section if slot.many else slot.key] = active if slot.many else (active[0] if active else None)
+        item["active"] = active_value(kind, state, values)
+        items.append(item)
+    return items

@@ -1,0 +1,219 @@
+"""CSV export and import: one row per artifact, one column per slot, lossless both ways.
+
+Format (RFC 4180, UTF-8): the first column is the artifact id, then one column
+per slot. A multiple slot's values are joined with "; "; inside a value, "\\"
+and ";" are escaped with a backslash so any text survives. A cell that a
+spreadsheet would run as a formula (starting with =, +, -, @, tab, CR or LF) is
+prefixed with "'"; so is a cell that starts with "'" itself, and import removes
+exactly one leading "'" again, which makes the round trip exact. Pending
+connections are not exported (they are not live); an empty cell clears a slot.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from loomwork import uploads
+from loomwork.db.base import utcnow
+from loomwork.engine import search
+from loomwork.engine.artifacts import create_item, run_items, update_item
+from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.repository import find_artifact, get_artifact, id_taken, load_states
+from loomwork.errors import Invalid
+from loomwork.identity.service import Principal
+from loomwork.resources import service as resources
+from loomwork.resources.kinds import RejectedValue
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    slot: Slot | None  # None: the id column
+    description: str
+
+    @property
+    def multiple(self) -> bool:
+        return bool(self.slot and self.slot.many)
+
+
+def columns(kind: ArtifactKind) -> list[Column]:
+    cols = [Column(kind.id_field, None, f"The {kind.name}'s id: import updates it when it exists, else creates it.")]
+    for slot in kind.slots:
+        many = "; -separated list of " if slot.many else ""
+        cols.append(Column(slot.section if slot.many else slot.key, slot,
+                           f"{many}{slot.resource} values. {slot.description}".strip()))
+    return cols
+
+
+def import_fields(kind: ArtifactKind) -> list[dict[str, Any]]:
+    return [{"name": c.name, "description": c.description, "multiple": c.multiple,
+             "required": bool(c.slot and c.slot.required)} for c in columns(kind)]
+
+
+def neutralise(cell: str) -> str:
+    """Prefix "'" to a cell a spreadsheet would run, and to one that starts with "'" itself, so import can undo it."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS + ("'",)) else cell
+
+
+def restore(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def join_items(items: list[str]) -> str:
+    return "; ".join(i.replace("\\", "\\\\").replace(";", "\\;") for i in items)
+
+
+def split_items(cell: str) -> list[str]:
+    """Undo join_items: "; " separates, a backslash keeps the next character as it is."""
+    items, current, i = [], [], 0
+    while i < len(cell):
+        char = cell[i]
+        if char == "\\" and i + 1 < len(cell):
+            current.append(cell[i + 1])
+            i += 2
+        elif char == ";":
+            items.append("".join(current))
+            current = []
+            i += 2 if cell[i + 1:i + 2] == " " else 1
+        else:
+            current.append(char)
+            i += 1
+    items.append("".join(current))
+    return [item for item in items if item]
+
+
+def export_rows(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
+                artifact_ids: list[uuid.UUID]) -> Iterator[list[str]]:
+    """The header, then one row per artifact, reading the database a chunk at a time."""
+    cols = columns(kind)
+    yield [c.name for c in cols]
+    for start in range(0, len(artifact_ids), CHUNK):
+        chunk = artifact_ids[start:start + CHUNK]
+        states = load_states(session, chunk)
+        values = resources.load(session, group_id, {rid for s in states.values() for rid in s.all_ids()})
+        for artifact_id in chunk:
+            state = states[artifact_id]
+            row = [str(artifact_id)]
+            for col in cols[1:]:
+                kind_of = col.slot.resource_kind
+                cells = [kind_of.to_cell(values[rid].value) for rid in state.ids(col.slot.key)
+                         if rid in values and rid not in state.pending]
+                row.append(neutralise(join_items(cells) if col.multiple else (cells[0] if cells else "")))
+            yield row
+
+
+def write_csv(rows: Iterator[list[str]], on_row: Callable[[], None] | None = None) -> tuple[bytes, int]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    count = -1  # the header is no data row
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+        if on_row and count > 0:
+            on_row()
+    return buffer.getvalue().encode("utf-8"), max(count, 0)
+
+
+def read_csv(kind: ArtifactKind, data: bytes) -> list[dict[str, Any]]:
+    """Parse an upload into items (`line` is the CSV line number); a bad header fails the whole import."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid("file: the CSV is not valid UTF-8.", field="file") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise Invalid(f"file: the CSV cannot be read ({exc}).", field="file") from None
+    if not rows:
+        raise Invalid("file: the CSV is empty; its first line must name the columns.", field="file")
+    known = {c.name: c for c in columns(kind)}
+    header = [h.strip() for h in rows[0]]
+    unknown = [h for h in header if h not in known]
+    if unknown:
+        raise Invalid(f"file: unknown column {unknown[0]!r}; the columns are {', '.join(known)}.", field="file")
+    if len(set(header)) != len(header):
+        raise Invalid("file: a column is named twice.", field="file")
+    items = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        items.append({"line": line, "cells": {h: (row[i] if i < len(row) else "") for i, h in enumerate(header)}})
+    return items
+
+
+def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
+    """A CSV row as a create/update item: each column given replaces its slot."""
+    item: dict[str, Any] = {}
+    for col in columns(kind):
+        if col.name not in cells:
+            continue
+        cell = restore(cells[col.name])
+        if col.slot is None:
+            if cell.strip():
+                try:
+                    item[kind.id_field] = uuid.UUID(cell.strip())
+                except ValueError:
+                    raise Invalid(f"{col.name}: {cell!r} is not a UUID.", field=col.name) from None
+            continue
+        try:
+            if col.multiple:
+                item[col.slot.id_field] = []
+                item[col.slot.values_field] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
+            else:
+                item[col.slot.value_field] = col.slot.resource_kind.from_cell(cell) if cell != "" else None
+        except RejectedValue as exc:
+            raise Invalid(f"{col.name} {exc}.", field=col.name) from None
+    return item
+
+
+def export_upload(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
+                  on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Write the CSV of every artifact the filters match (or the one named) into an upload."""
+    if request.get(kind.id_field):
+        ids = [get_artifact(session, kind, principal.group_id, request[kind.id_field]).id]
+    else:
+        dialect = session.get_bind().dialect.name
+        ids = list(session.scalars(search.matching_ids_query(kind, principal, request, dialect)))
+    data, count = write_csv(export_rows(session, kind, principal.group_id, ids), on_row)
+    file_name = f"{kind.plural}-{utcnow():%Y%m%d-%H%M%S}.csv"
+    upload = uploads.store(session, principal.group_id, principal.profile_id, file_name, "text/csv; charset=utf-8",
+                           data, count)
+    return {"upload_id": upload.id, "file_name": file_name, "row_count": count}
+
+
+def import_rows(session: Session, kind: ArtifactKind, principal: Principal, data: bytes,
+                on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Create or update one artifact per row, each in its own savepoint: a failed row changes nothing."""
+    rows = read_csv(kind, data)
+
+    def import_one(row: dict[str, Any]) -> dict[str, Any]:
+        if on_row:
+            on_row()
+        item = row_to_item(kind, row["cells"])
+        artifact_id = item.get(kind.id_field)
+        if artifact_id and find_artifact(session, kind, principal.group_id, artifact_id):
+            result = update_item(session, kind, principal, item)
+            return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}."}
+        if artifact_id and id_taken(session, artifact_id):
+            raise Invalid(f"{kind.id_field}: {artifact_id} is not a {kind.name} of this group; leave the id "
+                          "empty to create a new one.", field=kind.id_field)
+        item.pop(kind.id_field, None)
+        result = create_item(session, kind, principal, item, artifact_id)
+        return {"id": result.id, "version": result.version, "message": f"Created {kind.name}."}
+
+    results = run_items(session, rows, import_one)
+    for result, row in zip(results, rows):
+        result["line"] = row["line"]
+    failed = sum(1 for r in results if not r["success"])
+    created = sum(1 for r in results if r["success"] and r["message"].startswith("Created"))
+    return {"created": created, "updated": len(results) - failed - created, "failed": failed, "results": results}
