@@ -102,6 +102,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's word for a body it could not decode at all (nested past Python's limit, say).
+            return error_response(422, "body: the request body cannot be parsed as JSON (is it nested too deeply?).",
+                                  "invalid", field="body")
         code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, str(exc.detail), code)
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from loomwork.db.dialect import fold_text
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -28,6 +30,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_conn.create_function("loomwork_fold", 1, fold_text, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001

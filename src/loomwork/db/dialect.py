@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, Text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,3 +23,27 @@ def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict[st
 def escape_like(text: str) -> str:
     """Make user text literal inside a LIKE pattern (used with escape='\\')."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def fold_text(text: str) -> str:
+    """Lowercase beyond ASCII ("Équipe" and "ÉQUIPE" compare equal), as PostgreSQL's lower() does."""
+    return text.lower()
+
+
+class fold(GenericFunction):  # noqa: N801 - reads as SQL: fold(column)
+    """A column lowercased in SQL on both databases. SQLite's lower() only knows ASCII, so there it
+    calls `loomwork_fold`, a Python function each SQLite connection registers (db/database.py)."""
+
+    type = Text()
+    name = "fold"
+    inherit_cache = True
+
+
+@compiles(fold)
+def _fold_default(element: fold, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold, "sqlite")
+def _fold_sqlite(element: fold, compiler: Any, **kw: Any) -> str:
+    return f"loomwork_fold({compiler.process(element.clauses, **kw)})"

@@ -24,11 +24,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-DATABASE_OWNED = ("search_fts", "ix_search_documents_trgm")
+DATABASE_OWNED = ("search_fts", "ix_search_documents_words")
 
 
 def is_database_owned(name: str | None) -> bool:
-    """The text-search structures each database makes its own way (FTS5 tables, a pg_trgm index): no model maps them."""
+    """The text-search structures each database makes its own way (FTS5 tables, a tsvector index): no model maps them."""
     return bool(name) and name.startswith(DATABASE_OWNED)
 
 

@@ -184,6 +184,7 @@ def decide(session: Session, kind: ArtifactKind, principal: Principal, draft_id:
         _save_state(session, draft, state)
     entry.state = "applied" if accept else "rejected"
     entry.decided_accept, entry.decided_at, entry.decided_by = accept, utcnow(), principal.profile_id
+    session.flush()  # so the answer's form state no longer lists the decided proposal
     message = f"Accepted proposal {key}." if accept else f"Rejected proposal {key}."
     entry.decision_response = render(_response(session, kind, principal, draft, key, message))
     session.flush()

@@ -12,7 +12,8 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from loomwork.engine.artifacts import MAX_BULK_ITEMS
 from loomwork.engine.declaration import ArtifactKind, Slot
@@ -21,9 +22,39 @@ MAX_IDS = 1000
 MAX_KEY_CHARS = 255
 
 
+def _unstorable_text(value: Any, path: str) -> str | None:
+    """The path of the first string no database can store: a NUL character or a lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{path} must not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path} is not valid Unicode text (a lone surrogate)"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable_text(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_text(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
 class RequestModel(BaseModel):
     # Unknown fields are refused by name, so a typo never silently does nothing.
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unstorable_text(cls, data: Any) -> Any:
+        problem = _unstorable_text(data, "")
+        if problem:
+            raise PydanticCustomError("unstorable_text", problem)
+        return data
 
 
 class ErrorBody(BaseModel):

@@ -1,22 +1,39 @@
 """Search with disjunctive facets over the derived search documents, and keeping those documents true.
 
-A search is four statements whatever the data: the page with its total, the
-facet counts of every section in one UNION ALL, then the page's connections and
-their values. Each facet counts the matches under all the *other* filters, so a
+A search is a fixed number of statements whatever the data: the page with its
+total, the facet counts of every section in one UNION ALL, then the page's rows,
+connections and values. The text matches and each filter are materialised once
+per statement (CTEs) and joined from there, so the work follows the size of the
+match, not of the group. Each facet counts the matches under all the *other* filters, so a
 person sees how many results each option would add. Pending connections count
 nowhere: documents, filters and facets read active connections only.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, literal, literal_column, select, table, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    table,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
-from loomwork.db.dialect import escape_like
+from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.declaration import ArtifactKind, Facet
 from loomwork.engine.form import active_value
 from loomwork.engine.models import Artifact, Connection
@@ -86,63 +103,108 @@ def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[s
 
 # --- searching ------------------------------------------------------------------------------------------------
 
-
-def _text_conditions(dialect: str, search: str | None) -> list[ColumnElement[bool]]:
-    """Every word must occur (case-insensitive substring). FTS5 trigram takes words of 3+ characters."""
-    words = [w for w in (search or "").lower().split() if w]
-    conditions: list[ColumnElement[bool]] = []
-    indexed = [w for w in words if len(w) >= 3] if dialect == "sqlite" else []
-    if indexed:
-        phrase = " AND ".join('"' + w.replace('"', '""') + '"' for w in indexed)
-        matches = (select(literal_column("rowid")).select_from(table(FTS_TABLE))
-                   .where(text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=phrase)))
-        conditions.append(docs.c.id.in_(matches))
-    for word in words:
-        if word not in indexed:
-            conditions.append(docs.c.document.like(f"%{escape_like(word)}%", escape="\\"))
-    return conditions
+_WORD_PART = re.compile(r"[^\W_]+")
 
 
-def _having(facet: Facet, ids: list[uuid.UUID]) -> ColumnElement[bool]:
-    """Artifacts actively connected to any of `ids` in the facet's slot (OR within a filter)."""
-    return docs.c.artifact_id.in_(
-        select(conn.c.artifact_id).where(conn.c.slot == facet.slot, conn.c.active.is_(True),
-                                         conn.c.resource_id.in_(ids))
-    )
+def _text_conditions(query: Select, dialect: str, search_text: str | None) -> Select:
+    # Returns `query` itself when the search has no words.
+    """Every word of the search must start a word of the document (case-insensitive).
+
+    Words are matched through the database's word index; a "word" with no letters
+    or digits at all (say "%") falls back to a literal substring match.
+    """
+    tokens: list[str] = []
+    for word in (search_text or "").lower().split():
+        parts = _WORD_PART.findall(word)
+        if parts:
+            tokens.extend(parts)
+        else:
+            query = query.where(docs.c.document.like(f"%{escape_like(word)}%", escape="\\"))
+    if not tokens:
+        return query
+    if dialect == "sqlite":
+        fts = table(FTS_TABLE, column("rowid"))
+        phrase = " AND ".join(f'"{t}"*' for t in tokens)
+        return (query.select_from(fts.join(docs, docs.c.id == fts.c.rowid))
+                .where(text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=phrase)))
+    words = " & ".join(f"{t}:*" for t in tokens)
+    return query.where(func.to_tsvector("simple", docs.c.document).op("@@")(func.to_tsquery("simple", words)))
 
 
-def _facet_counts(kind: ArtifactKind, base: list[ColumnElement[bool]], filters: dict[str, ColumnElement[bool]],
-                  request: dict[str, Any]) -> Select:
+def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text: str | None) -> Select:
+    query = select(docs.c.artifact_id, docs.c.updated_at, docs.c.group_id, docs.c.kind)
+    searched = _text_conditions(query, dialect, search_text)
+    if searched is query:
+        return query.where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
+    # With text, the word index must drive the query: SQLite would otherwise walk the group's
+    # documents and probe the index once per document. The group and kind are checked on the
+    # (small) materialised match instead, in _Plan.conditions.
+    return searched
+
+
+@dataclass
+class _Plan:
+    """The text matches and each active filter, materialised once and shared by every part of a search."""
+
+    matched: Any
+    filters: dict[str, Any]
+    group_id: uuid.UUID
+    kind: str
+
+    def conditions(self, excluding: str | None = None) -> list[ColumnElement[bool]]:
+        scope = [self.matched.c.group_id == self.group_id, self.matched.c.kind == self.kind]
+        return scope + [self.matched.c.artifact_id.in_(select(cte.c.artifact_id))
+                        for name, cte in self.filters.items() if name != excluding]
+
+
+def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[str, Any]) -> _Plan:
+    matched = _matched(kind, principal, dialect, request.get("search")).cte("matched").prefix_with("MATERIALIZED")
+    filters = {}
+    for facet in kind.facets:
+        if request.get(facet.ids_field):
+            filters[facet.name] = (
+                select(conn.c.artifact_id).where(conn.c.slot == facet.slot, conn.c.active.is_(True),
+                                                 conn.c.resource_id.in_(request[facet.ids_field]))
+                .cte(f"filter_{facet.name}").prefix_with("MATERIALIZED")
+            )
+    return _Plan(matched, filters, principal.group_id, kind.name)
+
+
+def _facet_counts(kind: ArtifactKind, plan: _Plan, request: dict[str, Any]) -> Any:
+    """Every facet's counts in one statement; a facet counts under all the other filters.
+
+    `artifact_id IN (matches)` lets the database walk the (small) match and look each
+    connection up by primary key, rather than scan connections and probe the match.
+    """
     parts = []
     for facet in kind.facets:
-        others = [cond for name, cond in filters.items() if name != facet.name]
-        candidates = select(docs.c.artifact_id).where(*base, *others)
+        candidates = select(plan.matched.c.artifact_id).where(*plan.conditions(excluding=facet.name))
         query = (select(literal(facet.name).label("facet"), conn.c.resource_id, func.count().label("n"))
-                 .where(conn.c.slot == facet.slot, conn.c.active.is_(True), conn.c.artifact_id.in_(candidates)))
-        needle = (request.get(facet.search_field) or "").strip().lower()
+                 .where(conn.c.artifact_id.in_(candidates), conn.c.slot == facet.slot, conn.c.active.is_(True)))
+        needle = fold_text((request.get(facet.search_field) or "").strip())
         if needle:
             query = query.join(Resource, Resource.id == conn.c.resource_id).where(
-                func.lower(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
+                fold(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
         parts.append(query.group_by(conn.c.resource_id))
     return union_all(*parts)
 
 
 def search(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
            page_size: int, page_offset: int) -> dict[str, Any]:
-    dialect = session.get_bind().dialect.name
-    base = [docs.c.group_id == principal.group_id, docs.c.kind == kind.name,
-            *_text_conditions(dialect, request.get("search"))]
-    filters = {f.name: _having(f, request[f.ids_field]) for f in kind.facets if request.get(f.ids_field)}
-
+    """One page of matches, the total, and every facet section: four statements whatever the data."""
+    plan = _plan(kind, principal, session.get_bind().dialect.name, request)
     page = session.execute(
-        select(docs.c.artifact_id, func.count().over().label("total"))
-        .where(*base, *filters.values())
-        .order_by(docs.c.updated_at.desc(), docs.c.artifact_id).limit(page_size).offset(page_offset)
+        select(plan.matched.c.artifact_id, func.count().over().label("total"))
+        .where(*plan.conditions())
+        .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id).limit(page_size).offset(page_offset)
     ).all()
-    total = page[0].total if page else count_matches(session, base, filters) if page_offset else 0
+    if page or not page_offset:
+        total = page[0].total if page else 0
+    else:  # past the last page: count on its own
+        total = session.scalar(select(func.count()).select_from(plan.matched).where(*plan.conditions())) or 0
     counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
     if kind.facets:
-        for facet_name, resource_id, n in session.execute(_facet_counts(kind, base, filters, request)):
+        for facet_name, resource_id, n in session.execute(_facet_counts(kind, plan, request)):
             counts[facet_name][resource_id] = n
     items = list_items(session, kind, principal, [r.artifact_id for r in page])
     response: dict[str, Any] = {"actor_name": principal.name, kind.plural: items, "total_count": total}
@@ -150,16 +212,11 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
     return response
 
 
-def count_matches(session: Session, base: list, filters: dict) -> int:  # noqa: ANN001
-    return session.scalar(select(func.count()).select_from(docs).where(*base, *filters.values())) or 0
-
-
 def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: str) -> Select:
     """The ids of every artifact a search (or an export with the same filters) matches, newest first."""
-    base = [docs.c.group_id == principal.group_id, docs.c.kind == kind.name,
-            *_text_conditions(dialect, request.get("search"))]
-    filters = [_having(f, request[f.ids_field]) for f in kind.facets if request.get(f.ids_field)]
-    return select(docs.c.artifact_id).where(*base, *filters).order_by(docs.c.updated_at.desc(), docs.c.artifact_id)
+    plan = _plan(kind, principal, dialect, request)
+    return (select(plan.matched.c.artifact_id).where(*plan.conditions())
+            .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id))
 
 
 def _facet_sections(session: Session, kind: ArtifactKind, principal: Principal,

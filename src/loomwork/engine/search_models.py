@@ -1,8 +1,9 @@
 """Derived data for search: one document per artifact, rebuilt from the base tables on demand.
 
-On SQLite an FTS5 trigram index (a virtual table kept in step by triggers, see
-migration 0003) answers substring text search; on PostgreSQL a pg_trgm GIN index
-on the same column does. Neither is mapped here: they are the databases' own.
+On SQLite an FTS5 index (a virtual table kept in step by triggers, see migration
+0003) answers word-prefix text search; on PostgreSQL a GIN index on the
+'simple' text-search vector of the same column does. Neither is mapped here:
+they are the databases' own.
 """
 
 from __future__ import annotations

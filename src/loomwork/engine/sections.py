@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loomwork.db.dialect import escape_like
+from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState, active_value
 from loomwork.resources import service
@@ -34,10 +34,10 @@ def build_section(
     session: Session, group_id: uuid.UUID, slot: Slot, state: FormState, values: dict[uuid.UUID, ResourceValue],
     search: str | None, show_selected: bool, hidden_flag_types: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    needle = (search or "").strip().lower()
+    needle = fold_text((search or "").strip())
     selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
     if needle:
-        selected = [r for r in selected if needle in r.label.lower()]
+        selected = [r for r in selected if needle in fold_text(r.label)]
     options = [option(r, True, r.id in state.pending) for r in selected]
     total = len(options)
     if not show_selected:
@@ -56,7 +56,7 @@ def _other_options(session, group_id, slot: Slot, state: FormState, needle: str,
     if state.ids(slot.key):
         conditions.append(Resource.id.not_in(state.ids(slot.key)))
     if needle:
-        conditions.append(func.lower(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
+        conditions.append(fold(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
     for flag_type in hidden_flag_types if slot.resource == "flag" else ():
         # Another kind's catalog flag (tool_active on a persona) is no option here.
         conditions.append(Resource.value.not_like(f'{{"type":"{escape_like(flag_type)}",%', escape="\\"))

@@ -1,8 +1,9 @@
 """search documents and uploads
 
-Text search runs on an index each database owns: an FTS5 trigram table kept in
-step by triggers on SQLite, a pg_trgm GIN index on PostgreSQL. Both answer
-substring matches, case-insensitively, on the lowercased document.
+Text search runs on an index each database owns: an FTS5 table (unicode61
+words, prefix indexes) kept in step by triggers on SQLite, a GIN index on the
+'simple' text-search vector on PostgreSQL. Both answer "every word is the start
+of a word in the document", case-insensitively.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,7 +22,7 @@ depends_on = None
 
 SQLITE_FTS = (
     "CREATE VIRTUAL TABLE search_fts USING fts5(document, content='search_documents', content_rowid='id', "
-    "tokenize='trigram')",
+    "tokenize='unicode61 remove_diacritics 0', prefix='2 3')",
     "CREATE TRIGGER search_documents_ai AFTER INSERT ON search_documents BEGIN "
     "INSERT INTO search_fts(rowid, document) VALUES (new.id, new.document); END",
     "CREATE TRIGGER search_documents_ad AFTER DELETE ON search_documents BEGIN "
@@ -66,15 +67,15 @@ def upgrade() -> None:
         for statement in SQLITE_FTS:
             op.execute(statement)
     else:
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        op.execute("CREATE INDEX ix_search_documents_trgm ON search_documents USING gin (document gin_trgm_ops)")
+        op.execute("CREATE INDEX ix_search_documents_words ON search_documents "
+                   "USING gin (to_tsvector('simple', document))")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE IF EXISTS search_fts")
     else:
-        op.execute("DROP INDEX IF EXISTS ix_search_documents_trgm")
+        op.execute("DROP INDEX IF EXISTS ix_search_documents_words")
     with op.batch_alter_table('search_documents', schema=None) as batch_op:
         batch_op.drop_index('ix_search_documents_listing')
 

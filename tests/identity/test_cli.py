@@ -1,0 +1,231 @@
+"""The `loomwork` command as people run it: a real subprocess, its own working and data directories.
+
+Rules: `migrate` builds the schema on a fresh database (and again changes
+nothing); `keys create` prints the new key alone on the last line and that key
+authenticates; a bad role is refused before anything is written; `serve` on an
+empty database makes one admin key, prints it, saves it 0600, and it works over
+real HTTP; a second start makes no new key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
+
+from conftest import POSTGRES_URL
+from loomwork.app import create_app
+from loomwork.config import Settings
+from loomwork.db.database import Database
+from loomwork.db.migrate import schema_differences
+from loomwork.identity.models import ApiKey, Group, Profile
+
+CLI_SECRET = "cli-test-secret-0123456789abcdef"
+KEY_LINE = re.compile(r"lw_[0-9a-f]+_[A-Za-z0-9_-]+")
+LOOMWORK = Path(sys.executable).parent / "loomwork"
+
+
+def command() -> list[str]:
+    return [str(LOOMWORK)] if LOOMWORK.exists() else [sys.executable, "-m", "loomwork.cli"]
+
+
+def cli_env(tmp_path: Path, secret: str | None = CLI_SECRET) -> dict[str, str]:
+    """The caller's environment without any LOOMWORK_* setting, with the data directory inside tmp."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOMWORK_")}
+    env["LOOMWORK_DATA_DIR"] = str(tmp_path / "data")
+    if secret is not None:
+        env["LOOMWORK_SECRET_KEY"] = secret
+    return env
+
+
+def run(tmp_path: Path, *args: str, secret: str | None = CLI_SECRET) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*command(), *args], cwd=tmp_path, env=cli_env(tmp_path, secret),
+                          capture_output=True, text=True, timeout=60)
+
+
+@contextmanager
+def fresh_database(dialect: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database nobody has migrated: a new SQLite file, or a new PostgreSQL database."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    base = make_url(POSTGRES_URL)
+    name = f"loomwork_cli_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def count_rows(database_url: str, model) -> int:  # noqa: ANN001
+    db = Database(database_url)
+    try:
+        with db.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(model))
+    finally:
+        db.dispose()
+
+
+# --- migrate ------------------------------------------------------------------------------------------------
+
+
+def test_migrate_builds_the_schema_on_a_fresh_database_and_is_repeatable(dialect, tmp_path) -> None:  # noqa: ANN001
+    with fresh_database(dialect, tmp_path) as url:
+        first = run(tmp_path, "migrate", "--database-url", url)
+        assert first.returncode == 0, first.stderr
+        second = run(tmp_path, "migrate", "--database-url", url)
+        assert second.returncode == 0, second.stderr
+        db = Database(url)
+        try:
+            with db.engine.connect() as conn:
+                tables = set(inspect(conn).get_table_names())
+                assert {"groups", "profiles", "api_keys", "artifacts", "resources", "alembic_version"} <= tables
+                assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+                assert schema_differences(conn) == []
+        finally:
+            db.dispose()
+    assert not (tmp_path / ".loomwork").exists()  # the data directory is LOOMWORK_DATA_DIR, not the cwd
+
+
+# --- keys create --------------------------------------------------------------------------------------------
+
+
+def test_keys_create_prints_a_key_alone_on_the_last_line_and_it_authenticates(dialect, db, database_url,
+                                                                              tmp_path) -> None:  # noqa: ANN001
+    result = run(tmp_path, "keys", "create", "--group", "g", "--name", "n", "--role", "editor",
+                 "--database-url", database_url)
+    assert result.returncode == 0, result.stderr
+    last_line = result.stdout.rstrip("\n").splitlines()[-1]
+    assert KEY_LINE.fullmatch(last_line), result.stdout
+    key = last_line
+
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=CLI_SECRET.encode())
+    with TestClient(create_app(settings, Database(database_url))) as client:
+        response = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": key})
+        assert response.status_code == 200, response.text
+        assert response.json()["actor_name"] == "n"
+        assert response.json()["can_edit"] is True  # an editor
+        created = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "From CLI key"}]},
+                              headers={"Authorization": f"Bearer {key}"})
+        assert created.status_code == 200 and created.json()["results"][0]["success"], created.text
+    # The key is bound to the secret: another server secret does not accept it.
+    other = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=b"another secret")
+    with TestClient(create_app(other, Database(database_url))) as client:
+        response = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": key})
+        assert response.status_code == 401, response.text
+
+
+def test_keys_create_with_a_bad_role_exits_non_zero_and_writes_nothing(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "never.sqlite3"
+    result = run(tmp_path, "keys", "create", "--group", "g", "--name", "n", "--role", "owner",
+                 "--database-url", f"sqlite:///{path}")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "role" in output and "editor" in output, output  # says which roles exist
+    assert "lw_" not in result.stdout
+    assert not path.exists()
+
+
+# --- serve --------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(tmp_path: Path, database_url: str, label: str) -> Iterator[tuple[str, Path]]:
+    """Run `loomwork serve` until /healthz answers; yield its URL and stdout file; stop it afterwards."""
+    port = free_port()
+    out, err = tmp_path / f"{label}.out", tmp_path / f"{label}.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(
+            [*command(), "serve", "--port", str(port), "--database-url", database_url],
+            cwd=tmp_path, env=cli_env(tmp_path, secret=None), stdout=stdout, stderr=stderr,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"serve exited with {process.returncode}: {err.read_text()}"
+            assert time.monotonic() < deadline, f"serve did not answer /healthz: {err.read_text()}"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        yield url, out
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _serve_bootstraps_one_admin_key(tmp_path: Path, database_url: str) -> None:
+    data_dir = tmp_path / "data"
+    with serving(tmp_path, database_url, "first") as (url, out):
+        # The key is a line of its own (uvicorn's access log may follow it on stdout).
+        printed = [line for line in out.read_text().splitlines() if "lw_" in line]
+        assert len(printed) == 1 and KEY_LINE.fullmatch(printed[0]), printed
+        key = printed[0]
+        key_file = data_dir / "admin.key"
+        assert key_file.read_text().strip() == key
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+        headers = {"X-Api-Key": key}
+        created = httpx.post(f"{url}/api/v5/artifacts/personas/create", headers=headers, timeout=10,
+                             json={"personas": [{"name": "Served", "description": "over real HTTP"}]})
+        assert created.status_code == 200, created.text
+        result = created.json()["results"][0]
+        assert result["success"], result
+        view = httpx.post(f"{url}/api/v5/artifacts/personas/get", headers=headers, timeout=10,
+                          json={"persona_id": result["persona_id"]})
+        assert view.status_code == 200, view.text
+        assert [o["value"] for o in view.json()["names"]["options"] if o["selected"]] == ["Served"]
+        assert view.json()["actor_name"] == "admin"
+        no_key = httpx.post(f"{url}/api/v5/artifacts/personas/get", json={}, timeout=10)
+        assert no_key.status_code == 401
+
+    with serving(tmp_path, database_url, "second") as (url, out):
+        assert "lw_" not in out.read_text()
+        assert key_file.read_text().strip() == key  # not replaced
+        view = httpx.post(f"{url}/api/v5/artifacts/personas/get", headers=headers, timeout=10,
+                          json={"persona_id": result["persona_id"]})
+        assert view.status_code == 200, view.text  # same secret file, same key
+    assert count_rows(database_url, ApiKey) == 1
+    assert count_rows(database_url, Group) == 1
+    assert count_rows(database_url, Profile) == 1
+
+
+def test_serve_on_an_empty_database_makes_one_admin_key_that_works(dialect, tmp_path, request) -> None:  # noqa: ANN001
+    if dialect == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    else:
+        request.getfixturevalue("db")  # truncated: no group yet
+        database_url = request.getfixturevalue("database_url")
+    _serve_bootstraps_one_admin_key(tmp_path, database_url)
