@@ -144,7 +144,7 @@ def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text
 
 @dataclass
 class _Plan:
-    """The text matches and each active filter, materialised once and shared by every part of a search."""
+    """The text matches (materialised once per statement) and each active filter's subquery."""
 
     matched: Any
     filters: dict[str, Any]
@@ -153,8 +153,8 @@ class _Plan:
 
     def conditions(self, excluding: str | None = None) -> list[ColumnElement[bool]]:
         scope = [self.matched.c.group_id == self.group_id, self.matched.c.kind == self.kind]
-        return scope + [self.matched.c.artifact_id.in_(select(cte.c.artifact_id))
-                        for name, cte in self.filters.items() if name != excluding]
+        return scope + [self.matched.c.artifact_id.in_(subquery)
+                        for name, subquery in self.filters.items() if name != excluding]
 
 
 def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[str, Any]) -> _Plan:
@@ -162,15 +162,16 @@ def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[
     filters = {}
     for facet in kind.facets:
         if request.get(facet.ids_field):
+            # A plain subquery, not a CTE: PostgreSQL cannot see the size of a materialised CTE and
+            # would probe it once per match; as a subquery both databases hash or index it.
             filters[facet.name] = (
                 select(conn.c.artifact_id).where(conn.c.slot == facet.slot, conn.c.active.is_(True),
                                                  conn.c.resource_id.in_(request[facet.ids_field]))
-                .cte(f"filter_{facet.name}").prefix_with("MATERIALIZED")
             )
     return _Plan(matched, filters, principal.group_id, kind.name)
 
 
-def _facet_counts(kind: ArtifactKind, plan: _Plan, request: dict[str, Any]) -> Any:
+def _facet_counts(kind: ArtifactKind, plan: _Plan, request: dict[str, Any]) -> list[Select]:
     """Every facet's counts in one statement; a facet counts under all the other filters.
 
     `artifact_id IN (matches)` lets the database walk the (small) match and look each
@@ -186,12 +187,12 @@ def _facet_counts(kind: ArtifactKind, plan: _Plan, request: dict[str, Any]) -> A
             query = query.join(Resource, Resource.id == conn.c.resource_id).where(
                 fold(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
         parts.append(query.group_by(conn.c.resource_id))
-    return union_all(*parts)
+    return parts
 
 
 def search(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
            page_size: int, page_offset: int) -> dict[str, Any]:
-    """One page of matches, the total, and every facet section: four statements whatever the data."""
+    """One page of matches with the total, then every facet section in one statement, then the page's values."""
     plan = _plan(kind, principal, session.get_bind().dialect.name, request)
     page = session.execute(
         select(plan.matched.c.artifact_id, func.count().over().label("total"))
@@ -204,7 +205,7 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
         total = session.scalar(select(func.count()).select_from(plan.matched).where(*plan.conditions())) or 0
     counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
     if kind.facets:
-        for facet_name, resource_id, n in session.execute(_facet_counts(kind, plan, request)):
+        for facet_name, resource_id, n in session.execute(union_all(*_facet_counts(kind, plan, request))):
             counts[facet_name][resource_id] = n
     items = list_items(session, kind, principal, [r.artifact_id for r in page])
     response: dict[str, Any] = {"actor_name": principal.name, kind.plural: items, "total_count": total}

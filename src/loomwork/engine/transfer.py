@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from loomwork import uploads
@@ -25,14 +26,15 @@ from loomwork.db.base import utcnow
 from loomwork.engine import search
 from loomwork.engine.artifacts import create_item, run_items, update_item
 from loomwork.engine.declaration import ArtifactKind, Slot
-from loomwork.engine.repository import find_artifact, get_artifact, id_taken, load_states
+from loomwork.engine.models import Connection
+from loomwork.engine.repository import find_artifact, get_artifact, id_taken
 from loomwork.errors import Invalid
 from loomwork.identity.service import Principal
-from loomwork.resources import service as resources
-from loomwork.resources.kinds import RejectedValue
+from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
+from loomwork.resources.models import Resource
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
-CHUNK = 1000
+CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -94,22 +96,62 @@ def split_items(cell: str) -> list[str]:
 
 def export_rows(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
                 artifact_ids: list[uuid.UUID]) -> Iterator[list[str]]:
-    """The header, then one row per artifact, reading the database a chunk at a time."""
+    """The header, then one row per artifact, in the given order, a chunk of artifacts per query.
+
+    Values come joined to their connections and stay raw strings until they become cells: an
+    export of 100,000 artifacts handles over a million connections, so per-row work is kept small.
+    """
     cols = columns(kind)
     yield [c.name for c in cols]
+    cells = _CellCache()
+    connections, resources_table = Connection.__table__, Resource.__table__
+    raw_artifact_id = type_coerce(connections.c.artifact_id, String)  # no uuid object per row on SQLite
+    db = session.connection()  # Core rows: the ORM's per-row bookkeeping costs more than the work here
     for start in range(0, len(artifact_ids), CHUNK):
         chunk = artifact_ids[start:start + CHUNK]
-        states = load_states(session, chunk)
-        values = resources.load(session, group_id, {rid for s in states.values() for rid in s.all_ids()})
+        by_hex = {a.hex: a for a in chunk}
+        slots: dict[uuid.UUID, dict[str, list[str]]] = {a: {} for a in chunk}
+        rows = db.execute(
+            select(raw_artifact_id, connections.c.slot, resources_table.c.kind, resources_table.c.value)
+            .join(resources_table, resources_table.c.id == connections.c.resource_id)
+            .where(connections.c.artifact_id.in_(chunk), connections.c.active.is_(True),
+                   resources_table.c.group_id == group_id)
+            .order_by(connections.c.artifact_id, connections.c.slot, connections.c.position)
+        )
+        for artifact_id, slot, resource_kind, stored in rows:
+            owner = artifact_id if isinstance(artifact_id, uuid.UUID) else by_hex[artifact_id.replace("-", "")]
+            per_slot = slots[owner]
+            cell = stored if resource_kind in cells.plain else cells.cell(resource_kind, stored)
+            if slot in per_slot:
+                per_slot[slot].append(cell)
+            else:
+                per_slot[slot] = [cell]
         for artifact_id in chunk:
-            state = states[artifact_id]
+            values = slots[artifact_id]
             row = [str(artifact_id)]
             for col in cols[1:]:
-                kind_of = col.slot.resource_kind
-                cells = [kind_of.to_cell(values[rid].value) for rid in state.ids(col.slot.key)
-                         if rid in values and rid not in state.pending]
-                row.append(neutralise(join_items(cells) if col.multiple else (cells[0] if cells else "")))
+                items = values.get(col.slot.key)
+                if not items:
+                    row.append("")
+                else:
+                    row.append(neutralise(join_items(items) if col.multiple else items[0]))
             yield row
+
+
+class _CellCache:
+    """Stored value -> CSV cell. Text kinds store their cell as it is; structured ones decode once each."""
+
+    def __init__(self) -> None:
+        self.plain = {name for name, kind in RESOURCE_KINDS.items()
+                      if type(kind).to_cell is ResourceKind.to_cell and type(kind).load is ResourceKind.load}
+        self._cells: dict[tuple[str, str], str] = {}
+
+    def cell(self, resource_kind: str, stored: str) -> str:
+        key = (resource_kind, stored)
+        if key not in self._cells:
+            kind = RESOURCE_KINDS[resource_kind]
+            self._cells[key] = kind.to_cell(kind.load(stored))
+        return self._cells[key]
 
 
 def write_csv(rows: Iterator[list[str]], on_row: Callable[[], None] | None = None) -> tuple[bytes, int]:
