@@ -10,6 +10,7 @@ from rich.console import Console
 from loomwork.config import ADMIN_KEY_FILE, Settings, load_settings, write_private_file
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
+from loomwork.errors import LoomworkError
 from loomwork.identity import service as identity
 
 app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
@@ -178,7 +179,11 @@ def import_command(
     _settings, db = _migrated(database_url)
     principal = _local_principal(db, group)
     data = file.read()
-    rows = max(len(transfer.read_csv(artifact_kind, data)), 0)
+    try:
+        rows = len(transfer.read_csv(artifact_kind, data))
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from None
     with _progress() as progress:
         task = progress.add_task(f"Importing {kind}", total=rows)
         with db.transaction(write=True) as session:

@@ -76,28 +76,27 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
                     artifact = artifacts.find_artifact(session, kind, who.principal.group_id, draft.target_id)
             return get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
 
+    def write_items(items: list[Any], who: Caller, write: Any, verb: str) -> dict[str, Any]:
+        """Run a bulk create or update: each item in its own savepoint, a result per item."""
+        dumped = [item.model_dump(exclude_unset=True) for item in items]
+        with who.db.transaction(write=True) as session:
+            def write_one(item: dict[str, Any]) -> dict[str, Any]:
+                row = write(session, kind, who.principal, item)
+                return {kind.id_field: row.id, "version": row.version, "message": f"{verb} {kind.name}."}
+
+            results = artifacts.run_items(session, dumped, write_one)
+        for result, item in zip(results, dumped):
+            if item.get(kind.id_field):  # a failed update still names its target
+                result.setdefault(kind.id_field, item[kind.id_field])
+        return {"results": results}
+
     @route("create", schemas.results)
     def create(body: schemas.create_request, who: caller("create")) -> Any:
-        items = [item.model_dump(exclude_unset=True) for item in getattr(body, kind.plural)]
-        with who.db.transaction(write=True) as session:
-            def create_one(item: dict[str, Any]) -> dict[str, Any]:
-                row = artifacts.create_item(session, kind, who.principal, item)
-                return {kind.id_field: row.id, "version": row.version, "message": f"Created {kind.name}."}
-
-            return {"results": artifacts.run_items(session, items, create_one)}
+        return write_items(getattr(body, kind.plural), who, artifacts.create_item, "Created")
 
     @route("update", schemas.results)
     def update(body: schemas.update_request, who: caller("update")) -> Any:
-        items = [item.model_dump(exclude_unset=True) for item in getattr(body, kind.plural)]
-        with who.db.transaction(write=True) as session:
-            def update_one(item: dict[str, Any]) -> dict[str, Any]:
-                row = artifacts.update_item(session, kind, who.principal, item)
-                return {kind.id_field: row.id, "version": row.version, "message": f"Updated {kind.name}."}
-
-            results = artifacts.run_items(session, items, update_one)
-        for result, item in zip(results, items):
-            result.setdefault(kind.id_field, item[kind.id_field])
-        return {"results": results}
+        return write_items(getattr(body, kind.plural), who, artifacts.update_item, "Updated")
 
     @route("duplicate", schemas.duplicate_response)
     def duplicate(body: schemas.duplicate_request, who: caller("duplicate")) -> Any:
