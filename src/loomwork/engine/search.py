@@ -134,11 +134,12 @@ def _text_conditions(query: Select, dialect: str, search_text: str | None) -> Se
 def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text: str | None) -> Select:
     query = select(docs.c.artifact_id, docs.c.updated_at, docs.c.group_id, docs.c.kind)
     searched = _text_conditions(query, dialect, search_text)
-    if searched is query:
-        return query.where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
-    # With text, the word index must drive the query: SQLite would otherwise walk the group's
-    # documents and probe the index once per document. The group and kind are checked on the
-    # (small) materialised match instead, in _Plan.conditions.
+    if searched is query or dialect != "sqlite":
+        return searched.where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
+    # On SQLite the word index must drive the query: given the group and kind too, SQLite walks
+    # the group's documents and probes the index once per document. So there the group and kind
+    # are checked on the (small) materialised match instead, in _Plan.conditions. PostgreSQL
+    # needs them inside, or it cannot estimate the match's size.
     return searched
 
 
@@ -150,10 +151,11 @@ class _Plan:
     filters: dict[str, Any]
     group_id: uuid.UUID
     kind: str
+    dialect: str
 
     def conditions(self, excluding: str | None = None) -> list[ColumnElement[bool]]:
         scope = [self.matched.c.group_id == self.group_id, self.matched.c.kind == self.kind]
-        return scope + [self.matched.c.artifact_id.in_(subquery)
+        return (scope if self.dialect == "sqlite" else []) + [self.matched.c.artifact_id.in_(subquery)
                         for name, subquery in self.filters.items() if name != excluding]
 
 
@@ -168,7 +170,7 @@ def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[
                 select(conn.c.artifact_id).where(conn.c.slot == facet.slot, conn.c.active.is_(True),
                                                  conn.c.resource_id.in_(request[facet.ids_field]))
             )
-    return _Plan(matched, filters, principal.group_id, kind.name)
+    return _Plan(matched, filters, principal.group_id, kind.name, dialect)
 
 
 def _facet_counts(kind: ArtifactKind, plan: _Plan, request: dict[str, Any]) -> list[Select]:
