@@ -1013,3 +1013,12 @@ def test_deeply_nested_json_is_a_client_error_never_a_server_error(api, db):
             assert_error(response, response.status_code)
     assert persona_count(db) == 0
     assert create_one(api, name="Ada")["success"] is True  # and the service still answers
+
+
+def test_active_replaces_only_its_own_flag_type_when_flags_come_as_values(api):
+    """Rule 5: `active` resolves to persona_active and leaves flags of other types, even ones given by value."""
+    persona_id = api.create("personas", name="Flagged", flags=[{"type": "tier", "value": "gold"}], active=True)
+    view = api.ok("personas", "get", {"persona_id": persona_id})
+    held = sorted((o["value"]["type"], o["value"]["value"]) for o in view["flags"]["options"] if o["selected"])
+    assert held == [("persona_active", "true"), ("tier", "gold")]
+    assert view["active"] is True

@@ -73,6 +73,10 @@ def apply_patch(
             _apply_multiple(session, group_id, slot, state, patch, found)
         else:
             _apply_single(session, group_id, slot, state, patch, found)
+    # Flags chosen by value were created-or-found above; the type rules below need their values too.
+    unseen = [f for f in state.ids("flag") if f not in found]
+    if unseen:
+        found.update(service.load(session, group_id, unseen))
     _apply_active_flag(session, group_id, kind, state, patch, found)
     _apply_pending(state, patch)
     return state.normalised()

@@ -246,12 +246,14 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, data
         if artifact_id and find_artifact(session, kind, principal.group_id, artifact_id):
             result = update_item(session, kind, principal, item)
             return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}."}
-        if artifact_id and id_taken(session, artifact_id):
-            raise Invalid(f"{kind.id_field}: {artifact_id} is not a {kind.name} of this group; leave the id "
-                          "empty to create a new one.", field=kind.id_field)
         item.pop(kind.id_field, None)
+        note = ""
+        if artifact_id and id_taken(session, artifact_id):
+            # Ids are unique across the whole database, so a file exported from another group
+            # cannot keep them here: the artifact is created with a new id, and the result says so.
+            artifact_id, note = None, " with a new id (the file's id is in use elsewhere)"
         result = create_item(session, kind, principal, item, artifact_id)
-        return {"id": result.id, "version": result.version, "message": f"Created {kind.name}."}
+        return {"id": result.id, "version": result.version, "message": f"Created {kind.name}{note}."}
 
     results = run_items(session, rows, import_one)
     for result, row in zip(results, rows):
