@@ -8,8 +8,7 @@ while the others go through.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -20,7 +19,7 @@ from loomwork.engine import drafts, search
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
 from loomwork.engine.models import Artifact
-from loomwork.engine.repository import ArtifactRow, find_artifact, get_artifact, load_state, write_state  # noqa: F401
+from loomwork.engine.repository import ArtifactRow, get_artifact, load_state, write_state
 from loomwork.errors import Invalid, LoomworkError, version_conflict
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources

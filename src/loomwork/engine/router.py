@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Response, UploadFile
 
-from loomwork.engine import artifacts, docs, drafts, search, transfer
+from loomwork.engine import artifacts, docs, drafts, repository, search, transfer
 from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
     DocsRequest,
@@ -65,15 +66,15 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def get(body: schemas.get_request, who: caller("get")) -> Any:
         request = body.model_dump()
         with who.db.transaction(write=False) as session:
-            artifact, draft, state = None, None, artifacts.FormState()
+            artifact, draft, state = None, None, FormState()
             if request.get(kind.id_field):
-                artifact = artifacts.get_artifact(session, kind, who.principal.group_id, request[kind.id_field])
-                state = artifacts.load_state(session, artifact.id)
+                artifact = repository.get_artifact(session, kind, who.principal.group_id, request[kind.id_field])
+                state = repository.load_state(session, artifact.id)
             if request.get("draft_id"):  # a draft wins for selections
                 draft = drafts.load_draft(session, kind, who.principal, request["draft_id"])
-                state = drafts.FormState.from_json(draft.form_state)
+                state = FormState.from_json(draft.form_state)
                 if artifact is None and draft.target_id and draft.status == "open":
-                    artifact = artifacts.find_artifact(session, kind, who.principal.group_id, draft.target_id)
+                    artifact = repository.find_artifact(session, kind, who.principal.group_id, draft.target_id)
             return get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
 
     def write_items(items: list[Any], who: Caller, write: Any, verb: str) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
-    and_,
     column,
     delete,
     func,
@@ -34,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like, fold, fold_text
-from loomwork.engine.declaration import ArtifactKind, Facet
+from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import active_value
 from loomwork.engine.models import Artifact, Connection
 from loomwork.engine.repository import load_states

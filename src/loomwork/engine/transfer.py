@@ -109,7 +109,8 @@ def export_rows(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
     db = session.connection()  # Core rows: the ORM's per-row bookkeeping costs more than the work here
     for start in range(0, len(artifact_ids), CHUNK):
         chunk = artifact_ids[start:start + CHUNK]
-        by_hex = {a.hex: a for a in chunk}
+        # A raw id is hex text on SQLite and a uuid on PostgreSQL: map both forms to the artifact.
+        owner_of: dict[Any, uuid.UUID] = {a.hex: a for a in chunk} | {a: a for a in chunk}
         slots: dict[uuid.UUID, dict[str, list[str]]] = {a: {} for a in chunk}
         rows = db.execute(
             select(raw_artifact_id, connections.c.slot, resources_table.c.kind, resources_table.c.value)
@@ -117,10 +118,9 @@ def export_rows(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
             .where(connections.c.artifact_id.in_(chunk), connections.c.active.is_(True),
                    resources_table.c.group_id == group_id)
             .order_by(connections.c.artifact_id, connections.c.slot, connections.c.position)
-        )
+        ).all()  # one fetch per chunk: row-by-row fetching costs more than the rows
         for artifact_id, slot, resource_kind, stored in rows:
-            owner = artifact_id if isinstance(artifact_id, uuid.UUID) else by_hex[artifact_id.replace("-", "")]
-            per_slot = slots[owner]
+            per_slot = slots[owner_of[artifact_id]]
             cell = stored if resource_kind in cells.plain else cells.cell(resource_kind, stored)
             if slot in per_slot:
                 per_slot[slot].append(cell)
