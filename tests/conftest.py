@@ -111,6 +111,17 @@ def make_key(db: Database, group: str, name: str, role: str) -> str:
         return identity.create_group_key(session, TEST_SECRET, group, name, role)
 
 
+def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """Every error body is JSON with a non-empty `detail` and `code` (API.md section 6); returns it."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body.get("detail"), str) and body["detail"], body
+    assert isinstance(body.get("code"), str) and body["code"], body
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
 @dataclass
 class Api:
     """A client acting as one profile: `api.op("personas", "create", {...})`."""

@@ -19,6 +19,8 @@ from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.models import Resource
 
+from conftest import assert_error
+
 KIND = "personas"
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4" fill="#f00" /></svg>'
 SINGLE_SECTIONS = {"name": "names", "description": "descriptions", "color": "colors", "icon": "icons",
@@ -73,17 +75,6 @@ def assert_item_failed(result: dict[str, Any], code: str, field: str, case: Any 
     assert result["code"] == code, (case, result)
     assert result["field"] is not None and result["field"].startswith(field), (case, result)
     assert field in result["message"], (case, result)
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict[str, Any]:  # noqa: ANN001
-    """Every error body is JSON with a non-empty `detail` and a `code` (API.md section 6)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert isinstance(body.get("detail"), str) and body["detail"], body
-    assert isinstance(body.get("code"), str) and body["code"], body
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def names_field(body: dict[str, Any], field: str) -> bool:

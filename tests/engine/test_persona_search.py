@@ -17,6 +17,8 @@ from sqlalchemy import delete, update
 
 from loomwork.engine.search_models import SearchDocument
 
+from conftest import assert_error
+
 KIND = "personas"
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="{r}" fill="#f00" /></svg>'
 IMPORT_COLUMNS = ["persona_id", "name", "description", "color", "icon", "instructions", "flags", "examples",
@@ -66,14 +68,6 @@ def resource_ids(api, section: str) -> dict[str, str]:  # noqa: ANN001
     shown = api.ok(KIND, "get", {})[section]
     assert shown["total"] <= 50, "fixture too large for a get section"
     return {o["value"]: o["id"] for o in shown["options"]}
-
-
-def assert_error(response, status: int) -> dict[str, Any]:  # noqa: ANN001
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert isinstance(body.get("detail"), str) and body["detail"], body
-    assert isinstance(body.get("code"), str) and body["code"], body
-    return body
 
 
 # The disjunctive-facet fixture: (name, departments, scenarios, voices).

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from conftest import assert_error
+
 KIND = "personas"
 COLUMNS = ["persona_id", "name", "description", "color", "icon", "instructions", "flags", "examples",
            "departments", "parameter_fields", "voices", "scenarios"]
@@ -108,14 +110,6 @@ def persona_names(api) -> list[str]:  # noqa: ANN001
 
 def name_resources(api, needle: str) -> list[str]:  # noqa: ANN001
     return [o["value"] for o in api.ok(KIND, "get", {"names_search": needle})["names"]["options"]]
-
-
-def assert_error(response, status: int) -> dict[str, Any]:  # noqa: ANN001
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert isinstance(body.get("detail"), str) and body["detail"], body
-    assert isinstance(body.get("code"), str) and body["code"], body
-    return body
 
 
 def tricky_personas() -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from conftest import Api, make_key
+from conftest import Api, assert_error, make_key
 from loomwork.db.all_models import metadata
 from loomwork.db.database import Database
 
@@ -46,14 +46,6 @@ def row_counts(db: Database) -> dict[str, int]:
 
 def call(client, operation: str, body: dict[str, Any], headers: dict[str, str]):  # noqa: ANN001, ANN201
     return client.post(f"/api/v5/artifacts/personas/{operation}", json=body, headers=headers)
-
-
-def assert_error(response, status: int, code: str) -> dict[str, Any]:  # noqa: ANN001
-    assert response.status_code == status, response.text
-    data = response.json()
-    assert data["code"] == code, data
-    assert isinstance(data["detail"], str) and data["detail"], data
-    return data
 
 
 def selected_values(view: dict[str, Any], section: str) -> list[Any]:
