@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
@@ -96,7 +96,7 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoomworkError)
     def _loomwork_error(_request: Request, exc: LoomworkError) -> JSONResponse:
-        return JSONResponse(json.loads(json.dumps(exc.body(), default=str)), status_code=exc.status)
+        return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status)
 
     app.add_exception_handler(RequestValidationError, _validation_error)
 

@@ -113,12 +113,15 @@ def _progress():  # noqa: ANN202
                     console=console)
 
 
-def _local_principal(db: Database, group: str):  # noqa: ANN202
-    """The CLI acts as an admin profile named `cli` in the group (created when missing)."""
+def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
+    """The kind, a migrated database, and the CLI's principal: an admin profile `cli` in the group."""
+    artifact_kind = _kind(kind)
+    _settings, db = _migrated(database_url)
     with db.transaction(write=True) as session:
         group_row = identity.ensure_group(session, group)
         profile = identity.ensure_profile(session, group_row, "cli", "admin")
-        return identity.Principal(profile.id, group_row.id, profile.name, profile.role)
+        principal = identity.Principal(profile.id, group_row.id, profile.name, profile.role)
+    return artifact_kind, db, principal
 
 
 GroupOption = Annotated[str, typer.Option("--group", help="The group to act in.")]
@@ -152,9 +155,7 @@ def export_command(
     """Export every artifact of a kind to a CSV file."""
     from loomwork.engine import search, transfer
 
-    artifact_kind = _kind(kind)
-    _settings, db = _migrated(database_url)
-    principal = _local_principal(db, group)
+    artifact_kind, db, principal = _acting_in(kind, group, database_url)
     with db.transaction(write=False) as session, _progress() as progress:
         ids = list(session.scalars(search.matching_ids_query(artifact_kind, principal, {}, db.dialect)))
         task = progress.add_task(f"Exporting {kind}", total=len(ids))
@@ -175,19 +176,16 @@ def import_command(
     """Import a CSV: each row creates or updates one artifact; a failing row changes nothing."""
     from loomwork.engine import transfer
 
-    artifact_kind = _kind(kind)
-    _settings, db = _migrated(database_url)
-    principal = _local_principal(db, group)
-    data = file.read()
+    artifact_kind, db, principal = _acting_in(kind, group, database_url)
     try:
-        rows = len(transfer.read_csv(artifact_kind, data))
+        rows = transfer.read_csv(artifact_kind, file.read())
     except LoomworkError as error:
         console.print(f"[red]{error.detail}[/red]")
         raise typer.Exit(2) from None
     with _progress() as progress:
-        task = progress.add_task(f"Importing {kind}", total=rows)
+        task = progress.add_task(f"Importing {kind}", total=len(rows))
         with db.transaction(write=True) as session:
-            result = transfer.import_rows(session, artifact_kind, principal, data, lambda: progress.advance(task))
+            result = transfer.import_rows(session, artifact_kind, principal, rows, lambda: progress.advance(task))
     db.dispose()
     for failure in (r for r in result["results"] if not r["success"]):
         console.print(f"[red]line {failure['line']}: {failure['message']}[/red]")

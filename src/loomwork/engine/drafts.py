@@ -89,11 +89,11 @@ def _find_entry(session: Session, kind: ArtifactKind, principal: Principal, draf
     )
 
 
-def _save_state(session: Session, draft: Draft, state: FormState) -> None:
+def _save_state(session: Session, draft: Draft, state: FormState, **also: Any) -> None:
     """Fold one applied entry: a conditional UPDATE, so a concurrent writer can never skip the version check."""
     result = session.execute(
         update(Draft).where(Draft.id == draft.id, Draft.version == draft.version)
-        .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow())
+        .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow(), **also)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -134,13 +134,14 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
     patch = {k: v for k, v in body.items() if k not in CONTROL_FIELDS and k != kind.id_field}
     proposal = bool(body.get("soft")) or principal.via_agent
     state = apply_patch(session, principal.group_id, kind, FormState.from_json(draft.form_state), patch)
-    if not proposal:
-        _save_state(session, draft, state)
     key = key or str(uuid.uuid4())
     seq = draft.entry_count + 1
-    session.execute(update(Draft).where(Draft.id == draft.id).values(entry_count=seq, updated_at=utcnow())
-                    .execution_options(synchronize_session=False))
-    session.expire(draft)
+    if proposal:  # the form stays as it is; only the journal grows
+        session.execute(update(Draft).where(Draft.id == draft.id).values(entry_count=seq, updated_at=utcnow())
+                        .execution_options(synchronize_session=False))
+        session.expire(draft)
+    else:
+        _save_state(session, draft, state, entry_count=seq)
     message = (f"Proposal {key} waits for a person to accept or reject it." if proposal
                else f"Applied to the draft (version {draft.version}).")
     entry = DraftEntry(

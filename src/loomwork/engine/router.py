@@ -168,7 +168,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
                    who: caller("import")) -> Any:
         data = file.file.read()
         with who.db.transaction(write=True) as session:
-            return transfer.import_rows(session, kind, who.principal, data)
+            return transfer.import_rows(session, kind, who.principal, transfer.read_csv(kind, data))
 
     @route("refresh", RefreshResponse)
     def refresh(who: caller("refresh")) -> Any:

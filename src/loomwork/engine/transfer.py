@@ -233,10 +233,10 @@ def export_upload(session: Session, kind: ArtifactKind, principal: Principal, re
     return {"upload_id": upload.id, "file_name": file_name, "row_count": count}
 
 
-def import_rows(session: Session, kind: ArtifactKind, principal: Principal, data: bytes,
+def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows: list[dict[str, Any]],
                 on_row: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Create or update one artifact per row, each in its own savepoint: a failed row changes nothing."""
-    rows = read_csv(kind, data)
+    """Create or update one artifact per row of `read_csv`, each in its own savepoint: a failed row changes nothing."""
+    created_lines: set[int] = set()
 
     def import_one(row: dict[str, Any]) -> dict[str, Any]:
         if on_row:
@@ -253,11 +253,12 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, data
             # cannot keep them here: the artifact is created with a new id, and the result says so.
             artifact_id, note = None, " with a new id (the file's id is in use elsewhere)"
         result = create_item(session, kind, principal, item, artifact_id)
+        created_lines.add(row["line"])  # counted below only if its savepoint held
         return {"id": result.id, "version": result.version, "message": f"Created {kind.name}{note}."}
 
     results = run_items(session, rows, import_one)
     for result, row in zip(results, rows):
         result["line"] = row["line"]
     failed = sum(1 for r in results if not r["success"])
-    created = sum(1 for r in results if r["success"] and r["message"].startswith("Created"))
+    created = sum(1 for r in results if r["success"] and r["line"] in created_lines)
     return {"created": created, "updated": len(results) - failed - created, "failed": failed, "results": results}
