@@ -47,3 +47,28 @@ def _fold_default(element: fold, compiler: Any, **kw: Any) -> str:
 @compiles(fold, "sqlite")
 def _fold_sqlite(element: fold, compiler: Any, **kw: Any) -> str:
     return f"loomwork_fold({compiler.process(element.clauses, **kw)})"
+
+
+class ordered_list(GenericFunction):  # noqa: N801 - reads as SQL: ordered_list(value, position)
+    """An aggregate: the group's values as one comma-separated text, in `position` order.
+
+    PostgreSQL orders inside the aggregate; SQLite (before 3.44) has no such clause and
+    concatenates in input order, so callers feed it rows from a subquery already ordered
+    by the grouping key and then the position. Values must not contain commas (ids are safe).
+    """
+
+    type = Text()
+    name = "ordered_list"
+    inherit_cache = True
+
+
+@compiles(ordered_list, "postgresql")
+def _ordered_list_postgresql(element: ordered_list, compiler: Any, **kw: Any) -> str:
+    value, position = (compiler.process(c, **kw) for c in element.clauses)
+    return f"string_agg({value}, ',' ORDER BY {position})"
+
+
+@compiles(ordered_list, "sqlite")
+def _ordered_list_sqlite(element: ordered_list, compiler: Any, **kw: Any) -> str:
+    value, _position = (compiler.process(c, **kw) for c in element.clauses)
+    return f"group_concat({value}, ',')"
