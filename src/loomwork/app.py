@@ -22,6 +22,7 @@ from loomwork.engine.router import ERROR_RESPONSES, build_router
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.errors import LoomworkError
 from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.resources import secrets
 
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
               415: "unsupported_media_type"}
@@ -121,6 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
+    secrets.configure(settings.secret_key)  # provider keys are encrypted under the server secret
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202

@@ -12,6 +12,7 @@ from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.errors import LoomworkError
 from loomwork.identity import service as identity
+from loomwork.resources import secrets
 
 app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -27,6 +28,7 @@ DatabaseUrl = Annotated[
 
 def _migrated(database_url: str | None) -> tuple[Settings, Database]:
     settings = load_settings(database_url)
+    secrets.configure(settings.secret_key)  # imports may hold provider keys, encrypted under it
     db = Database(settings.database_url)
     with console.status("Migrating the database..."):
         upgrade(db.engine)

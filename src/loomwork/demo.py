@@ -84,9 +84,10 @@ class DemoSeeder:
             rng = random.Random(f"{SEED}/{resource}")
             rows, now = [], utcnow()
             for i in range(POOL_SIZES.get(resource, DEFAULT_POOL)):
-                stored = kind.dump(kind.normalise(_value(resource, i, rng, self.vocabulary)))
+                value = kind.normalise(_value(resource, i, rng, self.vocabulary))
                 rows.append({"id": self._id(resource, i), "group_id": self.group_id, "kind": resource,
-                             "value": stored, "value_hash": value_hash(stored), "created_at": now})
+                             "value": kind.dump(value), "value_hash": value_hash(kind.dedupe_text(value)),
+                             "created_at": now})
             for start in range(0, len(rows), 5000):
                 insert_ignoring_conflicts(session, Resource.__table__, rows[start:start + 5000])
             # Two random values may be equal (dedupe keeps one row): pick only ids that really exist.

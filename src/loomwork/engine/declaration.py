@@ -28,6 +28,8 @@ class Slot:
     values_field: str | None = None
     # A singular id field that appends one selection (`instruction_id`, persona `flag_id`).
     append_field: str | None = None
+    # An older spelling of the ids field (`args_outputs_ids`); the canonical field wins when both come.
+    id_alias: str | None = None
     description: str = ""
 
     @property
@@ -59,11 +61,11 @@ def single(key: str, resource: str | None = None, *, required: bool = False, sec
 
 
 def many(key: str, resource: str | None = None, *, values: str | None = "", section: str | None = None,
-         append: str | None = None, description: str = "") -> Slot:
+         append: str | None = None, alias: str | None = None, description: str = "") -> Slot:
     """A multiple slot; `values=None` when the kind takes only ids (flags come from a catalog)."""
     plural = section or f"{key}s"
-    return Slot(key, resource or key, many=True, section=plural,
-                values_field=plural if values == "" else values, append_field=append, description=description)
+    return Slot(key, resource or key, many=True, section=plural, values_field=plural if values == "" else values,
+                append_field=append, id_alias=alias, description=description)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,16 @@ class TemplateParameters:
 
 
 @dataclass(frozen=True)
+class ToolArguments:
+    """Slots that together describe a function's arguments: fed at once by `args_drafts` (API.md
+    section 4 rule 7) and shown by `get` as the JSON Schema a model or MCP client takes."""
+
+    arg_slot: str
+    position_slot: str
+    output_slot: str
+
+
+@dataclass(frozen=True)
 class ArtifactKind:
     name: str  # persona
     plural: str  # personas
@@ -107,6 +119,7 @@ class ArtifactKind:
     text_slots: tuple[str, ...] = ("name", "description")
     facets: tuple[Facet, ...] = ()
     parameters: TemplateParameters | None = None
+    arguments: ToolArguments | None = None
     # The editor's steps, each with a `*_show_ai_generate` flag in get.
     steps: tuple[str, ...] = ("basic", "content")
     slot_by_key: dict[str, Slot] = field(init=False, repr=False, compare=False)
@@ -133,3 +146,8 @@ class ArtifactKind:
     @property
     def flag_slot(self) -> Slot | None:
         return self.slot_by_key.get("flag")
+
+    @property
+    def model_flag_slot(self) -> Slot | None:
+        """The slot of `{model_id, flag_id}` rows, which `model_flag_values` also feeds (rule 6)."""
+        return next((slot for slot in self.slots if slot.resource == "model_flag"), None)

@@ -59,16 +59,35 @@ def _referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]
             ids.update(given if slot.many else [given])
         if slot.append_field and patch.get(slot.append_field) is not None:
             ids.add(patch[slot.append_field])
+    for entry in patch.get("model_flag_values") or []:
+        ids.add(entry["model_id"])
+    for entry in patch.get("args_drafts") or []:
+        if entry.get("arg_id"):
+            ids.add(entry["arg_id"])
     return ids
+
+
+def _with_aliases(kind: ArtifactKind, patch: dict[str, Any]) -> dict[str, Any]:
+    """Older spellings of a field feed the canonical one; when both come, the canonical one wins."""
+    patch = dict(patch)
+    for slot in kind.slots:
+        if slot.id_alias and slot.id_alias in patch:
+            aliased = patch.pop(slot.id_alias)
+            patch.setdefault(slot.id_field, aliased)
+    return patch
 
 
 def apply_patch(
     session: Session, group_id: uuid.UUID, kind: ArtifactKind, state: FormState, patch: dict[str, Any]
 ) -> FormState:
     """Apply the set fields of `patch` (explicit nulls included) to a copy of `state`, in the rule order."""
-    state = state.copy()
+    state, patch = state.copy(), _with_aliases(kind, patch)
     found = service.load(session, group_id, _referenced_ids(kind, patch) | set(state.ids("flag")))
+    # Rule 7: `args_drafts` replaces the argument slots entirely, so their own fields are not applied.
+    skipped = _argument_slots(kind) if patch.get("args_drafts") is not None else set()
     for slot in kind.slots:
+        if slot.key in skipped:
+            continue
         if slot.many:
             _apply_multiple(session, group_id, slot, state, patch, found)
         else:
@@ -78,6 +97,9 @@ def apply_patch(
     if unseen:
         found.update(service.load(session, group_id, unseen))
     _apply_active_flag(session, group_id, kind, state, patch, found)
+    _apply_model_flag_values(session, group_id, kind, state, patch, found)
+    if skipped:
+        _apply_args_drafts(session, group_id, kind, state, patch["args_drafts"], found)
     _apply_pending(state, patch)
     return state.normalised()
 
@@ -95,8 +117,8 @@ def _apply_single(session, group_id, slot: Slot, state: FormState, patch, found)
         if raw is None:
             state.slots[slot.key] = []
             return
-        value = service.normalise_value(slot.resource_kind, raw, slot.value_field)
-        state.slots[slot.key] = service.find_or_create(session, group_id, slot.resource_kind, [value])
+        state.slots[slot.key] = service.create_values(session, group_id, slot.resource_kind, [raw], slot.value_field,
+                                                      indexed=False)
 
 
 def _apply_multiple(session, group_id, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
@@ -114,8 +136,7 @@ def _apply_multiple(session, group_id, slot: Slot, state: FormState, patch, foun
         state.slots[slot.key] = list(dict.fromkeys(kept + [appended]))
     raws = patch.get(slot.value_field) if slot.value_field else None
     if raws:
-        values = service.normalise_values(slot.resource_kind, raws, slot.value_field)
-        added = service.find_or_create(session, group_id, slot.resource_kind, values)
+        added = service.create_values(session, group_id, slot.resource_kind, raws, slot.value_field)
         state.slots[slot.key] = list(dict.fromkeys(state.ids(slot.key) + added))
 
 
@@ -139,6 +160,72 @@ def _apply_active_flag(session, group_id, kind: ArtifactKind, state: FormState, 
             raise Invalid(f"flag_ids: an artifact holds at most one flag of each type; two have type {flag_type}.",
                           field="flag_ids")
         seen[flag_type] = flag_id
+
+
+def _apply_model_flag_values(session, group_id, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
+    """Rule 6: `{model_id, type, value}` resolves (type, value) to an existing flag (none: 422), upserts the
+    `{model_id, flag_id}` row and replaces any model flag of the same model and flag type."""
+    slot = kind.model_flag_slot
+    entries = patch.get("model_flag_values")
+    if slot is None or not entries:
+        return
+    flag_kind, field = RESOURCE_KINDS["flag"], "model_flag_values"
+    rows = service.load(session, group_id, state.ids(slot.key))
+    flags = service.load(session, group_id, {uuid.UUID(row.value["flag_id"]) for row in rows.values()})
+    # (model id, flag type) of each selected row, to find the one a new value replaces.
+    held = {rid: (row.value["model_id"], flags[uuid.UUID(row.value["flag_id"])].value["type"])
+            for rid, row in rows.items() if uuid.UUID(row.value["flag_id"]) in flags}
+    for index, entry in enumerate(entries):
+        service.require_kind(found, [entry["model_id"]], "model", f"{field}[{index}].model_id")
+        wanted = service.normalise_value(flag_kind, {"type": entry["type"], "value": entry["value"]}, f"{field}[{index}]")
+        flag_id = service.find_existing(session, group_id, flag_kind, wanted)
+        if flag_id is None:
+            raise Invalid(f"{field}[{index}]: no flag {wanted['type']}={wanted['value']} in the catalog; "
+                          "create it first (POST /api/v5/resources/flags/create).", field=field)
+        model_id = str(entry["model_id"])
+        (row_id,) = service.create_values(session, group_id, slot.resource_kind,
+                                          [{"model_id": model_id, "flag_id": str(flag_id)}], field)
+        kept = [rid for rid in state.ids(slot.key) if held.get(rid) != (model_id, wanted["type"])]
+        state.slots[slot.key] = list(dict.fromkeys(kept + [row_id]))
+        held[row_id] = (model_id, wanted["type"])
+
+
+def _argument_slots(kind: ArtifactKind) -> set[str]:
+    spec = kind.arguments
+    return {spec.arg_slot, spec.position_slot, spec.output_slot} if spec else set()
+
+
+def _apply_args_drafts(session, group_id, kind: ArtifactKind, state: FormState, entries, found) -> None:  # noqa: ANN001
+    """Rule 7: one card per argument `{arg_id?, name, type, description, required, default, position, output?}`
+    replaces the argument, position and output selections at once. A card with only `arg_id` keeps that
+    argument as it is; a card with a name creates-or-finds the argument it describes."""
+    spec = kind.arguments
+    slots = kind.slot_by_key
+    args, positions, outputs = [], [], []
+    for index, entry in enumerate(entries):
+        field = f"args_drafts[{index}]"
+        if entry.get("name") is None:
+            if entry.get("arg_id") is None:
+                raise Invalid(f"{field}: give the argument's name and type, or the arg_id of an existing one.",
+                              field="args_drafts")
+            service.require_kind(found, [entry["arg_id"]], slots[spec.arg_slot].resource, f"{field}.arg_id")
+            arg_id = entry["arg_id"]
+        else:
+            value = {k: entry[k] for k in ("name", "type", "description", "required", "default") if k in entry}
+            (arg_id,) = service.create_values(session, group_id, slots[spec.arg_slot].resource_kind, [value], field,
+                                              indexed=False)
+        args.append(arg_id)
+        position = entry.get("position")
+        positions += service.create_values(
+            session, group_id, slots[spec.position_slot].resource_kind,
+            [{"arg_id": str(arg_id), "position": index if position is None else position}], f"{field}.position",
+            indexed=False)
+        if entry.get("output") is not None:
+            outputs += service.create_values(session, group_id, slots[spec.output_slot].resource_kind,
+                                             [entry["output"]], f"{field}.output", indexed=False)
+    state.slots[spec.arg_slot] = list(dict.fromkeys(args))
+    state.slots[spec.position_slot] = list(dict.fromkeys(positions))
+    state.slots[spec.output_slot] = list(dict.fromkeys(outputs))
 
 
 def _apply_pending(state: FormState, patch: dict[str, Any]) -> None:

@@ -92,12 +92,35 @@ class ParameterSection(BaseModel):
 IdList = Annotated[list[uuid.UUID], Field(max_length=MAX_IDS)]
 
 
+class ModelFlagValue(RequestModel):
+    """A model's flag given by value: `(type, value)` names a catalog flag (API.md section 4 rule 6)."""
+
+    model_id: uuid.UUID
+    type: str = Field(max_length=64)
+    value: str | bool = Field(description="The flag's value; true/false stand for \"true\"/\"false\".")
+
+
+class ArgDraft(RequestModel):
+    """One argument card of a tool's Arguments step (rule 7): the argument, its position and its output."""
+
+    arg_id: uuid.UUID | None = Field(None, description="An existing argument; alone, it is kept as it is.")
+    name: str | None = None
+    type: str | None = None
+    description: str | None = None
+    required: bool | None = None
+    default: Any = None
+    position: int | None = Field(None, ge=0, le=10_000, description="Defaults to the card's index.")
+    output: dict[str, Any] | None = Field(None, description="An output field {name, type, description}.")
+
+
 def _slot_fields(slot: Slot) -> dict[str, Any]:
     """The request fields that feed one slot (see API.md section 4, rules 3 and 4)."""
     value_type = slot.resource_kind.python_type
     fields: dict[str, Any] = {}
     if slot.many:
         fields[slot.id_field] = (IdList | None, Field(None, description=f"Replace the {slot.key} selection (ordered)."))
+        if slot.id_alias:
+            fields[slot.id_alias] = (IdList | None, Field(None, description=f"Older spelling of {slot.id_field}."))
         if slot.append_field:
             fields[slot.append_field] = (uuid.UUID | None, Field(None, description=f"Add one {slot.resource} to the selection."))
         if slot.value_field:
@@ -118,6 +141,12 @@ def patch_fields(kind: ArtifactKind) -> dict[str, Any]:
         fields.update(_slot_fields(slot))
     if kind.flag_slot:
         fields["active"] = (bool | None, Field(None, description=f"Resolved to the {kind.active_flag_type} flag."))
+    if kind.model_flag_slot:
+        fields["model_flag_values"] = (Annotated[list[ModelFlagValue], Field(max_length=MAX_IDS)] | None, Field(
+            None, description="Per (model, flag type): resolve the flag by value and replace the model's flag of that type."))
+    if kind.arguments:
+        fields["args_drafts"] = (Annotated[list[ArgDraft], Field(max_length=MAX_IDS)] | None, Field(
+            None, description="Argument cards; when present they replace the argument, position and output selections."))
     fields["pending_ids"] = (IdList | None, Field(None, description="Selected resource ids whose connections stay pending (inactive)."))
     return fields
 
@@ -179,6 +208,10 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
     }
     if kind.parameters:
         response_fields["parameters"] = (ParameterSection, ...)
+    if kind.arguments:
+        response_fields["arguments_schema"] = (dict[str, Any], Field(
+            ..., description="The live arguments as a JSON Schema object: a model's `parameters`, an MCP `inputSchema`."))
+        response_fields["output_schema"] = (dict[str, Any], Field(..., description="The outputs as a JSON Schema object."))
     delete_result = _model(f"Delete{title}Result", index=(int, ...), success=(bool, ...), message=(str, ...),
                            code=(str | None, None), **{id_field: (uuid.UUID, ...)})
     return KindSchemas(

@@ -84,6 +84,38 @@ def template_parameters(kind: ArtifactKind, state: FormState, values: dict[uuid.
     return {"parameters": parameters, "missing": [p["name"] for p in parameters if not p["mapped"]]}
 
 
+def argument_schemas(kind: ArtifactKind, state: FormState,
+                     values: dict[uuid.UUID, ResourceValue]) -> dict[str, dict[str, Any]] | None:
+    """A tool's live arguments as the JSON Schema object that function-calling models take as `parameters`
+    and MCP tool definitions as `inputSchema`, in position order; its outputs as an `outputSchema`."""
+    spec = kind.arguments
+    if spec is None:
+        return None
+
+    def live(slot_key: str) -> list[ResourceValue]:
+        return [values[rid] for rid in state.ids(slot_key) if rid in values and rid not in state.pending]
+
+    position_of: dict[str, int] = {}
+    for row in live(spec.position_slot):
+        position_of.setdefault(row.value["arg_id"], row.value["position"])
+    args = sorted(enumerate(live(spec.arg_slot)), key=lambda pair: (position_of.get(str(pair[1].id), pair[0]), pair[0]))
+    return {"arguments_schema": _object_schema([arg.value for _index, arg in args]),
+            "output_schema": _object_schema([row.value for row in live(spec.output_slot)])}
+
+
+def _object_schema(fields: list[dict[str, Any]]) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for field in fields:
+        prop: dict[str, Any] = {"type": field["type"]}
+        if field.get("description"):
+            prop["description"] = field["description"]
+        if field.get("default") is not None:
+            prop["default"] = field["default"]
+        properties[field["name"]] = prop
+    required = [f["name"] for f in fields if f.get("required")]
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
 def get_view(
     session: Session, kind: ArtifactKind, principal, artifact, state: FormState, request: dict[str, Any],  # noqa: ANN001
     hidden_flag_types: tuple[str, ...], draft: Any = None,
@@ -109,6 +141,8 @@ def get_view(
                                            show_selected, hidden_flag_types)
     if kind.parameters:
         view["parameters"] = template_parameters(kind, state, values)
+    if kind.arguments:
+        view.update(argument_schemas(kind, state, values))
     return view
 
 

@@ -1,6 +1,10 @@
 """The artifact kinds Loomwork serves; each is a declaration in its own module."""
 
 from loomwork.engine.declaration import ArtifactKind
+from loomwork.kinds.eval import EVAL
+from loomwork.kinds.invocation import INVOCATION
 from loomwork.kinds.persona import PERSONA
+from loomwork.kinds.tool import TOOL
 
-ARTIFACT_KINDS: tuple[ArtifactKind, ...] = (PERSONA,)
+ARTIFACT_KINDS: tuple[ArtifactKind, ...] = (PERSONA, TOOL, EVAL, INVOCATION)
+KINDS_BY_PLURAL: dict[str, ArtifactKind] = {kind.plural: kind for kind in ARTIFACT_KINDS}

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from loomwork.resources.svg import SvgRejected, sanitize_svg
 
@@ -36,9 +37,17 @@ class ResourceKind:
             raise RejectedValue(f"must be at most {MAX_TEXT_CHARS:,} characters")
         return text
 
-    # The stored text is what the unique (group, kind, hash) index dedupes on.
+    # Fields of the value that hold the id of another resource, and that resource's kind.
+    references: tuple[tuple[str, str], ...] = ()
+    # A CSV cell names the resource by id instead of spelling its value (keys: the secret never leaves).
+    cell_by_id: ClassVar[bool] = False
+
     def dump(self, value: Any) -> str:
         return value
+
+    def dedupe_text(self, value: Any) -> str:
+        """What the unique (group, kind, hash) index compares: the stored form, unless that is not stable."""
+        return self.dump(value)
 
     def load(self, stored: str) -> Any:
         return stored
@@ -99,29 +108,67 @@ class IconKind(ResourceKind):
         return {"type": "string", "description": "SVG markup, at most 64 KiB; sanitized on the way in"}
 
 
-_FLAG_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-
-class FlagKind(ResourceKind):
-    """A catalog option `{type, value}`; an artifact holds at most one flag per type."""
-
-    def normalise(self, raw: Any) -> Any:
-        if not isinstance(raw, dict) or set(raw) - {"type", "value"}:
-            raise RejectedValue("must be an object {type, value}")
-        flag_type, value = raw.get("type"), raw.get("value")
-        if not isinstance(flag_type, str) or not _FLAG_TYPE.fullmatch(flag_type):
-            raise RejectedValue("type must be a lowercase word of letters, digits and _ (at most 64)")
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        if not isinstance(value, str) or not value.strip() or len(value) > 200:
-            raise RejectedValue("value must be a non-empty string of at most 200 characters")
-        return {"type": flag_type, "value": value.strip()}
+class StructuredKind(ResourceKind):
+    """A JSON object: stored as canonical JSON (so equal objects dedupe), spelled as that JSON in CSV."""
 
     def dump(self, value: Any) -> str:
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
     def load(self, stored: str) -> Any:
         return json.loads(stored)
+
+    def label(self, value: Any) -> str:
+        return self.dump(self.public(value))
+
+    def to_cell(self, value: Any) -> str:
+        return self.dump(self.public(value))
+
+    def from_cell(self, cell: str) -> Any:
+        try:
+            return json.loads(cell)
+        except ValueError:
+            raise RejectedValue(f"must be a JSON object ({self.name})") from None
+
+    @property
+    def python_type(self) -> Any:
+        return dict[str, Any]
+
+    @staticmethod
+    def _fields(raw: Any, allowed: set[str], required: set[str]) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise RejectedValue(f"must be an object with {', '.join(sorted(required))}")
+        unknown = set(raw) - allowed
+        if unknown:
+            raise RejectedValue(f"has an unknown field {sorted(unknown)[0]!r}; the fields are {', '.join(sorted(allowed))}")
+        missing = [f for f in sorted(required) if raw.get(f) is None]
+        if missing:
+            raise RejectedValue(f"needs {missing[0]}")
+        return raw
+
+
+_WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _short_text(raw: Any, what: str, limit: int = 200, empty: bool = False) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, str):
+        raise RejectedValue(f"{what} must be a string")
+    text = raw.strip()
+    if (not text and not empty) or len(text) > limit:
+        raise RejectedValue(f"{what} must be {'' if empty else 'non-empty '}text of at most {limit:,} characters")
+    return text
+
+
+class FlagKind(StructuredKind):
+    """A catalog option `{type, value}`; an artifact holds at most one flag per type."""
+
+    def normalise(self, raw: Any) -> Any:
+        raw = self._fields(raw, {"type", "value"}, {"type", "value"})
+        if not isinstance(raw["type"], str) or not _WORD.fullmatch(raw["type"]):
+            raise RejectedValue("type must be a lowercase word of letters, digits and _ (at most 64)")
+        value = raw["value"]
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        return {"type": raw["type"], "value": _short_text(value, "value")}
 
     def label(self, value: Any) -> str:
         return f"{value['type']}: {value['value']}"
@@ -136,16 +183,166 @@ class FlagKind(ResourceKind):
         return {"type": flag_type.strip(), "value": value}
 
     @property
-    def python_type(self) -> Any:
-        return dict[str, Any]
+    def value_schema(self) -> dict[str, Any]:
+        return {"type": "object", "properties": {"type": {"type": "string"}, "value": {"type": "string"}},
+                "required": ["type", "value"]}
+
+
+ARG_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,),
+}
+
+
+def _typed_field(raw: dict[str, Any]) -> tuple[str, str, str]:
+    name = raw["name"]
+    if not isinstance(name, str) or not _ARG_NAME.fullmatch(name.strip()):
+        raise RejectedValue("name must start with a letter or _ and hold only letters, digits, _, . or - (at most 64)")
+    if raw["type"] not in ARG_TYPES:
+        raise RejectedValue(f"type must be one of {', '.join(ARG_TYPES)}")
+    return name.strip(), raw["type"], _short_text(raw.get("description") or "", "description", 2000, empty=True)
+
+
+class ArgKind(StructuredKind):
+    """A tool argument `{name, type, description, required, default}`; the default must have the type."""
+
+    def normalise(self, raw: Any) -> Any:
+        raw = self._fields(raw, {"name", "type", "description", "required", "default"}, {"name", "type"})
+        name, arg_type, description = _typed_field(raw)
+        required = raw.get("required", False)
+        if not isinstance(required, bool):
+            raise RejectedValue("required must be true or false")
+        default = raw.get("default")
+        if default is not None:
+            is_bool = isinstance(default, bool)
+            if not isinstance(default, _JSON_TYPES[arg_type]) or (is_bool and arg_type != "boolean"):
+                raise RejectedValue(f"default must be of type {arg_type}")
+            if len(json.dumps(default)) > MAX_TEXT_CHARS:
+                raise RejectedValue(f"default must be at most {MAX_TEXT_CHARS:,} characters as JSON")
+        return {"name": name, "type": arg_type, "description": description, "required": required, "default": default}
+
+    def label(self, value: Any) -> str:
+        return f"{value['name']}: {value['type']}{'' if value['required'] else ' (optional)'}"
 
     @property
     def value_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": {"type": {"type": "string"}, "value": {"type": "string"}},
-            "required": ["type", "value"],
-        }
+        return {"type": "object", "required": ["name", "type"], "properties": {
+            "name": {"type": "string"}, "type": {"enum": list(ARG_TYPES)}, "description": {"type": "string"},
+            "required": {"type": "boolean"}, "default": {}}}
+
+
+class ArgsOutputKind(StructuredKind):
+    """One field of a tool's output `{name, type, description}`."""
+
+    def normalise(self, raw: Any) -> Any:
+        raw = self._fields(raw, {"name", "type", "description"}, {"name", "type"})
+        name, arg_type, description = _typed_field(raw)
+        return {"name": name, "type": arg_type, "description": description}
+
+    def label(self, value: Any) -> str:
+        return f"{value['name']}: {value['type']}"
+
+    @property
+    def value_schema(self) -> dict[str, Any]:
+        return {"type": "object", "required": ["name", "type"], "properties": {
+            "name": {"type": "string"}, "type": {"enum": list(ARG_TYPES)}, "description": {"type": "string"}}}
+
+
+@dataclass(frozen=True)
+class ReferenceKind(StructuredKind):
+    """An object that points at other resources by id (`{arg_id, position}`, `{model_id, flag_id}`).
+
+    A referenced resource may also be given by value (`{"arg": {...}}`, `{"model": "gpt-4o"}`):
+    the resource service creates-or-finds it and puts its id in place. That is how a CSV cell
+    (which spells values, since ids differ between databases) comes back in.
+    """
+
+    extra: tuple[str, ...] = ()  # plain fields besides the references (position)
+
+    def normalise(self, raw: Any) -> Any:
+        by_value = {field.removesuffix("_id") for field, _kind in self.references}
+        allowed = {field for field, _kind in self.references} | by_value | set(self.extra)
+        raw = self._fields(raw, allowed, set(self.extra))
+        value: dict[str, Any] = {}
+        for field, _kind in self.references:
+            inline = field.removesuffix("_id")
+            if raw.get(field) is not None:
+                value[field] = _uuid_text(raw[field], field)
+            elif raw.get(inline) is not None:
+                value[inline] = raw[inline]  # resolved to an id by the resource service
+            else:
+                raise RejectedValue(f"needs {field}")
+        if "position" in self.extra:
+            position = raw["position"]
+            if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= 10_000:
+                raise RejectedValue("position must be a whole number from 0 to 10,000")
+            value["position"] = position
+        return value
+
+    def label(self, value: Any) -> str:
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+
+    @property
+    def value_schema(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {field: {"type": "string", "format": "uuid"} for field, _ in self.references}
+        properties.update({field: {"type": "integer"} for field in self.extra})
+        return {"type": "object", "properties": properties,
+                "required": [field for field, _ in self.references] + list(self.extra)}
+
+
+def _uuid_text(raw: Any, field: str) -> str:
+    try:
+        return str(uuid.UUID(str(raw)))
+    except ValueError:
+        raise RejectedValue(f"{field} must be a UUID") from None
+
+
+MASK = "****"
+
+
+class KeyKind(StructuredKind):
+    """A provider secret `{name, secret}`: encrypted at rest, shown only as its last four characters.
+
+    Two keys are the same resource when name and secret match (compared by an HMAC fingerprint).
+    In CSV a key is named by id with its masked value, so an export never carries a secret.
+    """
+
+    cell_by_id: ClassVar[bool] = True
+
+    def normalise(self, raw: Any) -> Any:
+        raw = self._fields(raw, {"name", "secret"}, {"name", "secret"})
+        name = _short_text(raw["name"], "name")
+        secret = _short_text(raw["secret"], "secret", 10_000)
+        if secret.startswith(MASK):
+            raise RejectedValue("secret is the masked form of a key; give the whole secret, or select the key by id")
+        return {"name": name, "secret": secret}
+
+    def dump(self, value: Any) -> str:
+        if "secret" in value:  # a new value: only its encrypted form is ever stored
+            from loomwork.resources.secrets import box
+
+            plain = value["secret"]
+            value = {"name": value["name"], "last4": plain[-4:] if len(plain) >= 8 else "",
+                     "fingerprint": box().fingerprint(plain), "ciphertext": box().encrypt(plain)}
+        return super().dump(value)
+
+    def dedupe_text(self, value: Any) -> str:
+        from loomwork.resources.secrets import box
+
+        fingerprint = box().fingerprint(value["secret"]) if "secret" in value else value["fingerprint"]
+        return super().dump({"name": value["name"], "fingerprint": fingerprint})
+
+    def public(self, value: Any) -> Any:
+        return {"name": value["name"], "secret": MASK + value.get("last4", "")}
+
+    def label(self, value: Any) -> str:
+        return f"{value['name']} ({MASK}{value.get('last4', '')})"
+
+    @property
+    def value_schema(self) -> dict[str, Any]:
+        return {"type": "object", "required": ["name", "secret"],
+                "properties": {"name": {"type": "string"}, "secret": {"type": "string", "writeOnly": True}}}
 
 
 def _text(name: str, plural: str, description: str) -> ResourceKind:
@@ -166,5 +363,23 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
         _text("parameter_field", "parameter_fields", "A parameter field name, matched by {{name}} in instructions."),
         _text("voice", "voices", "A voice name or identifier."),
         _text("scenario", "scenarios", "A scenario."),
+        _text("permission", "permissions", "A permission a tool needs."),
+        ArgKind("arg", "args", "A tool argument {name, type, description, required, default}."),
+        ReferenceKind("arg_position", "arg_positions", "Where an argument goes: {arg_id, position}.",
+                      references=(("arg_id", "arg"),), extra=("position",)),
+        ArgsOutputKind("args_output", "args_outputs", "A field of a tool's output {name, type, description}."),
+        _text("model", "models", "A model name, such as gpt-4o."),
+        ReferenceKind("model_flag", "model_flags", "A flag on a model: {model_id, flag_id}, such as its role in an eval.",
+                      references=(("model_id", "model"), ("flag_id", "flag"))),
+        _text("model_position", "model_positions", "Where a model stands in a comparison."),
+        _text("model_rubric", "model_rubrics", "A rubric a model's answers are judged by."),
+        _text("value", "values", "A value an invocation carries."),
+        KeyKind("key", "keys", "A model provider's secret {name, secret}: encrypted at rest, shown masked."),
+        _text("endpoint", "endpoints", "A provider endpoint URL or name."),
+        _text("modality", "modalities", "A modality: text, image, audio, ..."),
+        _text("temperature_level", "temperature_levels", "A sampling temperature level."),
+        _text("pricing", "pricings", "A pricing tier."),
+        _text("reasoning_level", "reasoning_levels", "A reasoning effort level."),
+        _text("quality", "qualities", "A quality level."),
     )
 }

@@ -55,6 +55,37 @@ def normalise_values(kind: ResourceKind, raws: Sequence[Any], field: str) -> lis
     return [normalise_value(kind, raw, f"{field}[{i}]") for i, raw in enumerate(raws)]
 
 
+def create_values(
+    session: Session, group_id: uuid.UUID, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+) -> list[uuid.UUID]:
+    """Validate, resolve references and find-or-create: the one way a request's values become resources.
+
+    Every value is checked before anything is written, so a bad one leaves nothing behind.
+    `field` names the request field in errors (`field[2]` when `indexed`).
+    """
+    names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
+    values = [normalise_value(kind, raw, name) for raw, name in zip(raws, names)]
+    if kind.references:
+        values = [_resolve_references(session, group_id, kind, value, name) for value, name in zip(values, names)]
+    return find_or_create(session, group_id, kind, values)
+
+
+def _resolve_references(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: dict[str, Any],
+                        field: str) -> dict[str, Any]:
+    """Each referenced resource must be the group's and of the right kind; one given by value is created-or-found."""
+    value = dict(value)
+    for id_field, referenced in kind.references:
+        inline = id_field.removesuffix("_id")
+        if inline in value:
+            (rid,) = create_values(session, group_id, RESOURCE_KINDS[referenced], [value.pop(inline)],
+                                   f"{field}.{inline}", indexed=False)
+            value[id_field] = str(rid)
+        else:
+            rid = uuid.UUID(value[id_field])
+            require_kind(load(session, group_id, [rid]), [rid], referenced, f"{field}.{id_field}")
+    return {k: value[k] for k in sorted(value)}
+
+
 def find_or_create(
     session: Session, group_id: uuid.UUID, kind: ResourceKind, values: Sequence[Any]
 ) -> list[uuid.UUID]:
@@ -62,7 +93,7 @@ def find_or_create(
     if not values:
         return []
     stored = [kind.dump(v) for v in values]
-    hashes = [value_hash(s) for s in stored]
+    hashes = [value_hash(kind.dedupe_text(v)) for v in values]
     found = _ids_by_hash(session, group_id, kind.name, set(hashes))
     missing = {h: s for h, s in zip(hashes, stored) if h not in found}
     if missing:
@@ -79,6 +110,12 @@ def find_or_create(
         # Re-read: a concurrent writer may have inserted the same value first.
         found.update(_ids_by_hash(session, group_id, kind.name, set(missing)))
     return [found[h] for h in hashes]
+
+
+def find_existing(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: Any) -> uuid.UUID | None:
+    """The id of a normalised value the group already has, or None; creates nothing."""
+    text_hash = value_hash(kind.dedupe_text(value))
+    return _ids_by_hash(session, group_id, kind.name, {text_hash}).get(text_hash)
 
 
 def _ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[str]) -> dict[str, uuid.UUID]:
