@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from loomwork.engine.models import Connection
 from loomwork.engine.repository import find_artifact, get_artifact, id_taken
 from loomwork.errors import Invalid
 from loomwork.identity.service import Principal
-from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue
+from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
+from loomwork.resources.service import load as load_resources
 from loomwork.resources.models import Resource
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -169,11 +171,26 @@ class _CellCache:
         rows = self.session.connection().execute(
             select(cast(resources.c.id, String), resources.c.kind, resources.c.value)
             .where(resources.c.group_id == self.group_id, condition))
-        for raw_id, resource_kind, stored in rows:
-            kind = RESOURCE_KINDS[resource_kind]
-            cell = kind.to_cell(kind.load(stored))
+        loaded = [(raw_id, RESOURCE_KINDS[name], RESOURCE_KINDS[name].load(stored)) for raw_id, name, stored in rows]
+        referenced = {uuid.UUID(value[field]) for _raw, kind, value in loaded for field, _kind in kind.references}
+        targets = load_resources(self.session, self.group_id, referenced) if referenced else {}
+        for raw_id, kind, value in loaded:
+            cell = _cell(raw_id, kind, value, targets)
             self.plain[raw_id] = cell
             self.escaped[raw_id] = join_items([cell])
+
+
+def _cell(raw_id: str, kind: ResourceKind, value: Any, targets: dict[uuid.UUID, Any]) -> str:
+    """A key is named by id with its masked value (no secret leaves); a reference spells what it points at,
+    since ids differ between databases; every other kind spells itself."""
+    if kind.cell_by_id:
+        return json.dumps({"id": str(uuid.UUID(raw_id)), **kind.public(value)}, sort_keys=True, ensure_ascii=False)
+    if kind.references:
+        value = dict(value)
+        for field, _kind in kind.references:
+            target = targets.get(uuid.UUID(value.pop(field)))
+            value[field.removesuffix("_id")] = target.public if target else None
+    return kind.to_cell(value)
 
 
 def write_csv(rows: Iterator[list[str]], on_row: Callable[[], None] | None = None) -> tuple[bytes, int]:
@@ -230,7 +247,10 @@ def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
                     raise Invalid(f"{col.name}: {cell!r} is not a UUID.", field=col.name) from None
             continue
         try:
-            if col.multiple:
+            if col.slot.resource_kind.cell_by_id:
+                ids = [_id_in_cell(v) for v in (split_items(cell) if col.multiple else [cell] if cell else [])]
+                item[col.slot.id_field] = ids if col.multiple else (ids[0] if ids else None)
+            elif col.multiple:
                 item[col.slot.id_field] = []
                 item[col.slot.values_field] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
             else:
@@ -238,6 +258,14 @@ def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
         except RejectedValue as exc:
             raise Invalid(f"{col.name} {exc}.", field=col.name) from None
     return item
+
+
+def _id_in_cell(cell: str) -> uuid.UUID:
+    """The id a by-id cell (a key) names: the export holds no secret, so import can only select the resource."""
+    try:
+        return uuid.UUID(str(json.loads(cell)["id"]))
+    except (ValueError, KeyError, TypeError):
+        raise RejectedValue("must be a cell as export writes it, naming the resource's id") from None
 
 
 def export_upload(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],

@@ -117,11 +117,15 @@ class StructuredKind(ResourceKind):
     def load(self, stored: str) -> Any:
         return json.loads(stored)
 
+    @staticmethod
+    def as_json(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
     def label(self, value: Any) -> str:
-        return self.dump(self.public(value))
+        return self.as_json(self.public(value))
 
     def to_cell(self, value: Any) -> str:
-        return self.dump(self.public(value))
+        return self.as_json(self.public(value))
 
     def from_cell(self, cell: str) -> Any:
         try:
