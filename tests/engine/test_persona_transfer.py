@@ -219,13 +219,16 @@ def test_an_export_read_in_many_chunks_equals_one_read_in_a_single_chunk(api, mo
     from loomwork.engine import transfer
 
     create_tricky(api)
+    departments = [f"Dept {n}" for n in (12, 3, 11, 1, 10, 2, 9, 4, 8, 5, 7, 6)]  # positions 0..11, not sorted
+    create_all(api, [{"name": "Many departments", "departments": departments}])
     _answer, single_chunk = export_text(api)
     monkeypatch.setattr(transfer, "CHUNK", 3)
     _answer, many_chunks = export_text(api)
 
     assert many_chunks.splitlines()[1:] == single_chunk.splitlines()[1:]
     rows = list(csv.DictReader(io.StringIO(single_chunk, newline="")))
-    assert len(rows) == 10
+    assert len(rows) == 11
+    assert next(r for r in rows if r["name"] == "Many departments")["departments"] == "; ".join(departments)
     ordered = next(r for r in rows if r["parameter_fields"] == "order_id; customer")  # kept in its given order
     assert ordered["scenarios"] == 'Upgrade; Refund "fast"'
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, Text
+from sqlalchemy import Table, Text, any_, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,11 +50,11 @@ def _fold_sqlite(element: fold, compiler: Any, **kw: Any) -> str:
 
 
 class ordered_list(GenericFunction):  # noqa: N801 - reads as SQL: ordered_list(value, position)
-    """An aggregate: the group's values as one comma-separated text, in `position` order.
+    """An aggregate: the group's values as one comma-separated text, each prefixed with its
+    position zero-padded to six digits ("000002<value>").
 
-    PostgreSQL orders inside the aggregate; SQLite (before 3.44) has no such clause and
-    concatenates in input order, so callers feed it rows from a subquery already ordered
-    by the grouping key and then the position. Values must not contain commas (ids are safe).
+    SQLite (before 3.44) cannot order inside an aggregate, so the order is carried in the text:
+    sorting the items restores it (`in_position_order`). Values must not contain commas (ids are safe).
     """
 
     type = Text()
@@ -62,13 +62,31 @@ class ordered_list(GenericFunction):  # noqa: N801 - reads as SQL: ordered_list(
     inherit_cache = True
 
 
+POSITION_DIGITS = 6
+
+
 @compiles(ordered_list, "postgresql")
 def _ordered_list_postgresql(element: ordered_list, compiler: Any, **kw: Any) -> str:
     value, position = (compiler.process(c, **kw) for c in element.clauses)
-    return f"string_agg({value}, ',' ORDER BY {position})"
+    return f"string_agg(lpad(({position})::text, {POSITION_DIGITS}, '0') || {value}, ',')"
 
 
 @compiles(ordered_list, "sqlite")
 def _ordered_list_sqlite(element: ordered_list, compiler: Any, **kw: Any) -> str:
-    value, _position = (compiler.process(c, **kw) for c in element.clauses)
-    return f"group_concat({value}, ',')"
+    value, position = (compiler.process(c, **kw) for c in element.clauses)
+    return f"group_concat(printf('%0{POSITION_DIGITS}d', {position}) || {value}, ',')"
+
+
+def in_position_order(joined: str) -> list[str]:
+    """The values of an `ordered_list`, in position order."""
+    items = joined.split(",")
+    if len(items) > 1:
+        items.sort()
+    return [item[POSITION_DIGITS:] for item in items]
+
+
+def among(session: Session, column: Any, ids: list[Any]) -> Any:
+    """`column IN ids`, as one array parameter on PostgreSQL: thousands of ids bind and plan faster that way."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(column.type), unique=True))
+    return column.in_(ids)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from loomwork import uploads
 from loomwork.db.base import utcnow
-from loomwork.db.dialect import ordered_list
+from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
 from loomwork.engine import search
 from loomwork.engine.artifacts import create_item, run_items, update_item
 from loomwork.engine.declaration import ArtifactKind, Slot
@@ -102,48 +102,49 @@ def export_rows(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
     """The header, then one row per artifact, in the given order, a chunk of artifacts per query.
 
     An export of 100,000 artifacts covers over a million connections, so the database does the
-    per-connection work: it answers one row per artifact with, per slot, the ordered resource
-    ids as one text. Python then only maps ids to cells through a cache, since the same
-    resources (departments, voices, flags) recur across thousands of rows.
+    per-connection work: it answers one row per artifact with, per slot, the resource ids as one
+    text. Python then only maps ids to cells through a cache, since the same resources
+    (departments, voices, flags) recur across thousands of rows.
     """
     cols = columns(kind)
     yield [c.name for c in cols]
     cells = _CellCache(session, group_id)
-    if len(artifact_ids) > CHUNK:  # a large export touches most of the catalog: read it in one pass
+    preloaded = len(artifact_ids) > CHUNK
+    if preloaded:  # a large export touches most of the catalog: read it in one pass
         cells.load_kinds({col.slot.resource for col in cols[1:]})
-    db = session.connection()  # Core rows: the ORM's per-row bookkeeping costs more than the work here
+    plain, escaped, empty = cells.plain, cells.escaped, (None,) * (len(cols) - 1)
     for start in range(0, len(artifact_ids), CHUNK):
         chunk = artifact_ids[start:start + CHUNK]
-        # A raw id is hex text on SQLite and a uuid on PostgreSQL: map both forms to the artifact.
-        owner_of: dict[Any, uuid.UUID] = {a.hex: a for a in chunk} | {a: a for a in chunk}
-        lists = {owner_of[row[0]]: row[1:] for row in db.execute(_slot_lists_query(cols, chunk))}
-        cells.load_ids({rid for per_slot in lists.values() for joined in per_slot if joined
-                        for rid in joined.split(",")})
-        empty = (None,) * (len(cols) - 1)
+        lists = _slot_lists(session, cols, chunk)
+        if not preloaded:
+            cells.load_ids({rid for per_slot in lists.values() for joined in per_slot if joined
+                            for rid in in_position_order(joined)})
         for artifact_id in chunk:
             row = [str(artifact_id)]
             for col, joined in zip(cols[1:], lists.get(artifact_id, empty)):
                 if not joined:
                     row.append("")
                 elif col.multiple:
-                    row.append(neutralise("; ".join([cells.escaped[rid] for rid in joined.split(",")])))
-                else:
-                    row.append(neutralise(cells.plain[joined]))
+                    row.append(neutralise("; ".join([escaped[rid] for rid in in_position_order(joined)])))
+                else:  # a single slot's one item sits at position 0
+                    row.append(neutralise(plain[joined[POSITION_DIGITS:]]))
             yield row
 
 
-def _slot_lists_query(cols: list[Column], chunk: list[uuid.UUID]) -> Any:
-    """One row per artifact of `chunk`: its id, then per slot its active resource ids, comma-joined in order."""
+def _slot_lists(session: Session, cols: list[Column], chunk: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """Per artifact of `chunk`: per slot, its active resource ids as an `ordered_list` (None: none)."""
     connections = Connection.__table__
-    # SQLite's aggregate keeps input order, so the rows come ordered (see dialect.ordered_list).
-    live = (select(connections.c.artifact_id, connections.c.slot, connections.c.position,
-                   cast(connections.c.resource_id, String).label("resource_id"))
-            .where(connections.c.artifact_id.in_(chunk), connections.c.active.is_(True))
-            .order_by(connections.c.artifact_id, connections.c.slot, connections.c.position)
-            .subquery())
-    lists = [ordered_list(live.c.resource_id, live.c.position).filter(live.c.slot == col.slot.key)
-             for col in cols[1:]]
-    return select(live.c.artifact_id, *lists).group_by(live.c.artifact_id)
+    lists = [ordered_list(cast(connections.c.resource_id, String), connections.c.position)
+             .filter(connections.c.slot == col.slot.key) for col in cols[1:]]
+    query = (select(connections.c.artifact_id, *lists)
+             .where(among(session, connections.c.artifact_id, chunk), connections.c.active.is_(True))
+             .group_by(connections.c.artifact_id))
+    # Core rows: the ORM's per-row bookkeeping costs more than the work here.
+    return {_as_uuid(row[0]): row[1:] for row in session.connection().execute(query)}
+
+
+def _as_uuid(raw: Any) -> uuid.UUID:
+    return raw if isinstance(raw, uuid.UUID) else uuid.UUID(hex=raw)
 
 
 class _CellCache:
