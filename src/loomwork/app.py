@@ -23,6 +23,7 @@ from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.errors import LoomworkError
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources import secrets
+from loomwork.resources.router import build_resource_routers
 
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
               415: "unsupported_media_type"}
@@ -140,10 +141,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
 
-    all_active_types = tuple(kind.active_flag_type for kind in ARTIFACT_KINDS)
+    every_kinds_flag_types = tuple(t for kind in ARTIFACT_KINDS for t in kind.own_flag_types)
     for kind in ARTIFACT_KINDS:
-        hidden = tuple(t for t in all_active_types if t != kind.active_flag_type)
+        # Another kind's catalog flags (tool_active, eval_role) are no option in this kind's flags section.
+        hidden = tuple(t for t in every_kinds_flag_types if t not in kind.own_flag_types)
         app.include_router(build_router(kind, hidden))
+    for router in build_resource_routers():
+        app.include_router(router)
 
     @app.get("/api/v5/uploads/{upload_id}", tags=["uploads"], operation_id="download_upload",
              responses={**ERROR_RESPONSES, 200: {"content": {"text/csv": {}}, "description": "The file."}},

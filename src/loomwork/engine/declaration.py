@@ -122,6 +122,8 @@ class ArtifactKind:
     arguments: ToolArguments | None = None
     # The editor's steps, each with a `*_show_ai_generate` flag in get.
     steps: tuple[str, ...] = ("basic", "content")
+    # Flag types this kind's forms use beyond `K_active`, seeded into every new group's catalog.
+    catalog_flags: tuple[tuple[str, tuple[str, ...]], ...] = ()
     slot_by_key: dict[str, Slot] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +140,10 @@ class ArtifactKind:
     @property
     def active_flag_type(self) -> str:
         return f"{self.name}_active"
+
+    @property
+    def own_flag_types(self) -> tuple[str, ...]:
+        return (self.active_flag_type, *(flag_type for flag_type, _values in self.catalog_flags))
 
     @property
     def name_slot(self) -> Slot:

@@ -187,7 +187,7 @@ def _cell(raw_id: str, kind: ResourceKind, value: Any, targets: dict[uuid.UUID, 
     if kind.cell_by_id:
         return json.dumps({"id": str(uuid.UUID(raw_id)), **kind.public(value)}, sort_keys=True, ensure_ascii=False)
     if kind.references:
-        value = dict(value)
+        value = kind.public(value)
         for field, _kind in kind.references:
             target = targets.get(uuid.UUID(value.pop(field)))
             value[field.removesuffix("_id")] = target.public if target else None

@@ -20,4 +20,6 @@ EVAL = ArtifactKind(
     ),
     facets=(facet("department"), facet("model")),
     steps=("basic", "content", "models_step"),
+    # A model's role in the comparison, set per model through model_flag_values.
+    catalog_flags=(("eval_role", ("candidate", "baseline", "judge")),),
 )

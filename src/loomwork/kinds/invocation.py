@@ -28,4 +28,6 @@ INVOCATION = ArtifactKind(
     ),
     facets=(facet("department"), facet("modality"), facet("endpoint")),
     steps=("basic", "content", "models_step"),
+    # Which model answers first, and which one takes over when it fails.
+    catalog_flags=(("invocation_role", ("primary", "fallback")),),
 )

@@ -11,12 +11,13 @@ from loomwork.resources.kinds import RESOURCE_KINDS
 
 
 def seed_group_catalog(session: Session, group_id: uuid.UUID) -> None:
-    """Each artifact kind's `K_active` flag, with values true and false."""
+    """Each artifact kind's `K_active` flag (true, false) and the flag types its forms use (eval_role, ...)."""
     from loomwork.kinds import ARTIFACT_KINDS  # the kinds import the engine, which imports resources
 
     flags = [
-        {"type": kind.active_flag_type, "value": value}
+        {"type": flag_type, "value": value}
         for kind in ARTIFACT_KINDS
-        for value in ("true", "false")
+        for flag_type, values in ((kind.active_flag_type, ("true", "false")), *kind.catalog_flags)
+        for value in values
     ]
     service.find_or_create(session, group_id, RESOURCE_KINDS["flag"], flags)

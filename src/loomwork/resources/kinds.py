@@ -284,8 +284,19 @@ class ReferenceKind(StructuredKind):
             value["position"] = position
         return value
 
+    # Resources never change, so the labels of what a reference points at, kept beside the ids
+    # when it is made, stay true; they are not part of its identity.
+    def dedupe_text(self, value: Any) -> str:
+        return self.dump({k: v for k, v in value.items() if k != "labels"})
+
+    def public(self, value: Any) -> Any:
+        return {k: v for k, v in value.items() if k != "labels"}
+
     def label(self, value: Any) -> str:
-        return ", ".join(f"{k}={v}" for k, v in value.items())
+        labels = value.get("labels", {})
+        parts = [labels.get(field, value[field]) for field, _kind in self.references]
+        parts += [f"#{value[field]}" for field in self.extra]
+        return " · ".join(parts)
 
     @property
     def value_schema(self) -> dict[str, Any]:

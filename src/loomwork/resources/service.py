@@ -66,14 +66,14 @@ def create_values(
     names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
     values = [normalise_value(kind, raw, name) for raw, name in zip(raws, names)]
     if kind.references:
-        values = [_resolve_references(session, group_id, kind, value, name) for value, name in zip(values, names)]
+        values = [resolve_references(session, group_id, kind, value, name) for value, name in zip(values, names)]
     return find_or_create(session, group_id, kind, values)
 
 
-def _resolve_references(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: dict[str, Any],
+def resolve_references(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: dict[str, Any],
                         field: str) -> dict[str, Any]:
     """Each referenced resource must be the group's and of the right kind; one given by value is created-or-found."""
-    value = dict(value)
+    value, labels = dict(value), {}
     for id_field, referenced in kind.references:
         inline = id_field.removesuffix("_id")
         if inline in value:
@@ -82,8 +82,10 @@ def _resolve_references(session: Session, group_id: uuid.UUID, kind: ResourceKin
             value[id_field] = str(rid)
         else:
             rid = uuid.UUID(value[id_field])
-            require_kind(load(session, group_id, [rid]), [rid], referenced, f"{field}.{id_field}")
-    return {k: value[k] for k in sorted(value)}
+        target = load(session, group_id, [rid])
+        require_kind(target, [rid], referenced, f"{field}.{id_field}")
+        labels[id_field] = target[rid].label
+    return {**value, "labels": labels}
 
 
 def find_or_create(

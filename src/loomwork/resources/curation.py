@@ -1,0 +1,104 @@
+"""The resource catalog operations (API.md section 2): search, bulk create, get with users, bulk delete.
+
+Every function is scoped to the caller's group; another group's resource behaves as one that
+does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from loomwork.db.dialect import escape_like, fold, fold_text
+from loomwork.engine.artifacts import run_items
+from loomwork.errors import Conflict, NotFound
+from loomwork.identity.service import Principal
+from loomwork.resources import service, usage
+from loomwork.resources.kinds import ResourceKind
+from loomwork.resources.models import Resource
+
+
+def _view(resource_id: uuid.UUID, kind: ResourceKind, stored: str, created_at: Any) -> dict[str, Any]:
+    value = kind.load(stored)
+    return {"id": resource_id, "kind": kind.name, "value": kind.public(value), "label": kind.label(value),
+            "created_at": created_at}
+
+
+def search(session: Session, kind: ResourceKind, principal: Principal, text: str | None,
+           page_size: int, page_offset: int) -> dict[str, Any]:
+    """The group's resources of a kind, newest first, each with how many artifacts of each kind use it."""
+    conditions = [Resource.group_id == principal.group_id, Resource.kind == kind.name]
+    for word in fold_text(text or "").split():
+        conditions.append(fold(Resource.value).like(f"%{escape_like(word)}%", escape="\\"))
+    rows = session.execute(
+        select(Resource.id, Resource.value, Resource.created_at, func.count().over().label("total"))
+        .where(*conditions)
+        .order_by(Resource.created_at.desc(), Resource.id)
+        .limit(page_size).offset(page_offset)).all()
+    total = rows[0].total if rows else _count(session, conditions)
+    counts = usage.usage_counts(session, principal.group_id, [row.id for row in rows])
+    items = [{**_view(row.id, kind, row.value, row.created_at), "used_by": counts.get(row.id, {})} for row in rows]
+    return {kind.plural: items, "total_count": total}
+
+
+def _count(session: Session, conditions: list[Any]) -> int:
+    """The total when the page is past the end (the window count came back with no row)."""
+    return session.scalar(select(func.count()).select_from(Resource).where(*conditions)) or 0
+
+
+def create(session: Session, kind: ResourceKind, principal: Principal, raws: list[Any]) -> dict[str, Any]:
+    """Each value validated, normalised and deduped on its own: a bad one fails only its item."""
+
+    def create_one(raw: Any) -> dict[str, Any]:
+        value = service.normalise_value(kind, raw, kind.name)
+        if kind.references:
+            value = service.resolve_references(session, principal.group_id, kind, value, kind.name)
+        existed = service.find_existing(session, principal.group_id, kind, value) is not None
+        (rid,) = service.find_or_create(session, principal.group_id, kind, [value])
+        row = session.get(Resource, rid)
+        return {**_view(rid, kind, row.value, row.created_at), "created": not existed,
+                "message": f"{'Found the existing' if existed else 'Created the'} {kind.name}."}
+
+    return {"results": run_items(session, raws, create_one)}
+
+
+def _require(session: Session, kind: ResourceKind, principal: Principal, resource_id: uuid.UUID) -> Resource:
+    row = session.scalar(select(Resource).where(Resource.id == resource_id, Resource.group_id == principal.group_id,
+                                                Resource.kind == kind.name))
+    if row is None:
+        raise NotFound(f"No {kind.name} with id {resource_id}.", field="id")
+    return row
+
+
+def get(session: Session, kind: ResourceKind, principal: Principal, resource_id: uuid.UUID) -> dict[str, Any]:
+    row = _require(session, kind, principal, resource_id)
+    users = usage.users(session, principal.group_id, [row.id])[row.id]
+    return {**_view(row.id, kind, row.value, row.created_at), "users": users}
+
+
+def delete_many(session: Session, kind: ResourceKind, principal: Principal, ids: list[uuid.UUID]) -> dict[str, Any]:
+    """Each id fails alone: not found (or another group's), or `in_use` naming who still holds it."""
+
+    def delete_one(resource_id: uuid.UUID) -> dict[str, Any]:
+        row = _require(session, kind, principal, resource_id)
+        holders = usage.users(session, principal.group_id, [row.id])[row.id]
+        if holders:
+            raise Conflict(f"The {kind.name} is still used by {_describe(holders)}; remove it there first.",
+                           code="in_use", users=holders)
+        session.execute(delete(Resource).where(Resource.id == row.id))
+        return {"message": f"Deleted the {kind.name}."}
+
+    results = run_items(session, ids, delete_one)
+    for result, resource_id in zip(results, ids):
+        result["id"] = resource_id
+    return {"results": results}
+
+
+def _describe(holders: list[dict[str, Any]]) -> str:
+    first = holders[0]
+    what = f"{first['kind']} {first['name'] or first['id']}" if first["type"] != "draft" else f"a {first['kind']} draft"
+    more = len(holders) - 1
+    return what + (f" and {more} more" if more else "")
