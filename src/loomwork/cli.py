@@ -1,4 +1,4 @@
-"""The `loomwork` command: serve, migrate and keys (export, import, seed-demo and mcp come later)."""
+"""The `loomwork` command: serve, migrate, keys, seed-demo, export and import."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def seed_demo(
 
 @app.command("export")
 def export_command(
-    kind: Annotated[str, typer.Argument(help="personas")],
+    kind: Annotated[str, typer.Argument(help="personas, tools, evals or invocations")],
     out: Annotated[typer.FileBinaryWrite, typer.Option("--out", help="Where to write the CSV.")],
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
@@ -170,7 +170,7 @@ def export_command(
 
 @app.command("import")
 def import_command(
-    kind: Annotated[str, typer.Argument(help="personas")],
+    kind: Annotated[str, typer.Argument(help="personas, tools, evals or invocations")],
     file: Annotated[typer.FileBinaryRead, typer.Argument(help="A CSV in the export's format.")],
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
