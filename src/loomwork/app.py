@@ -24,6 +24,7 @@ from loomwork.errors import LoomworkError
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources import secrets
 from loomwork.resources.router import build_resource_routers
+from loomwork.mcp.server import mount_streamable_http
 
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
               415: "unsupported_media_type"}
@@ -127,7 +128,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
-        yield
+        async with mcp_running():
+            yield
         db.dispose()
 
     app = FastAPI(
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(build_router(kind, hidden))
     for router in build_resource_routers():
         app.include_router(router)
+    mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
 
     @app.get("/api/v5/uploads/{upload_id}", tags=["uploads"], operation_id="download_upload",
              responses={**ERROR_RESPONSES, 200: {"content": {"text/csv": {}}, "description": "The file."}},

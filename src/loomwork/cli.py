@@ -1,4 +1,4 @@
-"""The `loomwork` command: serve, migrate, keys, seed-demo, export and import."""
+"""The `loomwork` command: serve, migrate, keys, seed-demo, export, import and mcp (stdio)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,29 @@ def serve(
                       f"  curl -H 'X-Api-Key: {api_key}' -X POST http://{host}:{port}/api/v5/artifacts/personas/get "
                       "-H 'Content-Type: application/json' -d '{}'", soft_wrap=True)
     uvicorn.run(create_app(settings, db), host=host, port=port, log_level="info")
+
+
+@app.command("mcp")
+def mcp_stdio(
+    api_key: Annotated[str, typer.Option("--api-key", envvar="LOOMWORK_API_KEY",
+                                         help="The key of the person the agent works for.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve MCP over stdio: an agent searches, reads and proposes; every call acts as an X-MCP caller."""
+    import anyio
+
+    from loomwork.app import create_app
+    from loomwork.mcp.server import serve_stdio
+
+    settings, db = _migrated(database_url)
+    try:
+        with db.transaction(write=False) as session:
+            principal = identity.authenticate(session, settings.secret_key, api_key, via_agent=True)
+    except LoomworkError as error:
+        console.print(f"[red]--api-key: {error.detail}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"Serving MCP on stdio as {principal.name!r} (an agent: it proposes, people decide).")
+    anyio.run(serve_stdio, create_app(settings, db), api_key)
 
 
 @keys_app.command("create")

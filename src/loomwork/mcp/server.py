@@ -1,0 +1,133 @@
+"""The Loomwork MCP server (the official `mcp` SDK's low-level server) and its two transports.
+
+- Streamable HTTP at `/mcp` on the API's own server: the caller's API key comes in the same
+  headers as for the HTTP API (`X-Api-Key` or `Authorization: Bearer`).
+- stdio (`loomwork mcp --api-key KEY`): one key for the whole session.
+
+Either way a tool call is a request to the API, made in process with the caller's key and
+`X-MCP`, so the engine treats it as an agent's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+import mcp_types as types
+from fastapi import FastAPI
+from mcp.server import Server
+from mcp.server.context import ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from starlette.types import Receive, Scope, Send
+
+from loomwork import __version__
+from loomwork.mcp.tools import McpTool, build_tools
+
+AGENT_HEADER = {"X-MCP": "loomwork-mcp"}
+INSTRUCTIONS = ("Loomwork keeps the configuration of AI agents: personas, tools, evals and invocations. Search and "
+                "read them; propose changes with the *_propose tools. A proposal waits for a person to accept it.")
+
+KeyOf = Callable[[ServerRequestContext[Any, Any]], "str | None"]
+
+
+def _key_from_request(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    request = ctx.request
+    if request is None:
+        return None
+    headers = request.headers
+    if headers.get("x-api-key"):
+        return headers["x-api-key"]
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def build_server(api: FastAPI, key_of: KeyOf) -> Server[Any]:
+    """An MCP server whose tools call `api` in process with the key `key_of` finds for each request."""
+    tools = build_tools()
+    listing = [types.Tool(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools.values()]
+
+    async def list_tools(_ctx: ServerRequestContext[Any, Any], _params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=listing)
+
+    async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = tools.get(params.name)
+        if tool is None:
+            return _error(f"There is no tool {params.name!r}; list the tools to see them.")
+        key = key_of(ctx)
+        if not key:
+            return _error("No API key: send it as X-Api-Key or Authorization: Bearer, or start with --api-key.")
+        return await _call_api(api, tool, key, dict(params.arguments or {}))
+
+    return Server("loomwork", version=__version__, instructions=INSTRUCTIONS,
+                  on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+async def _call_api(api: FastAPI, tool: McpTool, key: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    path = tool.path
+    if tool.path_argument:
+        part = arguments.pop(tool.path_argument, None)
+        if not isinstance(part, str) or part not in tool.input_schema["properties"][tool.path_argument]["enum"]:
+            return _error(f"{tool.path_argument}: must be one of the listed values.")
+        path = path.replace("{" + tool.path_argument + "}", part)
+    body = {**arguments, **tool.forced}
+    transport = httpx2.ASGITransport(app=api)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://loomwork.internal") as client:
+        response = await client.request(tool.method, path, json=body, headers={"X-Api-Key": key, **AGENT_HEADER})
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"detail": response.text}
+    text = json.dumps(answer, ensure_ascii=False)
+    if response.status_code >= 400:
+        return types.CallToolResult(content=[types.TextContent(text=f"HTTP {response.status_code}: {text}")],
+                                    structured_content=answer, is_error=True)
+    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=answer)
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+class _RequireKey:
+    """Answer 401 before any MCP work when the request carries no key (the API checks the key itself)."""
+
+    def __init__(self, app: StreamableHTTPASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if scope["type"] == "http" and not (headers.get("x-api-key") or headers.get("authorization")):
+            body = json.dumps({"detail": "No API key: send X-Api-Key or Authorization: Bearer.",
+                               "code": "unauthenticated"}).encode()
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def mount_streamable_http(api: FastAPI, path: str = "/mcp") -> Callable[[], Any]:
+    """Serve MCP at `path` on the API's server; returns the context manager the app's lifespan must enter."""
+    # Stateless: every request carries its key, so no session needs to outlive a request.
+    manager = StreamableHTTPSessionManager(app=build_server(api, _key_from_request), stateless=True,
+                                           json_response=True)
+    api.add_route(path, _RequireKey(StreamableHTTPASGIApp(manager)), methods=["GET", "POST", "DELETE"],
+                  include_in_schema=False)
+
+    @asynccontextmanager
+    async def running():  # noqa: ANN202
+        async with manager.run():
+            yield
+
+    return running
+
+
+async def serve_stdio(api: FastAPI, key: str) -> None:
+    from mcp.server.stdio import stdio_server
+
+    server = build_server(api, lambda _ctx: key)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())

@@ -1,0 +1,87 @@
+"""The MCP tools, derived from the kind declarations and the operations table.
+
+Each tool is one HTTP operation of the API, with the same request model as its input
+schema. A tool call is answered by the API itself, in process, as an `X-MCP` caller: so
+the engine's own rules (roles, the agent rules, validation, group scoping) decide, and no
+rule is written twice. Agents get what reads and what proposes; nothing that decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.operations import operation
+from loomwork.engine.schemas import DocsRequest, PageRequest, build_draft_schemas, build_schemas, build_search_schemas
+from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.resources.kinds import RESOURCE_KINDS
+from loomwork.resources.router import ResourceSearchRequest
+
+WAITS_FOR_A_PERSON = ("The proposal is stored dormant in your draft: it changes nothing until a person accepts it "
+                      "in Loomwork. Agents cannot accept, reject, commit, create, update, duplicate or delete.")
+# Fields of the draft request an agent has no use for: every agent patch is soft, and an ack is a person's.
+DECIDING_FIELDS = ("accept", "soft")
+
+
+@dataclass(frozen=True)
+class McpTool:
+    name: str
+    description: str
+    method: str
+    path: str  # may hold {kind}, filled from the arguments
+    input_schema: dict[str, Any]
+    forced: dict[str, Any] = field(default_factory=dict)  # fields the tool always sends
+    path_argument: str | None = None  # an argument that names part of the path, not the body
+
+
+def _schema(model: type[BaseModel], without: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    for name in without:
+        schema.get("properties", {}).pop(name, None)
+        if name in schema.get("required", []):
+            schema["required"].remove(name)
+    schema["type"] = "object"
+    return schema
+
+
+def _kind_tools(kind: ArtifactKind) -> list[McpTool]:
+    schemas, drafts, search = build_schemas(kind), build_draft_schemas(kind), build_search_schemas(kind)
+    base = f"/api/v5/artifacts/{kind.plural}"
+
+    def summary(name: str) -> str:
+        return operation(name).summary.format(name=kind.name, plural=kind.plural)
+
+    return [
+        McpTool(f"{kind.plural}_search", f"{summary('search')} Read-only.", "POST", f"{base}/search",
+                _schema(search.search_request)),
+        McpTool(f"{kind.plural}_get", f"{summary('get')} Give {kind.id_field} and/or a draft_id. Read-only.",
+                "POST", f"{base}/get", _schema(schemas.get_request)),
+        McpTool(f"{kind.plural}_docs", f"{summary('docs')} Read-only.", "POST", f"{base}/docs", _schema(DocsRequest)),
+        McpTool(f"{kind.plural}_drafts", f"{summary('drafts')} Shows how many proposals wait in each. Read-only.",
+                "POST", f"{base}/drafts", _schema(PageRequest)),
+        McpTool(
+            f"{kind.plural}_propose",
+            f"Propose a change to a {kind.name} form: the fields of a draft patch (API.md section 4). Without "
+            f"draft_id a new draft is made ({kind.id_field} starts it from an existing {kind.name}). "
+            + WAITS_FOR_A_PERSON,
+            "PATCH", f"{base}/draft", _schema(drafts.request, without=DECIDING_FIELDS), forced={"soft": True}),
+    ]
+
+
+def _resource_search_tool() -> McpTool:
+    schema = _schema(ResourceSearchRequest)
+    schema["properties"] = {"kind": {"type": "string", "enum": [k.plural for k in RESOURCE_KINDS.values()],
+                                     "description": "Which catalog: names, models, departments, keys, ..."},
+                            **schema.get("properties", {})}
+    schema["required"] = ["kind", *schema.get("required", [])]
+    return McpTool("resources_search", "Search a resource catalog by text, with how many artifacts use each "
+                   "resource. Read-only; a key's secret shows only its last four characters.",
+                   "POST", "/api/v5/resources/{kind}/search", schema, path_argument="kind")
+
+
+def build_tools() -> dict[str, McpTool]:
+    tools = [tool for kind in ARTIFACT_KINDS for tool in _kind_tools(kind)] + [_resource_search_tool()]
+    return {tool.name: tool for tool in tools}
