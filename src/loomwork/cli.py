@@ -155,6 +155,9 @@ GroupOption = Annotated[str, typer.Option("--group", help="The group to act in."
 @app.command("seed-demo")
 def seed_demo(
     personas: Annotated[int, typer.Option("--personas", min=0, help="How many personas to generate.")] = 1000,
+    tools: Annotated[int, typer.Option("--tools", min=0, help="How many tools to generate.")] = 0,
+    evals: Annotated[int, typer.Option("--evals", min=0, help="How many evals to generate.")] = 0,
+    invocations: Annotated[int, typer.Option("--invocations", min=0, help="How many invocations to generate.")] = 0,
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -163,11 +166,15 @@ def seed_demo(
 
     _settings, db = _migrated(database_url)
     seeder = DemoSeeder(db, group)
+    counts = {"personas": personas, "tools": tools, "evals": evals, "invocations": invocations}
     with _progress() as progress:
-        task = progress.add_task("Seeding personas", total=personas)
-        seeder.seed(_kind("personas"), personas, lambda n: progress.advance(task, n))
+        for plural, count in counts.items():
+            if count:
+                task = progress.add_task(f"Seeding {plural}", total=count)
+                seeder.seed(_kind(plural), count, lambda n, task=task: progress.advance(task, n))
     db.dispose()
-    console.print(f"[green]Seeded {personas:,} personas into group {group!r}.[/green]")
+    done = ", ".join(f"{count:,} {plural}" for plural, count in counts.items() if count) or "nothing"
+    console.print(f"[green]Seeded {done} into group {group!r}.[/green]")
 
 
 @app.command("export")

@@ -22,7 +22,7 @@ from loomwork.engine import search
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact, Connection
 from loomwork.identity import service as identity
-from loomwork.resources.kinds import RESOURCE_KINDS
+from loomwork.resources.kinds import ARG_TYPES, RESOURCE_KINDS
 from loomwork.resources.models import Resource
 from loomwork.resources import service
 from loomwork.resources.service import value_hash
@@ -31,7 +31,11 @@ SEED = 20261122
 CHUNK = 2000
 # How many distinct values each resource kind has in the demo catalog.
 POOL_SIZES = {"department": 1000, "voice": 5000, "scenario": 200, "parameter_field": 300, "example": 10000,
-              "instruction": 5000, "description": 20000, "color": 200, "icon": 50}
+              "instruction": 5000, "description": 20000, "color": 200, "icon": 50,
+              # Structured kinds: each value is validated (and a key encrypted) on its own, so fewer.
+              "arg": 2000, "args_output": 1000, "arg_position": 2000, "model_flag": 600, "key": 50,
+              "model": 200, "modality": 6, "temperature_level": 5, "pricing": 20, "reasoning_level": 4,
+              "quality": 5}
 DEFAULT_POOL = 10000
 SYLLABLES = ["ka", "lo", "mi", "ser", "tan", "vo", "rue", "pel", "dor", "ix", "bra", "quo", "fen", "lu", "zar",
              "nim", "sol", "tra", "vek", "ori"]
@@ -58,6 +62,12 @@ def _value(kind: str, index: int, rng: random.Random, vocabulary: list[str]) -> 
         return f"{_text(rng, vocabulary, 12)} for {{{{customer}}}} in {{{{{rng.choice(vocabulary)}}}}}."
     if kind == "description":
         return _text(rng, vocabulary, 8)
+    if kind in ("arg", "args_output"):
+        value = {"name": f"{rng.choice(vocabulary)}_{index}", "type": rng.choice(ARG_TYPES),
+                 "description": _text(rng, vocabulary, 5)}
+        return value | ({"required": rng.random() < 0.5} if kind == "arg" else {})
+    if kind == "key":
+        return {"name": f"{rng.choice(vocabulary).capitalize()} key {index}", "secret": f"sk-demo-{rng.getrandbits(96):024x}"}
     return f"{_text(rng, vocabulary, 2)} {index}"
 
 
@@ -84,7 +94,11 @@ class DemoSeeder:
             rng = random.Random(f"{SEED}/{resource}")
             rows, now = [], utcnow()
             for i in range(POOL_SIZES.get(resource, DEFAULT_POOL)):
-                value = kind.normalise(_value(resource, i, rng, self.vocabulary))
+                raw = self._reference(session, resource, i, rng) if kind.references else \
+                    _value(resource, i, rng, self.vocabulary)
+                value = kind.normalise(raw)
+                if kind.references:
+                    value = service.resolve_references(session, self.group_id, kind, value, resource)
                 rows.append({"id": self._id(resource, i), "group_id": self.group_id, "kind": resource,
                              "value": kind.dump(value), "value_hash": value_hash(kind.dedupe_text(value)),
                              "created_at": now})
@@ -93,6 +107,14 @@ class DemoSeeder:
             # Two random values may be equal (dedupe keeps one row): pick only ids that really exist.
             self.pools[resource] = sorted(_existing(session, [r["id"] for r in rows]), key=str)
         return self.pools[resource]
+
+    def _reference(self, session: Session, resource: str, index: int, rng: random.Random) -> dict[str, Any]:
+        """A value of a reference kind, pointing into the pools of what it references."""
+        if resource == "arg_position":
+            return {"arg_id": str(rng.choice(self.pool(session, "arg"))), "position": index % 8}
+        roles = [{"type": "eval_role", "value": v} for v in ("candidate", "baseline", "judge")]
+        flags = service.find_or_create(session, self.group_id, RESOURCE_KINDS["flag"], roles)
+        return {"model_id": str(rng.choice(self.pool(session, "model"))), "flag_id": str(rng.choice(flags))}
 
     def seed(self, kind: ArtifactKind, count: int, progress: Callable[[int], None] = lambda n: None) -> None:
         for start in range(0, count, CHUNK):
