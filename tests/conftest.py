@@ -100,10 +100,25 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, data_dir=tmp_path / "data", secret_key=TEST_SECRET)
 
 
-@pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, db), raise_server_exceptions=False) as test_client:
+@pytest.fixture(scope="session")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the whole run, started once like a server. Building it takes most of a second (the
+    generated models of every kind and resource kind), which would dominate the suite; the routes read
+    their database and settings from `app.state`, so `client` points it at each test's own database."""
+    home = tmp_path_factory.mktemp("shared-app")
+    settings = Settings(database_url=f"sqlite:///{home / 'unused.sqlite3'}", data_dir=home / "data",
+                        secret_key=TEST_SECRET)
+    with TestClient(create_app(settings, Database(settings.database_url)),
+                    raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(shared_client: TestClient, settings: Settings, db: Database) -> TestClient:
+    """The shared app, serving this test's fresh database (tests that need their own app build one)."""
+    shared_client.app.state.settings, shared_client.app.state.db = settings, db
+    shared_client.cookies.clear()
+    return shared_client
 
 
 def make_key(db: Database, group: str, name: str, role: str) -> str:

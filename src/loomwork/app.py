@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(_app: FastAPI):  # noqa: ANN202
         async with mcp_running():
             yield
-        db.dispose()
+        app.state.db.dispose()
 
     app = FastAPI(
         title="Loomwork",
@@ -166,12 +166,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"description": "Database unreachable."}})
-    def readyz() -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
+        database: Database = request.app.state.db
         try:
-            with db.transaction(write=False) as session:
+            with database.transaction(write=False) as session:
                 session.execute(text("SELECT 1"))
         except Exception:  # noqa: BLE001 - any failure means "not ready"
             return error_response(503, "The database does not answer.", "not_ready")
-        return JSONResponse({"status": "ready", "database": db.dialect})
+        return JSONResponse({"status": "ready", "database": database.dialect})
 
     return app

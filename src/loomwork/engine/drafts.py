@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.form import FormState, active_value, apply_patch
+from loomwork.engine.form import FormState, active_value, apply_patch, with_aliases_resolved
 from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, NotFound, version_conflict
@@ -36,8 +36,14 @@ PatchParser = Callable[[dict[str, Any]], dict[str, Any]]
 ResponseRenderer = Callable[[dict[str, Any]], str]
 
 
-def request_hash(body_json: dict[str, Any]) -> str:
-    canonical = {k: v for k, v in body_json.items() if k != "idempotency_key"}
+def request_hash(kind: ArtifactKind, body_json: dict[str, Any]) -> str:
+    """The body's fingerprint for replays: an alias (`input_draft_id`, `args_outputs_ids`) counts as the field it
+    stands for, so a retry through the legacy route replays the same entry."""
+    body_json = dict(body_json)
+    if "input_draft_id" in body_json:
+        aliased = body_json.pop("input_draft_id")
+        body_json.setdefault("draft_id", aliased)
+    canonical = {k: v for k, v in with_aliases_resolved(kind, body_json).items() if k != "idempotency_key"}
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -113,7 +119,7 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         return decide(session, kind, principal, draft_id, key, body["accept"], render, parse)
 
     draft = load_draft(session, kind, principal, draft_id, lock=True) if draft_id else None
-    digest = request_hash(body_json)
+    digest = request_hash(kind, body_json)
     if key:
         entry = _find_entry(session, kind, principal, draft, key)
         if entry is not None:

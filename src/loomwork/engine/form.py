@@ -67,7 +67,7 @@ def _referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]
     return ids
 
 
-def _with_aliases(kind: ArtifactKind, patch: dict[str, Any]) -> dict[str, Any]:
+def with_aliases_resolved(kind: ArtifactKind, patch: dict[str, Any]) -> dict[str, Any]:
     """Older spellings of a field feed the canonical one; when both come, the canonical one wins."""
     patch = dict(patch)
     for slot in kind.slots:
@@ -81,7 +81,7 @@ def apply_patch(
     session: Session, group_id: uuid.UUID, kind: ArtifactKind, state: FormState, patch: dict[str, Any]
 ) -> FormState:
     """Apply the set fields of `patch` (explicit nulls included) to a copy of `state`, in the rule order."""
-    state, patch = state.copy(), _with_aliases(kind, patch)
+    state, patch = state.copy(), with_aliases_resolved(kind, patch)
     found = service.load(session, group_id, _referenced_ids(kind, patch) | set(state.ids("flag")))
     # Rule 7: `args_drafts` replaces the argument slots entirely, so their own fields are not applied.
     skipped = _argument_slots(kind) if patch.get("args_drafts") is not None else set()
