@@ -128,6 +128,9 @@ class ArtifactKind:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slot_by_key", {slot.key: slot for slot in self.slots})
+        for slot in self.slots:  # a secret given by value is sealed into a single selection (drafts.seal_secrets)
+            if slot.many and slot.resource_kind.sensitive:
+                raise ValueError(f"{self.name}.{slot.key}: a slot of secrets must be single")
 
     @property
     def id_field(self) -> str:

@@ -47,6 +47,24 @@ def request_hash(kind: ArtifactKind, body_json: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def seal_secrets(session: Session, kind: ArtifactKind, group_id: uuid.UUID, body: dict[str, Any],
+                 body_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A secret never reaches the journal (or a proposal's shown changes): a sensitive value becomes its
+    encrypted resource first, and the patch selects that resource by id instead."""
+    for slot in kind.slots:
+        if not slot.resource_kind.sensitive or slot.value_field not in body:
+            continue
+        raw = body[slot.value_field]
+        body = {k: v for k, v in body.items() if k != slot.value_field}
+        body_json = {k: v for k, v in body_json.items() if k != slot.value_field}
+        if slot.id_field in body:  # the id wins over the value anyway (rule 3)
+            continue
+        rid = None if raw is None else resources.create_values(session, group_id, slot.resource_kind, [raw],
+                                                               slot.value_field, indexed=False)[0]
+        body[slot.id_field], body_json[slot.id_field] = rid, None if rid is None else str(rid)
+    return body, body_json
+
+
 def load_draft(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, *,
                lock: bool = False, field: str = "draft_id") -> Draft:
     """The caller's own draft of this kind; anyone else's is "not found", like another group's."""
@@ -119,6 +137,7 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         return decide(session, kind, principal, draft_id, key, body["accept"], render, parse)
 
     draft = load_draft(session, kind, principal, draft_id, lock=True) if draft_id else None
+    body, body_json = seal_secrets(session, kind, principal.group_id, body, body_json)
     digest = request_hash(kind, body_json)
     if key:
         entry = _find_entry(session, kind, principal, draft, key)

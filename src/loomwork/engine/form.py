@@ -100,6 +100,7 @@ def apply_patch(
     _apply_model_flag_values(session, group_id, kind, state, patch, found)
     if skipped:
         _apply_args_drafts(session, group_id, kind, state, patch["args_drafts"], found)
+    _require_distinct_argument_names(session, group_id, kind, state)
     _apply_pending(state, patch)
     return state.normalised()
 
@@ -188,6 +189,20 @@ def _apply_model_flag_values(session, group_id, kind: ArtifactKind, state: FormS
         kept = [rid for rid in state.ids(slot.key) if held.get(rid) != (model_id, wanted["type"])]
         state.slots[slot.key] = list(dict.fromkeys(kept + [row_id]))
         held[row_id] = (model_id, wanted["type"])
+
+
+def _require_distinct_argument_names(session, group_id, kind: ArtifactKind, state: FormState) -> None:  # noqa: ANN001
+    """A function's arguments (and its outputs) need distinct names, or its JSON Schema would lose one."""
+    if kind.arguments is None:
+        return
+    for slot_key in (kind.arguments.arg_slot, kind.arguments.output_slot):
+        slot = kind.slot_by_key[slot_key]
+        values = service.load(session, group_id, state.ids(slot_key))
+        names = [values[rid].value["name"] for rid in state.ids(slot_key) if rid in values]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise Invalid(f"{slot.section}: two {slot.section} are named {twice!r}; each name must be distinct.",
+                          field=slot.section)
 
 
 def _argument_slots(kind: ArtifactKind) -> set[str]:

@@ -41,6 +41,8 @@ class ResourceKind:
     references: tuple[tuple[str, str], ...] = ()
     # A CSV cell names the resource by id instead of spelling its value (keys: the secret never leaves).
     cell_by_id: ClassVar[bool] = False
+    # The value holds a secret: it is stored only as a resource (encrypted), never in a draft's journal.
+    sensitive: ClassVar[bool] = False
 
     def dump(self, value: Any) -> str:
         return value
@@ -324,6 +326,7 @@ class KeyKind(StructuredKind):
     """
 
     cell_by_id: ClassVar[bool] = True
+    sensitive: ClassVar[bool] = True
 
     def normalise(self, raw: Any) -> Any:
         raw = self._fields(raw, {"name", "secret"}, {"name", "secret"})
