@@ -36,7 +36,7 @@ def search(session: Session, kind: ResourceKind, principal: Principal, text: str
     rows = session.execute(
         select(Resource.id, Resource.value, Resource.created_at, func.count().over().label("total"))
         .where(*conditions)
-        .order_by(Resource.created_at.desc(), Resource.id)
+        .order_by(Resource.created_at.desc(), Resource.id.desc())
         .limit(page_size).offset(page_offset)).all()
     total = rows[0].total if rows else _count(session, conditions)
     counts = usage.usage_counts(session, principal.group_id, [row.id for row in rows])

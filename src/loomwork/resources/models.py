@@ -16,7 +16,7 @@ class Resource(Base):
     __table_args__ = (
         # Dedupe: one row per normalised value; the hash keeps the index small for 10,000-character texts.
         UniqueConstraint("group_id", "kind", "value_hash"),
-        Index("ix_resources_group_kind_created", "group_id", "kind", "created_at"),
+        Index("ix_resources_group_kind_created", "group_id", "kind", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -1,0 +1,345 @@
+"""`make bench`: the performance budget of issue 8, measured against its floors, into bench/RESULTS.md.
+
+For each database (SQLite; PostgreSQL when one answers at 127.0.0.1:5432) this script
+seeds the demo data set with `loomwork seed-demo` (a no-op when it is there), starts
+`loomwork serve` for the purpose, and drives it from this process with 8 concurrent
+clients (threads with their own keep-alive connections): never from inside the server.
+
+Per workload: median and p95 latency, throughput, and the server's peak RSS (reset
+before each workload through /proc/PID/clear_refs). Floors measured in the same run:
+`GET /healthz` under the same load (HTTP plus the framework), and the SQL each
+operation runs, captured once and replayed straight on the database by 8 threads (storage).
+
+    .venv/bin/python bench/run.py [--personas 100000] [--seconds 6] [--only sqlite|postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sqlfloor import sql_floor
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOMWORK = str(Path(sys.executable).with_name("loomwork"))
+CLIENTS = 8
+SECRET = "bench-server-secret"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/loomwork_bench"
+
+# The budget of issue 8 (SQLite, 8 clients); PostgreSQL may take 1.5 times each figure.
+BUDGET = {"get": ("median_ms", 10), "draft patch": ("median_ms", 10), "search": ("median_ms", 50),
+          "bulk create": ("items_per_s", 3000), "export": ("median_ms", 10_000), "proposal + ack": None}
+
+
+@dataclass
+class Result:
+    name: str
+    latencies: list[float]  # seconds
+    seconds: float
+    items: int  # work items done (requests, or personas for bulk create)
+    peak_rss_mib: float
+    floors: dict[str, float] = field(default_factory=dict)  # name -> median ms
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
+
+    @property
+    def per_s(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
+    def items_per_s(self) -> float:
+        return self.items / self.seconds
+
+
+# --- the server under test ---------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.url, self.data_dir = url, data_dir
+        self.env = {**os.environ, "LOOMWORK_SECRET_KEY": SECRET, "LOOMWORK_DATA_DIR": str(data_dir)}
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def loomwork(self, *args: str) -> str:
+        done = subprocess.run([LOOMWORK, *args, "--database-url", self.url], env=self.env, check=True,
+                              capture_output=True, text=True)
+        return done.stdout
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([LOOMWORK, "serve", "--port", str(self.port), "--database-url", self.url],
+                                        env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not become ready within 60 s")
+
+    def reset_peak(self) -> None:
+        try:  # "5" resets the peak RSS (VmHWM) to the current RSS
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+    def peak_rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- load ----------------------------------------------------------------------------------------------------
+
+
+def run_load(name: str, server: Server, headers: dict[str, str], prepare: Callable[[httpx.Client, int], Any],
+             call: Callable[[httpx.Client, Any, int], int], seconds: float, clients: int = CLIENTS,
+             max_calls: int | None = None) -> Result:
+    """`clients` threads call `call` until `seconds` pass (or `max_calls` each); `call` returns the items done."""
+    latencies: list[float] = []
+    items = [0]
+    lock = threading.Lock()
+    sessions = [httpx.Client(base_url=server.base, headers=headers, timeout=120) for _ in range(clients)]
+    states = [prepare(session, n) for n, session in enumerate(sessions)]
+    server.reset_peak()
+    stop_at = time.perf_counter() + seconds
+    start = time.perf_counter()
+
+    def worker(n: int) -> None:
+        calls = 0
+        # A workload with `max_calls` runs exactly that many calls per client; the others run for `seconds`.
+        while calls < max_calls if max_calls is not None else time.perf_counter() < stop_at:
+            began = time.perf_counter()
+            done = call(sessions[n], states[n], calls)
+            elapsed = time.perf_counter() - began
+            with lock:
+                latencies.append(elapsed)
+                items[0] += done
+            calls += 1
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - start
+    for session in sessions:
+        session.close()
+    return Result(name, latencies, took, items[0], server.peak_rss_mib())
+
+
+def ok(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
+def workloads(server: Server, headers: dict[str, str], seconds: float) -> list[Result]:
+    api = "/api/v5/artifacts/personas"
+    with httpx.Client(base_url=server.base, headers=headers, timeout=120) as c:
+        page = ok(c.post(f"{api}/search", json={"page_size": 200}))["personas"]
+        ids = [p["persona_id"] for p in page]
+        facets = ok(c.post(f"{api}/search", json={"search": "ka", "page_size": 1}))
+        department = facets["department_filter"]["options"][0]["id"]
+        voice = facets["voice_filter"]["options"][0]["id"]
+    search_body = {"search": "ka", "filter_department_ids": [department], "voice_ids": [voice], "page_size": 25}
+    results = []
+
+    results.append(run_load("bare endpoint (floor)", server, headers, lambda c, n: None,
+                            lambda c, s, i: ok(c.get("/healthz")) and 1, seconds))
+    results.append(run_load("get", server, headers, lambda c, n: ids[n::CLIENTS],
+                            lambda c, mine, i: ok(c.post(f"{api}/get", json={"persona_id": mine[i % len(mine)]})) and 1,
+                            seconds))
+
+    def new_draft(c: httpx.Client, n: int) -> str:
+        return ok(c.patch(f"{api}/draft", json={"persona_id": ids[n]}))["draft_id"]
+
+    results.append(run_load("draft patch", server, headers, new_draft, lambda c, draft, i: ok(c.patch(
+        f"{api}/draft", json={"draft_id": draft, "description": f"Bench description {i % 50}"})) and 1, seconds))
+    results.append(run_load("search", server, headers, lambda c, n: None,
+                            lambda c, s, i: ok(c.post(f"{api}/search", json=search_body)) and 1, seconds))
+
+    def propose_and_ack(c: httpx.Client, draft: str, i: int) -> int:
+        proposal = ok(c.patch(f"{api}/draft", json={"draft_id": draft, "soft": True, "description": f"Proposed {i}"}))
+        ok(c.patch(f"{api}/draft", json={"draft_id": draft, "idempotency_key": proposal["idempotency_key"],
+                                          "accept": True}))
+        return 1
+
+    results.append(run_load("proposal + ack", server, headers, new_draft, propose_and_ack, seconds))
+
+    created: list[str] = []
+
+    def create_thousand(c: httpx.Client, n: int, i: int) -> int:
+        items = [{"name": f"Bench {n}-{i}-{k}-{time.time_ns()}", "departments": ["Bench"], "voices": ["Alto"]}
+                 for k in range(1000)]
+        made = [r["persona_id"] for r in ok(c.post(f"{api}/create", json={"personas": items}))["results"] if r["success"]]
+        created.extend(made)
+        return len(made)
+
+    results.append(run_load("bulk create", server, headers, lambda c, n: n, create_thousand, seconds, max_calls=1))
+    delete_all(server, headers, created)  # the next run measures the same data set
+    results.append(run_load("export", server, headers, lambda c, n: None,
+                            lambda c, s, i: ok(c.post(f"{api}/export", json={})) and 1, 0.0, clients=1, max_calls=2))
+    return results
+
+
+def delete_all(server: Server, headers: dict[str, str], ids: list[str]) -> None:
+    with httpx.Client(base_url=server.base, headers=headers, timeout=300) as c:
+        for start in range(0, len(ids), 1000):
+            ok(c.post("/api/v5/artifacts/personas/delete", json={"persona_ids": ids[start:start + 1000]}))
+
+
+# --- one database --------------------------------------------------------------------------------------------
+
+
+def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) -> list[Result]:
+    server = Server(url, data_dir)
+    print(f"[{dialect}] seeding (a no-op when the data is there) ...", flush=True)
+    started = time.perf_counter()
+    server.loomwork("seed-demo", "--personas", str(args.personas), "--tools", str(args.others),
+                    "--evals", str(args.others), "--invocations", str(args.others))
+    print(f"[{dialect}] seeded in {time.perf_counter() - started:.0f} s", flush=True)
+    key = server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin").strip().splitlines()[-1]
+    headers = {"X-Api-Key": key}
+    server.start()
+    try:
+        results = workloads(server, headers, args.seconds)
+    finally:
+        server.stop()
+    floors = sql_floor(url, SECRET, key, CLIENTS, args.seconds / 2)
+    http_floor = results[0].median_ms
+    for result in results[1:]:
+        result.floors = {"http": http_floor, "sql": floors.get(result.name, float("nan"))}
+    for result in results:
+        print(f"[{dialect}] {result.name}: median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms, "
+              f"{result.per_s:.0f} req/s, {result.items_per_s:.0f} items/s, peak RSS {result.peak_rss_mib:.0f} MiB",
+              flush=True)
+    return results
+
+
+def postgres_answers() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN, connect_timeout=3, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'loomwork_bench'").fetchone():
+                conn.execute("CREATE DATABASE loomwork_bench")
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure: no PostgreSQL to measure
+        print(f"PostgreSQL does not answer at 127.0.0.1:5432 ({exc}); measuring SQLite only.")
+        return False
+
+
+def verdict(name: str, result: Result, dialect: str, sqlite: Result | None) -> str:
+    rule = BUDGET.get(name)
+    if rule is None:
+        return "-"
+    metric, limit = rule
+    value = getattr(result, metric)
+    good = value >= limit if metric == "items_per_s" else value <= limit
+    if name == "draft patch":
+        good = good and result.per_s >= 300
+    if dialect == "postgresql" and sqlite is not None:
+        mine, theirs = getattr(result, metric), getattr(sqlite, metric)
+        good = good and (mine >= theirs / 1.5 if metric == "items_per_s" else mine <= theirs * 1.5)
+    if name == "export":
+        good = good and result.peak_rss_mib < 500
+    return "meets" if good else "**misses**"
+
+
+def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace, path: Path) -> None:
+    lines = ["# Benchmark results", "",
+             f"Written by `make bench` (`{' '.join(['python', 'bench/run.py', *sys.argv[1:]])}`) on "
+             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"{platform.system()} {platform.release()}. Data: {args.personas:,} personas and {args.others:,} each of "
+             f"tools, evals and invocations (`loomwork seed-demo`). Load: {CLIENTS} concurrent clients in a separate "
+             "process; export runs one request at a time.", "",
+             "Floors: *http* is the median of `GET /healthz` under the same load (HTTP plus the framework); *sql* the "
+             "median of the same SQL statements the operation runs, replayed straight on the database by 8 threads. "
+             "The ratios say how far each operation is above its floors.", "",
+             "| database | workload | median ms | p95 ms | req/s | items/s | peak RSS MiB | x http floor | x sql floor | budget |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    sqlite_by_name = {r.name: r for r in all_results.get("sqlite", [])}
+    for dialect, results in all_results.items():
+        for r in results:
+            http = r.floors.get("http")
+            sql = r.floors.get("sql")
+            lines.append(
+                f"| {dialect} | {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.per_s:.0f} | {r.items_per_s:.0f} | "
+                f"{r.peak_rss_mib:.0f} | {r.median_ms / http:.1f} |" if http else
+                f"| {dialect} | {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.per_s:.0f} | {r.items_per_s:.0f} | "
+                f"{r.peak_rss_mib:.0f} | - |")
+            lines[-1] += (f" {r.median_ms / sql:.1f} |" if sql and sql == sql else " - |")
+            lines[-1] += f" {verdict(r.name, r, dialect, sqlite_by_name.get(r.name))} |"
+    lines += ["", "Budget (issue 8): get and draft patch median under 10 ms (and over 300 patches/s), search under "
+              "50 ms, bulk create over 3,000 personas/s, export of every persona under 10 s with peak server memory "
+              "under 500 MiB; PostgreSQL within 1.5 times the SQLite figure.", ""]
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--personas", type=int, default=100_000)
+    parser.add_argument("--others", type=int, default=2_000, help="tools, evals and invocations each")
+    parser.add_argument("--seconds", type=float, default=6.0, help="how long each workload runs")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args()
+    data_dir = Path(tempfile.gettempdir()) / "loomwork-bench"
+    data_dir.mkdir(exist_ok=True)
+    targets = {}
+    if args.only in (None, "sqlite"):
+        targets["sqlite"] = f"sqlite:///{data_dir / f'bench-{args.personas}.sqlite3'}"
+    if args.only in (None, "postgresql") and postgres_answers():
+        targets["postgresql"] = POSTGRES_BENCH
+    all_results = {dialect: measure(dialect, url, args, data_dir) for dialect, url in targets.items()}
+    write_results(all_results, args, args.out)
+    shutil.rmtree(data_dir / "uploads", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
