@@ -11,7 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,6 +115,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     def _integrity_error(_request: Request, _exc: IntegrityError) -> JSONResponse:
         return error_response(409, "The change conflicts with data written at the same time; try again.", "conflict")
+
+    @app.exception_handler(OperationalError)
+    def _database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
+            raise exc
+        # Another process held SQLite's write lock past the busy timeout: a capacity limit, not bad input.
+        response = error_response(503, "The database is busy with other writers; try again in a moment.",
+                                  "database_busy")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(RecursionError)
     def _too_deep(_request: Request, _exc: RecursionError) -> JSONResponse:

@@ -92,6 +92,45 @@ def test_sqlite_foreign_keys_are_enforced(db, dialect) -> None:  # noqa: ANN001
                         {"id": uuid.uuid4().hex, "group_id": uuid.uuid4().hex})
 
 
+def test_writers_of_one_process_queue_past_the_busy_timeout(db, dialect, monkeypatch) -> None:  # noqa: ANN001
+    """A queue of long writes (bulk creates) can outlast SQLite's busy timeout; writers of one process wait
+    their turn in the process instead, so none fails with "database is locked"."""
+    if dialect != "sqlite":
+        pytest.skip("SQLite's single writer only")
+    import threading
+    import time
+
+    from loomwork.db import database as database_module
+
+    monkeypatch.setattr(database_module, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    short = database_module.Database(db.url)  # its connections wait at most 50 ms for the file lock
+    holding, errors = threading.Event(), []
+
+    def long_writer() -> None:
+        with short.transaction(write=True) as session:
+            session.execute(text("CREATE TABLE held (x INTEGER)"))
+            holding.set()
+            time.sleep(0.5)  # ten busy timeouts
+
+    def second_writer() -> None:
+        holding.wait()
+        try:
+            with short.transaction(write=True) as session:
+                session.execute(text("INSERT INTO held VALUES (1)"))
+        except Exception as exc:  # noqa: BLE001 - the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=long_writer), threading.Thread(target=second_writer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    short.dispose()
+    assert errors == []
+    with db.transaction(write=False) as session:
+        assert session.execute(text("SELECT count(*) FROM held")).scalar() == 1
+
+
 # --- concurrent writers -------------------------------------------------------------------------------------
 
 THREADS = 8

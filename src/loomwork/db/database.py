@@ -8,6 +8,8 @@ so concurrent writers queue on the lock instead of failing half-way with
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -59,6 +61,10 @@ class Database:
         self.engine = create_db_engine(url)
         self._writer = self.engine.execution_options(loomwork_write=True)
         self._sessions = sessionmaker(expire_on_commit=False, autoflush=False)
+        # SQLite has one writer at a time. Writers of this process queue here, where the next one starts
+        # the moment the last commits, instead of polling the file lock until the busy timeout gives up
+        # (a queue of bulk writes can be longer than any timeout). Other processes still meet the timeout.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -67,15 +73,16 @@ class Database:
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Session]:
         """Commit once at the end, roll back on any error. Writers take the write lock up front."""
-        session = self._sessions(bind=self._writer if write else self.engine)
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._write_lock if write else contextlib.nullcontext():
+            session = self._sessions(bind=self._writer if write else self.engine)
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
