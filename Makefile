@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install clean
+.PHONY: run test bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The performance budget (issue 8), on SQLite and on PostgreSQL when one answers: writes bench/RESULTS.md.
+bench: $(STAMP)
+	cd bench && ../$(BIN)/python run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .loomwork .pytest_cache
