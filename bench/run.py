@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from queries import search_query
 from sqlfloor import sql_floor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,10 +182,7 @@ def workloads(server: Server, headers: dict[str, str], seconds: float) -> list[R
     with httpx.Client(base_url=server.base, headers=headers, timeout=120) as c:
         page = ok(c.post(f"{api}/search", json={"page_size": 200}))["personas"]
         ids = [p["persona_id"] for p in page]
-        facets = ok(c.post(f"{api}/search", json={"search": "ka", "page_size": 1}))
-        department = facets["department_filter"]["options"][0]["id"]
-        voice = facets["voice_filter"]["options"][0]["id"]
-    search_body = {"search": "ka", "filter_department_ids": [department], "voice_ids": [voice], "page_size": 25}
+        search_body = search_query(lambda path, body: ok(c.post(path, json=body)))
     results = []
 
     results.append(run_load("bare endpoint (floor)", server, headers, lambda c, n: None,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
+from queries import search_query
 
 Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
 
@@ -94,9 +95,7 @@ def sql_floor(url: str, secret: str, key: str, clients: int, seconds: float) -> 
     with TestClient(create_app(settings, db)) as client:
         page = client.post(f"{api}/search", json={"page_size": 1}, headers=headers).json()
         persona = page["personas"][0]["persona_id"]
-        facets = client.post(f"{api}/search", json={"search": "ka", "page_size": 1}, headers=headers).json()
-        search_body = {"search": "ka", "filter_department_ids": [facets["department_filter"]["options"][0]["id"]],
-                       "voice_ids": [facets["voice_filter"]["options"][0]["id"]], "page_size": 25}
+        search_body = search_query(lambda path, body: client.post(path, json=body, headers=headers).json())
         draft = client.patch(f"{api}/draft", json={"persona_id": persona}, headers=headers).json()["draft_id"]
         thousand = [{"name": f"Floor {n}", "departments": ["Bench"], "voices": ["Alto"]} for n in range(1000)]
         proposed = client.patch(f"{api}/draft", json={"draft_id": draft, "soft": True, "description": "Proposed"},
