@@ -52,17 +52,19 @@ def _count(session: Session, conditions: list[Any]) -> int:
 def create(session: Session, kind: ResourceKind, principal: Principal, raws: list[Any]) -> dict[str, Any]:
     """Each value validated, normalised and deduped on its own: a bad one fails only its item."""
 
-    def create_one(raw: Any) -> dict[str, Any]:
-        value = service.normalise_value(kind, raw, kind.name)
+    def create_one(item: tuple[int, Any]) -> dict[str, Any]:
+        index, raw = item
+        field = f"{kind.plural}[{index}]"  # the request's own field, so an error points at the item
+        value = service.normalise_value(kind, raw, field)
         if kind.references:
-            value = service.resolve_references(session, principal.group_id, kind, value, kind.name)
+            value = service.resolve_references(session, principal.group_id, kind, value, field)
         existed = service.find_existing(session, principal.group_id, kind, value) is not None
         (rid,) = service.find_or_create(session, principal.group_id, kind, [value])
         row = session.get(Resource, rid)
         return {**_view(rid, kind, row.value, row.created_at), "created": not existed,
                 "message": f"{'Found the existing' if existed else 'Created the'} {kind.name}."}
 
-    return {"results": run_items(session, raws, create_one)}
+    return {"results": run_items(session, list(enumerate(raws)), create_one)}
 
 
 def _require(session: Session, kind: ResourceKind, principal: Principal, resource_id: uuid.UUID) -> Resource:
