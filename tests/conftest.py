@@ -198,7 +198,8 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    """The real app under uvicorn on a free loopback port, for tests that need concurrent HTTP clients."""
+    """The real app under uvicorn on a free loopback port, lifespan and all (it runs the MCP server), for
+    tests that need concurrent HTTP clients or the streamable HTTP transport."""
     import socket
     import threading
     import time
@@ -209,7 +210,7 @@ def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

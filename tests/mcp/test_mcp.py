@@ -1,0 +1,255 @@
+"""The MCP server, driven by the official `mcp` SDK's own client over both transports (streamable
+HTTP at /mcp on a running server, and stdio through `loomwork mcp`), on SQLite and PostgreSQL.
+
+An agent lists the tools, searches, reads and proposes; the proposal waits in the HTTP API's form
+state; a person's ack over HTTP applies it; the agent's own attempt to accept is refused by the
+engine, and no tool exists that could decide, commit, create, update, duplicate, delete or refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.resources.kinds import RESOURCE_KINDS
+
+from conftest import TEST_SECRET, Api, LiveServer
+
+TOOL_OPERATIONS = ("search", "get", "docs", "drafts", "propose")
+
+
+@pytest.fixture(params=["http", "stdio"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def connect(transport: str, request: pytest.FixtureRequest, database_url: str, tmp_path):  # noqa: ANN001, ANN201
+    """`connect(key)` opens an SDK client session over the test's transport, as the agent of `key`."""
+    if transport == "http":
+        server: LiveServer = request.getfixturevalue("live_server")
+
+        def over_http(key: str) -> AbstractAsyncContextManager[Client]:
+            headers = {"X-Api-Key": key}
+            return Client(streamable_http_client(f"{server.url}/mcp", http_client=httpx2.AsyncClient(headers=headers)))
+
+        return over_http
+
+    def over_stdio(key: str) -> AbstractAsyncContextManager[Client]:
+        return Client(StdioServerParameters(command=sys.executable, args=stdio_args(key, database_url),
+                                            env=stdio_env(tmp_path)))
+
+    return over_stdio
+
+
+def stdio_args(key: str, database_url: str) -> list[str]:
+    return ["-m", "loomwork.cli", "mcp", "--api-key", key, "--database-url", database_url]
+
+
+def stdio_env(tmp_path) -> dict[str, str]:  # noqa: ANN001
+    return {**os.environ, "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(), "LOOMWORK_DATA_DIR": str(tmp_path / "mcp")}
+
+
+def run(connect, key: str, session: Callable[[Client], Awaitable[Any]]) -> Any:  # noqa: ANN001
+    """Open a client for `key`, run `session` with it, and return what it returned."""
+
+    async def main() -> Any:
+        with anyio.fail_after(60):
+            async with connect(key) as client:
+                return await session(client)
+
+    return anyio.run(main)
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A tool call that must succeed: its structured answer, which the text content repeats."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content[0].text
+    assert json.loads(result.content[0].text) == result.structured_content
+    return result.structured_content
+
+
+async def refused(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, result.structured_content
+    return result.content[0].text
+
+
+# --- the tools ----------------------------------------------------------------------------------------------
+
+
+def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, connect, dialect):
+    async def session(client: Client) -> Any:
+        return (await client.list_tools()).tools
+
+    tools = {tool.name: tool for tool in run(connect, api.key, session)}
+
+    expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {"resources_search"}
+    assert set(tools) == expected
+    for kind in ARTIFACT_KINDS:
+        propose = tools[f"{kind.plural}_propose"]
+        properties = propose.input_schema["properties"]
+        assert "accept" not in properties and "soft" not in properties
+        assert {"draft_id", "expected_version", "idempotency_key", kind.id_field, "name"} <= set(properties)
+        assert "person accepts" in propose.description
+        search = tools[f"{kind.plural}_search"].input_schema["properties"]
+        assert {"search", "page_size", kind.facets[0].ids_field} <= set(search)
+    kinds = tools["resources_search"].input_schema["properties"]["kind"]["enum"]
+    assert kinds == [kind.plural for kind in RESOURCE_KINDS.values()]
+    assert tools["resources_search"].input_schema["required"] == ["kind"]
+
+
+# --- the round trip: agents propose, people decide ----------------------------------------------------------
+
+
+def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, connect, dialect):
+    persona_id = api.create("personas", name="Archivist", description="Finds documents", departments=["Research"])
+    api.create("personas", name="Greeter", description="Says hello")
+
+    async def agent(client: Client) -> dict[str, Any]:
+        found = await call(client, "personas_search", {"search": "archiv"})
+        shown = await call(client, "personas_get", {"persona_id": persona_id})
+        proposal = await call(client, "personas_propose", {"persona_id": persona_id, "description": "Finds and cites"})
+        # Accepting is a person's: the field is not in the tool's schema, and sent anyway the engine refuses it.
+        attempt = await refused(client, "personas_propose", {"draft_id": proposal["draft_id"], "accept": True,
+                                                             "idempotency_key": proposal["idempotency_key"]})
+        drafts = await call(client, "personas_drafts", {})
+        departments = await call(client, "resources_search", {"kind": "departments", "search": "research"})
+        return {"found": found, "shown": shown, "proposal": proposal, "attempt": attempt, "drafts": drafts,
+                "departments": departments}
+
+    seen = run(connect, api.key, agent)
+
+    assert [r["persona_id"] for r in seen["found"]["personas"]] == [persona_id] and seen["found"]["total_count"] == 1
+    assert [o["value"] for o in seen["shown"]["names"]["options"] if o["selected"]] == ["Archivist"]
+    proposal = seen["proposal"]
+    assert proposal["success"] is True and proposal["new_version"] == 0
+    assert proposal["form_state"]["description"] == "Finds documents"  # dormant: nothing changed yet
+    assert "403" in seen["attempt"] and "agent_refused" in seen["attempt"]
+    (entry,) = seen["drafts"]["entries"]
+    assert entry["draft_id"] == proposal["draft_id"] and entry["waiting_proposals"] == 1
+    assert [(d["value"], d["used_by"]) for d in seen["departments"]["departments"]] == [
+        ("Research", {"persona": {"active": 1, "pending": 0}})]
+
+    # A person sees the proposal waiting in the draft's form state over the HTTP API ...
+    draft_id, key = proposal["draft_id"], proposal["idempotency_key"]
+    waiting = api.ok("personas", "draft", {"draft_id": draft_id}, method="PATCH")["form_state"]
+    assert [(p["idempotency_key"], p["changes"], p["via_agent"]) for p in waiting["proposals"]] == [
+        (key, {"description": "Finds and cites"}, True)]
+    assert waiting["description"] == "Finds documents"
+    # ... and accepts it, which applies it; committing the draft makes it live.
+    accepted = api.ok("personas", "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": True},
+                      method="PATCH")
+    assert accepted["form_state"]["description"] == "Finds and cites" and accepted["form_state"]["proposals"] == []
+    api.ok("personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": draft_id,
+                                                "expected_version": 1}]})
+    live = api.ok("personas", "get", {"persona_id": persona_id})["descriptions"]
+    assert [o["value"] for o in live["options"] if o["selected"]] == ["Finds and cites"]
+
+
+def test_every_kind_can_be_searched_read_documented_and_proposed_to(api: Api, connect, dialect):
+    made = {kind.plural: api.create(kind.plural, name=f"First {kind.name}") for kind in ARTIFACT_KINDS}
+
+    async def agent(client: Client) -> dict[str, Any]:
+        seen = {}
+        for kind in ARTIFACT_KINDS:
+            found = await call(client, f"{kind.plural}_search", {"search": "first"})
+            shown = await call(client, f"{kind.plural}_get", {kind.id_field: made[kind.plural]})
+            docs = await call(client, f"{kind.plural}_docs", {})
+            proposal = await call(client, f"{kind.plural}_propose", {"name": f"Proposed {kind.name}"})
+            seen[kind.plural] = (found, shown, docs, proposal)
+        return seen
+
+    seen = run(connect, api.key, agent)
+    for kind in ARTIFACT_KINDS:
+        found, shown, docs, proposal = seen[kind.plural]
+        assert [r[kind.id_field] for r in found[kind.plural]] == [made[kind.plural]]
+        assert shown[kind.id_field] == made[kind.plural]
+        assert docs["permissions"], kind.plural
+        # A new draft made by an agent holds even its first patch as a waiting proposal.
+        assert proposal["form_state"]["name"] is None and len(proposal["form_state"]["proposals"]) == 1
+        (entry,) = api.ok(kind.plural, "drafts")["entries"]
+        assert entry["draft_id"] == proposal["draft_id"] and entry["waiting_proposals"] == 1
+
+
+def test_the_engine_refuses_what_an_agent_may_not_do_even_by_a_forged_call(api: Api, connect, dialect):
+    persona_id = api.create("personas", name="Keeper")
+
+    async def agent(client: Client) -> list[Any]:
+        draft = await call(client, "personas_propose", {"persona_id": persona_id, "name": "Renamed"})
+        return [
+            # `soft: false` would make a live edit; the tool sends soft whatever the agent says.
+            (await call(client, "personas_propose", {"draft_id": draft["draft_id"], "soft": False,
+                                                     "description": "Sneaky"}))["form_state"],
+            await refused(client, "personas_propose", {"draft_id": draft["draft_id"], "accept": False,
+                                                       "idempotency_key": draft["idempotency_key"]}),
+            await refused(client, "personas_create", {"personas": [{"name": "Mine"}]}),
+            await refused(client, "resources_search", {"kind": "../artifacts/personas/delete"}),
+        ]
+
+    sneaky, rejecting, unknown_tool, bad_kind = run(connect, api.key, agent)
+    assert sneaky["name"] == "Keeper" and sneaky["description"] is None  # not applied: both wait for a person
+    assert [p["changes"] for p in sneaky["proposals"]] == [{"name": "Renamed"}, {"description": "Sneaky"}]
+    assert "agent_refused" in rejecting
+    assert "no tool 'personas_create'" in unknown_tool
+    assert "kind: must be one of" in bad_kind
+    assert api.ok("personas", "get", {"persona_id": persona_id})["version"] == 1
+    assert api.ok("personas", "search", {})["total_count"] == 1
+
+
+def test_a_viewers_agent_reads_but_cannot_propose(make_api, connect, dialect):
+    editor, viewer = make_api("editor"), make_api("viewer")
+    editor.create("personas", name="Visible")
+
+    async def agent(client: Client) -> tuple[dict[str, Any], str]:
+        return (await call(client, "personas_search", {}),
+                await refused(client, "personas_propose", {"name": "Not allowed"}))
+
+    found, attempt = run(connect, viewer.key, agent)
+    assert found["total_count"] == 1
+    assert "403" in attempt and "forbidden" in attempt
+    assert editor.ok("personas", "drafts")["entries"] == []
+
+
+# --- keys at the door ---------------------------------------------------------------------------------------
+
+
+def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, live_server: LiveServer, dialect):
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    response = httpx.post(f"{live_server.url}/mcp", json=initialize,
+                          headers={"Accept": "application/json, text/event-stream"})
+    assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
+
+    def over_http(key: str) -> AbstractAsyncContextManager[Client]:
+        return Client(streamable_http_client(f"{live_server.url}/mcp",
+                                             http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"})))
+
+    async def agent(client: Client) -> str:
+        return await refused(client, "personas_search", {})
+
+    assert "401" in run(over_http, "lw_not-a-real-key", agent)
+
+    async def good(client: Client) -> dict[str, Any]:  # the same header with a real key works
+        return await call(client, "personas_search", {})
+
+    assert run(over_http, api.key, good)["total_count"] == 0
+
+
+def test_stdio_refuses_to_start_with_a_wrong_key(database_url: str, tmp_path, dialect):  # noqa: ANN001
+    done = subprocess.run([sys.executable, *stdio_args("lw_not-a-real-key", database_url)], env=stdio_env(tmp_path),
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "--api-key" in done.stderr and done.stdout == ""
