@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from loomwork.db.dialect import fold_text
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # file pages shared with the OS cache; bounded, as they count in RSS
 SQLITE_CACHE_KIB = 32 * 1024  # per connection
 
 
@@ -33,8 +32,9 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # Reads of a large file: map it into memory and keep a bigger page cache than the 2 MB default.
-        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        # A bigger page cache than the 2 MB default for reads of a large file. No mmap: its pages count in
+        # every connection's share of RSS (an export peaked at 741 MiB with 256 MiB mapped, 488 without) and
+        # it bought no speed once export let the database aggregate (7.55 s with it, 7.63 s without).
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
         dbapi_conn.create_function("loomwork_fold", 1, fold_text, deterministic=True)

@@ -38,6 +38,7 @@ from loomwork.resources.models import Resource
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 CHUNK = 5000
+CSV_FLUSH_CHARS = 1 << 20  # how much CSV text is held before it is encoded into the file
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,9 @@ def _cell(raw_id: str, kind: ResourceKind, value: Any, targets: dict[uuid.UUID, 
 
 
 def write_csv(rows: Iterator[list[str]], on_row: Callable[[], None] | None = None) -> tuple[bytes, int]:
-    buffer = io.StringIO()
+    # Encoded a megabyte at a time: a StringIO grown to a whole export keeps up to four bytes per
+    # character, several times the file, and encoding it at the end would copy it once more.
+    out, buffer = bytearray(), io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     count = -1  # the header is no data row
     for row in rows:
@@ -203,7 +206,12 @@ def write_csv(rows: Iterator[list[str]], on_row: Callable[[], None] | None = Non
         count += 1
         if on_row and count > 0:
             on_row()
-    return buffer.getvalue().encode("utf-8"), max(count, 0)
+        if buffer.tell() > CSV_FLUSH_CHARS:
+            out += buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    out += buffer.getvalue().encode("utf-8")
+    return bytes(out), max(count, 0)
 
 
 def read_csv(kind: ArtifactKind, data: bytes) -> list[dict[str, Any]]:
