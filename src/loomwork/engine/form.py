@@ -195,9 +195,10 @@ def _require_distinct_argument_names(session, group_id, kind: ArtifactKind, stat
     """A function's arguments (and its outputs) need distinct names, or its JSON Schema would lose one."""
     if kind.arguments is None:
         return
-    for slot_key in (kind.arguments.arg_slot, kind.arguments.output_slot):
+    slot_keys = (kind.arguments.arg_slot, kind.arguments.output_slot)
+    values = service.load(session, group_id, [rid for key in slot_keys for rid in state.ids(key)])
+    for slot_key in slot_keys:
         slot = kind.slot_by_key[slot_key]
-        values = service.load(session, group_id, state.ids(slot_key))
         names = [values[rid].value["name"] for rid in state.ids(slot_key) if rid in values]
         twice = next((name for name in names if names.count(name) > 1), None)
         if twice is not None:

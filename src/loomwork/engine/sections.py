@@ -11,7 +11,6 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like, fold, fold_text
@@ -60,16 +59,7 @@ def _other_options(session, group_id, slot: Slot, state: FormState, needle: str,
     for flag_type in hidden_flag_types if slot.resource == "flag" else ():
         # Another kind's catalog flag (tool_active on a persona) is no option here.
         conditions.append(Resource.value.not_like(f'{{"type":"{escape_like(flag_type)}",%', escape="\\"))
-    # Two statements: the page, then the count. A window count would make the database read every
-    # matching row's value (100,000 names) before the limit; a plain count reads only the index.
-    rows = session.execute(
-        select(Resource.id, Resource.value)
-        .where(*conditions)
-        .order_by(Resource.created_at.desc(), Resource.id.desc())
-        .limit(max(room, 1))
-    ).all()
-    total = len(rows) if len(rows) < max(room, 1) else \
-        session.scalar(select(func.count()).select_from(Resource).where(*conditions))
+    rows, total = service.newest_page(session, conditions, max(room, 1))
     kind = slot.resource_kind
     options = [option(ResourceValue(r.id, slot.resource, kind.load(r.value)), False, False) for r in rows[:room]]
     return options, total

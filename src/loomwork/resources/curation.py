@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like, fold, fold_text
@@ -33,20 +33,10 @@ def search(session: Session, kind: ResourceKind, principal: Principal, text: str
     conditions = [Resource.group_id == principal.group_id, Resource.kind == kind.name]
     for word in fold_text(text or "").split():
         conditions.append(fold(Resource.value).like(f"%{escape_like(word)}%", escape="\\"))
-    rows = session.execute(
-        select(Resource.id, Resource.value, Resource.created_at, func.count().over().label("total"))
-        .where(*conditions)
-        .order_by(Resource.created_at.desc(), Resource.id.desc())
-        .limit(page_size).offset(page_offset)).all()
-    total = rows[0].total if rows else _count(session, conditions)
+    rows, total = service.newest_page(session, conditions, page_size, page_offset)
     counts = usage.usage_counts(session, principal.group_id, [row.id for row in rows])
     items = [{**_view(row.id, kind, row.value, row.created_at), "used_by": counts.get(row.id, {})} for row in rows]
     return {kind.plural: items, "total_count": total}
-
-
-def _count(session: Session, conditions: list[Any]) -> int:
-    """The total when the page is past the end (the window count came back with no row)."""
-    return session.scalar(select(func.count()).select_from(Resource).where(*conditions)) or 0
 
 
 def create(session: Session, kind: ResourceKind, principal: Principal, raws: list[Any]) -> dict[str, Any]:

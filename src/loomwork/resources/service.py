@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
@@ -154,3 +154,19 @@ def require_kind(
         resource = found.get(rid)
         if resource is None or resource.kind != kind:
             raise NotFound(f"{field}: no {kind} resource with id {rid}.", field=field)
+
+
+def newest_page(session: Session, conditions: Sequence[Any], limit: int, offset: int = 0) -> tuple[list[Any], int]:
+    """A page of the resources matching `conditions`, newest first (index order), and how many match in all.
+
+    Two statements at most: the page, then a count only when the page cannot tell the total. A window
+    count would make the database read every matching row's value (100,000 names) before the limit.
+    """
+    rows = session.execute(
+        select(Resource.id, Resource.value, Resource.created_at)
+        .where(*conditions)
+        .order_by(Resource.created_at.desc(), Resource.id.desc())
+        .limit(limit).offset(offset)).all()
+    if 0 < len(rows) < limit or (offset == 0 and not rows):
+        return rows, offset + len(rows)
+    return rows, session.scalar(select(func.count()).select_from(Resource).where(*conditions)) or 0
