@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, Text, any_, bindparam
+from sqlalchemy import Table, Text, any_, bindparam, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +18,15 @@ def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict[st
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     session.execute(module.insert(table).on_conflict_do_nothing(), rows)
+
+
+def serialize_on(session: Session, name: str) -> None:
+    """Hold a lock on `name` until the transaction ends, for writes that have no row to lock yet.
+
+    PostgreSQL takes a transaction-scoped advisory lock; SQLite needs none, since its writers
+    already run one at a time (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
 
 
 def escape_like(text: str) -> str:

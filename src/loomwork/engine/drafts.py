@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
+from loomwork.db.dialect import serialize_on
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, active_value, apply_patch, with_aliases_resolved
 from loomwork.engine.models import Artifact, Draft, DraftEntry
@@ -105,7 +106,9 @@ def _find_entry(session: Session, kind: ArtifactKind, principal: Principal, draf
                 key: str) -> DraftEntry | None:
     if draft is not None:
         return session.get(DraftEntry, (draft.id, key))
-    # A retried "new draft" patch: look among the caller's own drafts of this kind.
+    # A retried "new draft" patch: look among the caller's own drafts of this kind. No draft row is
+    # locked yet, so concurrent retries serialise on the key itself, else each would start a draft.
+    serialize_on(session, f"draft-key:{principal.profile_id}:{kind.name}:{key}")
     return session.scalar(
         select(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id)
         .where(DraftEntry.key == key, Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
