@@ -253,3 +253,35 @@ def test_stdio_refuses_to_start_with_a_wrong_key(database_url: str, tmp_path, di
     done = subprocess.run([sys.executable, *stdio_args("lw_not-a-real-key", database_url)], env=stdio_env(tmp_path),
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2 and "--api-key" in done.stderr and done.stdout == ""
+
+
+# --- isolation: an agent reaches only its own group ----------------------------------------------------------
+
+
+def test_an_agent_sees_nothing_of_another_group_and_its_ids_are_not_found(make_api, connect, dialect):
+    """Every reading tool of every kind, and every resource list, as the agent of another group's member."""
+    owner = make_api("editor", group="other")
+    theirs = {kind.plural: owner.create(kind.plural, **{kind.name_slot.value_field: f"Zebra {kind.name}"})
+              for kind in ARTIFACT_KINDS}
+    their_draft = owner.op("personas", "draft", {"name": "Zebra draft"}, "PATCH").json()["draft_id"]
+    mine = make_api("editor", group="acme")
+
+    async def agent(client: Client) -> tuple[list[str], list[str]]:
+        answers, refusals = [], []
+        for kind in ARTIFACT_KINDS:
+            for operation in ("search", "get", "drafts", "docs"):
+                answers.append(json.dumps(await call(client, f"{kind.plural}_{operation}", {})))
+            refusals.append(await refused(client, f"{kind.plural}_get", {kind.id_field: theirs[kind.plural]}))
+            refusals.append(await refused(client, f"{kind.plural}_propose",
+                                          {kind.id_field: theirs[kind.plural], "description": "hijack"}))
+        for resource in RESOURCE_KINDS.values():
+            answers.append(json.dumps(await call(client, "resources_search", {"kind": resource.plural})))
+        refusals.append(await refused(client, "personas_propose", {"draft_id": their_draft, "name": "hijack"}))
+        return answers, refusals
+
+    answers, refusals = run(connect, mine.key, agent)
+
+    for answer in answers:
+        assert "Zebra" not in answer and not any(i in answer for i in theirs.values()), answer[:300]
+    assert all("404" in r and "not_found" in r for r in refusals), refusals
+    assert owner.ok("personas", "get", {"draft_id": their_draft})["draft_version"] == 1  # untouched

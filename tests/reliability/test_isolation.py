@@ -1,0 +1,243 @@
+"""Isolation: nobody reaches what is not theirs, for every operation of every kind (issue 9, part 6).
+
+Group `other` holds one resource of every resource kind, an artifact of every kind built from them,
+drafts (edits and agents' proposals) and exports. Group `acme` then
+- sends every id field of every operation the OpenAPI document lists with one of `other`'s ids of
+  the right sort: each is a 404 (or, in a bulk request, its item fails `not_found`), writes nothing,
+  and answers nothing of `other`;
+- reads everything it can without ids (search with its facets, get sections, drafts, docs, exports
+  and their downloads, every resource list): no id of `other` appears anywhere in the answers.
+The MCP tools call these same operations; tests/mcp/test_mcp.py checks their answers too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.models import Artifact, Draft
+from loomwork.identity.models import Profile
+from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.resources.kinds import RESOURCE_KINDS
+from loomwork.resources.models import Resource
+from loomwork.uploads import Upload
+
+from conftest import Api, assert_error
+from samples import SAMPLES
+from test_hostile_input import is_uuid, json_operations, properties, resolve, row_counts
+
+RESOURCE_BY_PLURAL = {r.plural: name for name, r in RESOURCE_KINDS.items()}
+
+
+@dataclass
+class Other:
+    """What group `other` holds, by sort, and every id of it."""
+
+    resources: dict[str, str]  # resource kind -> id
+    artifacts: dict[str, str]  # artifact kind plural -> id
+    drafts: dict[str, str]  # artifact kind plural -> draft id
+    uploads: list[str]
+    every_id: set[str]
+
+
+@pytest.fixture
+def other(make_api, db) -> Other:  # noqa: ANN001
+    admin, agent = make_api("admin", group="other"), make_api("editor", group="other").as_agent()
+    resources = {}
+    for name, value in SAMPLES.items():
+        plural = RESOURCE_KINDS[name].plural
+        (made,) = admin.post(f"/api/v5/resources/{plural}/create", {plural: [value]}).json()["results"]
+        assert made["success"], made
+        resources[name] = made["id"]
+    artifacts, drafts, uploads = {}, {}, []
+    for kind in ARTIFACT_KINDS:
+        item = {kind.name_slot.value_field: f"Zebra {kind.name}",
+                **{s.id_field: [resources[s.resource]] if s.many else resources[s.resource]
+                   for s in kind.slots if s is not kind.name_slot and s.resource in ("department", "description")}}
+        artifacts[kind.plural] = admin.create(kind.plural, **item)
+        edit = admin.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural], "description": "edit"}, "PATCH")
+        drafts[kind.plural] = edit.json()["draft_id"]
+        assert agent.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural],
+                                               "description": "proposal"}, "PATCH").status_code == 200
+        uploads.append(admin.ok(kind.plural, "export", {})["upload_id"])
+    with db.transaction(write=False) as session:
+        group_id = session.scalar(select(Profile.group_id).join(Artifact, Artifact.group_id == Profile.group_id)
+                                  .where(Artifact.id == uuid.UUID(artifacts["personas"])).limit(1))
+        every_id = {str(group_id)}
+        for model in (Resource, Artifact, Draft, Upload, Profile):
+            every_id |= {str(i) for i in session.scalars(select(model.id).where(model.group_id == group_id))}
+    return Other(resources, artifacts, drafts, uploads, every_id)
+
+
+@pytest.fixture
+def acme(make_api) -> Api:  # noqa: ANN001
+    """An admin, so that no role check stands in front of the group check."""
+    api = make_api("admin", group="acme")
+    for kind in ARTIFACT_KINDS:
+        api.create(kind.plural, **{kind.name_slot.value_field: f"Mine {kind.name}"})
+    return api
+
+
+def leaked(text: str, other: Other, sent: set[str] = frozenset()) -> list[str]:
+    return sorted(i for i in other.every_id - sent if i in text)
+
+
+# --- every id field of every operation, given another group's id ------------------------------------------
+
+
+def foreign_id(path: str, field: str, other: Other) -> str | None:
+    """The id of `other`'s that `field` of the operation at `path` takes, or None if the field is unknown here."""
+    kind = kind_of(path)
+    if kind is None:
+        resource = RESOURCE_BY_PLURAL.get(path.split("/")[4]) if path.startswith("/api/v5/resources/") else None
+        return other.resources[resource] if resource and field in ("id", "ids") else None
+    if field in (kind.id_field, kind.ids_field, "entity_id"):
+        return other.artifacts[kind.plural]
+    if field in ("draft_id", "input_draft_id"):
+        return other.drafts[kind.plural]
+    for slot in kind.slots:
+        if field in (slot.id_field, slot.append_field, slot.id_alias):
+            return other.resources[slot.resource]
+    for facet in kind.facets:
+        if field == facet.ids_field:
+            return other.resources[kind.slot_by_key[facet.slot].resource]
+    if field == "parameter_ids" and kind.parameters:
+        return other.resources[kind.slot_by_key[kind.parameters.field_slot].resource]
+    if field == "pending_ids":
+        return other.resources["department"]
+    if field.endswith("_id") and field[:-3] in RESOURCE_KINDS:  # inside structured values (`arg_id`, `model_id`)
+        return other.resources[field[:-3]]
+    return None
+
+
+def kind_of(path: str) -> ArtifactKind | None:
+    return next((k for k in ARTIFACT_KINDS if f"/artifacts/{k.plural}/" in path or path == k.legacy_draft_path), None)
+
+
+def own_item(path: str, acme_ids: dict[str, str]) -> dict[str, Any]:
+    """What a bulk item needs besides the field under test: a name to create, an own artifact to update."""
+    kind = kind_of(path)
+    if path.endswith("/create"):
+        return {kind.name_slot.value_field: "Never made"}
+    if path.endswith("/update"):
+        return {kind.id_field: acme_ids[kind.plural]}
+    return {}
+
+
+def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other: Other,
+                   acme_ids: dict[str, str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(field, the foreign id, a body sending it) for every id field, top level and inside list items."""
+    kind = kind_of(path)
+    for name, prop in properties(doc, schema).items():
+        items = resolve(doc, prop.get("items", {})) if prop.get("type") == "array" else {}
+        if is_uuid(prop) or is_uuid(items):
+            value = foreign_id(path, name, other)
+            yield name, value, {name: (value if is_uuid(prop) else [value])}
+        elif items.get("type") == "object":
+            base = own_item(path, acme_ids) if kind and name == kind.plural else minimal(doc, items)
+            for inner, value, body in foreign_bodies(doc, path, items, other, acme_ids):
+                yield inner, value, {name: [{**base, **body}]}
+
+
+def minimal(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The required fields of an object, each with a plain valid-looking value."""
+    plain = {"string": "x", "integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
+    props = properties(doc, schema)
+    return {name: props[name].get("enum", [plain.get(props[name].get("type"), "x")])[0]
+            for name in schema.get("required", [])}
+
+
+def test_another_groups_id_in_any_id_field_of_any_operation_is_not_found(acme, other, db, shared_client):
+    doc = shared_client.app.openapi()
+    acme_ids = {k.plural: acme.ok(k.plural, "search", {})[k.plural][0][k.id_field] for k in ARTIFACT_KINDS}
+    before, problems, unknown, checked = row_counts(db), [], [], 0
+    for method, path, schema in json_operations(doc):
+        for field, value, body in foreign_bodies(doc, path, schema, other, acme_ids):
+            if value is None:
+                unknown.append(f"{path} {field}")
+                continue
+            response = acme.client.request(method.upper(), path, json=body, headers=acme.headers)
+            problem = not_found_problem(response, field)
+            if not problem and leaked(response.text, other, {value}):
+                problem = f"answers other's ids {leaked(response.text, other, {value})}"
+            missing = acme.client.request(method.upper(), path, json=swap(body, value, str(uuid.uuid4())),
+                                          headers=acme.headers)
+            if not problem and (response.status_code, code_of(response)) != (missing.status_code, code_of(missing)):
+                problem = (f"answers {response.status_code} {code_of(response)} for another group's id but "
+                           f"{missing.status_code} {code_of(missing)} for a missing one")
+            if problem:
+                problems.append(f"{method.upper()} {path} {field}: {problem}")
+            checked += 1
+    assert not unknown, f"id fields this test cannot fill: {unknown}"
+    assert checked > 150 and not problems, "\n".join(problems[:40])
+    after = row_counts(db)
+    # Exports filtered by another group's ids rightly store (empty) files of this group's own; nothing else is new.
+    assert after.pop("uploads") >= before.pop("uploads") and after == before
+
+
+def swap(body: Any, old: str, new: str) -> Any:
+    if isinstance(body, dict):
+        return {k: swap(v, old, new) for k, v in body.items()}
+    if isinstance(body, list):
+        return [swap(v, old, new) for v in body]
+    return new if body == old else body
+
+
+def code_of(response) -> str | None:  # noqa: ANN001
+    body = response.json()
+    return body.get("code") or ",".join(sorted({str(r.get("code")) for r in body.get("results", [])})) or None
+
+
+def not_found_problem(response, field: str) -> str | None:  # noqa: ANN001
+    """Never a 5xx and never a success built on another group's id; the lookups by the operation's own id
+    (the artifact, the draft, the resource) are a 404. The caller also checks that a missing id gets the
+    same answer, so that nobody can tell another group's id from one that does not exist."""
+    if response.status_code >= 500:
+        return f"{response.status_code} {response.text[:200]}"
+    body = response.json()
+    if response.status_code == 200 and any(r.get("success") for r in body.get("results", [])):
+        return f"a bulk item succeeded: {body['results']}"
+    if field in OWN_ID_FIELDS and response.status_code != 404 and "results" not in body:
+        return f"{response.status_code}, not 404: {response.text[:200]}"
+    return None
+
+
+OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", *(k.id_field for k in ARTIFACT_KINDS)}
+
+
+# --- everything acme can read without ids ------------------------------------------------------------------
+
+
+def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
+    for kind in ARTIFACT_KINDS:
+        for operation in ("search", "get", "drafts", "docs"):
+            yield f"{kind.plural} {operation}", acme.op(kind.plural, operation, {})
+        export = acme.ok(kind.plural, "export", {})
+        yield f"{kind.plural} export", acme.client.get(f"/api/v5/uploads/{export['upload_id']}",
+                                                       headers=acme.headers)
+    for resource in RESOURCE_KINDS.values():
+        yield f"{resource.plural} search", acme.post(f"/api/v5/resources/{resource.plural}/search", {})
+
+
+def test_nothing_of_another_group_shows_in_anything_a_group_reads(acme, other):
+    answers = list(reading_requests(acme))
+    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS)
+    for label, response in answers:
+        assert response.status_code == 200, (label, response.text[:300])
+        assert not leaked(response.text, other), f"{label} shows ids of another group"
+        assert "Zebra" not in response.text, label
+    for kind in ARTIFACT_KINDS:  # and the counts are this group's own
+        answer = acme.ok(kind.plural, "search", {})
+        assert answer["total_count"] == 1
+        assert all(o["count"] <= 1 for f in kind.facets for o in answer[f.filter_field]["options"])
+
+
+def test_another_groups_uploads_are_not_found(acme, other):
+    for upload_id in other.uploads:
+        assert_error(acme.client.get(f"/api/v5/uploads/{upload_id}", headers=acme.headers), 404, "not_found")
