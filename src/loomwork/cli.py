@@ -56,8 +56,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     database_url: DatabaseUrl = None,
+    workers: Annotated[int, typer.Option(min=1, envvar="LOOMWORK_WORKERS",
+                                         help="Worker processes: one per core serves more clients at once.")] = 1,
 ) -> None:
     """Migrate the database, then serve the API."""
+    import os
+
     import uvicorn
 
     from loomwork.app import create_app
@@ -72,7 +76,14 @@ def serve(
         console.print(f"Saved to {key_file} (mode 0600). Send it as a header, for example:\n"
                       f"  curl -H 'X-Api-Key: {api_key}' -X POST http://{host}:{port}/api/v5/artifacts/personas/get "
                       "-H 'Content-Type: application/json' -d '{}'", soft_wrap=True)
-    uvicorn.run(create_app(settings, db), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings, db), host=host, port=port, log_level="info")
+        return
+    # Each worker builds its own app (and connection pool) from the environment. Drafts, idempotency and
+    # version checks hold across processes: they rest on database locks, and MCP runs stateless.
+    db.dispose()
+    os.environ.update(LOOMWORK_DATABASE_URL=settings.database_url, LOOMWORK_DATA_DIR=str(settings.data_dir))
+    uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
 
 
 @app.command("mcp")

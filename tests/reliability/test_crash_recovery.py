@@ -41,12 +41,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str, data_dir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def serve(database_url: str, data_dir: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
     """`loomwork serve` in its own process; yields its URL once /healthz answers."""
     port = free_port()
     env = {**os.environ, "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(), "LOOMWORK_DATA_DIR": str(data_dir)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), "--database-url", database_url],
+        [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), "--database-url", database_url,
+         "--workers", str(workers)],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -62,7 +63,7 @@ def serve(database_url: str, data_dir: Path) -> Iterator[tuple[str, subprocess.P
         yield url, process
     finally:
         if process.poll() is None:
-            process.kill()
+            process.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
         process.wait(timeout=30)
 
 

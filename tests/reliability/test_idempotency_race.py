@@ -8,6 +8,7 @@ a new draft (where there is no draft row to lock yet).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from loomwork.engine.models import Draft, DraftEntry
 
 from conftest import assert_error, make_key
+from test_crash_recovery import serve
 
 CLIENTS = 50
 KEY = "retry-me-7f3a"
@@ -49,16 +51,26 @@ def entries_with_key(db) -> int:  # noqa: ANN001
         return session.scalar(select(func.count()).select_from(DraftEntry).where(DraftEntry.key == KEY))
 
 
+@pytest.fixture(params=["one-process", "two-workers"])
+def server_url(request: pytest.FixtureRequest, database_url: str, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """The app in this process, or `loomwork serve --workers 2`: the locks must hold across processes too."""
+    if request.param == "one-process":
+        yield request.getfixturevalue("live_server").url
+        return
+    with serve(database_url, tmp_path / "data", workers=2) as (url, _process):
+        yield url
+
+
 @pytest.mark.parametrize("existing_draft", [True, False], ids=["existing-draft", "new-draft"])
-def test_concurrent_identical_patches_write_one_entry(live_server, db, existing_draft):
+def test_concurrent_identical_patches_write_one_entry(server_url, db, existing_draft):
     headers = {"X-Api-Key": make_key(db, "acme", "editor", "editor")}
     body = {"examples": ["written once"], "idempotency_key": KEY}
     if existing_draft:
-        with httpx.Client(base_url=live_server.url, headers=headers) as http:
+        with httpx.Client(base_url=server_url, headers=headers) as http:
             start = http.patch("/api/v5/artifacts/personas/draft", json={"name": "Start"})
             body["draft_id"] = start.json()["draft_id"]
 
-    answer = assert_one_write_and_replays(race(live_server.url, headers, body))
+    answer = assert_one_write_and_replays(race(server_url, headers, body))
 
     assert entries_with_key(db) == 1
     with db.transaction(write=False) as session:
