@@ -241,6 +241,16 @@ def test_a_session_that_rolled_back_keeps_no_event_for_its_next_commit(admin, db
     assert [e["changes"]["id"] for e in events(admin)] == ["kept"]
 
 
+def test_labels_are_read_in_chunks_and_each_value_keeps_its_label(api, admin, monkeypatch):
+    monkeypatch.setattr(audit, "LABEL_CHUNK", 2)  # a large import's ids, in miniature
+    departments = [f"Team {i}" for i in range(5)]
+    api.ok("personas", "create", {"personas": [{"name": "A", "departments": departments[:3]},
+                                               {"name": "B", "departments": departments[3:]}]})
+    by_name = {labels(e["changes"]["values"]["name"]): labels(e["changes"]["values"]["departments"])
+               for e in events(admin)}
+    assert by_name == {"A": departments[:3], "B": departments[3:]}
+
+
 def test_a_bulk_request_writes_all_its_events_in_one_insert(api, admin, db):
     inserts: list[int] = []
 

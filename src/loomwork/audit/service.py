@@ -25,6 +25,7 @@ from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 
 PENDING = "loomwork.audit.pending"
+LABEL_CHUNK = 5000  # ids per label query: a large import must stay under the databases' parameter limits
 audit_table = AuditEvent.__table__
 
 
@@ -81,11 +82,21 @@ def _write_pending(session: Session) -> None:
     pending: list[_Pending] = session.info.pop(PENDING, [])
     if not pending:
         return
-    ids = {rid for p in pending for state in (p.before, p.after) if state for rid in state.all_ids()}
-    labels = {rid: value.label for rid, value in resources.load_unscoped(session, ids).items()}
+    labels = _labels(session, {rid for p in pending for state in (p.before, p.after) if state
+                               for rid in state.all_ids()})
     rows = [{**p.row, "changes": {**p.row["changes"], **_state_changes(p, labels)}} if p.kind else p.row
             for p in pending]
     session.execute(insert(audit_table), rows)
+
+
+def _labels(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Every value's label, taken now: the trail keeps saying what it was after the resource is gone.
+    (Ids come from states the engine already scoped to the group.)"""
+    ordered, labels = list(ids), {}
+    for start in range(0, len(ordered), LABEL_CHUNK):
+        loaded = resources.load_unscoped(session, ordered[start:start + LABEL_CHUNK])
+        labels.update({rid: value.label for rid, value in loaded.items()})
+    return labels
 
 
 @event.listens_for(Session, "after_soft_rollback")
