@@ -92,8 +92,8 @@ def group_id(db, api: Api) -> str:  # noqa: ANN001
 
 def test_create_update_duplicate_and_delete_each_record_one_event_with_who_and_what(api, admin, db, kind):
     artifact_id = create(api, kind, name="Alpha", departments=["Sales", "Ops"])
-    api.ok(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, **item(kind, description="Now described")}]})
-    api.ok(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, **item(kind, name="Alpha")}]})  # no-op
+    for change in (item(kind, description="Now described"), item(kind, name="Alpha")):  # the second changes nothing
+        api.ok(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, **change}]})
     copy_id = api.ok(kind.plural, "duplicate", {kind.id_field: artifact_id})[kind.id_field]
     api.ok(kind.plural, "delete", {kind.ids_field: [artifact_id]})
 
@@ -107,7 +107,7 @@ def test_create_update_duplicate_and_delete_each_record_one_event_with_who_and_w
     created, updated, duplicated, deleted = (e["changes"] for e in trail)
     assert labels(created["values"]["name"]) == "Alpha" and created["version"] == 1
     assert labels(created["values"][departments]) == ["Sales", "Ops"]
-    assert updated["fields"] == {"description": {"before": None, "after": updated["fields"]["description"]["after"]}}
+    assert set(updated["fields"]) == {"description"} and updated["fields"]["description"]["before"] is None
     assert labels(updated["fields"]["description"]["after"]) == "Now described" and updated["version"] == 2
     assert duplicated["source_id"] == artifact_id and labels(duplicated["values"]["name"]) == "Alpha (copy)"
     assert labels(deleted["values"]["description"]) == "Now described" and deleted["version"] == 2
@@ -142,14 +142,16 @@ def test_proposals_acks_and_a_draft_commit_record_who_decided_and_whether_an_age
 
 def test_a_proposal_on_an_existing_artifact_names_it_and_its_committed_update_names_the_draft(api, admin, kind):
     artifact_id = create(api, kind, name="Live")
-    draft_id = draft(api.as_agent(), kind, {kind.id_field: artifact_id, **item(kind, description="Better")})["draft_id"]
+    proposal = {kind.id_field: artifact_id, **item(kind, description="Better")}
+    draft_id = draft(api.as_agent(), kind, proposal)["draft_id"]
     key = events(admin)[0]["changes"]["proposal"]
     draft(api, kind, {"draft_id": draft_id, "idempotency_key": key, "accept": True})
     api.ok(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, "draft_id": draft_id}]})
 
     newest = events(admin, artifact_id=artifact_id)
     assert [e["action"] for e in newest] == ["update", "accept", "propose", "create"]
-    assert newest[0]["draft_id"] == draft_id and labels(newest[0]["changes"]["fields"]["description"]["after"]) == "Better"
+    assert newest[0]["draft_id"] == draft_id  # the propose event is listed: it names the artifact
+    assert labels(newest[0]["changes"]["fields"]["description"]["after"]) == "Better"
 
 
 def test_import_records_an_event_per_row_that_held_and_none_for_a_failed_row(api, admin, kind):
