@@ -115,7 +115,7 @@ def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, co
 # --- the round trip: agents propose, people decide ----------------------------------------------------------
 
 
-def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, make_api, connect, dialect):  # noqa: ANN001
+def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, make_api, connect, dialect):
     persona_id = api.create("personas", name="Archivist", description="Finds documents", departments=["Research"])
     api.create("personas", name="Greeter", description="Says hello")
 
