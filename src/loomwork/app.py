@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loomwork import __version__, uploads
+from loomwork.audit.router import build_audit_router
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine.router import ERROR_RESPONSES, build_router
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(build_router(kind, hidden))
     for router in build_resource_routers():
         app.include_router(router)
+    app.include_router(build_audit_router())
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
 
     @app.get("/api/v5/uploads/{upload_id}", tags=["uploads"], operation_id="download_upload",

@@ -115,7 +115,7 @@ def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, co
 # --- the round trip: agents propose, people decide ----------------------------------------------------------
 
 
-def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, connect, dialect):
+def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, make_api, connect, dialect):
     persona_id = api.create("personas", name="Archivist", description="Finds documents", departments=["Research"])
     api.create("personas", name="Greeter", description="Says hello")
 
@@ -158,6 +158,10 @@ def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, con
                                                 "expected_version": 1}]})
     live = api.ok("personas", "get", {"persona_id": persona_id})["descriptions"]
     assert [o["value"] for o in live["options"] if o["selected"]] == ["Finds and cites"]
+    # The audit trail tells the agent's proposal from the person's decision and commit.
+    trail = make_api("admin").post("/api/v5/audit/search", {"artifact_id": persona_id}).json()["events"]
+    assert [(e["action"], e["via_agent"]) for e in trail] == [
+        ("update", False), ("accept", False), ("propose", True), ("create", False)]
 
 
 def test_every_kind_can_be_searched_read_documented_and_proposed_to(api: Api, connect, dialect):

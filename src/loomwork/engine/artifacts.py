@@ -2,7 +2,8 @@
 
 Services flush, never commit: the router's transaction commits once per request.
 Bulk operations run each item in a savepoint, so a failed item changes nothing
-while the others go through.
+while the others go through. Every change records its audit event here, once for
+every kind; a failed item's event is forgotten with its savepoint.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.engine import drafts, search
 from loomwork.engine.declaration import ArtifactKind
@@ -75,7 +77,7 @@ def commit_state(
 
 
 def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any],
-                artifact_id: uuid.UUID | None = None) -> ArtifactRow:
+                artifact_id: uuid.UUID | None = None, *, action: str = "create") -> ArtifactRow:
     """A new artifact from the item's fields, on top of a draft's form when the item names one."""
     draft, start = None, FormState()
     if item.get("draft_id"):
@@ -84,10 +86,13 @@ def create_item(session: Session, kind: ArtifactKind, principal: Principal, item
     row = insert_artifact(session, kind, principal, state, artifact_id)
     if draft:
         drafts.mark_committed(session, draft, row.id)
+    audit.record_state(session, principal, action, kind, row.id, None, state, draft_id=draft.id if draft else None,
+                       version=row.version)
     return row
 
 
-def update_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any]) -> ArtifactRow:
+def update_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any], *,
+                action: str = "update") -> ArtifactRow:
     """PATCH semantics; with a draft, its form is the new state and its base version the expected one."""
     current = get_artifact(session, kind, principal.group_id, item[kind.id_field], lock=True)
     before = load_state(session, current.id)
@@ -101,6 +106,8 @@ def update_item(session: Session, kind: ArtifactKind, principal: Principal, item
         row = current  # nothing changed: no new version
     else:
         row = commit_state(session, kind, principal, current, state, expected)
+        audit.record_state(session, principal, action, kind, row.id, before, state,
+                           draft_id=draft.id if draft else None, version=row.version)
     if draft:
         drafts.mark_committed(session, draft, row.id)
     return row
@@ -113,12 +120,17 @@ def duplicate(session: Session, kind: ArtifactKind, principal: Principal, artifa
     base = names[state.ids("name")[0]].value if state.ids("name") else kind.title
     copy_name = resources.normalise_value(RESOURCE_KINDS["name"], f"{base} (copy)", "name")
     state.slots["name"] = resources.find_or_create(session, principal.group_id, RESOURCE_KINDS["name"], [copy_name])
-    return insert_artifact(session, kind, principal, state)
+    row = insert_artifact(session, kind, principal, state)
+    audit.record_state(session, principal, "duplicate", kind, row.id, None, state, source_id=str(source.id),
+                       version=row.version)
+    return row
 
 
 def delete_one(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID) -> None:
-    get_artifact(session, kind, principal.group_id, artifact_id, lock=True)
+    current = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)
+    removed = load_state(session, current.id)  # what the event says was removed
     session.execute(delete(Artifact).where(Artifact.id == artifact_id))
+    audit.record_state(session, principal, "delete", kind, current.id, removed, None, version=current.version)
 
 
 def run_items(
@@ -127,11 +139,13 @@ def run_items(
     """Run each item in its own savepoint: a failure rolls back that item only and is reported in its result."""
     results = []
     for index, item in enumerate(items):
+        recorded = audit.mark(session)
         try:
             with session.begin_nested():
                 outcome = operation(item)
             results.append({"index": index, "success": True, "code": None, "field": None, **outcome})
         except LoomworkError as error:
+            audit.forget_since(session, recorded)  # the item changed nothing, so nothing happened to audit
             body = error.body()
             results.append({"index": index, "success": False, "message": body.pop("detail"), **body})
     return results

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import serialize_on
 from loomwork.engine.declaration import ArtifactKind
@@ -182,6 +183,9 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
     session.flush()  # first, so a proposal's own response lists it
     entry.response = render(_response(session, kind, principal, draft, key, message))
     session.flush()
+    if proposal:  # a person's own applied patch stays private until committed; a proposal is someone's act
+        audit.record(session, principal, "propose", kind.name, {"proposal": key, "patch": entry.patch},
+                     artifact_id=draft.target_id, draft_id=draft.id)
     return entry.response
 
 
@@ -217,6 +221,10 @@ def decide(session: Session, kind: ArtifactKind, principal: Principal, draft_id:
     message = f"Accepted proposal {key}." if accept else f"Rejected proposal {key}."
     entry.decision_response = render(_response(session, kind, principal, draft, key, message))
     session.flush()
+    audit.record(session, principal, "accept" if accept else "reject", kind.name,
+                 {"proposal": key, "accepted": accept, "proposed_by": entry.actor_name,
+                  "proposed_via_agent": entry.via_agent},
+                 artifact_id=draft.target_id, draft_id=draft.id)
     return entry.decision_response
 
 

@@ -303,7 +303,7 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows
         item = row_to_item(kind, row["cells"])
         artifact_id = item.get(kind.id_field)
         if artifact_id and find_artifact(session, kind, principal.group_id, artifact_id):
-            result = update_item(session, kind, principal, item)
+            result = update_item(session, kind, principal, item, action="import_update")
             return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}."}
         item.pop(kind.id_field, None)
         note = ""
@@ -311,7 +311,7 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows
             # Ids are unique across the whole database, so a file exported from another group
             # cannot keep them here: the artifact is created with a new id, and the result says so.
             artifact_id, note = None, " with a new id (the file's id is in use elsewhere)"
-        result = create_item(session, kind, principal, item, artifact_id)
+        result = create_item(session, kind, principal, item, artifact_id, action="import_create")
         created_lines.add(row["line"])  # counted below only if its savepoint held
         return {"id": result.id, "version": result.version, "message": f"Created {kind.name}{note}."}
 

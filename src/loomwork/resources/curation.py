@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from loomwork.audit import service as audit
 from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.artifacts import run_items
 from loomwork.errors import Conflict, NotFound
@@ -51,7 +52,10 @@ def create(session: Session, kind: ResourceKind, principal: Principal, raws: lis
         existed = service.find_existing(session, principal.group_id, kind, value) is not None
         (rid,) = service.find_or_create(session, principal.group_id, kind, [value])
         row = session.get(Resource, rid)
-        return {**_view(rid, kind, row.value, row.created_at), "created": not existed,
+        view = _view(rid, kind, row.value, row.created_at)
+        if not existed:
+            audit.record(session, principal, "resource_create", kind.name, {"id": str(rid), "label": view["label"]})
+        return {**view, "created": not existed,
                 "message": f"{'Found the existing' if existed else 'Created the'} {kind.name}."}
 
     return {"results": run_items(session, list(enumerate(raws)), create_one)}
@@ -81,6 +85,8 @@ def delete_many(session: Session, kind: ResourceKind, principal: Principal, ids:
             raise Conflict(f"The {kind.name} is still used by {_describe(holders)}; remove it there first.",
                            code="in_use", users=holders)
         session.execute(delete(Resource).where(Resource.id == row.id))
+        audit.record(session, principal, "resource_delete", kind.name,
+                     {"id": str(row.id), "label": kind.label(kind.load(row.value))})
         return {"message": f"Deleted the {kind.name}."}
 
     results = run_items(session, ids, delete_one)

@@ -1,0 +1,166 @@
+"""Recording and searching the audit trail: who changed, proposed or decided what, when, and whether
+through an agent.
+
+Services call `record` (or `record_state`) the moment they change something. The events wait in the
+session and are written in one multi-row INSERT just before the request's transaction commits, so a
+change and its event commit or roll back together, and a bulk request pays one statement for all its
+events. An item whose savepoint rolls back takes its events with it (`forget_since`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.orm import Session
+
+from loomwork.audit.models import AuditEvent
+from loomwork.db.base import utcnow
+from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.form import FormState
+from loomwork.errors import Invalid
+from loomwork.identity.service import Principal
+from loomwork.resources import service as resources
+
+PENDING = "loomwork.audit.pending"
+LABEL_CHUNK = 5000  # ids per label query: a large import must stay under the databases' parameter limits
+audit_table = AuditEvent.__table__
+
+
+@dataclass
+class _Pending:
+    """One event to write; an artifact's states become `changes` at write time, when every label
+    of the request is loaded in one query."""
+
+    row: dict[str, Any]
+    kind: ArtifactKind | None = None
+    before: FormState | None = None
+    after: FormState | None = None
+
+
+def record(session: Session, principal: Principal, action: str, kind: str, changes: dict[str, Any], *,
+           artifact_id: uuid.UUID | None = None, draft_id: uuid.UUID | None = None) -> None:
+    _queue(session, _Pending(_row(principal, action, kind, changes, artifact_id, draft_id)))
+
+
+def record_state(session: Session, principal: Principal, action: str, kind: ArtifactKind, artifact_id: uuid.UUID,
+                 before: FormState | None, after: FormState | None, *, draft_id: uuid.UUID | None = None,
+                 **changes: Any) -> None:
+    """An artifact change: without `before` its values were set (create), without `after` removed (delete),
+    with both each changed field shows before and after."""
+    row = _row(principal, action, kind.name, changes, artifact_id, draft_id)
+    _queue(session, _Pending(row, kind, before, after))
+
+
+def _row(principal: Principal, action: str, kind: str, changes: dict[str, Any], artifact_id: uuid.UUID | None,
+         draft_id: uuid.UUID | None) -> dict[str, Any]:
+    return {"group_id": principal.group_id, "profile_id": principal.profile_id, "profile_name": principal.name,
+            "via_agent": principal.via_agent, "at": utcnow(), "action": action, "kind": kind,
+            "artifact_id": artifact_id, "draft_id": draft_id, "changes": changes}
+
+
+def _queue(session: Session, pending: _Pending) -> None:
+    session.info.setdefault(PENDING, []).append(pending)
+
+
+def mark(session: Session) -> int:
+    """How many events wait now; `forget_since(session, mark)` drops the ones recorded after."""
+    return len(session.info.get(PENDING, []))
+
+
+def forget_since(session: Session, position: int) -> None:
+    del session.info.get(PENDING, [])[position:]
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    # A savepoint's release fires this too: its events wait for the request's own commit.
+    if session.in_nested_transaction():
+        return
+    pending: list[_Pending] = session.info.pop(PENDING, [])
+    if not pending:
+        return
+    labels = _labels(session, {rid for p in pending for state in (p.before, p.after) if state
+                               for rid in state.all_ids()})
+    rows = [{**p.row, "changes": {**p.row["changes"], **_state_changes(p, labels)}} if p.kind else p.row
+            for p in pending]
+    session.execute(insert(audit_table), rows)
+
+
+def _labels(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Every value's label, taken now: the trail keeps saying what it was after the resource is gone.
+    (Ids come from states the engine already scoped to the group.)"""
+    ordered, labels = list(ids), {}
+    for start in range(0, len(ordered), LABEL_CHUNK):
+        loaded = resources.load_unscoped(session, ordered[start:start + LABEL_CHUNK])
+        labels.update({rid: value.label for rid, value in loaded.items()})
+    return labels
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
+    if not previous_transaction.nested:  # the whole transaction is gone, and every event with it
+        session.info.pop(PENDING, None)
+
+
+# --- what changed -------------------------------------------------------------------------------------------
+
+
+def _field(slot: Slot) -> str:
+    """The name a slot goes by in search items and get responses."""
+    return slot.section if slot.many else slot.key
+
+
+def _shown(slot: Slot, state: FormState, labels: dict[uuid.UUID, str]) -> Any:
+    values = [{"id": str(rid), "label": labels.get(rid), **({"pending": True} if rid in state.pending else {})}
+              for rid in state.ids(slot.key)]
+    return values if slot.many else (values[0] if values else None)
+
+
+def _state_changes(pending: _Pending, labels: dict[uuid.UUID, str]) -> dict[str, Any]:
+    kind, before, after = pending.kind, pending.before, pending.after
+    if before is None or after is None:
+        state = after or before
+        return {"values": {_field(s): _shown(s, state, labels) for s in kind.slots if state.ids(s.key)}}
+    fields = {}
+    for slot in kind.slots:
+        old, new = _shown(slot, before, labels), _shown(slot, after, labels)
+        if old != new:
+            fields[_field(slot)] = {"before": old, "after": new}
+    return {"fields": fields}
+
+
+# --- searching ----------------------------------------------------------------------------------------------
+
+
+def search(session: Session, principal: Principal, filters: dict[str, Any], limit: int,
+           offset: int) -> dict[str, Any]:
+    """The group's events matching every filter given, newest first, and how many match in all."""
+    since, until = filters.get("since"), filters.get("until")
+    if since is not None and until is not None and until <= since:
+        raise Invalid("until: must be later than since.", field="until")
+    conditions = [AuditEvent.group_id == principal.group_id]
+    for name, column in (("artifact_id", AuditEvent.artifact_id), ("artifact_kind", AuditEvent.kind),
+                         ("profile_id", AuditEvent.profile_id)):
+        if filters.get(name) is not None:
+            conditions.append(column == filters[name])
+    if since is not None:
+        conditions.append(AuditEvent.at >= since)
+    if until is not None:
+        conditions.append(AuditEvent.at < until)
+    events = session.scalars(select(AuditEvent).where(*conditions)
+                             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit).offset(offset)).all()
+    if 0 < len(events) < limit or (offset == 0 and not events):  # the page itself tells the total
+        total = offset + len(events)
+    else:
+        total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    return {"events": [_view(e) for e in events], "total_count": total}
+
+
+def _view(row: AuditEvent) -> dict[str, Any]:
+    return {"id": row.id, "at": row.at, "action": row.action, "kind": row.kind, "artifact_id": row.artifact_id,
+            "draft_id": row.draft_id, "profile_id": row.profile_id, "profile_name": row.profile_name,
+            "via_agent": row.via_agent, "changes": row.changes}
+
