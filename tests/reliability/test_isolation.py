@@ -43,12 +43,14 @@ class Other:
     artifacts: dict[str, str]  # artifact kind plural -> id
     drafts: dict[str, str]  # artifact kind plural -> draft id
     uploads: list[str]
+    profile: str  # the admin's
     every_id: set[str]
 
 
 @pytest.fixture
 def other(make_api, db) -> Other:  # noqa: ANN001
-    admin, agent = make_api("admin", group="other"), make_api("editor", group="other").as_agent()
+    admin_name = "other-admin"
+    admin, agent = make_api("admin", group="other", name=admin_name), make_api("editor", group="other").as_agent()
     resources = {}
     for name, value in SAMPLES.items():
         plural = RESOURCE_KINDS[name].plural
@@ -72,7 +74,8 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         every_id = {str(group_id)}
         for model in (Resource, Artifact, Draft, Upload, Profile):
             every_id |= {str(i) for i in session.scalars(select(model.id).where(model.group_id == group_id))}
-    return Other(resources, artifacts, drafts, uploads, every_id)
+        profile = str(session.scalar(select(Profile.id).where(Profile.name == admin_name)))
+    return Other(resources, artifacts, drafts, uploads, profile, every_id)
 
 
 @pytest.fixture
@@ -94,6 +97,8 @@ def leaked(text: str, other: Other, sent: set[str] = frozenset()) -> list[str]:
 def foreign_id(path: str, field: str, other: Other) -> str | None:
     """The id of `other`'s that `field` of the operation at `path` takes, or None if the field is unknown here."""
     kind = kind_of(path)
+    if path == "/api/v5/audit/search":
+        return {"artifact_id": other.artifacts["personas"], "profile_id": other.profile}.get(field)
     if kind is None:
         resource = RESOURCE_BY_PLURAL.get(path.split("/")[4]) if path.startswith("/api/v5/resources/") else None
         return other.resources[resource] if resource and field in ("id", "ids") else None
@@ -223,11 +228,12 @@ def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
                                                        headers=acme.headers)
     for resource in RESOURCE_KINDS.values():
         yield f"{resource.plural} search", acme.post(f"/api/v5/resources/{resource.plural}/search", {})
+    yield "audit search", acme.post("/api/v5/audit/search", {})
 
 
 def test_nothing_of_another_group_shows_in_anything_a_group_reads(acme, other):
     answers = list(reading_requests(acme))
-    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS)
+    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 1
     for label, response in answers:
         assert response.status_code == 200, (label, response.text[:300])
         assert not leaked(response.text, other), f"{label} shows ids of another group"
