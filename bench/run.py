@@ -5,8 +5,9 @@ seeds the demo data set with `loomwork seed-demo` (a no-op when it is there), st
 `loomwork serve` for the purpose, and drives it from this process with 8 concurrent
 clients (threads with their own keep-alive connections): never from inside the server.
 
-Per workload: median and p95 latency, throughput, and the server's peak RSS (reset
-before each workload through /proc/PID/clear_refs). Floors measured in the same run:
+Per workload: median and p95 latency, throughput, and the server's peak memory: the
+proportional set size (PSS) of its processes summed, sampled every 20 ms while the
+workload runs. Floors measured in the same run:
 `GET /healthz` under the same load (HTTP plus the framework), and the SQL each
 operation runs, captured once and replayed straight on the database by 8 threads (storage).
 
@@ -93,8 +94,9 @@ class Server:
                               capture_output=True, text=True)
         return done.stdout
 
-    def start(self) -> None:
-        self.process = subprocess.Popen([LOOMWORK, "serve", "--port", str(self.port), "--database-url", self.url],
+    def start(self, workers: int) -> None:
+        self.process = subprocess.Popen([LOOMWORK, "serve", "--port", str(self.port), "--database-url", self.url,
+                                         "--workers", str(workers)],
                                         env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -105,17 +107,42 @@ class Server:
                 time.sleep(0.2)
         raise RuntimeError("the server did not become ready within 60 s")
 
+    def pids(self) -> list[int]:
+        """The server and its worker processes (uvicorn's supervisor starts one per worker)."""
+        pids, index = [self.process.pid], 0
+        while index < len(pids):
+            for task in Path(f"/proc/{pids[index]}/task").glob("*/children"):
+                pids += [int(p) for p in task.read_text().split()]
+            index += 1
+        return pids
+
+    def memory_mib(self) -> float:
+        """The server's memory now: the PSS of its processes summed, so pages they share count once."""
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total / 1024
+
     def reset_peak(self) -> None:
-        try:  # "5" resets the peak RSS (VmHWM) to the current RSS
-            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-        except OSError:
-            pass
+        """Start sampling the server's memory every 20 ms until `peak_rss_mib` is asked."""
+        self._peak, self._sampling = self.memory_mib(), threading.Event()
+
+        def sample() -> None:
+            while not self._sampling.wait(0.02):
+                self._peak = max(self._peak, self.memory_mib())
+
+        self._sampler = threading.Thread(target=sample, daemon=True)
+        self._sampler.start()
 
     def peak_rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        self._sampling.set()
+        self._sampler.join()
+        return max(self._peak, self.memory_mib())
 
     def stop(self) -> None:
         if self.process:
@@ -241,7 +268,7 @@ def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) ->
     print(f"[{dialect}] seeded in {time.perf_counter() - started:.0f} s", flush=True)
     key = server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin").strip().splitlines()[-1]
     headers = {"X-Api-Key": key}
-    server.start()
+    server.start(args.workers)
     try:
         results = workloads(server, headers, args.seconds)
     finally:
@@ -252,7 +279,7 @@ def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) ->
         result.floors = {"http": http_floor, "sql": floors.get(result.name, float("nan"))}
     for result in results:
         print(f"[{dialect}] {result.name}: median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms, "
-              f"{result.per_s:.0f} req/s, {result.items_per_s:.0f} items/s, peak RSS {result.peak_rss_mib:.0f} MiB",
+              f"{result.per_s:.0f} req/s, {result.items_per_s:.0f} items/s, peak memory {result.peak_rss_mib:.0f} MiB",
               flush=True)
     return results
 
@@ -293,12 +320,13 @@ def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace
              f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
              f"{platform.system()} {platform.release()}. Data: {args.personas:,} personas and {args.others:,} each of "
-             f"tools, evals and invocations (`loomwork seed-demo`). Load: {CLIENTS} concurrent clients in a separate "
+             f"tools, evals and invocations (`loomwork seed-demo`). Server: `loomwork serve --workers {args.workers}`; "
+             f"peak memory is the largest sum of its processes' PSS (shared pages counted once), sampled every 20 ms. Load: {CLIENTS} concurrent clients in a separate "
              "process; export runs one request at a time.", "",
              "Floors: *http* is the median of `GET /healthz` under the same load (HTTP plus the framework); *sql* the "
              "median of the same SQL statements the operation runs, replayed straight on the database by 8 threads. "
              "The ratios say how far each operation is above its floors.", "",
-             "| database | workload | median ms | p95 ms | req/s | items/s | peak RSS MiB | x http floor | x sql floor | budget |",
+             "| database | workload | median ms | p95 ms | req/s | items/s | peak memory MiB (PSS) | x http floor | x sql floor | budget |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     sqlite_by_name = {r.name: r for r in all_results.get("sqlite", [])}
     for dialect, results in all_results.items():
@@ -325,6 +353,8 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=2_000, help="tools, evals and invocations each")
     parser.add_argument("--seconds", type=float, default=6.0, help="how long each workload runs")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="server worker processes (default: one per core)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
     data_dir = Path(tempfile.gettempdir()) / "loomwork-bench"
