@@ -56,7 +56,8 @@ def kind_view(kind: ArtifactKind) -> dict[str, Any]:
                   for step in kind.steps],
         "slots": [slot_view(kind, slot) for slot in kind.slots],
         "facets": [{"name": f.name, "filter_field": f.filter_field, "ids_field": f.ids_field,
-                    "search_field": f.search_field} for f in kind.facets],
+                    "search_field": f.search_field, "resource": kind.slot_by_key[f.slot].resource}
+                   for f in kind.facets],
         # Derived sections of get: which slot a missing {{variable}} is added to, where a tool's schema shows.
         "parameters_slot": kind.parameters.field_slot if kind.parameters else None,
         "arguments_slot": kind.arguments.arg_slot if kind.arguments else None,

@@ -32,7 +32,7 @@ export function field(labelText, control, hint) {
 
 export function render(...children) {
   const main = document.getElementById("main");
-  main.replaceChildren(...children.flat());
+  main.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
   return main;
 }
 

@@ -190,10 +190,13 @@ function conflict(ctx, err) {
     `It is now at version ${err.body.current_version}, but this page shows version ${ctx.version} ` +
     "(another tab, or an accepted proposal, changed it first). Your change was not applied. " +
     "Reload to see the latest draft, then make your change again. ", reload));
-  reload.focus();
+  setTimeout(() => reload.focus());  // once the page takes input again
 }
 
 async function patch(ctx, changes) {
+  const main = document.getElementById("main");
+  main.inert = true;  // one change at a time: the next one must carry the version this one makes
+  main.setAttribute("aria-busy", "true");
   try {
     await op(ctx.kind.plural, "draft", { draft_id: ctx.draftId, expected_version: ctx.version, ...changes }, "PATCH");
     flash("");
@@ -201,6 +204,9 @@ async function patch(ctx, changes) {
   } catch (err) {
     if (err.code === "version_conflict") conflict(ctx, err);
     else showError(err);
+  } finally {
+    main.inert = false;
+    main.removeAttribute("aria-busy");
   }
 }
 

@@ -2,7 +2,7 @@
 // (edit, duplicate, delete), export, import and refresh. Everything comes from the search operation.
 import { call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { confirmDialog, field, flash, h, iconImage, render, swatch, valueText } from "./dom.js";
+import { confirmDialog, field, flash, h, humanize, iconImage, render, swatch, valueText } from "./dom.js";
 
 const PAGE_SIZES = [10, 25, 50, 100];
 
@@ -39,15 +39,16 @@ function facetBox(kind, facet, section, params) {
         next.delete("offset");
       })));
     } });
-    return h("label", { class: "inline" }, box, swatch(/^#[0-9a-f]{6,8}$/.test(option.label) ? option.label : null),
-             `${option.label} (${option.count})`);
+    const shown = facet.resource === "icon" ? [iconImage(option.label, "icon"), " SVG icon"]
+      : [facet.resource === "color" ? swatch(option.label) : null, option.label];
+    return h("label", { class: "inline" }, box, shown, ` (${option.count})`);
   });
   const needle = h("input", { type: "search", value: params.get(facet.search_field) || "" });
   const narrow = h("form", { class: "row", onsubmit: (event) => {
     event.preventDefault();
     go(listHash(kind, withParams(params, (next) => next.set(facet.search_field, needle.value))));
   } }, field(`Find ${facet.name} options`, needle));
-  return h("fieldset", {}, h("legend", {}, facet.name.replace(/_/g, " ")),
+  return h("fieldset", {}, h("legend", {}, humanize(facet.name)),
            options.length ? options : h("p", { class: "muted" }, "No options."), narrow);
 }
 
@@ -78,7 +79,7 @@ function resultsTable(kind, rows) {
   return h("div", { class: "table-wrap" }, h("table", {},
     h("caption", { class: "visually-hidden" }, `${kind.title}s found`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"),
-      shown.map((s) => h("th", { scope: "col" }, s.section.replace(/_/g, " "))),
+      shown.map((s) => h("th", { scope: "col" }, humanize(s.section))),
       h("th", { scope: "col" }, "Version"), h("th", { scope: "col" }, "Actions"))),
     h("tbody", {}, rows.map((row) => h("tr", {},
       h("td", {}, swatch(row.color), " ", iconImage(row.icon, ""), " ", row.name || "(no name)"),
