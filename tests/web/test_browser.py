@@ -197,3 +197,65 @@ def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(context, page: Pag
     expect(page.locator("#draft-version")).to_contain_text("Draft version 3")
     state = api.ok("personas", "draft", {"draft_id": draft["draft_id"]}, method="PATCH")["form_state"]
     assert (state["departments"], state["voices"]) == (["Sales"], ["Calm"])
+
+
+def test_export_duplicate_delete_with_confirmation_and_docs(page: Page, live_server: LiveServer, api: Api, dialect):
+    api.create("personas", name="Archivist", departments=["Research"])
+    sign_in(page, live_server, api.key)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    assert "Archivist" in download.value.path().read_text()
+    page.get_by_role("button", name="Duplicate Archivist").click()
+    expect(page.locator("tbody")).to_contain_text("Archivist (copy)")
+    page.get_by_role("button", name="Delete Archivist (copy)").click()
+    expect(page.get_by_role("dialog")).to_contain_text("Delete the persona “Archivist (copy)”?")
+    shot(page, "list-delete-confirm")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#total")).to_have_text("2 personas")
+    page.get_by_role("button", name="Delete Archivist (copy)").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.locator("#flash")).to_contain_text("Deleted persona")
+    expect(page.locator("#total")).to_have_text("1 persona")
+    page.get_by_role("link", name="Docs").click()
+    expect(page.get_by_role("heading", name="Persona docs")).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile(r"^refresh POST"))).to_contain_text("admin")
+    shot(page, "docs-personas")
+
+
+def test_every_kind_has_its_list_editor_steps_and_docs(page: Page, live_server: LiveServer, api: Api, dialect):
+    sign_in(page, live_server, api.key)
+    for title in ("Tool", "Eval", "Invocation"):
+        page.get_by_role("link", name=f"{title}s", exact=True).click()
+        expect(page.get_by_role("heading", name=f"{title}s", exact=True)).to_be_visible()
+        shot(page, f"list-{title}s")
+        page.get_by_role("link", name=f"New {title.lower()}").click()
+        steps = page.get_by_role("navigation", name="Steps").get_by_role("link")
+        expect(steps).to_have_count(3)
+        for index in range(3):
+            steps.nth(index).click()
+            expect(page.locator("fieldset").first).to_be_visible()
+            shot(page, f"editor-{title}s-step-{index + 1}")
+    # A structured value (a tool's argument) is made in its catalog and chosen, and the schema shows it.
+    page.get_by_role("link", name="Tools", exact=True).click()
+    page.get_by_role("link", name="New tool").click()
+    page.get_by_role("link", name="3. Arguments").click()
+    page.get_by_label("Arg name").fill("query")
+    page.get_by_label("Arg type").select_option("string")
+    page.locator("#slot-arg").get_by_role("button", name="Add").click()
+    expect(page.locator("#slot-arg")).to_contain_text("query: string")
+    expect(page.locator("pre")).to_contain_text('"query"')
+
+
+def test_the_list_and_the_editor_fit_a_phone_screen(page: Page, live_server: LiveServer, api: Api, dialect):
+    api.create("personas", name="Archivist with a rather long name for a small screen", departments=["Research"])
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, api.key)
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    shot(page, "phone-list")
+    wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
+        window.innerWidth).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)""")
+    assert page.evaluate(fits), f"the list page scrolls sideways on a phone: {wide}"
+    page.get_by_role("link", name="Edit Archivist with a rather long name for a small screen").click()
+    expect(page.get_by_role("heading", name="Basic information")).to_be_visible()
+    assert page.evaluate(fits), "the editor scrolls sideways on a phone"
+    shot(page, "phone-editor")
