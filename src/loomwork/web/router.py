@@ -33,10 +33,8 @@ Viewer = Annotated[Caller, Depends(caller_with("viewer", "use the pages"))]
 
 def _require_same_origin(request: Request) -> None:
     """Sign-in sets a cookie, so another site must not be able to post it (login CSRF)."""
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
-        raise Forbidden("Sign in from this site's own sign-in page.", code="csrf_failed")
-    if origin == "null":
+    origin = request.headers.get("origin")  # browsers send it on every cross-site POST ("null" from sandboxes)
+    if origin and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host")):
         raise Forbidden("Sign in from this site's own sign-in page.", code="csrf_failed")
 
 

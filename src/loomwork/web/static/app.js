@@ -91,7 +91,8 @@ async function route() {
 window.addEventListener("hashchange", () => {
   flash(app.nextFlash || "");
   app.nextFlash = "";
-  route();
+  // A new page: move the focus to its content, so keyboard and screen-reader users start there.
+  route().then(() => { if (!document.getElementById("main").contains(document.activeElement)) document.getElementById("main").focus(); });
 });
 
 async function start() {

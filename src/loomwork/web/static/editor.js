@@ -133,7 +133,7 @@ function newValue(ctx, slot) {
   return h("form", { class: "card", onsubmit: (event) => {
     event.preventDefault();
     submit(read());
-  } }, controls, h("button", { type: "submit" }, slot.many ? "Add" : "Use"));
+  } }, controls, h("button", { type: "submit", id: `add-${slot.key}` }, slot.many ? "Add" : "Use"));
 }
 
 function slotBox(ctx, slot) {
@@ -195,12 +195,13 @@ function conflict(ctx, err) {
 
 async function patch(ctx, changes) {
   const main = document.getElementById("main");
+  const focusId = document.activeElement?.id;  // inert drops the focus; the re-rendered page gets it back
   main.inert = true;  // one change at a time: the next one must carry the version this one makes
   main.setAttribute("aria-busy", "true");
   try {
     await op(ctx.kind.plural, "draft", { draft_id: ctx.draftId, expected_version: ctx.version, ...changes }, "PATCH");
     flash("");
-    await showEditor(ctx.kind, ctx.draftId, ctx.step);
+    await showEditor(ctx.kind, ctx.draftId, ctx.step, focusId);
   } catch (err) {
     if (err.code === "version_conflict") conflict(ctx, err);
     else showError(err);
@@ -216,12 +217,12 @@ function stepNav(ctx) {
                          "aria-current": step.key === ctx.step ? "step" : null }, `${i + 1}. ${step.title}`)))));
 }
 
-export async function showEditor(kind, draftId, step) {
+export async function showEditor(kind, draftId, step, focusId) {
   const [view, state] = await Promise.all([load(kind, draftId), call("GET", `/web/drafts/${kind.plural}/${draftId}`)]);
   step = kind.steps.some((s) => s.key === step) ? step : kind.steps[0].key;
   const ctx = { kind, draftId, step, view, state, version: state.version, artifactId: state[kind.id_field],
                 canEdit: view.can_edit && state.status === "open" };
-  const focused = document.activeElement?.id;
+  const focused = focusId || document.activeElement?.id;
   const index = kind.steps.findIndex((s) => s.key === step);
   const name = state.name ?? (view.names?.options.find((o) => o.selected)?.label);
   const stepHref = (i) => `#/k/${kind.plural}/draft/${draftId}?step=${kind.steps[i].key}`;
