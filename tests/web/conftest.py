@@ -8,13 +8,32 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
+
+from loomwork.app import create_app
+from loomwork.config import Settings
+from loomwork.db.database import Database
+
+from conftest import TEST_SECRET
 
 CHROMIUM = os.environ.get("LOOMWORK_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    app: Any = None
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +47,35 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real server for every browser test, started once (building the app and starting uvicorn and
+    its MCP lifespan cost seconds); `web_server` points it at each test's own database."""
+    home = tmp_path_factory.mktemp("web-server")
+    settings = Settings(database_url=f"sqlite:///{home / 'unused.sqlite3'}", data_dir=home / "data",
+                        secret_key=TEST_SECRET)
+    app = create_app(settings, Database(settings.database_url))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", settings, app)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def web_server(shared_server: LiveServer, settings: Settings, db: Database) -> LiveServer:
+    shared_server.app.state.settings, shared_server.app.state.db = settings, db
+    return LiveServer(shared_server.url, settings)
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from playwright.sync_api import Page, expect
 
-from conftest import Api, LiveServer
-from web.conftest import shot
+from conftest import Api
+from web.conftest import LiveServer, shot
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -32,15 +32,15 @@ def sign_in(page: Page, server: LiveServer, key: str) -> None:
     expect(page.get_by_role("heading", name="Personas", exact=True)).to_be_visible()
 
 
-def test_a_person_signs_in_with_a_key_and_signs_out(page: Page, context, live_server: LiveServer, api: Api,
+def test_a_person_signs_in_with_a_key_and_signs_out(page: Page, context, web_server: LiveServer, api: Api,
                                                     dialect):
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{web_server.url}/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("API key").fill("lw_wrong_key")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("not valid")
     shot(page, "sign-in")
-    sign_in(page, live_server, api.key)
+    sign_in(page, web_server, api.key)
     (cookie,) = context.cookies()
     assert cookie["name"] == "lw_session" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert page.evaluate("document.cookie") == ""  # no script on the page can read the session
@@ -51,8 +51,8 @@ def test_a_person_signs_in_with_a_key_and_signs_out(page: Page, context, live_se
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()  # the server ended the session
 
 
-def test_a_persona_is_made_step_by_step_through_a_draft(page: Page, live_server: LiveServer, api: Api, dialect):
-    sign_in(page, live_server, api.key)
+def test_a_persona_is_made_step_by_step_through_a_draft(page: Page, web_server: LiveServer, api: Api, dialect):
+    sign_in(page, web_server, api.key)
     page.get_by_role("link", name="New persona").click()
     expect(page.get_by_role("heading", name="Basic information")).to_be_visible()
     page.get_by_label("New name").fill("Ada")
@@ -97,11 +97,11 @@ def test_a_persona_is_made_step_by_step_through_a_draft(page: Page, live_server:
     assert row["departments"] == []
 
 
-def test_a_persona_is_found_by_search_facet_and_page(page: Page, live_server: LiveServer, api: Api, dialect):
+def test_a_persona_is_found_by_search_facet_and_page(page: Page, web_server: LiveServer, api: Api, dialect):
     items = [{"name": f"Guide {i:02}", "departments": ["Sales" if i % 3 == 0 else "Support"]} for i in range(12)]
     assert all(r["success"] for r in api.ok("personas", "create", {"personas": items})["results"])
     api.create("personas", name="Ada Lovelace", departments=["Research"])
-    sign_in(page, live_server, api.key)
+    sign_in(page, web_server, api.key)
     expect(page.locator("#total")).to_have_text("13 personas")
     page.get_by_label("Search personas").fill("lovelace")
     page.get_by_role("button", name="Search", exact=True).click()
@@ -146,11 +146,11 @@ def propose_over_mcp(server: LiveServer, key: str, arguments: dict[str, Any]) ->
     return answer
 
 
-def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_inbox(page: Page, live_server: LiveServer, api: Api,
+def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_inbox(page: Page, web_server: LiveServer, api: Api,
                                                                     dialect):
     persona_id = api.create("personas", name="Archivist", description="Finds documents")
-    proposal = propose_over_mcp(live_server, api.key, {"persona_id": persona_id, "description": "Finds and cites"})
-    sign_in(page, live_server, api.key)
+    proposal = propose_over_mcp(web_server, api.key, {"persona_id": persona_id, "description": "Finds and cites"})
+    sign_in(page, web_server, api.key)
     page.get_by_role("link", name="Proposals").click()
     card = page.locator("article.proposal")
     expect(card).to_have_count(1)
@@ -171,11 +171,11 @@ def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_inbox(page: Page, 
     assert api.ok("personas", "drafts")["entries"][0]["draft_id"] == proposal["draft_id"]
 
 
-def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(context, page: Page, live_server: LiveServer, api: Api,
+def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(context, page: Page, web_server: LiveServer, api: Api,
                                                               dialect):
     draft = api.ok("personas", "draft", {"name": "Ada"}, method="PATCH")
-    sign_in(page, live_server, api.key)
-    editor = f"{live_server.url}/#/k/personas/draft/{draft['draft_id']}?step=content"
+    sign_in(page, web_server, api.key)
+    editor = f"{web_server.url}/#/k/personas/draft/{draft['draft_id']}?step=content"
     page.goto(editor)
     other = context.new_page()
     other.goto(editor)
@@ -199,9 +199,9 @@ def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(context, page: Pag
     assert (state["departments"], state["voices"]) == (["Sales"], ["Calm"])
 
 
-def test_export_duplicate_delete_with_confirmation_and_docs(page: Page, live_server: LiveServer, api: Api, dialect):
+def test_export_duplicate_delete_with_confirmation_and_docs(page: Page, web_server: LiveServer, api: Api, dialect):
     api.create("personas", name="Archivist", departments=["Research"])
-    sign_in(page, live_server, api.key)
+    sign_in(page, web_server, api.key)
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
     assert "Archivist" in download.value.path().read_text()
@@ -222,8 +222,8 @@ def test_export_duplicate_delete_with_confirmation_and_docs(page: Page, live_ser
     shot(page, "docs-personas")
 
 
-def test_every_kind_has_its_list_editor_steps_and_docs(page: Page, live_server: LiveServer, api: Api, dialect):
-    sign_in(page, live_server, api.key)
+def test_every_kind_has_its_list_editor_steps_and_docs(page: Page, web_server: LiveServer, api: Api, dialect):
+    sign_in(page, web_server, api.key)
     for title in ("Tool", "Eval", "Invocation"):
         page.get_by_role("link", name=f"{title}s", exact=True).click()
         expect(page.get_by_role("heading", name=f"{title}s", exact=True)).to_be_visible()
@@ -246,10 +246,10 @@ def test_every_kind_has_its_list_editor_steps_and_docs(page: Page, live_server: 
     expect(page.locator("pre")).to_contain_text('"query"')
 
 
-def test_the_list_and_the_editor_fit_a_phone_screen(page: Page, live_server: LiveServer, api: Api, dialect):
+def test_the_list_and_the_editor_fit_a_phone_screen(page: Page, web_server: LiveServer, api: Api, dialect):
     api.create("personas", name="Archivist with a rather long name for a small screen", departments=["Research"])
     page.set_viewport_size({"width": 390, "height": 844})
-    sign_in(page, live_server, api.key)
+    sign_in(page, web_server, api.key)
     fits = "document.documentElement.scrollWidth <= window.innerWidth"
     shot(page, "phone-list")
     wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
