@@ -235,6 +235,15 @@ def test_every_kind_has_its_list_editor_steps_and_docs(page: Page, web_server: L
             steps.nth(index).click()
             expect(page.locator("fieldset").first).to_be_visible()
             shot(page, f"editor-{title}s-step-{index + 1}")
+    # A reference (a model's flag) is chosen from the catalogs it points at, never typed as ids.
+    api.post("/api/v5/resources/models/create", {"models": ["gpt-4o"]})
+    page.get_by_role("link", name="Evals", exact=True).click()
+    page.get_by_role("link", name="New eval").click()
+    page.get_by_role("link", name="3. Models").click()
+    page.get_by_label("Model flag model").select_option(label="gpt-4o")
+    page.get_by_label("Model flag flag").select_option(label="eval_role: judge")
+    page.locator("#slot-model_flag").get_by_role("button", name="Add").click()
+    expect(page.locator("#slot-model_flag")).to_contain_text("gpt-4o · eval_role: judge")
     # A structured value (a tool's argument) is made in its catalog and chosen, and the schema shows it.
     page.get_by_role("link", name="Tools", exact=True).click()
     page.get_by_role("link", name="New tool").click()

@@ -11,6 +11,7 @@ from typing import Any
 
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.resources.kinds import RESOURCE_KINDS
 
 BASIC_RESOURCES = frozenset({"name", "description", "color", "icon", "flag", "value"})
 # Resource kinds that say which model is called and how: the "models" step of evals and invocations.
@@ -45,6 +46,8 @@ def slot_view(kind: ArtifactKind, slot: Slot) -> dict[str, Any]:
         "resource": slot.resource, "resource_plural": resource.plural, "id_field": slot.id_field,
         "value_field": slot.value_field, "search_field": slot.search_fields[0], "description": slot.description,
         "value_schema": resource.value_schema, "sensitive": resource.sensitive, "step": step_of(kind, slot),
+        # A field that points at another resource is chosen from that resource's catalog, not typed as an id.
+        "references": {field: RESOURCE_KINDS[target].plural for field, target in resource.references},
     }
 
 

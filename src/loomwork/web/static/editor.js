@@ -72,6 +72,17 @@ function picker(ctx, slot) {
   return ctx.canEdit ? h("div", {}, form, results) : null;
 }
 
+// A select of the resources a reference may point at, filled from that catalog's search.
+function referenceSelect(catalog, id) {
+  const select = h("select", { id, required: true }, h("option", { value: "" }, "Loading…"));
+  resourceOp(catalog, "search", { page_size: 200 }).then((answer) => {
+    const rows = answer[catalog] || [];
+    select.replaceChildren(h("option", { value: "" }, rows.length ? "Choose…" : `No ${catalog} yet`),
+                           ...rows.map((r) => h("option", { value: r.id }, r.label)));
+  }, showError);
+  return select;
+}
+
 function objectInputs(slot) {
   const schema = slot.value_schema;
   const required = new Set(schema.required || []);
@@ -79,14 +90,16 @@ function objectInputs(slot) {
   const rows = Object.entries(schema.properties || {}).map(([name, prop]) => {
     const id = `new-${slot.key}-${name}`;
     let input;
-    if (prop.type === "boolean") input = h("input", { type: "checkbox", id });
+    const catalog = slot.references?.[name];
+    if (catalog) input = referenceSelect(catalog, id);
+    else if (prop.type === "boolean") input = h("input", { type: "checkbox", id });
     else if (prop.type === "integer") input = h("input", { type: "number", step: 1, id });
     else if (prop.enum) input = h("select", { id }, prop.enum.map((v) => h("option", { value: v }, v)));
     else input = h("input", { type: prop.writeOnly ? "password" : "text", id, required: required.has(name),
                               autocomplete: "off" });
     inputs[name] = { input, prop };
-    return field(`${humanize(slot.resource)} ${name}${required.has(name) ? "" : " (optional)"}`, input,
-                 prop.format === "uuid" ? "The id of a resource (see its picker)." : prop.description);
+    return field(`${humanize(slot.resource)} ${name.replace(/_id$/, "")}${required.has(name) ? "" : " (optional)"}`,
+                 input, prop.description);
   });
   const read = () => Object.fromEntries(Object.entries(inputs).flatMap(([name, { input, prop }]) => {
     if (prop.type === "boolean") return [[name, input.checked]];
