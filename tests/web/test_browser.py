@@ -268,3 +268,8 @@ def test_the_list_and_the_editor_fit_a_phone_screen(page: Page, web_server: Live
     expect(page.get_by_role("heading", name="Basic information")).to_be_visible()
     assert page.evaluate(fits), "the editor scrolls sideways on a phone"
     shot(page, "phone-editor")
+    first_draft = page.url
+    page.get_by_role("link", name="Back to list").click()
+    page.get_by_role("link", name="Edit Archivist with a rather long name for a small screen").click()
+    expect(page.get_by_role("heading", name="Basic information")).to_be_visible()
+    assert page.url == first_draft  # Edit again resumes the open draft instead of starting another

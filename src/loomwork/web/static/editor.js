@@ -7,11 +7,21 @@ import { field, flash, h, humanize, iconImage, render, swatch, valueText } from 
 
 const LONG_TEXT = new Set(["instruction", "example", "description", "scenario", "icon"]);
 
+// Edit resumes your open draft of that artifact, if there is one, so edits never scatter over drafts.
+async function openDraftOf(kind, artifactId) {
+  if (!artifactId) return null;
+  const { entries } = await op(kind.plural, "drafts", { page_size: 200 });
+  return entries.find((d) => d[kind.id_field] === artifactId && d.status === "open")?.draft_id;
+}
+
 export async function startDraft(kind, artifactId) {
-  const body = artifactId ? { [kind.id_field]: artifactId } : {};
-  const answer = await op(kind.plural, "draft", body, "PATCH");
+  let draftId = await openDraftOf(kind, artifactId);
+  if (!draftId) {
+    const body = artifactId ? { [kind.id_field]: artifactId } : {};
+    draftId = (await op(kind.plural, "draft", body, "PATCH")).draft_id;
+  }
   // replace: Back from the editor returns to the list, not to a page that would start another draft
-  location.replace(`#/k/${kind.plural}/draft/${answer.draft_id}`);
+  location.replace(`#/k/${kind.plural}/draft/${draftId}`);
 }
 
 async function load(kind, draftId, extra = {}) {
