@@ -96,7 +96,13 @@ def page(context):  # noqa: ANN001, ANN201
     assert errors == [], errors
 
 
+UNLABELLED = """[...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => !e.labels?.length && !e.getAttribute('aria-label')).map((e) => e.outerHTML.slice(0, 120))"""
+
+
 def shot(page, name: str) -> None:  # noqa: ANN001
-    """A screenshot of the whole page under tests/artifacts/ (ignored by git), for a person to look at."""
+    """A screenshot of the whole page under tests/artifacts/ (ignored by git), for a person to look at;
+    every page shot is also checked for form controls without a label."""
+    assert page.evaluate(UNLABELLED) == [], f"{name}: controls without a label"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"), full_page=True)

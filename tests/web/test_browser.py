@@ -56,7 +56,7 @@ def test_a_persona_is_made_step_by_step_through_a_draft(page: Page, web_server: 
     page.get_by_role("link", name="New persona").click()
     expect(page.get_by_role("heading", name="Basic information")).to_be_visible()
     page.get_by_label("New name").fill("Ada")
-    page.locator("#slot-name").get_by_role("button", name="Use").click()
+    page.get_by_label("New name").press("Enter")  # the keyboard alone is enough
     expect(page.locator("#draft-version")).to_contain_text("Draft version 2")
     page.get_by_label("Pick a color").fill("#ff8800")
     page.locator("#slot-color").get_by_role("button", name="Use").click()
