@@ -12,7 +12,7 @@ from loomwork.db.base import utcnow
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.web.models import WebSession
 
-from conftest import Api, assert_error, make_key
+from conftest import Api, assert_error
 
 SEARCH = "/api/v5/artifacts/personas/search"
 
