@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The browser tests (tests/web) drive Debian's chromium: Playwright's own browser download is not reachable.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 .PHONY: run test bench install clean
 
@@ -19,8 +22,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/loomwork serve
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Only when missing; no prompt and no stdin. If it cannot be installed the browser tests fail and say why.
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium </dev/null \
+	  || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null \
+	       && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium </dev/null; } \
+	  || echo "Could not install chromium (needs root or passwordless sudo): the browser tests will fail."
 
 # The performance budget (issue 8), on SQLite and on PostgreSQL when one answers: writes bench/RESULTS.md.
 bench: $(STAMP)

@@ -34,7 +34,9 @@ TEST_SECRET = b"test-secret-key-for-hashing-and-encryption"
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "dialect" in metafunc.fixturenames:
-        metafunc.parametrize("dialect", ["sqlite", "postgresql"], indirect=True)
+        # Browser tests drive the pages, not the database: they run once, on SQLite.
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("dialect", ["sqlite"] if only_sqlite else ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture

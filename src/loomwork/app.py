@@ -26,6 +26,7 @@ from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources import secrets
 from loomwork.resources.router import build_resource_routers
 from loomwork.mcp.server import mount_streamable_http
+from loomwork.web.router import mount_web
 
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
               415: "unsupported_media_type"}
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(router)
     app.include_router(build_audit_router())
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
+    mount_web(app)  # people's door: the pages at / and /static
 
     @app.get("/api/v5/uploads/{upload_id}", tags=["uploads"], operation_id="download_upload",
              responses={**ERROR_RESPONSES, 200: {"content": {"text/csv": {}}, "description": "The file."}},

@@ -7,5 +7,6 @@ from loomwork.engine import models as _engine  # noqa: F401
 from loomwork.engine import search_models as _search  # noqa: F401
 from loomwork.identity import models as _identity  # noqa: F401
 from loomwork.resources import models as _resources  # noqa: F401
+from loomwork.web import models as _web  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,72 @@
+"""Sign-in sessions for the pages: an API key, checked once, becomes a random cookie id.
+
+The database keeps only a keyed hash of that id (so a copy of the table signs no one
+in) and the profile it speaks for; the role is read from the profile on every request,
+so a role change takes effect at once. The CSRF token is derived from the session id,
+so nothing else needs storing and it dies with the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from loomwork.db.base import utcnow
+from loomwork.errors import Forbidden, Unauthenticated
+from loomwork.identity.models import Profile
+from loomwork.identity.service import Principal, authenticate
+from loomwork.web.models import WebSession
+
+COOKIE = "lw_session"
+CSRF_HEADER = "X-CSRF-Token"
+LIFETIME = timedelta(hours=12)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _digest(secret_key: bytes, purpose: str, session_id: str) -> str:
+    return hmac.new(secret_key, f"{purpose}:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token(secret_key: bytes, session_id: str) -> str:
+    return _digest(secret_key, "csrf", session_id)
+
+
+def sign_in(session: Session, secret_key: bytes, api_key: str | None) -> tuple[str, Principal]:
+    """Check the key like any API call, then store a new session for its profile; returns the raw id."""
+    principal = authenticate(session, secret_key, api_key, via_agent=False)
+    now = utcnow()
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))  # ended sessions go on the next sign-in
+    session_id = secrets.token_urlsafe(32)
+    session.add(WebSession(id_hash=_digest(secret_key, "session", session_id), profile_id=principal.profile_id,
+                           created_at=now, expires_at=now + LIFETIME))
+    session.flush()
+    return session_id, principal
+
+
+def sign_out(session: Session, secret_key: bytes, session_id: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id_hash == _digest(secret_key, "session", session_id)))
+
+
+def principal_for(session: Session, secret_key: bytes, session_id: str, via_agent: bool) -> Principal:
+    row = session.execute(
+        select(Profile.id, Profile.group_id, Profile.name, Profile.role)
+        .join(WebSession, WebSession.profile_id == Profile.id)
+        .where(WebSession.id_hash == _digest(secret_key, "session", session_id), WebSession.expires_at > utcnow())
+    ).first()
+    if row is None:
+        raise Unauthenticated("Your session has ended (signed out or expired); sign in again with your API key.")
+    return Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role, via_agent=via_agent)
+
+
+def require_csrf(secret_key: bytes, session_id: str, method: str, sent: str | None) -> None:
+    """A state-changing request on a cookie must carry the token only this site's pages can read."""
+    if method.upper() in SAFE_METHODS:
+        return
+    if not sent or not hmac.compare_digest(sent, csrf_token(secret_key, session_id)):
+        raise Forbidden(f"A signed-in page must send its {CSRF_HEADER} header with every change; reload the page.",
+                        code="csrf_failed")

@@ -1,0 +1,77 @@
+// Building the page from data: elements and text nodes only, never markup strings, so no value can inject HTML.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(el.dataset, value);
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+let counter = 0;
+export const uid = (stem) => `${stem}-${++counter}`;
+
+// A labelled control: the label names it for screen readers and clicks.
+export function field(labelText, control, hint) {
+  if (!control.id) control.id = uid("f");
+  const parts = [h("label", { for: control.id }, labelText), control];
+  if (hint) {
+    const hintId = uid("hint");
+    control.setAttribute("aria-describedby", hintId);
+    parts.push(h("div", { class: "muted", id: hintId }, hint));
+  }
+  return h("div", { class: "field" }, parts);
+}
+
+export function render(...children) {
+  const main = document.getElementById("main");
+  main.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+  return main;
+}
+
+export function flash(message, kind = "notice") {
+  const box = document.getElementById("flash");
+  box.replaceChildren(message ? h("div", { class: kind }, message) : "");
+}
+
+// SVG icons are shown as images: a data: URL in <img> runs no script and touches no page styles.
+export function iconImage(svg, alt = "") {
+  if (!svg) return null;
+  const bytes = new TextEncoder().encode(svg);
+  let binary = "";
+  bytes.forEach((b) => { binary += String.fromCharCode(b); });
+  return h("img", { class: "icon", alt, src: `data:image/svg+xml;base64,${btoa(binary)}` });
+}
+
+export function swatch(color) {
+  if (!color) return null;
+  const el = h("span", { class: "swatch", "aria-hidden": "true" });
+  el.style.backgroundColor = color;  // CSSOM, which the page's CSP allows (inline style attributes it does not)
+  return el;
+}
+
+export function confirmDialog(message, action = "Confirm") {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = message;
+  document.getElementById("confirm-ok").textContent = action;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}
+
+export const humanize = (text) => String(text).replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+
+export function valueText(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
