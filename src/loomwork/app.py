@@ -109,8 +109,15 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI's word for a body it could not decode at all (nested past Python's limit, say).
             return error_response(422, "body: the request body cannot be parsed as JSON (is it nested too deeply?).",
                                   "invalid", field="body")
+        if exc.status_code == 400:
+            # Starlette's word for a multipart body it cannot split ("Invalid multipart data."): bad input, which
+            # the API answers with 422 naming the field, like any other (the OpenAPI document lists no 400).
+            return error_response(422, f"body: the multipart form cannot be read ({exc.detail})", "invalid",
+                                  field="body")
         code = HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, str(exc.detail), code)
+        response = error_response(exc.status_code, str(exc.detail), code)
+        response.headers.update(exc.headers or {})  # a 405 names the allowed methods in `Allow` (RFC 9110)
+        return response
 
     @app.exception_handler(IntegrityError)
     def _integrity_error(_request: Request, _exc: IntegrityError) -> JSONResponse:
