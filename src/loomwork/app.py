@@ -19,6 +19,7 @@ from loomwork import __version__, uploads
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine.router import ERROR_RESPONSES, build_router
+from loomwork.engine.schemas import ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.errors import LoomworkError
 from loomwork.kinds import ARTIFACT_KINDS
@@ -182,7 +183,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"description": "Database unreachable."}})
+    @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"model": ErrorBody, "description": "Database unreachable."}})
     def readyz(request: Request) -> JSONResponse:
         database: Database = request.app.state.db
         try:

@@ -106,3 +106,16 @@ def test_every_operation_keeps_its_openapi_contract(case, baseline: Baseline, ad
     # it removes them, then tries bad ones of each scheme, and expects 401.
     credentials = {"X-Api-Key": admin_key, "Authorization": f"Bearer {admin_key}"}
     case.call_and_validate(headers=credentials, excluded_checks=excluded)
+
+
+def test_every_authenticated_operation_documents_each_error_with_the_error_body(client) -> None:  # noqa: ANN001
+    document = client.get("/openapi.json").json()
+    operations = [(path, operation) for path, item in document["paths"].items() for operation in item.values()]
+    secured = [(path, operation) for path, operation in operations if operation.get("security")]
+
+    assert len(secured) == len(operations) - 2  # all but /healthz and /readyz
+    for path, operation in secured:
+        for status in ("401", "403", "404", "409", "413", "422"):
+            content = operation["responses"][status]["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/ErrorBody"}, (path, status)
+    assert document["components"]["schemas"]["ErrorBody"]["required"] == ["detail", "code"]

@@ -70,10 +70,19 @@ class RequestModel(BaseModel):
         return data
 
 
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
 class ErrorBody(BaseModel):
-    detail: str
-    code: str
-    field: str | None = None
+    """Every error's body (API.md section 6); a kind of error may add fields of its own."""
+
+    detail: str = Field(description="A sentence a person can act on.")
+    code: str = Field(description="A stable machine word: invalid, not_found, version_conflict, ...")
+    field: str | None = Field(None, description="The field at fault, when one is.")
+    errors: list[FieldError] | None = Field(None, description="422 from validation: every field at fault.")
+    current_version: int | None = Field(None, description="409 version_conflict: the version to reload.")
 
 
 class Option(BaseModel):
