@@ -1021,6 +1021,18 @@ def test_a_number_field_refuses_booleans_and_strings_as_its_document_says(api, b
     assert error["field"] == next(iter(body))
 
 
+@pytest.mark.parametrize("number", [2**31, 2**63, 10**30])
+def test_a_number_past_the_databases_integer_is_422_never_a_server_error(api, db, number):
+    """Found by the contract fuzzer: page_offset 2**63 reached SQLite, whose driver cannot bind it (500)."""
+    persona_id = api.create("personas", name="Ada")
+
+    assert assert_error(api.op("personas", "search", {"page_offset": number}), 422)["field"] == "page_offset"
+    update = api.op("personas", "update", {"personas": [{"persona_id": persona_id, "expected_version": number}]})
+    assert assert_error(update, 422)["field"] == "personas[0].expected_version"
+    assert assert_error(api.op("personas", "draft", {"expected_version": number}, method="PATCH"), 422)
+    assert api.ok("personas", "search", {"page_offset": 2**31 - 1})["personas"] == []
+
+
 def test_a_whole_float_is_a_json_integer(api):
     api.create("personas", name="Ada")
 

@@ -51,7 +51,12 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-def Int(*, ge: int | None = None, le: int | None = None) -> Any:  # noqa: N802 - reads as a type
+# The largest whole number a request may carry: the databases' INTEGER (versions are stored as one). A larger
+# page_offset or expected_version reached SQL and failed there (SQLite's driver cannot bind past 2**63).
+MAX_INT = 2**31 - 1
+
+
+def Int(*, ge: int | None = None, le: int = MAX_INT) -> Any:  # noqa: N802 - reads as a type
     """A request's whole number with its bounds (given before the validator, so the OpenAPI document shows them).
     Booleans are StrictBool: `false` is no page size and 0 is no `active`, as the document says."""
     return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
