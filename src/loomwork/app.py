@@ -20,6 +20,7 @@ from loomwork.audit.router import build_audit_router
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine.router import ERROR_RESPONSES, build_router
+from loomwork.engine.schemas import ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.errors import LoomworkError
 from loomwork.kinds import ARTIFACT_KINDS
@@ -111,8 +112,15 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI's word for a body it could not decode at all (nested past Python's limit, say).
             return error_response(422, "body: the request body cannot be parsed as JSON (is it nested too deeply?).",
                                   "invalid", field="body")
+        if exc.status_code == 400:
+            # Starlette's word for a multipart body it cannot split ("Invalid multipart data."): bad input, which
+            # the API answers with 422 naming the field, like any other (the OpenAPI document lists no 400).
+            return error_response(422, f"body: the multipart form cannot be read ({exc.detail})", "invalid",
+                                  field="body")
         code = HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, str(exc.detail), code)
+        response = error_response(exc.status_code, str(exc.detail), code)
+        response.headers.update(exc.headers or {})  # a 405 names the allowed methods in `Allow` (RFC 9110)
+        return response
 
     @app.exception_handler(IntegrityError)
     def _integrity_error(_request: Request, _exc: IntegrityError) -> JSONResponse:
@@ -179,7 +187,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"description": "Database unreachable."}})
+    @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"model": ErrorBody, "description": "Database unreachable."}})
     def readyz(request: Request) -> JSONResponse:
         database: Database = request.app.state.db
         try:

@@ -12,6 +12,8 @@ from typing import Any
 class LoomworkError(Exception):
     status = 400
     code = "bad_request"
+    # What the status means for any operation: the OpenAPI document's description of it (see ERROR_STATUSES).
+    meaning = "The request is malformed."
 
     def __init__(self, detail: str, *, code: str | None = None, field: str | None = None, **extra: Any):
         super().__init__(detail)
@@ -32,26 +34,31 @@ class LoomworkError(Exception):
 class Unauthenticated(LoomworkError):
     status = 401
     code = "unauthenticated"
+    meaning = "No API key, or one that is not valid."
 
 
 class Forbidden(LoomworkError):
     status = 403
     code = "forbidden"
+    meaning = "The caller's role is too low, or an AI agent tried to decide."
 
 
 class NotFound(LoomworkError):
     status = 404
     code = "not_found"
+    meaning = "An id that does not exist in the caller's group."
 
 
 class Conflict(LoomworkError):
     status = 409
     code = "conflict"
+    meaning = "A version check or another state check failed; `code` says which."
 
 
 class BodyTooLarge(LoomworkError):
     status = 413
     code = "body_too_large"
+    meaning = "The body is larger than the limit."
 
 
 class Invalid(LoomworkError):
@@ -59,6 +66,11 @@ class Invalid(LoomworkError):
 
     status = 422
     code = "invalid"
+    meaning = "A field is invalid; `field` names it and `detail` says why."
+
+
+# The errors any operation can answer with, by status: every route's OpenAPI `responses` derive from these.
+ERROR_STATUSES: tuple[type[LoomworkError], ...] = (Unauthenticated, Forbidden, NotFound, Conflict, BodyTooLarge, Invalid)
 
 
 def version_conflict(what: str, current: int | None, expected: int | None) -> Conflict:

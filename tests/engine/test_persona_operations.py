@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from loomwork.engine.models import Artifact, Connection
@@ -1004,6 +1005,44 @@ def test_deeply_nested_json_is_a_client_error_never_a_server_error(api, db):
             assert_error(response, response.status_code)
     assert persona_count(db) == 0
     assert create_one(api, name="Ada")["success"] is True  # and the service still answers
+
+
+def test_an_undeclared_method_is_405_naming_the_allowed_ones(api):
+    response = api.client.request("TRACE", "/api/v5/artifacts/personas/get", headers=api.headers)
+
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("body", [{"page_size": False}, {"page_size": "3"}, {"page_offset": True}, {"page_size": 2.5}])
+def test_a_number_field_refuses_booleans_and_strings_as_its_document_says(api, body):
+    error = assert_error(api.op("personas", "search", body), 422, "invalid")
+
+    assert error["field"] == next(iter(body))
+
+
+@pytest.mark.parametrize("number", [2**31, 2**63, 10**30])
+def test_a_number_past_the_databases_integer_is_422_never_a_server_error(api, db, number):
+    """Found by the contract fuzzer: page_offset 2**63 reached SQLite, whose driver cannot bind it (500)."""
+    persona_id = api.create("personas", name="Ada")
+
+    assert assert_error(api.op("personas", "search", {"page_offset": number}), 422)["field"] == "page_offset"
+    update = api.op("personas", "update", {"personas": [{"persona_id": persona_id, "expected_version": number}]})
+    assert assert_error(update, 422)["field"] == "personas[0].expected_version"
+    assert assert_error(api.op("personas", "draft", {"expected_version": number}, method="PATCH"), 422)
+    assert api.ok("personas", "search", {"page_offset": 2**31 - 1})["personas"] == []
+
+
+def test_a_whole_float_is_a_json_integer(api):
+    api.create("personas", name="Ada")
+
+    assert len(api.ok("personas", "search", {"page_size": 1.0})["personas"]) == 1
+
+
+@pytest.mark.parametrize("item", [{"name": "Ada", "active": 0}, {"name": "Ada", "active": "true"}])
+def test_a_boolean_field_refuses_numbers_and_strings(api, db, item):
+    assert assert_error(api.op("personas", "create", {"personas": [item]}), 422)["field"] == "personas[0].active"
+    assert persona_count(db) == 0
 
 
 def test_active_replaces_only_its_own_flag_type_when_flags_come_as_values(api):

@@ -488,6 +488,15 @@ def test_import_that_is_not_utf8_or_not_a_file_is_422(api):
     assert import_ok(api, "\ufeffname\r\nCafé\r\n".encode("utf-8"))["created"] == 1  # a BOM is fine
 
 
+def test_an_import_whose_multipart_body_cannot_be_split_is_422_naming_the_body(api):
+    boundary = "b0undary"
+    response = api.client.post(f"/api/v5/artifacts/{KIND}/import", content=f"--{boundary}\r\n2671--{boundary}--\r\n",
+                               headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+    assert assert_error(response, 422, "invalid")["field"] == "body"
+    assert persona_names(api) == []
+
+
 def test_import_needs_an_editor_and_refuses_agents(api, make_api):
     data = to_csv([["name"], ["Ada"]])
 

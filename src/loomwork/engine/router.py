@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Response, UploadFile
 
 from loomwork.engine import artifacts, docs, drafts, repository, search, transfer
 from loomwork.engine.declaration import ArtifactKind
+from loomwork.errors import ERROR_STATUSES
 from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
@@ -29,16 +30,9 @@ from loomwork.engine.schemas import (
 from loomwork.engine.sections import get_view
 from loomwork.identity.dependencies import Caller, caller_with
 
+# Every route's error answers, derived from the error classes (one body model, a description per status).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in (
-        (401, "No API key, or one that is not valid."),
-        (403, "The caller's role is too low, or an AI agent tried to decide."),
-        (404, "An id that does not exist in the caller's group."),
-        (409, "A version check or another state check failed."),
-        (413, "The body is larger than the limit."),
-        (422, "A field is invalid; `detail` names it and says why."),
-    )
+    error.status: {"model": ErrorBody, "description": error.meaning} for error in ERROR_STATUSES
 }
 
 

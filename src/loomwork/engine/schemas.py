@@ -12,7 +12,7 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from loomwork.engine.artifacts import MAX_BULK_ITEMS
@@ -44,6 +44,24 @@ def _unstorable_text(value: Any, path: str) -> str | None:
     return None
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's `integer`: 3 and 3.0 are one, but `true` and "3" are no number at all."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# The largest whole number a request may carry: the databases' INTEGER (versions are stored as one). A larger
+# page_offset or expected_version reached SQL and failed there (SQLite's driver cannot bind past 2**63).
+MAX_INT = 2**31 - 1
+
+
+def Int(*, ge: int | None = None, le: int = MAX_INT) -> Any:  # noqa: N802 - reads as a type
+    """A request's whole number with its bounds (given before the validator, so the OpenAPI document shows them).
+    Booleans are StrictBool: `false` is no page size and 0 is no `active`, as the document says."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
+
+
 class RequestModel(BaseModel):
     # Unknown fields are refused by name, so a typo never silently does nothing.
     model_config = ConfigDict(extra="forbid")
@@ -57,10 +75,19 @@ class RequestModel(BaseModel):
         return data
 
 
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
 class ErrorBody(BaseModel):
-    detail: str
-    code: str
-    field: str | None = None
+    """Every error's body (API.md section 6); a kind of error may add fields of its own."""
+
+    detail: str = Field(description="A sentence a person can act on.")
+    code: str = Field(description="A stable machine word: invalid, not_found, version_conflict, ...")
+    field: str | None = Field(None, description="The field at fault, when one is.")
+    errors: list[FieldError] | None = Field(None, description="422 from validation: every field at fault.")
+    current_version: int | None = Field(None, description="409 version_conflict: the version to reload.")
 
 
 class Option(BaseModel):
@@ -97,7 +124,7 @@ class ModelFlagValue(RequestModel):
 
     model_id: uuid.UUID
     type: str = Field(max_length=64)
-    value: str | bool = Field(description="The flag's value; true/false stand for \"true\"/\"false\".")
+    value: str | StrictBool = Field(description="The flag's value; true/false stand for \"true\"/\"false\".")
 
 
 class ArgDraft(RequestModel):
@@ -107,9 +134,9 @@ class ArgDraft(RequestModel):
     name: str | None = None
     type: str | None = None
     description: str | None = None
-    required: bool | None = None
+    required: StrictBool | None = None
     default: Any = None
-    position: int | None = Field(None, ge=0, le=10_000, description="Defaults to the card's index.")
+    position: Int(ge=0, le=10_000) | None = Field(None, description="Defaults to the card's index.")
     output: dict[str, Any] | None = Field(None, description="An output field {name, type, description}.")
 
 
@@ -140,7 +167,7 @@ def patch_fields(kind: ArtifactKind) -> dict[str, Any]:
     for slot in kind.slots:
         fields.update(_slot_fields(slot))
     if kind.flag_slot:
-        fields["active"] = (bool | None, Field(None, description=f"Resolved to the {kind.active_flag_type} flag."))
+        fields["active"] = (StrictBool | None, Field(None, description=f"Resolved to the {kind.active_flag_type} flag."))
     if kind.model_flag_slot:
         fields["model_flag_values"] = (Annotated[list[ModelFlagValue], Field(max_length=MAX_IDS)] | None, Field(
             None, description="Per (model, flag type): resolve the flag by value and replace the model's flag of that type."))
@@ -179,7 +206,7 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
     update_item = _model(
         f"Update{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field,
         **{id_field: (uuid.UUID, ...)},
-        expected_version=(int | None, Field(None, ge=1, description=f"Fail the item unless the {kind.name} is at this version.")),
+        expected_version=(Int(ge=1) | None, Field(None, description=f"Fail the item unless the {kind.name} is at this version.")),
     )
     bulk = lambda item: (Annotated[list[item], Field(max_length=MAX_BULK_ITEMS)], ...)  # noqa: E731
     result_item = _model(
@@ -194,7 +221,7 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
         for name in slot.search_fields:
             get_fields[name] = (Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None, None)
         for name in slot.show_selected_fields:
-            get_fields[name] = (bool | None, None)
+            get_fields[name] = (StrictBool | None, None)
     if kind.parameters:
         get_fields["parameter_ids"] = (IdList | None, Field(None, description="Accepted for compatibility; unused."))
     response_fields: dict[str, Any] = {
@@ -242,8 +269,8 @@ class Proposal(BaseModel):
 
 
 class PageRequest(RequestModel):
-    page_size: int | None = Field(None, ge=1, le=200)
-    page_offset: int | None = Field(None, ge=0)
+    page_size: Int(ge=1, le=200) | None = None
+    page_offset: Int(ge=0) | None = None
 
 
 @dataclass(frozen=True)
@@ -263,10 +290,10 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
         draft_id=(uuid.UUID | None, Field(None, description="The draft to patch; omitted: a new draft.")),
         input_draft_id=(uuid.UUID | None, Field(None, description="Legacy alias of draft_id.")),
         **{id_field: (uuid.UUID | None, Field(None, description=f"On a new draft: start from this {kind.name}."))},
-        expected_version=(int | None, Field(None, ge=0, description="Fail with 409 unless the draft is at this version.")),
+        expected_version=(Int(ge=0) | None, Field(None, description="Fail with 409 unless the draft is at this version.")),
         idempotency_key=(Key | None, Field(None, description="The entry's id: replays, and names a proposal to ack.")),
-        soft=(bool | None, Field(None, description="Stage the patch as a dormant proposal.")),
-        accept=(bool | None, Field(None, description="With idempotency_key: accept or reject a proposal.")),
+        soft=(StrictBool | None, Field(None, description="Stage the patch as a dormant proposal.")),
+        accept=(StrictBool | None, Field(None, description="With idempotency_key: accept or reject a proposal.")),
         **patch_fields(kind),
     )
     state_fields: dict[str, Any] = {
@@ -402,8 +429,8 @@ def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
     search_request = _model(
         f"Search{title}Request", RequestModel, **_filter_fields(kind),
         **{facet.search_field: (SearchText, None) for facet in kind.facets},
-        page_size=(int | None, Field(None, ge=1, le=200, description="1 to 200; default 25.")),
-        page_offset=(int | None, Field(None, ge=0)),
+        page_size=(Int(ge=1, le=200) | None, Field(None, description="1 to 200; default 25.")),
+        page_offset=(Int(ge=0) | None, None),
     )
     item_fields: dict[str, Any] = {kind.id_field: (uuid.UUID, ...), "version": (int, ...),
                                    "updated_at": (datetime, ...), "active": (bool | None, None)}

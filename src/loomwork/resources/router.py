@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, create_model
 
 from loomwork.engine.artifacts import MAX_BULK_ITEMS
 from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import MAX_KEY_CHARS, RequestModel
+from loomwork.engine.schemas import MAX_KEY_CHARS, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.resources import curation
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
@@ -52,8 +52,8 @@ class ResourceWithUsers(ResourceItem):
 class ResourceSearchRequest(RequestModel):
     search: Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None = Field(
         None, description="Every word must occur in the value (case-insensitive).")
-    page_size: int | None = Field(None, ge=1, le=200, description="1 to 200; default 25.")
-    page_offset: int | None = Field(None, ge=0)
+    page_size: Int(ge=1, le=200) | None = Field(None, description="1 to 200; default 25.")
+    page_offset: Int(ge=0) | None = None
 
 
 class ResourceGetRequest(RequestModel):
