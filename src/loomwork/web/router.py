@@ -44,14 +44,16 @@ def _who(principal: Any, csrf: str) -> dict[str, Any]:
 
 
 def build_web_router() -> APIRouter:
-    router = APIRouter(tags=["web"], responses=ERROR_RESPONSES)
+    # The pages' own plumbing (cookie sign-in, reads shaped for the editor), not the API: left out of the
+    # OpenAPI document, which describes what API clients may rely on.
+    router = APIRouter(tags=["web"], responses=ERROR_RESPONSES, include_in_schema=False)
 
     @router.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={**PAGE_HEADERS, "Cache-Control": "no-store"})
 
     @router.post("/web/session", operation_id="web_sign_in", summary="Sign in with an API key (form field api_key).")
-    def sign_in(request: Request, api_key: Annotated[str, Form(max_length=500)]) -> JSONResponse:
+    def sign_in(request: Request, api_key: Annotated[str, Form(min_length=1, max_length=500)]) -> JSONResponse:
         _require_same_origin(request)
         settings, db = request.app.state.settings, request.app.state.db
         with db.transaction(write=True) as session:
