@@ -73,6 +73,8 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(db, dialect)
 
     with db.engine.connect() as conn:
         journal_mode, foreign_keys, busy_timeout = pragmas(conn.execute)
+        checkpoint_pages = conn.execute(text("PRAGMA wal_autocheckpoint")).scalar()
+    assert checkpoint_pages > 1000  # bulk writes would checkpoint (and fsync) at nearly every commit
     assert journal_mode == "wal"
     assert foreign_keys == 1
     assert busy_timeout > 0

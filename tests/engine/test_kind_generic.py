@@ -199,6 +199,44 @@ def test_bulk_create_answers_per_item_and_a_failed_item_changes_nothing(api, kin
     assert [o["value"] for o in shown[kind.department.section]["options"]] == ["Sales"]
 
 
+def test_bulk_create_items_bringing_one_new_value_share_one_resource_and_a_failed_items_value_is_not_made(api, kind):
+    results = bulk(api, kind, "create", [
+        kind.item("Alpha", "Shared text", ["New team", " New team "]),
+        kind.item("Beta", "Shared text", ["New team"]),
+        kind.item("Ghost", "Only mine", ["Only mine too"], **{kind.description.id_field: new_id()}),
+    ])
+
+    assert [r["success"] for r in results] == [True, True, False], results
+    assert results[2]["code"] == "not_found" and results[2]["field"] == kind.description.id_field
+    alpha, beta = (view(api, kind, **{kind.id_field: r[kind.id_field]}) for r in results[:2])
+    for section in (kind.description.section, kind.department.section):
+        assert alpha[section]["selected_ids"] == beta[section]["selected_ids"], section
+        assert len(alpha[section]["selected_ids"]) == 1, section
+    shown = view(api, kind)
+    assert [o["value"] for o in shown[kind.description.section]["options"]] == ["Shared text"]
+    assert [o["value"] for o in shown[kind.department.section]["options"]] == ["New team"]
+
+
+def test_bulk_create_commits_drafts_among_plain_items_and_answers_in_item_order(api, kind):
+    draft_id = patched(api, kind, "v5", kind.item("Drafted", departments=["Sales"]))["draft_id"]
+
+    results = bulk(api, kind, "create", [
+        kind.item("Plain one", departments=["Sales"]),
+        {"draft_id": draft_id},
+        kind.item(description="Nameless"),
+        kind.item("Plain two", departments=["Sales", "Ops"]),
+    ])
+
+    assert [(r["index"], r["success"]) for r in results] == [(0, True), (1, True), (2, False), (3, True)]
+    assert results[2]["field"].startswith(kind.name.key), results[2]
+    assert entry_of(api, kind, draft_id)["status"] == "committed"
+    assert sorted(listed_names(search(api, kind), kind)) == ["Drafted", "Plain one", "Plain two"]
+    sales = {o["value"]: o["id"] for o in view(api, kind)[kind.department.section]["options"]}
+    assert set(sales) == {"Sales", "Ops"}
+    drafted = view(api, kind, **{kind.id_field: results[1][kind.id_field]})
+    assert drafted[kind.department.section]["selected_ids"] == [sales["Sales"]]
+
+
 def test_update_with_a_stale_expected_version_fails_its_item_with_version_conflict(api, kind):
     alpha, beta = create(api, kind, name="Alpha"), create(api, kind, name="Beta")
     (first,) = bulk(api, kind, "update", [{kind.id_field: alpha, "expected_version": 1,

@@ -25,6 +25,7 @@ from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 
 PENDING = "loomwork.audit.pending"
+LABELS = "loomwork.audit.labels"
 LABEL_CHUNK = 5000  # ids per label query: a large import must stay under the databases' parameter limits
 audit_table = AuditEvent.__table__
 
@@ -74,16 +75,24 @@ def forget_since(session: Session, position: int) -> None:
     del session.info.get(PENDING, [])[position:]
 
 
+def remember_labels(session: Session, labels: dict[uuid.UUID, str]) -> None:
+    """Labels the caller holds already (bulk create), so the write at commit need not read them back.
+    Resources never change, so a label stays true whatever happens to the transaction."""
+    session.info.setdefault(LABELS, {}).update(labels)
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     # A savepoint's release fires this too: its events wait for the request's own commit.
     if session.in_nested_transaction():
         return
     pending: list[_Pending] = session.info.pop(PENDING, [])
+    known: dict[uuid.UUID, str] = session.info.pop(LABELS, {})
     if not pending:
         return
-    labels = _labels(session, {rid for p in pending for state in (p.before, p.after) if state
-                               for rid in state.all_ids()})
+    ids = {rid for p in pending for state in (p.before, p.after) if state for rid in state.all_ids()}
+    labels = {rid: known[rid] for rid in ids if rid in known}
+    labels.update(_labels(session, ids - labels.keys()))
     rows = [{**p.row, "changes": {**p.row["changes"], **_state_changes(p, labels)}} if p.kind else p.row
             for p in pending]
     session.execute(insert(audit_table), rows)
@@ -103,6 +112,7 @@ def _labels(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
 def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
     if not previous_transaction.nested:  # the whole transaction is gone, and every event with it
         session.info.pop(PENDING, None)
+        session.info.pop(LABELS, None)
 
 
 # --- what changed -------------------------------------------------------------------------------------------

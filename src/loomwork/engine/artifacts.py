@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
@@ -21,7 +21,14 @@ from loomwork.engine import drafts, search
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
 from loomwork.engine.models import Artifact
-from loomwork.engine.repository import ArtifactRow, get_artifact, load_state, write_state
+from loomwork.engine.repository import (
+    ArtifactRow,
+    get_artifact,
+    insert_artifacts,
+    insert_states,
+    load_state,
+    write_state,
+)
 from loomwork.errors import Invalid, LoomworkError, version_conflict
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
@@ -42,15 +49,9 @@ def require_complete(kind: ArtifactKind, state: FormState) -> None:
 def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, state: FormState,
                     artifact_id: uuid.UUID | None = None) -> ArtifactRow:
     require_complete(kind, state)
-    now = utcnow()
     artifact_id = artifact_id or uuid.uuid4()
-    session.execute(
-        insert(Artifact.__table__).values(
-            id=artifact_id, group_id=principal.group_id, kind=kind.name, version=1, created_at=now,
-            updated_at=now, created_by=principal.profile_id, updated_by=principal.profile_id,
-        )
-    )
-    write_state(session, artifact_id, state)
+    insert_artifacts(session, kind, principal.group_id, principal.profile_id, [artifact_id])
+    insert_states(session, {artifact_id: state})
     search.reindex(session, kind, [artifact_id])
     return ArtifactRow(artifact_id, 1)
 
@@ -137,15 +138,23 @@ def run_items(
     session: Session, items: Sequence[Any], operation: Callable[[Any], dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Run each item in its own savepoint: a failure rolls back that item only and is reported in its result."""
-    results = []
-    for index, item in enumerate(items):
-        recorded = audit.mark(session)
-        try:
-            with session.begin_nested():
-                outcome = operation(item)
-            results.append({"index": index, "success": True, "code": None, "field": None, **outcome})
-        except LoomworkError as error:
-            audit.forget_since(session, recorded)  # the item changed nothing, so nothing happened to audit
-            body = error.body()
-            results.append({"index": index, "success": False, "message": body.pop("detail"), **body})
-    return results
+    return [run_item(session, index, item, operation) for index, item in enumerate(items)]
+
+
+def run_item(session: Session, index: int, item: Any, operation: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    recorded = audit.mark(session)
+    try:
+        with session.begin_nested():
+            return succeeded(index, operation(item))
+    except LoomworkError as error:
+        audit.forget_since(session, recorded)  # the item changed nothing, so nothing happened to audit
+        return failed(index, error)
+
+
+def succeeded(index: int, outcome: dict[str, Any]) -> dict[str, Any]:
+    return {"index": index, "success": True, "code": None, "field": None, **outcome}
+
+
+def failed(index: int, error: LoomworkError) -> dict[str, Any]:
+    body = error.body()
+    return {"index": index, "success": False, "message": body.pop("detail"), **body}

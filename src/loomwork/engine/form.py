@@ -16,7 +16,7 @@ from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.errors import Invalid
 from loomwork.resources import service
 from loomwork.resources.kinds import RESOURCE_KINDS
-from loomwork.resources.service import ResourceValue
+from loomwork.resources.service import Resolver, ResourceValue
 
 
 @dataclass
@@ -51,7 +51,7 @@ class FormState:
                    {uuid.UUID(i) for i in data.get("pending", [])})
 
 
-def _referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]:
+def referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]:
     ids: set[uuid.UUID] = set()
     for slot in kind.slots:
         given = patch.get(slot.id_field)
@@ -81,31 +81,36 @@ def apply_patch(
     session: Session, group_id: uuid.UUID, kind: ArtifactKind, state: FormState, patch: dict[str, Any]
 ) -> FormState:
     """Apply the set fields of `patch` (explicit nulls included) to a copy of `state`, in the rule order."""
+    return apply_patch_with(service.DirectResolver(session, group_id), kind, state, patch)
+
+
+def apply_patch_with(res: Resolver, kind: ArtifactKind, state: FormState, patch: dict[str, Any]) -> FormState:
+    """`apply_patch` with the group's resources reached through `res` (bulk create plans them for many items)."""
     state, patch = state.copy(), with_aliases_resolved(kind, patch)
-    found = service.load(session, group_id, _referenced_ids(kind, patch) | set(state.ids("flag")))
+    found = res.load(referenced_ids(kind, patch) | set(state.ids("flag")))
     # Rule 7: `args_drafts` replaces the argument slots entirely, so their own fields are not applied.
     skipped = _argument_slots(kind) if patch.get("args_drafts") is not None else set()
     for slot in kind.slots:
         if slot.key in skipped:
             continue
         if slot.many:
-            _apply_multiple(session, group_id, slot, state, patch, found)
+            _apply_multiple(res, slot, state, patch, found)
         else:
-            _apply_single(session, group_id, slot, state, patch, found)
+            _apply_single(res, slot, state, patch, found)
     # Flags chosen by value were created-or-found above; the type rules below need their values too.
     unseen = [f for f in state.ids("flag") if f not in found]
     if unseen:
-        found.update(service.load(session, group_id, unseen))
-    _apply_active_flag(session, group_id, kind, state, patch, found)
-    _apply_model_flag_values(session, group_id, kind, state, patch, found)
+        found.update(res.load(unseen))
+    _apply_active_flag(res, kind, state, patch, found)
+    _apply_model_flag_values(res, kind, state, patch, found)
     if skipped:
-        _apply_args_drafts(session, group_id, kind, state, patch["args_drafts"], found)
-    _require_distinct_argument_names(session, group_id, kind, state)
+        _apply_args_drafts(res, kind, state, patch["args_drafts"], found)
+    _require_distinct_argument_names(res, kind, state)
     _apply_pending(state, patch)
     return state.normalised()
 
 
-def _apply_single(session, group_id, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
+def _apply_single(res: Resolver, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
     if slot.id_field in patch:
         rid = patch[slot.id_field]
         if rid is None:
@@ -118,11 +123,10 @@ def _apply_single(session, group_id, slot: Slot, state: FormState, patch, found)
         if raw is None:
             state.slots[slot.key] = []
             return
-        state.slots[slot.key] = service.create_values(session, group_id, slot.resource_kind, [raw], slot.value_field,
-                                                      indexed=False)
+        state.slots[slot.key] = res.create_values(slot.resource_kind, [raw], slot.value_field, indexed=False)
 
 
-def _apply_multiple(session, group_id, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
+def _apply_multiple(res: Resolver, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
     if slot.id_field in patch:
         ids = patch[slot.id_field] or []
         service.require_kind(found, ids, slot.resource, slot.id_field)
@@ -137,18 +141,18 @@ def _apply_multiple(session, group_id, slot: Slot, state: FormState, patch, foun
         state.slots[slot.key] = list(dict.fromkeys(kept + [appended]))
     raws = patch.get(slot.value_field) if slot.value_field else None
     if raws:
-        added = service.create_values(session, group_id, slot.resource_kind, raws, slot.value_field)
+        added = res.create_values(slot.resource_kind, raws, slot.value_field)
         state.slots[slot.key] = list(dict.fromkeys(state.ids(slot.key) + added))
 
 
-def _apply_active_flag(session, group_id, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
+def _apply_active_flag(res: Resolver, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
     """`active` picks the kind's `K_active` flag and replaces any flag of that type; then one flag per type."""
     if kind.flag_slot is None:
         return
     flag_kind = RESOURCE_KINDS["flag"]
     if patch.get("active") is not None:
         wanted = {"type": kind.active_flag_type, "value": "true" if patch["active"] else "false"}
-        (flag_id,) = service.find_or_create(session, group_id, flag_kind, [wanted])
+        (flag_id,) = res.find_or_create(flag_kind, [wanted])
         kept = [f for f in state.ids("flag") if f in found and found[f].value["type"] != kind.active_flag_type]
         state.slots["flag"] = kept + [flag_id]
         found[flag_id] = ResourceValue(flag_id, "flag", wanted)
@@ -163,7 +167,7 @@ def _apply_active_flag(session, group_id, kind: ArtifactKind, state: FormState, 
         seen[flag_type] = flag_id
 
 
-def _apply_model_flag_values(session, group_id, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
+def _apply_model_flag_values(res: Resolver, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
     """Rule 6: `{model_id, type, value}` resolves (type, value) to an existing flag (none: 422), upserts the
     `{model_id, flag_id}` row and replaces any model flag of the same model and flag type."""
     slot = kind.model_flag_slot
@@ -171,32 +175,32 @@ def _apply_model_flag_values(session, group_id, kind: ArtifactKind, state: FormS
     if slot is None or not entries:
         return
     flag_kind, field = RESOURCE_KINDS["flag"], "model_flag_values"
-    rows = service.load(session, group_id, state.ids(slot.key))
-    flags = service.load(session, group_id, {uuid.UUID(row.value["flag_id"]) for row in rows.values()})
+    rows = res.load(state.ids(slot.key))
+    flags = res.load({uuid.UUID(row.value["flag_id"]) for row in rows.values()})
     # (model id, flag type) of each selected row, to find the one a new value replaces.
     held = {rid: (row.value["model_id"], flags[uuid.UUID(row.value["flag_id"])].value["type"])
             for rid, row in rows.items() if uuid.UUID(row.value["flag_id"]) in flags}
     for index, entry in enumerate(entries):
         service.require_kind(found, [entry["model_id"]], "model", f"{field}[{index}].model_id")
         wanted = service.normalise_value(flag_kind, {"type": entry["type"], "value": entry["value"]}, f"{field}[{index}]")
-        flag_id = service.find_existing(session, group_id, flag_kind, wanted)
+        flag_id = res.find_existing(flag_kind, wanted)
         if flag_id is None:
             raise Invalid(f"{field}[{index}]: no flag {wanted['type']}={wanted['value']} in the catalog; "
                           "create it first (POST /api/v5/resources/flags/create).", field=field)
         model_id = str(entry["model_id"])
-        (row_id,) = service.create_values(session, group_id, slot.resource_kind,
+        (row_id,) = res.create_values(slot.resource_kind,
                                           [{"model_id": model_id, "flag_id": str(flag_id)}], field)
         kept = [rid for rid in state.ids(slot.key) if held.get(rid) != (model_id, wanted["type"])]
         state.slots[slot.key] = list(dict.fromkeys(kept + [row_id]))
         held[row_id] = (model_id, wanted["type"])
 
 
-def _require_distinct_argument_names(session, group_id, kind: ArtifactKind, state: FormState) -> None:  # noqa: ANN001
+def _require_distinct_argument_names(res: Resolver, kind: ArtifactKind, state: FormState) -> None:  # noqa: ANN001
     """A function's arguments (and its outputs) need distinct names, or its JSON Schema would lose one."""
     if kind.arguments is None:
         return
     slot_keys = (kind.arguments.arg_slot, kind.arguments.output_slot)
-    values = service.load(session, group_id, [rid for key in slot_keys for rid in state.ids(key)])
+    values = res.load([rid for key in slot_keys for rid in state.ids(key)])
     for slot_key in slot_keys:
         slot = kind.slot_by_key[slot_key]
         names = [values[rid].value["name"] for rid in state.ids(slot_key) if rid in values]
@@ -211,7 +215,7 @@ def _argument_slots(kind: ArtifactKind) -> set[str]:
     return {spec.arg_slot, spec.position_slot, spec.output_slot} if spec else set()
 
 
-def _apply_args_drafts(session, group_id, kind: ArtifactKind, state: FormState, entries, found) -> None:  # noqa: ANN001
+def _apply_args_drafts(res: Resolver, kind: ArtifactKind, state: FormState, entries, found) -> None:  # noqa: ANN001
     """Rule 7: one card per argument `{arg_id?, name, type, description, required, default, position, output?}`
     replaces the argument, position and output selections at once. A card with only `arg_id` keeps that
     argument as it is; a card with a name creates-or-finds the argument it describes."""
@@ -228,17 +232,16 @@ def _apply_args_drafts(session, group_id, kind: ArtifactKind, state: FormState, 
             arg_id = entry["arg_id"]
         else:
             value = {k: entry[k] for k in ("name", "type", "description", "required", "default") if k in entry}
-            (arg_id,) = service.create_values(session, group_id, slots[spec.arg_slot].resource_kind, [value], field,
-                                              indexed=False)
+            (arg_id,) = res.create_values(slots[spec.arg_slot].resource_kind, [value], field, indexed=False)
         args.append(arg_id)
         position = entry.get("position")
-        positions += service.create_values(
-            session, group_id, slots[spec.position_slot].resource_kind,
+        positions += res.create_values(
+            slots[spec.position_slot].resource_kind,
             [{"arg_id": str(arg_id), "position": index if position is None else position}], f"{field}.position",
             indexed=False)
         if entry.get("output") is not None:
-            outputs += service.create_values(session, group_id, slots[spec.output_slot].resource_kind,
-                                             [entry["output"]], f"{field}.output", indexed=False)
+            outputs += res.create_values(slots[spec.output_slot].resource_kind, [entry["output"]],
+                                         f"{field}.output", indexed=False)
     state.slots[spec.arg_slot] = list(dict.fromkeys(args))
     state.slots[spec.position_slot] = list(dict.fromkeys(positions))
     state.slots[spec.output_slot] = list(dict.fromkeys(outputs))

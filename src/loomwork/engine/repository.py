@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from loomwork.db.base import utcnow
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, Connection
@@ -71,11 +73,27 @@ def load_state(session: Session, artifact_id: uuid.UUID) -> FormState:
     return load_states(session, [artifact_id])[artifact_id]
 
 
+def insert_artifacts(session: Session, kind: ArtifactKind, group_id: uuid.UUID, profile_id: uuid.UUID | None,
+                     artifact_ids: list[uuid.UUID]) -> datetime:
+    """New artifacts at version 1, in one statement however many; returns their creation time."""
+    now = utcnow()
+    session.execute(insert(Artifact.__table__), [
+        {"id": artifact_id, "group_id": group_id, "kind": kind.name, "version": 1, "created_at": now,
+         "updated_at": now, "created_by": profile_id, "updated_by": profile_id} for artifact_id in artifact_ids])
+    return now
+
+
 def write_state(session: Session, artifact_id: uuid.UUID, state: FormState) -> None:
     session.execute(delete(Connection).where(Connection.artifact_id == artifact_id))
+    insert_states(session, {artifact_id: state})
+
+
+def insert_states(session: Session, states: dict[uuid.UUID, FormState]) -> None:
+    """The connections of artifacts that have none yet, in one statement."""
     rows = [
         {"artifact_id": artifact_id, "slot": slot, "position": position, "resource_id": rid,
          "active": rid not in state.pending}
+        for artifact_id, state in states.items()
         for slot, ids in state.slots.items()
         for position, rid in enumerate(ids)
     ]

@@ -6,11 +6,12 @@ __future__ import annotations` here: FastAPI reads the generated models from the
 handlers' annotations at definition time.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Response, UploadFile
 
-from loomwork.engine import artifacts, docs, drafts, repository, search, transfer
+from loomwork.engine import artifacts, bulk, docs, drafts, repository, search, transfer
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.errors import ERROR_STATUSES
 from loomwork.engine.form import FormState
@@ -71,15 +72,14 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
                     artifact = repository.find_artifact(session, kind, who.principal.group_id, draft.target_id)
             return get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
 
-    def write_items(items: list[Any], who: Caller, write: Any, verb: str) -> dict[str, Any]:
-        """Run a bulk create or update: each item in its own savepoint, a result per item."""
+    def answer(verb: str) -> Callable[[repository.ArtifactRow], dict[str, Any]]:
+        return lambda row: {kind.id_field: row.id, "version": row.version, "message": f"{verb} {kind.name}."}
+
+    def write_items(items: list[Any], who: Caller, run: Callable[[Any, list[dict[str, Any]]], list[Any]]) -> dict[str, Any]:
+        """Run a bulk create or update in one transaction; `run(session, items)` gives a result per item."""
         dumped = [item.model_dump(exclude_unset=True) for item in items]
         with who.db.transaction(write=True) as session:
-            def write_one(item: dict[str, Any]) -> dict[str, Any]:
-                row = write(session, kind, who.principal, item)
-                return {kind.id_field: row.id, "version": row.version, "message": f"{verb} {kind.name}."}
-
-            results = artifacts.run_items(session, dumped, write_one)
+            results = run(session, dumped)
         for result, item in zip(results, dumped):
             if item.get(kind.id_field):  # a failed update still names its target
                 result.setdefault(kind.id_field, item[kind.id_field])
@@ -87,11 +87,19 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
 
     @route("create", schemas.results)
     def create(body: schemas.create_request, who: caller("create")) -> Any:
-        return write_items(getattr(body, kind.plural), who, artifacts.create_item, "Created")
+        def run(session: Any, items: list[dict[str, Any]]) -> list[Any]:  # batched: engine/bulk.py
+            return bulk.create_items(session, kind, who.principal, items, answer("Created"))
+
+        return write_items(getattr(body, kind.plural), who, run)
 
     @route("update", schemas.results)
     def update(body: schemas.update_request, who: caller("update")) -> Any:
-        return write_items(getattr(body, kind.plural), who, artifacts.update_item, "Updated")
+        def run(session: Any, items: list[dict[str, Any]]) -> list[Any]:  # each item in its own savepoint
+            updated = answer("Updated")
+            return artifacts.run_items(
+                session, items, lambda item: updated(artifacts.update_item(session, kind, who.principal, item)))
+
+        return write_items(getattr(body, kind.plural), who, run)
 
     @route("duplicate", schemas.duplicate_response)
     def duplicate(body: schemas.duplicate_request, who: caller("duplicate")) -> Any:

@@ -34,13 +34,14 @@ from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.form import active_value
+from loomwork.engine.form import FormState, active_value
 from loomwork.engine.models import Artifact, Connection
 from loomwork.engine.repository import load_states
 from loomwork.engine.search_models import FTS_TABLE, SearchDocument
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.models import Resource
+from loomwork.resources.service import ResourceValue
 
 docs = SearchDocument.__table__
 conn = Connection.__table__
@@ -55,7 +56,12 @@ def _documents(session: Session, kind: ArtifactKind, rows: list[Any]) -> list[di
     """Search rows for artifacts (id, group_id, updated_at), from their active text connections."""
     states = load_states(session, [r.id for r in rows])
     text_ids = {rid for s in states.values() for key in kind.text_slots for rid in s.ids(key) if rid not in s.pending}
-    values = resources.load_unscoped(session, text_ids)
+    return document_rows(kind, rows, states, resources.load_unscoped(session, text_ids))
+
+
+def document_rows(kind: ArtifactKind, rows: list[Any], states: dict[uuid.UUID, FormState],
+                  values: dict[uuid.UUID, ResourceValue]) -> list[dict[str, Any]]:
+    """The search rows of artifacts whose states and text values the caller holds already."""
     documents = []
     for row in rows:
         state = states[row.id]
@@ -64,6 +70,13 @@ def _documents(session: Session, kind: ArtifactKind, rows: list[Any]) -> list[di
         documents.append({"artifact_id": row.id, "group_id": row.group_id, "kind": kind.name,
                           "updated_at": row.updated_at, "document": "\n".join(parts).lower()})
     return documents
+
+
+def index_new(session: Session, kind: ArtifactKind, rows: list[Any], states: dict[uuid.UUID, FormState],
+              values: dict[uuid.UUID, ResourceValue]) -> None:
+    """Documents for artifacts just inserted (so none exist yet), without reading back what the caller holds."""
+    if rows:
+        session.execute(insert(docs), document_rows(kind, rows, states, values))
 
 
 def reindex(session: Session, kind: ArtifactKind, artifact_ids: Iterable[uuid.UUID]) -> None:

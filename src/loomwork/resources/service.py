@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -96,7 +96,7 @@ def find_or_create(
         return []
     stored = [kind.dump(v) for v in values]
     hashes = [value_hash(kind.dedupe_text(v)) for v in values]
-    found = _ids_by_hash(session, group_id, kind.name, set(hashes))
+    found = ids_by_hash(session, group_id, kind.name, set(hashes))
     missing = {h: s for h, s in zip(hashes, stored) if h not in found}
     if missing:
         now = utcnow()
@@ -110,17 +110,17 @@ def find_or_create(
             ],
         )
         # Re-read: a concurrent writer may have inserted the same value first.
-        found.update(_ids_by_hash(session, group_id, kind.name, set(missing)))
+        found.update(ids_by_hash(session, group_id, kind.name, set(missing)))
     return [found[h] for h in hashes]
 
 
 def find_existing(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: Any) -> uuid.UUID | None:
     """The id of a normalised value the group already has, or None; creates nothing."""
     text_hash = value_hash(kind.dedupe_text(value))
-    return _ids_by_hash(session, group_id, kind.name, {text_hash}).get(text_hash)
+    return ids_by_hash(session, group_id, kind.name, {text_hash}).get(text_hash)
 
 
-def _ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[str]) -> dict[str, uuid.UUID]:
+def ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[str]) -> dict[str, uuid.UUID]:
     rows = session.execute(
         select(Resource.value_hash, Resource.id).where(
             Resource.group_id == group_id, Resource.kind == kind, Resource.value_hash.in_(hashes)
@@ -154,6 +154,40 @@ def require_kind(
         resource = found.get(rid)
         if resource is None or resource.kind != kind:
             raise NotFound(f"{field}: no {kind} resource with id {rid}.", field=field)
+
+
+class Resolver(Protocol):
+    """How a form's rules (`engine.form.apply_patch`) reach the group's resources."""
+
+    def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]: ...
+
+    def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
+                      indexed: bool = True) -> list[uuid.UUID]: ...
+
+    def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]: ...
+
+    def find_existing(self, kind: ResourceKind, value: Any) -> uuid.UUID | None: ...
+
+
+@dataclass(frozen=True)
+class DirectResolver:
+    """Every call goes to the database at once: drafts, updates and single creates."""
+
+    session: Session
+    group_id: uuid.UUID
+
+    def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
+        return load(self.session, self.group_id, ids)
+
+    def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
+                      indexed: bool = True) -> list[uuid.UUID]:
+        return create_values(self.session, self.group_id, kind, raws, field, indexed=indexed)
+
+    def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]:
+        return find_or_create(self.session, self.group_id, kind, values)
+
+    def find_existing(self, kind: ResourceKind, value: Any) -> uuid.UUID | None:
+        return find_existing(self.session, self.group_id, kind, value)
 
 
 def newest_page(session: Session, conditions: Sequence[Any], limit: int, offset: int = 0) -> tuple[list[Any], int]:
