@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,10 +199,9 @@ class LiveServer:
     settings: Settings
 
 
-@pytest.fixture
-def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
-    """The real app under uvicorn on a free loopback port, lifespan and all (it runs the MCP server), for
-    tests that need concurrent HTTP clients or the streamable HTTP transport."""
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` under uvicorn on a free loopback port, lifespan and all (it runs the MCP server); yields its URL."""
     import socket
     import threading
     import time
@@ -211,17 +211,26 @@ def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, db), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert time.monotonic() < deadline, "the test server did not start"
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", settings)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
+    """The real app on a loopback port, for tests that need concurrent HTTP clients or the streamable HTTP
+    transport."""
+    with serving(create_app(settings, db)) as url:
+        yield LiveServer(url, settings)
 
 
 @dataclass
@@ -232,8 +241,6 @@ class StatementCounter:
 @pytest.fixture
 def count_statements(db: Database):  # noqa: ANN201
     """`with count_statements() as counter:` counts the SQL statements the app sends meanwhile."""
-    from contextlib import contextmanager
-
     from sqlalchemy import event
 
     @contextmanager

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
 
-from conftest import TEST_SECRET
+from conftest import TEST_SECRET, serving
 
 CHROMIUM = os.environ.get("LOOMWORK_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -57,19 +53,8 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     settings = Settings(database_url=f"sqlite:///{home / 'unused.sqlite3'}", data_dir=home / "data",
                         secret_key=TEST_SECRET)
     app = create_app(settings, Database(settings.database_url))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", settings, app)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield LiveServer(url, settings, app)
 
 
 @pytest.fixture
