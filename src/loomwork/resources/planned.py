@@ -24,11 +24,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loomwork.db.base import utcnow
-from loomwork.db.dialect import insert_ignoring_conflicts
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 from loomwork.resources.models import Resource
-from loomwork.resources.service import ResourceValue, ids_by_hash, load, normalise_value, resource_table, value_hash
+from loomwork.resources.service import ResourceValue, insert_values, load, normalise_value, value_hash
 
 
 class NeedsOwnTransaction(Exception):
@@ -113,14 +111,12 @@ class PlannedResolver:
         for planned_id in used & self.planned.keys():
             by_kind.setdefault(self.planned[planned_id][0].name, []).append(planned_id)
         real: dict[uuid.UUID, uuid.UUID] = {}
-        now = utcnow()
         for kind_name, planned_ids in by_kind.items():
-            rows = [{"id": pid, "group_id": self.group_id, "kind": kind_name, "value": kind.dump(value),
-                     "value_hash": text_hash, "created_at": now}
-                    for pid in planned_ids for kind, value, text_hash in [self.planned[pid]]]
-            insert_ignoring_conflicts(self.session, resource_table, rows)
-            stored = ids_by_hash(self.session, self.group_id, kind_name, {row["value_hash"] for row in rows})
-            for row in rows:
-                rid = real[row["id"]] = stored[row["value_hash"]]
-                self.known[rid] = ResourceValue(rid, kind_name, RESOURCE_KINDS[kind_name].load(row["value"]))
+            stored = insert_values(self.session, self.group_id, kind_name, {
+                text_hash: (pid, kind.dump(value)) for pid in planned_ids
+                for kind, value, text_hash in [self.planned[pid]]})
+            for pid in planned_ids:
+                kind, value, text_hash = self.planned[pid]
+                rid = real[pid] = stored[text_hash]
+                self.known[rid] = ResourceValue(rid, kind_name, kind.load(kind.dump(value)))  # as stored
         return real

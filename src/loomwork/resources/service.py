@@ -97,21 +97,22 @@ def find_or_create(
     stored = [kind.dump(v) for v in values]
     hashes = [value_hash(kind.dedupe_text(v)) for v in values]
     found = ids_by_hash(session, group_id, kind.name, set(hashes))
-    missing = {h: s for h, s in zip(hashes, stored) if h not in found}
-    if missing:
-        now = utcnow()
-        insert_ignoring_conflicts(
-            session,
-            resource_table,
-            [
-                {"id": uuid.uuid4(), "group_id": group_id, "kind": kind.name, "value": s,
-                 "value_hash": h, "created_at": now}
-                for h, s in missing.items()
-            ],
-        )
-        # Re-read: a concurrent writer may have inserted the same value first.
-        found.update(ids_by_hash(session, group_id, kind.name, set(missing)))
+    missing = {h: (uuid.uuid4(), s) for h, s in zip(hashes, stored) if h not in found}
+    found.update(insert_values(session, group_id, kind.name, missing))
     return [found[h] for h in hashes]
+
+
+def insert_values(session: Session, group_id: uuid.UUID, kind: str,
+                  new: dict[str, tuple[uuid.UUID, str]]) -> dict[str, uuid.UUID]:
+    """Insert values by hash ({hash: (id, stored value)}) in one statement; returns each hash's real id,
+    re-read because a concurrent writer may have inserted the same value first (then its id wins)."""
+    if not new:
+        return {}
+    now = utcnow()
+    insert_ignoring_conflicts(session, resource_table, [
+        {"id": rid, "group_id": group_id, "kind": kind, "value": stored, "value_hash": text_hash, "created_at": now}
+        for text_hash, (rid, stored) in new.items()])
+    return ids_by_hash(session, group_id, kind, set(new))
 
 
 def find_existing(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: Any) -> uuid.UUID | None:
