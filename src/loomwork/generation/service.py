@@ -313,14 +313,14 @@ def generate(db: Database, settings: Settings, kind: ArtifactKind, principal: Pr
     if not kind.generated_slots(step):
         raise Invalid(f"step: the {step} step of a {kind.name} has no field a model may draft.", field="step")
     with db.transaction(write=False) as session:
+        form = _current_form(session, kind, principal, draft_id, artifact_id)  # unknown ids: 404 first
         row = _settings_row(session, principal.group_id)
         if row is None or row.generator_invocation_id is None:
             raise Conflict("No AI generator is set for this group; an admin names one with settings/update.",
                            code="generator_not_configured")
         generator = read_generator(session, principal.group_id, row)
         generator_profile = row.generator_profile_id
-        current = _slot_values(session, principal.group_id, kind,
-                               _current_form(session, kind, principal, draft_id, artifact_id))
+        current = _slot_values(session, principal.group_id, kind, form)
     try:
         check_url(generator.endpoint, allow_private=settings.allow_private_urls, field="endpoint")
     except Invalid as refused:
