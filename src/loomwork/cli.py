@@ -51,6 +51,15 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
         return identity.create_group_key(session, settings.secret_key, "default", "admin", "admin")
 
 
+WORKER_HEALTHCHECK_SECONDS = 30
+
+LogFormat = Annotated[
+    str | None,
+    typer.Option("--log-format", envvar="LOOMWORK_LOG_FORMAT",
+                 help="json or text; default: json unless stderr is a terminal."),
+]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -58,13 +67,33 @@ def serve(
     database_url: DatabaseUrl = None,
     workers: Annotated[int, typer.Option(min=1, envvar="LOOMWORK_WORKERS",
                                          help="Worker processes: one per core serves more clients at once.")] = 1,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", min=1, max=65535, envvar="LOOMWORK_METRICS_PORT",
+        help="Serve Prometheus metrics at /metrics on this port (never on the API's).")] = None,
+    metrics_host: Annotated[str, typer.Option(
+        "--metrics-host", envvar="LOOMWORK_METRICS_HOST",
+        help="Interface for the metrics port; widen it (0.0.0.0) only for a scraper you trust.")] = "127.0.0.1",
+    log_format: LogFormat = None,
+    graceful_timeout: Annotated[int, typer.Option(
+        "--graceful-timeout", min=0, envvar="LOOMWORK_GRACEFUL_TIMEOUT",
+        help="On SIGTERM, seconds to let requests in flight finish before they are cancelled.")] = 30,
 ) -> None:
     """Migrate the database, then serve the API."""
+    import inspect
     import os
 
     import uvicorn
 
-    from loomwork.app import create_app
+    from loomwork.ops import logs
+
+    log_format = (log_format or logs.default_log_format()).lower()
+    if log_format not in logs.LOG_FORMATS:
+        console.print(f"[red]--log-format must be json or text, not {log_format!r}.[/red]")
+        raise typer.Exit(2)
+    if metrics_port == port:
+        console.print(f"[red]--metrics-port must differ from --port ({port}): metrics never share the API's port.[/red]")
+        raise typer.Exit(2)
+    logs.configure_logging(log_format)
 
     settings, db = _migrated(database_url)
     api_key = bootstrap_admin(settings, db)
@@ -73,17 +102,67 @@ def serve(
         write_private_file(key_file, api_key + "\n")
         console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
         print(api_key, flush=True)
+        # The example reads the key from its file: the key itself goes to stdout only, never into the logs.
         console.print(f"Saved to {key_file} (mode 0600). Send it as a header, for example:\n"
-                      f"  curl -H 'X-Api-Key: {api_key}' -X POST http://{host}:{port}/api/v5/artifacts/personas/get "
+                      f"  curl -H \"X-Api-Key: $(cat {key_file})\" -X POST "
+                      f"http://{host}:{port}/api/v5/artifacts/personas/get "
                       "-H 'Content-Type: application/json' -d '{}'", soft_wrap=True)
+    common = {"host": host, "port": port, "log_config": logs.uvicorn_log_config(log_format), "access_log": False,
+              "timeout_graceful_shutdown": graceful_timeout}
     if workers == 1:
-        uvicorn.run(create_app(settings, db), host=host, port=port, log_level="info")
+        from loomwork.app import create_app
+
+        app_ = create_app(settings, db)
+        metrics = _start_metrics(metrics_host, metrics_port, settings.database_url, None)
+        try:
+            uvicorn.run(app_, **common)
+        finally:
+            if metrics:
+                metrics.shutdown()
         return
     # Each worker builds its own app (and connection pool) from the environment. Drafts, idempotency and
     # version checks hold across processes: they rest on database locks, and MCP runs stateless.
     db.dispose()
     os.environ.update(LOOMWORK_DATABASE_URL=settings.database_url, LOOMWORK_DATA_DIR=str(settings.data_dir))
-    uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
+    multiprocess_dir, made_here = None, False
+    if metrics_port:
+        from loomwork.ops.exposition import prepare_multiprocess_dir
+
+        # Before the workers start: they inherit it and write their figures there (spawned, so they
+        # import prometheus_client afresh with it set).
+        multiprocess_dir, made_here = prepare_multiprocess_dir()
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # uvicorn replaces a worker that does not answer its health check in time; on a busy machine
+        # a worker still importing the app can take longer than uvicorn's 5 s, and would be killed
+        # over and over before it ever served.
+        common["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
+    metrics = None
+    try:
+        metrics = _start_metrics(metrics_host, metrics_port, settings.database_url, multiprocess_dir)
+        uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, **common)
+    finally:
+        if metrics:
+            metrics.shutdown()
+        if made_here:
+            from loomwork.ops.exposition import remove_multiprocess_dir
+
+            remove_multiprocess_dir(multiprocess_dir)
+
+
+def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_dir: str | None):  # noqa: ANN202
+    if not port:
+        return None
+    import logging
+
+    from loomwork.ops.exposition import start_metrics_server
+
+    try:
+        server = start_metrics_server(host, port, database_url, multiprocess_dir)
+    except OSError as error:
+        console.print(f"[red]--metrics-port {port}: cannot listen on {host}:{port} ({error.strerror}).[/red]")
+        raise typer.Exit(2) from None
+    logging.getLogger("loomwork.metrics").info("Serving Prometheus metrics at http://%s:%s/metrics", host, port)
+    return server
 
 
 @app.command("mcp")
