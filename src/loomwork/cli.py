@@ -1,7 +1,8 @@
-"""The `loomwork` command: serve, migrate, keys, seed-demo, export, import and mcp (stdio)."""
+"""The `loomwork` command: serve, migrate, keys, seed-demo, export, import, backup, restore and mcp (stdio)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -314,6 +315,106 @@ def import_command(
     console.print(f"Created {result['created']:,}, updated {result['updated']:,}, failed {result['failed']:,}.")
     if result["failed"]:
         raise typer.Exit(1)
+
+
+def _database_url(database_url: str | None) -> str:
+    """The configured database, as load_settings finds it, without making a secret where none is yet
+    (restore on a new machine must not invent one: the backup's keys need the old one)."""
+    import os
+    from pathlib import Path
+
+    from loomwork.config import SQLITE_FILE, normalise_database_url
+
+    url = database_url or os.environ.get("LOOMWORK_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{Path(os.environ.get('LOOMWORK_DATA_DIR') or Path.cwd() / '.loomwork') / SQLITE_FILE}"
+    return normalise_database_url(url)
+
+
+def _sqlite_file_or_exit(url: str, command: str):  # noqa: ANN202
+    from loomwork.ops import backup as backups
+
+    try:
+        path = backups.sqlite_path(url)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from None
+    if path is None:
+        safe = _safe_url(url).replace("postgresql+psycopg://", "postgresql://")
+        dump = f"pg_dump --format=custom --file=loomwork.dump '{safe}'"
+        load = f"pg_restore --clean --if-exists --no-owner --dbname='{safe}' loomwork.dump"
+        console.print(f"`loomwork {command}` copies SQLite databases. For PostgreSQL use its own tools:\n"
+                      f"  backup:  {dump}\n  restore: {load}\n"
+                      "(see 'Running it in production' in the README).", soft_wrap=True, highlight=False)
+        console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
+        raise typer.Exit(2)
+    return path
+
+
+def _pages_progress(description: str):  # noqa: ANN202
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
+    task = progress.add_task(description, total=None)
+    return progress, lambda done, total: progress.update(task, completed=done, total=total)
+
+
+@app.command("backup")
+def backup_command(
+    to: Annotated[Path, typer.Option("--to", help="The file to write the backup to.", dir_okay=False)],
+    force: Annotated[bool, typer.Option("--force", help="Replace the file when it exists.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Back up the SQLite database while the server keeps serving (a consistent snapshot)."""
+    from loomwork.ops import backup as backups
+
+    database = _sqlite_file_or_exit(_database_url(database_url), "backup")
+    progress, advance = _pages_progress("Backing up")
+    try:
+        with progress:
+            pages = backups.backup(database, to, advance, force=force)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]Backed up {database} to {to}[/green] ({pages:,} pages, {to.stat().st_size:,} bytes).")
+    console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
+
+
+@app.command("restore")
+def restore_command(
+    from_: Annotated[Path, typer.Option("--from", help="A file `loomwork backup` wrote.", dir_okay=False)],
+    force: Annotated[bool, typer.Option("--force", help="Replace a database that already holds data.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Restore a backup into the SQLite database (stop the server first), then migrate it."""
+    import os
+
+    from loomwork.config import SECRET_FILE
+    from loomwork.ops import backup as backups
+
+    url = _database_url(database_url)
+    database = _sqlite_file_or_exit(url, "restore")
+    progress, advance = _pages_progress("Restoring")
+    try:
+        with progress:
+            pages = backups.restore(from_, database, advance, force=force)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from None
+    db = Database(url)
+    try:
+        with console.status("Migrating the restored database..."):
+            upgrade(db.engine)
+    finally:
+        db.dispose()
+    console.print(f"[green]Restored {from_} into {database}[/green] ({pages:,} pages); migrated to the current schema.")
+    console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
+    data_dir = Path(os.environ.get("LOOMWORK_DATA_DIR") or Path.cwd() / ".loomwork")
+    if not os.environ.get("LOOMWORK_SECRET_KEY") and not (data_dir / SECRET_FILE).exists():
+        console.print(f"No server secret here yet: put the one kept with the backup at {data_dir / SECRET_FILE} "
+                      "(or in LOOMWORK_SECRET_KEY) before `loomwork serve`, which would otherwise make a new one "
+                      "that none of the restored keys match.", style="bold red")
 
 
 def _safe_url(url: str) -> str:
