@@ -127,7 +127,7 @@ def serve(
     os.environ.update(LOOMWORK_DATABASE_URL=settings.database_url, LOOMWORK_DATA_DIR=str(settings.data_dir))
     multiprocess_dir, made_here = None, False
     if metrics_port:
-        from loomwork.ops.exposition import prepare_multiprocess_dir
+        from loomwork.ops.multiproc import prepare_multiprocess_dir
 
         # Before the workers start: they inherit it and write their figures there (spawned, so they
         # import prometheus_client afresh with it set).
@@ -145,7 +145,7 @@ def serve(
         if metrics:
             metrics.shutdown()
         if made_here:
-            from loomwork.ops.exposition import remove_multiprocess_dir
+            from loomwork.ops.multiproc import remove_multiprocess_dir
 
             remove_multiprocess_dir(multiprocess_dir)
 

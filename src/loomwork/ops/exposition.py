@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,10 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from loomwork.db.database import Database
-from loomwork.ops.metrics import WAITING_PROPOSALS_NAME
 
 log = logging.getLogger("loomwork.metrics")
-MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# Not in ops.metrics: importing that module here would give the supervisor figure files of its own.
+WAITING_PROPOSALS_NAME = "loomwork_waiting_proposals"
 
 
 class WaitingProposals:
@@ -83,25 +81,6 @@ class LiveWorkersCollector(multiprocess.MultiProcessCollector):
             if pid.isdigit() and not _alive(int(pid)):
                 multiprocess.mark_process_dead(int(pid), self._dir)
         return super().collect()
-
-
-def prepare_multiprocess_dir() -> tuple[str, bool]:
-    """The directory the workers write their figures into, emptied; set in the environment they inherit.
-
-    Returns it and whether it was made here (and so is removed at exit)."""
-    given = os.environ.get(MULTIPROC_VARIABLE)
-    if given:
-        Path(given).mkdir(parents=True, exist_ok=True)
-        for stale in Path(given).glob("*.db"):  # figures of an earlier run would be summed in
-            stale.unlink()
-        return given, False
-    made = tempfile.mkdtemp(prefix="loomwork-metrics-")
-    os.environ[MULTIPROC_VARIABLE] = made
-    return made, True
-
-
-def remove_multiprocess_dir(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def start_metrics_server(host: str, port: int, database_url: str, multiprocess_dir: str | None) -> Any:

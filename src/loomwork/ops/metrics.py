@@ -58,5 +58,4 @@ RESOLVE_CACHE = Counter(
 for _result in ("hit", "miss"):  # exported as 0 from the start, so a rate over them is defined
     RESOLVE_CACHE.labels(result=_result)
 
-# Waiting proposals are counted in the database at scrape time: see loomwork.ops.exposition.
-WAITING_PROPOSALS_NAME = "loomwork_waiting_proposals"
+# loomwork_waiting_proposals{kind} is counted in the database at scrape time: see loomwork.ops.exposition.
