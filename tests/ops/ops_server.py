@@ -49,9 +49,15 @@ class Served:
         return self.log.read_text()
 
     def stop(self, timeout: float = 90) -> int:
+        """SIGTERM, then wait; returns the exit code, 0 when the shutdown was graceful.
+
+        (After a graceful shutdown uvicorn re-raises SIGTERM in a one-process server, so that a
+        supervisor sees why it ended: that is -SIGTERM here, not a failure.)"""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout)
+        graceful = "Application shutdown complete" in self.log_text()
+        return 0 if graceful and code in (0, -signal.SIGTERM) else (code or -1)
 
 
 @contextmanager
