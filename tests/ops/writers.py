@@ -19,6 +19,7 @@ class Writers:
         self.acked: dict[str, float] = {}  # persona id -> when its create was answered 200
         self.answers: list[tuple[float, float, int]] = []  # (sent, answered, status) of every answered create
         self.in_flight: dict[int, float] = {}  # writer -> when its unanswered request was sent
+        self.refused: list[float] = []  # when each request that got no answer (a transport error) was sent
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._loop, args=(w,), daemon=True) for w in range(count)]
 
@@ -46,6 +47,7 @@ class Writers:
                 except httpx.TransportError:
                     with self.lock:
                         self.in_flight.pop(writer, None)
+                        self.refused.append(sent)
                     if self.stop.wait(0.05):
                         return
                     continue  # refused while the server stops: not acknowledged, so nothing is owed
@@ -58,6 +60,10 @@ class Writers:
                         assert all(r["success"] for r in results), results
                         self.acked.update((r["persona_id"], answered) for r in results)
                 request += 1
+
+    def oldest_in_flight(self) -> float | None:
+        with self.lock:
+            return min(self.in_flight.values(), default=None)
 
     def acked_count(self) -> int:
         with self.lock:
