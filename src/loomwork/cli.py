@@ -148,6 +148,10 @@ def serve(
             from loomwork.ops.multiproc import remove_multiprocess_dir
 
             remove_multiprocess_dir(multiprocess_dir)
+        elif multiprocess_dir:  # the operator's directory: leave no live gauge of this process behind
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), multiprocess_dir)
 
 
 def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_dir: str | None):  # noqa: ANN202
