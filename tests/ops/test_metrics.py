@@ -8,13 +8,17 @@ checkouts and SQLite lock waits are measured.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
+import time
 import uuid
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy.engine import make_url
 
 from conftest import make_key
 from loomwork.app import create_app
@@ -106,3 +110,27 @@ def test_database_pool_checkouts_and_sqlite_lock_waits_are_measured(settings, db
     writes = 3 if dialect == "sqlite" else 0  # PostgreSQL has no such lock: its writers run at once
     assert value("loomwork_db_lock_wait_seconds_count", lock="process") == before["process"] + writes
     assert value("loomwork_db_lock_wait_seconds_count", lock="database") == before["database"] + writes
+
+
+@pytest.mark.sqlite_only
+def test_a_sqlite_write_that_outwaits_the_busy_timeout_is_counted(settings, db, dialect, database_url):
+    """Another process holding SQLite's write lock past the busy timeout: 503 database_busy, counted."""
+    headers = {"X-Api-Key": make_key(db, "acme", "editor", "editor")}
+    app = create_app(settings, db)
+    with db.engine.connect() as connection:  # the pool's one connection, which every request reuses here
+        connection.exec_driver_sql("PRAGMA busy_timeout=50")  # so the write gives up after 50 ms, not 30 s
+    holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    before = REGISTRY.get_sample_value("loomwork_db_busy_errors_total") or 0.0
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with TestClient(app, raise_server_exceptions=False) as client:
+            started = time.monotonic()
+            response = client.post("/api/v5/artifacts/personas/create", headers=headers,
+                                   json={"personas": [{"name": "blocked"}]})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "database_busy"
+    assert time.monotonic() - started < 20  # it was the short wait that gave up
+    assert REGISTRY.get_sample_value("loomwork_db_busy_errors_total") == before + 1
