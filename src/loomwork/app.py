@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loomwork import __version__, uploads
+from loomwork import __version__, ops, uploads
 from loomwork.audit.router import build_audit_router
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
+    ops.install(app, db)  # request ids, the access log, metrics, and traces when OTEL_* asks
 
     every_kinds_flag_types = tuple(t for kind in ARTIFACT_KINDS for t in kind.own_flag_types)
     for kind in ARTIFACT_KINDS:
