@@ -44,7 +44,9 @@ def connect(transport: str, request: pytest.FixtureRequest, database_url: str, t
 
         def over_http(key: str) -> AbstractAsyncContextManager[Client]:
             headers = {"X-Api-Key": key}
-            return Client(streamable_http_client(f"{server.url}/mcp", http_client=httpx2.AsyncClient(headers=headers)))
+            # A loaded machine can take longer than httpx's 5 s to answer a tool call.
+            return Client(streamable_http_client(f"{server.url}/mcp",
+                                                 http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
 
         return over_http
 

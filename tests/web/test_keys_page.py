@@ -30,7 +30,7 @@ def test_an_admin_adds_an_agent_makes_it_a_key_once_and_revokes_it(page: Page, w
     page.get_by_role("button", name="Add agent").click()
     expect(page.locator("#flash")).to_contain_text("Helper bot")
 
-    page.get_by_label("For").select_option(label="Helper bot (AI agent of Grace)")
+    page.get_by_label("For", exact=True).select_option(label="Helper bot (AI agent of Grace)")
     page.get_by_label("Name", exact=True).fill("bot key")
     page.get_by_role("button", name="Create key").click()
     secret = page.get_by_label("Secret (shown this once)")
