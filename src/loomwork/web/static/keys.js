@@ -2,7 +2,7 @@
 // its secret shown once, revocation after a confirmation, and (admins) a new agent profile with its sponsor.
 import { call } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { confirmDialog, field, h, render } from "./dom.js";
+import { confirmDialog, field, flash, h, render } from "./dom.js";
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 const isAdmin = () => app.who.role === "admin";
@@ -61,6 +61,7 @@ function newKeyForm(profiles) {
       const body = { profile_id: profile.value, name: name.value };
       if (expires.value) body.expires_at = new Date(`${expires.value}T00:00:00`).toISOString();
       const made = await call("POST", "/api/v5/keys/create", body);
+      flash(`Created the key “${made.name}” for ${made.profile_name}.`);
       await showKeys(made);
     } catch (err) {
       showError(err);
