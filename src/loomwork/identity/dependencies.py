@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
 
 from loomwork.config import Settings
 from loomwork.db.database import Database
-from sqlalchemy.exc import OperationalError
-
 from loomwork.identity.service import Principal, authenticate_key, record_key_use
 from loomwork.web import sessions
 
