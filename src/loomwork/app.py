@@ -22,6 +22,7 @@ from loomwork.db.database import Database
 from loomwork.engine.router import ERROR_RESPONSES, build_router
 from loomwork.engine.schemas import ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.router import build_identity_router
 from loomwork.errors import LoomworkError
 from loomwork.generation.router import build_settings_router
 from loomwork.kinds import ARTIFACT_KINDS
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(router)
     app.include_router(build_audit_router())
     app.include_router(build_settings_router())
+    app.include_router(build_identity_router())
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
     mount_web(app)  # people's door: the pages at / and /static
 

@@ -172,48 +172,159 @@ def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_
 
 @app.command("mcp")
 def mcp_stdio(
-    api_key: Annotated[str, typer.Option("--api-key", envvar="LOOMWORK_API_KEY",
-                                         help="The key of the person the agent works for.")],
+    api_key: Annotated[str | None, typer.Option(
+        "--api-key", help="An agent key (loomwork keys create --agent ...). Prefer the LOOMWORK_API_KEY environment "
+                          "variable: other local users can read options from the process list.")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Serve MCP over stdio: an agent searches, reads and proposes; every call acts as an X-MCP caller."""
+    """Serve MCP over stdio: an agent searches, reads and proposes; every call is an agent's."""
+    import os
+
     import anyio
 
     from loomwork.app import create_app
     from loomwork.mcp.server import serve_stdio
 
+    key = os.environ.get("LOOMWORK_API_KEY") or api_key
+    source = "LOOMWORK_API_KEY" if os.environ.get("LOOMWORK_API_KEY") else "--api-key"
+    if not key:
+        console.print("[red]Set LOOMWORK_API_KEY to the agent's key (or pass --api-key).[/red]")
+        raise typer.Exit(2)
+    if api_key and not os.environ.get("LOOMWORK_API_KEY"):
+        console.print("[yellow]--api-key is visible to other local users in the process list; "
+                      "set LOOMWORK_API_KEY instead.[/yellow]")
     settings, db = _migrated(database_url)
     try:
         with db.transaction(write=False) as session:
-            principal = identity.authenticate(session, settings.secret_key, api_key, via_agent=True)
+            principal = identity.authenticate(session, settings.secret_key, key, via_agent=True)
     except LoomworkError as error:
-        console.print(f"[red]--api-key: {error.detail}[/red]")
+        console.print(f"[red]{source}: {error.detail}[/red]")
         raise typer.Exit(2) from None
     console.print(f"Serving MCP on stdio as {principal.name!r} (an agent: it proposes, people decide).")
-    anyio.run(serve_stdio, create_app(settings, db), api_key)
+    anyio.run(serve_stdio, create_app(settings, db), key)
 
 
 @keys_app.command("create")
 def keys_create(
     group: Annotated[str, typer.Option("--group", help="Group name; created when missing.")],
     name: Annotated[str, typer.Option("--name", help="Profile display name; created when missing.")],
-    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin.")],
+    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin (an agent: viewer or editor).")],
+    agent: Annotated[bool, typer.Option("--agent", help="The profile is an AI agent: every request it makes is "
+                                                         "an agent's (it proposes, people decide).")] = False,
+    sponsor: Annotated[str | None, typer.Option("--sponsor", help="With --agent: the name of the person in the "
+                                                                   "group who answers for the agent.")] = None,
+    key_name: Annotated[str, typer.Option("--key-name", help="What the key is for.")] = "cli",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key; the key is printed alone on the last line."""
-    if role not in identity.ROLES:
-        console.print(f"[red]--role must be one of {', '.join(identity.ROLES)}, not {role!r}.[/red]")
+    allowed = identity.AGENT_ROLES if agent else identity.ROLES
+    if role not in allowed:
+        console.print(f"[red]--role must be one of {', '.join(allowed)}, not {role!r}"
+                      f"{' (an agent is never an admin)' if agent else ''}.[/red]")
         raise typer.Exit(2)
-    for option, value in (("--group", group), ("--name", name)):
+    if agent != bool(sponsor):
+        console.print("[red]--agent needs --sponsor NAME (the person who answers for it), and only an agent "
+                      "has a sponsor.[/red]")
+        raise typer.Exit(2)
+    for option, value in (("--group", group), ("--name", name), ("--key-name", key_name),
+                          *((("--sponsor", sponsor),) if sponsor is not None else ())):
         if not value.strip() or len(value) > 200:
             console.print(f"[red]{option} must be 1 to 200 characters.[/red]")
             raise typer.Exit(2)
     settings, db = _migrated(database_url)
-    with db.transaction(write=True) as session:
-        api_key = identity.create_group_key(session, settings.secret_key, group.strip(), name.strip(), role)
-    db.dispose()
-    console.print(f"Created a {role} key for {name!r} in group {group!r}; it is shown once:")
+    try:
+        with db.transaction(write=True) as session:
+            group_row = identity.ensure_group(session, group.strip())
+            if agent:
+                profile = identity.ensure_agent(session, group_row, name.strip(), role, sponsor.strip())
+            else:
+                profile = identity.ensure_profile(session, group_row, name.strip(), role)
+            api_key = identity.create_key(session, settings.secret_key, profile, key_name.strip())
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    what = f"an agent key (sponsor {sponsor!r})" if agent else "a key"
+    console.print(f"Created {what} with role {role} for {name!r} in group {group!r}; it is shown once:")
     print(api_key, flush=True)
+
+
+def _cli_principal(session, group_id):  # noqa: ANN001, ANN202
+    """The command line acts as the admin profile `cli` of the group (as export and import do)."""
+    from loomwork.identity.models import Group
+
+    group_row = session.get(Group, group_id)
+    profile = identity.ensure_profile(session, group_row, "cli", "admin")
+    return identity.Principal(profile.id, group_row.id, profile.name, profile.role)
+
+
+@keys_app.command("list")
+def keys_list(
+    group: Annotated[str, typer.Option("--group", help="The group whose keys to list.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List a group's keys (never their secrets), revoked ones included, newest first."""
+    import uuid
+
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from loomwork.identity import management
+    from loomwork.identity.models import Group
+
+    _settings, db = _migrated(database_url)
+    with db.transaction(write=False) as session:
+        group_id = session.scalar(select(Group.id).where(Group.name == group))
+        # Listing writes nothing: an admin's view of the group, for no profile in particular.
+        reader = identity.Principal(uuid.UUID(int=0), group_id, "cli", "admin") if group_id else None
+        keys = management.search_keys(session, reader, None, True)["keys"] if reader else None
+    db.dispose()
+    if keys is None:
+        console.print(f"[red]--group: no group named {group!r}.[/red]")
+        raise typer.Exit(2)
+    table = Table("key_id", "profile", "type", "name", "prefix", "created", "expires", "last used", "revoked")
+
+    def when(moment) -> str:  # noqa: ANN001
+        return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
+
+    for key in keys:
+        table.add_row(str(key["key_id"]), key["profile_name"], key["profile_type"], key["name"], key["prefix"],
+                      when(key["created_at"]), when(key["expires_at"]), when(key["last_used_at"]),
+                      when(key["revoked_at"]))
+    Console(width=200).print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key_id (from `loomwork keys list`).")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a key: it answers 401 key_revoked from now on, and its page sessions end."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from loomwork.identity import management
+    from loomwork.identity.models import ApiKey, Profile
+
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        console.print(f"[red]KEY_ID must be a key_id (a UUID), not {key_id!r}.[/red]")
+        raise typer.Exit(2) from None
+    _settings, db = _migrated(database_url)
+    with db.transaction(write=True) as session:
+        group_id = session.scalar(select(Profile.group_id).join(ApiKey, ApiKey.profile_id == Profile.id)
+                                  .where(ApiKey.id == parsed))
+        result = None
+        if group_id is not None:
+            (result,) = management.revoke_keys(session, _cli_principal(session, group_id), [parsed])["results"]
+    db.dispose()
+    if result is None:
+        console.print(f"[red]No key {key_id}.[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]{key_id}: {result['message']}[/green]")
 
 
 def _kind(plural: str):  # noqa: ANN202

@@ -30,8 +30,9 @@ MAX_EXAMPLES = 20
 # positive_data_acceptance is off for two kinds of operation whose refusals the document cannot state, as
 # API.md requires them: a draft patch answers schema-valid input with 422 when a rule across fields fails
 # (section 4: pending_ids not selected, two flags of one type, a (type, value) no flag has); an import's
-# multipart file must be CSV whose first line names the import_fields columns (sections 2 and 5).
-SEMANTIC_422_SUFFIXES = ("/draft", "/import")
+# multipart file must be CSV whose first line names the import_fields columns (sections 2 and 5); a new
+# profile's role and sponsor depend on its type, and a new key's expiry must lie in the future (section 7).
+SEMANTIC_422_SUFFIXES = ("/draft", "/import", "/profiles/create", "/keys/create")
 
 
 class HttpOnly:

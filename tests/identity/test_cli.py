@@ -228,3 +228,47 @@ def test_serve_on_an_empty_database_makes_one_admin_key_that_works(dialect, tmp_
         request.getfixturevalue("db")  # truncated: no group yet
         database_url = request.getfixturevalue("database_url")
     _serve_bootstraps_one_admin_key(tmp_path, database_url)
+
+
+# --- keys: agents, list and revoke ----------------------------------------------------------------------------
+
+
+def test_keys_create_agent_list_and_revoke(dialect, db, database_url, tmp_path) -> None:  # noqa: ANN001
+    url = ("--database-url", database_url)
+    person = run(tmp_path, "keys", "create", "--group", "g", "--name", "Ada", "--role", "editor", *url)
+    assert person.returncode == 0, person.stderr
+    # An agent needs a person of the group as sponsor, and is never an admin: refused before any key is made.
+    for bad in (("--role", "editor", "--sponsor", "Nobody"), ("--role", "admin", "--sponsor", "Ada"),
+                ("--role", "editor")):
+        refused = run(tmp_path, "keys", "create", "--group", "g", "--name", "Bot", "--agent", *bad, *url)
+        assert refused.returncode == 2 and "lw_" not in refused.stdout, refused.stdout
+        assert ("sponsor" if "admin" not in bad else "admin") in refused.stderr, refused.stderr
+    made = run(tmp_path, "keys", "create", "--group", "g", "--name", "Bot", "--role", "editor", "--agent",
+               "--sponsor", "Ada", "--key-name", "laptop agent", *url)
+    assert made.returncode == 0, made.stderr
+    agent_key = made.stdout.rstrip("\n").splitlines()[-1]
+    assert KEY_LINE.fullmatch(agent_key)
+
+    listed = run(tmp_path, "keys", "list", "--group", "g", *url)
+    assert listed.returncode == 0, listed.stderr
+    assert agent_key[:12] in listed.stdout and "laptop agent" in listed.stdout and "agent" in listed.stdout
+    assert agent_key.split("_", 2)[2][:8] not in listed.stdout  # never the secret
+    with db.engine.connect() as conn:
+        key_id = str(conn.scalar(select(ApiKey.id).where(ApiKey.name == "laptop agent")))
+    assert key_id in listed.stdout
+
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=CLI_SECRET.encode())
+    with TestClient(create_app(settings, Database(database_url))) as client:
+        # No X-MCP, yet an agent: it may read, but not create.
+        view = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": agent_key})
+        assert view.status_code == 200 and view.json()["can_edit"] is False, view.text
+        created = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "x"}]},
+                              headers={"X-Api-Key": agent_key})
+        assert created.status_code == 403 and created.json()["code"] == "agent_refused", created.text
+
+        revoked = run(tmp_path, "keys", "revoke", key_id, *url)
+        assert revoked.returncode == 0 and "Revoked" in revoked.stderr, revoked.stderr
+        after = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": agent_key})
+        assert after.status_code == 401 and after.json()["code"] == "key_revoked", after.text
+    missing = run(tmp_path, "keys", "revoke", str(uuid.uuid4()), *url)
+    assert missing.returncode == 1 and "No key" in missing.stderr

@@ -44,23 +44,26 @@ def connect(transport: str, request: pytest.FixtureRequest, database_url: str, t
 
         def over_http(key: str) -> AbstractAsyncContextManager[Client]:
             headers = {"X-Api-Key": key}
-            return Client(streamable_http_client(f"{server.url}/mcp", http_client=httpx2.AsyncClient(headers=headers)))
+            # A loaded machine can take longer than httpx's 5 s to answer a tool call.
+            return Client(streamable_http_client(f"{server.url}/mcp",
+                                                 http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
 
         return over_http
 
     def over_stdio(key: str) -> AbstractAsyncContextManager[Client]:
-        return Client(StdioServerParameters(command=sys.executable, args=stdio_args(key, database_url),
-                                            env=stdio_env(tmp_path)))
+        # The key in the environment, as the README says (an option shows in the process list).
+        return Client(StdioServerParameters(command=sys.executable, args=stdio_args(None, database_url),
+                                            env={**stdio_env(tmp_path), "LOOMWORK_API_KEY": key}))
 
     return over_stdio
 
 
-def stdio_args(key: str, database_url: str) -> list[str]:
-    return ["-m", "loomwork.cli", "mcp", "--api-key", key, "--database-url", database_url]
+def stdio_args(key: str | None, database_url: str) -> list[str]:
+    return ["-m", "loomwork.cli", "mcp", *(("--api-key", key) if key else ()), "--database-url", database_url]
 
 
 def stdio_env(tmp_path) -> dict[str, str]:  # noqa: ANN001
-    return {**os.environ, "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(), "LOOMWORK_DATA_DIR": str(tmp_path / "mcp")}
+    return {**{k: v for k, v in os.environ.items() if k != "LOOMWORK_API_KEY"}, "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(), "LOOMWORK_DATA_DIR": str(tmp_path / "mcp")}
 
 
 def run(connect, key: str, session: Callable[[Client], Awaitable[Any]]) -> Any:  # noqa: ANN001
@@ -228,6 +231,45 @@ def test_a_viewers_agent_reads_but_cannot_propose(make_api, connect, dialect):
     assert editor.ok("personas", "drafts")["entries"] == []
 
 
+def test_an_agent_profiles_key_proposes_and_is_refused_every_decision_and_the_trail_names_it(
+        make_api, connect, transport, dialect):
+    admin, sponsor = make_api("admin"), make_api("editor", name="sponsor")
+    sponsor_id = sponsor.post("/api/v5/keys/search").json()["keys"][0]["profile_id"]
+    profile = admin.post("/api/v5/profiles/create", {"name": "Bot", "type": "agent", "role": "editor",
+                                                     "sponsor_profile_id": sponsor_id}).json()
+    made = admin.post("/api/v5/keys/create", {"profile_id": profile["profile_id"], "name": "mcp"}).json()
+    made_ids = {kind.plural: sponsor.create(kind.plural, **{kind.name_slot.value_field: f"Live {kind.name}"})
+                for kind in ARTIFACT_KINDS}
+
+    async def agent(client: Client) -> dict[str, Any]:
+        seen = {}
+        for kind in ARTIFACT_KINDS:
+            proposal = await call(client, f"{kind.plural}_propose", {kind.id_field: made_ids[kind.plural],
+                                                                     "description": "Proposed"})
+            decisions = [await refused(client, f"{kind.plural}_propose",
+                                       {"draft_id": proposal["draft_id"], "accept": accept,
+                                        "idempotency_key": proposal["idempotency_key"]}) for accept in (True, False)]
+            seen[kind.plural] = (proposal, decisions)
+        return seen
+
+    seen = run(connect, made["key"], agent)
+    for kind in ARTIFACT_KINDS:
+        proposal, decisions = seen[kind.plural]
+        assert proposal["new_version"] == 0 and len(proposal["form_state"]["proposals"]) == 1
+        assert all("403" in d and "agent_refused" in d for d in decisions), decisions
+        trail = admin.post("/api/v5/audit/search", {"artifact_id": made_ids[kind.plural]}).json()["events"]
+        assert [(e["action"], e["via_agent"], e["key_id"]) for e in trail if e["profile_id"] == profile["profile_id"]] == [
+            ("propose", True, made["key_id"])]
+        assert sponsor.ok(kind.plural, "get", {kind.id_field: made_ids[kind.plural]})["version"] == 1
+    # Revoked, the key opens no door: not a tool call over HTTP, not the stdio server.
+    admin.post("/api/v5/keys/revoke", {"key_ids": [made["key_id"]]})
+    if transport == "http":
+        async def again(client: Client) -> str:
+            return await refused(client, "personas_search", {})
+
+        assert "key_revoked" in run(connect, made["key"], again)
+
+
 # --- keys at the door ---------------------------------------------------------------------------------------
 
 
@@ -257,6 +299,11 @@ def test_stdio_refuses_to_start_with_a_wrong_key(database_url: str, tmp_path, di
     done = subprocess.run([sys.executable, *stdio_args("lw_not-a-real-key", database_url)], env=stdio_env(tmp_path),
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2 and "--api-key" in done.stderr and done.stdout == ""
+    # The environment variable wins over the option, which other local users can read in the process list.
+    done = subprocess.run([sys.executable, *stdio_args(None, database_url)],
+                          env={**stdio_env(tmp_path), "LOOMWORK_API_KEY": "lw_not-a-real-key"},
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "LOOMWORK_API_KEY" in done.stderr and done.stdout == ""
 
 
 # --- isolation: an agent reaches only its own group ----------------------------------------------------------

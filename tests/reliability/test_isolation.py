@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft
-from loomwork.identity.models import Profile
+from loomwork.identity.models import ApiKey, Profile
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.models import Resource
@@ -44,6 +44,7 @@ class Other:
     drafts: dict[str, str]  # artifact kind plural -> draft id
     uploads: list[str]
     profile: str  # the admin's
+    key: str  # the admin's key's id
     every_id: set[str]
 
 
@@ -75,7 +76,10 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         for model in (Resource, Artifact, Draft, Upload, Profile):
             every_id |= {str(i) for i in session.scalars(select(model.id).where(model.group_id == group_id))}
         profile = str(session.scalar(select(Profile.id).where(Profile.name == admin_name)))
-    return Other(resources, artifacts, drafts, uploads, profile, every_id)
+        every_id |= {str(i) for i in session.scalars(select(ApiKey.id).join(Profile, Profile.id == ApiKey.profile_id)
+                                                     .where(Profile.group_id == group_id))}
+    key = admin.post("/api/v5/keys/search", {}).json()["keys"][0]["key_id"]
+    return Other(resources, artifacts, drafts, uploads, profile, key, every_id)
 
 
 @pytest.fixture
@@ -99,6 +103,8 @@ def foreign_id(path: str, field: str, other: Other) -> str | None:
     kind = kind_of(path)
     if path == "/api/v5/audit/search":
         return {"artifact_id": other.artifacts["personas"], "profile_id": other.profile}.get(field)
+    if path.startswith(("/api/v5/keys/", "/api/v5/profiles/")):
+        return {"profile_id": other.profile, "sponsor_profile_id": other.profile, "key_ids": other.key}.get(field)
     if kind is None:
         resource = RESOURCE_BY_PLURAL.get(path.split("/")[4]) if path.startswith("/api/v5/resources/") else None
         return other.resources[resource] if resource and field in ("id", "ids") else None
@@ -234,11 +240,13 @@ def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
     for resource in RESOURCE_KINDS.values():
         yield f"{resource.plural} search", acme.post(f"/api/v5/resources/{resource.plural}/search", {})
     yield "audit search", acme.post("/api/v5/audit/search", {})
+    yield "profiles search", acme.post("/api/v5/profiles/search", {})
+    yield "keys search", acme.post("/api/v5/keys/search", {"include_revoked": True})
 
 
 def test_nothing_of_another_group_shows_in_anything_a_group_reads(acme, other):
     answers = list(reading_requests(acme))
-    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 1
+    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 3
     for label, response in answers:
         assert response.status_code == 200, (label, response.text[:300])
         assert not leaked(response.text, other), f"{label} shows ids of another group"

@@ -28,6 +28,8 @@ class AuditEvent(Base):
     # The name at the time, so the trail still says who after a profile is renamed or removed.
     profile_name: Mapped[str] = mapped_column(String(200))
     via_agent: Mapped[bool] = mapped_column(Boolean)
+    # The API key that made the change (None for the command line); no foreign key, like the ids below.
+    key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     action: Mapped[str] = mapped_column(String(20))
     # An artifact kind (persona, ...) or, for resource events, a resource kind (department, ...).

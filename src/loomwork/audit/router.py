@@ -61,7 +61,8 @@ class AuditEventItem(BaseModel):
     draft_id: uuid.UUID | None = Field(description="The draft committed, proposed to or decided on.")
     profile_id: uuid.UUID | None
     profile_name: str = Field(description="The profile's name when it acted.")
-    via_agent: bool = Field(description="Whether an AI agent (X-MCP) acted for the profile.")
+    via_agent: bool = Field(description="Whether an AI agent acted: an agent profile's key, or X-MCP on a person's.")
+    key_id: uuid.UUID | None = Field(description="The API key the change was made with (None from the command line).")
     changes: dict[str, Any] = Field(description="create/duplicate/import_create: `values` set; update/import_update: "
                                     "`fields` with `before` and `after`; delete: `values` removed; propose: "
                                     "`proposal` and its `patch`; accept/reject: `proposal` and `accepted`; "

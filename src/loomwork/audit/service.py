@@ -58,7 +58,8 @@ def record_state(session: Session, principal: Principal, action: str, kind: Arti
 def _row(principal: Principal, action: str, kind: str, changes: dict[str, Any], artifact_id: uuid.UUID | None,
          draft_id: uuid.UUID | None) -> dict[str, Any]:
     return {"group_id": principal.group_id, "profile_id": principal.profile_id, "profile_name": principal.name,
-            "via_agent": principal.via_agent, "at": utcnow(), "action": action, "kind": kind,
+            "via_agent": principal.via_agent, "key_id": principal.key_id, "at": utcnow(), "action": action,
+            "kind": kind,
             "artifact_id": artifact_id, "draft_id": draft_id, "changes": changes}
 
 
@@ -172,5 +173,5 @@ def search(session: Session, principal: Principal, filters: dict[str, Any], limi
 def _view(row: AuditEvent) -> dict[str, Any]:
     return {"id": row.id, "at": row.at, "action": row.action, "kind": row.kind, "artifact_id": row.artifact_id,
             "draft_id": row.draft_id, "profile_id": row.profile_id, "profile_name": row.profile_name,
-            "via_agent": row.via_agent, "changes": row.changes}
+            "via_agent": row.via_agent, "key_id": row.key_id, "changes": row.changes}
 

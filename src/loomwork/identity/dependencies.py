@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
 
 from loomwork.config import Settings
 from loomwork.db.database import Database
-from loomwork.identity.service import Principal, authenticate
+from loomwork.identity.service import Principal, authenticate_key, record_key_use
 from loomwork.web import sessions
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Your Loomwork API key.")
@@ -36,16 +37,30 @@ def current_caller(
     db: Database = request.app.state.db
     settings: Settings = request.app.state.settings
     key = api_key or (credentials.credentials if credentials else None)
+    # X-MCP makes a person's request an agent's; an agent profile's key is an agent's whatever is sent
+    # (Principal sees to that), and nothing here can make it a person's.
     via_agent = bool(x_mcp and x_mcp.strip())
     with db.transaction(write=False) as session:
         if key is None and session_id:  # a key, when sent, always decides: no cookie can override it
-            principal = sessions.principal_for(session, settings.secret_key, session_id, via_agent)
+            principal, used = sessions.principal_for(session, settings.secret_key, session_id, via_agent)
             sessions.require_csrf(settings.secret_key, session_id, request.method,
                                   request.headers.get(sessions.CSRF_HEADER))
         else:
-            principal = authenticate(session, settings.secret_key, key, via_agent=via_agent)
+            principal, used = authenticate_key(session, settings.secret_key, key, via_agent=via_agent)
+    if used and principal.key_id is not None:
+        _record_use(db, principal.key_id)
     request.state.principal = principal  # the request's log line names its group and profile
     return Caller(principal, db, settings)
+
+
+def _record_use(db: Database, key_id: object) -> None:
+    """At most once a minute per key, in a short transaction of its own: every other request only reads.
+    It is a convenience, so a busy database skips it rather than fail the request."""
+    try:
+        with db.transaction(write=True) as session:
+            record_key_use(session, key_id)  # type: ignore[arg-type]
+    except OperationalError:
+        pass
 
 
 def caller_with(role: str, action: str, *, agents: bool = True):  # noqa: ANN201

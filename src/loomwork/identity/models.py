@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from loomwork.db.base import Base, created_at, uuid_pk
+from loomwork.db.base import Base, UtcDateTime, created_at, uuid_pk
+
+PROFILE_TYPES = ("person", "agent")
 
 
 class Group(Base):
@@ -27,6 +29,11 @@ class Profile(Base):
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
+    # An agent's every request is an agent request, whatever its headers say; its sponsor answers for it.
+    type: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
+    # No foreign key: SQLite can add one only by copying the table, and dropping `profiles` in that copy would
+    # cascade through every table that points at it. The service checks the sponsor is a person of the group.
+    sponsor_profile_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     created_at: Mapped[datetime] = created_at()
 
 
@@ -39,4 +46,9 @@ class ApiKey(Base):
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Whole minutes: written at most once a minute per key, so using a key stays a read.
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -7,27 +7,39 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from loomwork.db.base import utcnow
 from loomwork.errors import Forbidden, Invalid, Unauthenticated
-from loomwork.identity.models import ApiKey, Group, Profile
+from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile
 from loomwork.resources.catalog import seed_group_catalog
 
 ROLES = ("viewer", "editor", "admin")
+AGENT_ROLES = ("viewer", "editor")
 KEY_PREFIX = "lw_"
+SHOWN_PREFIX_CHARS = 12  # a key's first characters, enough for a person to recognise it
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller of one request: a profile, its group and role, and whether an AI agent speaks (X-MCP)."""
+    """The caller of one request: a profile, its group and role, whether an AI agent speaks (an agent
+    profile's key, or X-MCP on a person's), and the key it came with (None for the command line)."""
 
     profile_id: uuid.UUID
     group_id: uuid.UUID
     name: str
     role: str
     via_agent: bool = False
+    profile_type: str = "person"
+    key_id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        # An agent profile speaks as an agent whatever built this principal: no header, cookie or field undoes it.
+        if self.profile_type == "agent":
+            object.__setattr__(self, "via_agent", True)
 
     def has_role(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -63,26 +75,66 @@ def ensure_profile(session: Session, group: Group, name: str, role: str) -> Prof
         raise Invalid(f"role must be one of {', '.join(ROLES)}.", field="role")
     profile = session.scalar(select(Profile).where(Profile.group_id == group.id, Profile.name == name))
     if profile is None:
-        profile = Profile(id=uuid.uuid4(), group_id=group.id, name=name, role=role)
-        session.add(profile)
-        session.flush()
+        profile = new_profile(session, group.id, name, "person", role, None)
     elif profile.role != role:
+        check_role(profile.type, role)  # an existing agent never becomes an admin
         profile.role = role
     return profile
 
 
-def create_key(session: Session, secret_key: bytes, profile: Profile) -> str:
-    """Make a new key for the profile; the plain key exists only in this return value."""
+def issue_key(session: Session, secret_key: bytes, profile: Profile, name: str = "",
+              expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Make a new key for the profile: its row, and the plain key, which exists only in this return value."""
     prefix = secrets.token_hex(6)
     api_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    session.add(ApiKey(id=uuid.uuid4(), profile_id=profile.id, prefix=prefix,
-                       key_hash=_key_hash(secret_key, api_key)))
+    row = ApiKey(id=uuid.uuid4(), profile_id=profile.id, prefix=prefix, key_hash=_key_hash(secret_key, api_key),
+                 name=name, created_at=utcnow(), expires_at=expires_at)
+    session.add(row)
     session.flush()
-    return api_key
+    return row, api_key
+
+
+def create_key(session: Session, secret_key: bytes, profile: Profile, name: str = "") -> str:
+    return issue_key(session, secret_key, profile, name)[1]
 
 
 def create_group_key(session: Session, secret_key: bytes, group: str, name: str, role: str) -> str:
     return create_key(session, secret_key, ensure_profile(session, ensure_group(session, group), name, role))
+
+
+def ensure_agent(session: Session, group: Group, name: str, role: str, sponsor_name: str) -> Profile:
+    """The agent profile `name`, sponsored by the person `sponsor_name` of the group (both must fit)."""
+    sponsor = session.scalar(select(Profile).where(Profile.group_id == group.id, Profile.name == sponsor_name))
+    if sponsor is None or sponsor.type != "person":
+        raise Invalid(f"sponsor: no person named {sponsor_name!r} in group {group.name!r}.", field="sponsor")
+    profile = session.scalar(select(Profile).where(Profile.group_id == group.id, Profile.name == name))
+    if profile is not None and profile.type != "agent":
+        raise Invalid(f"name: {name!r} is a person of group {group.name!r}, not an agent.", field="name")
+    if profile is None:
+        profile = new_profile(session, group.id, name, "agent", role, sponsor.id)
+    else:
+        check_role("agent", role)
+        profile.role, profile.sponsor_profile_id = role, sponsor.id
+    return profile
+
+
+def check_role(profile_type: str, role: str) -> None:
+    if profile_type not in PROFILE_TYPES:
+        raise Invalid(f"type must be one of {', '.join(PROFILE_TYPES)}.", field="type")
+    allowed = AGENT_ROLES if profile_type == "agent" else ROLES
+    if role not in allowed:
+        raise Invalid(f"role: a {profile_type} may be {' or '.join(allowed)}"
+                      + (" (an agent is never an admin)." if profile_type == "agent" else "."), field="role")
+
+
+def new_profile(session: Session, group_id: uuid.UUID, name: str, profile_type: str, role: str,
+                sponsor_profile_id: uuid.UUID | None) -> Profile:
+    check_role(profile_type, role)
+    profile = Profile(id=uuid.uuid4(), group_id=group_id, name=name, role=role, type=profile_type,
+                      sponsor_profile_id=sponsor_profile_id, created_at=utcnow())
+    session.add(profile)
+    session.flush()
+    return profile
 
 
 def has_any_group(session: Session) -> bool:
@@ -90,6 +142,12 @@ def has_any_group(session: Session) -> bool:
 
 
 def authenticate(session: Session, secret_key: bytes, api_key: str | None, via_agent: bool) -> Principal:
+    return authenticate_key(session, secret_key, api_key, via_agent)[0]
+
+
+def authenticate_key(session: Session, secret_key: bytes, api_key: str | None,
+                     via_agent: bool) -> tuple[Principal, bool]:
+    """The key's principal, and whether its `last_used_at` is due to be written (see `record_key_use`)."""
     if not api_key:
         raise Unauthenticated("Send an API key as X-Api-Key: <key> or Authorization: Bearer <key>.")
     parts = api_key.split("_")
@@ -97,7 +155,8 @@ def authenticate(session: Session, secret_key: bytes, api_key: str | None, via_a
     row = None
     if prefix:
         row = session.execute(
-            select(ApiKey.key_hash, Profile.id, Profile.group_id, Profile.name, Profile.role)
+            select(ApiKey.id.label("key_id"), ApiKey.key_hash, ApiKey.expires_at, ApiKey.revoked_at,
+                   ApiKey.last_used_at, Profile.id, Profile.group_id, Profile.name, Profile.role, Profile.type)
             .join(Profile, Profile.id == ApiKey.profile_id)
             .where(ApiKey.prefix == prefix)
         ).first()
@@ -105,4 +164,31 @@ def authenticate(session: Session, secret_key: bytes, api_key: str | None, via_a
     expected = row.key_hash if row else "0" * 64
     if not hmac.compare_digest(expected, _key_hash(secret_key, api_key)) or row is None:
         raise Unauthenticated("The API key is not valid.")
-    return Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role, via_agent=via_agent)
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise Unauthenticated(f"The API key was revoked at {row.revoked_at:%Y-%m-%d %H:%M} UTC; use another key.",
+                              code="key_revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated(f"The API key expired at {row.expires_at:%Y-%m-%d %H:%M} UTC; use another key.",
+                              code="key_expired")
+    principal = Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role,
+                          via_agent=via_agent, profile_type=row.type, key_id=row.key_id)
+    return principal, row.last_used_at is None or row.last_used_at < _minute(now)
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def record_key_use(session: Session, key_id: uuid.UUID) -> None:
+    """Set the key's `last_used_at` to this minute, unless a request of this minute did already."""
+    minute = _minute(utcnow())
+    session.execute(update(ApiKey).where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
+                                                                  ApiKey.last_used_at < minute))
+                    .values(last_used_at=minute))
+
+
+def key_is_live(now: datetime):  # noqa: ANN201
+    """The condition a key row meets while it authenticates: neither revoked nor expired."""
+    return (ApiKey.revoked_at.is_(None)) & (or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now))
+

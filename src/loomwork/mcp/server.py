@@ -2,7 +2,7 @@
 
 - Streamable HTTP at `/mcp` on the API's own server: the caller's API key comes in the same
   headers as for the HTTP API (`X-Api-Key` or `Authorization: Bearer`).
-- stdio (`loomwork mcp --api-key KEY`): one key for the whole session.
+- stdio (`LOOMWORK_API_KEY=KEY loomwork mcp`): one key for the whole session.
 
 Either way a tool call is a request to the API, made in process with the caller's key and
 `X-MCP`, so the engine treats it as an agent's.
@@ -58,7 +58,7 @@ def build_server(api: FastAPI, key_of: KeyOf) -> Server[Any]:
             return _error(f"There is no tool {params.name!r}; list the tools to see them.")
         key = key_of(ctx)
         if not key:
-            return _error("No API key: send it as X-Api-Key or Authorization: Bearer, or start with --api-key.")
+            return _error("No API key: send it as X-Api-Key or Authorization: Bearer, or start with LOOMWORK_API_KEY set.")
         return await _call_api(api, tool, key, dict(params.arguments or {}))
 
     return Server("loomwork", version=__version__, instructions=INSTRUCTIONS,

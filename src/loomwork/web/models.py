@@ -18,5 +18,7 @@ class WebSession(Base):
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    # The key it was opened with: revoking that key ends the session.
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = created_at()
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

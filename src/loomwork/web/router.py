@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Header, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -40,7 +40,7 @@ def _require_same_origin(request: Request) -> None:
 
 def _who(principal: Any, csrf: str) -> dict[str, Any]:
     return {"name": principal.name, "role": principal.role, "group_id": str(principal.group_id),
-            "csrf_token": csrf}
+            "profile_id": str(principal.profile_id), "csrf_token": csrf}
 
 
 def build_web_router() -> APIRouter:
@@ -53,11 +53,13 @@ def build_web_router() -> APIRouter:
         return FileResponse(STATIC_DIR / "index.html", headers={**PAGE_HEADERS, "Cache-Control": "no-store"})
 
     @router.post("/web/session", operation_id="web_sign_in", summary="Sign in with an API key (form field api_key).")
-    def sign_in(request: Request, api_key: Annotated[str, Form(min_length=1, max_length=500)]) -> JSONResponse:
+    def sign_in(request: Request, api_key: Annotated[str, Form(min_length=1, max_length=500)],
+                x_mcp: Annotated[str | None, Header(alias="X-MCP")] = None) -> JSONResponse:
         _require_same_origin(request)
         settings, db = request.app.state.settings, request.app.state.db
         with db.transaction(write=True) as session:
-            session_id, principal = sessions.sign_in(session, settings.secret_key, api_key.strip())
+            session_id, principal = sessions.sign_in(session, settings.secret_key, api_key.strip(),
+                                                     via_agent=bool(x_mcp and x_mcp.strip()))
         request.state.principal = principal  # the sign-in's log line names who signed in
         response = JSONResponse(_who(principal, sessions.csrf_token(settings.secret_key, session_id)))
         response.set_cookie(sessions.COOKIE, session_id, max_age=int(sessions.LIFETIME.total_seconds()), path="/",

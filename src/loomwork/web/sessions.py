@@ -1,7 +1,9 @@
 """Sign-in sessions for the pages: an API key, checked once, becomes a random cookie id.
 
 The database keeps only a keyed hash of that id (so a copy of the table signs no one
-in) and the profile it speaks for; the role is read from the profile on every request,
+in), the profile it speaks for and the key it was opened with (revoking the key ends
+it, and a revoked or expired key's session is refused even before that); the role is
+read from the profile on every request,
 so a role change takes effect at once. The CSRF token is derived from the session id,
 so nothing else needs storing and it dies with the session.
 """
@@ -18,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
 from loomwork.errors import Forbidden, Unauthenticated
-from loomwork.identity.models import Profile
-from loomwork.identity.service import Principal, authenticate
+from loomwork.identity.models import ApiKey, Profile
+from loomwork.identity.service import Principal, authenticate, key_is_live
 from loomwork.web.models import WebSession
 
 COOKIE = "lw_session"
@@ -36,14 +38,16 @@ def csrf_token(secret_key: bytes, session_id: str) -> str:
     return _digest(secret_key, "csrf", session_id)
 
 
-def sign_in(session: Session, secret_key: bytes, api_key: str | None) -> tuple[str, Principal]:
-    """Check the key like any API call, then store a new session for its profile; returns the raw id."""
-    principal = authenticate(session, secret_key, api_key, via_agent=False)
+def sign_in(session: Session, secret_key: bytes, api_key: str | None, via_agent: bool = False) -> tuple[str, Principal]:
+    """Check the key like any API call, then store a new session for its profile; returns the raw id.
+    The pages are people's: an agent (its own key, or X-MCP) is refused."""
+    principal = authenticate(session, secret_key, api_key, via_agent=via_agent)
+    principal.refuse_agent("sign in to the pages")
     now = utcnow()
     session.execute(delete(WebSession).where(WebSession.expires_at < now))  # ended sessions go on the next sign-in
     session_id = secrets.token_urlsafe(32)
     session.add(WebSession(id_hash=_digest(secret_key, "session", session_id), profile_id=principal.profile_id,
-                           created_at=now, expires_at=now + LIFETIME))
+                           key_id=principal.key_id, created_at=now, expires_at=now + LIFETIME))
     session.flush()
     return session_id, principal
 
@@ -52,15 +56,27 @@ def sign_out(session: Session, secret_key: bytes, session_id: str) -> None:
     session.execute(delete(WebSession).where(WebSession.id_hash == _digest(secret_key, "session", session_id)))
 
 
-def principal_for(session: Session, secret_key: bytes, session_id: str, via_agent: bool) -> Principal:
+def end_sessions_of_keys(session: Session, key_ids: list) -> None:  # noqa: ANN001
+    session.execute(delete(WebSession).where(WebSession.key_id.in_(key_ids)))
+
+
+def principal_for(session: Session, secret_key: bytes, session_id: str, via_agent: bool) -> tuple[Principal, bool]:
+    """The signed-in profile, and whether its key's `last_used_at` is due (as `authenticate_key` says)."""
+    now = utcnow()
     row = session.execute(
-        select(Profile.id, Profile.group_id, Profile.name, Profile.role)
+        select(Profile.id, Profile.group_id, Profile.name, Profile.role, Profile.type, ApiKey.id.label("key_id"),
+               ApiKey.last_used_at)
         .join(WebSession, WebSession.profile_id == Profile.id)
-        .where(WebSession.id_hash == _digest(secret_key, "session", session_id), WebSession.expires_at > utcnow())
+        .join(ApiKey, ApiKey.id == WebSession.key_id)
+        .where(WebSession.id_hash == _digest(secret_key, "session", session_id), WebSession.expires_at > now,
+               key_is_live(now))
     ).first()
     if row is None:
-        raise Unauthenticated("Your session has ended (signed out or expired); sign in again with your API key.")
-    return Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role, via_agent=via_agent)
+        raise Unauthenticated("Your session has ended (signed out, expired, or its key was revoked or expired); "
+                              "sign in again with your API key.")
+    principal = Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role,
+                          via_agent=via_agent, profile_type=row.type, key_id=row.key_id)
+    return principal, row.last_used_at is None or row.last_used_at < now.replace(second=0, microsecond=0)
 
 
 def require_csrf(secret_key: bytes, session_id: str, method: str, sent: str | None) -> None:
