@@ -267,6 +267,11 @@ def test_every_generation_is_in_the_audit_trail(api: Api, admin: Api, stub: Stub
     }
     [proposed] = [e for e in events if e["action"] == "propose"]
     assert proposed["profile_name"] == "AI generator" and proposed["via_agent"] is True
+    # The generator is an agent profile of its own, sponsored by the admin who set it.
+    agents = admin.post("/api/v5/profiles/search", {"type": "agent"}).json()["profiles"]
+    [generator_profile] = [p for p in agents if p["name"] == "AI generator"]
+    assert generator_profile["sponsor_profile_id"] == admin.post(
+        "/api/v5/profiles/search", {"search": "admin"}).json()["profiles"][0]["profile_id"]
 
 
 def api_name(admin: Api, api: Api) -> str:

@@ -109,7 +109,7 @@ def update_settings(session: Session, principal: Principal, ai_generator: dict[s
             raise Invalid(f"ai_generator.invocation_id: {failed.detail}", field="ai_generator.invocation_id") from None
         check_url(generator.endpoint, allow_private=allow_private_urls, field="ai_generator.invocation_id")
         if row.generator_profile_id is None:
-            row.generator_profile_id = _new_generator_profile(session, principal.group_id)
+            row.generator_profile_id = _new_generator_profile(session, principal.group_id, principal.profile_id)
     row.updated_at, row.updated_by = utcnow(), principal.profile_id
     session.flush()
     audit.record(session, principal, "settings", "settings", {"ai_generator": None if ai_generator is None else {
@@ -117,12 +117,14 @@ def update_settings(session: Session, principal: Principal, ai_generator: dict[s
     return settings_view(session, principal.group_id)
 
 
-def _new_generator_profile(session: Session, group_id: uuid.UUID) -> uuid.UUID:
-    """The agent that generation proposes as: its own profile, so the queue and the audit trail say who."""
+def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uuid.UUID | None) -> uuid.UUID:
+    """The agent that generation proposes as: an agent profile of its own, sponsored by the admin who set the
+    generator, so the queue and the audit trail say who proposed, and it can never decide."""
     taken = set(session.scalars(select(Profile.name).where(Profile.group_id == group_id,
                                                            Profile.name.like(f"{GENERATOR_NAME}%"))))
     name = next(n for n in (GENERATOR_NAME, *(f"{GENERATOR_NAME} {i}" for i in range(2, 1000))) if n not in taken)
-    profile = Profile(id=uuid.uuid4(), group_id=group_id, name=name, role="editor")
+    profile = Profile(id=uuid.uuid4(), group_id=group_id, name=name, role="editor", type="agent",
+                      sponsor_profile_id=sponsor_id)
     session.add(profile)
     session.flush()
     return profile.id
@@ -354,10 +356,11 @@ def generate(db: Database, settings: Settings, kind: ArtifactKind, principal: Pr
 def _generator_principal(session: Session, group_id: uuid.UUID, profile_id: uuid.UUID | None) -> Principal:
     profile = session.get(Profile, profile_id) if profile_id else None
     if profile is None:  # the profile was removed since: make it again
-        profile = session.get(Profile, _new_generator_profile(session, group_id))
         row = _settings_row(session, group_id)
+        profile = session.get(Profile, _new_generator_profile(session, group_id, row.updated_by if row else None))
         if row is not None:
             row.generator_profile_id = profile.id
     if profile is None:
         raise NotFound("The generator profile could not be made.")
-    return Principal(profile_id=profile.id, group_id=group_id, name=profile.name, role=profile.role, via_agent=True)
+    return Principal(profile_id=profile.id, group_id=group_id, name=profile.name, role=profile.role,
+                     profile_type=profile.type, via_agent=True)
