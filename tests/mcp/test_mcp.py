@@ -97,7 +97,8 @@ def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, co
 
     tools = {tool.name: tool for tool in run(connect, api.key, session)}
 
-    expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {"resources_search"}
+    expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {"resources_search",
+                                                                                                   "proposals_mine"}
     assert set(tools) == expected
     for kind in ARTIFACT_KINDS:
         propose = tools[f"{kind.plural}_propose"]
