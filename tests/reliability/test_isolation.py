@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.models import Artifact, Draft
+from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.identity.models import Profile
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
@@ -44,6 +44,8 @@ class Other:
     drafts: dict[str, str]  # artifact kind plural -> draft id
     uploads: list[str]
     profile: str  # the admin's
+    proposal: str  # an agent's, waiting in the review queue
+    proposer: str  # the agent's profile
     every_id: set[str]
 
 
@@ -65,8 +67,10 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         artifacts[kind.plural] = admin.create(kind.plural, **item)
         edit = admin.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural], "description": "edit"}, "PATCH")
         drafts[kind.plural] = edit.json()["draft_id"]
-        assert agent.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural],
-                                               "description": "proposal"}, "PATCH").status_code == 200
+        proposed = agent.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural],
+                                                   "description": "proposal"}, "PATCH")
+        assert proposed.status_code == 200
+        proposal = proposed.json()["form_state"]["proposals"][-1]["proposal_id"]
         uploads.append(admin.ok(kind.plural, "export", {})["upload_id"])
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Profile.group_id).join(Artifact, Artifact.group_id == Profile.group_id)
@@ -75,7 +79,10 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         for model in (Resource, Artifact, Draft, Upload, Profile):
             every_id |= {str(i) for i in session.scalars(select(model.id).where(model.group_id == group_id))}
         profile = str(session.scalar(select(Profile.id).where(Profile.name == admin_name)))
-    return Other(resources, artifacts, drafts, uploads, profile, every_id)
+        every_id |= {str(i) for i in session.scalars(select(DraftEntry.proposal_id).join(
+            Draft, Draft.id == DraftEntry.draft_id).where(Draft.group_id == group_id, DraftEntry.proposal_id.is_not(None)))}
+        proposer = str(session.scalar(select(DraftEntry.actor_id).where(DraftEntry.proposal_id == uuid.UUID(proposal))))
+    return Other(resources, artifacts, drafts, uploads, profile, proposal, proposer, every_id)
 
 
 @pytest.fixture
@@ -99,6 +106,9 @@ def foreign_id(path: str, field: str, other: Other) -> str | None:
     kind = kind_of(path)
     if path == "/api/v5/audit/search":
         return {"artifact_id": other.artifacts["personas"], "profile_id": other.profile}.get(field)
+    if path.startswith("/api/v5/proposals/"):
+        return {"proposal_id": other.proposal, "proposer_profile_id": other.proposer,
+                "artifact_id": other.artifacts["personas"]}.get(field)
     if kind is None:
         resource = RESOURCE_BY_PLURAL.get(path.split("/")[4]) if path.startswith("/api/v5/resources/") else None
         return other.resources[resource] if resource and field in ("id", "ids") else None
@@ -143,11 +153,15 @@ def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other
         items = resolve(doc, prop.get("items", {})) if prop.get("type") == "array" else {}
         if is_uuid(prop) or is_uuid(items):
             value = foreign_id(path, name, other)
-            yield name, value, {name: (value if is_uuid(prop) else [value])}
+            yield name, value, {**REQUIRED_BESIDES.get(path, {}), name: (value if is_uuid(prop) else [value])}
         elif items.get("type") == "object":
             base = own_item(path, acme_ids) if kind and name == kind.plural else minimal(doc, items)
             for inner, value, body in foreign_bodies(doc, path, items, other, acme_ids):
                 yield inner, value, {name: [{**base, **body}]}
+
+
+# What an operation needs besides the id under test, so that the id alone decides the answer.
+REQUIRED_BESIDES = {"/api/v5/proposals/decide": {"decision": "reject"}}
 
 
 def minimal(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +227,7 @@ def not_found_problem(response, field: str) -> str | None:  # noqa: ANN001
     return None
 
 
-OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", *(k.id_field for k in ARTIFACT_KINDS)}
+OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", "proposal_id", *(k.id_field for k in ARTIFACT_KINDS)}
 
 
 # --- everything acme can read without ids ------------------------------------------------------------------
@@ -229,11 +243,12 @@ def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
     for resource in RESOURCE_KINDS.values():
         yield f"{resource.plural} search", acme.post(f"/api/v5/resources/{resource.plural}/search", {})
     yield "audit search", acme.post("/api/v5/audit/search", {})
+    yield "proposals search", acme.post("/api/v5/proposals/search", {})
 
 
 def test_nothing_of_another_group_shows_in_anything_a_group_reads(acme, other):
     answers = list(reading_requests(acme))
-    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 1
+    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 2
     for label, response in answers:
         assert response.status_code == 200, (label, response.text[:300])
         assert not leaked(response.text, other), f"{label} shows ids of another group"

@@ -73,7 +73,7 @@ async function route() {
   const params = new URLSearchParams(query);
   const parts = path.split("/").filter(Boolean);
   try {
-    if (parts[0] === "proposals") return await showProposals();
+    if (parts[0] === "proposals") return await showProposals(params);
     const kind = parts[0] === "k" && kindOf(parts[1]);
     if (!kind) return go(`#/k/${app.kinds[0].plural}`);
     if (parts[2] === "docs") return await showDocs(kind);
