@@ -19,6 +19,7 @@ from loomwork import __version__, ops, uploads
 from loomwork.audit.router import build_audit_router
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
+from loomwork.engine.proposals_router import build_proposals_router
 from loomwork.engine.router import ERROR_RESPONSES, build_router
 from loomwork.engine.schemas import ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(build_audit_router())
     app.include_router(build_settings_router())
     app.include_router(build_identity_router())
+    app.include_router(build_proposals_router(ARTIFACT_KINDS))
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
     mount_web(app)  # people's door: the pages at / and /static
 

@@ -69,8 +69,15 @@ class Invalid(LoomworkError):
     meaning = "A field is invalid; `field` names it and `detail` says why."
 
 
+class TooManyProposals(LoomworkError):
+    status = 429
+    code = "too_many_proposals"
+    meaning = "Too many proposals wait for a decision; wait until people decide some."
+
+
 # The errors any operation can answer with, by status: every route's OpenAPI `responses` derive from these.
-ERROR_STATUSES: tuple[type[LoomworkError], ...] = (Unauthenticated, Forbidden, NotFound, Conflict, BodyTooLarge, Invalid)
+ERROR_STATUSES: tuple[type[LoomworkError], ...] = (Unauthenticated, Forbidden, NotFound, Conflict, BodyTooLarge, Invalid,
+                                                       TooManyProposals)
 
 
 def version_conflict(what: str, current: int | None, expected: int | None) -> Conflict:

@@ -131,6 +131,7 @@ def test_proposals_acks_and_a_draft_commit_record_who_decided_and_whether_an_age
         ("propose", True), ("accept", False), ("propose", True), ("reject", False), ("create", False)]
     assert all(e["draft_id"] == draft_id for e in trail)
     proposed, ack, _, nack, committed = (e["changes"] for e in trail)
+    assert proposed.pop("proposal_id")  # its id in the review queue
     assert proposed == {"proposal": accepted, "patch": item(kind, description="Proposed")}
     assert trail[0]["artifact_id"] is None  # proposed to a draft of a new artifact
     assert ack["proposal"] == accepted and ack["accepted"] is True and ack["proposed_via_agent"] is True

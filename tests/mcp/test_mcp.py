@@ -100,7 +100,8 @@ def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, co
 
     tools = {tool.name: tool for tool in run(connect, api.key, session)}
 
-    expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {"resources_search"}
+    expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {"resources_search",
+                                                                                                   "proposals_mine"}
     assert set(tools) == expected
     for kind in ARTIFACT_KINDS:
         propose = tools[f"{kind.plural}_propose"]
@@ -336,3 +337,34 @@ def test_an_agent_sees_nothing_of_another_group_and_its_ids_are_not_found(make_a
         assert "Zebra" not in answer and not any(i in answer for i in theirs.values()), answer[:300]
     assert all("404" in r and "not_found" in r for r in refusals), refusals
     assert owner.ok("personas", "get", {"draft_id": their_draft})["draft_version"] == 1  # untouched
+
+
+def test_an_agent_reads_its_own_proposals_and_the_reviewers_decision(api: Api, make_api, connect, dialect):
+    """The review queue's answer reaches the agent: status, who decided, and the reason, for its own only."""
+    persona_id = api.create("personas", name="Archivist", description="Finds documents")
+    other = make_api("editor")
+    other.as_agent().ok("personas", "draft", {"name": "Not yours"}, method="PATCH")
+
+    async def propose(client: Client) -> dict[str, Any]:
+        first = await call(client, "personas_propose", {"persona_id": persona_id, "description": "Finds and cites"})
+        await call(client, "personas_propose", {"draft_id": first["draft_id"], "color": "#123"})
+        return await call(client, "proposals_mine", {"status": "waiting"})
+
+    waiting = run(connect, api.key, propose)
+    assert waiting["total_count"] == 2 and {p["status"] for p in waiting["proposals"]} == {"waiting"}
+    older = waiting["proposals"][1]
+    assert older["changes"] == [{"field": "description", "now": "Finds documents", "proposed": "Finds and cites"}]
+
+    reviewer = make_api("editor", name="Grace")
+    answer = reviewer.post("/api/v5/proposals/decide", {"proposal_id": older["proposal_id"], "decision": "reject",
+                                                        "reason": "Cite only on request"})
+    assert answer.status_code == 200, answer.text
+
+    async def read(client: Client) -> dict[str, Any]:
+        return await call(client, "proposals_mine", {})
+
+    mine = run(connect, api.key, read)
+    assert mine["total_count"] == 2  # its own only, not the other agent's
+    decided = next(p for p in mine["proposals"] if p["proposal_id"] == older["proposal_id"])
+    assert decided["status"] == "rejected" and decided["reason"] == "Cite only on request"
+    assert decided["decided_by"]["name"] == "Grace"

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.models import Artifact, Draft
+from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.identity.models import ApiKey, Profile
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
@@ -45,6 +45,8 @@ class Other:
     uploads: list[str]
     profile: str  # the admin's
     key: str  # the admin's key's id
+    proposal: str  # an agent's, waiting in the review queue
+    proposer: str  # the agent's profile
     every_id: set[str]
 
 
@@ -66,8 +68,10 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         artifacts[kind.plural] = admin.create(kind.plural, **item)
         edit = admin.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural], "description": "edit"}, "PATCH")
         drafts[kind.plural] = edit.json()["draft_id"]
-        assert agent.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural],
-                                               "description": "proposal"}, "PATCH").status_code == 200
+        proposed = agent.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural],
+                                                   "description": "proposal"}, "PATCH")
+        assert proposed.status_code == 200
+        proposal = proposed.json()["form_state"]["proposals"][-1]["proposal_id"]
         uploads.append(admin.ok(kind.plural, "export", {})["upload_id"])
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Profile.group_id).join(Artifact, Artifact.group_id == Profile.group_id)
@@ -78,8 +82,11 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         profile = str(session.scalar(select(Profile.id).where(Profile.name == admin_name)))
         every_id |= {str(i) for i in session.scalars(select(ApiKey.id).join(Profile, Profile.id == ApiKey.profile_id)
                                                      .where(Profile.group_id == group_id))}
+        every_id |= {str(i) for i in session.scalars(select(DraftEntry.proposal_id).join(
+            Draft, Draft.id == DraftEntry.draft_id).where(Draft.group_id == group_id, DraftEntry.proposal_id.is_not(None)))}
+        proposer = str(session.scalar(select(DraftEntry.actor_id).where(DraftEntry.proposal_id == uuid.UUID(proposal))))
     key = admin.post("/api/v5/keys/search", {}).json()["keys"][0]["key_id"]
-    return Other(resources, artifacts, drafts, uploads, profile, key, every_id)
+    return Other(resources, artifacts, drafts, uploads, profile, key, proposal, proposer, every_id)
 
 
 @pytest.fixture
@@ -105,6 +112,9 @@ def foreign_id(path: str, field: str, other: Other) -> str | None:
         return {"artifact_id": other.artifacts["personas"], "profile_id": other.profile}.get(field)
     if path.startswith(("/api/v5/keys/", "/api/v5/profiles/")):
         return {"profile_id": other.profile, "sponsor_profile_id": other.profile, "key_ids": other.key}.get(field)
+    if path.startswith("/api/v5/proposals/"):
+        return {"proposal_id": other.proposal, "proposer_profile_id": other.proposer,
+                "artifact_id": other.artifacts["personas"]}.get(field)
     if kind is None:
         resource = RESOURCE_BY_PLURAL.get(path.split("/")[4]) if path.startswith("/api/v5/resources/") else None
         return other.resources[resource] if resource and field in ("id", "ids") else None
@@ -141,11 +151,6 @@ def own_item(path: str, acme_ids: dict[str, str]) -> dict[str, Any]:
     return {}
 
 
-def own_fields(path: str) -> dict[str, Any]:
-    """Required fields besides the ids: the step a generation drafts."""
-    return {"step": "basic"} if path.endswith("/generate") else {}
-
-
 def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other: Other,
                    acme_ids: dict[str, str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(field, the foreign id, a body sending it) for every id field, top level and inside list items."""
@@ -154,11 +159,17 @@ def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other
         items = resolve(doc, prop.get("items", {})) if prop.get("type") == "array" else {}
         if is_uuid(prop) or is_uuid(items):
             value = foreign_id(path, name, other)
-            yield name, value, {**own_fields(path), name: (value if is_uuid(prop) else [value])}
+            yield name, value, {**REQUIRED_BESIDES.get(path, {}), name: (value if is_uuid(prop) else [value])}
         elif items.get("type") == "object":
             base = own_item(path, acme_ids) if kind and name == kind.plural else minimal(doc, items)
             for inner, value, body in foreign_bodies(doc, path, items, other, acme_ids):
                 yield inner, value, {name: [{**base, **body}]}
+
+
+# What an operation needs besides the id under test, so that the id alone decides the answer.
+# Required fields besides the ids: a decision to make, the step a generation drafts.
+REQUIRED_BESIDES = {"/api/v5/proposals/decide": {"decision": "reject"},
+                    **{f"/api/v5/artifacts/{k.plural}/generate": {"step": "basic"} for k in ARTIFACT_KINDS}}
 
 
 def minimal(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +235,7 @@ def not_found_problem(response, field: str) -> str | None:  # noqa: ANN001
     return None
 
 
-OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", *(k.id_field for k in ARTIFACT_KINDS)}
+OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", "proposal_id", *(k.id_field for k in ARTIFACT_KINDS)}
 
 
 # --- everything acme can read without ids ------------------------------------------------------------------
@@ -242,11 +253,12 @@ def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
     yield "audit search", acme.post("/api/v5/audit/search", {})
     yield "profiles search", acme.post("/api/v5/profiles/search", {})
     yield "keys search", acme.post("/api/v5/keys/search", {"include_revoked": True})
+    yield "proposals search", acme.post("/api/v5/proposals/search", {})
 
 
 def test_nothing_of_another_group_shows_in_anything_a_group_reads(acme, other):
     answers = list(reading_requests(acme))
-    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 3
+    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 4
     for label, response in answers:
         assert response.status_code == 200, (label, response.text[:300])
         assert not leaked(response.text, other), f"{label} shows ids of another group"

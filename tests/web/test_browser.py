@@ -146,29 +146,54 @@ def propose_over_mcp(server: LiveServer, key: str, arguments: dict[str, Any]) ->
     return answer
 
 
-def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_inbox(page: Page, web_server: LiveServer, api: Api,
-                                                                    dialect):
+def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(page: Page, web_server: LiveServer, api: Api,
+                                                                          make_api, dialect):
     persona_id = api.create("personas", name="Archivist", description="Finds documents")
     proposal = propose_over_mcp(web_server, api.key, {"persona_id": persona_id, "description": "Finds and cites"})
-    sign_in(page, web_server, api.key)
+    reviewer = make_api("editor", name="Grace")  # not the draft's owner: the queue is the group's
+    sign_in(page, web_server, reviewer.key)
     page.get_by_role("link", name="Proposals").click()
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
     card = page.locator("article.proposal")
     expect(card).to_have_count(1)
     expect(card).to_contain_text("AI agent")
-    row = card.get_by_role("row", name="Descriptions")
+    row = card.get_by_role("row", name="Description")
     expect(row).to_contain_text("Finds documents")  # now
     expect(row).to_contain_text("Finds and cites")  # proposed
     shot(page, "proposals")
-    card.get_by_role("button", name="Accept").click()
-    expect(page.locator("#flash")).to_contain_text("Accepted proposal")
+    card.get_by_role("button", name="Accept proposal for persona “Archivist”").click()
+    expect(page.locator("#flash")).to_contain_text("Accepted the proposal and committed persona version 2")
     expect(page.locator("#no-proposals")).to_be_visible()
-
-    page.get_by_role("link", name="Open").click()
-    page.get_by_role("button", name="Save persona").click()
-    expect(page.locator("#flash")).to_contain_text("Saved the persona")
     (row,) = api.ok("personas", "search", {})["personas"]
-    assert row["description"] == "Finds and cites" and row["version"] == 2
+    assert row["description"] == "Finds and cites" and row["version"] == 2  # saved at once: an agent's draft
+
+    page.get_by_label("Status").select_option("accepted")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("Accepted by Grace")
     assert api.ok("personas", "drafts")["entries"][0]["draft_id"] == proposal["draft_id"]
+
+
+def test_a_reviewer_rejects_a_proposal_with_a_reason_and_the_queue_says_who(page: Page, web_server: LiveServer,
+                                                                           api: Api, make_api, dialect):
+    api.as_agent().ok("personas", "draft", {"name": "Shouty", "icon": ICON}, method="PATCH")
+    api.as_agent().ok("tools", "draft", {"name": "other_tool"}, method="PATCH")
+    reviewer = make_api("editor", name="Linus")
+    sign_in(page, web_server, reviewer.key)
+    page.get_by_role("link", name="Proposals").click()
+    expect(page.locator("article.proposal")).to_have_count(2)
+    page.get_by_label("Kind").select_option("persona")
+    card = page.locator("article.proposal")
+    expect(card).to_have_count(1)
+    expect(card.get_by_role("row", name="Icon").locator("img")).to_have_count(1)  # an image, never markup
+    card.get_by_label("Reason for proposal for persona “Shouty”").fill("Too loud")
+    card.get_by_role("button", name="Reject proposal for persona “Shouty”").click()
+    expect(page.locator("#flash")).to_contain_text("Rejected the proposal")
+    expect(page.locator("#no-proposals")).to_be_visible()
+    page.get_by_label("Status").select_option("rejected")
+    expect(card).to_contain_text("Rejected by Linus")
+    expect(card).to_contain_text("Reason: Too loud")
+    shot(page, "proposals-rejected")
+    assert reviewer.post("/api/v5/resources/names/search", {"search": "shouty"}).json()["total_count"] == 0
 
 
 def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(context, page: Page, web_server: LiveServer, api: Api,

@@ -78,7 +78,8 @@ def commit_state(
 
 
 def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any],
-                artifact_id: uuid.UUID | None = None, *, action: str = "create") -> ArtifactRow:
+                artifact_id: uuid.UUID | None = None, *, action: str = "create",
+                approved_by: uuid.UUID | None = None) -> ArtifactRow:
     """A new artifact from the item's fields, on top of a draft's form when the item names one."""
     draft, start = None, FormState()
     if item.get("draft_id"):
@@ -88,12 +89,17 @@ def create_item(session: Session, kind: ArtifactKind, principal: Principal, item
     if draft:
         drafts.mark_committed(session, draft, row.id)
     audit.record_state(session, principal, action, kind, row.id, None, state, draft_id=draft.id if draft else None,
-                       version=row.version)
+                       version=row.version, **_approval(approved_by))
     return row
 
 
+def _approval(approved_by: uuid.UUID | None) -> dict[str, Any]:
+    """A commit a person approved for someone else (an accepted proposal) names that person."""
+    return {"approved_by": str(approved_by)} if approved_by else {}
+
+
 def update_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any], *,
-                action: str = "update") -> ArtifactRow:
+                action: str = "update", approved_by: uuid.UUID | None = None) -> ArtifactRow:
     """PATCH semantics; with a draft, its form is the new state and its base version the expected one."""
     current = get_artifact(session, kind, principal.group_id, item[kind.id_field], lock=True)
     before = load_state(session, current.id)
@@ -108,7 +114,7 @@ def update_item(session: Session, kind: ArtifactKind, principal: Principal, item
     else:
         row = commit_state(session, kind, principal, current, state, expected)
         audit.record_state(session, principal, action, kind, row.id, before, state,
-                           draft_id=draft.id if draft else None, version=row.version)
+                           draft_id=draft.id if draft else None, version=row.version, **_approval(approved_by))
     if draft:
         drafts.mark_committed(session, draft, row.id)
     return row

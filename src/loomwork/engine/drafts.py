@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,16 +21,24 @@ from sqlalchemy.orm import Session
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import serialize_on
-from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.form import FormState, active_value, apply_patch, with_aliases_resolved
+from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.form import FormState, active_value, apply_patch_with, with_aliases_resolved
 from loomwork.engine.models import Artifact, Draft, DraftEntry
+from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
-from loomwork.errors import Conflict, Invalid, NotFound, version_conflict
+from loomwork.errors import Conflict, Invalid, NotFound, TooManyProposals, version_conflict
 from loomwork.identity.service import Principal
+from loomwork.resources import secrets
 from loomwork.resources import service as resources
+from loomwork.resources.planned import DryRunResolver
+from loomwork.resources.service import DirectResolver
 
 # Fields that steer the patch rather than change the form.
 CONTROL_FIELDS = frozenset({"draft_id", "input_draft_id", "expected_version", "idempotency_key", "soft", "accept"})
+
+# The review queue's limits (API.md section 8): waiting proposals per draft and per proposer.
+MAX_WAITING_PER_DRAFT = 100
+MAX_WAITING_PER_PROPOSER = 1000
 
 # Re-validates a stored JSON patch into typed fields (the kind's draft request model).
 PatchParser = Callable[[dict[str, Any]], dict[str, Any]]
@@ -49,10 +57,10 @@ def request_hash(kind: ArtifactKind, body_json: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def seal_secrets(session: Session, kind: ArtifactKind, group_id: uuid.UUID, body: dict[str, Any],
+def seal_secrets(session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any],
                  body_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A secret never reaches the journal (or a proposal's shown changes): a sensitive value becomes its
-    encrypted resource first, and the patch selects that resource by id instead."""
+    """A secret never reaches the journal: in a person's own patch a sensitive value becomes its encrypted
+    resource first (staged: only the draft's owner sees it until a commit), selected by id instead."""
     for slot in kind.slots:
         if not slot.resource_kind.sensitive or slot.value_field not in body:
             continue
@@ -61,10 +69,68 @@ def seal_secrets(session: Session, kind: ArtifactKind, group_id: uuid.UUID, body
         body_json = {k: v for k, v in body_json.items() if k != slot.value_field}
         if slot.id_field in body:  # the id wins over the value anyway (rule 3)
             continue
-        rid = None if raw is None else resources.create_values(session, group_id, slot.resource_kind, [raw],
-                                                               slot.value_field, indexed=False)[0]
+        rid = None if raw is None else resources.create_values(session, principal.group_id, slot.resource_kind, [raw],
+                                                               slot.value_field, indexed=False,
+                                                               staged_by=principal.profile_id)[0]
         body[slot.id_field], body_json[slot.id_field] = rid, None if rid is None else str(rid)
     return body, body_json
+
+
+def seal_proposal(kind: ArtifactKind, body: dict[str, Any],
+                  body_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
+    """A proposal's secret stays inside the proposal: encrypted apart (`sealed`), masked in its journal entry,
+    and fingerprinted (never in plain text) in what its replay hash covers. Returns (stored, hashed, sealed)."""
+    stored, hashed, sealed = dict(body_json), dict(body_json), {}
+    for slot in kind.slots:
+        rkind = slot.resource_kind
+        if not rkind.sensitive or body.get(slot.value_field) is None:
+            continue
+        if slot.id_field in body:  # the id wins over the value anyway (rule 3)
+            stored.pop(slot.value_field), hashed.pop(slot.value_field)
+            continue
+        value = resources.normalise_value(rkind, body[slot.value_field], slot.value_field)
+        sealed[slot.value_field] = secrets.box().encrypt(json.dumps(value))
+        stored[slot.value_field] = rkind.public(rkind.load(rkind.dump(value)))
+        hashed[slot.value_field] = rkind.dedupe_text(value)
+    return stored, hashed, sealed or None
+
+
+def unsealed_patch(entry: DraftEntry) -> dict[str, Any]:
+    """The proposal's patch with its sealed secrets in place, for the moment a person accepts it."""
+    return {**entry.patch, **{field: json.loads(secrets.box().decrypt(token))
+                              for field, token in (entry.sealed or {}).items()}}
+
+
+def review_field(slot: Slot) -> str:
+    return slot.section if slot.many else slot.key
+
+
+def proposed_values(kind: ArtifactKind, before: FormState, after: FormState,
+                    dry: DryRunResolver) -> dict[str, Any]:
+    """What a proposal would make each field it changes, as readable values (a key masked, an icon sanitized)."""
+    review: dict[str, Any] = {}
+    for slot in kind.slots:
+        if before.ids(slot.key) == after.ids(slot.key):
+            continue
+        labels = [dry.label(rid) for rid in after.ids(slot.key)]
+        review[review_field(slot)] = labels if slot.many else (labels[0] if labels else None)
+    return review
+
+
+def _check_limits(session: Session, principal: Principal, draft: Draft) -> None:
+    """At most MAX_WAITING_PER_DRAFT waiting proposals in one draft, MAX_WAITING_PER_PROPOSER per proposer."""
+    in_draft = session.scalar(select(func.count()).select_from(DraftEntry)
+                              .where(DraftEntry.draft_id == draft.id, DraftEntry.state == "dormant")) or 0
+    if in_draft >= MAX_WAITING_PER_DRAFT:
+        raise TooManyProposals(f"This draft already holds {MAX_WAITING_PER_DRAFT} waiting proposals; wait until "
+                               "a person decides some of them.")
+    by_proposer = session.scalar(
+        select(func.count()).select_from(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id)
+        .where(DraftEntry.actor_id == principal.profile_id, DraftEntry.state == "dormant",
+               Draft.status == "open")) or 0
+    if by_proposer >= MAX_WAITING_PER_PROPOSER:
+        raise TooManyProposals(f"You already have {MAX_WAITING_PER_PROPOSER} waiting proposals; wait until a person "
+                               "decides some of them.")
 
 
 def load_draft(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, *,
@@ -144,15 +210,22 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         return decide(session, kind, principal, draft_id, key, body["accept"], render, parse)
 
     draft = load_draft(session, kind, principal, draft_id, lock=True) if draft_id else None
-    body, body_json = seal_secrets(session, kind, principal.group_id, body, body_json)
-    digest = request_hash(kind, body_json)
+    actor = proposer or principal
+    proposal = bool(body.get("soft")) or actor.via_agent
+    sealed = None
+    if proposal:
+        body_json, hashed, sealed = seal_proposal(kind, body, body_json)
+    else:
+        body, body_json = seal_secrets(session, kind, principal, body, body_json)
+        hashed = body_json
+    digest = request_hash(kind, hashed)
     if key:
         entry = _find_entry(session, kind, principal, draft, key)
         if entry is not None:
             if entry.request_hash != digest:
                 raise Conflict(f"idempotency_key {key!r} was already used on this draft with another request body.",
                                code="idempotency_mismatch")
-            return entry.response
+            return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
     target_id = body.get(kind.id_field)
     if draft is None:
         draft = new_draft(session, kind, principal, target_id)
@@ -164,9 +237,13 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         raise version_conflict("draft", draft.version, expected)
 
     patch = {k: v for k, v in body.items() if k not in CONTROL_FIELDS and k != kind.id_field}
-    actor = proposer or principal
-    proposal = bool(body.get("soft")) or actor.via_agent
-    state = apply_patch(session, principal.group_id, kind, FormState.from_json(draft.form_state), patch)
+    before, review = FormState.from_json(draft.form_state), None
+    if proposal:  # checked by the same rules, but its values stay inside it until a person accepts it
+        _check_limits(session, actor, draft)
+        dry = DryRunResolver(session, principal.group_id)
+        review = proposed_values(kind, before, apply_patch_with(dry, kind, before, patch), dry)
+    else:  # values new to the group are staged: the owner's alone until a commit makes them live
+        state = apply_patch_with(DirectResolver(session, principal.group_id, principal.profile_id), kind, before, patch)
     key = key or str(uuid.uuid4())
     seq = draft.entry_count + 1
     if proposal:  # the form stays as it is; only the journal grows
@@ -181,16 +258,17 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         draft_id=draft.id, key=key, seq=seq, state="dormant" if proposal else "applied", request_hash=digest,
         patch={k: v for k, v in body_json.items() if k in patch}, expected_version=expected, response="",
         actor_id=actor.profile_id, actor_name=actor.name, via_agent=actor.via_agent,
-        created_at=utcnow(),
+        created_at=utcnow(), proposal_id=uuid.uuid4() if proposal else None, sealed=sealed, review=review,
     )
     session.add(entry)
     session.flush()  # first, so a proposal's own response lists it
-    entry.response = render(_response(session, kind, principal, draft, key, message))
+    entry.response, entry.response_proposals, text = _store(session, kind, principal, draft, key, message, render)
     session.flush()
     if proposal:  # a person's own applied patch stays private until committed; a proposal is someone's act
-        audit.record(session, actor, "propose", kind.name, {"proposal": key, "patch": entry.patch},
+        audit.record(session, actor, "propose", kind.name,
+                     {"proposal": key, "proposal_id": str(entry.proposal_id), "patch": entry.patch},
                      artifact_id=draft.target_id, draft_id=draft.id)
-    return entry.response
+    return text
 
 
 def decide(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, key: str,
@@ -201,44 +279,103 @@ def decide(session: Session, kind: ArtifactKind, principal: Principal, draft_id:
     entry = session.get(DraftEntry, (draft.id, key))
     if entry is None:
         raise NotFound(f"idempotency_key: no entry {key!r} on draft {draft.id}.", field="idempotency_key")
+    if already_decided(entry, accept):
+        return decision_reply(session, entry)
+    require_open(session, kind, draft)
+    return apply_decision(session, kind, principal, draft, entry, accept, render, parse)
+
+
+def already_decided(entry: DraftEntry, accept: bool) -> bool:
+    """True when the entry was decided this way before (the caller replays); 409 when the other way."""
     decided = entry.decided_accept
     if decided is None and entry.state == "applied":
         decided = True  # a direct (non-proposal) patch was decided when it was written
-    if decided is not None:
-        if decided == accept:
-            return entry.decision_response or entry.response
+    if decided is None:
+        return False
+    if decided != accept:
         verb = "accepted" if decided else "rejected"
-        raise Conflict(f"Entry {key} was already {verb}.", code="already_decided")
-    require_open(session, kind, draft)
+        raise Conflict(f"Entry {entry.key} was already {verb}.", code="already_decided")
+    return True
+
+
+def decision_reply(session: Session, entry: DraftEntry) -> str:
+    """The draft response a decision answered with (or, for a patch applied when written, its own)."""
+    if entry.decision_response:
+        return _reply(session, entry.draft_id, entry.decision_response, entry.decision_proposals)
+    return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
+
+
+def apply_decision(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, entry: DraftEntry,
+                   accept: bool, render: ResponseRenderer, parse: PatchParser, reason: str | None = None) -> str:
+    """Decide an undecided proposal of an open draft (an ack, or the review queue). Accepting applies it as a
+    patch of the draft's owner: values new to the group become resources only now, staged by that owner."""
     if accept:
         if entry.expected_version is not None and entry.expected_version != draft.version:
             raise version_conflict("draft", draft.version, entry.expected_version)
         try:
-            state = apply_patch(session, principal.group_id, kind, FormState.from_json(draft.form_state),
-                                parse(entry.patch))
+            state = apply_patch_with(DirectResolver(session, draft.group_id, draft.profile_id), kind,
+                                     FormState.from_json(draft.form_state), parse(unsealed_patch(entry)))
         except NotFound as gone:
             raise Conflict(f"The proposal can no longer apply: {gone.detail}", code="resources_gone") from None
         _save_state(session, draft, state)
     entry.state = "applied" if accept else "rejected"
     entry.decided_accept, entry.decided_at, entry.decided_by = accept, utcnow(), principal.profile_id
+    entry.reason, entry.sealed = reason, None  # decided either way, the proposal keeps no secret
     session.flush()  # so the answer's form state no longer lists the decided proposal
-    message = f"Accepted proposal {key}." if accept else f"Rejected proposal {key}."
-    entry.decision_response = render(_response(session, kind, principal, draft, key, message))
+    message = f"Accepted proposal {entry.key}." if accept else f"Rejected proposal {entry.key}."
+    entry.decision_response, entry.decision_proposals, text = _store(session, kind, principal, draft, entry.key,
+                                                                     message, render)
     session.flush()
     audit.record(session, principal, "accept" if accept else "reject", kind.name,
-                 {"proposal": key, "accepted": accept, "proposed_by": entry.actor_name,
-                  "proposed_via_agent": entry.via_agent},
+                 {"proposal": entry.key, "proposal_id": str(entry.proposal_id) if entry.proposal_id else None,
+                  "accepted": accept, "proposed_by": entry.actor_name, "proposed_via_agent": entry.via_agent,
+                  **({"reason": reason} if reason else {})},
                  artifact_id=draft.target_id, draft_id=draft.id)
-    return entry.decision_response
+    return text
 
 
-def _response(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, key: str,
-              message: str) -> dict[str, Any]:
-    return {"success": True, "draft_id": draft.id, "idempotency_key": key, "new_version": draft.version,
-            "message": message, "form_state": form_state_view(session, kind, principal, draft)}
+_NO_PROPOSALS = '"proposals":[]'
 
 
-def form_state_view(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft) -> dict[str, Any]:
+def _store(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, key: str, message: str,
+           render: ResponseRenderer) -> tuple[str, list[int], str]:
+    """A response to store and answer: (stored text without the waiting proposals, their seqs, the whole text).
+
+    The stored reply never grows with the proposals before it; a replay splices the same proposals (their
+    journal entries never change) back in, byte for byte, see `_reply`."""
+    stored = render({"success": True, "draft_id": draft.id, "idempotency_key": key, "new_version": draft.version,
+                     "message": message,
+                     "form_state": form_state_view(session, kind, principal, draft, proposals=False)})
+    waiting = _waiting(session, draft.id)
+    return stored, [p.seq for p in waiting], _splice(stored, waiting)
+
+
+def _reply(session: Session, draft_id: uuid.UUID, stored: str, seqs: list[int] | None) -> str:
+    if seqs is None:  # stored whole, before replies were stored bounded
+        return stored
+    entries = session.scalars(select(DraftEntry).where(DraftEntry.draft_id == draft_id, DraftEntry.seq.in_(seqs))
+                              .order_by(DraftEntry.seq)).all() if seqs else []
+    return _splice(stored, entries)
+
+
+def _splice(stored: str, entries: Sequence[DraftEntry]) -> str:
+    # The first `"proposals":[]` is the form state's: every text before it is a JSON string, whose quotes are escaped.
+    items = ",".join(Proposal.model_validate(_proposal_item(p)).model_dump_json() for p in entries)
+    return stored.replace(_NO_PROPOSALS, f'"proposals":[{items}]', 1)
+
+
+def _waiting(session: Session, draft_id: uuid.UUID) -> list[DraftEntry]:
+    return list(session.scalars(select(DraftEntry).where(DraftEntry.draft_id == draft_id,
+                                                         DraftEntry.state == "dormant").order_by(DraftEntry.seq)))
+
+
+def _proposal_item(p: DraftEntry) -> dict[str, Any]:
+    return {"idempotency_key": p.key, "proposal_id": p.proposal_id, "actor_name": p.actor_name,
+            "via_agent": p.via_agent, "created_at": p.created_at, "changes": p.patch}
+
+
+def form_state_view(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, *,
+                    proposals: bool = True) -> dict[str, Any]:
     """Everything a client needs to render the form: selections with their values, pending, proposals."""
     state = FormState.from_json(draft.form_state)
     values = resources.load(session, principal.group_id, state.all_ids())
@@ -254,15 +391,7 @@ def form_state_view(session: Session, kind: ArtifactKind, principal: Principal, 
         else:
             view[slot.id_field] = selected[0].id if selected else None
             view[slot.key] = selected[0].public if selected else None
-    proposals = session.scalars(
-        select(DraftEntry).where(DraftEntry.draft_id == draft.id, DraftEntry.state == "dormant")
-        .order_by(DraftEntry.seq)
-    )
-    view["proposals"] = [
-        {"idempotency_key": p.key, "actor_name": p.actor_name, "via_agent": p.via_agent,
-         "created_at": p.created_at, "changes": p.patch}
-        for p in proposals
-    ]
+    view["proposals"] = [_proposal_item(p) for p in _waiting(session, draft.id)] if proposals else []
     return view
 
 
@@ -274,7 +403,13 @@ def take_for_commit(session: Session, kind: ArtifactKind, principal: Principal, 
     if draft.target_id != target_id:
         wanted = f"edits {draft.target_id}; commit it with update" if draft.target_id else "is for a new " + kind.name
         raise Invalid(f"draft_id: this draft {wanted}.", field="draft_id")
-    return draft, FormState.from_json(draft.form_state)
+    state = FormState.from_json(draft.form_state)
+    # Another editor may delete a value only this private draft held (drafts never hold a delete back):
+    # the draft's form view already leaves it out, and so does the commit.
+    present = resources.load(session, draft.group_id, state.all_ids()).keys()
+    for key, ids in state.slots.items():
+        state.slots[key] = [rid for rid in ids if rid in present]
+    return draft, state.normalised()
 
 
 def mark_committed(session: Session, draft: Draft, artifact_id: uuid.UUID) -> None:

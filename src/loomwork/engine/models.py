@@ -77,6 +77,9 @@ class DraftEntry(Base):
         Index("ix_draft_entries_draft_state", "draft_id", "state"),
         # A retried "new draft" patch finds its first entry by key alone.
         Index("ix_draft_entries_key", "key"),
+        # The review queue finds a proposal by its own id; the limits count a proposer's waiting ones.
+        Index("ix_draft_entries_proposal_id", "proposal_id", unique=True),
+        Index("ix_draft_entries_actor_state", "actor_id", "state"),
     )
 
     draft_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), primary_key=True)
@@ -95,3 +98,15 @@ class DraftEntry(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
     decision_response: Mapped[str | None] = mapped_column(Text)
+    # A proposal (a dormant entry, or one decided from dormant) has an id of its own (API.md section 8).
+    proposal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # A proposal's secrets, encrypted ({value field: token}); its `patch` shows them masked.
+    sealed: Mapped[dict | None] = mapped_column(JSON)
+    # What the proposal would make each field it changes, as readable values ({field: value}).
+    review: Mapped[dict | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    # Stored replies leave the draft's proposals out and list their seqs, so they never grow with them.
+    response_proposals: Mapped[list | None] = mapped_column(JSON)
+    decision_proposals: Mapped[list | None] = mapped_column(JSON)
+    # The review queue's answer to the decision, replayed when the same decision comes again.
+    decision_reply: Mapped[str | None] = mapped_column(Text)

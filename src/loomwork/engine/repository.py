@@ -15,6 +15,7 @@ from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, Connection
 from loomwork.errors import NotFound
+from loomwork.resources.service import publish
 
 connection_table = Connection.__table__
 
@@ -99,3 +100,5 @@ def insert_states(session: Session, states: dict[uuid.UUID, FormState]) -> None:
     ]
     if rows:
         session.execute(insert(connection_table), rows)
+        # A value a draft staged is the group's from its first connection on (one statement, however many).
+        publish(session, select(Connection.resource_id).where(Connection.artifact_id.in_(list(states))))

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from loomwork.engine.artifacts import MAX_BULK_ITEMS
 from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.proposal_model import Proposal
 
 MAX_IDS = 1000
 MAX_KEY_CHARS = 255
@@ -258,14 +259,6 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
         delete_result=delete_result,
         delete_response=_model(f"Delete{title}Response", results=(list[delete_result], ...)),
     )
-
-
-class Proposal(BaseModel):
-    idempotency_key: str
-    actor_name: str
-    via_agent: bool
-    created_at: datetime
-    changes: dict[str, Any] = Field(description="The fields the proposal would set, as it sent them.")
 
 
 class PageRequest(RequestModel):

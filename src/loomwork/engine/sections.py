@@ -30,7 +30,7 @@ def option(resource: ResourceValue, selected: bool, pending: bool) -> dict[str, 
 
 
 def build_section(
-    session: Session, group_id: uuid.UUID, slot: Slot, state: FormState, values: dict[uuid.UUID, ResourceValue],
+    session: Session, group_id: uuid.UUID, profile_id: uuid.UUID | None, slot: Slot, state: FormState, values: dict[uuid.UUID, ResourceValue],
     search: str | None, show_selected: bool, hidden_flag_types: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     needle = fold_text((search or "").strip())
@@ -40,7 +40,7 @@ def build_section(
     options = [option(r, True, r.id in state.pending) for r in selected]
     total = len(options)
     if not show_selected:
-        others, others_total = _other_options(session, group_id, slot, state, needle, SECTION_LIMIT - len(options),
+        others, others_total = _other_options(session, group_id, profile_id, slot, state, needle, SECTION_LIMIT - len(options),
                                               hidden_flag_types)
         options += others
         total += others_total
@@ -48,10 +48,10 @@ def build_section(
             "selected_ids": state.ids(slot.key), "search": search}
 
 
-def _other_options(session, group_id, slot: Slot, state: FormState, needle: str, room: int,  # noqa: ANN001
+def _other_options(session, group_id, profile_id, slot: Slot, state: FormState, needle: str, room: int,  # noqa: ANN001
                    hidden_flag_types: tuple[str, ...]) -> tuple[list[dict[str, Any]], int]:
     """The group's unselected resources of the slot's kind, newest first, and how many match in all."""
-    conditions = [Resource.group_id == group_id, Resource.kind == slot.resource]
+    conditions = [*service.catalog_scope(group_id, profile_id), Resource.kind == slot.resource]
     if state.ids(slot.key):
         conditions.append(Resource.id.not_in(state.ids(slot.key)))
     if needle:
@@ -130,8 +130,8 @@ def get_view(
     for slot in kind.slots:
         search = next((request[f] for f in slot.search_fields if request.get(f)), None)
         show_selected = any(request.get(f) for f in slot.show_selected_fields)
-        view[slot.section] = build_section(session, principal.group_id, slot, state, values, search,
-                                           show_selected, hidden_flag_types)
+        view[slot.section] = build_section(session, principal.group_id, principal.profile_id, slot, state, values,
+                                           search, show_selected, hidden_flag_types)
     if kind.parameters:
         view["parameters"] = template_parameters(kind, state, values)
     if kind.arguments:

@@ -82,6 +82,22 @@ def _resource_search_tool() -> McpTool:
                    "POST", "/api/v5/resources/{kind}/search", schema, path_argument="kind")
 
 
+def _my_proposals_tool() -> McpTool:
+    """An agent learns what people decided: its own proposals, their status and the reviewer's reason."""
+    schema = {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["waiting", "accepted", "rejected", "stale"],
+                   "description": "Only proposals in this state; omitted: all."},
+        "kind": {"type": "string", "enum": [k.name for k in ARTIFACT_KINDS]},
+        "artifact_id": {"type": "string", "format": "uuid"},
+        "page_size": {"type": "integer", "minimum": 1, "maximum": 200},
+        "page_offset": {"type": "integer", "minimum": 0}}}
+    return McpTool("proposals_mine", "Your own proposals, newest first: status (waiting, accepted, rejected, "
+                   "stale), who decided and when, the reviewer's reason, and what each would change (the live "
+                   "value against the proposed one). Read-only.",
+                   "POST", "/api/v5/proposals/search", schema, forced={"mine": True})
+
+
 def build_tools() -> dict[str, McpTool]:
-    tools = [tool for kind in ARTIFACT_KINDS for tool in _kind_tools(kind)] + [_resource_search_tool()]
+    tools = ([tool for kind in ARTIFACT_KINDS for tool in _kind_tools(kind)]
+             + [_resource_search_tool(), _my_proposals_tool()])
     return {tool.name: tool for tool in tools}

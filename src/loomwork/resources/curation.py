@@ -31,7 +31,7 @@ def _view(resource_id: uuid.UUID, kind: ResourceKind, stored: str, created_at: A
 def search(session: Session, kind: ResourceKind, principal: Principal, text: str | None,
            page_size: int, page_offset: int) -> dict[str, Any]:
     """The group's resources of a kind, newest first, each with how many artifacts of each kind use it."""
-    conditions = [Resource.group_id == principal.group_id, Resource.kind == kind.name]
+    conditions = [*service.catalog_scope(principal.group_id, principal.profile_id), Resource.kind == kind.name]
     for word in fold_text(text or "").split():
         conditions.append(fold(Resource.value).like(f"%{escape_like(word)}%", escape="\\"))
     rows, total = service.newest_page(session, conditions, page_size, page_offset)
@@ -49,8 +49,11 @@ def create(session: Session, kind: ResourceKind, principal: Principal, raws: lis
         value = service.normalise_value(kind, raw, field)
         if kind.references:
             value = service.resolve_references(session, principal.group_id, kind, value, field)
-        existed = service.find_existing(session, principal.group_id, kind, value) is not None
+        found = service.find_existing(session, principal.group_id, kind, value)
+        # A value only someone's draft staged is new to this caller: creating it publishes it.
+        existed = found is not None and _visible(session, principal, found)
         (rid,) = service.find_or_create(session, principal.group_id, kind, [value])
+        service.publish(session, [rid])
         row = session.get(Resource, rid)
         view = _view(rid, kind, row.value, row.created_at)
         if not existed:
@@ -61,9 +64,14 @@ def create(session: Session, kind: ResourceKind, principal: Principal, raws: lis
     return {"results": run_items(session, list(enumerate(raws)), create_one)}
 
 
+def _visible(session: Session, principal: Principal, resource_id: uuid.UUID) -> bool:
+    return session.scalar(select(Resource.id).where(
+        Resource.id == resource_id, *service.catalog_scope(principal.group_id, principal.profile_id))) is not None
+
+
 def _require(session: Session, kind: ResourceKind, principal: Principal, resource_id: uuid.UUID) -> Resource:
-    row = session.scalar(select(Resource).where(Resource.id == resource_id, Resource.group_id == principal.group_id,
-                                                Resource.kind == kind.name))
+    row = session.scalar(select(Resource).where(Resource.id == resource_id, Resource.kind == kind.name,
+                                                *service.catalog_scope(principal.group_id, principal.profile_id)))
     if row is None:
         raise NotFound(f"No {kind.name} with id {resource_id}.", field="id")
     return row
@@ -71,7 +79,7 @@ def _require(session: Session, kind: ResourceKind, principal: Principal, resourc
 
 def get(session: Session, kind: ResourceKind, principal: Principal, resource_id: uuid.UUID) -> dict[str, Any]:
     row = _require(session, kind, principal, resource_id)
-    users = usage.users(session, principal.group_id, [row.id])[row.id]
+    users = usage.users(session, principal.group_id, [row.id], principal.profile_id)[row.id]
     return {**_view(row.id, kind, row.value, row.created_at), "users": users}
 
 
@@ -80,7 +88,7 @@ def delete_many(session: Session, kind: ResourceKind, principal: Principal, ids:
 
     def delete_one(resource_id: uuid.UUID) -> dict[str, Any]:
         row = _require(session, kind, principal, resource_id)
-        holders = usage.users(session, principal.group_id, [row.id])[row.id]
+        holders = usage.users(session, principal.group_id, [row.id], principal.profile_id)[row.id]
         if holders:
             raise Conflict(f"The {kind.name} is still used by {_describe(holders)}; remove it there first.",
                            code="in_use", users=holders)

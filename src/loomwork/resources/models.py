@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loomwork.db.base import Base, created_at, uuid_pk
@@ -17,6 +17,7 @@ class Resource(Base):
         # Dedupe: one row per normalised value; the hash keeps the index small for 10,000-character texts.
         UniqueConstraint("group_id", "kind", "value_hash"),
         Index("ix_resources_group_kind_created", "group_id", "kind", "created_at", "id"),
+        Index("ix_resources_staged_by", "staged_by"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -26,3 +27,6 @@ class Resource(Base):
     value: Mapped[str] = mapped_column(Text)
     value_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at()
+    # Staged: a value only a private draft holds, seen by that draft's owner alone until a live
+    # connection (a commit) publishes it (NULL). No foreign key: profiles are never deleted.
+    staged_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)

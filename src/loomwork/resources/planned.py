@@ -26,7 +26,14 @@ from sqlalchemy.orm import Session
 
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 from loomwork.resources.models import Resource
-from loomwork.resources.service import ResourceValue, insert_values, load, normalise_value, value_hash
+from loomwork.resources.service import (
+    ResourceValue,
+    insert_values,
+    load,
+    normalise_value,
+    resolve_references_with,
+    value_hash,
+)
 
 
 class NeedsOwnTransaction(Exception):
@@ -120,3 +127,49 @@ class PlannedResolver:
                 rid = real[pid] = stored[text_hash]
                 self.known[rid] = ResourceValue(rid, kind_name, kind.load(kind.dump(value)))  # as stored
         return real
+
+
+@dataclass
+class DryRunResolver(PlannedResolver):
+    """Runs a form's rules as a write would, reading the group's resources as it goes, but writes nothing:
+    a value the group lacks gets a planned id that lives only here. A proposal is checked with it, so its
+    values stay inside the proposal until a person accepts it (API.md section 8)."""
+
+    def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
+        ids = set(ids)
+        unread = ids - self.known.keys() - self.planned.keys() - self.asked
+        if unread:
+            self.prefetch(unread, {})
+        return super().load(ids)
+
+    def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
+                      indexed: bool = True) -> list[uuid.UUID]:
+        names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
+        values = [normalise_value(kind, raw, name) for raw, name in zip(raws, names)]
+        if kind.references:
+            values = [resolve_references_with(self, kind, value, name) for value, name in zip(values, names)]
+        return self.find_or_create(kind, values)
+
+    def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]:
+        unread = [v for v in values if (kind.name, value_hash(kind.dedupe_text(v))) not in self.looked_up]
+        if unread:
+            self.prefetch(set(), {kind.name: unread})
+        return super().find_or_create(kind, values)
+
+    def find_existing(self, kind: ResourceKind, value: Any) -> uuid.UUID | None:
+        (rid,) = self.find_or_create(kind, [value]) if self._has(kind, value) else (None,)
+        return rid
+
+    def _has(self, kind: ResourceKind, value: Any) -> bool:
+        key = (kind.name, value_hash(kind.dedupe_text(value)))
+        if key not in self.looked_up:
+            self.prefetch(set(), {kind.name: [value]})
+        return key in self.by_hash
+
+    def label(self, rid: uuid.UUID) -> str | None:
+        """A resource's readable value, a planned one as it would be stored (a key masked, an icon sanitized)."""
+        if rid in self.planned:
+            kind, value, _hash = self.planned[rid]
+            return kind.label(kind.load(kind.dump(value)))
+        found = self.load([rid]).get(rid)
+        return found.label if found else None

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
@@ -55,41 +55,64 @@ def normalise_values(kind: ResourceKind, raws: Sequence[Any], field: str) -> lis
     return [normalise_value(kind, raw, f"{field}[{i}]") for i, raw in enumerate(raws)]
 
 
+def catalog_scope(group_id: uuid.UUID, profile_id: uuid.UUID | None) -> list[Any]:
+    """The one scope of every catalog read (resources API, get sections): the group's live resources,
+    and the values staged by the reader's own drafts. A value only someone else's draft holds is absent."""
+    visible = Resource.staged_by.is_(None)
+    if profile_id is not None:
+        visible = or_(visible, Resource.staged_by == profile_id)
+    return [Resource.group_id == group_id, visible]
+
+
+def publish(session: Session, ids: Any) -> None:
+    """Staged values become the group's: `ids` are resource ids, or a select of them (a live connection's)."""
+    session.execute(update(Resource).where(Resource.staged_by.is_not(None), Resource.id.in_(ids))
+                    .values(staged_by=None).execution_options(synchronize_session=False))
+
+
 def create_values(
-    session: Session, group_id: uuid.UUID, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+    session: Session, group_id: uuid.UUID, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True,
+    staged_by: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Validate, resolve references and find-or-create: the one way a request's values become resources.
 
     Every value is checked before anything is written, so a bad one leaves nothing behind.
-    `field` names the request field in errors (`field[2]` when `indexed`).
+    `field` names the request field in errors (`field[2]` when `indexed`). With `staged_by` (a private
+    draft's owner) new values are staged: only that profile's catalog shows them until a commit.
     """
     names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
     values = [normalise_value(kind, raw, name) for raw, name in zip(raws, names)]
     if kind.references:
-        values = [resolve_references(session, group_id, kind, value, name) for value, name in zip(values, names)]
-    return find_or_create(session, group_id, kind, values)
+        res = DirectResolver(session, group_id, staged_by)
+        values = [resolve_references_with(res, kind, value, name) for value, name in zip(values, names)]
+    return find_or_create(session, group_id, kind, values, staged_by=staged_by)
 
 
 def resolve_references(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: dict[str, Any],
                         field: str) -> dict[str, Any]:
+    return resolve_references_with(DirectResolver(session, group_id), kind, value, field)
+
+
+def resolve_references_with(res: Resolver, kind: ResourceKind, value: dict[str, Any], field: str) -> dict[str, Any]:
     """Each referenced resource must be the group's and of the right kind; one given by value is created-or-found."""
     value, labels = dict(value), {}
     for id_field, referenced in kind.references:
         inline = id_field.removesuffix("_id")
         if inline in value:
-            (rid,) = create_values(session, group_id, RESOURCE_KINDS[referenced], [value.pop(inline)],
-                                   f"{field}.{inline}", indexed=False)
+            (rid,) = res.create_values(RESOURCE_KINDS[referenced], [value.pop(inline)], f"{field}.{inline}",
+                                       indexed=False)
             value[id_field] = str(rid)
         else:
             rid = uuid.UUID(value[id_field])
-        target = load(session, group_id, [rid])
+        target = res.load([rid])
         require_kind(target, [rid], referenced, f"{field}.{id_field}")
         labels[id_field] = target[rid].label
     return {**value, "labels": labels}
 
 
 def find_or_create(
-    session: Session, group_id: uuid.UUID, kind: ResourceKind, values: Sequence[Any]
+    session: Session, group_id: uuid.UUID, kind: ResourceKind, values: Sequence[Any], *,
+    staged_by: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Ids for normalised values, in input order; values new to the group are created (deduped)."""
     if not values:
@@ -98,19 +121,20 @@ def find_or_create(
     hashes = [value_hash(kind.dedupe_text(v)) for v in values]
     found = ids_by_hash(session, group_id, kind.name, set(hashes))
     missing = {h: (uuid.uuid4(), s) for h, s in zip(hashes, stored) if h not in found}
-    found.update(insert_values(session, group_id, kind.name, missing))
+    found.update(insert_values(session, group_id, kind.name, missing, staged_by=staged_by))
     return [found[h] for h in hashes]
 
 
 def insert_values(session: Session, group_id: uuid.UUID, kind: str,
-                  new: dict[str, tuple[uuid.UUID, str]]) -> dict[str, uuid.UUID]:
+                  new: dict[str, tuple[uuid.UUID, str]], *, staged_by: uuid.UUID | None = None) -> dict[str, uuid.UUID]:
     """Insert values by hash ({hash: (id, stored value)}) in one statement; returns each hash's real id,
     re-read because a concurrent writer may have inserted the same value first (then its id wins)."""
     if not new:
         return {}
     now = utcnow()
     insert_ignoring_conflicts(session, resource_table, [
-        {"id": rid, "group_id": group_id, "kind": kind, "value": stored, "value_hash": text_hash, "created_at": now}
+        {"id": rid, "group_id": group_id, "kind": kind, "value": stored, "value_hash": text_hash, "created_at": now,
+         "staged_by": staged_by}
         for text_hash, (rid, stored) in new.items()])
     return ids_by_hash(session, group_id, kind, set(new))
 
@@ -172,20 +196,22 @@ class Resolver(Protocol):
 
 @dataclass(frozen=True)
 class DirectResolver:
-    """Every call goes to the database at once: drafts, updates and single creates."""
+    """Every call goes to the database at once: drafts, updates and single creates.
+    `staged_by`: new values are staged by that profile (a private draft's owner)."""
 
     session: Session
     group_id: uuid.UUID
+    staged_by: uuid.UUID | None = None
 
     def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
         return load(self.session, self.group_id, ids)
 
     def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
                       indexed: bool = True) -> list[uuid.UUID]:
-        return create_values(self.session, self.group_id, kind, raws, field, indexed=indexed)
+        return create_values(self.session, self.group_id, kind, raws, field, indexed=indexed, staged_by=self.staged_by)
 
     def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]:
-        return find_or_create(self.session, self.group_id, kind, values)
+        return find_or_create(self.session, self.group_id, kind, values, staged_by=self.staged_by)
 
     def find_existing(self, kind: ResourceKind, value: Any) -> uuid.UUID | None:
         return find_existing(self.session, self.group_id, kind, value)

@@ -17,6 +17,7 @@ from loomwork.db.dialect import escape_like
 from loomwork.engine.models import Artifact, Connection, Draft
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.models import Resource
+from loomwork.resources.service import catalog_scope
 
 
 def usage_counts(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, dict]]:
@@ -36,14 +37,17 @@ def usage_counts(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) ->
     return counts
 
 
-def users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    """Per resource: every artifact slot, open draft and resource that holds it (empty list: unused)."""
+def users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID],
+          profile_id: uuid.UUID | None) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Per resource: every artifact slot, open draft of `profile_id` and resource that holds it (empty list:
+    unused). Other people's drafts are private: they are not listed, and they hold nothing back from a delete
+    (a commit drops a value deleted since, see engine.drafts.take_for_commit)."""
     found: dict[uuid.UUID, list[dict[str, Any]]] = {rid: [] for rid in ids}
     if not ids:
         return found
     _artifact_users(session, group_id, ids, found)
-    _draft_users(session, group_id, ids, found)
-    _resource_users(session, group_id, ids, found)
+    _draft_users(session, group_id, ids, profile_id, found)
+    _resource_users(session, group_id, ids, profile_id, found)
     return found
 
 
@@ -74,10 +78,12 @@ def _contains_any(column: Any, ids: list[uuid.UUID]) -> Any:
     return or_(*(cast(column, Text).like(f"%{escape_like(str(rid))}%", escape="\\") for rid in ids))
 
 
-def _draft_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], found: dict) -> None:
+def _draft_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None,
+                 found: dict) -> None:
     rows = session.execute(
         select(Draft.id, Draft.kind, Draft.form_state)
-        .where(Draft.group_id == group_id, Draft.status == "open", _contains_any(Draft.form_state, ids)))
+        .where(Draft.group_id == group_id, Draft.profile_id == profile_id, Draft.status == "open",
+               _contains_any(Draft.form_state, ids)))
     for draft_id, kind, form_state in rows:
         for slot, selected in (form_state or {}).get("slots", {}).items():
             for rid in ids:
@@ -86,11 +92,12 @@ def _draft_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], fo
                                        "slot": slot, "active": False})
 
 
-def _resource_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], found: dict) -> None:
+def _resource_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None,
+                    found: dict) -> None:
     pointing = [name for name, kind in RESOURCE_KINDS.items() if kind.references]
     rows = session.execute(
         select(Resource.id, Resource.kind, Resource.value)
-        .where(Resource.group_id == group_id, Resource.kind.in_(pointing), _contains_any(Resource.value, ids)))
+        .where(*catalog_scope(group_id, profile_id), Resource.kind.in_(pointing), _contains_any(Resource.value, ids)))
     for resource_id, kind_name, stored in rows:
         kind = RESOURCE_KINDS[kind_name]
         value = kind.load(stored)

@@ -1,14 +1,14 @@
 """group settings: the invocation that generates with AI, and the generator's agent profile
 
 Revision ID: 0015
-Revises: 0008
+Revises: 0009
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0015"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

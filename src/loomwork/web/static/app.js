@@ -76,7 +76,7 @@ async function route() {
   const params = new URLSearchParams(query);
   const parts = path.split("/").filter(Boolean);
   try {
-    if (parts[0] === "proposals") return await showProposals();
+    if (parts[0] === "proposals") return await showProposals(params);
     if (parts[0] === "keys") return await showKeys();
     const kind = parts[0] === "k" && kindOf(parts[1]);
     if (!kind) return go(`#/k/${app.kinds[0].plural}`);

@@ -1,70 +1,73 @@
-// The proposals inbox: every waiting proposal on the caller's drafts (agents propose into them), with
-// what it would change against the draft's current form, and Accept / Reject (the draft ack).
-import { call, op, resourceOp } from "./api.js";
+// The review queue: every proposal of the group, whoever's draft holds it (agents propose into drafts),
+// with what it would change (the live value against the proposed one, as readable values), and Accept /
+// Reject with a reason for people with the editor role. Your own drafts are listed below it.
+import { call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { h, humanize, render, valueText } from "./dom.js";
+import { field, h, humanize, iconImage, render, valueText } from "./dom.js";
 
-// Which slot a patch field feeds, and whether it names resources by id.
-function slotOf(kind, fieldName) {
-  for (const slot of kind.slots) {
-    if (fieldName === slot.id_field) return { slot, ids: true };
-    if (fieldName === slot.value_field || fieldName === slot.key) return { slot, ids: false };
-  }
-  return null;
+const STATUSES = [["waiting", "Waiting"], ["accepted", "Accepted"], ["rejected", "Rejected"],
+                  ["stale", "Stale (draft saved meanwhile)"], ["", "All"]];
+const canDecide = () => ["editor", "admin"].includes(app.who.role);
+
+function shown(fieldName, value) {
+  if (Array.isArray(value)) return value.length ? value.map((v) => valueText(v)).join("; ") : "—";
+  if (fieldName === "icon" && value) return iconImage(value, "icon");  // sanitized SVG, shown as an image
+  return valueText(value);
 }
 
-async function labels(slot, ids) {
-  const found = await Promise.all([].concat(ids ?? []).map((id) =>
-    resourceOp(slot.resource_plural, "get", { id }).then((r) => r.label, () => `unknown ${id}`)));
-  return found.join("; ") || "— (cleared)";
+function changeTable(view) {
+  if (!view.changes.length) return h("p", { class: "muted" }, "This proposal changes no field.");
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col" }, "Now"),
+                    h("th", { scope: "col" }, "Proposed"))),
+    h("tbody", {}, view.changes.map((c) => h("tr", {}, h("th", { scope: "row" }, humanize(c.field)),
+      h("td", {}, shown(c.field, c.now)), h("td", {}, shown(c.field, c.proposed)))))));
 }
 
-async function changeRows(kind, state, changes) {
-  return Promise.all(Object.entries(changes).map(async ([name, proposed]) => {
-    const target = slotOf(kind, name);
-    if (!target) return h("tr", {}, h("th", { scope: "row" }, humanize(name)), h("td", {}, "—"),
-                          h("td", {}, valueText(proposed)));
-    const { slot, ids } = target;
-    const current = state[slot.many ? slot.section : slot.key];
-    const shownNow = [].concat(current ?? []).map(valueText).join("; ") || "—";
-    let shownNext = ids ? await labels(slot, proposed) : [].concat(proposed ?? []).map(valueText).join("; ");
-    if (!ids && slot.many) shownNext = `${shownNow === "—" ? "" : `${shownNow}; `}${shownNext} (added)`;
-    if (slot.sensitive) shownNext = "(a new key; its secret is not shown)";
-    return h("tr", {}, h("th", { scope: "row" }, humanize(slot.section)), h("td", {}, shownNow), h("td", {}, shownNext));
-  }));
-}
-
-async function decide(kind, draftId, key, accept) {
+async function decide(view, decision, reason, commit) {
   try {
-    const answer = await op(kind.plural, "draft", { draft_id: draftId, idempotency_key: key, accept }, "PATCH");
-    go("#/proposals", answer.message);
+    const body = { proposal_id: view.proposal_id, decision, commit };
+    if (reason) body.reason = reason;
+    const answer = await call("POST", "/api/v5/proposals/decide", body);
+    go(location.hash || "#/proposals", answer.message);
   } catch (err) {
     if (err.code === "version_conflict") {
-      err.message = `${err.message} The proposal was made against an older version of the draft: reject it, or ` +
-        "ask for a new one.";
+      err.message = `${err.message} Nothing was accepted: the ${view.kind} changed since the proposal was made.`;
     }
     showError(err);
   }
 }
 
-async function proposalCard(kind, draft, state, proposal) {
-  const what = `${kind.name} “${draft.name || "(no name)"}”`;
-  return h("article", { class: "card proposal" },
-    h("h3", {}, `${humanize(kind.name)}: ${draft.name || "(no name)"}`),
-    h("p", { class: "muted" }, `Proposed by ${proposal.actor_name} `,
-      proposal.via_agent ? h("span", { class: "badge agent" }, "AI agent") : null,
-      ` on ${new Date(proposal.created_at).toLocaleString()} · draft version ${state.version}`,
-      state[kind.id_field] ? " · edits a saved artifact" : " · a new artifact"),
-    h("div", { class: "table-wrap" }, h("table", {},
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col" }, "Now"),
-                      h("th", { scope: "col" }, "Proposed"))),
-      h("tbody", {}, await changeRows(kind, state, proposal.changes)))),
+function decisionControls(view, what) {
+  const reason = h("textarea", { rows: 2, maxlength: 2000, "aria-label": `Reason for ${what}` });
+  const commit = h("input", { type: "checkbox", checked: view.via_agent });
+  return h("div", {},
+    field("Reason (optional, shown to the proposer)", reason),
+    h("label", { class: "row" }, commit, `Save the ${view.kind} when accepted`),
     h("div", { class: "row" },
-      h("button", { type: "button", class: "primary", "aria-label": `Accept proposal for ${what}`,
-                    onclick: () => decide(kind, draft.draft_id, proposal.idempotency_key, true) }, "Accept"),
-      h("button", { type: "button", class: "danger", "aria-label": `Reject proposal for ${what}`,
-                    onclick: () => decide(kind, draft.draft_id, proposal.idempotency_key, false) }, "Reject"),
-      h("a", { class: "button", href: `#/k/${kind.plural}/draft/${draft.draft_id}` }, "Open draft")));
+      h("button", { type: "button", class: "primary", "aria-label": `Accept ${what}`,
+                    onclick: () => decide(view, "accept", reason.value.trim(), commit.checked) }, "Accept"),
+      h("button", { type: "button", class: "danger", "aria-label": `Reject ${what}`,
+                    onclick: () => decide(view, "reject", reason.value.trim(), false) }, "Reject")));
+}
+
+function proposalCard(view) {
+  const name = view.artifact_name || "(no name)";
+  const what = `proposal for ${view.kind} “${name}”`;
+  const decided = view.decided_by
+    ? h("p", { class: "decision" }, `${humanize(view.status)} by ${view.decided_by.name || "a former member"}`,
+        view.decided_at ? ` on ${new Date(view.decided_at).toLocaleString()}` : "",
+        view.reason ? ` · Reason: ${view.reason}` : "")
+    : null;
+  return h("article", { class: "card proposal", dataset: { status: view.status } },
+    h("h3", {}, `${humanize(view.kind)}: ${name} `, h("span", { class: "badge" }, view.status)),
+    h("p", { class: "muted" }, `Proposed by ${view.proposer.name} `,
+      view.via_agent ? h("span", { class: "badge agent" }, "AI agent") : null,
+      ` on ${new Date(view.created_at).toLocaleString()}`,
+      view.base_version ? ` · edits version ${view.base_version}` : " · a new artifact"),
+    changeTable(view),
+    decided,
+    view.status === "waiting" && canDecide() ? decisionControls(view, what) : null);
 }
 
 function draftsTable(kind, drafts) {
@@ -77,21 +80,32 @@ function draftsTable(kind, drafts) {
       h("td", {}, d.status === "open" ? h("a", { href: `#/k/${kind.plural}/draft/${d.draft_id}` }, "Open") : "")))))));
 }
 
-export async function showProposals() {
-  const perKind = await Promise.all(app.kinds.map(async (kind) => {
-    const { entries } = await op(kind.plural, "drafts", { page_size: 200 });
-    const waiting = entries.filter((d) => d.waiting_proposals > 0 && d.status === "open");
-    const cards = await Promise.all(waiting.map(async (draft) => {
-      const state = await call("GET", `/web/drafts/${kind.plural}/${draft.draft_id}`);
-      return Promise.all(state.proposals.map((p) => proposalCard(kind, draft, state, p)));
-    }));
-    return { kind, entries, cards: cards.flat() };
-  }));
-  const cards = perKind.flatMap((k) => k.cards);
+function filters(params) {
+  const status = h("select", { id: "queue-status" },
+    STATUSES.map(([value, label]) => h("option", { value, selected: value === params.status }, label)));
+  const kind = h("select", { id: "queue-kind" }, h("option", { value: "" }, "Every kind"),
+    app.kinds.map((k) => h("option", { value: k.name, selected: k.name === params.kind }, humanize(k.name))));
+  const apply = () => go(`#/proposals?${new URLSearchParams({ status: status.value, kind: kind.value })}`);
+  status.addEventListener("change", apply);
+  kind.addEventListener("change", apply);
+  return h("div", { class: "row", role: "search" }, field("Status", status), field("Kind", kind));
+}
+
+export async function showProposals(params = new URLSearchParams()) {
+  const chosen = { status: params.has("status") ? params.get("status") : "waiting", kind: params.get("kind") || "" };
+  const request = { page_size: 100 };
+  if (chosen.status) request.status = chosen.status;
+  if (chosen.kind) request.kind = chosen.kind;
+  const [{ proposals, total_count: total }, perKind] = await Promise.all([
+    call("POST", "/api/v5/proposals/search", request),
+    Promise.all(app.kinds.map(async (kind) => ({ kind, entries: (await op(kind.plural, "drafts", { page_size: 200 })).entries }))),
+  ]);
   render(
-    h("h1", {}, "Proposals"),
-    h("p", { class: "muted" }, "AI agents only propose: nothing changes until you accept. An accepted proposal " +
-      "changes the draft; save the draft in the editor to make it live."),
-    cards.length ? cards : h("p", { id: "no-proposals" }, "No proposals are waiting."),
+    h("h1", {}, "Review queue"),
+    h("p", { class: "muted" }, "AI agents only propose: nothing they bring is visible to anyone until a person " +
+      "accepts it. Accepting an agent's proposal saves the artifact at once; a rejected one leaves nothing behind."),
+    filters(chosen),
+    h("p", { id: "queue-total", class: "muted" }, `${total} proposal${total === 1 ? "" : "s"}`),
+    proposals.length ? proposals.map(proposalCard) : h("p", { id: "no-proposals" }, "No proposals here."),
     perKind.map(({ kind, entries }) => draftsTable(kind, entries)));
 }
