@@ -55,7 +55,8 @@ def test_a_second_editor_decides_an_agents_proposal_from_the_queue_and_it_is_com
 
     (view,) = queue(viewer, status="waiting")  # every person of the group sees it, not only the draft's owner
     assert view["proposal_id"] == pid and view["kind"] == "persona" and view["status"] == "waiting"
-    assert view["proposer"]["name"] == "Ada" and view["proposer"]["type"] == "agent" and view["via_agent"] is True
+    # A person's key with X-MCP: the proposal is an agent's act, the profile a person's.
+    assert view["proposer"]["name"] == "Ada" and view["proposer"]["type"] == "person" and view["via_agent"] is True
     assert view["artifact_id"] is None and view["artifact_name"] == "Nova" and view["decided_by"] is None
     assert change(view, "name") == {"field": "name", "now": None, "proposed": "Nova"}
     assert change(view, "departments") == {"field": "departments", "now": [], "proposed": ["Research"]}

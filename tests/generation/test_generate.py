@@ -267,7 +267,9 @@ def test_every_generation_is_in_the_audit_trail(api: Api, admin: Api, stub: Stub
     }
     [proposed] = [e for e in events if e["action"] == "propose"]
     assert proposed["profile_name"] == "AI generator" and proposed["via_agent"] is True
-    # The generator is an agent profile of its own, sponsored by the admin who set it.
+    # The generator is an agent profile of its own, sponsored by the admin who set it, and the queue says so.
+    [queued] = api.post("/api/v5/proposals/search", {}).json()["proposals"]
+    assert queued["proposer"]["name"] == "AI generator" and queued["proposer"]["type"] == "agent"
     agents = admin.post("/api/v5/profiles/search", {"type": "agent"}).json()["profiles"]
     [generator_profile] = [p for p in agents if p["name"] == "AI generator"]
     assert generator_profile["sponsor_profile_id"] == admin.post(
