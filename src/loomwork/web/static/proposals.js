@@ -2,7 +2,7 @@
 // what it would change against the draft's current form, and Accept / Reject (the draft ack).
 import { call, op, resourceOp } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { h, humanize, render, valueText } from "./dom.js";
+import { h, humanize, render, slotTitle, valueText } from "./dom.js";
 
 // Which slot a patch field feeds, and whether it names resources by id.
 function slotOf(kind, fieldName) {
@@ -30,7 +30,7 @@ async function changeRows(kind, state, changes) {
     let shownNext = ids ? await labels(slot, proposed) : [].concat(proposed ?? []).map(valueText).join("; ");
     if (!ids && slot.many) shownNext = `${shownNow === "—" ? "" : `${shownNow}; `}${shownNext} (added)`;
     if (slot.sensitive) shownNext = "(a new key; its secret is not shown)";
-    return h("tr", {}, h("th", { scope: "row" }, humanize(slot.section)), h("td", {}, shownNow), h("td", {}, shownNext));
+    return h("tr", {}, h("th", { scope: "row" }, slotTitle(slot)), h("td", {}, shownNow), h("td", {}, shownNext));
   }));
 }
 
@@ -64,7 +64,9 @@ async function proposalCard(kind, draft, state, proposal) {
                     onclick: () => decide(kind, draft.draft_id, proposal.idempotency_key, true) }, "Accept"),
       h("button", { type: "button", class: "danger", "aria-label": `Reject proposal for ${what}`,
                     onclick: () => decide(kind, draft.draft_id, proposal.idempotency_key, false) }, "Reject"),
-      h("a", { class: "button", href: `#/k/${kind.plural}/draft/${draft.draft_id}` }, "Open draft")));
+      h("a", { class: "button", href: `#/k/${kind.plural}/draft/${draft.draft_id}` }, "Open draft"),
+      state[kind.id_field] ? h("a", { class: "button", href: `#/k/${kind.plural}/view/${state[kind.id_field]}` },
+                               `View ${kind.name}`) : null));
 }
 
 function draftsTable(kind, drafts) {
@@ -72,7 +74,9 @@ function draftsTable(kind, drafts) {
   return h("section", {}, h("h2", {}, `Your ${kind.name} drafts`), h("div", { class: "table-wrap" }, h("table", {},
     h("thead", {}, h("tr", {}, ["Name", "Status", "Version", "Waiting", "Updated", ""].map((t) =>
       h("th", { scope: "col" }, t)))),
-    h("tbody", {}, drafts.map((d) => h("tr", {}, h("td", {}, d.name || "(no name)"), h("td", {}, d.status),
+    h("tbody", {}, drafts.map((d) => h("tr", {}, h("td", {}, d[kind.id_field]
+      ? h("a", { href: `#/k/${kind.plural}/view/${d[kind.id_field]}` }, d.name || "(no name)") : d.name || "(no name)"),
+      h("td", {}, d.status),
       h("td", {}, d.version), h("td", {}, d.waiting_proposals), h("td", {}, new Date(d.updated_at).toLocaleString()),
       h("td", {}, d.status === "open" ? h("a", { href: `#/k/${kind.plural}/draft/${d.draft_id}` }, "Open") : "")))))));
 }
