@@ -174,7 +174,7 @@ def test_an_artifact_page_shows_its_values_proposals_and_changes(page: Page, web
                                                                  dialect):
     ids = fill_every_kind(api)
     sign_in(page, web_server, api.key)
-    page.get_by_role("link", name="Museum guide").click()
+    page.get_by_role("link", name="Museum guide", exact=True).click()
     expect(page.get_by_role("heading", name="Museum guide", level=1)).to_be_visible()
     values = page.locator("dl.values")
     expect(values.locator(".swatch").first).to_be_visible()

@@ -30,6 +30,12 @@ export function field(labelText, control, hint) {
   return h("div", { class: "field" }, parts);
 }
 
+// A table in a box that scrolls sideways when the table is wider than the screen. The box is a named,
+// focusable region, so a keyboard can scroll it too (axe-core: scrollable-region-focusable).
+export function tableBox(label, table) {
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": label }, table);
+}
+
 export function render(...children) {
   const main = document.getElementById("main");
   main.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));

@@ -2,8 +2,8 @@
 // (edit, duplicate, delete), export, import and refresh. Everything comes from the search operation.
 import { call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { confirmDialog, field, flagText, flash, h, humanize, iconImage, render, slotTitle, swatch, valueText, valueView }
-  from "./dom.js";
+import { confirmDialog, field, flagText, flash, h, humanize, iconImage, render, slotTitle, swatch, tableBox, valueText,
+  valueView } from "./dom.js";
 
 const PAGE_SIZES = [10, 25, 50, 100];
 const FACET_SHOWN = 6;
@@ -115,7 +115,7 @@ function resultsTable(kind, rows) {
   if (!rows.length) return h("p", {}, `No ${kind.plural} match.`);
   const shown = listColumns(kind);
   // On a phone each row becomes a card (see app.css): data-label names the value a cell holds.
-  return h("div", { class: "table-wrap" }, h("table", { class: "results" },
+  return tableBox(`${kind.title}s found`, h("table", { class: "results" },
     h("caption", { class: "visually-hidden" }, `${kind.title}s found`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"),
       shown.map((s) => h("th", { scope: "col" }, slotTitle(s))),

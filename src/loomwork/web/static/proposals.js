@@ -2,7 +2,7 @@
 // what it would change against the draft's current form, and Accept / Reject (the draft ack).
 import { call, op, resourceOp } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { h, humanize, render, slotTitle, valueText } from "./dom.js";
+import { h, humanize, render, slotTitle, tableBox, valueText } from "./dom.js";
 
 // Which slot a patch field feeds, and whether it names resources by id.
 function slotOf(kind, fieldName) {
@@ -55,7 +55,7 @@ async function proposalCard(kind, draft, state, proposal) {
       proposal.via_agent ? h("span", { class: "badge agent" }, "AI agent") : null,
       ` on ${new Date(proposal.created_at).toLocaleString()} · draft version ${state.version}`,
       state[kind.id_field] ? " · edits a saved artifact" : " · a new artifact"),
-    h("div", { class: "table-wrap" }, h("table", {},
+    tableBox(`Changes proposed for ${what}`, h("table", {},
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col" }, "Now"),
                       h("th", { scope: "col" }, "Proposed"))),
       h("tbody", {}, await changeRows(kind, state, proposal.changes)))),
@@ -71,7 +71,7 @@ async function proposalCard(kind, draft, state, proposal) {
 
 function draftsTable(kind, drafts) {
   if (!drafts.length) return null;
-  return h("section", {}, h("h2", {}, `Your ${kind.name} drafts`), h("div", { class: "table-wrap" }, h("table", {},
+  return h("section", {}, h("h2", {}, `Your ${kind.name} drafts`), tableBox(`Your ${kind.name} drafts`, h("table", {},
     h("thead", {}, h("tr", {}, ["Name", "Status", "Version", "Waiting", "Updated", ""].map((t) =>
       h("th", { scope: "col" }, t)))),
     h("tbody", {}, drafts.map((d) => h("tr", {}, h("td", {}, d[kind.id_field]

@@ -4,8 +4,8 @@
 // so they appear once the server has them.
 import { ApiError, call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { field, flagBadge, h, humanize, iconImage, markVariables, render, slotTitle, swatch, valueText }
-  from "./dom.js";
+import { field, flagBadge, h, humanize, iconImage, markVariables, render, slotTitle, swatch, tableBox,
+  valueText } from "./dom.js";
 
 const TEMPLATE_TEXT = new Set(["instruction", "example", "description", "scenario"]);
 const ACTIONS = { create: "Created", update: "Updated", duplicate: "Created as a copy", delete: "Deleted",
@@ -122,7 +122,7 @@ function historySection(kind, id, history) {
     h("h2", { id: "history-title" }, "History and labels"),
     h("p", {}, labels.length ? labels.map(([label, version]) => [h("span", { class: "badge" }, `${label} → v${version}`), " "])
       : h("span", { class: "muted" }, "No labels point at this artifact yet; latest is always the newest version.")),
-    revisions.length ? h("div", { class: "table-wrap" }, h("table", {},
+    revisions.length ? tableBox("Revisions", h("table", {},
       h("caption", { class: "visually-hidden" }, "Revisions, newest first"),
       h("thead", {}, h("tr", {}, ["Version", "When", "Author", "Approved by", "Operation", "Message"].map((t) =>
         h("th", { scope: "col" }, t)))),
