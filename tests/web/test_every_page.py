@@ -75,7 +75,8 @@ LAYOUT = """() => {
         break;
       }
     }
-    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    const part = el.getClientRects()[0];  // a link wrapped over two lines: the middle of its first line
+    const hit = document.elementFromPoint(part.left + part.width / 2, part.top + part.height / 2);
     if (!hit || !(hit === el || el.contains(hit))) problems.push(`${name(el)} is covered by ${hit ? name(hit) : "nothing"}`);
   }
   window.scrollTo(0, 0);

@@ -109,17 +109,18 @@ def build_web_router() -> APIRouter:
         with who.db.transaction(write=False) as session:
             get_artifact(session, kind, who.principal.group_id, artifact_id)  # another group's id: 404
             found = audit.search(session, who.principal, {"artifact_id": artifact_id}, limit, 0)
-        return {"events": [_event_summary(event) for event in found["events"]], "total_count": found["total_count"]}
+        return {"events": [_event_summary(kind.id_field, event) for event in found["events"]],
+                "total_count": found["total_count"]}
 
     return router
 
 
-def _event_summary(event: dict[str, Any]) -> dict[str, Any]:
+def _event_summary(id_field: str, event: dict[str, Any]) -> dict[str, Any]:
     """The group's whole trail stays admin-only (POST /api/v5/audit/search); anyone who may read an artifact
     may see who changed it, when, and which fields, as its history (API.md section 9) will show them too.
     The values are left out: a proposal's patch may carry what its proposal hides until it is accepted."""
     changes = event["changes"]
-    patch = {name for name in changes.get("patch") or {} if name not in PATCH_PLUMBING}
+    patch = {name for name in changes.get("patch") or {} if name not in PATCH_PLUMBING and name != id_field}
     fields = sorted(changes.get("fields") or changes.get("values") or patch)
     return {"at": event["at"], "action": event["action"], "profile_name": event["profile_name"],
             "via_agent": event["via_agent"], "fields": fields,
