@@ -161,6 +161,10 @@ def test_each_kinds_pages_pass_axe_and_fit(plural: str, page: Page, web_server: 
             page.locator("button.add-slot").first.click()
         expect(page.locator("button.add-slot")).to_have_count(0)
         check(page, f"{plural}-editor-{step['key']}-open")
+        # The step navigation and Save stay in view while the form scrolls.
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        expect(page.get_by_role("navigation", name="Steps")).to_be_in_viewport()
+        expect(page.locator("#save")).to_be_in_viewport()
 
 
 def test_the_proposals_page_passes_axe_and_fits(page: Page, web_server: LiveServer, api: Api, dialect):
@@ -177,6 +181,9 @@ def test_an_artifact_page_shows_its_values_proposals_and_changes(page: Page, web
     sign_in(page, web_server, api.key)
     page.get_by_role("link", name="Museum guide", exact=True).click()
     expect(page.get_by_role("heading", name="Museum guide", level=1)).to_be_visible()
+    # A new page takes the focus for screen readers, and shows no ring around the whole page for it.
+    expect(page.locator("main")).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.getElementById('main')).outlineStyle") == "none"
     values = page.locator("dl.values")
     expect(values.locator(".swatch").first).to_be_visible()
     icon = values.locator("img.icon")

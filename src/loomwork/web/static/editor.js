@@ -163,6 +163,9 @@ function newValue(ctx, slot) {
   } }, controls, h("button", { type: "submit", id: `add-${slot.key}` }, slot.many ? "Add" : "Use"));
 }
 
+// replaceChildren would write a null child as the text "null".
+const present = (...nodes) => nodes.filter((node) => node !== null && node !== undefined);
+
 // An empty optional slot is one "Add …" button, a filled one its values and one button: the full picker
 // (search, options, new value) opens on demand, so a step stays short. A required empty slot starts open.
 function slotBox(ctx, slot) {
@@ -175,23 +178,23 @@ function slotBox(ctx, slot) {
     if (!ctx.canEdit || open) {
       box.className = "";
       const mustStay = slot.required && !chosen;
-      box.replaceChildren(legend, slot.description ? h("p", { class: "muted" }, slot.description) : null,
+      box.replaceChildren(...present(legend, slot.description ? h("p", { class: "muted" }, slot.description) : null,
         selectedList(ctx, slot), picker(ctx, slot), newValue(ctx, slot),
         ctx.canEdit && !mustStay ? h("button", { type: "button", id: `close-${slot.key}`, onclick: () => {
           openSlots.delete(key);
           fill(false);
           box.querySelector(".add-slot")?.focus();
-        } }, "Done") : null);
+        } }, "Done") : null));
       return;
     }
     box.className = "collapsed";
     const label = !chosen ? `Add ${what}` : slot.many ? `Add another ${what}` : `Change ${what}`;
-    box.replaceChildren(legend, chosen ? selectedList(ctx, slot) : null,
+    box.replaceChildren(...present(legend, chosen ? selectedList(ctx, slot) : null,
       h("button", { type: "button", class: "add-slot", id: `open-${slot.key}`, onclick: () => {
         openSlots.add(key);
         fill(true);
         (box.querySelector("form.card input, form.card textarea, form.card select") || box.querySelector("input"))?.focus();
-      } }, label));
+      } }, label)));
   };
   fill(!ctx.canEdit || openSlots.has(key) || (slot.required && !chosen));
   return box;

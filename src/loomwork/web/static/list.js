@@ -50,9 +50,10 @@ function facetBox(kind, facet, section, params) {
         next.delete("offset");
       })));
     } });
-    const shown = facet.resource === "icon" ? [iconImage(option.label, "icon"), " SVG icon"]
-      : [facet.resource === "color" ? swatch(option.label) : null, h("span", { class: "clip" }, labelText(facet.resource, option.label))];
-    return h("label", { class: "inline" }, box, shown, ` (${option.count})`);
+    const text = facet.resource === "icon" ? "SVG icon" : labelText(facet.resource, option.label);
+    const picture = facet.resource === "icon" ? iconImage(option.label, "icon")
+      : facet.resource === "color" ? swatch(option.label) : null;
+    return h("label", { class: "inline" }, box, picture, h("span", { class: "clip" }, `${text} (${option.count})`));
   });
   const needle = h("input", { type: "search", value: params.get(facet.search_field) || "" });
   const narrow = h("form", { class: "row", onsubmit: (event) => {
@@ -158,7 +159,7 @@ function toolbar(kind, body) {
       go(location.hash, `Imported ${(result.results || []).length - failed.length} rows` +
          (failed.length ? `; ${failed.length} failed: ${failed.map((r) => r.message).join("; ")}` : "."));
     } catch (err) { showError(err); }
-  } }, field("Import CSV", file), h("button", { type: "submit" }, "Import"));
+  } }, field("CSV file", file), h("button", { type: "submit" }, "Import"));
   return h("div", { class: "row" },
     editor ? h("a", { class: "button primary", href: `#/k/${kind.plural}/new` }, `New ${kind.name}`) : null,
     h("button", { type: "button", onclick: async () => {
@@ -178,7 +179,8 @@ function toolbar(kind, body) {
         flash(`Rebuilt: ${result.refreshed_views.join(", ")}.`);
       } catch (err) { showError(err); }
     } }, "Refresh search") : null,
-    editor ? importForm : null);
+    // Import is seldom used: one button's worth of room until it is opened.
+    editor ? h("details", { class: "import" }, h("summary", { class: "button" }, "Import CSV…"), importForm) : null);
 }
 
 export async function showList(kind, params) {
