@@ -111,7 +111,9 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.on("pageerror", lambda error: print(f"page error: {error}", file=sys.stderr))
-        page.on("console", lambda message: message.type == "error" and print(message.text, file=sys.stderr))
+        # A 404 from a route another branch adds is expected (its section stays hidden): not worth a line.
+        page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
+                and print(message.text, file=sys.stderr))
         page.goto(f"{url}/")
         expect(page.get_by_label("API key")).to_be_visible()
         snap(page, "sign-in")
