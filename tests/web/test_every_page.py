@@ -36,8 +36,9 @@ LAYOUT = """() => {
   const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}` +
     `${typeof el.className === "string" && el.className ? "." + el.className.trim().split(/\\s+/).join(".") : ""}` +
     ` "${text(el)}"`;
+  // checkVisibility: also false inside a closed <details>, whose content keeps its boxes but is not drawn.
   const shown = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0 &&
-                                                                      css(el).visibility !== "hidden"; };
+                                                                      el.checkVisibility({ visibilityProperty: true }); };
   // Kept out of sight on purpose: text for screen readers only (a clipped 1 px box), the skip link until focused.
   const offOnPurpose = (el) => {
     for (let a = el; a && a !== document.body; a = a.parentElement) {
@@ -152,6 +153,9 @@ def test_each_kinds_pages_pass_axe_and_fit(plural: str, page: Page, web_server: 
     for name, url in page_urls(web_server, ids, plural).items():
         visit(page, url)
         check(page, f"{plural}-{name}")
+        if name == "list":  # and with its import form opened
+            page.get_by_text("Import CSV…").click()
+            check(page, f"{plural}-list-import")
     kind = next(k for k in page.evaluate("fetch('/web/kinds').then(r => r.json())") if k["plural"] == plural)
     for step in kind["steps"]:
         visit(page, f"{web_server.url}/#/k/{plural}/draft/{ids[f'{plural}-draft']}?step={step['key']}")
