@@ -81,8 +81,8 @@ function proposalsSection(kind, proposals) {
     h("h2", { id: "proposals-title" }, `Proposals waiting (${proposals.length})`),
     proposals.length ? h("ul", {}, proposals.map((p) => h("li", {},
       h("strong", {}, p.who || "someone"), p.agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
-      ` · ${when(p.at)} · `,
-      p.fields ? `changes ${p.fields.map(humanize).join(", ")}` : null,
+      ` · ${when(p.at)}`,
+      p.fields ? ` · changes ${p.fields.map(humanize).join(", ")}` : null,
       p.changes?.length ? h("ul", {}, p.changes.map((c) => h("li", {}, `${humanize(c.field)}: `,
         h("span", { class: "muted" }, valueText(c.now)), " → ", valueText(c.proposed)))) : null)))
       : h("p", { class: "muted" }, `No proposals wait on this ${kind.name}.`),
