@@ -22,8 +22,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/loomwork serve
 
+# Parallel test processes: most tests wait on servers, browsers and databases, so more than the cores pay.
+TEST_WORKERS ?= 4
+
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Only when missing; no prompt and no stdin. If it cannot be installed the browser tests fail and say why.
 $(CHROMIUM):

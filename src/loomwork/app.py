@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loomwork import __version__, uploads
+from loomwork import __version__, ops, uploads
 from loomwork.audit.router import build_audit_router
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
@@ -23,6 +23,7 @@ from loomwork.engine.router import ERROR_RESPONSES, build_router
 from loomwork.engine.schemas import ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.errors import LoomworkError
+from loomwork.generation.router import build_settings_router
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources import secrets
 from loomwork.resources.router import build_resource_routers
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
+    ops.install(app, db)  # request ids, the access log, metrics, and traces when OTEL_* asks
 
     every_kinds_flag_types = tuple(t for kind in ARTIFACT_KINDS for t in kind.own_flag_types)
     for kind in ARTIFACT_KINDS:
@@ -171,6 +173,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in build_resource_routers():
         app.include_router(router)
     app.include_router(build_audit_router())
+    app.include_router(build_settings_router())
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
     mount_web(app)  # people's door: the pages at / and /static
 

@@ -1,7 +1,8 @@
-"""The `loomwork` command: serve, migrate, keys, seed-demo, export, import and mcp (stdio)."""
+"""The `loomwork` command: serve, migrate, keys, seed-demo, export, import, backup, restore and mcp (stdio)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,6 +52,15 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
         return identity.create_group_key(session, settings.secret_key, "default", "admin", "admin")
 
 
+WORKER_HEALTHCHECK_SECONDS = 30
+
+LogFormat = Annotated[
+    str | None,
+    typer.Option("--log-format", envvar="LOOMWORK_LOG_FORMAT",
+                 help="json or text; default: json unless stderr is a terminal."),
+]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -58,13 +68,33 @@ def serve(
     database_url: DatabaseUrl = None,
     workers: Annotated[int, typer.Option(min=1, envvar="LOOMWORK_WORKERS",
                                          help="Worker processes: one per core serves more clients at once.")] = 1,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", min=1, max=65535, envvar="LOOMWORK_METRICS_PORT",
+        help="Serve Prometheus metrics at /metrics on this port (never on the API's).")] = None,
+    metrics_host: Annotated[str, typer.Option(
+        "--metrics-host", envvar="LOOMWORK_METRICS_HOST",
+        help="Interface for the metrics port; widen it (0.0.0.0) only for a scraper you trust.")] = "127.0.0.1",
+    log_format: LogFormat = None,
+    graceful_timeout: Annotated[int, typer.Option(
+        "--graceful-timeout", min=0, envvar="LOOMWORK_GRACEFUL_TIMEOUT",
+        help="On SIGTERM, seconds to let requests in flight finish before they are cancelled.")] = 30,
 ) -> None:
     """Migrate the database, then serve the API."""
+    import inspect
     import os
 
     import uvicorn
 
-    from loomwork.app import create_app
+    from loomwork.ops import logs
+
+    log_format = (log_format or logs.default_log_format()).lower()
+    if log_format not in logs.LOG_FORMATS:
+        console.print(f"[red]--log-format must be json or text, not {log_format!r}.[/red]")
+        raise typer.Exit(2)
+    if metrics_port == port:
+        console.print(f"[red]--metrics-port must differ from --port ({port}): metrics never share the API's port.[/red]")
+        raise typer.Exit(2)
+    logs.configure_logging(log_format)
 
     settings, db = _migrated(database_url)
     api_key = bootstrap_admin(settings, db)
@@ -73,17 +103,71 @@ def serve(
         write_private_file(key_file, api_key + "\n")
         console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
         print(api_key, flush=True)
+        # The example reads the key from its file: the key itself goes to stdout only, never into the logs.
         console.print(f"Saved to {key_file} (mode 0600). Send it as a header, for example:\n"
-                      f"  curl -H 'X-Api-Key: {api_key}' -X POST http://{host}:{port}/api/v5/artifacts/personas/get "
+                      f"  curl -H \"X-Api-Key: $(cat {key_file})\" -X POST "
+                      f"http://{host}:{port}/api/v5/artifacts/personas/get "
                       "-H 'Content-Type: application/json' -d '{}'", soft_wrap=True)
+    common = {"host": host, "port": port, "log_config": logs.uvicorn_log_config(log_format), "access_log": False,
+              "timeout_graceful_shutdown": graceful_timeout}
     if workers == 1:
-        uvicorn.run(create_app(settings, db), host=host, port=port, log_level="info")
+        from loomwork.app import create_app
+
+        app_ = create_app(settings, db)
+        metrics = _start_metrics(metrics_host, metrics_port, settings.database_url, None)
+        try:
+            uvicorn.run(app_, **common)
+        finally:
+            if metrics:
+                metrics.shutdown()
         return
     # Each worker builds its own app (and connection pool) from the environment. Drafts, idempotency and
     # version checks hold across processes: they rest on database locks, and MCP runs stateless.
     db.dispose()
     os.environ.update(LOOMWORK_DATABASE_URL=settings.database_url, LOOMWORK_DATA_DIR=str(settings.data_dir))
-    uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
+    multiprocess_dir, made_here = None, False
+    if metrics_port:
+        from loomwork.ops.multiproc import prepare_multiprocess_dir
+
+        # Before the workers start: they inherit it and write their figures there (spawned, so they
+        # import prometheus_client afresh with it set).
+        multiprocess_dir, made_here = prepare_multiprocess_dir()
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # uvicorn replaces a worker that does not answer its health check in time; on a busy machine
+        # a worker still importing the app can take longer than uvicorn's 5 s, and would be killed
+        # over and over before it ever served.
+        common["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
+    metrics = None
+    try:
+        metrics = _start_metrics(metrics_host, metrics_port, settings.database_url, multiprocess_dir)
+        uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, **common)
+    finally:
+        if metrics:
+            metrics.shutdown()
+        if made_here:
+            from loomwork.ops.multiproc import remove_multiprocess_dir
+
+            remove_multiprocess_dir(multiprocess_dir)
+        elif multiprocess_dir:  # the operator's directory: leave no live gauge of this process behind
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), multiprocess_dir)
+
+
+def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_dir: str | None):  # noqa: ANN202
+    if not port:
+        return None
+    import logging
+
+    from loomwork.ops.exposition import start_metrics_server
+
+    try:
+        server = start_metrics_server(host, port, database_url, multiprocess_dir)
+    except OSError as error:
+        console.print(f"[red]--metrics-port {port}: cannot listen on {host}:{port} ({error.strerror}).[/red]")
+        raise typer.Exit(2) from None
+    logging.getLogger("loomwork.metrics").info("Serving Prometheus metrics at http://%s:%s/metrics", host, port)
+    return server
 
 
 @app.command("mcp")
@@ -235,6 +319,106 @@ def import_command(
     console.print(f"Created {result['created']:,}, updated {result['updated']:,}, failed {result['failed']:,}.")
     if result["failed"]:
         raise typer.Exit(1)
+
+
+def _database_url(database_url: str | None) -> str:
+    """The configured database, as load_settings finds it, without making a secret where none is yet
+    (restore on a new machine must not invent one: the backup's keys need the old one)."""
+    import os
+    from pathlib import Path
+
+    from loomwork.config import SQLITE_FILE, normalise_database_url
+
+    url = database_url or os.environ.get("LOOMWORK_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{Path(os.environ.get('LOOMWORK_DATA_DIR') or Path.cwd() / '.loomwork') / SQLITE_FILE}"
+    return normalise_database_url(url)
+
+
+def _sqlite_file_or_exit(url: str, command: str):  # noqa: ANN202
+    from loomwork.ops import backup as backups
+
+    try:
+        path = backups.sqlite_path(url)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from None
+    if path is None:
+        safe = _safe_url(url).replace("postgresql+psycopg://", "postgresql://")
+        dump = f"pg_dump --format=custom --file=loomwork.dump '{safe}'"
+        load = f"pg_restore --clean --if-exists --no-owner --dbname='{safe}' loomwork.dump"
+        console.print(f"`loomwork {command}` copies SQLite databases. For PostgreSQL use its own tools:\n"
+                      f"  backup:  {dump}\n  restore: {load}\n"
+                      "(see 'Running it in production' in the README).", soft_wrap=True, highlight=False)
+        console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
+        raise typer.Exit(2)
+    return path
+
+
+def _pages_progress(description: str):  # noqa: ANN202
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
+    task = progress.add_task(description, total=None)
+    return progress, lambda done, total: progress.update(task, completed=done, total=total)
+
+
+@app.command("backup")
+def backup_command(
+    to: Annotated[Path, typer.Option("--to", help="The file to write the backup to.", dir_okay=False)],
+    force: Annotated[bool, typer.Option("--force", help="Replace the file when it exists.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Back up the SQLite database while the server keeps serving (a consistent snapshot)."""
+    from loomwork.ops import backup as backups
+
+    database = _sqlite_file_or_exit(_database_url(database_url), "backup")
+    progress, advance = _pages_progress("Backing up")
+    try:
+        with progress:
+            pages = backups.backup(database, to, advance, force=force)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]Backed up {database} to {to}[/green] ({pages:,} pages, {to.stat().st_size:,} bytes).")
+    console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
+
+
+@app.command("restore")
+def restore_command(
+    from_: Annotated[Path, typer.Option("--from", help="A file `loomwork backup` wrote.", dir_okay=False)],
+    force: Annotated[bool, typer.Option("--force", help="Replace a database that already holds data.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Restore a backup into the SQLite database (stop the server first), then migrate it."""
+    import os
+
+    from loomwork.config import SECRET_FILE
+    from loomwork.ops import backup as backups
+
+    url = _database_url(database_url)
+    database = _sqlite_file_or_exit(url, "restore")
+    progress, advance = _pages_progress("Restoring")
+    try:
+        with progress:
+            pages = backups.restore(from_, database, advance, force=force)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from None
+    db = Database(url)
+    try:
+        with console.status("Migrating the restored database..."):
+            upgrade(db.engine)
+    finally:
+        db.dispose()
+    console.print(f"[green]Restored {from_} into {database}[/green] ({pages:,} pages); migrated to the current schema.")
+    console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
+    data_dir = Path(os.environ.get("LOOMWORK_DATA_DIR") or Path.cwd() / ".loomwork")
+    if not os.environ.get("LOOMWORK_SECRET_KEY") and not (data_dir / SECRET_FILE).exists():
+        console.print(f"No server secret here yet: put the one kept with the backup at {data_dir / SECRET_FILE} "
+                      "(or in LOOMWORK_SECRET_KEY) before `loomwork serve`, which would otherwise make a new one "
+                      "that none of the restored keys match.", style="bold red")
 
 
 def _safe_url(url: str) -> str:

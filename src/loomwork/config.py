@@ -25,6 +25,11 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # CSV imports carry whole catalogs, so their route takes more.
     max_import_bytes: int = 64 * 1024 * 1024
+    # Let generator endpoints (and webhooks) point at private, loopback and link-local addresses.
+    allow_private_urls: bool = False
+    # A generator call gives up after this many seconds (each attempt), and tries at most this often more.
+    generator_timeout_s: float = 30.0
+    generator_retries: int = 1
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,4 +73,10 @@ def load_settings(database_url: str | None = None) -> Settings:
         database_url=normalise_database_url(url),
         data_dir=data_dir,
         secret_key=_load_secret(data_dir),
+        allow_private_urls=_flag("LOOMWORK_ALLOW_PRIVATE_URLS"),
+        generator_timeout_s=float(os.environ.get("LOOMWORK_GENERATOR_TIMEOUT_S") or 30.0),
     )
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

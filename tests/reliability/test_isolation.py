@@ -135,6 +135,11 @@ def own_item(path: str, acme_ids: dict[str, str]) -> dict[str, Any]:
     return {}
 
 
+def own_fields(path: str) -> dict[str, Any]:
+    """Required fields besides the ids: the step a generation drafts."""
+    return {"step": "basic"} if path.endswith("/generate") else {}
+
+
 def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other: Other,
                    acme_ids: dict[str, str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(field, the foreign id, a body sending it) for every id field, top level and inside list items."""
@@ -143,7 +148,7 @@ def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other
         items = resolve(doc, prop.get("items", {})) if prop.get("type") == "array" else {}
         if is_uuid(prop) or is_uuid(items):
             value = foreign_id(path, name, other)
-            yield name, value, {name: (value if is_uuid(prop) else [value])}
+            yield name, value, {**own_fields(path), name: (value if is_uuid(prop) else [value])}
         elif items.get("type") == "object":
             base = own_item(path, acme_ids) if kind and name == kind.plural else minimal(doc, items)
             for inner, value, body in foreign_bodies(doc, path, items, other, acme_ids):

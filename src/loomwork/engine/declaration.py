@@ -107,6 +107,13 @@ class ToolArguments:
     output_slot: str
 
 
+# Which editor step a slot belongs to, by the kind of value it holds: basic information, content, or the
+# kind's own step (the slots its own feature reads, or that say which model is called and how).
+BASIC_RESOURCES = frozenset({"name", "description", "color", "icon", "flag", "value"})
+MODEL_RESOURCES = frozenset({"model", "model_flag", "model_position", "model_rubric", "key", "endpoint", "modality",
+                             "temperature_level", "pricing", "reasoning_level", "quality"})
+
+
 @dataclass(frozen=True)
 class ArtifactKind:
     name: str  # persona
@@ -160,3 +167,29 @@ class ArtifactKind:
     def model_flag_slot(self) -> Slot | None:
         """The slot of `{model_id, flag_id}` rows, which `model_flag_values` also feeds (rule 6)."""
         return next((slot for slot in self.slots if slot.resource == "model_flag"), None)
+
+    def step_of(self, slot: Slot) -> str:
+        """The editor step that shows the slot (and that `generate` drafts it in)."""
+        if slot.resource in BASIC_RESOURCES:
+            return "basic"
+        own = [step for step in self.steps if step not in ("basic", "content")]
+        if own and slot.key in self._own_step_slots():
+            return own[0]
+        return "content"
+
+    def _own_step_slots(self) -> set[str]:
+        keys = {slot.key for slot in self.slots if slot.resource in MODEL_RESOURCES}
+        if self.parameters:
+            keys.add(self.parameters.field_slot)
+        if self.arguments:
+            keys.update((self.arguments.arg_slot, self.arguments.position_slot, self.arguments.output_slot))
+        return keys
+
+    def generated_slots(self, step: str) -> tuple[Slot, ...]:
+        """The slots of a step a model may draft: those fed by values. Secrets, references to other
+        resources (ids a model cannot know) and catalog choices (flags) are left to people."""
+        return tuple(
+            slot for slot in self.slots
+            if self.step_of(slot) == step and slot.value_field and not slot.resource_kind.sensitive
+            and not slot.resource_kind.references and not slot.resource_kind.catalog_choice
+        )

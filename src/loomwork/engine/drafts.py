@@ -131,8 +131,11 @@ def _save_state(session: Session, draft: Draft, state: FormState, **also: Any) -
 
 
 def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any],
-                body_json: dict[str, Any], render: ResponseRenderer, parse: PatchParser) -> str:
-    """Apply one draft request (patch, proposal, ack or replay) and return the response's JSON text."""
+                body_json: dict[str, Any], render: ResponseRenderer, parse: PatchParser, *,
+                proposer: Principal | None = None) -> str:
+    """Apply one draft request (patch, proposal, ack or replay) and return the response's JSON text.
+
+    `proposer` stages the entry as another profile's proposal in the caller's draft (the AI generator's)."""
     draft_id = body.get("draft_id") or body.get("input_draft_id")
     key = body.get("idempotency_key")
     if body.get("accept") is not None:
@@ -161,7 +164,8 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         raise version_conflict("draft", draft.version, expected)
 
     patch = {k: v for k, v in body.items() if k not in CONTROL_FIELDS and k != kind.id_field}
-    proposal = bool(body.get("soft")) or principal.via_agent
+    actor = proposer or principal
+    proposal = bool(body.get("soft")) or actor.via_agent
     state = apply_patch(session, principal.group_id, kind, FormState.from_json(draft.form_state), patch)
     key = key or str(uuid.uuid4())
     seq = draft.entry_count + 1
@@ -176,7 +180,7 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
     entry = DraftEntry(
         draft_id=draft.id, key=key, seq=seq, state="dormant" if proposal else "applied", request_hash=digest,
         patch={k: v for k, v in body_json.items() if k in patch}, expected_version=expected, response="",
-        actor_id=principal.profile_id, actor_name=principal.name, via_agent=principal.via_agent,
+        actor_id=actor.profile_id, actor_name=actor.name, via_agent=actor.via_agent,
         created_at=utcnow(),
     )
     session.add(entry)
@@ -184,7 +188,7 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
     entry.response = render(_response(session, kind, principal, draft, key, message))
     session.flush()
     if proposal:  # a person's own applied patch stays private until committed; a proposal is someone's act
-        audit.record(session, principal, "propose", kind.name, {"proposal": key, "patch": entry.patch},
+        audit.record(session, actor, "propose", kind.name, {"proposal": key, "patch": entry.patch},
                      artifact_id=draft.target_id, draft_id=draft.id)
     return entry.response
 

@@ -36,6 +36,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "export {plural}"),
     Operation("import", "POST", "editor", False, "Import {plural} from CSV: create or update by id, a result per row.",
               "import {plural}"),
+    Operation("generate", "POST", "editor", False,
+              "Draft one step of a {name} with the group's AI generator; the answer waits as a proposal.",
+              "generate {name} drafts with AI"),
     Operation("refresh", "POST", "admin", False, "Rebuild the {name} search views from the base tables.",
               "refresh {name} views"),
 )

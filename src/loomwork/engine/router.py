@@ -25,10 +25,12 @@ from loomwork.engine.schemas import (
     PageRequest,
     RefreshResponse,
     build_draft_schemas,
+    build_generate_request,
     build_schemas,
     build_search_schemas,
 )
 from loomwork.engine.sections import get_view
+from loomwork.generation import service as generation
 from loomwork.identity.dependencies import Caller, caller_with
 
 # Every route's error answers, derived from the error classes (one body model, a description per status).
@@ -70,7 +72,9 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
                 state = FormState.from_json(draft.form_state)
                 if artifact is None and draft.target_id and draft.status == "open":
                     artifact = repository.find_artifact(session, kind, who.principal.group_id, draft.target_id)
-            return get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
+            view = get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
+            view.update(generation.ai_generate_flags(session, kind, who.principal))
+            return view
 
     def answer(verb: str) -> Callable[[repository.ArtifactRow], dict[str, Any]]:
         return lambda row: {kind.id_field: row.id, "version": row.version, "message": f"{verb} {kind.name}."}
@@ -121,22 +125,32 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             result[kind.id_field] = artifact_id
         return {"results": results}
 
+    def render_draft(data: dict[str, Any]) -> str:
+        return draft_schemas.response.model_validate(data).model_dump_json()
+
+    def parse_draft(stored: dict[str, Any]) -> dict[str, Any]:
+        return draft_schemas.request.model_validate(stored).model_dump(exclude_unset=True)
+
     @route("draft", draft_schemas.response)
     def patch_draft(body: draft_schemas.request, who: caller("draft")) -> Any:
-        def render(data: dict[str, Any]) -> str:
-            return draft_schemas.response.model_validate(data).model_dump_json()
-
-        def parse(stored: dict[str, Any]) -> dict[str, Any]:
-            return draft_schemas.request.model_validate(stored).model_dump(exclude_unset=True)
-
         with who.db.transaction(write=True) as session:
             text = drafts.patch_draft(session, kind, who.principal, body.model_dump(exclude_unset=True),
-                                      body.model_dump(exclude_unset=True, mode="json"), render, parse)
+                                      body.model_dump(exclude_unset=True, mode="json"), render_draft, parse_draft)
         # The stored text itself, so a replay is byte-identical to the first answer.
         return Response(text, media_type="application/json")
 
     if kind.legacy_draft_path:  # the seeds' older route, served by the same handler
         route("draft", draft_schemas.response, path=kind.legacy_draft_path, method="POST")(patch_draft)
+
+    generate_request = build_generate_request(kind)
+
+    @router.post(f"{base}/generate", response_model=draft_schemas.response, operation_id=f"generate_{kind.name}",
+                 summary=operation("generate").summary.format(name=kind.name, plural=kind.plural),
+                 responses={502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning}})
+    def generate(body: generate_request, who: caller("generate")) -> Any:
+        text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True),
+                                   draft_schemas.request, render_draft, parse_draft)
+        return Response(text, media_type="application/json")
 
     @route("drafts", draft_schemas.list_response)
     def list_drafts(who: caller("drafts"), body: PageRequest | None = None) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model, model_validator
 from pydantic_core import PydanticCustomError
@@ -452,3 +452,19 @@ def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
         page_metadata=(DocsPageMetadata | None, None),
     )
     return SearchSchemas(search_request, search_response, export_request, docs_response)
+
+
+MAX_HINT_CHARS = 2_000
+
+
+def build_generate_request(kind: ArtifactKind) -> type[BaseModel]:
+    """`generate`: which draft (or artifact, or a new draft), which step, and the person's hint."""
+    steps = tuple(step for step in kind.steps if kind.generated_slots(step))
+    return _model(
+        f"Generate{kind.title}Request", RequestModel,
+        draft_id=(uuid.UUID | None, Field(None, description="Propose into this draft of yours; omitted: a new draft.")),
+        **{kind.id_field: (uuid.UUID | None, Field(None, description=f"On a new draft: start from this {kind.name}."))},
+        step=(Literal[steps], Field(description="The editor step whose fields the model drafts.")),  # type: ignore[valid-type]
+        hint=(Annotated[str, Field(max_length=MAX_HINT_CHARS)] | None,
+              Field(None, description="What the person wants, in their words.")),
+    )

@@ -44,6 +44,7 @@ def current_caller(
                                   request.headers.get(sessions.CSRF_HEADER))
         else:
             principal = authenticate(session, settings.secret_key, key, via_agent=via_agent)
+    request.state.principal = principal  # the request's log line names its group and profile
     return Caller(principal, db, settings)
 
 

@@ -43,6 +43,8 @@ class ResourceKind:
     cell_by_id: ClassVar[bool] = False
     # The value holds a secret: it is stored only as a resource (encrypted), never in a draft's journal.
     sensitive: ClassVar[bool] = False
+    # Values are picked from a seeded catalog (flags), not written freely.
+    catalog_choice: ClassVar[bool] = False
 
     def dump(self, value: Any) -> str:
         return value
@@ -166,6 +168,8 @@ def _short_text(raw: Any, what: str, limit: int = 200, empty: bool = False) -> s
 
 class FlagKind(StructuredKind):
     """A catalog option `{type, value}`; an artifact holds at most one flag per type."""
+
+    catalog_choice: ClassVar[bool] = True
 
     def normalise(self, raw: Any) -> Any:
         raw = self._fields(raw, {"type", "value"}, {"type", "value"})

@@ -13,30 +13,8 @@ from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
 
-BASIC_RESOURCES = frozenset({"name", "description", "color", "icon", "flag", "value"})
-# Resource kinds that say which model is called and how: the "models" step of evals and invocations.
-MODEL_RESOURCES = frozenset({"model", "model_flag", "model_position", "model_rubric", "key", "endpoint", "modality",
-                             "temperature_level", "pricing", "reasoning_level", "quality"})
 STEP_TITLES = {"basic": "Basic information", "content": "Content", "parameters_step": "Parameters",
                "arguments_step": "Arguments", "models_step": "Models"}
-
-
-def _own_step_slots(kind: ArtifactKind) -> set[str]:
-    keys = {slot.key for slot in kind.slots if slot.resource in MODEL_RESOURCES}
-    if kind.parameters:
-        keys.add(kind.parameters.field_slot)
-    if kind.arguments:
-        keys.update((kind.arguments.arg_slot, kind.arguments.position_slot, kind.arguments.output_slot))
-    return keys
-
-
-def step_of(kind: ArtifactKind, slot: Slot) -> str:
-    if slot.resource in BASIC_RESOURCES:
-        return "basic"
-    own = [step for step in kind.steps if step not in ("basic", "content")]
-    if own and slot.key in _own_step_slots(kind):
-        return own[0]
-    return "content"
 
 
 def slot_view(kind: ArtifactKind, slot: Slot) -> dict[str, Any]:
@@ -45,7 +23,7 @@ def slot_view(kind: ArtifactKind, slot: Slot) -> dict[str, Any]:
         "key": slot.key, "section": slot.section, "many": slot.many, "required": slot.required,
         "resource": slot.resource, "resource_plural": resource.plural, "id_field": slot.id_field,
         "value_field": slot.value_field, "search_field": slot.search_fields[0], "description": slot.description,
-        "value_schema": resource.value_schema, "sensitive": resource.sensitive, "step": step_of(kind, slot),
+        "value_schema": resource.value_schema, "sensitive": resource.sensitive, "step": kind.step_of(slot),
         # A field that points at another resource is chosen from that resource's catalog, not typed as an id.
         "references": {field: RESOURCE_KINDS[target].plural for field, target in resource.references},
     }

@@ -63,6 +63,7 @@ def build_web_router() -> APIRouter:
         settings, db = request.app.state.settings, request.app.state.db
         with db.transaction(write=True) as session:
             session_id, principal = sessions.sign_in(session, settings.secret_key, api_key.strip())
+        request.state.principal = principal  # the sign-in's log line names who signed in
         response = JSONResponse(_who(principal, sessions.csrf_token(settings.secret_key, session_id)))
         response.set_cookie(sessions.COOKIE, session_id, max_age=int(sessions.LIFETIME.total_seconds()), path="/",
                             httponly=True, samesite="strict", secure=request.url.scheme == "https")

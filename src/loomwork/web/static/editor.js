@@ -4,6 +4,7 @@
 import { call, op, resourceOp } from "./api.js";
 import { go, showError } from "./app.js";
 import { field, flagBadge, flash, h, humanize, iconImage, render, slotTitle, swatch, valueText } from "./dom.js";
+import { draftProposals, generateBox } from "./generate.js";
 
 // Slots a person opened ("draftId:slot"): they stay open when the page re-renders after each change.
 const openSlots = new Set();
@@ -282,19 +283,20 @@ export async function showEditor(kind, draftId, step, focusId) {
   const focused = focusId || document.activeElement?.id;
   const index = kind.steps.findIndex((s) => s.key === step);
   const name = state.name ?? (view.names?.options.find((o) => o.selected)?.label);
+  const refresh = (focusAfter) => showEditor(kind, draftId, step, focusAfter);
   const stepHref = (i) => `#/k/${kind.plural}/draft/${draftId}?step=${kind.steps[i].key}`;
   render(
     h("h1", {}, ctx.artifactId ? `Edit ${kind.name}: ${name || ""}` : `New ${kind.name}${name ? `: ${name}` : ""}`),
     h("p", { class: "muted", id: "draft-version" }, `Draft version ${state.version} · ${state.status}`),
     view.disabled_reason ? h("p", { class: "alert" }, view.disabled_reason) : null,
     state.status !== "open" ? h("p", { class: "alert" }, "This draft was saved already; open the artifact to edit again.") : null,
-    state.proposals.length ? h("p", { class: "notice" }, `${state.proposals.length} proposal(s) wait on this draft. `,
-                                h("a", { href: "#/proposals" }, "Review them")) : null,
     h("div", { id: "editor-alert", role: "alert" }),
+    draftProposals(ctx, refresh),
     h("div", { class: "stepbar" }, stepNav(ctx),
       h("button", { type: "button", class: "primary", id: "save", disabled: !ctx.canEdit, onclick: () => save(ctx) },
         ctx.artifactId ? `Save ${kind.name}` : `Create ${kind.name}`)),
     h("h2", {}, kind.steps[index].title),
+    generateBox(ctx, refresh),
     step === "basic" ? activeBox(ctx) : null,
     kind.slots.filter((s) => s.step === step).map((s) => slotBox(ctx, s)),
     kind.slots.some((s) => s.step === step && s.key === kind.parameters_slot) ? parametersBox(ctx) : null,

@@ -1,0 +1,159 @@
+"""`loomwork backup` and `restore` for SQLite, with SQLite's online backup API.
+
+A backup holds one read transaction on the live database for its whole copy, so it is one consistent
+snapshot (every write committed before it started, none after) while the server's writers go on: in
+WAL mode a reader blocks no writer. It copies into `FILE.partial`, then renames, so FILE is never half
+a backup. Restore copies a backup into the configured database through the same API (never a file copy,
+which would mix with a live `-wal` file), then migrates it to the current schema.
+
+PostgreSQL has pg_dump and pg_restore; Loomwork does not reimplement them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from loomwork.errors import LoomworkError
+
+PAGES_PER_STEP = 1024  # 4 MiB a step with SQLite's default 4 KiB pages: a smooth progress bar
+BUSY_TIMEOUT_MS = 30_000
+
+Progress = Callable[[int, int], None]  # (pages copied, pages in all)
+
+SECRET_NOTICE = ("The server secret (.loomwork/secret.key, or LOOMWORK_SECRET_KEY) is NOT in the backup. "
+                 "API keys, sign-in sessions and provider secrets only work with the secret they were made "
+                 "under: keep a copy of it with the backup, as safely as the backup itself.")
+
+
+class BackupError(LoomworkError):
+    status = 400
+    code = "backup_failed"
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL; None for any other database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    if not url.database or url.database == ":memory:":
+        raise BackupError("An in-memory SQLite database has nothing to back up or restore into.")
+    return Path(url.database)
+
+
+def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    target = f"file:{path}?mode=ro" if read_only else f"file:{path}"
+    connection = sqlite3.connect(target, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return connection
+
+
+def backup(database: Path, target: Path, progress: Progress | None = None, *, force: bool = False) -> int:
+    """Copy the live database at `database` into `target`; returns the pages copied."""
+    if not database.is_file():
+        raise BackupError(f"There is no database at {database}.")
+    if target.exists() and not force:
+        raise BackupError(f"{target} exists; choose another file, or pass --force to replace it.")
+    if target.resolve() == database.resolve():
+        raise BackupError("--to must be another file than the database itself.")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    source = _connect(database)
+    try:
+        # The snapshot: a read transaction that has read, held until the copy ends. Backup steps read
+        # through it, so other connections' commits neither show up in the copy nor restart it.
+        source.execute("BEGIN")
+        source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        copy = sqlite3.connect(partial, isolation_level=None)
+        try:
+            pages = _copy(source, copy, progress)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            check = copy.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise BackupError(f"The copy failed SQLite's check ({check}); the database may be damaged.")
+        finally:
+            copy.close()
+        source.execute("ROLLBACK")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+    os.replace(partial, target)
+    return pages
+
+
+def _copy(source: sqlite3.Connection, target: sqlite3.Connection, progress: Progress | None) -> int:
+    copied = 0
+
+    def step(_status: int, remaining: int, total: int) -> None:
+        nonlocal copied
+        copied = total - remaining
+        if progress:
+            progress(copied, total)
+
+    source.backup(target, pages=PAGES_PER_STEP, progress=step)
+    return copied
+
+
+def describe_backup(path: Path) -> str:
+    """The backup's schema revision; refuses anything that is not a Loomwork SQLite database."""
+    if not path.is_file():
+        raise BackupError(f"There is no file at {path}.")
+    try:
+        connection = _connect(path, read_only=True)
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        raise BackupError(f"{path} is not a Loomwork backup ({error}).") from None
+    if not row:
+        raise BackupError(f"{path} is not a Loomwork backup (it has no schema revision).")
+    from alembic.script import ScriptDirectory
+
+    from loomwork.db.migrate import alembic_config
+
+    try:
+        ScriptDirectory.from_config(alembic_config()).get_revision(row[0])
+    except Exception:  # noqa: BLE001 - alembic's several "unknown revision" errors
+        raise BackupError(f"{path} was written by a newer Loomwork (schema {row[0]}); upgrade Loomwork first.") from None
+    return row[0]
+
+
+def holds_data(path: Path) -> bool:
+    """Whether the SQLite file at `path` has any row in any table (the schema alone does not count)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    connection = _connect(path)
+    try:
+        tables = [name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name != 'alembic_version'")]
+        return any(connection.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in tables)
+    finally:
+        connection.close()
+
+
+def restore(source: Path, database: Path, progress: Progress | None = None, *, force: bool = False) -> int:
+    """Copy the backup at `source` over the database at `database`; returns the pages copied.
+
+    The caller migrates it afterwards. Refuses a target that holds data unless `force`."""
+    describe_backup(source)
+    if source.resolve() == database.resolve():
+        raise BackupError("--from must be another file than the database itself.")
+    if holds_data(database) and not force:
+        raise BackupError(f"The database {database} already holds data; restore would replace all of it. "
+                          "Pass --force to do so (stop the server first).")
+    database.parent.mkdir(parents=True, exist_ok=True)
+    backup_file = _connect(source, read_only=True)
+    target = _connect(database)
+    try:
+        return _copy(backup_file, target, progress)
+    finally:
+        target.close()
+        backup_file.close()

@@ -1,0 +1,75 @@
+"""An OpenAI-compatible model server for the tests: it answers what a test sets and records every
+request it received, so a test can check what Loomwork sent (the key, the model, the schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from conftest import Api, serving
+
+SECRET = "sk-stub-0123456789-very-secret"
+MODEL = "stub-model"
+
+
+@dataclasses.dataclass
+class Stub:
+    """What the model server answers next, and every request it received."""
+
+    answer: Any = None
+    status: int = 200
+    delay_s: float = 0.0
+    raw: str | None = None
+    usage: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18})
+    received: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    async def completions(self, request: Request) -> Any:
+        body = await request.json()
+        self.received.append({"body": body, "authorization": request.headers.get("authorization")})
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.status != 200:
+            return JSONResponse({"error": {"message": "the stub is down", "type": "server_error"}},
+                                status_code=self.status)
+        content = self.raw if self.raw is not None else json.dumps(self.answer)
+        return JSONResponse({
+            "id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": self.usage,
+        })
+
+
+@contextmanager
+def stub_model_server() -> Iterator[tuple[str, list[Stub]]]:
+    """Serves on a loopback port; the test swaps `current[0]` for a fresh Stub to set the next answers."""
+    current: list[Stub] = [Stub()]
+
+    async def completions(request: Request) -> Any:
+        return await current[0].completions(request)
+
+    async def other(_request: Request) -> Any:
+        return PlainTextResponse("not here", status_code=404)
+
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
+                            Route("/{path:path}", other)])
+    with serving(app) as url:
+        yield url, current
+
+
+def make_generator(admin: Api, endpoint: str) -> str:
+    model_id = admin.post("/api/v5/resources/models/create", {"models": [MODEL]}).json()["results"][0]["id"]
+    return admin.create("invocations", name="Drafting model", endpoint=endpoint,
+                        key={"name": "stub", "secret": SECRET}, temperature_level="0.3", reasoning_level="low",
+                        model_flag_values=[{"model_id": model_id, "type": "invocation_role", "value": "primary"}])

@@ -1,0 +1,274 @@
+"""Generate with AI (API.md section 11), against an OpenAI-compatible stub on 127.0.0.1 that checks what
+it receives: each step of each kind, the flags, agents, failures that write nothing, the key, private
+addresses and the audit event."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from loomwork.audit.models import AuditEvent
+from loomwork.db.database import Database
+from loomwork.engine.models import Draft, DraftEntry
+from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.resources.models import Resource
+from conftest import Api, assert_error
+from generation.stub import MODEL, SECRET, Stub, make_generator, stub_model_server
+
+SAMPLES: dict[str, Any] = {  # a valid value per resource kind that is not plain text
+    "color": "#336699",
+    "icon": '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><circle cx="4" cy="4" r="3"/></svg>',
+    "arg": {"name": "city", "type": "string", "description": "The city", "required": True},
+    "args_output": {"name": "forecast", "type": "string", "description": "The forecast"},
+}
+STEPS = [(kind, step) for kind in ARTIFACT_KINDS for step in kind.steps if kind.generated_slots(step)]
+
+
+def proposed_values(kind: Any, step: str) -> dict[str, Any]:
+    answer = {}
+    for slot in kind.generated_slots(step):
+        value = SAMPLES.get(slot.resource, f"Generated {slot.key}")
+        answer[slot.value_field] = [value] if slot.many else value
+    return answer
+
+
+@pytest.fixture(scope="module")
+def stub_server() -> Iterator[tuple[str, list[Stub]]]:
+    with stub_model_server() as served:
+        yield served
+
+
+@pytest.fixture
+def stub(stub_server: tuple[str, list[Stub]]) -> Stub:
+    fresh = Stub()
+    stub_server[1][0] = fresh
+    return fresh
+
+
+@pytest.fixture
+def stub_url(stub_server: tuple[str, list[Stub]]) -> str:
+    return stub_server[0] + "/v1"
+
+
+@pytest.fixture
+def private_ok(client: Any) -> None:
+    """The stub is on loopback, which only an operator's LOOMWORK_ALLOW_PRIVATE_URLS=1 allows."""
+    client.app.state.settings = dataclasses.replace(client.app.state.settings, allow_private_urls=True,
+                                                    generator_timeout_s=1.0, generator_retries=0)
+
+
+def configure(admin: Api, invocation_id: str | None) -> Any:
+    body = {"ai_generator": {"invocation_id": invocation_id} if invocation_id else None}
+    return admin.post("/api/v5/settings/update", body)
+
+
+@pytest.fixture
+def admin(make_api: Any) -> Api:
+    return make_api("admin")
+
+
+@pytest.fixture
+def generator(admin: Api, stub_url: str, private_ok: None) -> str:
+    invocation_id = make_generator(admin, stub_url)
+    response = configure(admin, invocation_id)
+    assert response.status_code == 200, response.text
+    return invocation_id
+
+
+def row_counts(db: Database) -> dict[str, int]:
+    with db.transaction(write=False) as session:
+        return {model.__name__: session.scalar(select(func.count()).select_from(model))
+                for model in (Resource, Draft, DraftEntry, AuditEvent)}
+
+
+@pytest.mark.parametrize("kind, step", STEPS, ids=[f"{k.name}-{s}" for k, s in STEPS])
+def test_each_step_drafts_a_proposal_a_person_accepts_and_commits(api: Api, stub: Stub, generator: str, kind: Any,
+                                                                  step: str) -> None:
+    artifact_id = api.create(kind.plural, name=f"A {kind.name} to improve")
+    stub.answer = proposed_values(kind, step)
+
+    response = api.op(kind.plural, "generate", {kind.id_field: artifact_id, "step": step, "hint": "make it concise"})
+
+    assert response.status_code == 200, response.text
+    drafted = response.json()
+    [proposal] = drafted["form_state"]["proposals"]
+    assert proposal["via_agent"] is True and proposal["actor_name"] == "AI generator"
+    assert set(proposal["changes"]) == set(stub.answer)
+    # The stub saw the invocation's own configuration and the step's schema.
+    [call] = stub.received
+    assert call["authorization"] == f"Bearer {SECRET}"
+    assert call["body"]["model"] == MODEL and call["body"]["temperature"] == 0.3
+    assert call["body"]["reasoning_effort"] == "low"
+    schema = call["body"]["response_format"]["json_schema"]["schema"]
+    assert set(schema["properties"]) == {slot.value_field for slot in kind.generated_slots(step)}
+    assert "make it concise" in call["body"]["messages"][-1]["content"]
+    # Nothing changed until a person accepts; then the update commits it.
+    assert drafted["new_version"] == 0
+    accepted = api.op(kind.plural, "draft", {"draft_id": drafted["draft_id"],
+                                             "idempotency_key": proposal["idempotency_key"], "accept": True},
+                      method="PATCH")
+    assert accepted.status_code == 200, accepted.text
+    committed = api.ok(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id,
+                                                              "draft_id": drafted["draft_id"]}]})
+    assert committed["results"][0]["success"], committed
+    form = api.ok(kind.plural, "get", {kind.id_field: artifact_id})
+    for slot in kind.generated_slots(step):
+        selected = [o for o in form[slot.section]["options"] if o["selected"]]
+        assert selected, f"{slot.key} was not committed"
+
+
+def test_a_generation_into_a_new_draft_and_into_an_existing_one(api: Api, stub: Stub, generator: str) -> None:
+    stub.answer = {"name": "Ada", "description": "Helps with maths"}
+    first = api.op("personas", "generate", {"step": "basic"})
+    assert first.status_code == 200, first.text
+    draft_id = first.json()["draft_id"]
+    stub.answer = {"description": "Helps with physics"}
+    second = api.op("personas", "generate", {"draft_id": draft_id, "step": "basic"})
+    assert second.status_code == 200, second.text
+    assert second.json()["draft_id"] == draft_id
+    assert len(second.json()["form_state"]["proposals"]) == 2
+    # The current form reaches the model, so it can build on it.
+    assert "Ada" not in stub.received[1]["body"]["messages"][-1]["content"]  # still a proposal, not the form
+
+
+def test_the_flags_follow_the_settings_and_the_role(admin: Api, make_api: Any, stub_url: str,
+                                                    private_ok: None) -> None:
+    editor, viewer = make_api("editor"), make_api("viewer")
+
+    def flags(who: Api) -> dict[str, bool]:
+        view = who.ok("personas", "get", {})
+        return {k: v for k, v in view.items() if k.endswith("_show_ai_generate")}
+
+    assert set(flags(editor).values()) == {False}
+    invocation_id = make_generator(admin, stub_url)
+    assert configure(admin, invocation_id).status_code == 200
+    assert flags(editor) == {"basic_show_ai_generate": True, "content_show_ai_generate": True,
+                             "parameters_step_show_ai_generate": True}
+    assert set(flags(viewer).values()) == {False}
+    assert set(flags(editor.as_agent()).values()) == {False}
+    assert admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_id"] == invocation_id
+    assert configure(admin, None).status_code == 200
+    assert set(flags(editor).values()) == {False}
+    assert admin.post("/api/v5/settings/get").json() == {"ai_generator": None}
+
+
+def test_agents_and_lower_roles_are_refused(admin: Api, make_api: Any, stub: Stub, generator: str) -> None:
+    editor, viewer = make_api("editor"), make_api("viewer")
+    stub.answer = {"name": "Never"}
+    assert_error(editor.as_agent().op("personas", "generate", {"step": "basic"}), 403, "agent_refused")
+    assert_error(viewer.op("personas", "generate", {"step": "basic"}), 403)
+    assert_error(admin.as_agent().post("/api/v5/settings/update", {"ai_generator": None}), 403, "agent_refused")
+    assert_error(editor.post("/api/v5/settings/update", {"ai_generator": None}), 403)
+    assert stub.received == []
+
+
+def test_without_a_generator_generate_says_so(api: Api) -> None:
+    assert_error(api.op("personas", "generate", {"step": "basic"}), 409, "generator_not_configured")
+
+
+@pytest.mark.parametrize("failure", ["http_500", "not_json", "not_an_object", "outside_the_step", "invalid_value",
+                                     "slow", "unreachable", "empty"])
+def test_a_failing_or_invalid_answer_is_502_and_writes_nothing(api: Api, admin: Api, db: Database, stub: Stub,
+                                                               generator: str, failure: str) -> None:
+    draft = api.op("personas", "draft", {"name": "Kept"}, method="PATCH").json()
+    if failure == "http_500":
+        stub.status = 500
+    elif failure == "not_json":
+        stub.raw = "Sure! Here is your persona: name=Ada"
+    elif failure == "not_an_object":
+        stub.raw = '["Ada"]'
+    elif failure == "outside_the_step":
+        stub.answer = {"name": "Ada", "instructions": "Not this step"}
+    elif failure == "invalid_value":
+        stub.answer = {"color": "a warm red"}
+    elif failure == "slow":
+        stub.delay_s, stub.answer = 3.0, {"name": "Too late"}
+    elif failure == "empty":
+        stub.answer = {}
+    else:
+        update = admin.ok("invocations", "update", {"invocations": [
+            {"invocation_id": generator, "endpoint": "http://127.0.0.1:9/v1"}]})
+        assert update["results"][0]["success"], update
+    before = row_counts(db)
+
+    response = api.op("personas", "generate", {"draft_id": draft["draft_id"], "step": "basic"})
+
+    body = assert_error(response, 502, "generator_failed")
+    assert len(body["detail"]) > 20 and SECRET not in response.text
+    assert row_counts(db) == before
+    again = api.op("personas", "draft", {"draft_id": draft["draft_id"]}, method="PATCH").json()
+    assert again["form_state"]["proposals"] == []
+
+
+def test_the_key_never_shows_in_answers_or_logs(api: Api, admin: Api, stub: Stub, generator: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    stub.answer = {"name": "Ada"}
+    caplog.set_level(logging.DEBUG)
+    answers = [
+        api.op("personas", "generate", {"step": "basic"}),
+        admin.post("/api/v5/settings/get"),
+        admin.op("invocations", "get", {"invocation_id": generator}),
+        admin.post("/api/v5/audit/search", {}),
+    ]
+    stub.status = 500
+    answers.append(api.op("personas", "generate", {"step": "basic"}))
+
+    assert [r.status_code for r in answers] == [200, 200, 200, 200, 502]
+    assert stub.received[0]["authorization"] == f"Bearer {SECRET}"  # it was used...
+    for response in answers:
+        assert SECRET not in response.text and SECRET[-12:] not in response.text
+    assert SECRET not in caplog.text and SECRET[-12:] not in caplog.text  # ...and never written down
+
+
+def test_a_private_address_is_refused_unless_the_operator_allows_it(admin: Api, api: Api, client: Any,
+                                                                     stub: Stub, stub_url: str) -> None:
+    invocation_id = make_generator(admin, stub_url)
+    refused = configure(admin, invocation_id)
+    body = assert_error(refused, 422, "private_address")
+    assert body["field"] == "ai_generator.invocation_id" and "LOOMWORK_ALLOW_PRIVATE_URLS" in body["detail"]
+    # Allowed when it was set, then the operator takes the permission back: generation refuses to call.
+    client.app.state.settings = dataclasses.replace(client.app.state.settings, allow_private_urls=True)
+    assert configure(admin, invocation_id).status_code == 200
+    client.app.state.settings = dataclasses.replace(client.app.state.settings, allow_private_urls=False)
+    stub.answer = {"name": "Never"}
+    body = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    assert "private" in body["detail"]
+    assert stub.received == []
+
+
+def test_settings_refuse_an_invocation_that_cannot_generate(admin: Api, private_ok: None) -> None:
+    bare = admin.create("invocations", name="No endpoint")
+    body = assert_error(configure(admin, bare), 422)
+    assert body["field"] == "ai_generator.invocation_id" and "endpoint" in body["detail"]
+    no_model = admin.create("invocations", name="No model", endpoint="http://127.0.0.1:9/v1")
+    assert "model" in assert_error(configure(admin, no_model), 422)["detail"]
+    persona = admin.create("personas", name="Not an invocation")
+    assert_error(configure(admin, persona), 404)
+    assert_error(admin.post("/api/v5/settings/update", {"ai_generator": {"invocation_id": bare, "label": "latest"}}),
+                 422)
+
+
+def test_every_generation_is_in_the_audit_trail(api: Api, admin: Api, stub: Stub, generator: str) -> None:
+    stub.answer = {"name": "Ada"}
+    drafted = api.op("personas", "generate", {"step": "basic", "hint": "a maths tutor"}).json()
+
+    events = admin.post("/api/v5/audit/search", {}).json()["events"]
+    [event] = [e for e in events if e["action"] == "generate"]
+    assert event["profile_name"] == api_name(admin, api)
+    assert event["draft_id"] == drafted["draft_id"]
+    assert event["changes"] == {
+        "step": "basic", "proposal": drafted["idempotency_key"], "invocation_id": generator,
+        "invocation_version": 1, "model": MODEL, "prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
+    }
+    [proposed] = [e for e in events if e["action"] == "propose"]
+    assert proposed["profile_name"] == "AI generator" and proposed["via_agent"] is True
+
+
+def api_name(admin: Api, api: Api) -> str:
+    """The editor's profile name, as the get view tells it."""
+    return api.ok("personas", "get", {})["actor_name"]
