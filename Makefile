@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ $(CHROMIUM):
 # The performance budget (issue 8), on SQLite and on PostgreSQL when one answers: writes bench/RESULTS.md.
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python run.py $(BENCH_ARGS)
+
+# A PNG of every page, with seed-demo's data, in docs/screenshots/ (the README shows two of them).
+screenshots: $(STAMP) $(CHROMIUM)
+	$(BIN)/python tests/web/screenshots.py
 
 clean:
 	rm -rf $(VENV) .loomwork .pytest_cache

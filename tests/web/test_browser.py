@@ -58,10 +58,12 @@ def test_a_persona_is_made_step_by_step_through_a_draft(page: Page, web_server: 
     page.get_by_label("New name").fill("Ada")
     page.get_by_label("New name").press("Enter")  # the keyboard alone is enough
     expect(page.locator("#draft-version")).to_contain_text("Draft version 2")
+    page.get_by_role("button", name="Add color").click()  # an empty optional slot is one button until opened
     page.get_by_label("Pick a color").fill("#ff8800")
     page.locator("#slot-color").get_by_role("button", name="Use").click()
     expect(page.locator("#slot-color")).to_contain_text("#ff8800")
     expect(page.locator("#draft-version")).to_contain_text("Draft version 3")
+    page.get_by_role("button", name="Add icon").click()
     page.get_by_label("New icon (SVG markup)").fill(ICON)
     page.locator("#slot-icon").get_by_role("button", name="Use").click()
     icon = page.locator("#slot-icon img.icon")
@@ -70,9 +72,11 @@ def test_a_persona_is_made_step_by_step_through_a_draft(page: Page, web_server: 
     shot(page, "editor-basic")
 
     page.get_by_role("link", name="2. Content").click()
+    page.get_by_role("button", name="Add instruction").click()
     page.get_by_label("New instruction").fill("Guide visitors around {{city}}.")
     page.locator("#slot-instructions").get_by_role("button", name="Use").click()
     expect(page.locator("#draft-version")).to_contain_text("Draft version 5")
+    page.get_by_role("button", name="Add department").click()
     page.get_by_label("New department").fill("Tourism")
     page.locator("#slot-department").get_by_role("button", name="Add").click()
     expect(page.locator("#draft-version")).to_contain_text("Draft version 6")
@@ -157,7 +161,7 @@ def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(page:
     card = page.locator("article.proposal")
     expect(card).to_have_count(1)
     expect(card).to_contain_text("AI agent")
-    row = card.get_by_role("row", name="Description")
+    row = card.get_by_role("row", name="Description")  # a single slot goes by its own name
     expect(row).to_contain_text("Finds documents")  # now
     expect(row).to_contain_text("Finds and cites")  # proposed
     shot(page, "proposals")
@@ -206,10 +210,12 @@ def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(context, page: Pag
     other.goto(editor)
     for tab in (page, other):
         expect(tab.locator("#draft-version")).to_contain_text("Draft version 1")
+    other.get_by_role("button", name="Add department").click()
     other.get_by_label("New department").fill("Sales")
     other.locator("#slot-department").get_by_role("button", name="Add").click()
     expect(other.locator("#draft-version")).to_contain_text("Draft version 2")
 
+    page.get_by_role("button", name="Add voice").click()
     page.get_by_label("New voice").fill("Calm")
     page.locator("#slot-voice").get_by_role("button", name="Add").click()
     expect(page.locator("#conflict")).to_contain_text("version 2, but this page shows version 1")
@@ -265,6 +271,7 @@ def test_every_kind_has_its_list_editor_steps_and_docs(page: Page, web_server: L
     page.get_by_role("link", name="Evals", exact=True).click()
     page.get_by_role("link", name="New eval").click()
     page.get_by_role("link", name="3. Models").click()
+    page.get_by_role("button", name="Add model flag").click()
     page.get_by_label("Model flag model").select_option(label="gpt-4o")
     page.get_by_label("Model flag flag").select_option(label="eval_role: judge")
     page.locator("#slot-model_flag").get_by_role("button", name="Add").click()
@@ -273,6 +280,7 @@ def test_every_kind_has_its_list_editor_steps_and_docs(page: Page, web_server: L
     page.get_by_role("link", name="Tools", exact=True).click()
     page.get_by_role("link", name="New tool").click()
     page.get_by_role("link", name="3. Arguments").click()
+    page.get_by_role("button", name="Add arg", exact=True).click()
     page.get_by_label("Arg name").fill("query")
     page.get_by_label("Arg type").select_option("string")
     page.locator("#slot-arg").get_by_role("button", name="Add").click()

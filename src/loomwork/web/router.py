@@ -1,5 +1,6 @@
-"""The pages' routes: the app shell and its static files, sign-in and sign-out, and two reads the
-pages need beyond the API (the kinds' form layout, and a draft's form state without patching it).
+"""The pages' routes: the app shell and its static files, sign-in and sign-out, and three reads the
+pages need beyond the API (the kinds' form layout, a draft's form state without patching it, and one
+artifact's recent changes for its own page).
 
 No `from __future__ import annotations`: FastAPI reads the handlers' annotations at definition time.
 """
@@ -9,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from loomwork.audit import service as audit
 from loomwork.engine.drafts import form_state_view, load_draft
+from loomwork.engine.repository import get_artifact
 from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.errors import Forbidden, NotFound
 from loomwork.identity.dependencies import Caller, caller_with, session_cookie
@@ -28,6 +31,8 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+# Fields of a draft patch that say how to apply it, not what changes.
+PATCH_PLUMBING = frozenset({"draft_id", "input_draft_id", "expected_version", "idempotency_key", "soft", "accept"})
 Viewer = Annotated[Caller, Depends(caller_with("viewer", "use the pages"))]
 
 
@@ -97,7 +102,32 @@ def build_web_router() -> APIRouter:
             draft = load_draft(session, kind, who.principal, draft_id)
             return form_state_view(session, kind, who.principal, draft)
 
+    @router.get("/web/artifacts/{plural}/{artifact_id}/events", operation_id="web_artifact_events",
+                summary="One artifact's recent changes, for its page: who did what, when, to which fields.")
+    def artifact_events(plural: str, artifact_id: uuid.UUID, who: Viewer,
+                        limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
+        kind = KINDS_BY_PLURAL.get(plural)
+        if kind is None:
+            raise NotFound(f"kind: no artifact kind {plural!r}.", field="kind")
+        with who.db.transaction(write=False) as session:
+            get_artifact(session, kind, who.principal.group_id, artifact_id)  # another group's id: 404
+            found = audit.search(session, who.principal, {"artifact_id": artifact_id}, limit, 0)
+        return {"events": [_event_summary(kind.id_field, event) for event in found["events"]],
+                "total_count": found["total_count"]}
+
     return router
+
+
+def _event_summary(id_field: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The group's whole trail stays admin-only (POST /api/v5/audit/search); anyone who may read an artifact
+    may see who changed it, when, and which fields, as its history (API.md section 9) will show them too.
+    The values are left out: a proposal's patch may carry what its proposal hides until it is accepted."""
+    changes = event["changes"]
+    patch = {name for name in changes.get("patch") or {} if name not in PATCH_PLUMBING and name != id_field}
+    fields = sorted(changes.get("fields") or changes.get("values") or patch)
+    return {"at": event["at"], "action": event["action"], "profile_name": event["profile_name"],
+            "via_agent": event["via_agent"], "fields": fields,
+            **({"accepted": changes["accepted"]} if "accepted" in changes else {})}
 
 
 def mount_web(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ import { showEditor, startDraft } from "./editor.js";
 import { showProposals } from "./proposals.js";
 import { showDocs } from "./docs.js";
 import { showKeys } from "./keys.js";
+import { showArtifact } from "./view.js";
 
 export const app = { who: null, kinds: [] };
 
@@ -83,6 +84,7 @@ async function route() {
     if (parts[2] === "docs") return await showDocs(kind);
     if (parts[2] === "new") return await startDraft(kind, null);
     if (parts[2] === "edit") return await startDraft(kind, parts[3]);
+    if (parts[2] === "view") return await showArtifact(kind, parts[3]);
     if (parts[2] === "draft") return await showEditor(kind, parts[3], params.get("step"));
     return await showList(kind, params);
   } catch (err) {

@@ -1,10 +1,10 @@
 // A kind's docs page, rendered from the docs operation (which derives it from the kind's declaration).
 import { op } from "./api.js";
-import { h } from "./dom.js";
+import { h, tableBox } from "./dom.js";
 import { render } from "./dom.js";
 
 function table(caption, columns, rows) {
-  return h("div", { class: "table-wrap" }, h("table", {}, h("caption", {}, caption),
+  return tableBox(caption, h("table", {}, h("caption", {}, caption),
     h("thead", {}, h("tr", {}, columns.map(([title]) => h("th", { scope: "col" }, title)))),
     h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([, key]) => {
       const value = typeof key === "function" ? key(row) : row[key];

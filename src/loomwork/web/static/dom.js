@@ -30,6 +30,12 @@ export function field(labelText, control, hint) {
   return h("div", { class: "field" }, parts);
 }
 
+// A table in a box that scrolls sideways when the table is wider than the screen. The box is a named,
+// focusable region, so a keyboard can scroll it too (axe-core: scrollable-region-focusable).
+export function tableBox(label, table) {
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": label }, table);
+}
+
 export function render(...children) {
   const main = document.getElementById("main");
   main.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
@@ -70,8 +76,47 @@ export function confirmDialog(message, action = "Confirm") {
 
 export const humanize = (text) => String(text).replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 
+// A slot's column or field title: a single slot goes by its own name ("Description"), a multiple one by
+// its section's plural ("Departments").
+export const slotTitle = (slot) => humanize(slot.many ? slot.section : slot.key);
+
+const isFlag = (value) => value && typeof value === "object" && "type" in value && "value" in value &&
+  Object.keys(value).length === 2;
+
+// A flag as a person reads it: any kind's `<kind>_active` flag is "Active" or "Inactive"; another flag
+// is "Type: value".
+export function flagText(flag) {
+  if (/(^|_)active$/.test(flag.type) && ["true", "false"].includes(String(flag.value))) {
+    return String(flag.value) === "true" ? "Active" : "Inactive";
+  }
+  return `${humanize(flag.type)}: ${flag.value}`;
+}
+
+export function flagBadge(flag) {
+  const text = flagText(flag);
+  const tone = text === "Active" ? "ok" : text === "Inactive" ? "off" : "";
+  return h("span", { class: `badge flag ${tone}` }, text);
+}
+
+// Any value as text a person reads: never raw JSON. Structured values show their fields by name.
 export function valueText(value) {
   if (value === null || value === undefined) return "—";
-  if (typeof value === "string") return value;
-  return JSON.stringify(value);
+  if (typeof value !== "object") return String(value);
+  if (Array.isArray(value)) return value.map(valueText).join("; ");
+  if (isFlag(value)) return flagText(value);
+  if (typeof value.label === "string") return value.label;
+  if (typeof value.name === "string") return value.type ? `${value.name}: ${value.type}` : value.name;
+  return Object.entries(value).filter(([, v]) => v !== null && v !== undefined && v !== "")
+    .map(([k, v]) => `${humanize(k)}: ${valueText(v)}`).join(", ");
+}
+
+// A value as page content: flags become badges, everything else readable text.
+export function valueView(value) {
+  return isFlag(value) ? flagBadge(value) : valueText(value);
+}
+
+// Template text with its {{variables}} marked, built from text nodes (never markup).
+export function markVariables(text) {
+  const parts = String(text).split(/(\{\{\s*[A-Za-z_][\w.-]*\s*\}\})/);
+  return parts.map((part, i) => (i % 2 ? h("mark", { class: "var" }, part) : part));
 }

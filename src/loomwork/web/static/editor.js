@@ -3,8 +3,11 @@
 // overwrite), and Save commits the draft with create or update.
 import { call, op, resourceOp } from "./api.js";
 import { go, showError } from "./app.js";
-import { field, flash, h, humanize, iconImage, render, swatch, valueText } from "./dom.js";
+import { field, flagBadge, flash, h, humanize, iconImage, render, slotTitle, swatch, valueText } from "./dom.js";
 import { draftProposals, generateBox } from "./generate.js";
+
+// Slots a person opened ("draftId:slot"): they stay open when the page re-renders after each change.
+const openSlots = new Set();
 
 const LONG_TEXT = new Set(["instruction", "example", "description", "scenario", "icon"]);
 
@@ -33,6 +36,7 @@ function optionView(slot, option) {
   const label = option.label ?? valueText(option.value);
   if (slot.resource === "icon") return h("span", {}, iconImage(option.value, "icon preview"), " SVG icon");
   if (slot.resource === "color") return h("span", {}, swatch(option.value), " ", label);
+  if (slot.resource === "flag") return h("span", {}, flagBadge(option.value));
   return h("span", {}, label.length > 200 ? `${label.slice(0, 200)}…` : label);
 }
 
@@ -42,7 +46,7 @@ function selectedList(ctx, slot) {
   if (!chosen.length) return h("p", { class: "muted" }, "Nothing selected.");
   const ids = section.selected_ids;
   const pending = new Set(ctx.view.pending_ids);
-  return h("ul", { class: "chips", "aria-label": `Selected ${slot.section.replace(/_/g, " ")}` }, chosen.map((o) => {
+  return h("ul", { class: "chips", "aria-label": `Selected ${slotTitle(slot).toLowerCase()}` }, chosen.map((o) => {
     const without = ids.filter((id) => id !== o.id);
     const remove = slot.many ? { [slot.id_field]: without } : { [slot.id_field]: null };
     const isPending = pending.has(o.id);
@@ -79,7 +83,7 @@ function picker(ctx, slot) {
       const view = await load(ctx.kind, ctx.draftId, { [slot.search_field]: needle.value });
       show(view[slot.section]);
     } catch (err) { showError(err); }
-  } }, field(`Find ${slot.section.replace(/_/g, " ")}`, needle), h("button", { type: "submit" }, "Find"));
+  } }, field(`Find ${slotTitle(slot).toLowerCase()}`, needle), h("button", { type: "submit" }, "Find"));
   return ctx.canEdit ? h("div", {}, form, results) : null;
 }
 
@@ -160,11 +164,41 @@ function newValue(ctx, slot) {
   } }, controls, h("button", { type: "submit", id: `add-${slot.key}` }, slot.many ? "Add" : "Use"));
 }
 
+// replaceChildren would write a null child as the text "null".
+const present = (...nodes) => nodes.filter((node) => node !== null && node !== undefined);
+
+// An empty optional slot is one "Add …" button, a filled one its values and one button: the full picker
+// (search, options, new value) opens on demand, so a step stays short. A required empty slot starts open.
 function slotBox(ctx, slot) {
-  return h("fieldset", { id: `slot-${slot.key}` },
-    h("legend", {}, humanize(slot.section), slot.required ? " (required)" : ""),
-    slot.description ? h("p", { class: "muted" }, slot.description) : null,
-    selectedList(ctx, slot), picker(ctx, slot), newValue(ctx, slot));
+  const box = h("fieldset", { id: `slot-${slot.key}` });
+  const chosen = ctx.view[slot.section].selected_ids.length;
+  const key = `${ctx.draftId}:${slot.key}`;
+  const what = slot.resource.replace(/_/g, " ");
+  const fill = (open) => {
+    const legend = h("legend", {}, slotTitle(slot), slot.required ? " (required)" : "");
+    if (!ctx.canEdit || open) {
+      box.className = "";
+      const mustStay = slot.required && !chosen;
+      box.replaceChildren(...present(legend, slot.description ? h("p", { class: "muted" }, slot.description) : null,
+        selectedList(ctx, slot), picker(ctx, slot), newValue(ctx, slot),
+        ctx.canEdit && !mustStay ? h("button", { type: "button", id: `close-${slot.key}`, onclick: () => {
+          openSlots.delete(key);
+          fill(false);
+          box.querySelector(".add-slot")?.focus();
+        } }, "Done") : null));
+      return;
+    }
+    box.className = "collapsed";
+    const label = !chosen ? `Add ${what}` : slot.many ? `Add another ${what}` : `Change ${what}`;
+    box.replaceChildren(...present(legend, chosen ? selectedList(ctx, slot) : null,
+      h("button", { type: "button", class: "add-slot", id: `open-${slot.key}`, onclick: () => {
+        openSlots.add(key);
+        fill(true);
+        (box.querySelector("form.card input, form.card textarea, form.card select") || box.querySelector("input"))?.focus();
+      } }, label)));
+  };
+  fill(!ctx.canEdit || openSlots.has(key) || (slot.required && !chosen));
+  return box;
 }
 
 function activeBox(ctx) {
@@ -258,7 +292,9 @@ export async function showEditor(kind, draftId, step, focusId) {
     state.status !== "open" ? h("p", { class: "alert" }, "This draft was saved already; open the artifact to edit again.") : null,
     h("div", { id: "editor-alert", role: "alert" }),
     draftProposals(ctx, refresh),
-    stepNav(ctx),
+    h("div", { class: "stepbar" }, stepNav(ctx),
+      h("button", { type: "button", class: "primary", id: "save", disabled: !ctx.canEdit, onclick: () => save(ctx) },
+        ctx.artifactId ? `Save ${kind.name}` : `Create ${kind.name}`)),
     h("h2", {}, kind.steps[index].title),
     generateBox(ctx, refresh),
     step === "basic" ? activeBox(ctx) : null,
@@ -268,8 +304,8 @@ export async function showEditor(kind, draftId, step, focusId) {
     h("div", { class: "row" },
       index > 0 ? h("a", { class: "button", href: stepHref(index - 1) }, "Previous step") : null,
       index < kind.steps.length - 1 ? h("a", { class: "button", href: stepHref(index + 1) }, "Next step") : null,
-      h("button", { type: "button", class: "primary", id: "save", disabled: !ctx.canEdit, onclick: () => save(ctx) },
-        ctx.artifactId ? `Save ${kind.name}` : `Create ${kind.name}`),
+      ctx.artifactId ? h("a", { class: "button", href: `#/k/${kind.plural}/view/${ctx.artifactId}` },
+                         `View saved ${kind.name}`) : null,
       h("a", { class: "button", href: `#/k/${kind.plural}` }, "Back to list")));
   if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
 }

@@ -2,9 +2,17 @@
 // (edit, duplicate, delete), export, import and refresh. Everything comes from the search operation.
 import { call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { confirmDialog, field, flash, h, humanize, iconImage, render, swatch, valueText } from "./dom.js";
+import { confirmDialog, field, flagText, flash, h, humanize, iconImage, render, slotTitle, swatch, tableBox, valueText,
+  valueView } from "./dom.js";
 
 const PAGE_SIZES = [10, 25, 50, 100];
+const FACET_SHOWN = 6;
+
+// A facet option's label as a person reads it: a flag's "persona_active: true" is "Active".
+function labelText(resource, label) {
+  const flag = resource === "flag" && /^([a-z0-9_]+): (.*)$/s.exec(label);
+  return flag ? flagText({ type: flag[1], value: flag[2] }) : label;
+}
 
 function searchBody(kind, params) {
   const body = { search: params.get("q") || null, page_size: Number(params.get("size")) || 25,
@@ -28,7 +36,10 @@ function withParams(params, change) {
   return next;
 }
 
+// A facet with no options and no search text of its own says nothing: it is left out, so the filters
+// that do narrow the list are what the first screen shows.
 function facetBox(kind, facet, section, params) {
+  if (!section?.options?.length && !params.get(facet.search_field)) return null;
   const options = (section?.options || []).map((option) => {
     const box = h("input", { type: "checkbox", checked: option.selected, onchange: () => {
       go(listHash(kind, withParams(params, (next) => {
@@ -39,24 +50,35 @@ function facetBox(kind, facet, section, params) {
         next.delete("offset");
       })));
     } });
-    const shown = facet.resource === "icon" ? [iconImage(option.label, "icon"), " SVG icon"]
-      : [facet.resource === "color" ? swatch(option.label) : null, option.label];
-    return h("label", { class: "inline" }, box, shown, ` (${option.count})`);
+    const text = facet.resource === "icon" ? "SVG icon" : labelText(facet.resource, option.label);
+    const picture = facet.resource === "icon" ? iconImage(option.label, "icon")
+      : facet.resource === "color" ? swatch(option.label) : null;
+    return h("label", { class: "inline" }, box, picture, h("span", { class: "clip" }, `${text} (${option.count})`));
   });
   const needle = h("input", { type: "search", value: params.get(facet.search_field) || "" });
   const narrow = h("form", { class: "row", onsubmit: (event) => {
     event.preventDefault();
     go(listHash(kind, withParams(params, (next) => next.set(facet.search_field, needle.value))));
   } }, field(`Find ${facet.name} options`, needle));
-  return h("fieldset", {}, h("legend", {}, humanize(facet.name)),
-           options.length ? options : h("p", { class: "muted" }, "No options."), narrow);
+  // Only a long list needs its own search box.
+  const searchable = (section?.total ?? options.length) > options.length || params.get(facet.search_field);
+  // The first few options show; the rest wait behind one click, so one facet never fills the screen.
+  const first = options.slice(0, FACET_SHOWN);
+  const rest = options.slice(FACET_SHOWN);
+  return h("fieldset", { class: "facet" }, h("legend", {}, humanize(facet.name)),
+           options.length ? first : h("p", { class: "muted" }, "No options match."),
+           rest.length ? h("details", { open: rest.some((label) => label.querySelector("input").checked) },
+                           h("summary", {}, `${rest.length} more`), rest) : null,
+           searchable ? narrow : null);
 }
 
 function rowActions(kind, row) {
   const id = row[kind.id_field];
   const name = row.name || id;
-  if (!["editor", "admin"].includes(app.who.role)) return h("span", { class: "muted" }, "Read only");
-  return h("div", { class: "row" },
+  if (!["editor", "admin"].includes(app.who.role)) {
+    return h("a", { class: "button", href: `#/k/${kind.plural}/view/${id}`, "aria-label": `View ${name}` }, "View");
+  }
+  return h("div", { class: "row actions" },
     h("a", { class: "button", href: `#/k/${kind.plural}/edit/${id}`, "aria-label": `Edit ${name}` }, "Edit"),
     h("button", { type: "button", "aria-label": `Duplicate ${name}`, onclick: async () => {
       try {
@@ -74,18 +96,37 @@ function rowActions(kind, row) {
     } }, "Delete"));
 }
 
+// The name cell shows the name, color, icon and description; the columns beside it are the next two slots
+// a person reads as text (not references by id, nor secrets). The artifact's own page shows everything.
+const IN_NAME_CELL = ["name", "color", "icon", "description"];
+
+function listColumns(kind) {
+  return kind.slots.filter((s) => !IN_NAME_CELL.includes(s.resource) && !s.sensitive &&
+                                  !Object.keys(s.references || {}).length).slice(0, 2);
+}
+
+function cell(slot, row) {
+  const values = [].concat(row[slot.many ? slot.section : slot.key] ?? []);
+  if (values.some((v) => v && typeof v === "object")) return values.map((v) => [valueView(v), " "]);
+  const text = values.map(valueText).join("; ");
+  return text ? h("span", { class: "clip", title: text.length > 120 ? text : null }, text) : h("span", { class: "muted" }, "—");
+}
+
 function resultsTable(kind, rows) {
   if (!rows.length) return h("p", {}, `No ${kind.plural} match.`);
-  const shown = kind.slots.filter((s) => !["name", "color", "icon"].includes(s.key)).slice(0, 3);
-  return h("div", { class: "table-wrap" }, h("table", {},
+  const shown = listColumns(kind);
+  // On a phone each row becomes a card (see app.css): data-label names the value a cell holds.
+  return tableBox(`${kind.title}s found`, h("table", { class: "results" },
     h("caption", { class: "visually-hidden" }, `${kind.title}s found`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"),
-      shown.map((s) => h("th", { scope: "col" }, humanize(s.section))),
+      shown.map((s) => h("th", { scope: "col" }, slotTitle(s))),
       h("th", { scope: "col" }, "Version"), h("th", { scope: "col" }, "Actions"))),
     h("tbody", {}, rows.map((row) => h("tr", {},
-      h("td", {}, swatch(row.color), " ", iconImage(row.icon, ""), " ", row.name || "(no name)"),
-      shown.map((s) => h("td", {}, [].concat(row[s.many ? s.section : s.key] ?? []).map(valueText).join("; "))),
-      h("td", {}, row.version), h("td", {}, rowActions(kind, row)))))));
+      h("td", { class: "name" }, h("div", {}, swatch(row.color), iconImage(row.icon, ""),
+        h("a", { href: `#/k/${kind.plural}/view/${row[kind.id_field]}` }, row.name || "(no name)")),
+        row.description ? h("div", { class: "clip muted" }, row.description) : null),
+      shown.map((s) => h("td", { "data-label": slotTitle(s) }, cell(s, row))),
+      h("td", { "data-label": "Version" }, row.version), h("td", { class: "actions-cell" }, rowActions(kind, row)))))));
 }
 
 function pager(kind, params, body, total) {
@@ -118,7 +159,7 @@ function toolbar(kind, body) {
       go(location.hash, `Imported ${(result.results || []).length - failed.length} rows` +
          (failed.length ? `; ${failed.length} failed: ${failed.map((r) => r.message).join("; ")}` : "."));
     } catch (err) { showError(err); }
-  } }, field("Import CSV", file), h("button", { type: "submit" }, "Import"));
+  } }, field("CSV file", file), h("button", { type: "submit" }, "Import"));
   return h("div", { class: "row" },
     editor ? h("a", { class: "button primary", href: `#/k/${kind.plural}/new` }, `New ${kind.name}`) : null,
     h("button", { type: "button", onclick: async () => {
@@ -138,7 +179,8 @@ function toolbar(kind, body) {
         flash(`Rebuilt: ${result.refreshed_views.join(", ")}.`);
       } catch (err) { showError(err); }
     } }, "Refresh search") : null,
-    editor ? importForm : null);
+    // Import is seldom used: one button's worth of room until it is opened.
+    editor ? h("details", { class: "import" }, h("summary", { class: "button" }, "Import CSV…"), importForm) : null);
 }
 
 export async function showList(kind, params) {
@@ -152,13 +194,14 @@ export async function showList(kind, params) {
       next.delete("offset");
     })));
   } }, field(`Search ${kind.plural}`, text), h("button", { type: "submit" }, "Search"));
+  const filters = kind.facets.map((f) => facetBox(kind, f, answer[f.filter_field], params)).filter(Boolean);
   render(
     h("h1", {}, `${kind.title}s`),
     h("p", { class: "muted" }, kind.description),
     toolbar(kind, body),
     searchForm,
-    h("div", { class: "layout" },
-      h("aside", { "aria-label": "Filters" }, kind.facets.map((f) => facetBox(kind, f, answer[f.filter_field], params))),
+    h("div", { class: filters.length ? "layout" : "layout single" },
+      filters.length ? h("aside", { "aria-label": "Filters" }, filters) : null,
       h("section", { "aria-label": "Results" },
         h("p", { id: "total" }, `${answer.total_count} ${answer.total_count === 1 ? kind.name : kind.plural}`),
         resultsTable(kind, answer[kind.plural] || []),

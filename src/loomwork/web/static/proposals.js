@@ -3,7 +3,7 @@
 // Reject with a reason for people with the editor role. Your own drafts are listed below it.
 import { call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { field, h, humanize, iconImage, render, valueText } from "./dom.js";
+import { field, h, humanize, iconImage, render, tableBox, valueText } from "./dom.js";
 
 const STATUSES = [["waiting", "Waiting"], ["accepted", "Accepted"], ["rejected", "Rejected"],
                   ["stale", "Stale (draft saved meanwhile)"], ["", "All"]];
@@ -17,7 +17,8 @@ function shown(fieldName, value) {
 
 function changeTable(view) {
   if (!view.changes.length) return h("p", { class: "muted" }, "This proposal changes no field.");
-  return h("div", { class: "table-wrap" }, h("table", {},
+  // A table that may scroll sideways is a named, focusable region, so a keyboard can reach all of it.
+  return tableBox(`Changes proposed for ${view.kind} ${view.artifact_name || "(no name)"}`, h("table", {},
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col" }, "Now"),
                     h("th", { scope: "col" }, "Proposed"))),
     h("tbody", {}, view.changes.map((c) => h("tr", {}, h("th", { scope: "row" }, humanize(c.field)),
@@ -66,16 +67,20 @@ function proposalCard(view) {
       ` on ${new Date(view.created_at).toLocaleString()}`,
       view.base_version ? ` · edits version ${view.base_version}` : " · a new artifact"),
     changeTable(view),
+    view.artifact_id ? h("p", {}, h("a", { href: `#/k/${app.kinds.find((k) => k.name === view.kind)?.plural}/view/${view.artifact_id}` },
+                                     `View the ${view.kind}`)) : null,
     decided,
     view.status === "waiting" && canDecide() ? decisionControls(view, what) : null);
 }
 
 function draftsTable(kind, drafts) {
   if (!drafts.length) return null;
-  return h("section", {}, h("h2", {}, `Your ${kind.name} drafts`), h("div", { class: "table-wrap" }, h("table", {},
+  return h("section", {}, h("h2", {}, `Your ${kind.name} drafts`), tableBox(`Your ${kind.name} drafts`, h("table", {},
     h("thead", {}, h("tr", {}, ["Name", "Status", "Version", "Waiting", "Updated", ""].map((t) =>
       h("th", { scope: "col" }, t)))),
-    h("tbody", {}, drafts.map((d) => h("tr", {}, h("td", {}, d.name || "(no name)"), h("td", {}, d.status),
+    h("tbody", {}, drafts.map((d) => h("tr", {}, h("td", {}, d[kind.id_field]
+      ? h("a", { href: `#/k/${kind.plural}/view/${d[kind.id_field]}` }, d.name || "(no name)") : d.name || "(no name)"),
+      h("td", {}, d.status),
       h("td", {}, d.version), h("td", {}, d.waiting_proposals), h("td", {}, new Date(d.updated_at).toLocaleString()),
       h("td", {}, d.status === "open" ? h("a", { href: `#/k/${kind.plural}/draft/${d.draft_id}` }, "Open") : "")))))));
 }

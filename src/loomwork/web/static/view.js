@@ -1,0 +1,169 @@
+// An artifact's own page, read only: its values as a person reads them (the color as a swatch, the icon as
+// an image, the {{variables}} of its texts marked), the proposals waiting on it, its recent changes, and its
+// history and labels. Sections whose API is not on this server yet (a 404 or 405 for the route) stay hidden,
+// so they appear once the server has them.
+import { ApiError, call, op } from "./api.js";
+import { app, go, showError } from "./app.js";
+import { field, flagBadge, h, humanize, iconImage, markVariables, render, slotTitle, swatch, tableBox,
+  valueText } from "./dom.js";
+
+const TEMPLATE_TEXT = new Set(["instruction", "example", "description", "scenario"]);
+const ACTIONS = { create: "Created", update: "Updated", duplicate: "Created as a copy", delete: "Deleted",
+                  import_create: "Imported", import_update: "Updated by import", propose: "Proposed a change",
+                  accept: "Accepted a proposal", reject: "Rejected a proposal" };
+const LABEL_NAME = "^[a-z][a-z0-9_\\-]{0,63}$";
+
+const canEdit = () => ["editor", "admin"].includes(app.who.role);
+const when = (at) => new Date(at).toLocaleString();
+
+// A route another branch is adding answers 404 or 405 until it is merged: that section is left out.
+async function ifServed(request) {
+  try {
+    return await request;
+  } catch (err) {
+    if (err instanceof ApiError && [404, 405].includes(err.status)) return null;
+    throw err;
+  }
+}
+
+function optionView(slot, option, name) {
+  if (slot.resource === "color") return h("span", {}, swatch(option.value), " ", option.label);
+  if (slot.resource === "icon") return iconImage(option.value, `Icon of ${name}`);
+  if (slot.resource === "flag") return flagBadge(option.value);
+  if (TEMPLATE_TEXT.has(slot.resource)) return h("p", { class: "text" }, markVariables(option.label));
+  return h("span", {}, option.label);
+}
+
+function valueList(slot, options, name) {
+  const items = options.map((o) => h(slot.resource === "flag" ? "span" : "div", { class: "value" },
+    optionView(slot, o, name), o.pending ? [" ", h("span", { class: "badge pending" }, "pending")] : null));
+  return slot.resource === "flag" ? h("div", { class: "row" }, items) : items;
+}
+
+function valuesSection(kind, view, name) {
+  const filled = kind.slots.filter((s) => view[s.section].options.some((o) => o.selected));
+  const empty = kind.slots.filter((s) => !filled.includes(s));
+  const rows = filled.map((s) => [h("dt", {}, slotTitle(s)),
+    h("dd", {}, valueList(s, view[s.section].options.filter((o) => o.selected), name))]);
+  const parameters = view.parameters?.parameters || [];
+  return h("section", { class: "card", "aria-labelledby": "values-title" },
+    h("h2", { id: "values-title" }, "What it is made of"),
+    h("dl", { class: "values" }, rows,
+      parameters.length ? [h("dt", {}, "Template variables"), h("dd", {}, h("div", { class: "row" },
+        parameters.map((p) => h("span", {}, h("mark", { class: "var" }, `{{${p.name}}}`), " ",
+          p.mapped ? h("span", { class: "badge ok" }, "mapped") : h("span", { class: "badge pending" }, "missing")))))]
+        : null,
+      view.arguments_schema && Object.keys(view.arguments_schema.properties).length
+        ? [h("dt", {}, "Function schema"), h("dd", {}, h("pre", {}, JSON.stringify(view.arguments_schema, null, 2)))]
+        : null),
+    empty.length ? h("p", { class: "muted" }, `Not set: ${empty.map((s) => slotTitle(s)).join(", ")}.`) : null);
+}
+
+// The shared review queue (API.md section 8) when the server has it; before that, the proposals in your own
+// drafts of this artifact, which is what the Proposals page shows too.
+async function waitingProposals(kind, id) {
+  const queue = await ifServed(call("POST", "/api/v5/proposals/search",
+                                    { artifact_id: id, status: "waiting", page_size: 50 }));
+  if (queue) {
+    return (queue.proposals || []).map((p) => ({ who: p.proposer?.name, agent: p.via_agent, at: p.created_at,
+                                                   changes: p.changes || [], draftId: p.draft_id }));
+  }
+  const { entries } = await op(kind.plural, "drafts", { page_size: 200 });
+  const drafts = entries.filter((d) => d[kind.id_field] === id && d.status === "open" && d.waiting_proposals > 0);
+  const states = await Promise.all(drafts.map((d) => call("GET", `/web/drafts/${kind.plural}/${d.draft_id}`)));
+  return states.flatMap((state, i) => state.proposals.map((p) => ({
+    who: p.actor_name, agent: p.via_agent, at: p.created_at, draftId: drafts[i].draft_id,
+    fields: Object.keys(p.changes || {}) })));
+}
+
+function proposalsSection(kind, proposals) {
+  return h("section", { class: "card", "aria-labelledby": "proposals-title" },
+    h("h2", { id: "proposals-title" }, `Proposals waiting (${proposals.length})`),
+    proposals.length ? h("ul", {}, proposals.map((p) => h("li", {},
+      h("strong", {}, p.who || "someone"), p.agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
+      ` · ${when(p.at)}`,
+      p.fields ? ` · changes ${p.fields.map(humanize).join(", ")}` : null,
+      p.changes?.length ? h("ul", {}, p.changes.map((c) => h("li", {}, `${humanize(c.field)}: `,
+        h("span", { class: "muted" }, valueText(c.now)), " → ", valueText(c.proposed)))) : null)))
+      : h("p", { class: "muted" }, `No proposals wait on this ${kind.name}.`),
+    proposals.length ? h("p", {}, h("a", { href: "#/proposals" }, "Review them in the queue")) : null);
+}
+
+function changesSection(kind, events) {
+  return h("section", { class: "card", "aria-labelledby": "changes-title" },
+    h("h2", { id: "changes-title" }, "Recent changes"),
+    events.events.length ? h("ul", {}, events.events.map((e) => h("li", {},
+      h("strong", {}, ACTIONS[e.action] || humanize(e.action)), ` by ${e.profile_name}`,
+      e.via_agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
+      ` · ${when(e.at)}`, e.fields.length ? h("span", { class: "muted" }, ` · ${e.fields.map(humanize).join(", ")}`)
+        : null)))
+      : h("p", { class: "muted" }, "No changes recorded."),
+    events.total_count > events.events.length
+      ? h("p", { class: "muted" }, `The last ${events.events.length} of ${events.total_count} changes.`) : null);
+}
+
+function labelForm(kind, id, revisions) {
+  const name = h("input", { type: "text", required: true, pattern: LABEL_NAME, autocomplete: "off",
+                             placeholder: "production" });
+  const version = h("select", {}, revisions.map((r) => h("option", { value: r.version }, `version ${r.version}`)));
+  return h("form", { class: "row", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      await op(kind.plural, "label", { [kind.id_field]: id, label: name.value, version: Number(version.value) });
+      go(location.hash, `Label “${name.value}” now points at version ${version.value}.`);
+    } catch (err) { showError(err); }
+  } }, field("Label", name), field("Version", version), h("button", { type: "submit" }, "Point label"));
+}
+
+function historySection(kind, id, history) {
+  const revisions = history.revisions || [];
+  const labels = revisions.flatMap((r) => (r.labels || []).map((label) => [label, r.version]));
+  return h("section", { class: "card", "aria-labelledby": "history-title" },
+    h("h2", { id: "history-title" }, "History and labels"),
+    h("p", {}, labels.length ? labels.map(([label, version]) => [h("span", { class: "badge" }, `${label} → v${version}`), " "])
+      : h("span", { class: "muted" }, "No labels point at this artifact yet; latest is always the newest version.")),
+    revisions.length ? tableBox("Revisions", h("table", {},
+      h("caption", { class: "visually-hidden" }, "Revisions, newest first"),
+      h("thead", {}, h("tr", {}, ["Version", "When", "Author", "Approved by", "Operation", "Message"].map((t) =>
+        h("th", { scope: "col" }, t)))),
+      h("tbody", {}, revisions.map((r) => h("tr", {}, h("td", {}, r.version), h("td", {}, when(r.created_at)),
+        h("td", {}, r.author?.name || "—", r.via_agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null),
+        h("td", {}, r.approved_by?.name || valueText(r.approved_by ?? "—")), h("td", {}, humanize(r.operation || "—")),
+        h("td", {}, r.message || "")))))) : h("p", { class: "muted" }, "No revisions yet."),
+    history.total_count > revisions.length
+      ? h("p", { class: "muted" }, `The last ${revisions.length} of ${history.total_count} revisions.`) : null,
+    canEdit() && revisions.length ? labelForm(kind, id, revisions) : null);
+}
+
+export async function showArtifact(kind, id) {
+  const request = { [kind.id_field]: id };
+  for (const slot of kind.slots) request[`${slot.section}_show_selected`] = true;  // its own values, no catalog
+  const [view, proposals, events, history] = await Promise.all([
+    op(kind.plural, "get", request),
+    waitingProposals(kind, id),
+    call("GET", `/web/artifacts/${kind.plural}/${id}/events?limit=10`),
+    ifServed(op(kind.plural, "history", { [kind.id_field]: id, page_size: 20 })),
+  ]);
+  const nameSlot = kind.slots.find((s) => s.resource === "name");
+  const shownName = (nameSlot && view[nameSlot.section].options.find((o) => o.selected)?.label) || "(no name)";
+  const color = kind.slots.find((s) => s.resource === "color");
+  const icon = kind.slots.find((s) => s.resource === "icon");
+  const colorValue = color && view[color.section].options.find((o) => o.selected)?.value;
+  const iconValue = icon && view[icon.section].options.find((o) => o.selected)?.value;
+  const big = swatch(colorValue);
+  big?.classList.add("large");
+  const image = iconImage(iconValue, "");
+  image?.classList.add("large");
+  render(
+    h("div", { class: "artifact-head" }, big, image, h("h1", {}, shownName)),
+    h("p", { class: "muted" }, `${humanize(kind.name)} · version ${view.version}`,
+      view.active === true ? [" · ", h("span", { class: "badge ok" }, "Active")] : null,
+      view.active === false ? [" · ", h("span", { class: "badge off" }, "Inactive")] : null),
+    h("div", { class: "row" },
+      canEdit() ? h("a", { class: "button primary", href: `#/k/${kind.plural}/edit/${id}` }, `Edit ${kind.name}`) : null,
+      h("a", { class: "button", href: `#/k/${kind.plural}` }, `Back to ${kind.title}s`)),
+    valuesSection(kind, view, shownName),
+    proposalsSection(kind, proposals),
+    changesSection(kind, events),
+    history ? historySection(kind, id, history) : null);
+}
