@@ -262,6 +262,7 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
     """One page of matches with the total, then every facet section in one statement, then the page's values."""
     plan = _plan(kind, principal, session.get_bind().dialect.name, request)
     counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
+    options: dict[str, int] = {}  # how many options a section has, where `counts` holds only its top ones
     if plan.filters or (request.get("search") or "").split():
         page = session.execute(
             select(plan.matched.c.artifact_id, func.count().over().label("total"))
@@ -282,17 +283,19 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
             .order_by(docs.c.updated_at.desc(), docs.c.artifact_id).limit(page_size).offset(page_offset)).all()
         counted = tuple(f for f in kind.facets if fold_text((request.get(f.search_field) or "").strip()))
         tallied = [f for f in kind.facets if f not in counted]
-        known = tallies.read(session, principal.group_id, [kind.name, *(slot_scope(kind, f.slot) for f in tallied)])
-        total = known[kind.name].get(tallies.WHOLE, 0)
+        # Nothing is selected without a filter, so a section shows its top FACET_LIMIT: the database ranks them.
+        known = tallies.read_top(session, principal.group_id,
+                                 [kind.name, *(slot_scope(kind, f.slot) for f in tallied)], FACET_LIMIT)
+        total = known[kind.name][0].get(tallies.WHOLE, 0)
         for facet in tallied:
-            counts[facet.name] = known[slot_scope(kind, facet.slot)]
+            counts[facet.name], options[facet.name] = known[slot_scope(kind, facet.slot)]
     if counted:
         parts = _facet_counts(counted, plan, request)
         for facet_name, resource_id, n in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
             counts[facet_name][resource_id] = n
     items = list_items(session, kind, principal, [r.artifact_id for r in page])
     response: dict[str, Any] = {"actor_name": principal.name, kind.plural: items, "total_count": total}
-    response.update(_facet_sections(session, kind, principal, counts, request))
+    response.update(_facet_sections(session, kind, principal, counts, request, options))
     return response
 
 
@@ -304,7 +307,8 @@ def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[s
 
 
 def _facet_sections(session: Session, kind: ArtifactKind, principal: Principal,
-                    counts: dict[str, dict[uuid.UUID, int]], request: dict[str, Any]) -> dict[str, Any]:
+                    counts: dict[str, dict[uuid.UUID, int]], request: dict[str, Any],
+                    options: dict[str, int]) -> dict[str, Any]:
     """Each section: the selected options, then the most frequent ones, cut to 50."""
     shown: dict[str, list[uuid.UUID]] = {}
     for facet in kind.facets:
@@ -318,9 +322,10 @@ def _facet_sections(session: Session, kind: ArtifactKind, principal: Principal,
     sections = {}
     for facet in kind.facets:
         selected = set(request.get(facet.ids_field) or [])
-        options = [{"id": rid, "label": labels[rid].label, "count": counts[facet.name].get(rid, 0),
-                    "selected": rid in selected} for rid in shown[facet.name] if rid in labels]
-        sections[facet.filter_field] = {"options": options, "total": len(counts[facet.name]),
+        shown_options = [{"id": rid, "label": labels[rid].label, "count": counts[facet.name].get(rid, 0),
+                          "selected": rid in selected} for rid in shown[facet.name] if rid in labels]
+        sections[facet.filter_field] = {"options": shown_options,
+                                        "total": options.get(facet.name, len(counts[facet.name])),
                                         "search": request.get(facet.search_field)}
     return sections
 

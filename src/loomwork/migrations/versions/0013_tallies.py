@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("item", sa.Uuid(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("group_id", "scope", "item", name=op.f("pk_tally_totals")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "tally_deltas",
