@@ -422,8 +422,31 @@ def write(runs: list[Run], args: argparse.Namespace, loads: list[str], path: Pat
             lines.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
         labels = {t: by[(t, size)].read_label for t in loomworks if (t, size) in by}
         lines += [""] + [f"{t}: the read is {label}." for t, label in labels.items()] + [""]
+    lines += SEVERAL_HOSTS
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
+
+
+SEVERAL_HOSTS = [
+    "## Several hosts against one PostgreSQL", "",
+    "- The counts lists and pickers read (db/tallies.py) hold no process state: a write appends its net change as "
+    "delta rows in its own transaction, a read sums totals and deltas, and a fold takes deltas with DELETE ... "
+    "RETURNING, so folders on different hosts never count a delta twice and writers never wait on a shared counter "
+    "row. Their cost is the same on one host or ten: one INSERT per write, a fold one write in 32.",
+    "- Export reads in a REPEATABLE READ snapshot and writes only its upload row, so it holds no lock any host's "
+    "writers wait on. The in-process write lock exists for SQLite only; on PostgreSQL writers meet only row locks "
+    "and the advisory locks of `serialize_on`, which work across hosts as they are.",
+    "- A per-process cache (resolve, issue 13) is the part that changes. One host invalidates its own entries on "
+    "its own commits; several must hear each other's. The cheapest is LISTEN/NOTIFY: each write transaction sends "
+    "one NOTIFY naming the group (PostgreSQL delivers it only at commit, and drops it on rollback), and every host "
+    "keeps one listening connection that drops the group's entries. The cost is one NOTIFY per write transaction "
+    "(a bulk create of 1,000 is still one) and a window of a few milliseconds in which another host may serve the "
+    "old version; a reader that must not see that window can compare a per-group change counter (one indexed row "
+    "read) before trusting its entry, which costs about as much as the read the cache saves on a local network.",
+    "- What else would change: uploads live in the database already (any host can serve a download); sessions and "
+    "keys are rows; nothing is kept on local disk but the export's temporary file, which lives only for its request.",
+    "",
+]
 
 
 def phoenix_version() -> str:
