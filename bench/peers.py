@@ -56,9 +56,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(url: str, seconds: float = 120) -> None:
+def wait_ready(url: str, process: subprocess.Popen, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server behind {url} exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -118,7 +120,7 @@ class Phoenix(Target):
         self.log = open(self.workdir / "server.log", "wb")  # noqa: SIM115 - closed in stop
         self.process = subprocess.Popen([str(PHOENIX), "serve"], env=env, cwd=self.workdir, stdout=self.log,
                                         stderr=subprocess.STDOUT)
-        wait_ready(f"{self.base}/healthz")
+        wait_ready(f"{self.base}/healthz", self.process)
 
     def stop(self) -> None:
         self._stop(self.process)
@@ -177,10 +179,15 @@ class Loomwork(Target):
 
     def restart(self, workers: int) -> None:
         self._stop(self.process)
-        self.process = subprocess.Popen([str(LOOMWORK), "serve", "--port", str(self.port), "--database-url", self.url,
-                                         "--workers", str(workers)], env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(f"{self.base}/readyz")
+        with open(self.data_dir / "server.log", "ab") as log:
+            self.process = subprocess.Popen([str(LOOMWORK), "serve", "--port", str(self.port), "--database-url",
+                                             self.url, "--workers", str(workers)], env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_ready(f"{self.base}/readyz", self.process)
+        except RuntimeError:
+            print((self.data_dir / "server.log").read_text()[-2000:], file=sys.stderr)
+            raise
         paths = httpx.get(f"{self.base}/openapi.json", timeout=30).json()["paths"]
         self.resolve = any(p.startswith("/api/v5/resolve/personas/") for p in paths)
         self.read_label = "read one by id (resolve)" if self.resolve else "read one by id (`get`: no resolve route)"
