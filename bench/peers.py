@@ -188,7 +188,7 @@ class Loomwork(Target):
         except RuntimeError:
             print((self.data_dir / "server.log").read_text()[-2000:], file=sys.stderr)
             raise
-        paths = httpx.get(f"{self.base}/openapi.json", timeout=30).json()["paths"]
+        paths = httpx.get(f"{self.base}/openapi.json", timeout=300).json()["paths"]
         self.resolve = any(p.startswith("/api/v5/resolve/personas/") for p in paths)
         self.read_label = "read one by id (resolve)" if self.resolve else "read one by id (`get`: no resolve route)"
 
