@@ -124,6 +124,8 @@ class Phoenix(Target):
 
     def stop(self) -> None:
         self._stop(self.process)
+        if self.process and self.process.returncode not in (0, None, -signal.SIGINT):
+            print((self.workdir / "server.log").read_text(errors="replace")[-2000:], file=sys.stderr)
         self.log.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -310,8 +312,8 @@ def populate(target: Target, items: list[str], size: int) -> None:
 
 def measure(target: Target, sizes: list[int], seconds: float, extra: Callable[[Run, list[str]], None] | None) -> list[Run]:
     runs, items = [], []
-    target.start()
     try:
+        target.start()  # inside: a server that never answers is stopped too
         for size in sizes:
             started = time.perf_counter()
             populate(target, items, size)
