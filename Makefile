@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: run test bench install clean screenshots
+.PHONY: run test bench bench-peers install clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ bench: $(STAMP)
 # A PNG of every page, with seed-demo's data, in docs/screenshots/ (the README shows two of them).
 screenshots: $(STAMP) $(CHROMIUM)
 	$(BIN)/python tests/web/screenshots.py
+
+# Loomwork beside Arize Phoenix (issue 19): Phoenix goes into a venv of its own under bench/ (gitignored), never
+# into the project's dependencies; writes bench/PEERS.md. PEERS_ARGS="--sizes 1000,5000 --postgres" and so on.
+PEERS := bench/.peers
+PHOENIX_VERSION ?= 20.26.1
+$(PEERS)/bin/phoenix:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet arize-phoenix==$(PHOENIX_VERSION)
+
+bench-peers: $(STAMP) $(PEERS)/bin/phoenix
+	$(BIN)/python bench/peers.py $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .loomwork .pytest_cache

@@ -125,6 +125,9 @@ class DemoSeeder:
                 new_ids = self._insert_chunk(session, kind, ids, start, rng)
                 search.reindex(session, kind, new_ids)
             progress(len(ids))
+        # The seeder writes rows directly: the counts kept with each write are recomputed once, at the end.
+        with self.db.transaction(write=True) as session:
+            search.rebuild_tallies(session, kind, self.group_id)
         # Fresh statistics, so the planner sees the new sizes; on PostgreSQL VACUUM also marks the
         # pages all-visible, which lets the covering indexes answer without reading the table.
         if self.db.dialect == "sqlite":

@@ -3,6 +3,7 @@
 from loomwork.db.base import Base
 from loomwork import uploads as _uploads  # noqa: F401
 from loomwork.audit import models as _audit  # noqa: F401
+from loomwork.db import tallies as _tallies  # noqa: F401
 from loomwork.engine import models as _engine  # noqa: F401
 from loomwork.engine import search_models as _search  # noqa: F401
 from loomwork.generation import models as _generation  # noqa: F401

@@ -66,6 +66,10 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self._writer = self.engine.execution_options(loomwork_write=True)
+        # A read that must see one moment across many statements (an export). SQLite's read transaction
+        # is one snapshot already (WAL); PostgreSQL's default READ COMMITTED takes one per statement.
+        self._snapshot = (self.engine.execution_options(isolation_level="REPEATABLE READ")
+                          if self.dialect == "postgresql" else self.engine)
         self._sessions = sessionmaker(expire_on_commit=False, autoflush=False)
         # SQLite has one writer at a time. Writers of this process queue here, where the next one starts
         # the moment the last commits, instead of polling the file lock until the busy timeout gives up
@@ -77,10 +81,11 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Session]:
-        """Commit once at the end, roll back on any error. Writers take the write lock up front."""
+    def transaction(self, *, write: bool, snapshot: bool = False) -> Iterator[Session]:
+        """Commit once at the end, roll back on any error. Writers take the write lock up front;
+        a `snapshot` read sees one moment's data in all its statements."""
         with self._write_lock if write else contextlib.nullcontext():
-            session = self._sessions(bind=self._writer if write else self.engine)
+            session = self._sessions(bind=self._writer if write else self._snapshot if snapshot else self.engine)
             try:
                 yield session
                 session.commit()

@@ -53,12 +53,13 @@ def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, 
     insert_artifacts(session, kind, principal.group_id, principal.profile_id, [artifact_id])
     insert_states(session, {artifact_id: state})
     search.reindex(session, kind, [artifact_id])
+    search.record_tallies(session, kind, principal.group_id, [(None, state)])
     return ArtifactRow(artifact_id, 1)
 
 
 def commit_state(
     session: Session, kind: ArtifactKind, principal: Principal, current: ArtifactRow, state: FormState,
-    expected_version: int | None,
+    expected_version: int | None, before: FormState,
 ) -> ArtifactRow:
     """Write a new state with an atomic version check: the UPDATE only matches the version we read."""
     if expected_version is not None and expected_version != current.version:
@@ -74,6 +75,7 @@ def commit_state(
         raise version_conflict(kind.name, latest, expected_version)
     write_state(session, current.id, state)
     search.reindex(session, kind, [current.id])
+    search.record_tallies(session, kind, principal.group_id, [(before, state)])
     return ArtifactRow(current.id, current.version + 1)
 
 
@@ -112,7 +114,7 @@ def update_item(session: Session, kind: ArtifactKind, principal: Principal, item
     if state == before.normalised() and expected in (None, current.version):
         row = current  # nothing changed: no new version
     else:
-        row = commit_state(session, kind, principal, current, state, expected)
+        row = commit_state(session, kind, principal, current, state, expected, before)
         audit.record_state(session, principal, action, kind, row.id, before, state,
                            draft_id=draft.id if draft else None, version=row.version, **_approval(approved_by))
     if draft:
@@ -137,6 +139,7 @@ def delete_one(session: Session, kind: ArtifactKind, principal: Principal, artif
     current = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)
     removed = load_state(session, current.id)  # what the event says was removed
     session.execute(delete(Artifact).where(Artifact.id == artifact_id))
+    search.record_tallies(session, kind, principal.group_id, [(removed, None)])
     audit.record_state(session, principal, "delete", kind, current.id, removed, None, version=current.version)
 
 

@@ -90,6 +90,7 @@ def _write(session: Session, kind: ArtifactKind, principal: Principal, plan: Pla
     insert_states(session, states)
     rows = [SimpleNamespace(id=artifact_id, group_id=principal.group_id, updated_at=now) for artifact_id in states]
     search.index_new(session, kind, rows, states, plan.known)
+    search.record_tallies(session, kind, principal.group_id, [(None, state) for state in states.values()])
     # Every value the states hold is in plan.known: referenced ids, values found by hash and created.
     audit.remember_labels(session, {rid: plan.known[rid].label for state in states.values()
                                     for rid in state.all_ids() if rid in plan.known})

@@ -6,6 +6,7 @@ __future__ import annotations` here: FastAPI reads the generated models from the
 handlers' annotations at definition time.
 """
 
+import tempfile
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -175,9 +176,13 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
 
     @route("export", ExportResponse)
     def export(body: search_schemas.export_request, who: caller("export")) -> Any:
-        # A write transaction: the export is stored as an upload.
-        with who.db.transaction(write=True) as session:
-            return transfer.export_upload(session, kind, who.principal, body.model_dump())
+        # Read in one snapshot outside the write lock, into a file on disk; only the upload row is written
+        # under the lock (one export of 100,000 used to hold it for seconds and stop every group's writers).
+        with tempfile.TemporaryFile() as out:
+            with who.db.transaction(write=False, snapshot=True) as session:
+                count = transfer.export_csv(session, kind, who.principal, body.model_dump(), out)
+            with who.db.transaction(write=True) as session:
+                return transfer.store_export(session, kind, who.principal, out, count)
 
     @route("import", ImportResponse)
     def import_csv(file: Annotated[UploadFile, File(description="CSV with the import_fields columns.")],

@@ -11,8 +11,10 @@ nowhere: documents, filters and facets read active connections only.
 
 from __future__ import annotations
 
+import heapq
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +22,14 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
+    Uuid,
     column,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     table,
     text,
@@ -32,8 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from loomwork.db import tallies
 from loomwork.db.dialect import escape_like, fold, fold_text
-from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.declaration import ArtifactKind, Facet
 from loomwork.engine.form import FormState, active_value
 from loomwork.engine.models import Artifact, Connection
 from loomwork.engine.repository import load_states
@@ -106,11 +112,58 @@ def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[s
             break
         session.execute(insert(docs), _documents(session, kind, chunk))
         last = chunk[-1].id
-    views = ["search_documents"]
+    rebuild_tallies(session, kind, group_id)
+    views = ["search_documents", "tally_totals"]
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
         views.append(FTS_TABLE)
     return views
+
+
+# --- tallies: counts kept with each write (db/tallies.py) ---------------------------------------------------
+
+
+def slot_scope(kind: ArtifactKind, slot_key: str) -> str:
+    return f"{kind.name}.{slot_key}"
+
+
+def tally_changes(kind: ArtifactKind, pairs: Iterable[tuple[FormState | None, FormState | None]]) -> Counter:
+    """The net tally change of artifacts going from `before` to `after` (None: absent): per slot, one
+    per active connection to a resource, and one per artifact of the kind. An unchanged slot adds nothing."""
+    changes: Counter = Counter()
+    for before, after in pairs:
+        for state, sign in ((after, 1), (before, -1)):
+            if state is None:
+                continue
+            changes[(kind.name, tallies.WHOLE)] += sign
+            for key, ids in state.slots.items():
+                scope = slot_scope(kind, key)
+                for rid in ids:
+                    if rid not in state.pending:
+                        changes[(scope, rid)] += sign
+    return changes
+
+
+def record_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
+                   pairs: Iterable[tuple[FormState | None, FormState | None]]) -> None:
+    """Keep the kind's tallies true for artifacts written from `before` to `after`, in the writer's transaction."""
+    tallies.add(session, group_id, tally_changes(kind, pairs))
+
+
+def rebuild_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> None:
+    """Recompute the kind's tallies in the group from the artifacts and their active connections."""
+    artifacts = Artifact.__table__
+    group = literal(group_id, Uuid)
+    per_slot = (select(group, literal(f"{kind.name}.", String) + conn.c.slot, conn.c.resource_id, func.count())
+                .select_from(conn.join(artifacts, artifacts.c.id == conn.c.artifact_id))
+                .where(artifacts.c.group_id == group_id, artifacts.c.kind == kind.name, conn.c.active.is_(True))
+                .group_by(conn.c.slot, conn.c.resource_id))
+    whole = (select(group, literal(kind.name, String), tallies.whole(), func.count())
+             .where(artifacts.c.group_id == group_id, artifacts.c.kind == kind.name))
+    tallies.replace(session, group_id, lambda scope: or_(scope == kind.name, scope.startswith(f"{kind.name}.",
+                                                                                               autoescape=True)),
+                    union_all(per_slot, whole))
+    resources.rebuild_tallies(session, group_id)
 
 
 # --- searching ------------------------------------------------------------------------------------------------
@@ -185,14 +238,14 @@ def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[
     return _Plan(matched, filters, principal.group_id, kind.name, dialect)
 
 
-def _facet_counts(kind: ArtifactKind, plan: _Plan, request: dict[str, Any]) -> list[Select]:
+def _facet_counts(facets: Iterable[Facet], plan: _Plan, request: dict[str, Any]) -> list[Select]:
     """Every facet's counts in one statement; a facet counts under all the other filters.
 
     `artifact_id IN (matches)` lets the database walk the (small) match and look each
     connection up by primary key, rather than scan connections and probe the match.
     """
     parts = []
-    for facet in kind.facets:
+    for facet in facets:
         candidates = select(plan.matched.c.artifact_id).where(*plan.conditions(excluding=facet.name))
         query = (select(literal(facet.name).label("facet"), conn.c.resource_id, func.count().label("n"))
                  .where(conn.c.artifact_id.in_(candidates), conn.c.slot == facet.slot, conn.c.active.is_(True)))
@@ -208,22 +261,41 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
            page_size: int, page_offset: int) -> dict[str, Any]:
     """One page of matches with the total, then every facet section in one statement, then the page's values."""
     plan = _plan(kind, principal, session.get_bind().dialect.name, request)
-    page = session.execute(
-        select(plan.matched.c.artifact_id, func.count().over().label("total"))
-        .where(*plan.conditions())
-        .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id).limit(page_size).offset(page_offset)
-    ).all()
-    if page or not page_offset:
-        total = page[0].total if page else 0
-    else:  # past the last page: count on its own
-        total = session.scalar(select(func.count()).select_from(plan.matched).where(*plan.conditions())) or 0
     counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
-    if kind.facets:
-        for facet_name, resource_id, n in session.execute(union_all(*_facet_counts(kind, plan, request))):
+    options: dict[str, int] = {}  # how many options a section has, where `counts` holds only its top ones
+    if plan.filters or (request.get("search") or "").split():
+        page = session.execute(
+            select(plan.matched.c.artifact_id, func.count().over().label("total"))
+            .where(*plan.conditions())
+            .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id).limit(page_size).offset(page_offset)
+        ).all()
+        if page or not page_offset:
+            total = page[0].total if page else 0
+        else:  # past the last page: count on its own
+            total = session.scalar(select(func.count()).select_from(plan.matched).where(*plan.conditions())) or 0
+        counted = kind.facets
+    else:
+        # No text and no filter (the list everyone opens first): the page walks the listing index, and the
+        # total and every facet's counts are the group's tallies, whatever the group's size. A facet
+        # narrowed by its own search text is still counted below.
+        page = session.execute(
+            select(docs.c.artifact_id).where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
+            .order_by(docs.c.updated_at.desc(), docs.c.artifact_id).limit(page_size).offset(page_offset)).all()
+        counted = tuple(f for f in kind.facets if fold_text((request.get(f.search_field) or "").strip()))
+        tallied = [f for f in kind.facets if f not in counted]
+        # Nothing is selected without a filter, so a section shows its top FACET_LIMIT: the database ranks them.
+        known = tallies.read_top(session, principal.group_id,
+                                 [kind.name, *(slot_scope(kind, f.slot) for f in tallied)], FACET_LIMIT)
+        total = known[kind.name][0].get(tallies.WHOLE, 0)
+        for facet in tallied:
+            counts[facet.name], options[facet.name] = known[slot_scope(kind, facet.slot)]
+    if counted:
+        parts = _facet_counts(counted, plan, request)
+        for facet_name, resource_id, n in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
             counts[facet_name][resource_id] = n
     items = list_items(session, kind, principal, [r.artifact_id for r in page])
     response: dict[str, Any] = {"actor_name": principal.name, kind.plural: items, "total_count": total}
-    response.update(_facet_sections(session, kind, principal, counts, request))
+    response.update(_facet_sections(session, kind, principal, counts, request, options))
     return response
 
 
@@ -235,21 +307,25 @@ def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[s
 
 
 def _facet_sections(session: Session, kind: ArtifactKind, principal: Principal,
-                    counts: dict[str, dict[uuid.UUID, int]], request: dict[str, Any]) -> dict[str, Any]:
+                    counts: dict[str, dict[uuid.UUID, int]], request: dict[str, Any],
+                    options: dict[str, int]) -> dict[str, Any]:
     """Each section: the selected options, then the most frequent ones, cut to 50."""
     shown: dict[str, list[uuid.UUID]] = {}
     for facet in kind.facets:
         selected = list(dict.fromkeys(request.get(facet.ids_field) or []))
-        top = sorted((rid for rid in counts[facet.name] if rid not in selected),
-                     key=lambda rid: (-counts[facet.name][rid], str(rid)))
-        shown[facet.name] = (selected + top)[:max(FACET_LIMIT, len(selected))]
+        counted = counts[facet.name]
+        room = max(FACET_LIMIT, len(selected)) - len(selected)
+        # Only the first `room` are shown: a heap picks them from thousands of options without sorting all.
+        top = heapq.nsmallest(room, ((-n, str(rid), rid) for rid, n in counted.items() if rid not in selected))
+        shown[facet.name] = selected + [rid for _n, _s, rid in top]
     labels = resources.load(session, principal.group_id, {rid for ids in shown.values() for rid in ids})
     sections = {}
     for facet in kind.facets:
         selected = set(request.get(facet.ids_field) or [])
-        options = [{"id": rid, "label": labels[rid].label, "count": counts[facet.name].get(rid, 0),
-                    "selected": rid in selected} for rid in shown[facet.name] if rid in labels]
-        sections[facet.filter_field] = {"options": options, "total": len(counts[facet.name]),
+        shown_options = [{"id": rid, "label": labels[rid].label, "count": counts[facet.name].get(rid, 0),
+                          "selected": rid in selected} for rid in shown[facet.name] if rid in labels]
+        sections[facet.filter_field] = {"options": shown_options,
+                                        "total": options.get(facet.name, len(counts[facet.name])),
                                         "search": request.get(facet.search_field)}
     return sections
 

@@ -29,28 +29,53 @@ def option(resource: ResourceValue, selected: bool, pending: bool) -> dict[str, 
             "selected": selected, "pending": pending}
 
 
-def build_section(
-    session: Session, group_id: uuid.UUID, profile_id: uuid.UUID | None, slot: Slot, state: FormState, values: dict[uuid.UUID, ResourceValue],
-    search: str | None, show_selected: bool, hidden_flag_types: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    needle = fold_text((search or "").strip())
-    selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
-    if needle:
-        selected = [r for r in selected if needle in fold_text(r.label)]
-    options = [option(r, True, r.id in state.pending) for r in selected]
-    total = len(options)
-    if not show_selected:
-        others, others_total = _other_options(session, group_id, profile_id, slot, state, needle, SECTION_LIMIT - len(options),
-                                              hidden_flag_types)
-        options += others
-        total += others_total
-    return {"options": options[:SECTION_LIMIT], "total": total,
-            "selected_ids": state.ids(slot.key), "search": search}
+def build_sections(
+    session: Session, group_id: uuid.UUID, profile_id: uuid.UUID | None, slots: list[tuple[Slot, str | None, bool]],
+    state: FormState, values: dict[uuid.UUID, ResourceValue], hidden_flag_types: tuple[str, ...] = (),
+) -> dict[str, dict[str, Any]]:
+    """Every slot's section, given as (slot, search text, show selected): the unselected options of all
+    of them in one statement, and their totals from the group's tallies (db/tallies.py) where no search
+    text narrows them; a searched section counts its matches."""
+    sections, wanted = {}, []
+    for slot, search, show_selected in slots:
+        needle = fold_text((search or "").strip())
+        selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
+        if needle:
+            selected = [r for r in selected if needle in fold_text(r.label)]
+        options = [option(r, True, r.id in state.pending) for r in selected]
+        sections[slot.key] = {"options": options, "total": len(options), "selected_ids": state.ids(slot.key),
+                              "search": search}
+        if not show_selected:
+            wanted.append((slot, needle, SECTION_LIMIT - len(options)))
+    tallied = [slot for slot, needle, _room in wanted if not needle and not _hides(slot, hidden_flag_types)]
+    known = service.count_of_kind(session, group_id, [slot.resource for slot in tallied], profile_id) if tallied else {}
+    pages = []
+    for slot, needle, room in wanted:
+        conditions = _other_conditions(group_id, profile_id, slot, state, needle, hidden_flag_types)
+        total = None
+        if slot in tallied:  # every resource of the kind but the selected ones (each is one of them)
+            mine = {rid for rid in state.ids(slot.key) if rid in values and values[rid].kind == slot.resource}
+            total = known[slot.resource] - len(mine)
+        pages.append((conditions, max(room, 1), total))
+    for (slot, _needle, room), (rows, total) in zip(wanted, service.newest_pages(session, pages)):
+        kind = slot.resource_kind
+        section = sections[slot.key]
+        section["options"] += [option(ResourceValue(r.id, slot.resource, kind.load(r.value)), False, False)
+                               for r in rows[:room]]
+        section["total"] += total
+    for section in sections.values():
+        section["options"] = section["options"][:SECTION_LIMIT]
+    return sections
 
 
-def _other_options(session, group_id, profile_id, slot: Slot, state: FormState, needle: str, room: int,  # noqa: ANN001
-                   hidden_flag_types: tuple[str, ...]) -> tuple[list[dict[str, Any]], int]:
-    """The group's unselected resources of the slot's kind, newest first, and how many match in all."""
+def _hides(slot: Slot, hidden_flag_types: tuple[str, ...]) -> bool:
+    return slot.resource == "flag" and bool(hidden_flag_types)
+
+
+def _other_conditions(group_id: uuid.UUID, profile_id: uuid.UUID | None, slot: Slot, state: FormState, needle: str,
+                      hidden_flag_types: tuple[str, ...]) -> list[Any]:
+    """The group's unselected resources of the slot's kind (newest first in the index): the live ones, and the
+    caller's own staged ones."""
     conditions = [*service.catalog_scope(group_id, profile_id), Resource.kind == slot.resource]
     if state.ids(slot.key):
         conditions.append(Resource.id.not_in(state.ids(slot.key)))
@@ -59,10 +84,7 @@ def _other_options(session, group_id, profile_id, slot: Slot, state: FormState, 
     for flag_type in hidden_flag_types if slot.resource == "flag" else ():
         # Another kind's catalog flag (tool_active on a persona) is no option here.
         conditions.append(Resource.value.not_like(f'{{"type":"{escape_like(flag_type)}",%', escape="\\"))
-    rows, total = service.newest_page(session, conditions, max(room, 1))
-    kind = slot.resource_kind
-    options = [option(ResourceValue(r.id, slot.resource, kind.load(r.value)), False, False) for r in rows[:room]]
-    return options, total
+    return conditions
 
 
 def template_parameters(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, ResourceValue]) -> dict | None:
@@ -127,11 +149,11 @@ def get_view(
         **_edit_permission(principal),
     }
     view["active"] = active_value(kind, state, values)
+    asked = [(slot, next((request[f] for f in slot.search_fields if request.get(f)), None),
+              any(request.get(f) for f in slot.show_selected_fields)) for slot in kind.slots]
+    sections = build_sections(session, principal.group_id, principal.profile_id, asked, state, values, hidden_flag_types)
     for slot in kind.slots:
-        search = next((request[f] for f in slot.search_fields if request.get(f)), None)
-        show_selected = any(request.get(f) for f in slot.show_selected_fields)
-        view[slot.section] = build_section(session, principal.group_id, principal.profile_id, slot, state, values,
-                                           search, show_selected, hidden_flag_types)
+        view[slot.section] = sections[slot.key]
     if kind.parameters:
         view["parameters"] = template_parameters(kind, state, values)
     if kind.arguments:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
@@ -39,6 +40,8 @@ from loomwork.resources.models import Resource
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 CHUNK = 5000
 CSV_FLUSH_CHARS = 1 << 20  # how much CSV text is held before it is encoded into the file
+CELL_CACHE_SIZE = 50_000  # resource cells an export keeps at most (recurring ones: departments, voices)
+LOOKUP_CHUNK = 5000  # ids per look-up statement (SQLite binds each as a parameter)
 
 
 @dataclass(frozen=True)
@@ -100,26 +103,30 @@ def split_items(cell: str) -> list[str]:
 
 def export_rows(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
                 artifact_ids: list[uuid.UUID]) -> Iterator[list[str]]:
-    """The header, then one row per artifact, in the given order, a chunk of artifacts per query.
+    """The header, then one row per artifact, in the given order, a chunk of artifacts per query."""
+    return export_chunks(session, kind, group_id,
+                         (artifact_ids[start:start + CHUNK] for start in range(0, len(artifact_ids), CHUNK)))
+
+
+def export_chunks(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
+                  chunks: Iterable[list[uuid.UUID]]) -> Iterator[list[str]]:
+    """The header, then one row per artifact of each chunk of ids, in order.
 
     An export of 100,000 artifacts covers over a million connections, so the database does the
     per-connection work: it answers one row per artifact with, per slot, the resource ids as one
     text. Python then only maps ids to cells through a cache, since the same resources
-    (departments, voices, flags) recur across thousands of rows.
+    (departments, voices, flags) recur across thousands of rows. The cache is bounded
+    (CELL_CACHE_SIZE), so memory stays flat however many artifacts: unique names are read per chunk.
     """
     cols = columns(kind)
     yield [c.name for c in cols]
     cells = _CellCache(session, group_id)
-    preloaded = len(artifact_ids) > CHUNK
-    if preloaded:  # a large export touches most of the catalog: read it in one pass
-        cells.load_kinds({col.slot.resource for col in cols[1:]})
-    plain, escaped, empty = cells.plain, cells.escaped, (None,) * (len(cols) - 1)
-    for start in range(0, len(artifact_ids), CHUNK):
-        chunk = artifact_ids[start:start + CHUNK]
+    empty = (None,) * (len(cols) - 1)
+    for chunk in chunks:
         lists = _slot_lists(session, cols, chunk)
-        if not preloaded:
-            cells.load_ids({rid for per_slot in lists.values() for joined in per_slot if joined
-                            for rid in in_position_order(joined)})
+        cells.load_ids({rid for per_slot in lists.values() for joined in per_slot if joined
+                        for rid in in_position_order(joined)})
+        plain, escaped = cells.plain, cells.escaped
         for artifact_id in chunk:
             row = [str(artifact_id)]
             for col, joined in zip(cols[1:], lists.get(artifact_id, empty)):
@@ -161,12 +168,14 @@ class _CellCache:
         self.escaped: dict[str, str] = {}
 
     def load_ids(self, raw_ids: set[str]) -> None:
+        """Make sure every id is in the cache; the cache starts over when it would grow past its bound."""
         missing = raw_ids - self.plain.keys()
-        if missing:
-            self._load(Resource.__table__.c.id.in_([uuid.UUID(r) for r in missing]))
-
-    def load_kinds(self, kinds: set[str]) -> None:
-        self._load(Resource.__table__.c.kind.in_(kinds))
+        if len(self.plain) + len(missing) > CELL_CACHE_SIZE:
+            self.plain, self.escaped = {}, {}
+            missing = raw_ids
+        ids = [uuid.UUID(r) for r in missing]
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            self._load(among(self.session, Resource.__table__.c.id, ids[start:start + LOOKUP_CHUNK]))
 
     def _load(self, condition: Any) -> None:
         resources = Resource.__table__
@@ -193,6 +202,24 @@ def _cell(raw_id: str, kind: ResourceKind, value: Any, targets: dict[uuid.UUID, 
             target = targets.get(uuid.UUID(value.pop(field)))
             value[field.removesuffix("_id")] = target.public if target else None
     return kind.to_cell(value)
+
+
+def write_csv_to(rows: Iterator[list[str]], out: BinaryIO, on_row: Callable[[], None] | None = None) -> int:
+    """Write the CSV into a file a megabyte at a time; returns the data rows written."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    count = -1  # the header is no data row
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+        if on_row and count > 0:
+            on_row()
+        if buffer.tell() > CSV_FLUSH_CHARS:
+            out.write(buffer.getvalue().encode("utf-8"))
+            buffer.seek(0)
+            buffer.truncate()
+    out.write(buffer.getvalue().encode("utf-8"))
+    return max(count, 0)
 
 
 def write_csv(rows: Iterator[list[str]], on_row: Callable[[], None] | None = None) -> tuple[bytes, int]:
@@ -277,19 +304,41 @@ def _id_in_cell(cell: str) -> uuid.UUID:
         raise RejectedValue("must be a cell as export writes it, naming the resource's id") from None
 
 
-def export_upload(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
-                  on_row: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Write the CSV of every artifact the filters match (or the one named) into an upload."""
+def export_csv(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
+               out: BinaryIO, on_row: Callable[[], None] | None = None) -> int:
+    """Write the CSV of every artifact the filters match (or the one named) into `out`; reads only.
+
+    Run it in one read transaction (a snapshot: Database.transaction(snapshot=True)), so the file
+    is one moment's data while writers carry on. The matching ids stream from the database a chunk
+    at a time, and the file takes the CSV a megabyte at a time: memory does not grow with the export.
+    """
     if request.get(kind.id_field):
-        ids = [get_artifact(session, kind, principal.group_id, request[kind.id_field]).id]
+        chunks: Iterable[list[uuid.UUID]] = [[get_artifact(session, kind, principal.group_id,
+                                                           request[kind.id_field]).id]]
     else:
         dialect = session.get_bind().dialect.name
-        ids = list(session.scalars(search.matching_ids_query(kind, principal, request, dialect)))
-    data, count = write_csv(export_rows(session, kind, principal.group_id, ids), on_row)
+        result = session.connection().execution_options(yield_per=CHUNK).execute(
+            search.matching_ids_query(kind, principal, request, dialect))
+        chunks = ([row[0] for row in part] for part in result.partitions())
+    return write_csv_to(export_chunks(session, kind, principal.group_id, chunks), out, on_row)
+
+
+def store_export(session: Session, kind: ArtifactKind, principal: Principal, out: BinaryIO,
+                 row_count: int) -> dict[str, Any]:
+    """The upload of an export `export_csv` wrote: the only write of an export, and a short one."""
+    out.seek(0)
     file_name = f"{kind.plural}-{utcnow():%Y%m%d-%H%M%S}.csv"
     upload = uploads.store(session, principal.group_id, principal.profile_id, file_name, "text/csv; charset=utf-8",
-                           data, count)
-    return {"upload_id": upload.id, "file_name": file_name, "row_count": count}
+                           out.read(), row_count)
+    return {"upload_id": upload.id, "file_name": file_name, "row_count": row_count}
+
+
+def export_upload(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
+                  on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Export and store in one (write) transaction: for callers that hold one already."""
+    with tempfile.TemporaryFile() as out:
+        count = export_csv(session, kind, principal, request, out, on_row)
+        return store_export(session, kind, principal, out, count)
 
 
 def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows: list[dict[str, Any]],

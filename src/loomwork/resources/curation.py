@@ -7,12 +7,14 @@ does not exist.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
+from loomwork.db import tallies
 from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.artifacts import run_items
 from loomwork.errors import Conflict, NotFound
@@ -32,9 +34,13 @@ def search(session: Session, kind: ResourceKind, principal: Principal, text: str
            page_size: int, page_offset: int) -> dict[str, Any]:
     """The group's resources of a kind, newest first, each with how many artifacts of each kind use it."""
     conditions = [*service.catalog_scope(principal.group_id, principal.profile_id), Resource.kind == kind.name]
-    for word in fold_text(text or "").split():
+    words = fold_text(text or "").split()
+    for word in words:
         conditions.append(fold(Resource.value).like(f"%{escape_like(word)}%", escape="\\"))
-    rows, total = service.newest_page(session, conditions, page_size, page_offset)
+    # Unsearched, the total is the group's tally of the kind: no count over every row.
+    known = None if words else service.count_of_kind(session, principal.group_id, [kind.name],
+                                                      principal.profile_id)[kind.name]
+    rows, total = service.newest_page(session, conditions, page_size, page_offset, known)
     counts = usage.usage_counts(session, principal.group_id, [row.id for row in rows])
     items = [{**_view(row.id, kind, row.value, row.created_at), "used_by": counts.get(row.id, {})} for row in rows]
     return {kind.plural: items, "total_count": total}
@@ -93,6 +99,8 @@ def delete_many(session: Session, kind: ResourceKind, principal: Principal, ids:
             raise Conflict(f"The {kind.name} is still used by {_describe(holders)}; remove it there first.",
                            code="in_use", users=holders)
         session.execute(delete(Resource).where(Resource.id == row.id))
+        if row.staged_by is None:  # a staged value was never in the group's tally
+            tallies.add(session, principal.group_id, Counter({(service.tally_scope(kind.name), tallies.WHOLE): -1}))
         audit.record(session, principal, "resource_delete", kind.name,
                      {"id": str(row.id), "label": kind.label(kind.load(row.value))})
         return {"message": f"Deleted the {kind.name}."}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import String, Uuid, func, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
+
+from loomwork.db import tallies
 
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import insert_ignoring_conflicts
@@ -65,9 +68,17 @@ def catalog_scope(group_id: uuid.UUID, profile_id: uuid.UUID | None) -> list[Any
 
 
 def publish(session: Session, ids: Any) -> None:
-    """Staged values become the group's: `ids` are resource ids, or a select of them (a live connection's)."""
-    session.execute(update(Resource).where(Resource.staged_by.is_not(None), Resource.id.in_(ids))
-                    .values(staged_by=None).execution_options(synchronize_session=False))
+    """Staged values become the group's: `ids` are resource ids, or a select of them (a live connection's).
+    They join the group's tallies only now: a staged value is counted for nobody but its owner."""
+    published = session.execute(
+        update(Resource).where(Resource.staged_by.is_not(None), Resource.id.in_(ids))
+        .values(staged_by=None).returning(Resource.group_id, Resource.kind)
+        .execution_options(synchronize_session=False)).all()
+    by_group: dict[uuid.UUID, Counter[tuple[str, uuid.UUID]]] = {}
+    for group_id, kind in published:
+        by_group.setdefault(group_id, Counter())[(tally_scope(kind), tallies.WHOLE)] += 1
+    for group_id, changes in by_group.items():
+        tallies.add(session, group_id, changes)
 
 
 def create_values(
@@ -136,7 +147,12 @@ def insert_values(session: Session, group_id: uuid.UUID, kind: str,
         {"id": rid, "group_id": group_id, "kind": kind, "value": stored, "value_hash": text_hash, "created_at": now,
          "staged_by": staged_by}
         for text_hash, (rid, stored) in new.items()])
-    return ids_by_hash(session, group_id, kind, set(new))
+    found = ids_by_hash(session, group_id, kind, set(new))
+    # Only the rows this statement inserted count: a value another writer inserted first kept its id.
+    inserted = sum(1 for text_hash, (rid, _stored) in new.items() if found.get(text_hash) == rid)
+    if staged_by is None:  # a staged value is counted when it is published
+        tallies.add(session, group_id, Counter({(tally_scope(kind), tallies.WHOLE): inserted}))
+    return found
 
 
 def find_existing(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: Any) -> uuid.UUID | None:
@@ -217,17 +233,72 @@ class DirectResolver:
         return find_existing(self.session, self.group_id, kind, value)
 
 
-def newest_page(session: Session, conditions: Sequence[Any], limit: int, offset: int = 0) -> tuple[list[Any], int]:
+def _page_query(conditions: Sequence[Any], limit: int, offset: int = 0) -> Any:
+    return (select(Resource.id, Resource.value, Resource.created_at)
+            .where(*conditions)
+            .order_by(Resource.created_at.desc(), Resource.id.desc())
+            .limit(limit).offset(offset))
+
+
+def newest_page(session: Session, conditions: Sequence[Any], limit: int, offset: int = 0,
+                total: int | None = None) -> tuple[list[Any], int]:
     """A page of the resources matching `conditions`, newest first (index order), and how many match in all.
 
-    Two statements at most: the page, then a count only when the page cannot tell the total. A window
-    count would make the database read every matching row's value (100,000 names) before the limit.
+    Two statements at most: the page, then a count only when the page cannot tell the total and the
+    caller does not know it (`total`, from the tallies). A window count would make the database read
+    every matching row's value (100,000 names) before the limit.
     """
-    rows = session.execute(
-        select(Resource.id, Resource.value, Resource.created_at)
-        .where(*conditions)
-        .order_by(Resource.created_at.desc(), Resource.id.desc())
-        .limit(limit).offset(offset)).all()
+    rows = session.execute(_page_query(conditions, limit, offset)).all()
+    return rows, _total(session, conditions, limit, offset, rows, total)
+
+
+def _total(session: Session, conditions: Sequence[Any], limit: int, offset: int, rows: list[Any],
+           known: int | None) -> int:
     if 0 < len(rows) < limit or (offset == 0 and not rows):
-        return rows, offset + len(rows)
-    return rows, session.scalar(select(func.count()).select_from(Resource).where(*conditions)) or 0
+        return offset + len(rows)
+    if known is not None:
+        return known
+    return session.scalar(select(func.count()).select_from(Resource).where(*conditions)) or 0
+
+
+def newest_pages(session: Session, pages: Sequence[tuple[Sequence[Any], int, int | None]]) -> list[tuple[list[Any], int]]:
+    """`newest_page` for several (conditions, limit, known total) at once: one statement for every page."""
+    if not pages:
+        return []
+    parts = [select(literal(index).label("page"), *query.subquery().c)
+             for index, query in enumerate(_page_query(conditions, limit) for conditions, limit, _known in pages)]
+    found: list[list[Any]] = [[] for _ in pages]
+    for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        found[row.page].append(row)
+    for rows in found:  # SQL keeps no order across a UNION: each page is put back in index order
+        rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return [(rows, _total(session, conditions, limit, 0, rows, known))
+            for rows, (conditions, limit, known) in zip(found, pages)]
+
+
+def tally_scope(kind: str) -> str:
+    """The tally of how many resources of a kind a group has (db/tallies.py)."""
+    return f"resources.{kind}"
+
+
+def count_of_kind(session: Session, group_id: uuid.UUID, kinds: Iterable[str],
+                  profile_id: uuid.UUID | None = None) -> dict[str, int]:
+    """How many resources of each kind the reader sees: the group's live ones from its tallies (no row
+    counted), and the reader's own staged ones (an indexed count of a draft's few new values)."""
+    kinds = list(dict.fromkeys(kinds))
+    found = tallies.read(session, group_id, [tally_scope(k) for k in kinds])
+    counts = {k: found[tally_scope(k)].get(tallies.WHOLE, 0) for k in kinds}
+    if profile_id is not None:
+        for kind, staged in session.execute(
+                select(Resource.kind, func.count()).where(Resource.staged_by == profile_id, Resource.group_id == group_id,
+                                                          Resource.kind.in_(kinds)).group_by(Resource.kind)):
+            counts[kind] += staged
+    return counts
+
+
+def rebuild_tallies(session: Session, group_id: uuid.UUID) -> None:
+    """Recompute the group's resource counts per kind from the resources themselves."""
+    rows = (select(literal(group_id, Uuid), literal("resources.", String) + Resource.kind, tallies.whole(),
+                   func.count())
+            .where(Resource.group_id == group_id, Resource.staged_by.is_(None)).group_by(Resource.kind))
+    tallies.replace(session, group_id, lambda scope: scope.startswith("resources.", autoescape=True), rows)
