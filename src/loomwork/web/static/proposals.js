@@ -68,7 +68,7 @@ function proposalCard(view) {
       view.base_version ? ` · edits version ${view.base_version}` : " · a new artifact"),
     changeTable(view),
     view.artifact_id ? h("p", {}, h("a", { href: `#/k/${app.kinds.find((k) => k.name === view.kind)?.plural}/view/${view.artifact_id}` },
-                                     `View the ${view.kind}`)) : null,
+                                     `View ${view.kind}`)) : null,
     decided,
     view.status === "waiting" && canDecide() ? decisionControls(view, what) : null);
 }
