@@ -1,4 +1,4 @@
-"""The `loomwork` command: serve, migrate, keys, seed-demo, export, import and mcp (stdio)."""
+"""The `loomwork` command: serve, deliver, migrate, keys, seed-demo, export, import and mcp (stdio)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,23 @@ def serve(
     db.dispose()
     os.environ.update(LOOMWORK_DATABASE_URL=settings.database_url, LOOMWORK_DATA_DIR=str(settings.data_dir))
     uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
+
+
+@app.command("deliver")
+def deliver(database_url: DatabaseUrl = None) -> None:
+    """Run the webhook delivery worker alone (serve runs one too). SIGTERM lets the attempt in progress finish."""
+    import signal
+
+    from loomwork.events.delivery import DeliveryWorker
+
+    settings, db = _migrated(database_url)
+    worker = DeliveryWorker(db, settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop.set())
+    console.print(f"Delivering webhooks from {_safe_url(settings.database_url)} (SIGTERM stops after the current attempt).")
+    worker.run()
+    db.dispose()
+    console.print("Delivery worker stopped.")
 
 
 @app.command("mcp")

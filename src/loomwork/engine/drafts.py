@@ -26,6 +26,7 @@ from loomwork.engine.form import FormState, active_value, apply_patch, with_alia
 from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, NotFound, version_conflict
+from loomwork.events import outbox
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 
@@ -186,6 +187,9 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
     if proposal:  # a person's own applied patch stays private until committed; a proposal is someone's act
         audit.record(session, principal, "propose", kind.name, {"proposal": key, "patch": entry.patch},
                      artifact_id=draft.target_id, draft_id=draft.id)
+        outbox.emit(session, principal.group_id, outbox.PROPOSAL_CREATED, {
+            "kind": kind.name, kind.id_field: draft.target_id, "draft_id": draft.id, "proposal_id": key,
+            "proposed_by": outbox.actor(principal), "via_agent": principal.via_agent})
     return entry.response
 
 
@@ -225,6 +229,11 @@ def decide(session: Session, kind: ArtifactKind, principal: Principal, draft_id:
                  {"proposal": key, "accepted": accept, "proposed_by": entry.actor_name,
                   "proposed_via_agent": entry.via_agent},
                  artifact_id=draft.target_id, draft_id=draft.id)
+    outbox.emit(session, principal.group_id, outbox.PROPOSAL_DECIDED, {
+        "kind": kind.name, kind.id_field: draft.target_id, "draft_id": draft.id, "proposal_id": key,
+        "decision": "accept" if accept else "reject", "decided_by": outbox.actor(principal),
+        "proposed_by": {"profile_id": entry.actor_id, "name": entry.actor_name,
+                        "type": "agent" if entry.via_agent else "person"}})
     return entry.decision_response
 
 
