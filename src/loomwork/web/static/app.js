@@ -5,6 +5,7 @@ import { showList } from "./list.js";
 import { showEditor, startDraft } from "./editor.js";
 import { showProposals } from "./proposals.js";
 import { showDocs } from "./docs.js";
+import { showDeliveries, showWebhooks } from "./webhooks.js";
 
 export const app = { who: null, kinds: [] };
 
@@ -56,6 +57,7 @@ async function signedIn(who) {
   } }, "Sign out");
   document.getElementById("nav").replaceChildren(
     ...links, h("a", { href: "#/proposals" }, "Proposals"),
+    who.role === "admin" ? h("a", { href: "#/webhooks" }, "Webhooks") : null,
     h("span", { class: "who" }, `${who.name} (${who.role})`), signOut);
 }
 
@@ -74,6 +76,7 @@ async function route() {
   const parts = path.split("/").filter(Boolean);
   try {
     if (parts[0] === "proposals") return await showProposals();
+    if (parts[0] === "webhooks") return await (parts[1] ? showDeliveries(parts[1]) : showWebhooks());
     const kind = parts[0] === "k" && kindOf(parts[1]);
     if (!kind) return go(`#/k/${app.kinds[0].plural}`);
     if (parts[2] === "docs") return await showDocs(kind);
