@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft
+from loomwork.events.models import Event, Webhook, WebhookDelivery
 from loomwork.identity.models import Profile
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
@@ -45,6 +46,8 @@ class Other:
     uploads: list[str]
     profile: str  # the admin's
     every_id: set[str]
+    webhook: str = ""
+    delivery: str = ""  # a test message to the webhook
 
 
 @pytest.fixture
@@ -68,14 +71,18 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         assert agent.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural],
                                                "description": "proposal"}, "PATCH").status_code == 200
         uploads.append(admin.ok(kind.plural, "export", {})["upload_id"])
+    # A public address, so the check passes; no worker runs here, so nothing is sent.
+    hook = admin.post("/api/v5/webhooks/create", {"url": "http://93.184.216.34/hook", "events": ["artifact.deleted"]})
+    webhook = hook.json()["webhook_id"]
+    delivery = admin.post("/api/v5/webhooks/test", {"webhook_id": webhook}).json()["delivery_id"]
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Profile.group_id).join(Artifact, Artifact.group_id == Profile.group_id)
                                   .where(Artifact.id == uuid.UUID(artifacts["personas"])).limit(1))
         every_id = {str(group_id)}
-        for model in (Resource, Artifact, Draft, Upload, Profile):
+        for model in (Resource, Artifact, Draft, Upload, Profile, Event, Webhook, WebhookDelivery):
             every_id |= {str(i) for i in session.scalars(select(model.id).where(model.group_id == group_id))}
         profile = str(session.scalar(select(Profile.id).where(Profile.name == admin_name)))
-    return Other(resources, artifacts, drafts, uploads, profile, every_id)
+    return Other(resources, artifacts, drafts, uploads, profile, every_id, webhook, delivery)
 
 
 @pytest.fixture
@@ -97,6 +104,8 @@ def leaked(text: str, other: Other, sent: set[str] = frozenset()) -> list[str]:
 def foreign_id(path: str, field: str, other: Other) -> str | None:
     """The id of `other`'s that `field` of the operation at `path` takes, or None if the field is unknown here."""
     kind = kind_of(path)
+    if path.startswith("/api/v5/webhooks/"):
+        return {"webhook_id": other.webhook, "delivery_id": other.delivery}.get(field)
     if path == "/api/v5/audit/search":
         return {"artifact_id": other.artifacts["personas"], "profile_id": other.profile}.get(field)
     if kind is None:
@@ -213,7 +222,8 @@ def not_found_problem(response, field: str) -> str | None:  # noqa: ANN001
     return None
 
 
-OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", *(k.id_field for k in ARTIFACT_KINDS)}
+OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", "webhook_id", "delivery_id",
+                 *(k.id_field for k in ARTIFACT_KINDS)}
 
 
 # --- everything acme can read without ids ------------------------------------------------------------------
@@ -229,11 +239,13 @@ def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
     for resource in RESOURCE_KINDS.values():
         yield f"{resource.plural} search", acme.post(f"/api/v5/resources/{resource.plural}/search", {})
     yield "audit search", acme.post("/api/v5/audit/search", {})
+    yield "changes", acme.post("/api/v5/changes", {})
+    yield "webhooks search", acme.post("/api/v5/webhooks/search", {})
 
 
 def test_nothing_of_another_group_shows_in_anything_a_group_reads(acme, other):
     answers = list(reading_requests(acme))
-    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 1
+    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 3
     for label, response in answers:
         assert response.status_code == 200, (label, response.text[:300])
         assert not leaked(response.text, other), f"{label} shows ids of another group"

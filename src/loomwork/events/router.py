@@ -30,7 +30,7 @@ EVENTS_DOC = ("artifact.revision_created {kind, K_id, version, author, via_agent
 
 
 class WebhookCreate(RequestModel):
-    url: str = Field(max_length=2000, description="http(s); private, loopback and link-local addresses are refused "
+    url: str = Field(max_length=2000, pattern=r"^https?://", description="http(s); private, loopback and link-local addresses are refused "
                      "unless the server runs with LOOMWORK_ALLOW_PRIVATE_URLS=1.")
     events: list[EventType] = Field(min_length=1, max_length=len(outbox.EVENT_TYPES), description=EVENTS_DOC)
     description: str = Field("", max_length=500)
