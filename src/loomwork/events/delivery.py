@@ -11,6 +11,7 @@ progress finish and hands the rest of the claimed batch back at once.
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import logging
 import os
@@ -35,7 +36,8 @@ from loomwork.errors import LoomworkError
 log = logging.getLogger("loomwork.delivery")
 RESPONSE_CAP = 1024  # bytes of a receiver's answer read and kept, at most
 IDLE_POLL_S = 0.05
-BATCH = 20
+BATCH = 50
+SENDERS = 8
 LEASE_NAME = "delivery"
 USER_AGENT = "Loomwork-Webhooks/1"
 
@@ -88,6 +90,7 @@ class DeliveryWorker:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._thread: threading.Thread | None = None
         self._lease_until = 0.0
+        self._senders = concurrent.futures.ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="loomwork-send")
 
     # --- running ---------------------------------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class DeliveryWorker:
             if not busy:
                 self.stop.wait(IDLE_POLL_S)
         self._give_up_lease()
+        self._senders.shutdown(wait=True)
 
     def run_once(self) -> bool:
         """One round: fan out, claim, send. True when it did anything (so the next round starts at once)."""
@@ -120,30 +124,30 @@ class DeliveryWorker:
         with self.db.transaction(write=False) as session:
             if not webhooks.has_work(session):
                 return False
-        with self.db.transaction(write=True) as session:
+        with self.db.transaction(write=True) as session:  # one short write: fan out, then claim
             fanned = webhooks.fan_out(session, skip_locked)
-        with self.db.transaction(write=True) as session:
             claimed = webhooks.claim(session, skip_locked, self.settings.webhook_lease_s, BATCH)
-        for index, item in enumerate(claimed):
-            if self.stop.is_set():
-                with self.db.transaction(write=True) as session:
-                    webhooks.release(session, claimed[index:])
-                break
-            self.attempt(item)
+        if claimed:
+            # In parallel, so one slow receiver does not hold up the others; no transaction is open meanwhile.
+            outcomes = list(self._senders.map(self.attempt, claimed))
+            with self.db.transaction(write=True) as session:  # one write records the whole batch
+                webhooks.release(session, [item for item, outcome in zip(claimed, outcomes) if outcome is None])
+                webhooks.record_batch(session, [(i, o) for i, o in zip(claimed, outcomes) if o is not None],
+                                      retry_base_s=self.settings.webhook_retry_base_s,
+                                      retry_window_s=self.settings.webhook_retry_window_s)
         return bool(fanned or claimed)
 
-    def attempt(self, item: webhooks.Claimed) -> None:
+    def attempt(self, item: webhooks.Claimed) -> webhooks.Outcome | None:
+        """Send once: (status code, error, duration in ms, the answer's start); None if stopping first."""
+        if self.stop.is_set():  # SIGTERM: attempts under way finish, the others go back at once
+            return None
         timestamp = int(time.time())
         secret = secrets.box().decrypt(item.secret_encrypted)
         headers = {"webhook-id": item.message_id, "webhook-timestamp": str(timestamp),
                    "webhook-signature": webhooks.sign(secret, item.message_id, timestamp, item.body)}
         started = time.monotonic()
         status, error, excerpt = send(item.url, headers, item.body.encode("utf-8"), self.settings.webhook_timeout_s)
-        duration_ms = int((time.monotonic() - started) * 1000)
-        with self.db.transaction(write=True) as session:
-            webhooks.record_attempt(session, item, status, error, duration_ms, excerpt,
-                                    retry_base_s=self.settings.webhook_retry_base_s,
-                                    retry_window_s=self.settings.webhook_retry_window_s)
+        return status, error, int((time.monotonic() - started) * 1000), excerpt
 
     # --- SQLite: one worker at a time -------------------------------------------------------------------
 

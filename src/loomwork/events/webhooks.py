@@ -211,20 +211,22 @@ class Claimed:
 def claim(session: Session, skip_locked: bool, lease_s: float, batch: int) -> list[Claimed]:
     """Take up to `batch` due deliveries for `lease_s`: no other worker takes them meanwhile."""
     now = utcnow()
-    query = (select(WebhookDelivery, Webhook.url, Webhook.secret_encrypted)
+    query = (select(WebhookDelivery.id, WebhookDelivery.message_id, WebhookDelivery.body, Webhook.url,
+                    Webhook.secret_encrypted)
              .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
              .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
                     Webhook.enabled.is_(True))
              .order_by(WebhookDelivery.next_attempt_at).limit(batch))
     if skip_locked:
         query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
-    taken = []
-    for delivery, url, secret in session.execute(query).all():
-        token = uuid.uuid4().hex
-        delivery.claim, delivery.next_attempt_at = token, now + timedelta(seconds=lease_s)
-        taken.append(Claimed(delivery.id, token, url, secret, delivery.message_id, delivery.body))
-    session.flush()
-    return taken
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    token = uuid.uuid4().hex  # one per batch: each attempt's outcome is recorded only while it still holds
+    session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_([r.id for r in rows]))
+                    .values(claim=token, next_attempt_at=now + timedelta(seconds=lease_s))
+                    .execution_options(synchronize_session=False))
+    return [Claimed(r.id, token, r.url, r.secret_encrypted, r.message_id, r.body) for r in rows]
 
 
 def release(session: Session, claimed: list[Claimed]) -> None:
@@ -239,6 +241,40 @@ def backoff_s(attempt: int, base_s: float, cap_s: float = 3 * 3600) -> float:
     """Exponential with full jitter on the upper half: attempt 1 waits base..., doubling up to the cap."""
     ceiling = min(cap_s, base_s * 2 ** (attempt - 1))
     return ceiling * random.uniform(0.5, 1.0)
+
+
+Outcome = tuple[int | None, str | None, int, str]  # status code, error, duration in ms, the answer's start
+
+
+def record_batch(session: Session, outcomes: list[tuple[Claimed, Outcome]], *, retry_base_s: float,
+                 retry_window_s: float) -> None:
+    """A batch's outcomes in a few statements: the attempts in one INSERT, the delivered in one UPDATE per
+    status code; a failure (rare) goes through `record_attempt`."""
+    now = utcnow()
+    delivered = [(item, outcome) for item, outcome in outcomes if outcome[0] is not None and 200 <= outcome[0] < 300]
+    for item, outcome in outcomes:
+        if (item, outcome) not in delivered:
+            record_attempt(session, item, *outcome, retry_base_s=retry_base_s, retry_window_s=retry_window_s)
+    if not delivered:
+        return
+    held = set(session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.id.in_([item.delivery_id for item, _ in delivered]),
+        WebhookDelivery.claim == delivered[0][0].claim)))
+    delivered = [(item, outcome) for item, outcome in delivered if item.delivery_id in held]
+    if not delivered:
+        return
+    session.execute(insert(WebhookAttempt.__table__), [
+        {"delivery_id": item.delivery_id, "at": now, "status_code": status, "error": None, "duration_ms": duration,
+         "response_excerpt": excerpt} for item, (status, _error, duration, excerpt) in delivered])
+    for code in {outcome[0] for _, outcome in delivered}:
+        ids = [item.delivery_id for item, outcome in delivered if outcome[0] == code]
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                        .values(status="delivered", finished_at=now, attempts=WebhookDelivery.attempts + 1,
+                                claim=None, last_status_code=code, last_error=None)
+                        .execution_options(synchronize_session=False))
+    hooks = select(WebhookDelivery.webhook_id).where(WebhookDelivery.id.in_([i.delivery_id for i, _ in delivered]))
+    session.execute(update(Webhook).where(Webhook.id.in_(hooks), Webhook.failing_since.is_not(None))
+                    .values(failing_since=None).execution_options(synchronize_session=False))
 
 
 def record_attempt(session: Session, item: Claimed, status_code: int | None, error: str | None, duration_ms: int,
