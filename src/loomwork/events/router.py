@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.engine.schemas import Int, RequestModel
@@ -116,12 +117,19 @@ class Deleted(BaseModel):
     webhook_id: uuid.UUID
 
 
+def _json_number(value: Any) -> Any:
+    """JSON Schema's `number`: `true` and "5" are no number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
 class ChangesRequest(RequestModel):
     after: Int(ge=0, le=MAX_CURSOR) = Field(0, description="The last cursor you have; 0 (default) from the start.")
     kinds: list[KindName] | None = Field(None, max_length=len(ARTIFACT_KINDS), description="Only these artifact kinds.")
     events: list[EventType] | None = Field(None, max_length=len(outbox.EVENT_TYPES), description="Only these events.")
     limit: Int(ge=1, le=MAX_PAGE) = 100
-    wait_s: float = Field(0, ge=0, le=30, description="With nothing new, wait up to this long for a change to commit "
+    wait_s: Annotated[float, BeforeValidator(_json_number)] = Field(0, ge=0, le=30, description="With nothing new, wait up to this long for a change to commit "
                           "(long poll); 0 answers at once.")
 
 

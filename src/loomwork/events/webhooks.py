@@ -161,6 +161,8 @@ def redeliver(session: Session, principal: Principal, delivery_id: uuid.UUID) ->
     if delivery is None:
         raise NotFound(f"delivery_id: no delivery {delivery_id} in your group.", field="delivery_id")
     now = utcnow()
+    if delivery.status == "pending" and delivery.claim is not None and delivery.next_attempt_at > now:
+        return {"success": True, "delivery_id": delivery.id, "message_id": delivery.message_id}  # on its way now
     delivery.status, delivery.next_attempt_at, delivery.finished_at, delivery.claim = "pending", now, None, None
     delivery.retry_from = now  # a fresh retry window
     session.execute(update(Webhook).where(Webhook.id == delivery.webhook_id)
