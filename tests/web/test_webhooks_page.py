@@ -20,6 +20,7 @@ pytestmark = pytest.mark.sqlite_only
 def test_an_admin_creates_a_webhook_tests_it_and_redelivers(page: Page, web_server: LiveServer, make_api, db,
                                                              receiver: Receiver, dialect):  # noqa: F811
     admin = make_api("admin")
+    page.set_default_timeout(60_000)  # the shared test machine can be slow to serve the modules
     page.goto(f"{web_server.url}/")
     page.get_by_label("API key").fill(admin.key)
     page.get_by_role("button", name="Sign in").click()
