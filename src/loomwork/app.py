@@ -6,6 +6,7 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +23,9 @@ from loomwork.db.database import Database
 from loomwork.engine.proposals_router import build_proposals_router
 from loomwork.engine.router import ERROR_RESPONSES, build_router
 from loomwork.engine.schemas import ErrorBody
+from loomwork.events.delivery import DeliveryWorker
+from loomwork.events.notify import notifier_for
+from loomwork.events.router import build_events_router
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.identity.router import build_identity_router
 from loomwork.errors import LoomworkError
@@ -151,8 +155,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
-        async with mcp_running():
-            yield
+        # Webhook deliveries run beside the server (`loomwork deliver` runs them alone); on shutdown (SIGTERM)
+        # the attempt in progress finishes first.
+        worker = DeliveryWorker(app.state.db, app.state.settings) if app.state.settings.delivery_worker else None
+        if worker:
+            worker.start()
+        try:
+            async with mcp_running():
+                yield
+        finally:
+            if worker:
+                await anyio.to_thread.run_sync(worker.shutdown)
+            notifier_for(app.state.db).close()
         app.state.db.dispose()
 
     app = FastAPI(
@@ -178,6 +192,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(build_settings_router())
     app.include_router(build_identity_router())
     app.include_router(build_proposals_router(ARTIFACT_KINDS))
+    app.include_router(build_events_router())
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
     mount_web(app)  # people's door: the pages at / and /static
 

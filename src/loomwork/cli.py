@@ -1,4 +1,4 @@
-"""The `loomwork` command: serve, migrate, keys, seed-demo, export, import, backup, restore and mcp (stdio)."""
+"""The `loomwork` command: serve, deliver, migrate, keys, seed-demo, export, import, backup, restore and mcp (stdio)."""
 
 from __future__ import annotations
 
@@ -168,6 +168,23 @@ def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_
         raise typer.Exit(2) from None
     logging.getLogger("loomwork.metrics").info("Serving Prometheus metrics at http://%s:%s/metrics", host, port)
     return server
+
+
+@app.command("deliver")
+def deliver(database_url: DatabaseUrl = None) -> None:
+    """Run the webhook delivery worker alone (serve runs one too). SIGTERM lets the attempt in progress finish."""
+    import signal
+
+    from loomwork.events.delivery import DeliveryWorker
+
+    settings, db = _migrated(database_url)
+    worker = DeliveryWorker(db, settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop.set())
+    console.print(f"Delivering webhooks from {_safe_url(settings.database_url)} (SIGTERM stops after the current attempt).")
+    worker.run()
+    db.dispose()
+    console.print("Delivery worker stopped.")
 
 
 @app.command("mcp")

@@ -30,6 +30,14 @@ class Settings:
     # A generator call gives up after this many seconds (each attempt), and tries at most this often more.
     generator_timeout_s: float = 30.0
     generator_retries: int = 1
+    # Webhooks (events/delivery.py). The worker runs in `serve` unless LOOMWORK_DELIVERY_WORKER=0; tests
+    # that build Settings themselves run it only when they ask.
+    delivery_worker: bool = False
+    webhook_timeout_s: float = 5.0  # per attempt: connect, send, answer
+    webhook_lease_s: float = 30.0  # a claimed delivery (and SQLite's worker lease) is someone else's after this
+    webhook_retry_base_s: float = 5.0  # first retry after 2.5-5 s, doubling up to 3 h
+    webhook_retry_window_s: float = 24 * 3600.0  # retried for at least this long, then failed
+    changes_max_wait_s: float = 30.0  # the longest long poll of POST /api/v5/changes
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,8 +83,22 @@ def load_settings(database_url: str | None = None) -> Settings:
         secret_key=_load_secret(data_dir),
         allow_private_urls=_flag("LOOMWORK_ALLOW_PRIVATE_URLS"),
         generator_timeout_s=float(os.environ.get("LOOMWORK_GENERATOR_TIMEOUT_S") or 30.0),
+        delivery_worker=os.environ.get("LOOMWORK_DELIVERY_WORKER", "1").strip() not in ("0", "false", "no"),
+        webhook_timeout_s=_seconds("LOOMWORK_WEBHOOK_TIMEOUT_S", 5.0),
+        webhook_lease_s=_seconds("LOOMWORK_WEBHOOK_LEASE_S", 30.0),
+        webhook_retry_base_s=_seconds("LOOMWORK_WEBHOOK_RETRY_BASE_S", 5.0),
+        webhook_retry_window_s=_seconds("LOOMWORK_WEBHOOK_RETRY_WINDOW_S", 24 * 3600.0),
+        changes_max_wait_s=_seconds("LOOMWORK_CHANGES_MAX_WAIT_S", 30.0),
     )
 
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, not {raw!r}.") from None

@@ -9,6 +9,7 @@ replays the same way. Run alone with `.venv/bin/python -m pytest tests/contract 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -31,8 +32,9 @@ MAX_EXAMPLES = 20
 # API.md requires them: a draft patch answers schema-valid input with 422 when a rule across fields fails
 # (section 4: pending_ids not selected, two flags of one type, a (type, value) no flag has); an import's
 # multipart file must be CSV whose first line names the import_fields columns (sections 2 and 5); a new
-# profile's role and sponsor depend on its type, and a new key's expiry must lie in the future (section 7).
-SEMANTIC_422_SUFFIXES = ("/draft", "/import", "/profiles/create", "/keys/create")
+# profile's role and sponsor depend on its type, and a new key's expiry must lie in the future (section 7); a
+# webhook's URL must resolve to a public address (section 10).
+SEMANTIC_422_SUFFIXES = ("/draft", "/import", "/profiles/create", "/keys/create", "/webhooks/create")
 
 
 class HttpOnly:
@@ -84,6 +86,9 @@ def baseline(admin_key: str, db: Database) -> Baseline:
 
 @pytest.fixture
 def contract_schema(client, admin_key: str):  # noqa: ANN001, ANN201
+    # The change feed's long poll would wait up to 30 s for a change no example makes: a short cap keeps the
+    # budget (the wait itself is tested in tests/events).
+    client.app.state.settings = replace(client.app.state.settings, changes_max_wait_s=0.05)
     schema = schemathesis.openapi.from_asgi("/openapi.json", HttpOnly(client.app))
     # NUL is refused anywhere in a body (PostgreSQL text cannot hold it: 422 naming the path, see
     # RequestModel), but JSON Schema cannot say "no NUL inside this free-form value", so none is generated.

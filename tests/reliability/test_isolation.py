@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft, DraftEntry
+from loomwork.events.models import Event, Webhook, WebhookDelivery
 from loomwork.identity.models import ApiKey, Profile
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
@@ -48,6 +49,8 @@ class Other:
     proposal: str  # an agent's, waiting in the review queue
     proposer: str  # the agent's profile
     every_id: set[str]
+    webhook: str = ""
+    delivery: str = ""  # a test message to the webhook
 
 
 @pytest.fixture
@@ -73,11 +76,15 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         assert proposed.status_code == 200
         proposal = proposed.json()["form_state"]["proposals"][-1]["proposal_id"]
         uploads.append(admin.ok(kind.plural, "export", {})["upload_id"])
+    # A public address, so the check passes; no worker runs here, so nothing is sent.
+    hook = admin.post("/api/v5/webhooks/create", {"url": "http://93.184.216.34/hook", "events": ["artifact.deleted"]})
+    webhook = hook.json()["webhook_id"]
+    delivery = admin.post("/api/v5/webhooks/test", {"webhook_id": webhook}).json()["delivery_id"]
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Profile.group_id).join(Artifact, Artifact.group_id == Profile.group_id)
                                   .where(Artifact.id == uuid.UUID(artifacts["personas"])).limit(1))
         every_id = {str(group_id)}
-        for model in (Resource, Artifact, Draft, Upload, Profile):
+        for model in (Resource, Artifact, Draft, Upload, Profile, Event, Webhook, WebhookDelivery):
             every_id |= {str(i) for i in session.scalars(select(model.id).where(model.group_id == group_id))}
         profile = str(session.scalar(select(Profile.id).where(Profile.name == admin_name)))
         every_id |= {str(i) for i in session.scalars(select(ApiKey.id).join(Profile, Profile.id == ApiKey.profile_id)
@@ -86,7 +93,7 @@ def other(make_api, db) -> Other:  # noqa: ANN001
             Draft, Draft.id == DraftEntry.draft_id).where(Draft.group_id == group_id, DraftEntry.proposal_id.is_not(None)))}
         proposer = str(session.scalar(select(DraftEntry.actor_id).where(DraftEntry.proposal_id == uuid.UUID(proposal))))
     key = admin.post("/api/v5/keys/search", {}).json()["keys"][0]["key_id"]
-    return Other(resources, artifacts, drafts, uploads, profile, key, proposal, proposer, every_id)
+    return Other(resources, artifacts, drafts, uploads, profile, key, proposal, proposer, every_id, webhook, delivery)
 
 
 @pytest.fixture
@@ -108,6 +115,8 @@ def leaked(text: str, other: Other, sent: set[str] = frozenset()) -> list[str]:
 def foreign_id(path: str, field: str, other: Other) -> str | None:
     """The id of `other`'s that `field` of the operation at `path` takes, or None if the field is unknown here."""
     kind = kind_of(path)
+    if path.startswith("/api/v5/webhooks/"):
+        return {"webhook_id": other.webhook, "delivery_id": other.delivery}.get(field)
     if path == "/api/v5/audit/search":
         return {"artifact_id": other.artifacts["personas"], "profile_id": other.profile}.get(field)
     if path.startswith(("/api/v5/keys/", "/api/v5/profiles/")):
@@ -235,7 +244,8 @@ def not_found_problem(response, field: str) -> str | None:  # noqa: ANN001
     return None
 
 
-OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", "proposal_id", *(k.id_field for k in ARTIFACT_KINDS)}
+OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", "proposal_id", "webhook_id", "delivery_id",
+                 *(k.id_field for k in ARTIFACT_KINDS)}
 
 
 # --- everything acme can read without ids ------------------------------------------------------------------
@@ -254,11 +264,13 @@ def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
     yield "profiles search", acme.post("/api/v5/profiles/search", {})
     yield "keys search", acme.post("/api/v5/keys/search", {"include_revoked": True})
     yield "proposals search", acme.post("/api/v5/proposals/search", {})
+    yield "changes", acme.post("/api/v5/changes", {})
+    yield "webhooks search", acme.post("/api/v5/webhooks/search", {})
 
 
 def test_nothing_of_another_group_shows_in_anything_a_group_reads(acme, other):
     answers = list(reading_requests(acme))
-    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 4
+    assert len(answers) == 4 * 5 + len(RESOURCE_KINDS) + 6
     for label, response in answers:
         assert response.status_code == 200, (label, response.text[:300])
         assert not leaked(response.text, other), f"{label} shows ids of another group"

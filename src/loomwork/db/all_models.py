@@ -7,6 +7,7 @@ from loomwork.db import tallies as _tallies  # noqa: F401
 from loomwork.engine import models as _engine  # noqa: F401
 from loomwork.engine import search_models as _search  # noqa: F401
 from loomwork.generation import models as _generation  # noqa: F401
+from loomwork.events import models as _events  # noqa: F401
 from loomwork.identity import models as _identity  # noqa: F401
 from loomwork.resources import models as _resources  # noqa: F401
 from loomwork.web import models as _web  # noqa: F401

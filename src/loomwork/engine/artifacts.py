@@ -21,6 +21,7 @@ from loomwork.engine import drafts, search
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
 from loomwork.engine.models import Artifact
+from loomwork.events import outbox
 from loomwork.engine.repository import (
     ArtifactRow,
     get_artifact,
@@ -35,6 +36,15 @@ from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS
 
 MAX_BULK_ITEMS = 1000
+
+
+def emit_revision(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, version: int,
+                  approved_by: dict[str, Any] | None = None) -> None:
+    """`artifact.revision_created`, in the transaction that writes the version. (Where revisions are written,
+    the revision writer calls this once; until then every commit point below does.)"""
+    outbox.emit(session, principal.group_id, outbox.REVISION_CREATED, {
+        "kind": kind.name, kind.id_field: artifact_id, "version": version, "author": outbox.actor(principal),
+        "via_agent": principal.via_agent, "approved_by": approved_by})
 
 
 def require_complete(kind: ArtifactKind, state: FormState) -> None:
@@ -92,6 +102,8 @@ def create_item(session: Session, kind: ArtifactKind, principal: Principal, item
         drafts.mark_committed(session, draft, row.id)
     audit.record_state(session, principal, action, kind, row.id, None, state, draft_id=draft.id if draft else None,
                        version=row.version, **_approval(approved_by))
+    emit_revision(session, kind, principal, row.id, row.version,
+                  approved_by={"profile_id": str(approved_by)} if approved_by else None)
     return row
 
 
@@ -117,6 +129,8 @@ def update_item(session: Session, kind: ArtifactKind, principal: Principal, item
         row = commit_state(session, kind, principal, current, state, expected, before)
         audit.record_state(session, principal, action, kind, row.id, before, state,
                            draft_id=draft.id if draft else None, version=row.version, **_approval(approved_by))
+        emit_revision(session, kind, principal, row.id, row.version,
+                  approved_by={"profile_id": str(approved_by)} if approved_by else None)
     if draft:
         drafts.mark_committed(session, draft, row.id)
     return row
@@ -132,6 +146,7 @@ def duplicate(session: Session, kind: ArtifactKind, principal: Principal, artifa
     row = insert_artifact(session, kind, principal, state)
     audit.record_state(session, principal, "duplicate", kind, row.id, None, state, source_id=str(source.id),
                        version=row.version)
+    emit_revision(session, kind, principal, row.id, row.version)
     return row
 
 
@@ -141,6 +156,9 @@ def delete_one(session: Session, kind: ArtifactKind, principal: Principal, artif
     session.execute(delete(Artifact).where(Artifact.id == artifact_id))
     search.record_tallies(session, kind, principal.group_id, [(removed, None)])
     audit.record_state(session, principal, "delete", kind, current.id, removed, None, version=current.version)
+    outbox.emit(session, principal.group_id, outbox.DELETED, {
+        "kind": kind.name, kind.id_field: current.id, "version": current.version,
+        "deleted_by": outbox.actor(principal), "via_agent": principal.via_agent})
 
 
 def run_items(

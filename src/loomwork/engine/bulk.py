@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.engine import search
-from loomwork.engine.artifacts import create_item, failed, require_complete, run_item, succeeded
+from loomwork.engine.artifacts import create_item, emit_revision, failed, require_complete, run_item, succeeded
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch_with, referenced_ids, with_aliases_resolved
 from loomwork.engine.repository import ArtifactRow, insert_artifacts, insert_states
@@ -91,6 +91,8 @@ def _write(session: Session, kind: ArtifactKind, principal: Principal, plan: Pla
     rows = [SimpleNamespace(id=artifact_id, group_id=principal.group_id, updated_at=now) for artifact_id in states]
     search.index_new(session, kind, rows, states, plan.known)
     search.record_tallies(session, kind, principal.group_id, [(None, state) for state in states.values()])
+    for artifact_id in states:  # only the items that passed: a failed one writes nothing, events included
+        emit_revision(session, kind, principal, artifact_id, 1)
     # Every value the states hold is in plan.known: referenced ids, values found by hash and created.
     audit.remember_labels(session, {rid: plan.known[rid].label for state in states.values()
                                     for rid in state.all_ids() if rid in plan.known})

@@ -27,6 +27,7 @@ from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, NotFound, TooManyProposals, version_conflict
+from loomwork.events import outbox
 from loomwork.identity.service import Principal
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
@@ -268,6 +269,9 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         audit.record(session, actor, "propose", kind.name,
                      {"proposal": key, "proposal_id": str(entry.proposal_id), "patch": entry.patch},
                      artifact_id=draft.target_id, draft_id=draft.id)
+        outbox.emit(session, principal.group_id, outbox.PROPOSAL_CREATED, {
+            "kind": kind.name, kind.id_field: draft.target_id, "draft_id": draft.id,
+            "proposal_id": str(entry.proposal_id), "proposed_by": outbox.actor(actor), "via_agent": actor.via_agent})
     return text
 
 
@@ -331,6 +335,12 @@ def apply_decision(session: Session, kind: ArtifactKind, principal: Principal, d
                   "accepted": accept, "proposed_by": entry.actor_name, "proposed_via_agent": entry.via_agent,
                   **({"reason": reason} if reason else {})},
                  artifact_id=draft.target_id, draft_id=draft.id)
+    outbox.emit(session, principal.group_id, outbox.PROPOSAL_DECIDED, {
+        "kind": kind.name, kind.id_field: draft.target_id, "draft_id": draft.id,
+        "proposal_id": str(entry.proposal_id) if entry.proposal_id else None,
+        "decision": "accept" if accept else "reject", "decided_by": outbox.actor(principal),
+        "proposed_by": {"profile_id": entry.actor_id, "name": entry.actor_name,
+                        "type": "agent" if entry.via_agent else "person"}})
     return text
 
 

@@ -32,7 +32,7 @@ from loomwork.generation.models import GroupSettings
 from loomwork.identity.models import Profile
 from loomwork.identity.service import Principal
 from loomwork.kinds.invocation import INVOCATION
-from loomwork.outbound import check_url
+from loomwork.urlsafety import check_url
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.service import ResourceValue
@@ -107,7 +107,7 @@ def update_settings(session: Session, principal: Principal, ai_generator: dict[s
             generator = read_generator(session, principal.group_id, row)
         except GeneratorFailed as failed:
             raise Invalid(f"ai_generator.invocation_id: {failed.detail}", field="ai_generator.invocation_id") from None
-        check_url(generator.endpoint, allow_private=allow_private_urls, field="ai_generator.invocation_id")
+        check_url(generator.endpoint, "ai_generator.invocation_id", allow_private=allow_private_urls)
         if row.generator_profile_id is None:
             row.generator_profile_id = _new_generator_profile(session, principal.group_id, principal.profile_id)
     row.updated_at, row.updated_by = utcnow(), principal.profile_id
@@ -324,7 +324,7 @@ def generate(db: Database, settings: Settings, kind: ArtifactKind, principal: Pr
         generator_profile = row.generator_profile_id
         current = _slot_values(session, principal.group_id, kind, form)
     try:
-        check_url(generator.endpoint, allow_private=settings.allow_private_urls, field="endpoint")
+        check_url(generator.endpoint, "endpoint", allow_private=settings.allow_private_urls)
     except Invalid as refused:
         raise GeneratorFailed(f"The generator's {refused.detail}") from None
     answer, tokens = _complete(generator, settings, kind, step, _messages(kind, step, current, hint))

@@ -1,7 +1,7 @@
 """tallies: counts kept with each write (db/tallies.py), filled from the data already there
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 """
 
 import uuid
@@ -10,7 +10,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

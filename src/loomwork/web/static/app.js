@@ -7,6 +7,7 @@ import { showProposals } from "./proposals.js";
 import { showDocs } from "./docs.js";
 import { showKeys } from "./keys.js";
 import { showArtifact } from "./view.js";
+import { showDeliveries, showWebhooks } from "./webhooks.js";
 
 export const app = { who: null, kinds: [] };
 
@@ -60,6 +61,7 @@ async function signedIn(who) {
     ...links, h("a", { href: "#/proposals" }, "Proposals"),
     // Every person signed in manages their own keys (agents cannot sign in).
     h("a", { href: "#/keys" }, "Keys and agents"),
+    who.role === "admin" ? h("a", { href: "#/webhooks" }, "Webhooks") : null,
     h("span", { class: "who" }, `${who.name} (${who.role})`), signOut);
 }
 
@@ -79,6 +81,7 @@ async function route() {
   try {
     if (parts[0] === "proposals") return await showProposals(params);
     if (parts[0] === "keys") return await showKeys();
+    if (parts[0] === "webhooks") return await (parts[1] ? showDeliveries(parts[1]) : showWebhooks());
     const kind = parts[0] === "k" && kindOf(parts[1]);
     if (!kind) return go(`#/k/${app.kinds[0].plural}`);
     if (parts[2] === "docs") return await showDocs(kind);

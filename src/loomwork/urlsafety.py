@@ -1,0 +1,107 @@
+"""Which URLs the server may call out to: http(s) only, and never a private, loopback or link-local
+address unless the operator allows it (`LOOMWORK_ALLOW_PRIVATE_URLS=1`).
+
+Two checks, for any code that calls a URL a user gave (webhooks, AI endpoints):
+- `check_url(url)` when the URL is saved: a clear 422 naming the field;
+- `resolve_for_request(url)` right before each request: resolves the name again and answers the
+  address to connect to, so a name that now points inside (DNS rebinding) is refused; the caller
+  connects to that very address, never to the name a second time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from loomwork.errors import Invalid
+
+MAX_URL_LENGTH = 2000
+RESOLVE_TIMEOUT_S = 3.0
+_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="loomwork-resolve")
+
+
+class UnsafeUrl(Invalid):
+    code = "private_address"
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # the name, for the Host header and TLS
+    port: int
+    address: str  # the checked address to connect to
+    path: str  # path and query
+
+
+def private_allowed() -> bool:
+    return os.environ.get("LOOMWORK_ALLOW_PRIVATE_URLS", "").strip().lower() in ("1", "true", "yes")
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _split(url: str, field: str) -> tuple[str, str, int, str]:
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise Invalid(f"{field}: must be an http or https URL of at most {MAX_URL_LENGTH} characters.", field=field)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Invalid(f"{field}: is not a valid URL.", field=field) from None
+    if parts.scheme not in ("http", "https"):
+        raise Invalid(f"{field}: must start with http:// or https://.", field=field)
+    if not parts.hostname:
+        raise Invalid(f"{field}: names no host.", field=field)
+    if parts.username is not None or parts.password is not None:
+        raise Invalid(f"{field}: must not carry a user name or password.", field=field)
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise Invalid(f"{field}: must not contain spaces or control characters.", field=field)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), path
+
+
+def _resolve(host: str, port: int, field: str) -> list[str]:
+    try:
+        literal = ipaddress.ip_address(host)
+        return [str(literal)]
+    except ValueError:
+        pass
+    try:
+        infos = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(RESOLVE_TIMEOUT_S)
+    except (OSError, UnicodeError, concurrent.futures.TimeoutError):
+        raise Invalid(f"{field}: the host {host!r} does not resolve.", field=field) from None
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def _checked(url: str, field: str, allow_private: bool | None = None) -> Target:
+    scheme, host, port, path = _split(url, field)
+    addresses = _resolve(host, port, field)
+    if not (private_allowed() if allow_private is None else allow_private):
+        refused = [a for a in addresses if not is_public(a)]
+        if refused:
+            raise UnsafeUrl(f"{field}: {host} resolves to {refused[0]}, a private, loopback or link-local address; "
+                            "the server does not call those (an operator can allow them with "
+                            "LOOMWORK_ALLOW_PRIVATE_URLS=1).", field=field)
+    return Target(scheme, host, port, addresses[0], path)
+
+
+def check_url(url: str, field: str = "url", *, allow_private: bool | None = None) -> str:
+    """The URL, if the server may call it; else 422 naming `field` and the reason. `allow_private` is the
+    operator's setting (Settings.allow_private_urls); None reads LOOMWORK_ALLOW_PRIVATE_URLS itself."""
+    _checked(url, field, allow_private)
+    return url
+
+
+def resolve_for_request(url: str) -> Target:
+    """Resolve and check now, right before a request: connect to `Target.address` only."""
+    return _checked(url, "url")
