@@ -127,7 +127,7 @@ def test_keys_create_prints_a_key_alone_on_the_last_line_and_it_authenticates(di
                               headers={"Authorization": f"Bearer {key}"})
         assert created.status_code == 200 and created.json()["results"][0]["success"], created.text
     # The key is bound to the secret: another server secret does not accept it.
-    other = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=b"another secret")
+    other = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=b"another secret, also of at least 32 bytes")
     with TestClient(create_app(other, Database(database_url))) as client:
         response = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": key})
         assert response.status_code == 401, response.text

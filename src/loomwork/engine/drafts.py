@@ -27,6 +27,7 @@ from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, NotFound, version_conflict
 from loomwork.identity.service import Principal
+from loomwork.resources import secrets
 from loomwork.resources import service as resources
 
 # Fields that steer the patch rather than change the form.
@@ -47,6 +48,16 @@ def request_hash(kind: ArtifactKind, body_json: dict[str, Any]) -> str:
         body_json.setdefault("draft_id", aliased)
     canonical = {k: v for k, v in with_aliases_resolved(kind, body_json).items() if k != "idempotency_key"}
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def fingerprint_secrets(kind: ArtifactKind, body_json: dict[str, Any]) -> dict[str, Any]:
+    """The body with each secret replaced by its keyed fingerprint: what the replay hash may see of it."""
+    body_json = dict(body_json)
+    for slot in kind.slots:
+        value = body_json.get(slot.value_field) if slot.resource_kind.sensitive else None
+        if isinstance(value, dict) and isinstance(value.get("secret"), str):
+            body_json[slot.value_field] = {**value, "secret": secrets.box().fingerprint(value["secret"])}
+    return body_json
 
 
 def seal_secrets(session: Session, kind: ArtifactKind, group_id: uuid.UUID, body: dict[str, Any],
@@ -141,8 +152,7 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         return decide(session, kind, principal, draft_id, key, body["accept"], render, parse)
 
     draft = load_draft(session, kind, principal, draft_id, lock=True) if draft_id else None
-    body, body_json = seal_secrets(session, kind, principal.group_id, body, body_json)
-    digest = request_hash(kind, body_json)
+    digest = request_hash(kind, fingerprint_secrets(kind, body_json))
     if key:
         entry = _find_entry(session, kind, principal, draft, key)
         if entry is not None:
@@ -150,6 +160,8 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
                 raise Conflict(f"idempotency_key {key!r} was already used on this draft with another request body.",
                                code="idempotency_mismatch")
             return entry.response
+    # After the replay check: keys never dedupe, so sealing a replayed secret again would store a second key.
+    body, body_json = seal_secrets(session, kind, principal.group_id, body, body_json)
     target_id = body.get(kind.id_field)
     if draft is None:
         draft = new_draft(session, kind, principal, target_id)

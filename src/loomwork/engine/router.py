@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, File, Response, UploadFile
 
 from loomwork.engine import artifacts, bulk, docs, drafts, repository, search, transfer
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.errors import ERROR_STATUSES
+from loomwork.errors import ERROR_STATUSES, QuotaExceeded
 from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
@@ -49,12 +49,13 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         dependency = caller_with(op.role, op.action.format(name=kind.name, plural=kind.plural), agents=op.agents)
         return Annotated[Caller, Depends(dependency)]
 
-    def route(name: str, response_model: Any, path: str | None = None, method: str | None = None):  # noqa: ANN202
+    def route(name: str, response_model: Any, path: str | None = None, method: str | None = None,  # noqa: ANN202
+              responses: dict[int | str, dict[str, Any]] | None = None):
         op = operation(name)
         return router.api_route(
             path or f"{base}/{name}", methods=[method or op.method], response_model=response_model,
             operation_id=f"{name}_{kind.name}" + ("_legacy" if path else ""),
-            summary=op.summary.format(name=kind.name, plural=kind.plural),
+            summary=op.summary.format(name=kind.name, plural=kind.plural), responses=responses,
         )
 
     @route("get", schemas.get_response)
@@ -159,7 +160,8 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         with who.db.transaction(write=False) as session:
             return docs.kind_docs(session, kind, who.principal, body.entity_id if body else None)
 
-    @route("export", ExportResponse)
+    @route("export", ExportResponse, responses={QuotaExceeded.status: {"model": ErrorBody,
+                                                                       "description": QuotaExceeded.meaning}})
     def export(body: search_schemas.export_request, who: caller("export")) -> Any:
         # A write transaction: the export is stored as an upload.
         with who.db.transaction(write=True) as session:

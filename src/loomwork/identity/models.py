@@ -39,4 +39,6 @@ class ApiKey(Base):
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
+    # Which server secret keyed the hash (keyring.secret_id); NULL: the raw secret, before per-purpose keys.
+    secret_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at()
