@@ -30,6 +30,7 @@ from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources import secrets
 from loomwork.resources.router import build_resource_routers
 from loomwork.mcp.server import mount_streamable_http
+from loomwork.openapi_links import add_links
 from loomwork.web.router import mount_web
 
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
@@ -196,6 +197,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in build_resource_routers():
         app.include_router(router)
     app.include_router(build_audit_router())
+    build_openapi = app.openapi
+
+    def openapi_with_links() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(build_openapi())  # create -> get/update/draft/delete, for fuzzing
+        return app.openapi_schema
+
+    app.openapi = openapi_with_links  # type: ignore[method-assign]
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
     mount_web(app)  # people's door: the pages at / and /static
 
