@@ -60,6 +60,7 @@ def test_an_expired_upload_answers_404_like_an_unknown_one_and_the_next_store_sw
 
 def test_the_upload_lifetime_is_a_setting_and_the_background_sweeper_deletes_expired_uploads(settings, db, make_api,
                                                                                              monkeypatch):
+    monkeypatch.setattr(uploads, "limits", uploads.limits)  # create_app below configures them: restored after
     monkeypatch.setenv("LOOMWORK_UPLOAD_TTL_SECONDS", "1")
     monkeypatch.setenv("LOOMWORK_UPLOAD_QUOTA_COUNT", "7")
     loaded = load_settings(settings.database_url)
@@ -73,7 +74,6 @@ def test_the_upload_lifetime_is_a_setting_and_the_background_sweeper_deletes_exp
         while upload_rows(db) and time.monotonic() < deadline:  # no request at all meanwhile
             time.sleep(0.2)
         assert upload_rows(db) == 0
-    monkeypatch.setattr(uploads, "limits", uploads.Limits())
 
 
 def test_a_group_past_its_upload_quota_gets_429_quota_exceeded_and_other_groups_do_not(api, make_api, db,
