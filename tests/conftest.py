@@ -212,7 +212,7 @@ def free_port() -> int:
 
 @contextmanager
 def serve_process(args: list[str], env: dict[str, str], *, cwd: Path | None = None, stdout: Any = None,
-                  stderr: Any = None, timeout: float = 60) -> Iterator[tuple[str, Any]]:
+                  stderr: Any = None, timeout: float = 120) -> Iterator[tuple[str, Any]]:
     """`loomwork serve` (with `args`) in its own process on a free port; yields (URL, process) once /healthz
     answers, and stops it afterwards (SIGTERM: uvicorn's supervisor stops its workers; then SIGKILL)."""
     import subprocess
