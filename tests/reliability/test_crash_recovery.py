@@ -59,6 +59,10 @@ class Acknowledged:
             if self.killed_at is None or started < self.killed_at:
                 self.interrupted += 1
 
+    def fewest(self) -> int:
+        with self.lock:
+            return min(self.creates, self.patches)
+
 
 def collecting(loop):  # noqa: ANN001, ANN201
     """A client loop whose failures reach the main thread (an assert in a thread only warns there)."""
@@ -69,10 +73,6 @@ def collecting(loop):  # noqa: ANN001, ANN201
             with acked.lock:
                 acked.failures.append(f"{loop.__name__} {writer}: {error!r}")
     return run
-
-    def fewest(self) -> int:
-        with self.lock:
-            return min(self.creates, self.patches)
 
 
 def create_loop(url: str, headers: dict[str, str], writer: int, acked: Acknowledged, stop: threading.Event) -> None:
