@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: run test bench bench-peers install clean screenshots
+.PHONY: run test fuzz bench bench-peers install clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ TEST_WORKERS ?= 4
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# Nightly-sized contract fuzzing: every operation with the coverage phase and 100 examples, then 200 stateful
+# scenarios along the OpenAPI links; on both databases when LOOMWORK_TEST_POSTGRES_URL is set. Takes hours.
+fuzz: $(STAMP)
+	LOOMWORK_FUZZ=1 $(BIN)/python -m pytest tests/contract -p no:randomly $(PYTEST_ARGS)
 
 # Only when missing; no prompt and no stdin. If it cannot be installed the browser tests fail and say why.
 $(CHROMIUM):

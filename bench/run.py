@@ -42,7 +42,7 @@ from sqlfloor import sql_floor
 ROOT = Path(__file__).resolve().parent.parent
 LOOMWORK = str(Path(sys.executable).with_name("loomwork"))
 CLIENTS = 8
-SECRET = "bench-server-secret"
+SECRET = "bench-server-secret-of-at-least-32-bytes"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/loomwork_bench"
 

@@ -43,6 +43,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def dialect(request: pytest.FixtureRequest) -> str:
     if request.param == "postgresql" and not POSTGRES_URL:
+        if os.environ.get("CI"):  # CI must run both halves: a missing server is a failure there, never a skip
+            pytest.fail("CI is set but LOOMWORK_TEST_POSTGRES_URL is not: the PostgreSQL half cannot run")
         pytest.skip("PostgreSQL not configured: set LOOMWORK_TEST_POSTGRES_URL to run this half")
     return request.param
 
@@ -197,20 +199,63 @@ def api(make_api) -> Api:  # noqa: ANN001
 class LiveServer:
     url: str
     settings: Settings
+    app: Any = None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serve_process(args: list[str], env: dict[str, str], *, cwd: Path | None = None, stdout: Any = None,
+                  stderr: Any = None, timeout: float = 120) -> Iterator[tuple[str, Any]]:
+    """`loomwork serve` (with `args`) in its own process on a free port; yields (URL, process) once /healthz
+    answers, and stops it afterwards (SIGTERM: uvicorn's supervisor stops its workers; then SIGKILL)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), *args],
+                               cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout or subprocess.DEVNULL,
+                               stderr=stderr or subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert process.poll() is None, f"serve exited with {process.returncode} on start"
+            assert time.monotonic() < deadline, "serve did not answer /healthz"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """`app` under uvicorn on a free loopback port, lifespan and all (it runs the MCP server); yields its URL."""
-    import socket
     import threading
     import time
 
     import uvicorn
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -14,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loomwork import __version__, ops, uploads
@@ -26,7 +29,7 @@ from loomwork.engine.schemas import ErrorBody
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
-from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.dependencies import Caller, caller_with, has_valid_credentials
 from loomwork.identity.router import build_identity_router
 from loomwork.errors import LoomworkError
 from loomwork.generation.router import build_settings_router
@@ -34,6 +37,7 @@ from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources import secrets
 from loomwork.resources.router import build_resource_routers
 from loomwork.mcp.server import mount_streamable_http
+from loomwork.openapi_links import add_links
 from loomwork.web.router import mount_web
 
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
@@ -45,26 +49,41 @@ def error_response(status: int, detail: str, code: str, **extra: Any) -> JSONRes
 
 
 class BodySizeLimit:
-    """Refuse bodies over the limit with 413 before any handler reads them (declared or streamed)."""
+    """Refuse bodies over the limit with 413 before any handler reads them (declared or streamed).
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_import_bytes: int):
+    Only the real import routes take the larger import limit. Past the first `unchecked_bytes`, a body is
+    read on only for a caller whose API key or session is valid: anyone else gets their 401 at once."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_import_bytes: int, import_paths: frozenset[str],
+                 unchecked_bytes: int = 64 * 1024):
         self.app = app
         self.max_bytes = max_bytes
         self.max_import_bytes = max_import_bytes
+        self.import_paths = import_paths
+        self.unchecked_bytes = unchecked_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_import_bytes if scope["path"].endswith("/import") else self.max_bytes
+        limit = self.max_import_bytes if scope["path"] in self.import_paths else self.max_bytes
         too_large = error_response(413, f"The request body is larger than {limit:,} bytes.", "body_too_large")
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        unauthenticated = error_response(401, "Send a valid API key (X-Api-Key or Authorization: Bearer) before a "
+                                         f"body of more than {self.unchecked_bytes:,} bytes.", "unauthenticated")
+        declared = dict(scope.get("headers", [])).get(b"content-length") or b""
+        declared_size = int(declared) if declared.isdigit() else 0
+        if declared_size > limit:
             await too_large(scope, receive, send)
             return
+        checked = False
         chunks: list[bytes] = []
         size = 0
         while True:
+            if not checked and max(size, declared_size) > self.unchecked_bytes:
+                checked = True
+                if not await anyio.to_thread.run_sync(has_valid_credentials, scope["app"], Headers(scope=scope)):
+                    await unauthenticated(scope, receive, send)
+                    return
             message = await receive()
             if message["type"] != "http.request":
                 break
@@ -151,7 +170,9 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
-    secrets.configure(settings.secret_key)  # provider keys are encrypted under the server secret
+    secrets.configure(settings.keyring)  # provider keys are encrypted under the server secret
+    uploads.configure(uploads.Limits(settings.upload_ttl_seconds, settings.upload_quota_count,
+                                     settings.upload_quota_bytes))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
@@ -160,6 +181,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         worker = DeliveryWorker(app.state.db, app.state.settings) if app.state.settings.delivery_worker else None
         if worker:
             worker.start()
+        sweeper = asyncio.create_task(uploads.sweep_forever(app.state.db, min(settings.upload_ttl_seconds, 600)))
         try:
             async with mcp_running():
                 yield
@@ -167,6 +189,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             if worker:
                 await anyio.to_thread.run_sync(worker.shutdown)
             notifier_for(app.state.db).close()
+            sweeper.cancel()
         app.state.db.dispose()
 
     app = FastAPI(
@@ -178,7 +201,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes,
+                       import_paths=frozenset(f"/api/v5/artifacts/{kind.plural}/import" for kind in ARTIFACT_KINDS))
     ops.install(app, db)  # request ids, the access log, metrics, and traces when OTEL_* asks
 
     every_kinds_flag_types = tuple(t for kind in ARTIFACT_KINDS for t in kind.own_flag_types)
@@ -193,6 +217,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(build_identity_router())
     app.include_router(build_proposals_router(ARTIFACT_KINDS))
     app.include_router(build_events_router())
+    build_openapi = app.openapi
+
+    def openapi_with_links() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(build_openapi())  # create -> get/update/draft/delete, for fuzzing
+        return app.openapi_schema
+
+    app.openapi = openapi_with_links  # type: ignore[method-assign]
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
     mount_web(app)  # people's door: the pages at / and /static
 

@@ -27,9 +27,18 @@ DatabaseUrl = Annotated[
 ]
 
 
+def _settings(database_url: str | None) -> Settings:
+    """The settings, or a clear message and exit 2 when one is unusable (a server secret under 32 bytes)."""
+    try:
+        return load_settings(database_url)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
 def _migrated(database_url: str | None) -> tuple[Settings, Database]:
-    settings = load_settings(database_url)
-    secrets.configure(settings.secret_key)  # imports may hold provider keys, encrypted under it
+    settings = _settings(database_url)
+    secrets.configure(settings.keyring)  # imports may hold provider keys, encrypted under it
     db = Database(settings.database_url)
     with console.status("Migrating the database..."):
         upgrade(db.engine)
@@ -49,7 +58,7 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
     with db.transaction(write=True) as session:
         if identity.has_any_group(session):
             return None
-        return identity.create_group_key(session, settings.secret_key, "default", "admin", "admin")
+        return identity.create_group_key(session, settings.keyring, "default", "admin", "admin")
 
 
 WORKER_HEALTHCHECK_SECONDS = 30
@@ -213,7 +222,7 @@ def mcp_stdio(
     settings, db = _migrated(database_url)
     try:
         with db.transaction(write=False) as session:
-            principal = identity.authenticate(session, settings.secret_key, key, via_agent=True)
+            principal = identity.authenticate(session, settings.keyring, key, via_agent=True)
     except LoomworkError as error:
         console.print(f"[red]{source}: {error.detail}[/red]")
         raise typer.Exit(2) from None
@@ -256,7 +265,7 @@ def keys_create(
                 profile = identity.ensure_agent(session, group_row, name.strip(), role, sponsor.strip())
             else:
                 profile = identity.ensure_profile(session, group_row, name.strip(), role)
-            api_key = identity.create_key(session, settings.secret_key, profile, key_name.strip())
+            api_key = identity.create_key(session, settings.keyring, profile, key_name.strip())
     except LoomworkError as error:
         console.print(f"[red]{error.detail}[/red]")
         raise typer.Exit(2) from None
@@ -342,6 +351,30 @@ def keys_revoke(
         console.print(f"[red]No key {key_id}.[/red]")
         raise typer.Exit(1)
     console.print(f"[green]{key_id}: {result['message']}[/green]")
+
+
+@app.command("rotate-secret")
+def rotate_secret(database_url: DatabaseUrl = None) -> None:
+    """Re-encrypt every stored secret (provider keys, ...) under LOOMWORK_SECRET_KEY, with no downtime.
+
+    1. Restart the servers with the new secret in LOOMWORK_SECRET_KEY and the old one in
+    LOOMWORK_OLD_SECRET_KEYS: both are accepted. 2. Run this with the same two variables. 3. Drop the old
+    secret once no API key needs it: a key made under it is re-hashed under the new one when first used,
+    and this command counts those still waiting (a key never used meanwhile stops working).
+    """
+    settings, db = _migrated(database_url)
+    try:
+        with db.transaction(write=True) as session:
+            counts = secrets.rotate_all(session)
+            waiting = identity.keys_not_under(session, settings.keyring)
+    except ValueError as error:  # a token no given secret opens: nothing was changed
+        console.print(f"[red]{error}; add the secret it was made under to LOOMWORK_OLD_SECRET_KEYS.[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    for place, count in counts.items():
+        console.print(f"Re-encrypted {count:,} values of {place}.")
+    console.print(f"API keys still hashed under an old secret (re-hashed when next used): {waiting:,}.")
 
 
 def _kind(plural: str):  # noqa: ANN202
@@ -440,7 +473,8 @@ def import_command(
     with _progress() as progress:
         task = progress.add_task(f"Importing {kind}", total=len(rows))
         with db.transaction(write=True) as session:
-            result = transfer.import_rows(session, artifact_kind, principal, rows, lambda: progress.advance(task))
+            result = transfer.import_rows(session, artifact_kind, principal, rows, lambda: progress.advance(task),
+                                          keep_free_ids=True)
     db.dispose()
     for failure in (r for r in result["results"] if not r["success"]):
         console.print(f"[red]line {failure['line']}: {failure['message']}[/red]")

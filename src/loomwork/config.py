@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from loomwork.keyring import Keyring
+
 SECRET_FILE = "secret.key"
 ADMIN_KEY_FILE = "admin.key"
 SQLITE_FILE = "loomwork.sqlite3"
@@ -22,6 +24,8 @@ class Settings:
     database_url: str
     data_dir: Path
     secret_key: bytes
+    # Secrets being rotated out (LOOMWORK_OLD_SECRET_KEYS, comma-separated): still accepted, never used for new data.
+    old_secret_keys: tuple[bytes, ...] = ()
     max_body_bytes: int = 1024 * 1024
     # CSV imports carry whole catalogs, so their route takes more.
     max_import_bytes: int = 64 * 1024 * 1024
@@ -38,6 +42,19 @@ class Settings:
     webhook_retry_base_s: float = 5.0  # first retry after 2.5-5 s, doubling up to 3 h
     webhook_retry_window_s: float = 24 * 3600.0  # retried for at least this long, then failed
     changes_max_wait_s: float = 30.0  # the longest long poll of POST /api/v5/changes
+
+    # Exports (uploads) expire after this many seconds (LOOMWORK_UPLOAD_TTL_SECONDS), and a group keeps at most
+    # this many, of at most this many bytes in all (LOOMWORK_UPLOAD_QUOTA_COUNT, LOOMWORK_UPLOAD_QUOTA_BYTES).
+    upload_ttl_seconds: int = 24 * 3600
+    upload_quota_count: int = 20
+    upload_quota_bytes: int = 512 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        self.keyring  # noqa: B018 - a secret under 32 bytes stops the server at start, naming the variable
+
+    @property
+    def keyring(self) -> Keyring:
+        return Keyring(self.secret_key, self.old_secret_keys)
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,6 +88,15 @@ def _load_secret(data_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
+def _int_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}.")
+    return int(raw)
+
+
 def load_settings(database_url: str | None = None) -> Settings:
     data_dir = Path(os.environ.get("LOOMWORK_DATA_DIR") or Path.cwd() / ".loomwork")
     url = database_url or os.environ.get("LOOMWORK_DATABASE_URL")
@@ -89,6 +115,11 @@ def load_settings(database_url: str | None = None) -> Settings:
         webhook_retry_base_s=_seconds("LOOMWORK_WEBHOOK_RETRY_BASE_S", 5.0),
         webhook_retry_window_s=_seconds("LOOMWORK_WEBHOOK_RETRY_WINDOW_S", 24 * 3600.0),
         changes_max_wait_s=_seconds("LOOMWORK_CHANGES_MAX_WAIT_S", 30.0),
+        old_secret_keys=tuple(s.strip().encode() for s in os.environ.get("LOOMWORK_OLD_SECRET_KEYS", "").split(",")
+                              if s.strip()),
+        upload_ttl_seconds=_int_setting("LOOMWORK_UPLOAD_TTL_SECONDS", Settings.upload_ttl_seconds),
+        upload_quota_count=_int_setting("LOOMWORK_UPLOAD_QUOTA_COUNT", Settings.upload_quota_count),
+        upload_quota_bytes=_int_setting("LOOMWORK_UPLOAD_QUOTA_BYTES", Settings.upload_quota_bytes),
     )
 
 

@@ -61,6 +61,12 @@ class BodyTooLarge(LoomworkError):
     meaning = "The body is larger than the limit."
 
 
+class QuotaExceeded(LoomworkError):
+    status = 429
+    code = "quota_exceeded"
+    meaning = "The group holds as many uploads as its quota allows; wait for some to expire."
+
+
 class Invalid(LoomworkError):
     """422: the input names a field and says what is wrong with it."""
 

@@ -1,15 +1,42 @@
-"""Uploads: files the server made (exports), kept in the database and downloadable by their group only."""
+"""Uploads: files the server made (exports), kept in the database and downloadable by their group only.
+
+An upload expires (Settings.upload_ttl_seconds, a day by default): from then on it answers 404 like an
+unknown id, and the sweeper (`sweep_expired`, run in the background by the app and on every store)
+deletes it. A group holds at most `upload_quota_count` live uploads of `upload_quota_bytes` in all;
+one more answers 429 `quota_exceeded` until some expire.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, select
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, delete, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from loomwork.db.base import Base, created_at, uuid_pk
-from loomwork.errors import NotFound
+from loomwork.db.database import Database
+from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
+from loomwork.errors import NotFound, QuotaExceeded
+
+
+@dataclass(frozen=True)
+class Limits:
+    ttl_seconds: int = 24 * 3600
+    quota_count: int = 20
+    quota_bytes: int = 512 * 1024 * 1024
+
+
+logger = logging.getLogger(__name__)
+
+# Set once at start from the settings (`configure`), like the server secret: exports reach `store` from the engine.
+limits = Limits()
+
+
+def configure(new: Limits) -> None:
+    global limits
+    limits = new
 
 
 class Upload(Base):
@@ -22,20 +49,62 @@ class Upload(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     row_count: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), server_default="0")
     created_at: Mapped[datetime] = created_at()
+    # The server default is for rows made before expiry existed (migration 0011): store() always sets it.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True, server_default=text("CURRENT_TIMESTAMP"))
+
+
+def check_quota(session: Session, group_id: uuid.UUID, quota_count: int, quota_bytes: int, adding: int = 0) -> None:
+    """429 when the group's live uploads, with `adding` bytes more, would pass either quota."""
+    count, size = session.execute(
+        select(func.count(), func.coalesce(func.sum(Upload.size_bytes), 0))
+        .where(Upload.group_id == group_id, Upload.expires_at > utcnow())).one()
+    if count + 1 > quota_count or size + adding > quota_bytes:
+        raise QuotaExceeded(
+            f"Your group holds {count} uploads of {size:,} bytes; the quota is {quota_count} uploads and "
+            f"{quota_bytes:,} bytes. Uploads expire by themselves; try again later.",
+            quota_count=quota_count, quota_bytes=quota_bytes)
 
 
 def store(session: Session, group_id: uuid.UUID, profile_id: uuid.UUID, file_name: str, content_type: str,
           data: bytes, row_count: int) -> Upload:
+    sweep_expired(session)
+    check_quota(session, group_id, limits.quota_count, limits.quota_bytes, len(data))
+    now = utcnow()
     upload = Upload(id=uuid.uuid4(), group_id=group_id, profile_id=profile_id, file_name=file_name,
-                    content_type=content_type, data=data, row_count=row_count)
+                    content_type=content_type, data=data, row_count=row_count, size_bytes=len(data),
+                    created_at=now, expires_at=now + timedelta(seconds=limits.ttl_seconds))
     session.add(upload)
     session.flush()
     return upload
 
 
 def fetch(session: Session, group_id: uuid.UUID, upload_id: uuid.UUID) -> Upload:
-    upload = session.scalar(select(Upload).where(Upload.id == upload_id, Upload.group_id == group_id))
-    if upload is None:
-        raise NotFound(f"No upload with id {upload_id}.", field="upload_id")
+    upload = session.scalar(select(Upload).where(Upload.id == upload_id, Upload.group_id == group_id,
+                                                 Upload.expires_at > utcnow()))
+    if upload is None:  # unknown, another group's and expired read alike
+        raise NotFound(f"No upload with id {upload_id} (uploads expire a while after they are made).",
+                       field="upload_id")
     return upload
+
+
+def sweep_expired(session: Session) -> int:
+    """Delete every expired upload; returns how many."""
+    return session.execute(delete(Upload).where(Upload.expires_at <= utcnow())).rowcount or 0
+
+
+async def sweep_forever(db: Database, every_seconds: float) -> None:
+    """The app's background sweeper: expired uploads leave the database even when no one exports."""
+    import anyio
+
+    def sweep() -> None:
+        with db.transaction(write=True) as session:
+            sweep_expired(session)
+
+    while True:
+        await anyio.sleep(every_seconds)
+        try:
+            await anyio.to_thread.run_sync(sweep)
+        except Exception:  # noqa: BLE001 - a busy database now is no reason to stop sweeping later
+            logger.warning("The upload sweep failed; it runs again in %s s.", every_seconds, exc_info=True)

@@ -10,6 +10,7 @@ replays the same way. Run alone with `.venv/bin/python -m pytest tests/contract 
 from __future__ import annotations
 
 from dataclasses import replace
+import os
 from typing import Any
 
 import pytest
@@ -23,7 +24,9 @@ from loomwork.db.all_models import metadata
 from loomwork.db.database import Database
 
 # Examples per operation: 163 operations x 2 databases must stay within a few minutes on a 2-core machine.
-MAX_EXAMPLES = 20
+# `make fuzz` (LOOMWORK_FUZZ=1) runs the coverage phase too, and five times the examples, whatever it costs.
+FUZZ = bool(os.environ.get("LOOMWORK_FUZZ"))
+MAX_EXAMPLES = 100 if FUZZ else 20
 
 # Not in the document, so not fuzzed: /mcp is the agents' streamable-HTTP transport, mounted beside the
 # OpenAPI routes (its JSON-RPC contract is tested in tests/mcp).
@@ -95,7 +98,7 @@ def contract_schema(client, admin_key: str):  # noqa: ANN001, ANN201
     schema.config.generation.update(allow_x00=False)
     # The coverage phase's case count grows with each schema's size (about 2,400 for one kind's get) and
     # max_examples does not bound it; the fuzzing phase, valid and invalid data alike, keeps the budget fixed.
-    schema.config.phases.update(phases=["examples", "fuzzing"])
+    schema.config.phases.update(phases=["examples", "coverage", "fuzzing"] if FUZZ else ["examples", "fuzzing"])
     return schema
 
 

@@ -192,7 +192,7 @@ def test_readyz_is_503_when_the_database_does_not_answer(dialect, tmp_path) -> N
         url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.sqlite3'}"
     else:
         url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
-    settings = Settings(database_url=url, data_dir=tmp_path / "data", secret_key=b"unused")
+    settings = Settings(database_url=url, data_dir=tmp_path / "data", secret_key=b"unused-but-at-least-32-bytes-long")
     with TestClient(create_app(settings, Database(url)), raise_server_exceptions=False) as client:
         assert client.get("/healthz").status_code == 200  # alive, just not ready
         ready = client.get("/readyz")

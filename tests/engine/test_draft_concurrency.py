@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -9,6 +10,7 @@ import httpx
 from conftest import make_key
 
 CLIENTS = 8
+WRITERS = 4
 
 
 def test_concurrent_patches_with_one_expected_version_succeed_once(live_server, db):
@@ -39,33 +41,42 @@ def test_concurrent_patches_with_one_expected_version_succeed_once(live_server, 
 
 
 def test_concurrent_read_modify_write_loses_no_update(live_server, db):
-    """Each client retries on conflict; the final version equals the number of successful patches."""
+    """Each client adds its example by writing the whole `example_ids` list back (it replaces the list), with
+    the version it read, and retries on conflict. A write that slipped past the version check would drop
+    another client's example; the final version equals the number of successful patches."""
     key = make_key(db, "acme", "editor", "editor")
     headers = {"X-Api-Key": key}
+    wanted = [f"writer {i} example {n}" for i in range(WRITERS) for n in range(5)]
     with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as http:
         draft_id = http.patch("/api/v5/artifacts/personas/draft", json={"name": "Start"}).json()["draft_id"]
+        created = http.post("/api/v5/resources/examples/create", json={"examples": wanted}).json()["results"]
+        example_id = {r["value"]: r["id"] for r in created}
+    all_read = threading.Barrier(WRITERS, timeout=60)  # the first writes all start from version 1
 
-    def writer(i: int) -> int:
-        successes = 0
+    def writer(i: int) -> tuple[int, int]:
+        successes = retries = 0
         with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as own:
             for n in range(5):
                 while True:
-                    version = own.post("/api/v5/artifacts/personas/get", json={"draft_id": draft_id}).json()[
-                        "draft_version"]
+                    view = own.post("/api/v5/artifacts/personas/get", json={"draft_id": draft_id}).json()
+                    ids = [*view["examples"]["selected_ids"], example_id[f"writer {i} example {n}"]]
+                    if n == 0 and retries == 0:
+                        all_read.wait()
                     r = own.patch("/api/v5/artifacts/personas/draft",
-                                  json={"draft_id": draft_id, "expected_version": version,
-                                        "examples": [f"writer {i} example {n}"]})
+                                  json={"draft_id": draft_id, "expected_version": view["draft_version"],
+                                        "example_ids": ids})
                     if r.status_code == 200:
                         successes += 1
                         break
                     assert r.status_code == 409 and r.json()["code"] == "version_conflict", r.text
-        return successes
+                    retries += 1
+        return successes, retries
 
-    with ThreadPoolExecutor(4) as pool:
-        total = sum(pool.map(writer, range(4)))
+    with ThreadPoolExecutor(WRITERS) as pool:
+        outcomes = list(pool.map(writer, range(WRITERS)))
     with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as http:
         view = http.post("/api/v5/artifacts/personas/get", json={"draft_id": draft_id}).json()
-    assert total == 20
+    total = sum(successes for successes, _ in outcomes)
+    assert total == WRITERS * 5 and sum(retries for _, retries in outcomes) >= WRITERS - 1
     assert view["draft_version"] == 1 + total
-    examples = {o["value"] for o in view["examples"]["options"] if o["selected"]}
-    assert examples == {f"writer {i} example {n}" for i in range(4) for n in range(5)}
+    assert sorted(view["examples"]["selected_ids"]) == sorted(example_id.values())

@@ -54,12 +54,12 @@ def make_models(api, *names: str) -> list[str]:  # noqa: ANN001
     return [r["id"] for r in results]
 
 
-def make_flag(api, kind: str, flag_type: str, value: str) -> str:  # noqa: ANN001
-    """A catalog flag made the way a form makes one: through the kind's `flags` values field."""
-    state = state_of(api, kind, {"name": f"Scratch {flag_type} {value}", "flags": [{"type": flag_type, "value": value}]})
-    (flag_id,) = state["flag_ids"]
-    assert state["flags"] == [{"type": flag_type, "value": value}]
-    return flag_id
+def make_flag(api, kind: str, flag_type: str, value: str) -> str:  # noqa: ANN001, ARG001
+    """A catalog flag, made through the flags resource route."""
+    (made,) = api.post("/api/v5/resources/flags/create", {"flags": [{"type": flag_type, "value": value}]}).json()[
+        "results"]
+    assert made["success"], made
+    return made["id"]
 
 
 def pairs(state: dict[str, Any]) -> list[tuple[str, str]]:

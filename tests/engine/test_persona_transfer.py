@@ -529,7 +529,7 @@ LOOMWORK = Path(sys.executable).parent / "loomwork"
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [str(LOOMWORK)] if LOOMWORK.exists() else [sys.executable, "-m", "loomwork.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOMWORK_")}
-    env.update(LOOMWORK_DATA_DIR=str(tmp_path / "data"), LOOMWORK_SECRET_KEY="transfer-test-secret-0123456789")
+    env.update(LOOMWORK_DATA_DIR=str(tmp_path / "data"), LOOMWORK_SECRET_KEY="transfer-test-secret-0123456789-of-32-bytes")
     return subprocess.run([*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 

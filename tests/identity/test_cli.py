@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from conftest import POSTGRES_URL
+from conftest import POSTGRES_URL, serve_process
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
@@ -127,7 +126,7 @@ def test_keys_create_prints_a_key_alone_on_the_last_line_and_it_authenticates(di
                               headers={"Authorization": f"Bearer {key}"})
         assert created.status_code == 200 and created.json()["results"][0]["success"], created.text
     # The key is bound to the secret: another server secret does not accept it.
-    other = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=b"another secret")
+    other = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=b"another secret, also of at least 32 bytes")
     with TestClient(create_app(other, Database(database_url))) as client:
         response = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": key})
         assert response.status_code == 401, response.text
@@ -147,42 +146,14 @@ def test_keys_create_with_a_bad_role_exits_non_zero_and_writes_nothing(tmp_path)
 # --- serve --------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def serving(tmp_path: Path, database_url: str, label: str) -> Iterator[tuple[str, Path]]:
     """Run `loomwork serve` until /healthz answers; yield its URL and stdout file; stop it afterwards."""
-    port = free_port()
     out, err = tmp_path / f"{label}.out", tmp_path / f"{label}.err"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [*command(), "serve", "--port", str(port), "--database-url", database_url],
-            cwd=tmp_path, env=cli_env(tmp_path, secret=None), stdout=stdout, stderr=stderr,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"serve exited with {process.returncode}: {err.read_text()}"
-            assert time.monotonic() < deadline, f"serve did not answer /healthz: {err.read_text()}"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+    with out.open("w") as stdout, err.open("w") as stderr, serve_process(
+            ["--database-url", database_url], cli_env(tmp_path, secret=None), cwd=tmp_path, stdout=stdout,
+            stderr=stderr, timeout=60) as (url, _process):
         yield url, out
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def _serve_bootstraps_one_admin_key(tmp_path: Path, database_url: str) -> None:

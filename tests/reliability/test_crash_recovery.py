@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,44 +26,18 @@ from loomwork.engine.models import Artifact, Connection, Draft
 from loomwork.engine.search_models import SearchDocument
 from loomwork.resources.models import Resource
 
-from conftest import TEST_SECRET, make_key
+from conftest import TEST_SECRET, make_key, serve_process
 
 ITEMS_PER_REQUEST = 40
 DEPARTMENTS_PER_ITEM = 3
 ACKS_BEFORE_KILL = 3  # answers of each sort before the kill, so it lands among writes in flight
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def serve(database_url: str, data_dir: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`loomwork serve` in its own process; yields its URL once /healthz answers."""
-    port = free_port()
     env = {**os.environ, "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(), "LOOMWORK_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), "--database-url", database_url,
-         "--workers", str(workers)],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "the server exited on start"
-            assert time.monotonic() < deadline, "the server did not answer /healthz"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
-        process.wait(timeout=30)
+    with serve_process(["--database-url", database_url, "--workers", str(workers)], env) as served:
+        yield served
 
 
 class Acknowledged:
@@ -76,10 +49,30 @@ class Acknowledged:
         self.examples: dict[str, set[str]] = {}  # draft id -> example values
         self.creates = 0
         self.patches = 0
+        self.sent: list[list[str]] = []  # every bulk create's names, answered or not
+        self.interrupted = 0  # requests that were under way when the server died
+        self.failures: list[str] = []  # what went wrong in a client thread, asserted in the main thread
+        self.killed_at: float | None = None
+
+    def in_flight_when_killed(self, started: float) -> None:
+        with self.lock:
+            if self.killed_at is None or started < self.killed_at:
+                self.interrupted += 1
 
     def fewest(self) -> int:
         with self.lock:
             return min(self.creates, self.patches)
+
+
+def collecting(loop):  # noqa: ANN001, ANN201
+    """A client loop whose failures reach the main thread (an assert in a thread only warns there)."""
+    def run(url: str, headers: dict[str, str], writer: int, acked: Acknowledged, stop: threading.Event) -> None:
+        try:
+            loop(url, headers, writer, acked, stop)
+        except BaseException as error:  # noqa: BLE001
+            with acked.lock:
+                acked.failures.append(f"{loop.__name__} {writer}: {error!r}")
+    return run
 
 
 def create_loop(url: str, headers: dict[str, str], writer: int, acked: Acknowledged, stop: threading.Event) -> None:
@@ -89,9 +82,13 @@ def create_loop(url: str, headers: dict[str, str], writer: int, acked: Acknowled
             names = [f"crash {writer}-{request}-{i}" for i in range(ITEMS_PER_REQUEST)]
             items = [{"name": n, "description": f"about {n}",
                       "departments": [f"{n} dept {d}" for d in range(DEPARTMENTS_PER_ITEM)]} for n in names]
+            with acked.lock:
+                acked.sent.append(names)
+            started = time.monotonic()
             try:
                 response = http.post("/api/v5/artifacts/personas/create", json={"personas": items})
             except httpx.TransportError:
+                acked.in_flight_when_killed(started)
                 return  # the server is gone
             assert response.status_code == 200, response.text
             results = response.json()["results"]
@@ -113,10 +110,12 @@ def patch_loop(url: str, headers: dict[str, str], writer: int, acked: Acknowledg
             acked.examples[draft_id] = set()
         while not stop.is_set():
             example = f"example {writer}-{n}"
+            started = time.monotonic()
             try:
                 response = http.patch("/api/v5/artifacts/personas/draft", json={
                     "draft_id": draft_id, "expected_version": version, "examples": [example]})
             except httpx.TransportError:
+                acked.in_flight_when_killed(started)
                 return
             assert response.status_code == 200, response.text
             version = response.json()["new_version"]
@@ -130,19 +129,24 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(db, database_url, dia
     headers = {"X-Api-Key": make_key(db, "acme", "editor", "editor")}
     acked, stop = Acknowledged(), threading.Event()
     with serve(database_url, tmp_path / "data") as (url, process):
-        threads = [threading.Thread(target=loop, args=(url, headers, w, acked, stop))
+        threads = [threading.Thread(target=collecting(loop), args=(url, headers, w, acked, stop))
                    for w, loop in enumerate([create_loop, create_loop, patch_loop, patch_loop])]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 120
         while acked.fewest() < ACKS_BEFORE_KILL and time.monotonic() < deadline:
             time.sleep(0.01)
+        with acked.lock:
+            acked.killed_at = time.monotonic()
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
+    assert not [t.name for t in threads if t.is_alive()], "a client thread did not finish"
+    assert not acked.failures, acked.failures
     assert acked.fewest() >= ACKS_BEFORE_KILL
+    assert acked.interrupted >= 1, "the kill landed between requests: it interrupted none"
 
     if dialect == "sqlite":
         with db.engine.connect() as conn:
@@ -160,6 +164,16 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(db, database_url, dia
                 assert examples <= kept, f"acknowledged patches of draft {draft_id} are missing"
 
     assert_every_artifact_is_whole(db)
+    assert_every_request_is_whole(db, acked.sent)
+
+
+def assert_every_request_is_whole(db, requests: list[list[str]]) -> None:  # noqa: ANN001
+    """Each bulk create is one transaction: its names are all there (committed) or none (killed before)."""
+    with db.transaction(write=False) as session:
+        stored = set(session.scalars(select(Resource.value).where(
+            Resource.kind == "name", Resource.value.in_([n for names in requests for n in names]))))
+    halves = [names[0] for names in requests if 0 < sum(n in stored for n in names) < len(names)]
+    assert not halves, f"requests written in part: {halves}"
 
 
 def resource_values(db, ids: list[str]) -> set[str]:  # noqa: ANN001

@@ -9,6 +9,7 @@ department. At the end the version counts every success and every client's depar
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -28,8 +29,11 @@ def test_concurrent_read_modify_write_on_one_artifact_loses_no_update(live_serve
         created = http.post("/api/v5/resources/departments/create", json={"departments": wanted}).json()
         department_id = {r["value"]: r["id"] for r in created["results"]}
 
-    def writer(client: int) -> int:
-        successes = 0
+    # Every client's first write waits until all have read: they all hold version 1, so all but one conflict.
+    all_read = threading.Barrier(CLIENTS, timeout=60)
+
+    def writer(client: int) -> tuple[int, int]:
+        successes = retries = 0
         with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as own:
             for n in range(WRITES_PER_CLIENT):
                 mine = department_id[f"client {client} write {n}"]
@@ -37,16 +41,22 @@ def test_concurrent_read_modify_write_on_one_artifact_loses_no_update(live_serve
                     read = own.post("/api/v5/artifacts/personas/get", json={"persona_id": persona_id}).json()
                     item = {"persona_id": persona_id, "expected_version": read["version"],
                             "department_ids": [*read["departments"]["selected_ids"], mine]}
+                    if n == 0 and retries == 0:
+                        all_read.wait()
                     (result,) = own.post("/api/v5/artifacts/personas/update",
                                          json={"personas": [item]}).json()["results"]
                     if result["success"]:
                         successes += 1
                         break
                     assert result["code"] == "version_conflict", result
-        return successes
+                    retries += 1
+        return successes, retries
 
     with ThreadPoolExecutor(CLIENTS) as pool:
-        total = sum(pool.map(writer, range(CLIENTS)))
+        outcomes = list(pool.map(writer, range(CLIENTS)))
+    total = sum(successes for successes, _ in outcomes)
+    # The version check was really exercised: without conflicts, this test could not see a lost update.
+    assert sum(retries for _, retries in outcomes) >= CLIENTS - 1
 
     with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as http:
         final = http.post("/api/v5/artifacts/personas/get", json={"persona_id": persona_id}).json()

@@ -177,24 +177,29 @@ def test_no_table_stores_the_secret_in_plain(api, db):
                 assert_no_plain_secret(repr(tuple(row)), f"table {table.name}")
 
 
-def test_the_same_name_and_secret_dedupe_to_one_key_and_another_secret_or_name_does_not(api, db):
+def test_keys_never_dedupe_so_a_create_cannot_confirm_a_guessed_secret(api, make_api, db):
+    """Issue 21 (4): a create that found the existing key by name and secret answered `created: false` with its
+    id to a right guess. Every create makes its own key, and a right guess answers exactly like a wrong one."""
+    owner_key = api.post("/api/v5/resources/keys/create", {"keys": [KEY]}).json()["results"][0]["id"]
+    guesser = make_api("editor")  # same group: it can read the keys' masks, not their secrets
+
+    def answer(secret: str) -> dict:
+        (result,) = guesser.post("/api/v5/resources/keys/create",
+                                 {"keys": [{"name": "openai", "secret": secret}]}).json()["results"]
+        assert result["id"] != owner_key
+        return {k: v for k, v in result.items() if k not in ("id", "created_at")}
+
+    right, wrong = answer(SECRET), answer(OTHER_SECRET)
+    assert right == wrong and right["created"] is True  # both end alike, so even the masks are the same
+    # Through a draft, a direct create and a bulk create alike: each makes a key of its own.
     first = ok(api, {"name": "One", "key": KEY})["form_state"]["key_id"]
     again = ok(api, {"name": "Two", "key": {"name": " openai ", "secret": SECRET}})["form_state"]["key_id"]
-    direct = api.create(KIND, name="Three", key=KEY)
+    direct = selected_key(api, api.create(KIND, name="Three", key=KEY))[0]
     bulk = api.post("/api/v5/resources/keys/create", {"keys": [KEY, KEY]}).json()["results"]
-
-    assert again == first and selected_key(api, direct)[0] == first
-    assert [(r["id"], r["created"]) for r in bulk] == [(first, False), (first, False)]
-    assert len(key_rows(db)) == 1
-
-    other_secret = ok(api, {"name": "Four", "key": {"name": "openai", "secret": OTHER_SECRET}})["form_state"]
-    other_name = ok(api, {"name": "Five", "key": {"name": "openai-eu", "secret": SECRET}})["form_state"]
-    assert len({first, other_secret["key_id"], other_name["key_id"]}) == 3
-    # The other secret ends alike, so it masks alike: only the id tells them apart.
-    assert other_secret["key"] == {"name": "openai", "secret": MASKED}
-    assert len(key_rows(db)) == 3
-    secrets = {box().decrypt(value["ciphertext"]) for _id, value in key_rows(db)}
-    assert secrets == {SECRET, OTHER_SECRET}
+    assert len({owner_key, first, again, direct, *(r["id"] for r in bulk)}) == 6
+    assert all(r["created"] for r in bulk)
+    secrets = [box().decrypt(value["ciphertext"]) for _id, value in key_rows(db)]
+    assert sorted(set(secrets)) == sorted({SECRET, OTHER_SECRET}) and len(secrets) == 8
 
 
 def test_a_masked_secret_as_input_is_422_and_creates_nothing(api, db):

@@ -19,17 +19,10 @@ from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
 
-from conftest import TEST_SECRET, serving
+from conftest import TEST_SECRET, LiveServer, serving
 
 CHROMIUM = os.environ.get("LOOMWORK_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-@dataclass
-class LiveServer:
-    url: str
-    settings: Settings
-    app: Any = None
 
 
 @pytest.fixture(scope="session")

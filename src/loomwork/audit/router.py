@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from loomwork.audit import service
 from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import RequestModel
+from loomwork.engine.schemas import Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.kinds import ARTIFACT_KINDS
 
@@ -29,8 +29,8 @@ class AuditSearchRequest(RequestModel):
     profile_id: uuid.UUID | None = Field(None, description="Only events of this profile.")
     since: datetime | None = Field(None, description="ISO 8601; events at or after it. No zone means UTC.")
     until: datetime | None = Field(None, description="ISO 8601; events before it. No zone means UTC.")
-    limit: int = Field(50, ge=1, le=MAX_PAGE, description=f"1 to {MAX_PAGE}; default 50.")
-    offset: int = Field(0, ge=0, description="How many newer events to skip.")
+    limit: Int(ge=1, le=MAX_PAGE) = Field(50, description=f"1 to {MAX_PAGE}; default 50.")
+    offset: Int(ge=0) = Field(0, description="How many newer events to skip.")
 
     @field_validator("since", "until", mode="before")
     @classmethod

@@ -175,3 +175,9 @@ def _view(row: AuditEvent) -> dict[str, Any]:
             "draft_id": row.draft_id, "profile_id": row.profile_id, "profile_name": row.profile_name,
             "via_agent": row.via_agent, "key_id": row.key_id, "changes": row.changes}
 
+
+
+def was_in_group(session: Session, group_id: uuid.UUID, artifact_id: uuid.UUID) -> bool:
+    """Whether the group's own trail names this artifact (it made it once, perhaps deleted it since)."""
+    return session.scalar(select(AuditEvent.id).where(AuditEvent.group_id == group_id,
+                                                      AuditEvent.artifact_id == artifact_id).limit(1)) is not None

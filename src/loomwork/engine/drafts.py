@@ -58,6 +58,16 @@ def request_hash(kind: ArtifactKind, body_json: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def fingerprint_secrets(kind: ArtifactKind, body_json: dict[str, Any]) -> dict[str, Any]:
+    """The body with each secret replaced by its keyed fingerprint: what the replay hash may see of it."""
+    body_json = dict(body_json)
+    for slot in kind.slots:
+        value = body_json.get(slot.value_field) if slot.resource_kind.sensitive else None
+        if isinstance(value, dict) and isinstance(value.get("secret"), str):
+            body_json[slot.value_field] = {**value, "secret": secrets.box().fingerprint(value["secret"])}
+    return body_json
+
+
 def seal_secrets(session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any],
                  body_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A secret never reaches the journal: in a person's own patch a sensitive value becomes its encrypted
@@ -216,9 +226,8 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
     sealed = None
     if proposal:
         body_json, hashed, sealed = seal_proposal(kind, body, body_json)
-    else:
-        body, body_json = seal_secrets(session, kind, principal, body, body_json)
-        hashed = body_json
+    else:  # the replay hash sees a secret's keyed fingerprint, never the secret
+        hashed = fingerprint_secrets(kind, body_json)
     digest = request_hash(kind, hashed)
     if key:
         entry = _find_entry(session, kind, principal, draft, key)
@@ -227,6 +236,8 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
                 raise Conflict(f"idempotency_key {key!r} was already used on this draft with another request body.",
                                code="idempotency_mismatch")
             return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
+    if not proposal:  # after the replay check: keys never dedupe, so sealing a replayed secret would store another
+        body, body_json = seal_secrets(session, kind, principal, body, body_json)
     target_id = body.get(kind.id_field)
     if draft is None:
         draft = new_draft(session, kind, principal, target_id)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Response, UploadFile
 
 from loomwork.engine import artifacts, bulk, docs, drafts, repository, search, transfer
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.errors import ERROR_STATUSES
+from loomwork.errors import ERROR_STATUSES, QuotaExceeded
 from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
@@ -52,12 +52,13 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         dependency = caller_with(op.role, op.action.format(name=kind.name, plural=kind.plural), agents=op.agents)
         return Annotated[Caller, Depends(dependency)]
 
-    def route(name: str, response_model: Any, path: str | None = None, method: str | None = None):  # noqa: ANN202
+    def route(name: str, response_model: Any, path: str | None = None, method: str | None = None,  # noqa: ANN202
+              responses: dict[int | str, dict[str, Any]] | None = None):
         op = operation(name)
         return router.api_route(
             path or f"{base}/{name}", methods=[method or op.method], response_model=response_model,
             operation_id=f"{name}_{kind.name}" + ("_legacy" if path else ""),
-            summary=op.summary.format(name=kind.name, plural=kind.plural),
+            summary=op.summary.format(name=kind.name, plural=kind.plural), responses=responses,
         )
 
     @route("get", schemas.get_response)
@@ -174,7 +175,8 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         with who.db.transaction(write=False) as session:
             return docs.kind_docs(session, kind, who.principal, body.entity_id if body else None)
 
-    @route("export", ExportResponse)
+    @route("export", ExportResponse, responses={QuotaExceeded.status: {"model": ErrorBody,
+                                                                       "description": QuotaExceeded.meaning}})
     def export(body: search_schemas.export_request, who: caller("export")) -> Any:
         # Read in one snapshot outside the write lock, into a file on disk; only the upload row is written
         # under the lock (one export of 100,000 used to hold it for seconds and stop every group's writers).

@@ -12,7 +12,7 @@ from datetime import datetime
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from loomwork.engine.artifacts import MAX_BULK_ITEMS
@@ -21,6 +21,21 @@ from loomwork.engine.proposal_model import Proposal
 
 MAX_IDS = 1000
 MAX_KEY_CHARS = 255
+# Each word of a search is one more LIKE over every row: 100 words cost 23 times one, and finding anything
+# with more than a few is rare. 16 is past any real query.
+MAX_SEARCH_WORDS = 16
+
+
+def _few_words(value: str) -> str:
+    words = len(value.split())
+    if words > MAX_SEARCH_WORDS:
+        raise PydanticCustomError("too_many_words", "must have at most {limit} words, not {words}",
+                                  {"limit": MAX_SEARCH_WORDS, "words": words})
+    return value
+
+
+# Every search field of every request: bounded in characters and in words.
+SearchText = Annotated[str, Field(max_length=MAX_KEY_CHARS), AfterValidator(_few_words)]
 
 
 def _unstorable_text(value: Any, path: str) -> str | None:
@@ -220,7 +235,7 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
     get_fields: dict[str, Any] = {id_field: (uuid.UUID | None, None), "draft_id": (uuid.UUID | None, None)}
     for slot in kind.slots:
         for name in slot.search_fields:
-            get_fields[name] = (Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None, None)
+            get_fields[name] = (SearchText | None, None)
         for name in slot.show_selected_fields:
             get_fields[name] = (StrictBool | None, None)
     if kind.parameters:
@@ -409,7 +424,7 @@ class SearchSchemas:
 
 
 def _filter_fields(kind: ArtifactKind) -> dict[str, Any]:
-    fields: dict[str, Any] = {"search": (Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None,
+    fields: dict[str, Any] = {"search": (SearchText | None,
                                          Field(None, description="Every word must occur in the name, description or text slots."))}
     for facet in kind.facets:
         fields[facet.ids_field] = (IdList | None, Field(None, description=f"Only {kind.plural} with any of these ({facet.slot})."))
@@ -418,10 +433,9 @@ def _filter_fields(kind: ArtifactKind) -> dict[str, Any]:
 
 def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
     title = kind.title
-    SearchText = Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None  # noqa: N806
     search_request = _model(
         f"Search{title}Request", RequestModel, **_filter_fields(kind),
-        **{facet.search_field: (SearchText, None) for facet in kind.facets},
+        **{facet.search_field: (SearchText | None, None) for facet in kind.facets},
         page_size=(Int(ge=1, le=200) | None, Field(None, description="1 to 200; default 25.")),
         page_offset=(Int(ge=0) | None, None),
     )

@@ -24,6 +24,7 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from loomwork import uploads
+from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
 from loomwork.engine import search
@@ -342,8 +343,13 @@ def export_upload(session: Session, kind: ArtifactKind, principal: Principal, re
 
 
 def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows: list[dict[str, Any]],
-                on_row: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Create or update one artifact per row of `read_csv`, each in its own savepoint: a failed row changes nothing."""
+                on_row: Callable[[], None] | None = None, *, keep_free_ids: bool = False) -> dict[str, Any]:
+    """Create or update one artifact per row of `read_csv`, each in its own savepoint: a failed row changes nothing.
+
+    A row's id updates the group's artifact with that id. Any other id is created anew with a new id, whether
+    it is unknown or another group's, so the answer tells nothing about other groups; only an id the group's
+    own audit trail shows it deleted comes back as it was. `keep_free_ids` (the CLI, which acts for the whole
+    database) keeps every id no artifact holds, so a file loads into a new database as it was."""
     created_lines: set[int] = set()
 
     def import_one(row: dict[str, Any]) -> dict[str, Any]:
@@ -356,10 +362,9 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows
             return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}."}
         item.pop(kind.id_field, None)
         note = ""
-        if artifact_id and id_taken(session, artifact_id):
-            # Ids are unique across the whole database, so a file exported from another group
-            # cannot keep them here: the artifact is created with a new id, and the result says so.
-            artifact_id, note = None, " with a new id (the file's id is in use elsewhere)"
+        if artifact_id and (id_taken(session, artifact_id)
+                            or not (keep_free_ids or audit.was_in_group(session, principal.group_id, artifact_id))):
+            artifact_id, note = None, " with a new id"
         result = create_item(session, kind, principal, item, artifact_id, action="import_create")
         created_lines.add(row["line"])  # counted below only if its savepoint held
         return {"id": result.id, "version": result.version, "message": f"Created {kind.name}{note}."}

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from loomwork.resources.secrets import ENCRYPTED, EncryptedColumn
 from loomwork.db.base import Base, UtcDateTime, created_at, uuid_pk
 
 Cursor = BigInteger().with_variant(Integer, "sqlite")
@@ -106,3 +107,7 @@ class WorkerLease(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# `loomwork rotate-secret` re-encrypts the signing secrets with the provider keys.
+ENCRYPTED.append(EncryptedColumn(Webhook.__table__, "secret_encrypted"))

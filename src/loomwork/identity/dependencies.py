@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from http.cookies import SimpleCookie
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
+from starlette.datastructures import Headers
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
 
 from loomwork.config import Settings
 from loomwork.db.database import Database
-from loomwork.identity.service import Principal, authenticate_key, record_key_use
+from loomwork.errors import Unauthenticated
+from loomwork.identity.service import Principal, authenticate, authenticate_key, record_key_use, store_rehash
 from loomwork.web import sessions
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Your Loomwork API key.")
@@ -40,13 +43,18 @@ def current_caller(
     # X-MCP makes a person's request an agent's; an agent profile's key is an agent's whatever is sent
     # (Principal sees to that), and nothing here can make it a person's.
     via_agent = bool(x_mcp and x_mcp.strip())
+    stale: list[tuple] = []  # a key hashed under a secret being rotated out: stored anew below
     with db.transaction(write=False) as session:
         if key is None and session_id:  # a key, when sent, always decides: no cookie can override it
-            principal, used = sessions.principal_for(session, settings.secret_key, session_id, via_agent)
-            sessions.require_csrf(settings.secret_key, session_id, request.method,
+            principal, used = sessions.principal_for(session, settings.keyring, session_id, via_agent)
+            sessions.require_csrf(settings.keyring, session_id, request.method,
                                   request.headers.get(sessions.CSRF_HEADER))
         else:
-            principal, used = authenticate_key(session, settings.secret_key, key, via_agent=via_agent)
+            principal, used = authenticate_key(session, settings.keyring, key, via_agent=via_agent,
+                                              rehash=lambda *args: stale.append(args))
+    if stale:  # a key hashed under a secret being rotated out: store its hash under the current one
+        with db.transaction(write=True) as session:
+            store_rehash(session, *stale[0])
     if used and principal.key_id is not None:
         _record_use(db, principal.key_id)
     request.state.principal = principal  # the request's log line names its group and profile
@@ -61,6 +69,29 @@ def _record_use(db: Database, key_id: object) -> None:
             record_key_use(session, key_id)  # type: ignore[arg-type]
     except OperationalError:
         pass
+
+
+def has_valid_credentials(app: Any, headers: Headers) -> bool:
+    """Whether a request's API key (or signed-in session) is valid, from its headers alone: the body-size
+    middleware asks before it reads a large body. The role and CSRF checks come later, in `current_caller`."""
+    settings: Settings = app.state.settings
+    authorization = headers.get("authorization", "")
+    key = headers.get("x-api-key") or (authorization[7:].strip() if authorization[:7].lower() == "bearer " else None)
+    cookie = SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie", ""))
+    except Exception:  # noqa: BLE001 - an unreadable cookie header holds no session
+        cookie.clear()
+    session_id = cookie[sessions.COOKIE].value if sessions.COOKIE in cookie else None
+    try:
+        with app.state.db.transaction(write=False) as session:
+            if key is None and session_id:
+                sessions.principal_for(session, settings.keyring, session_id, via_agent=False)
+            else:
+                authenticate(session, settings.keyring, key, via_agent=False)
+    except Unauthenticated:
+        return False
+    return True
 
 
 def caller_with(role: str, action: str, *, agents: bool = True):  # noqa: ANN201

@@ -47,6 +47,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Which server secret keyed the hash (keyring.secret_id); NULL: the raw secret, before per-purpose keys.
+    secret_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at()
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Whole minutes: written at most once a minute per key, so using a key stays a read.

@@ -150,7 +150,7 @@ def build_identity_router() -> APIRouter:
                  summary="Make a key for a profile you manage; the secret is in this answer only.")
     def create_key(body: KeyCreateRequest, who: keys) -> Any:
         with who.db.transaction(write=True) as session:
-            return management.create_key(session, who.settings.secret_key, who.principal, body.profile_id,
+            return management.create_key(session, who.settings.keyring, who.principal, body.profile_id,
                                          body.name, body.expires_at)
 
     @router.post("/api/v5/keys/revoke", response_model=KeyRevokeResponse, operation_id="revoke_keys",

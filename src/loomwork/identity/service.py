@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
 from loomwork.errors import Forbidden, Invalid, Unauthenticated
 from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile
+from loomwork.keyring import Keyring
 from loomwork.resources.catalog import seed_group_catalog
 
 ROLES = ("viewer", "editor", "admin")
@@ -56,8 +57,8 @@ class Principal:
             )
 
 
-def _key_hash(secret_key: bytes, api_key: str) -> str:
-    return hmac.new(secret_key, api_key.encode(), hashlib.sha256).hexdigest()
+def as_keyring(secret_key: bytes | Keyring) -> Keyring:
+    return secret_key if isinstance(secret_key, Keyring) else Keyring(secret_key)
 
 
 def ensure_group(session: Session, name: str) -> Group:
@@ -82,13 +83,14 @@ def ensure_profile(session: Session, group: Group, name: str, role: str) -> Prof
     return profile
 
 
-def issue_key(session: Session, secret_key: bytes, profile: Profile, name: str = "",
+def issue_key(session: Session, secret_key: bytes | Keyring, profile: Profile, name: str = "",
               expires_at: datetime | None = None) -> tuple[ApiKey, str]:
     """Make a new key for the profile: its row, and the plain key, which exists only in this return value."""
     prefix = secrets.token_hex(6)
     api_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(id=uuid.uuid4(), profile_id=profile.id, prefix=prefix, key_hash=_key_hash(secret_key, api_key),
-                 name=name, created_at=utcnow(), expires_at=expires_at)
+    keyring = as_keyring(secret_key)
+    row = ApiKey(id=uuid.uuid4(), profile_id=profile.id, prefix=prefix, key_hash=keyring.digest("api-key", api_key),
+                 secret_id=keyring.current_id, name=name, created_at=utcnow(), expires_at=expires_at)
     session.add(row)
     session.flush()
     return row, api_key
@@ -98,7 +100,7 @@ def create_key(session: Session, secret_key: bytes, profile: Profile, name: str 
     return issue_key(session, secret_key, profile, name)[1]
 
 
-def create_group_key(session: Session, secret_key: bytes, group: str, name: str, role: str) -> str:
+def create_group_key(session: Session, secret_key: bytes | Keyring, group: str, name: str, role: str) -> str:
     return create_key(session, secret_key, ensure_profile(session, ensure_group(session, group), name, role))
 
 
@@ -141,28 +143,33 @@ def has_any_group(session: Session) -> bool:
     return session.scalar(select(Group.id).limit(1)) is not None
 
 
-def authenticate(session: Session, secret_key: bytes, api_key: str | None, via_agent: bool) -> Principal:
-    return authenticate_key(session, secret_key, api_key, via_agent)[0]
+def authenticate(session: Session, secret_key: bytes | Keyring, api_key: str | None, via_agent: bool,
+                 rehash: Callable[[uuid.UUID, str, str], None] | None = None) -> Principal:
+    return authenticate_key(session, secret_key, api_key, via_agent, rehash)[0]
 
 
-def authenticate_key(session: Session, secret_key: bytes, api_key: str | None,
-                     via_agent: bool) -> tuple[Principal, bool]:
-    """The key's principal, and whether its `last_used_at` is due to be written (see `record_key_use`)."""
+def authenticate_key(session: Session, secret_key: bytes | Keyring, api_key: str | None, via_agent: bool,
+                     rehash: Callable[[uuid.UUID, str, str], None] | None = None) -> tuple[Principal, bool]:
+    """The key's principal, and whether its `last_used_at` is due to be written (see `record_key_use`).
+    A key hashed under an old secret (during a rotation) still matches; `rehash`, when given, is told
+    (key id, new hash, secret id) so the caller can store the current hash."""
     if not api_key:
         raise Unauthenticated("Send an API key as X-Api-Key: <key> or Authorization: Bearer <key>.")
+    keyring = as_keyring(secret_key)
     parts = api_key.split("_")
     prefix = parts[1] if len(parts) >= 3 and api_key.startswith(KEY_PREFIX) else None
     row = None
     if prefix:
         row = session.execute(
-            select(ApiKey.id.label("key_id"), ApiKey.key_hash, ApiKey.expires_at, ApiKey.revoked_at,
+            select(ApiKey.id.label("key_id"), ApiKey.key_hash, ApiKey.secret_id, ApiKey.expires_at, ApiKey.revoked_at,
                    ApiKey.last_used_at, Profile.id, Profile.group_id, Profile.name, Profile.role, Profile.type)
             .join(Profile, Profile.id == ApiKey.profile_id)
             .where(ApiKey.prefix == prefix)
         ).first()
     # Compare even when no row matched, so timing tells nothing about which prefixes exist.
     expected = row.key_hash if row else "0" * 64
-    if not hmac.compare_digest(expected, _key_hash(secret_key, api_key)) or row is None:
+    matched = [hmac.compare_digest(expected, candidate) for candidate in keyring.candidates("api-key", api_key)]
+    if not any(matched) or row is None:
         raise Unauthenticated("The API key is not valid.")
     now = utcnow()
     if row.revoked_at is not None:
@@ -171,6 +178,8 @@ def authenticate_key(session: Session, secret_key: bytes, api_key: str | None,
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthenticated(f"The API key expired at {row.expires_at:%Y-%m-%d %H:%M} UTC; use another key.",
                               code="key_expired")
+    if rehash and (not matched[0] or row.secret_id != keyring.current_id):
+        rehash(row.key_id, keyring.digest("api-key", api_key), keyring.current_id)
     principal = Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role,
                           via_agent=via_agent, profile_type=row.type, key_id=row.key_id)
     return principal, row.last_used_at is None or row.last_used_at < _minute(now)
@@ -192,3 +201,13 @@ def key_is_live(now: datetime):  # noqa: ANN201
     """The condition a key row meets while it authenticates: neither revoked nor expired."""
     return (ApiKey.revoked_at.is_(None)) & (or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now))
 
+def store_rehash(session: Session, key_id: uuid.UUID, key_hash: str, secret_id: str) -> None:
+    """Store a key's hash under the current secret (see `authenticate`'s `rehash`)."""
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(key_hash=key_hash, secret_id=secret_id))
+
+
+def keys_not_under(session: Session, secret_key: bytes | Keyring) -> int:
+    """How many API keys are hashed under another secret than the current one (they need an old secret)."""
+    current = as_keyring(secret_key).current_id
+    return session.scalar(select(func.count()).select_from(ApiKey).where(
+        (ApiKey.secret_id.is_(None)) | (ApiKey.secret_id != current))) or 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -21,6 +22,27 @@ class RejectedValue(ValueError):
     """A value a resource kind will not take; str() is the reason, phrased to follow a field name."""
 
 
+# Invisible characters that make look-alikes ("A\u200bda", "Ada\u202eevil") and carry no meaning in a value:
+# zero-width spaces and joiners-of-nothing, the byte-order mark, and every bidirectional control.
+_ZERO_WIDTH = "\u200b\u2060\ufeff\u180e"
+_BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_STRIPPED = re.compile(f"[{_ZERO_WIDTH}{_BIDI_CONTROLS}]")
+# ZWNJ and ZWJ shape Persian, Indic scripts and emoji sequences: kept between two non-ASCII characters,
+# stripped anywhere else (where they only hide a difference, as in "A\u200dda").
+_JOINER_BESIDE_ASCII = re.compile("(?<=[\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?=[\x00-\x7f])|^[\u200c\u200d]|[\u200c\u200d]$")
+
+
+def clean_text(text: str) -> str:
+    """One spelling per visible text: zero-width and bidi controls removed, then Unicode NFC (composed accents).
+    Any other format character (category Cf: invisible operators, tags, soft hyphens...) is refused."""
+    text = _JOINER_BESIDE_ASCII.sub("", _STRIPPED.sub("", text))
+    for char in text:
+        if unicodedata.category(char) == "Cf" and char not in "\u200c\u200d":
+            name = unicodedata.name(char, "a format character")
+            raise RejectedValue(f"must not contain the invisible character U+{ord(char):04X} ({name})")
+    return unicodedata.normalize("NFC", text)
+
+
 @dataclass(frozen=True)
 class ResourceKind:
     name: str
@@ -30,7 +52,7 @@ class ResourceKind:
     def normalise(self, raw: Any) -> Any:
         if not isinstance(raw, str):
             raise RejectedValue("must be a string")
-        text = raw.strip()
+        text = clean_text(raw).strip()
         if not text:
             raise RejectedValue("must not be empty")
         if len(text) > MAX_TEXT_CHARS:
@@ -157,10 +179,13 @@ class StructuredKind(ResourceKind):
 _WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-def _short_text(raw: Any, what: str, limit: int = 200, empty: bool = False) -> str:
+def _short_text(raw: Any, what: str, limit: int = 200, empty: bool = False, clean: bool = True) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str):
         raise RejectedValue(f"{what} must be a string")
-    text = raw.strip()
+    try:
+        text = (clean_text(raw) if clean else raw).strip()
+    except RejectedValue as exc:
+        raise RejectedValue(f"{what} {exc}") from None
     if (not text and not empty) or len(text) > limit:
         raise RejectedValue(f"{what} must be {'' if empty else 'non-empty '}text of at most {limit:,} characters")
     return text
@@ -325,8 +350,8 @@ MASK = "****"
 class KeyKind(StructuredKind):
     """A provider secret `{name, secret}`: encrypted at rest, shown only as its last four characters.
 
-    Two keys are the same resource when name and secret match (compared by an HMAC fingerprint).
-    In CSV a key is named by id with its masked value, so an export never carries a secret.
+    Keys never dedupe: each create makes a new resource. Finding an existing key by name and secret
+    would answer "already there" to a right guess of someone's secret (README, "Provider keys"). In CSV a key is named by id with its masked value, so an export never carries a secret.
     """
 
     cell_by_id: ClassVar[bool] = True
@@ -335,7 +360,7 @@ class KeyKind(StructuredKind):
     def normalise(self, raw: Any) -> Any:
         raw = self._fields(raw, {"name", "secret"}, {"name", "secret"})
         name = _short_text(raw["name"], "name")
-        secret = _short_text(raw["secret"], "secret", 10_000)
+        secret = _short_text(raw["secret"], "secret", 10_000, clean=False)  # a secret is used exactly as given
         if secret.startswith(MASK):
             raise RejectedValue("secret is the masked form of a key; give the whole secret, or select the key by id")
         return {"name": name, "secret": secret}
@@ -346,14 +371,12 @@ class KeyKind(StructuredKind):
 
             plain = value["secret"]
             value = {"name": value["name"], "last4": plain[-4:] if len(plain) >= 8 else "",
-                     "fingerprint": box().fingerprint(plain), "ciphertext": box().encrypt(plain)}
+                     "ciphertext": box().encrypt(plain)}
         return super().dump(value)
 
     def dedupe_text(self, value: Any) -> str:
-        from loomwork.resources.secrets import box
-
-        fingerprint = box().fingerprint(value["secret"]) if "secret" in value else value["fingerprint"]
-        return super().dump({"name": value["name"], "fingerprint": fingerprint})
+        # A random part: no two creates meet in the (group, kind, hash) index, whatever they hold.
+        return super().dump({"name": value["name"], "unique": uuid.uuid4().hex})
 
     def public(self, value: Any) -> Any:
         return {"name": value["name"], "secret": MASK + value.get("last4", "")}

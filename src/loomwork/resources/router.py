@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, create_model
 
 from loomwork.engine.artifacts import MAX_BULK_ITEMS
 from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import MAX_KEY_CHARS, Int, RequestModel
+from loomwork.engine.schemas import Int, RequestModel, SearchText
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.resources import curation
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
@@ -50,8 +50,8 @@ class ResourceWithUsers(ResourceItem):
 
 
 class ResourceSearchRequest(RequestModel):
-    search: Annotated[str, Field(max_length=MAX_KEY_CHARS)] | None = Field(
-        None, description="Every word must occur in the value (case-insensitive).")
+    search: SearchText | None = Field(
+        None, description="Every word must occur in the value (case-insensitive); at most 16 words.")
     page_size: Int(ge=1, le=200) | None = Field(None, description="1 to 200; default 25.")
     page_offset: Int(ge=0) | None = None
 

@@ -1,30 +1,37 @@
-"""Encryption of provider secrets (`key` resources) with the server secret.
+"""Encryption of provider secrets (`key` resources) with the server secret, and its rotation.
 
-A key's secret is stored only as a Fernet token (AES-128-CBC with an HMAC) under a key
-derived from `LOOMWORK_SECRET_KEY`; dedupe compares an HMAC fingerprint, never the
-plain text. The server process sets the secret once at start (`configure`), like the
-one it hashes API keys with: resource kinds are plain declarations with no settings.
+A key's secret is stored only as a Fernet token (AES-128-CBC with an HMAC) under a key derived from
+`LOOMWORK_SECRET_KEY` for this purpose alone. Tokens are versioned by trial: `MultiFernet` encrypts
+under the current secret and decrypts under it or any secret in LOOMWORK_OLD_SECRET_KEYS, so a
+rotation needs no downtime; `loomwork rotate-secret` then re-encrypts every stored token
+(`ENCRYPTED` lists where they are). The server process sets the secrets once at start
+(`configure`): resource kinds are plain declarations with no settings.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from loomwork.keyring import Keyring, derive
 
 
 class SecretBox:
-    def __init__(self, server_secret: bytes) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(self._derive(server_secret, b"loomwork key encryption")))
-        self._fingerprint_key = self._derive(server_secret, b"loomwork key fingerprint")
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(derive(secret, "key-encryption")))
+                                   for secret in keyring.secrets]
+                                  # Tokens made before per-purpose keys (info "loomwork key encryption").
+                                  + [Fernet(base64.urlsafe_b64encode(_legacy_key(secret))) for secret in keyring.secrets])
 
-    @staticmethod
-    def _derive(server_secret: bytes, purpose: bytes) -> bytes:
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(server_secret)
+    def fingerprint(self, plain: str) -> str:
+        """A keyed digest of a secret (a draft request's replay hash holds this, never the secret)."""
+        return self._keyring.digest("key-fingerprint", plain)
 
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode("utf-8")).decode("ascii")
@@ -34,21 +41,88 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken:
-            raise ValueError("the key was encrypted under another server secret") from None
+            raise ValueError("the key was encrypted under a secret this server no longer has") from None
 
-    def fingerprint(self, plain: str) -> str:
-        return hmac.new(self._fingerprint_key, plain.encode("utf-8"), hashlib.sha256).hexdigest()
+    def rotate(self, token: str) -> str:
+        """The token re-encrypted under the current secret (the plain text never leaves this call)."""
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise ValueError("the key was encrypted under a secret this server no longer has") from None
+
+
+def _legacy_key(secret: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"loomwork key encryption").derive(secret)
 
 
 _box: SecretBox | None = None
 
 
-def configure(server_secret: bytes) -> None:
+def configure(keyring: Keyring) -> None:
     global _box
-    _box = SecretBox(server_secret)
+    _box = SecretBox(keyring)
 
 
 def box() -> SecretBox:
     if _box is None:
         raise RuntimeError("The server secret is not configured: call loomwork.resources.secrets.configure first.")
     return _box
+
+
+# --- rotation -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    """A column that holds Fernet tokens. `rewrite` turns a stored value into the re-encrypted one (the default:
+    the whole value is one token); `where` narrows the rows (a table shared with other data)."""
+
+    table: Table
+    column: str
+    rewrite: Callable[[str, SecretBox], str] = staticmethod(lambda value, secrets: secrets.rotate(value))
+    where: Callable[[Table], object] | None = None
+
+
+# Every place a token is stored: `loomwork rotate-secret` re-encrypts each. One line adds a new one, e.g.
+# `ENCRYPTED.append(EncryptedColumn(Webhook.__table__, "secret_encrypted"))` beside the model.
+ENCRYPTED: list[EncryptedColumn] = []
+
+
+def rotate_all(session: Session, chunk: int = 500) -> dict[str, int]:
+    """Re-encrypt every registered token under the current secret; returns how many values each column had.
+    Only flushes: the caller commits (one transaction, so a failure leaves everything as it was)."""
+    counts: dict[str, int] = {}
+    for place in ENCRYPTED:
+        table, column = place.table, place.table.c[place.column]
+        key = next(iter(table.primary_key.columns))
+        query = select(key, column).where(column.is_not(None))
+        if place.where is not None:
+            query = query.where(place.where(table))
+        rows = session.execute(query).all()
+        for start in range(0, len(rows), chunk):
+            for row_id, value in rows[start:start + chunk]:
+                session.execute(update(table).where(key == row_id).values({place.column: place.rewrite(value, box())}))
+        counts[f"{table.name}.{place.column}"] = len(rows)
+    return counts
+
+
+def _rotate_key_value(stored: str, secrets: SecretBox) -> str:
+    """A `key` resource's stored JSON with its ciphertext re-encrypted; name and last four stay."""
+    from loomwork.resources.kinds import RESOURCE_KINDS
+
+    kind = RESOURCE_KINDS["key"]
+    value = kind.load(stored)
+    return kind.dump({**value, "ciphertext": secrets.rotate(value["ciphertext"])})
+
+
+def _register_key_resources() -> None:
+    from loomwork.resources.models import Resource
+
+    ENCRYPTED.append(EncryptedColumn(Resource.__table__, "value", _rotate_key_value,
+                                     lambda table: table.c.kind == "key"))
+
+
+_register_key_resources()

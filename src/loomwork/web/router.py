@@ -63,27 +63,27 @@ def build_web_router() -> APIRouter:
         _require_same_origin(request)
         settings, db = request.app.state.settings, request.app.state.db
         with db.transaction(write=True) as session:
-            session_id, principal = sessions.sign_in(session, settings.secret_key, api_key.strip(),
+            session_id, principal = sessions.sign_in(session, settings.keyring, api_key.strip(),
                                                      via_agent=bool(x_mcp and x_mcp.strip()))
         request.state.principal = principal  # the sign-in's log line names who signed in
-        response = JSONResponse(_who(principal, sessions.csrf_token(settings.secret_key, session_id)))
+        response = JSONResponse(_who(principal, sessions.csrf_token(settings.keyring, session_id)))
         response.set_cookie(sessions.COOKIE, session_id, max_age=int(sessions.LIFETIME.total_seconds()), path="/",
                             httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return response
 
     @router.get("/web/session", operation_id="web_session", summary="Who is signed in, and the page's CSRF token.")
     def who_am_i(who: Viewer, session_id: Annotated[str | None, Depends(session_cookie)] = None) -> dict[str, Any]:
-        csrf = sessions.csrf_token(who.settings.secret_key, session_id) if session_id else ""
+        csrf = sessions.csrf_token(who.settings.keyring, session_id) if session_id else ""
         return _who(who.principal, csrf)
 
     @router.delete("/web/session", operation_id="web_sign_out", summary="Sign out: the session ends on the server.")
     def sign_out(request: Request, session_id: Annotated[str | None, Depends(session_cookie)] = None) -> JSONResponse:
         settings, db = request.app.state.settings, request.app.state.db
         if session_id:
-            sessions.require_csrf(settings.secret_key, session_id, request.method,
+            sessions.require_csrf(settings.keyring, session_id, request.method,
                                   request.headers.get(sessions.CSRF_HEADER))
             with db.transaction(write=True) as session:
-                sessions.sign_out(session, settings.secret_key, session_id)
+                sessions.sign_out(session, settings.keyring, session_id)
         response = JSONResponse({"success": True, "message": "Signed out."})
         response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -10,7 +10,6 @@ so nothing else needs storing and it dies with the session.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import timedelta
@@ -21,7 +20,8 @@ from sqlalchemy.orm import Session
 from loomwork.db.base import utcnow
 from loomwork.errors import Forbidden, Unauthenticated
 from loomwork.identity.models import ApiKey, Profile
-from loomwork.identity.service import Principal, authenticate, key_is_live
+from loomwork.identity.service import Principal, as_keyring, authenticate, key_is_live
+from loomwork.keyring import Keyring
 from loomwork.web.models import WebSession
 
 COOKIE = "lw_session"
@@ -30,12 +30,13 @@ LIFETIME = timedelta(hours=12)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _digest(secret_key: bytes, purpose: str, session_id: str) -> str:
-    return hmac.new(secret_key, f"{purpose}:{session_id}".encode(), hashlib.sha256).hexdigest()
+def _id_hashes(secret_key: bytes | Keyring, session_id: str) -> list[str]:
+    """The hashes a session id may be stored under: the current secret's, then those of secrets being rotated out."""
+    return as_keyring(secret_key).candidates("session", session_id)
 
 
-def csrf_token(secret_key: bytes, session_id: str) -> str:
-    return _digest(secret_key, "csrf", session_id)
+def csrf_token(secret_key: bytes | Keyring, session_id: str) -> str:
+    return as_keyring(secret_key).digest("csrf", session_id)
 
 
 def sign_in(session: Session, secret_key: bytes, api_key: str | None, via_agent: bool = False) -> tuple[str, Principal]:
@@ -46,21 +47,22 @@ def sign_in(session: Session, secret_key: bytes, api_key: str | None, via_agent:
     now = utcnow()
     session.execute(delete(WebSession).where(WebSession.expires_at < now))  # ended sessions go on the next sign-in
     session_id = secrets.token_urlsafe(32)
-    session.add(WebSession(id_hash=_digest(secret_key, "session", session_id), profile_id=principal.profile_id,
+    session.add(WebSession(id_hash=as_keyring(secret_key).digest("session", session_id), profile_id=principal.profile_id,
                            key_id=principal.key_id, created_at=now, expires_at=now + LIFETIME))
     session.flush()
     return session_id, principal
 
 
-def sign_out(session: Session, secret_key: bytes, session_id: str) -> None:
-    session.execute(delete(WebSession).where(WebSession.id_hash == _digest(secret_key, "session", session_id)))
+def sign_out(session: Session, secret_key: bytes | Keyring, session_id: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id_hash.in_(_id_hashes(secret_key, session_id))))
 
 
 def end_sessions_of_keys(session: Session, key_ids: list) -> None:  # noqa: ANN001
     session.execute(delete(WebSession).where(WebSession.key_id.in_(key_ids)))
 
 
-def principal_for(session: Session, secret_key: bytes, session_id: str, via_agent: bool) -> tuple[Principal, bool]:
+def principal_for(session: Session, secret_key: bytes | Keyring, session_id: str,
+                  via_agent: bool) -> tuple[Principal, bool]:
     """The signed-in profile, and whether its key's `last_used_at` is due (as `authenticate_key` says)."""
     now = utcnow()
     row = session.execute(
@@ -68,7 +70,7 @@ def principal_for(session: Session, secret_key: bytes, session_id: str, via_agen
                ApiKey.last_used_at)
         .join(WebSession, WebSession.profile_id == Profile.id)
         .join(ApiKey, ApiKey.id == WebSession.key_id)
-        .where(WebSession.id_hash == _digest(secret_key, "session", session_id), WebSession.expires_at > now,
+        .where(WebSession.id_hash.in_(_id_hashes(secret_key, session_id)), WebSession.expires_at > now,
                key_is_live(now))
     ).first()
     if row is None:
@@ -79,10 +81,11 @@ def principal_for(session: Session, secret_key: bytes, session_id: str, via_agen
     return principal, row.last_used_at is None or row.last_used_at < now.replace(second=0, microsecond=0)
 
 
-def require_csrf(secret_key: bytes, session_id: str, method: str, sent: str | None) -> None:
+def require_csrf(secret_key: bytes | Keyring, session_id: str, method: str, sent: str | None) -> None:
     """A state-changing request on a cookie must carry the token only this site's pages can read."""
     if method.upper() in SAFE_METHODS:
         return
-    if not sent or not hmac.compare_digest(sent, csrf_token(secret_key, session_id)):
+    if not sent or not any(hmac.compare_digest(sent, token)
+                           for token in as_keyring(secret_key).candidates("csrf", session_id)):
         raise Forbidden(f"A signed-in page must send its {CSRF_HEADER} header with every change; reload the page.",
                         code="csrf_failed")
