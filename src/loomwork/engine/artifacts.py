@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
-from loomwork.engine import drafts, search
+from loomwork.engine import drafts, revisions, search
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
 from loomwork.engine.models import Artifact
@@ -47,18 +47,30 @@ def require_complete(kind: ArtifactKind, state: FormState) -> None:
 
 
 def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, state: FormState,
-                    artifact_id: uuid.UUID | None = None) -> ArtifactRow:
+                    artifact_id: uuid.UUID | None = None, *, operation: str = "create", message: str | None = None,
+                    approved_by: uuid.UUID | None = None) -> ArtifactRow:
     require_complete(kind, state)
     artifact_id = artifact_id or uuid.uuid4()
     insert_artifacts(session, kind, principal.group_id, principal.profile_id, [artifact_id])
     insert_states(session, {artifact_id: state})
     search.reindex(session, kind, [artifact_id])
-    return ArtifactRow(artifact_id, 1)
+    row = ArtifactRow(artifact_id, 1)
+    revisions.record_revision(session, kind, principal, row, state, operation=operation, message=message,
+                              approved_by=approved_by)
+    return row
+
+
+def operation_of(action: str, draft: object) -> str:
+    """The revision's `operation` for an artifact service's audit action."""
+    if action.startswith("import_"):
+        return "import"
+    return "draft_commit" if draft is not None and action in ("create", "update") else action
 
 
 def commit_state(
     session: Session, kind: ArtifactKind, principal: Principal, current: ArtifactRow, state: FormState,
-    expected_version: int | None,
+    expected_version: int | None, *, operation: str = "update", message: str | None = None,
+    approved_by: uuid.UUID | None = None,
 ) -> ArtifactRow:
     """Write a new state with an atomic version check: the UPDATE only matches the version we read."""
     if expected_version is not None and expected_version != current.version:
@@ -74,17 +86,22 @@ def commit_state(
         raise version_conflict(kind.name, latest, expected_version)
     write_state(session, current.id, state)
     search.reindex(session, kind, [current.id])
-    return ArtifactRow(current.id, current.version + 1)
+    row = ArtifactRow(current.id, current.version + 1)
+    revisions.record_revision(session, kind, principal, row, state, operation=operation, message=message,
+                              approved_by=approved_by)
+    return row
 
 
 def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any],
-                artifact_id: uuid.UUID | None = None, *, action: str = "create") -> ArtifactRow:
+                artifact_id: uuid.UUID | None = None, *, action: str = "create",
+                approved_by: uuid.UUID | None = None) -> ArtifactRow:
     """A new artifact from the item's fields, on top of a draft's form when the item names one."""
     draft, start = None, FormState()
     if item.get("draft_id"):
         draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], None)
     state = apply_patch(session, principal.group_id, kind, start, item)
-    row = insert_artifact(session, kind, principal, state, artifact_id)
+    row = insert_artifact(session, kind, principal, state, artifact_id, operation=operation_of(action, draft),
+                          message=item.get("message"), approved_by=approved_by)
     if draft:
         drafts.mark_committed(session, draft, row.id)
     audit.record_state(session, principal, action, kind, row.id, None, state, draft_id=draft.id if draft else None,
@@ -93,7 +110,7 @@ def create_item(session: Session, kind: ArtifactKind, principal: Principal, item
 
 
 def update_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any], *,
-                action: str = "update") -> ArtifactRow:
+                action: str = "update", approved_by: uuid.UUID | None = None) -> ArtifactRow:
     """PATCH semantics; with a draft, its form is the new state and its base version the expected one."""
     current = get_artifact(session, kind, principal.group_id, item[kind.id_field], lock=True)
     before = load_state(session, current.id)
@@ -106,7 +123,8 @@ def update_item(session: Session, kind: ArtifactKind, principal: Principal, item
     if state == before.normalised() and expected in (None, current.version):
         row = current  # nothing changed: no new version
     else:
-        row = commit_state(session, kind, principal, current, state, expected)
+        row = commit_state(session, kind, principal, current, state, expected, operation=operation_of(action, draft),
+                           message=item.get("message"), approved_by=approved_by)
         audit.record_state(session, principal, action, kind, row.id, before, state,
                            draft_id=draft.id if draft else None, version=row.version)
     if draft:
@@ -121,7 +139,7 @@ def duplicate(session: Session, kind: ArtifactKind, principal: Principal, artifa
     base = names[state.ids("name")[0]].value if state.ids("name") else kind.title
     copy_name = resources.normalise_value(RESOURCE_KINDS["name"], f"{base} (copy)", "name")
     state.slots["name"] = resources.find_or_create(session, principal.group_id, RESOURCE_KINDS["name"], [copy_name])
-    row = insert_artifact(session, kind, principal, state)
+    row = insert_artifact(session, kind, principal, state, operation="duplicate")
     audit.record_state(session, principal, "duplicate", kind, row.id, None, state, source_id=str(source.id),
                        version=row.version)
     return row
@@ -131,7 +149,23 @@ def delete_one(session: Session, kind: ArtifactKind, principal: Principal, artif
     current = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)
     removed = load_state(session, current.id)  # what the event says was removed
     session.execute(delete(Artifact).where(Artifact.id == artifact_id))
+    revisions.announce_change(session)  # a cached resolve of it must stop answering
     audit.record_state(session, principal, "delete", kind, current.id, removed, None, version=current.version)
+
+
+def rollback(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, to_version: int,
+             expected_version: int | None, message: str | None) -> ArtifactRow:
+    """A new revision whose state equals `to_version`'s; all of it or nothing (409 resource_gone)."""
+    current = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)
+    if expected_version is not None and expected_version != current.version:
+        raise version_conflict(kind.name, current.version, expected_version)
+    before = load_state(session, current.id)
+    state = revisions.rollback_state(session, kind, principal, current.id, to_version)
+    row = commit_state(session, kind, principal, current, state, expected_version, operation="rollback",
+                       message=message or f"Rollback to version {to_version}.")
+    audit.record_state(session, principal, "rollback", kind, row.id, before, state, version=row.version,
+                       to_version=to_version)
+    return row
 
 
 def run_items(

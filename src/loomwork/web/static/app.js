@@ -5,6 +5,7 @@ import { showList } from "./list.js";
 import { showEditor, startDraft } from "./editor.js";
 import { showProposals } from "./proposals.js";
 import { showDocs } from "./docs.js";
+import { showHistory } from "./history.js";
 
 export const app = { who: null, kinds: [] };
 
@@ -79,6 +80,7 @@ async function route() {
     if (parts[2] === "docs") return await showDocs(kind);
     if (parts[2] === "new") return await startDraft(kind, null);
     if (parts[2] === "edit") return await startDraft(kind, parts[3]);
+    if (parts[2] === "history") return await showHistory(kind, parts[3], params);
     if (parts[2] === "draft") return await showEditor(kind, parts[3], params.get("step"));
     return await showList(kind, params);
   } catch (err) {

@@ -268,6 +268,7 @@ export async function showEditor(kind, draftId, step, focusId) {
       index < kind.steps.length - 1 ? h("a", { class: "button", href: stepHref(index + 1) }, "Next step") : null,
       h("button", { type: "button", class: "primary", id: "save", disabled: !ctx.canEdit, onclick: () => save(ctx) },
         ctx.artifactId ? `Save ${kind.name}` : `Create ${kind.name}`),
+      ctx.artifactId ? h("a", { class: "button", href: `#/k/${kind.plural}/history/${ctx.artifactId}` }, "History") : null,
       h("a", { class: "button", href: `#/k/${kind.plural}` }, "Back to list")));
   if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
 }

@@ -55,8 +55,9 @@ function facetBox(kind, facet, section, params) {
 function rowActions(kind, row) {
   const id = row[kind.id_field];
   const name = row.name || id;
-  if (!["editor", "admin"].includes(app.who.role)) return h("span", { class: "muted" }, "Read only");
-  return h("div", { class: "row" },
+  const history = h("a", { class: "button", href: `#/k/${kind.plural}/history/${id}`, "aria-label": `History of ${name}` }, "History");
+  if (!["editor", "admin"].includes(app.who.role)) return h("div", { class: "row" }, history, h("span", { class: "muted" }, "Read only"));
+  return h("div", { class: "row" }, history,
     h("a", { class: "button", href: `#/k/${kind.plural}/edit/${id}`, "aria-label": `Edit ${name}` }, "Edit"),
     h("button", { type: "button", "aria-label": `Duplicate ${name}`, onclick: async () => {
       try {
