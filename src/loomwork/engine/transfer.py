@@ -10,8 +10,8 @@ connections are not exported (they are not live); an empty cell clears a slot.
 
 The last column, `labels`, carries the labels (revisions stay in the database): a bare name points at
 the row's own version, `name@N` at an older version N. Import points a bare name at the version the row
-leaves the artifact at, and `name@N` at version N when this database holds that revision (else the
-row's message says it was not carried); labels the cell does not name are left as they are.
+leaves the artifact at, and `name@N` at version N when the row updates an artifact whose version N is
+in this database (else the row's message says it was not carried); labels the cell does not name are left as they are.
 """
 
 from __future__ import annotations
@@ -311,16 +311,17 @@ def _parse_labels(cell: str) -> list[tuple[str, int | None]]:
 
 
 def _apply_labels(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, version: int,
-                  labels: list[tuple[str, int | None]]) -> str:
-    """Point each label; returns a note on those that could not be carried."""
+                  labels: list[tuple[str, int | None]], *, created: bool) -> str:
+    """Point each label; returns a note on those that could not be carried. An artifact the import created
+    has only its own first version: `name@N` named another artifact's history, so it is never carried there."""
     skipped = []
     for name, at in labels:
         target = version if at is None else at
-        if at is not None and session.get(Revision, (artifact_id, at)) is None:
+        if at is not None and (created or session.get(Revision, (artifact_id, at)) is None):
             skipped.append(f"{name}@{at}")
             continue
         revisions.move_label(session, kind, principal, artifact_id, name, target)
-    return f" Labels not carried (no such version here): {', '.join(skipped)}." if skipped else ""
+    return f" Labels not carried (that version is not in this database): {', '.join(skipped)}." if skipped else ""
 
 
 def _id_in_cell(cell: str) -> uuid.UUID:
@@ -359,7 +360,7 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows
         artifact_id = item.get(kind.id_field)
         if artifact_id and find_artifact(session, kind, principal.group_id, artifact_id):
             result = update_item(session, kind, principal, item, action="import_update")
-            note = _apply_labels(session, kind, principal, result.id, result.version, labels)
+            note = _apply_labels(session, kind, principal, result.id, result.version, labels, created=False)
             return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}.{note}"}
         item.pop(kind.id_field, None)
         note = ""
@@ -368,7 +369,7 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows
             # cannot keep them here: the artifact is created with a new id, and the result says so.
             artifact_id, note = None, " with a new id (the file's id is in use elsewhere)"
         result = create_item(session, kind, principal, item, artifact_id, action="import_create")
-        note = f"{note}.{_apply_labels(session, kind, principal, result.id, result.version, labels)}"
+        note = f"{note}.{_apply_labels(session, kind, principal, result.id, result.version, labels, created=True)}"
         created_lines.add(row["line"])  # counted below only if its savepoint held
         return {"id": result.id, "version": result.version, "message": f"Created {kind.name}{note}"}
 
