@@ -83,7 +83,10 @@ def serve(
     # version checks hold across processes: they rest on database locks, and MCP runs stateless.
     db.dispose()
     os.environ.update(LOOMWORK_DATABASE_URL=settings.database_url, LOOMWORK_DATA_DIR=str(settings.data_dir))
-    uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info")
+    # A worker answers the supervisor's health ping only once it has imported the app; on a loaded machine
+    # that took over uvicorn's default 5 s, and the supervisor killed every worker while it started.
+    uvicorn.run("loomwork.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info",
+                timeout_worker_healthcheck=60)
 
 
 @app.command("mcp")
