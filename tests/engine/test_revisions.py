@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from typing import Any
 
 import pytest
@@ -355,3 +356,20 @@ def test_export_and_import_carry_the_labels(make_api):
                              files={"file": ("p.csv", text.replace("production@1; staging", "qa").encode(), "text/csv")})
     assert back.json()["failed"] == 0
     assert history(admin, persona_id)["labels"] == {"production": 1, "staging": 2, "qa": 2}
+
+
+def test_a_typical_personas_revision_is_stored_in_under_2_kb(api, db):
+    from sqlalchemy import func, select
+
+    from loomwork.engine.models import Revision
+
+    persona_id = api.create(KIND, name="Ada", description="Helps customers " * 20, color="#0af",
+                            icon='<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>',
+                            instructions="Greet {{customer}} warmly. " * 40, active=True,
+                            examples=["Hello!", "How can I help?"], departments=["Sales", "Support"],
+                            parameter_fields=["customer"], voices=["Alto"], scenarios=["Refunds"])
+    update(api, persona_id, description="Helps", message="A reason a person would give for a change.")
+    with db.transaction(write=False) as session:
+        sizes = session.execute(select(func.length(Revision.state) + func.coalesce(func.length(Revision.message), 0))
+                                .where(Revision.artifact_id == uuid.UUID(persona_id))).scalars().all()
+    assert len(sizes) == 2 and max(sizes) + 200 < 2048, sizes  # 200: the fixed-size columns

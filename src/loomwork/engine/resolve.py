@@ -158,9 +158,10 @@ def _find(session: Session, kind: ArtifactKind, group_id: uuid.UUID, id_or_name:
     except ValueError:
         pass
     name_kind = RESOURCE_KINDS[kind.name_slot.resource]
-    try:
-        exact = name_kind.normalise(id_or_name) == id_or_name
-    except RejectedValue:
+    try:  # text no name can hold (a NUL, a lone surrogate from a URL) never reaches SQL
+        id_or_name.encode("utf-8")
+        exact = "\x00" not in id_or_name and name_kind.normalise(id_or_name) == id_or_name
+    except (RejectedValue, UnicodeEncodeError):
         exact = False
     name_id = resources.find_existing(session, group_id, name_kind, id_or_name) if exact else None
     ids = [] if name_id is None else list(session.scalars(

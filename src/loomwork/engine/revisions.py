@@ -24,7 +24,7 @@ from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState
 from loomwork.engine.models import ChangeClock, Label, Revision
 from loomwork.engine.repository import ArtifactRow, get_artifact
-from loomwork.errors import Conflict, Forbidden, Invalid, NotFound, version_conflict
+from loomwork.errors import Conflict, Invalid, NotFound
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 
@@ -250,7 +250,3 @@ def move_label(session: Session, kind: ArtifactKind, principal: Principal, artif
                  artifact_id=row.id)
     return {kind.id_field: row.id, "label": label, "version": version, "previous_version": current}
 
-
-def require_person(principal: Principal, action: str) -> None:
-    if principal.via_agent:
-        raise Forbidden(f"AI agents cannot {action}; a person does.", code="agent_refused")

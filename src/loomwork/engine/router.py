@@ -18,7 +18,7 @@ from loomwork.errors import ERROR_STATUSES, Invalid
 from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from fastapi.encoders import jsonable_encoder
-from loomwork.engine.schemas import MAX_KEY_CHARS
+from loomwork.engine.schemas import MAX_MESSAGE_CHARS
 from loomwork.engine.schemas import (
     DocsRequest,
     ErrorBody,
@@ -248,7 +248,7 @@ def add_revision_routes(router: APIRouter, kind: ArtifactKind, route: Any, calle
                 responses={304: {"description": "Not modified: the If-None-Match ETag is still current."}})
     def resolve_get(
         who: caller("resolve"),
-        id_or_name: Annotated[str, Path(max_length=MAX_KEY_CHARS, description="The id or the exact current name.")],
+        id_or_name: Annotated[str, Path(max_length=MAX_MESSAGE_CHARS, description="The id or the exact current name.")],
         label: Annotated[LabelName | None, Query(description="Default latest.")] = None,
         version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
         if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,

@@ -546,7 +546,7 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
                               previous_version=(int | None, ...)),
         resolve_request=_model(
             f"Resolve{title}Request", RequestModel, **{id_field: (uuid.UUID | None, None)},
-            name=(Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)] | None,
+            name=(Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | None,
                   Field(None, description="The exact current name.")),
             label=(LabelName | None, Field(None, description="Default latest: the newest version.")),
             version=(Version | None, Field(None, description="A version; wins over label."))),
