@@ -489,7 +489,16 @@ class Change(BaseModel):
     removed: list[Any]
 
 
-LabelName = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]
+LabelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description=(
+    "A label: a lowercase letter, then up to 63 of a-z, 0-9, _ and -. `latest` is the newest version."))]
+
+
+def _one_of(*fields: str) -> type[RequestModel]:
+    """A request base whose schema says that exactly one of `fields` is given (the router checks it too)."""
+    class OneOf(RequestModel):
+        model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [f]} for f in fields]})
+
+    return OneOf
 
 
 @dataclass(frozen=True)
@@ -512,6 +521,8 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
     title, id_field = kind.title, kind.id_field
     the_id = {id_field: (uuid.UUID, ...)}
     Version = Int(ge=1)  # noqa: N806
+    at = {"label": (LabelName | None, Field(None, description="Default latest: the newest version.")),
+          "version": (Version | None, Field(None, description="A version; wins over label."))}
     resolve_response = _model(
         f"Resolve{title}Response", **the_id, kind=(str, ...), version=(int, ...),
         label=(str | None, Field(None, description="The label resolved; null when a version was asked for.")),
@@ -545,10 +556,9 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
         label_response=_model(f"Label{title}Response", **the_id, label=(str, ...), version=(int | None, ...),
                               previous_version=(int | None, ...)),
         resolve_request=_model(
-            f"Resolve{title}Request", RequestModel, **{id_field: (uuid.UUID | None, None)},
-            name=(Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | None,
-                  Field(None, description="The exact current name.")),
-            label=(LabelName | None, Field(None, description="Default latest: the newest version.")),
-            version=(Version | None, Field(None, description="A version; wins over label."))),
+            # Not nullable: a null would count as given in the schema's oneOf.
+            f"Resolve{title}Request", _one_of(id_field, "name"), **{id_field: (uuid.UUID, None)},
+            name=(Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)],
+                  Field(None, description="The exact current name.")), **at),
         resolve_response=resolve_response,
     )
