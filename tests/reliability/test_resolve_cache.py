@@ -54,3 +54,34 @@ def test_a_label_moved_through_one_worker_is_seen_at_once_through_the_other(data
             http.post("/api/v5/artifacts/personas/update", json={"personas": [
                 {"persona_id": persona_id, "description": "take 4"}]}).raise_for_status()
         assert resolve_versions(url, headers, latest) == {4}
+
+
+def test_two_app_instances_on_one_database_see_each_others_label_moves_at_once(settings, db, database_url):
+    """The same mechanism without process start-up: two apps, each with its own engine and so its own
+    cache, on one database. A label moved through one is seen through the other at once."""
+    from fastapi.testclient import TestClient
+
+    from loomwork.app import create_app
+    from loomwork.db.database import Database
+
+    headers = {"X-Api-Key": make_key(db, "acme", "admin", "admin")}
+    second_db = Database(database_url)
+    try:
+        first, second = TestClient(create_app(settings, db)), TestClient(create_app(settings, second_db))
+        created = first.post("/api/v5/artifacts/personas/create", headers=headers,
+                             json={"personas": [{"name": "Ada"}]}).json()
+        persona_id = created["results"][0]["persona_id"]
+        first.post("/api/v5/artifacts/personas/update", headers=headers, json={"personas": [
+            {"persona_id": persona_id, "description": "take 2"}]}).raise_for_status()
+        path = "/api/v5/resolve/personas/Ada?label=production"
+        previous = None
+        for target in (1, 2, 1, 2):
+            moved = first.post("/api/v5/artifacts/personas/label", headers=headers, json={
+                "persona_id": persona_id, "label": "production", "version": target, "expected_version": previous})
+            assert moved.status_code == 200, moved.text
+            for _ in range(5):  # the first read fills the second app's cache, the others are served from it
+                assert second.get(path, headers=headers).json()["version"] == target
+                assert first.get(path, headers=headers).json()["version"] == target
+            previous = target
+    finally:
+        second_db.dispose()

@@ -25,7 +25,7 @@ from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, ChangeClock, Connection, Label
 from loomwork.engine.repository import get_artifact
-from loomwork.engine.revisions import LATEST, LABEL_PATTERN, NOTIFY_CHANNEL, decode_state, load_revision
+from loomwork.engine.revisions import ANNOUNCED, LATEST, LABEL_PATTERN, NOTIFY_CHANNEL, decode_state, load_revision
 from loomwork.engine.sections import argument_schemas, template_parameters
 from loomwork.errors import Conflict, Invalid, NotFound
 from loomwork.identity.service import Principal
@@ -264,6 +264,15 @@ class ResolveCache:
 
 _caches: dict[int, ResolveCache] = {}
 _caches_lock = threading.Lock()
+
+
+@event.listens_for(Session, "after_commit")
+def _drop_own_cache(session: Session) -> None:
+    """This process's own writes clear its cache at once, without waiting for the notification."""
+    if session.info.pop(ANNOUNCED, False):
+        found = _caches.get(id(session.get_bind().engine))
+        if found is not None:
+            found.invalidate()
 
 
 def cache_for(engine: Engine) -> ResolveCache:

@@ -34,6 +34,7 @@ ADMIN_LABELS = frozenset({"production"})
 PENDING_KEY = "~pending"  # no slot key starts with "~"
 NOTIFY_CHANNEL = "loomwork_resolve"
 CHANGED = "loomwork.revisions.changed"
+ANNOUNCED = "loomwork.revisions.announced"
 revision_table = Revision.__table__
 
 
@@ -111,6 +112,7 @@ def announce_change(session: Session) -> None:
 def _announce_at_commit(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.pop(CHANGED, False):
         return
+    session.info[ANNOUNCED] = True  # resolve drops this process's own cache right after the commit
     if session.get_bind().dialect.name == "postgresql":
         # Delivered to every listening worker when (and only if) this transaction commits.
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
