@@ -28,7 +28,9 @@ LEGACY_DRAFT_PATHS = {"personas": "/persona/draft", "tools": "/tool/draft", "eva
                       "invocations": "/test/draft"}
 OPERATION_ROLES = {"get": "viewer", "search": "viewer", "create": "editor", "update": "editor",
                    "duplicate": "editor", "delete": "editor", "draft": "editor", "drafts": "viewer",
-                   "docs": "viewer", "export": "viewer", "import": "editor", "refresh": "admin"}
+                   "docs": "viewer", "export": "viewer", "import": "editor", "refresh": "admin",
+                   "history": "viewer", "revision": "viewer", "diff": "viewer", "rollback": "editor",
+                   "label": "editor", "resolve": "viewer"}
 DRAFT_RESPONSE_FIELDS = {"success", "draft_id", "idempotency_key", "new_version", "message", "form_state"}
 
 

@@ -26,7 +26,7 @@ from conftest import assert_error
 
 KIND = "personas"
 COLUMNS = ["persona_id", "name", "description", "color", "icon", "instructions", "flags", "examples",
-           "departments", "parameter_fields", "voices", "scenarios"]
+           "departments", "parameter_fields", "voices", "scenarios", "labels"]
 SECTIONS = ["names", "descriptions", "colors", "icons", "instructions", "flags", "examples", "departments",
             "parameter_fields", "voices", "scenarios"]
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="{r}" fill="#0f0" /></svg>'

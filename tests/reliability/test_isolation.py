@@ -170,7 +170,8 @@ def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other
         items = resolve(doc, prop.get("items", {})) if prop.get("type") == "array" else {}
         if is_uuid(prop) or is_uuid(items):
             value = foreign_id(path, name, other)
-            yield name, value, {**REQUIRED_BESIDES.get(path, {}), name: (value if is_uuid(prop) else [value])}
+            yield name, value, {**REQUIRED_BESIDES.get(path, {}), **required_besides(schema, name),
+                                name: (value if is_uuid(prop) else [value])}
         elif items.get("type") == "object":
             base = own_item(path, acme_ids) if kind and name == kind.plural else minimal(doc, items)
             for inner, value, body in foreign_bodies(doc, path, items, other, acme_ids):
@@ -181,6 +182,16 @@ def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other
 # Required fields besides the ids: a decision to make, the step a generation drafts.
 REQUIRED_BESIDES = {"/api/v5/proposals/decide": {"decision": "reject"},
                     **{f"/api/v5/artifacts/{k.plural}/generate": {"step": "basic"} for k in ARTIFACT_KINDS}}
+
+
+# The other required fields of the revision operations (history, revision, diff, rollback, label), so the
+# artifact lookup is what answers.
+REVISION_FIELDS = {"version": 1, "from_version": 1, "to_version": 1, "label": "staging"}
+
+
+def required_besides(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    return {field: REVISION_FIELDS[field] for field in schema.get("required", [])
+            if field != name and field in REVISION_FIELDS}
 
 
 def minimal(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

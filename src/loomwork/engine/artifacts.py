@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
-from loomwork.engine import drafts, search
+from loomwork.engine import drafts, revisions, search
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
 from loomwork.engine.models import Artifact
@@ -38,15 +38,6 @@ from loomwork.resources.kinds import RESOURCE_KINDS
 MAX_BULK_ITEMS = 1000
 
 
-def emit_revision(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, version: int,
-                  approved_by: dict[str, Any] | None = None) -> None:
-    """`artifact.revision_created`, in the transaction that writes the version. (Where revisions are written,
-    the revision writer calls this once; until then every commit point below does.)"""
-    outbox.emit(session, principal.group_id, outbox.REVISION_CREATED, {
-        "kind": kind.name, kind.id_field: artifact_id, "version": version, "author": outbox.actor(principal),
-        "via_agent": principal.via_agent, "approved_by": approved_by})
-
-
 def require_complete(kind: ArtifactKind, state: FormState) -> None:
     for slot in kind.slots:
         if slot.required and not state.ids(slot.key):
@@ -57,19 +48,31 @@ def require_complete(kind: ArtifactKind, state: FormState) -> None:
 
 
 def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, state: FormState,
-                    artifact_id: uuid.UUID | None = None) -> ArtifactRow:
+                    artifact_id: uuid.UUID | None = None, *, operation: str = "create", message: str | None = None,
+                    approved_by: uuid.UUID | None = None) -> ArtifactRow:
     require_complete(kind, state)
     artifact_id = artifact_id or uuid.uuid4()
     insert_artifacts(session, kind, principal.group_id, principal.profile_id, [artifact_id])
     insert_states(session, {artifact_id: state})
     search.reindex(session, kind, [artifact_id])
     search.record_tallies(session, kind, principal.group_id, [(None, state)])
-    return ArtifactRow(artifact_id, 1)
+    row = ArtifactRow(artifact_id, 1)
+    revisions.record_revision(session, kind, principal, row, state, operation=operation, message=message,
+                              approved_by=approved_by)
+    return row
+
+
+def operation_of(action: str, draft: object) -> str:
+    """The revision's `operation` for an artifact service's audit action."""
+    if action.startswith("import_"):
+        return "import"
+    return "draft_commit" if draft is not None and action in ("create", "update") else action
 
 
 def commit_state(
     session: Session, kind: ArtifactKind, principal: Principal, current: ArtifactRow, state: FormState,
-    expected_version: int | None, before: FormState,
+    expected_version: int | None, before: FormState, *, operation: str = "update", message: str | None = None,
+    approved_by: uuid.UUID | None = None,
 ) -> ArtifactRow:
     """Write a new state with an atomic version check: the UPDATE only matches the version we read."""
     if expected_version is not None and expected_version != current.version:
@@ -86,7 +89,10 @@ def commit_state(
     write_state(session, current.id, state)
     search.reindex(session, kind, [current.id])
     search.record_tallies(session, kind, principal.group_id, [(before, state)])
-    return ArtifactRow(current.id, current.version + 1)
+    row = ArtifactRow(current.id, current.version + 1)
+    revisions.record_revision(session, kind, principal, row, state, operation=operation, message=message,
+                              approved_by=approved_by)
+    return row
 
 
 def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any],
@@ -97,13 +103,12 @@ def create_item(session: Session, kind: ArtifactKind, principal: Principal, item
     if item.get("draft_id"):
         draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], None)
     state = apply_patch(session, principal.group_id, kind, start, item)
-    row = insert_artifact(session, kind, principal, state, artifact_id)
+    row = insert_artifact(session, kind, principal, state, artifact_id, operation=operation_of(action, draft),
+                          message=item.get("message"), approved_by=approved_by)
     if draft:
         drafts.mark_committed(session, draft, row.id)
     audit.record_state(session, principal, action, kind, row.id, None, state, draft_id=draft.id if draft else None,
                        version=row.version, **_approval(approved_by))
-    emit_revision(session, kind, principal, row.id, row.version,
-                  approved_by={"profile_id": str(approved_by)} if approved_by else None)
     return row
 
 
@@ -126,11 +131,10 @@ def update_item(session: Session, kind: ArtifactKind, principal: Principal, item
     if state == before.normalised() and expected in (None, current.version):
         row = current  # nothing changed: no new version
     else:
-        row = commit_state(session, kind, principal, current, state, expected, before)
+        row = commit_state(session, kind, principal, current, state, expected, before,
+                           operation=operation_of(action, draft), message=item.get("message"), approved_by=approved_by)
         audit.record_state(session, principal, action, kind, row.id, before, state,
                            draft_id=draft.id if draft else None, version=row.version, **_approval(approved_by))
-        emit_revision(session, kind, principal, row.id, row.version,
-                  approved_by={"profile_id": str(approved_by)} if approved_by else None)
     if draft:
         drafts.mark_committed(session, draft, row.id)
     return row
@@ -143,10 +147,9 @@ def duplicate(session: Session, kind: ArtifactKind, principal: Principal, artifa
     base = names[state.ids("name")[0]].value if state.ids("name") else kind.title
     copy_name = resources.normalise_value(RESOURCE_KINDS["name"], f"{base} (copy)", "name")
     state.slots["name"] = resources.find_or_create(session, principal.group_id, RESOURCE_KINDS["name"], [copy_name])
-    row = insert_artifact(session, kind, principal, state)
+    row = insert_artifact(session, kind, principal, state, operation="duplicate")
     audit.record_state(session, principal, "duplicate", kind, row.id, None, state, source_id=str(source.id),
                        version=row.version)
-    emit_revision(session, kind, principal, row.id, row.version)
     return row
 
 
@@ -155,10 +158,26 @@ def delete_one(session: Session, kind: ArtifactKind, principal: Principal, artif
     removed = load_state(session, current.id)  # what the event says was removed
     session.execute(delete(Artifact).where(Artifact.id == artifact_id))
     search.record_tallies(session, kind, principal.group_id, [(removed, None)])
+    revisions.announce_change(session)  # a cached resolve of it must stop answering
     audit.record_state(session, principal, "delete", kind, current.id, removed, None, version=current.version)
     outbox.emit(session, principal.group_id, outbox.DELETED, {
         "kind": kind.name, kind.id_field: current.id, "version": current.version,
         "deleted_by": outbox.actor(principal), "via_agent": principal.via_agent})
+
+
+def rollback(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, to_version: int,
+             expected_version: int | None, message: str | None) -> ArtifactRow:
+    """A new revision whose state equals `to_version`'s; all of it or nothing (409 resource_gone)."""
+    current = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)
+    if expected_version is not None and expected_version != current.version:
+        raise version_conflict(kind.name, current.version, expected_version)
+    before = load_state(session, current.id)
+    state = revisions.rollback_state(session, kind, principal, current.id, to_version)
+    row = commit_state(session, kind, principal, current, state, expected_version, operation="rollback",
+                       message=message or f"Rollback to version {to_version}.")
+    audit.record_state(session, principal, "rollback", kind, row.id, before, state, version=row.version,
+                       to_version=to_version)
+    return row
 
 
 def run_items(

@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
-from loomwork.engine import search
-from loomwork.engine.artifacts import create_item, emit_revision, failed, require_complete, run_item, succeeded
+from loomwork.engine import revisions, search
+from loomwork.engine.artifacts import create_item, failed, require_complete, run_item, succeeded
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch_with, referenced_ids, with_aliases_resolved
 from loomwork.engine.repository import ArtifactRow, insert_artifacts, insert_states
@@ -58,7 +58,8 @@ def create_items(session: Session, kind: ArtifactKind, principal: Principal, ite
         except LoomworkError as error:
             audit.forget_since(session, recorded)  # the item writes nothing, so nothing happened to audit
             results[index] = failed(index, error)
-    _write(session, kind, principal, plan, dict(states.values()))
+    messages = {states[index][0]: items[index].get("message") for index in states}
+    _write(session, kind, principal, plan, dict(states.values()), messages)
     for index, (artifact_id, _state) in states.items():
         results[index] = succeeded(index, answer(ArtifactRow(artifact_id, 1)))
     for index in own_savepoint:
@@ -78,7 +79,7 @@ def _planned_item(session: Session, kind: ArtifactKind, principal: Principal, pl
 
 
 def _write(session: Session, kind: ArtifactKind, principal: Principal, plan: PlannedResolver,
-           states: dict[uuid.UUID, FormState]) -> None:
+           states: dict[uuid.UUID, FormState], messages: dict[uuid.UUID, str | None]) -> None:
     if not states:
         return
     real = plan.create({rid for state in states.values() for rid in state.all_ids()})
@@ -91,8 +92,9 @@ def _write(session: Session, kind: ArtifactKind, principal: Principal, plan: Pla
     rows = [SimpleNamespace(id=artifact_id, group_id=principal.group_id, updated_at=now) for artifact_id in states]
     search.index_new(session, kind, rows, states, plan.known)
     search.record_tallies(session, kind, principal.group_id, [(None, state) for state in states.values()])
-    for artifact_id in states:  # only the items that passed: a failed one writes nothing, events included
-        emit_revision(session, kind, principal, artifact_id, 1)
+    revisions.record_revisions(session, kind, principal, [
+        revisions.NewRevision(artifact_id, 1, state, messages.get(artifact_id)) for artifact_id, state in states.items()],
+        operation="create")
     # Every value the states hold is in plan.known: referenced ids, values found by hash and created.
     audit.remember_labels(session, {rid: plan.known[rid].label for state in states.values()
                                     for rid in state.all_ids() if rid in plan.known})

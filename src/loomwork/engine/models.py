@@ -110,3 +110,54 @@ class DraftEntry(Base):
     decision_proposals: Mapped[list | None] = mapped_column(JSON)
     # The review queue's answer to the decision, replayed when the same decision comes again.
     decision_reply: Mapped[str | None] = mapped_column(Text)
+
+
+class Revision(Base):
+    """One committed version of an artifact, never changed after it is written (API.md section 9).
+
+    `state` is the compact form state at that version: resource ids per slot (32 hex digits each) and the
+    pending ones. Resources are immutable and deduplicated, so ids plus the resources table are the full
+    resolved state at a fraction of the size of the values (a typical persona's revision is ~0.7 KB).
+    """
+
+    __tablename__ = "artifact_revisions"
+
+    artifact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = created_at()
+    author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    author_name: Mapped[str] = mapped_column(String(200))
+    author_type: Mapped[str] = mapped_column(String(10))
+    via_agent: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    operation: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(32))
+
+
+class Label(Base):
+    """A name (`production`, `staging`, ...) pointing at one version of one artifact."""
+
+    __tablename__ = "artifact_labels"
+
+    artifact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class ChangeClock(Base):
+    """One row on SQLite, bumped in the transaction of every revision, label move and delete, so each
+    worker's resolve cache sees in one cheap read whether anything it holds may be stale. (PostgreSQL
+    tells the workers through LISTEN/NOTIFY instead: no row every writer would queue on.)"""
+
+    __tablename__ = "change_clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

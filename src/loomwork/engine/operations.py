@@ -41,6 +41,18 @@ OPERATIONS: tuple[Operation, ...] = (
               "generate {name} drafts with AI"),
     Operation("refresh", "POST", "admin", False, "Rebuild the {name} search views from the base tables.",
               "refresh {name} views"),
+    Operation("history", "POST", "viewer", True, "A {name}'s revisions, newest first, with the labels on each.",
+              "read {name} history"),
+    Operation("revision", "POST", "viewer", True, "One revision of a {name}: who, when, why, and its config.",
+              "read {name} revisions"),
+    Operation("diff", "POST", "viewer", True, "What changed between two versions of a {name}, in readable values.",
+              "compare {name} versions"),
+    Operation("rollback", "POST", "editor", False, "Write a new revision of a {name} equal to an older version.",
+              "roll back {plural}"),
+    Operation("label", "POST", "editor", False,
+              "Point a label (production needs admin) at a version of a {name}, compare-and-set.", "move {name} labels"),
+    Operation("resolve", "POST", "viewer", True,
+              "The runtime read: a {name}'s live config by id or exact name, at a label or version.", "resolve {plural}"),
 )
 
 

@@ -10,13 +10,16 @@ import tempfile
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, UploadFile
+from fastapi.responses import JSONResponse
 
-from loomwork.engine import artifacts, bulk, docs, drafts, repository, search, transfer
+from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, transfer
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.errors import ERROR_STATUSES, QuotaExceeded
+from loomwork.errors import ERROR_STATUSES, Invalid, QuotaExceeded
 from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
+from fastapi.encoders import jsonable_encoder
+from loomwork.engine.schemas import MAX_MESSAGE_CHARS
 from loomwork.engine.schemas import (
     DocsRequest,
     ErrorBody,
@@ -25,8 +28,10 @@ from loomwork.engine.schemas import (
     KindSchemas,
     PageRequest,
     RefreshResponse,
+    LabelName,
     build_draft_schemas,
     build_generate_request,
+    build_revision_schemas,
     build_schemas,
     build_search_schemas,
 )
@@ -44,6 +49,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     schemas: KindSchemas = build_schemas(kind)
     draft_schemas = build_draft_schemas(kind)
     search_schemas = build_search_schemas(kind)
+    revision_schemas = build_revision_schemas(kind)
     base = f"/api/v5/artifacts/{kind.plural}"
     router = APIRouter(tags=[f"{kind.title}s"], responses=ERROR_RESPONSES)
 
@@ -200,4 +206,83 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         # No caches are kept yet: every read goes to the database, so there is no tag to drop.
         return {"success": True, "refreshed_views": views, "invalidated_tags": []}
 
+    add_revision_routes(router, kind, route, caller, revision_schemas)
     return router
+
+
+def add_revision_routes(router: APIRouter, kind: ArtifactKind, route: Any, caller: Any, schemas: Any) -> None:
+    """History, revision, diff, rollback, label and resolve (API.md section 9)."""
+    id_field = kind.id_field
+
+    @route("history", schemas.history_response)
+    def history(body: schemas.history_request, who: caller("history")) -> Any:
+        with who.db.transaction(write=False) as session:
+            return revisions.history(session, kind, who.principal, getattr(body, id_field), body.page_size or 25,
+                                     body.page_offset or 0)
+
+    @route("revision", schemas.revision_response)
+    def revision(body: schemas.revision_request, who: caller("revision")) -> Any:
+        with who.db.transaction(write=False) as session:
+            row = repository.get_artifact(session, kind, who.principal.group_id, getattr(body, id_field))
+            found = revisions.load_revision(session, kind, row.id, body.version)
+            labels = [name for name, version in revisions.labels_of(session, row.id).items() if version == found.version]
+            config = resolve.config_of(session, kind, who.principal.group_id, revisions.decode_state(found.state))
+            return {id_field: row.id, **revisions.metadata(found), "labels": labels, "etag": found.content_hash,
+                    "config": config}
+
+    @route("diff", schemas.diff_response)
+    def diff(body: schemas.diff_request, who: caller("diff")) -> Any:
+        with who.db.transaction(write=False) as session:
+            return revisions.diff(session, kind, who.principal, getattr(body, id_field), body.from_version,
+                                  body.to_version)
+
+    @route("rollback", schemas.rollback_response)
+    def rollback(body: schemas.rollback_request, who: caller("rollback")) -> Any:
+        with who.db.transaction(write=True) as session:
+            row = artifacts.rollback(session, kind, who.principal, getattr(body, id_field), body.to_version,
+                                     body.expected_version, body.message)
+        return {"success": True, id_field: row.id, "version": row.version,
+                "message": f"Rolled back {kind.name} to version {body.to_version} as version {row.version}."}
+
+    @route("label", schemas.label_response)
+    def label(body: schemas.label_request, who: caller("label")) -> Any:
+        given = body.model_dump(exclude_unset=True)
+        with who.db.transaction(write=True) as session:
+            return revisions.move_label(session, kind, who.principal, getattr(body, id_field), body.label,
+                                        body.version, expected=given.get("expected_version"),
+                                        check_expected="expected_version" in given)
+
+    @route("resolve", schemas.resolve_response)
+    def resolve_post(body: schemas.resolve_request, who: caller("resolve")) -> Any:
+        target = getattr(body, id_field) or body.name
+        if (getattr(body, id_field) is None) == (body.name is None):
+            raise Invalid(f"{id_field}: give the {kind.name}'s id or its exact name (one of {id_field} and name).",
+                          field=id_field)
+        with who.db.transaction(write=False) as session:
+            return resolve.resolve(session, kind, who.principal, target, body.label, body.version)
+
+    op = operation("resolve")
+
+    @router.get(f"/api/v5/resolve/{kind.plural}/{{id_or_name}}", operation_id=f"resolve_{kind.name}_get",
+                summary=op.summary.format(name=kind.name, plural=kind.plural) + " Sends an ETag; If-None-Match: 304.",
+                response_model=schemas.resolve_response,
+                responses={304: {"description": "Not modified: the If-None-Match ETag is still current."}})
+    def resolve_get(
+        who: caller("resolve"),
+        id_or_name: Annotated[str, Path(max_length=MAX_MESSAGE_CHARS, description="The id or the exact current name.")],
+        label: Annotated[LabelName | None, Query(description="Default latest.")] = None,
+        version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,
+    ) -> Any:
+        with who.db.transaction(write=False) as session:
+            answer = resolve.resolve(session, kind, who.principal, id_or_name, label, version)
+        etag = f'"{answer["etag"]}"'
+        if if_none_match and _etag_matches(if_none_match, answer["etag"]):
+            return Response(status_code=304, headers={"ETag": etag})
+        return JSONResponse(jsonable_encoder(answer), headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match: `*` or any listed tag, weak or strong (RFC 9110 uses the weak comparison here)."""
+    tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
+    return "*" in tags or etag in tags

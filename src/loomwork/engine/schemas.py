@@ -37,6 +37,8 @@ def _few_words(value: str) -> str:
 # Every search field of every request: bounded in characters and in words.
 SearchText = Annotated[str, Field(max_length=MAX_KEY_CHARS), AfterValidator(_few_words)]
 
+MAX_MESSAGE_CHARS = 10_000
+
 
 def _unstorable_text(value: Any, path: str) -> str | None:
     """The path of the first string no database can store: a NUL character or a lone surrogate."""
@@ -218,9 +220,12 @@ def _model(model_name: str, base: type[BaseModel] = BaseModel, /, **fields: Any)
 def build_schemas(kind: ArtifactKind) -> KindSchemas:
     title, id_field = kind.title, kind.id_field
     draft_field = (uuid.UUID | None, Field(None, description="Commit this draft's form into the item."))
-    create_item = _model(f"Create{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field)
+    message_field = (Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | None,
+                     Field(None, description="Why: kept on the revision this item writes."))
+    create_item = _model(f"Create{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field,
+                         message=message_field)
     update_item = _model(
-        f"Update{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field,
+        f"Update{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field, message=message_field,
         **{id_field: (uuid.UUID, ...)},
         expected_version=(Int(ge=1) | None, Field(None, description=f"Fail the item unless the {kind.name} is at this version.")),
     )
@@ -474,4 +479,110 @@ def build_generate_request(kind: ArtifactKind) -> type[BaseModel]:
         step=(Literal[steps], Field(description="The editor step whose fields the model drafts.")),  # type: ignore[valid-type]
         hint=(Annotated[str, Field(max_length=MAX_HINT_CHARS)] | None,
               Field(None, description="What the person wants, in their words.")),
+    )
+
+
+# --- revisions, labels and resolve (API.md section 9) ----------------------------------------------------------
+
+
+class Author(BaseModel):
+    profile_id: uuid.UUID | None
+    name: str
+    type: str = Field(description="person or agent")
+
+
+class RevisionInfo(BaseModel):
+    version: int
+    created_at: datetime
+    author: Author
+    via_agent: bool
+    approved_by: uuid.UUID | None
+    operation: str = Field(description="create, update, draft_commit, import, duplicate, rollback or baseline")
+    message: str | None
+
+
+class HistoryEntry(RevisionInfo):
+    labels: list[str] = Field(description="The labels pointing at this version.")
+
+
+class Change(BaseModel):
+    field: str
+    before: Any
+    after: Any
+    added: list[Any]
+    removed: list[Any]
+
+
+LabelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description=(
+    "A label: a lowercase letter, then up to 63 of a-z, 0-9, _ and -. `latest` is the newest version."))]
+
+
+def _one_of(*fields: str) -> type[RequestModel]:
+    """A request base whose schema says that exactly one of `fields` is given (the router checks it too)."""
+    class OneOf(RequestModel):
+        model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [f]} for f in fields]})
+
+    return OneOf
+
+
+@dataclass(frozen=True)
+class RevisionSchemas:
+    history_request: type[BaseModel]
+    history_response: type[BaseModel]
+    revision_request: type[BaseModel]
+    revision_response: type[BaseModel]
+    diff_request: type[BaseModel]
+    diff_response: type[BaseModel]
+    rollback_request: type[BaseModel]
+    rollback_response: type[BaseModel]
+    label_request: type[BaseModel]
+    label_response: type[BaseModel]
+    resolve_request: type[BaseModel]
+    resolve_response: type[BaseModel]
+
+
+def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
+    title, id_field = kind.title, kind.id_field
+    the_id = {id_field: (uuid.UUID, ...)}
+    Version = Int(ge=1)  # noqa: N806
+    at = {"label": (LabelName | None, Field(None, description="Default latest: the newest version.")),
+          "version": (Version | None, Field(None, description="A version; wins over label."))}
+    resolve_response = _model(
+        f"Resolve{title}Response", **the_id, kind=(str, ...), version=(int, ...),
+        label=(str | None, Field(None, description="The label resolved; null when a version was asked for.")),
+        etag=(str, Field(..., description="The revision's content hash; the GET form sends it as ETag.")),
+        config=(dict[str, Any], Field(..., description="The live values by field, ready to hand to a model.")))
+    return RevisionSchemas(
+        history_request=_model(f"{title}HistoryRequest", RequestModel, **the_id,
+                               page_size=(Int(ge=1, le=200) | None, Field(None, description="1 to 200; default 25.")),
+                               page_offset=(Int(ge=0) | None, None)),
+        history_response=_model(f"{title}HistoryResponse", **the_id, version=(int, ...),
+                                labels=(dict[str, int], Field(..., description="Every label and its version.")),
+                                revisions=(list[HistoryEntry], ...), total_count=(int, ...)),
+        revision_request=_model(f"{title}RevisionRequest", RequestModel, **the_id, version=(Version, ...)),
+        revision_response=_model(f"{title}RevisionResponse", RevisionInfo, **the_id, labels=(list[str], ...),
+                                 etag=(str, ...), config=(dict[str, Any], ...)),
+        diff_request=_model(f"{title}DiffRequest", RequestModel, **the_id, from_version=(Version, ...),
+                            to_version=(Version, ...)),
+        diff_response=_model(f"{title}DiffResponse", **the_id, from_version=(int, ...), to_version=(int, ...),
+                             changes=(list[Change], ...)),
+        rollback_request=_model(
+            f"Rollback{title}Request", RequestModel, **the_id, to_version=(Version, ...),
+            expected_version=(Version | None, Field(None, description=f"Fail unless the {kind.name} is at this version.")),
+            message=(Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | None, None)),
+        rollback_response=_model(f"Rollback{title}Response", success=(bool, ...), message=(str, ...),
+                                 version=(int, ...), **the_id),
+        label_request=_model(
+            f"Label{title}Request", RequestModel, **the_id, label=(LabelName, ...),
+            version=(Version | None, Field(..., description="The version to point at; null removes the label.")),
+            expected_version=(Version | None, Field(
+                None, description="Compare-and-set: the version the label points at now (null: it must not exist)."))),
+        label_response=_model(f"Label{title}Response", **the_id, label=(str, ...), version=(int | None, ...),
+                              previous_version=(int | None, ...)),
+        resolve_request=_model(
+            # Not nullable: a null would count as given in the schema's oneOf.
+            f"Resolve{title}Request", _one_of(id_field, "name"), **{id_field: (uuid.UUID, None)},
+            name=(Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)],
+                  Field(None, description="The exact current name.")), **at),
+        resolve_response=resolve_response,
     )

@@ -7,6 +7,11 @@ spreadsheet would run as a formula (starting with =, +, -, @, tab, CR or LF) is
 prefixed with "'"; so is a cell that starts with "'" itself, and import removes
 exactly one leading "'" again, which makes the round trip exact. Pending
 connections are not exported (they are not live); an empty cell clears a slot.
+
+The last column, `labels`, carries the labels (revisions stay in the database): a bare name points at
+the row's own version, `name@N` at an older version N. Import points a bare name at the version the row
+leaves the artifact at, and `name@N` at version N when the row updates an artifact whose version N is
+in this database (else the row's message says it was not carried); labels the cell does not name are left as they are.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from loomwork import uploads
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
-from loomwork.engine import search
+from loomwork.engine import revisions, search
 from loomwork.engine.artifacts import create_item, run_items, update_item
+from loomwork.engine.models import Artifact, Label, Revision
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Connection
 from loomwork.engine.repository import find_artifact, get_artifact, id_taken
@@ -65,9 +71,15 @@ def columns(kind: ArtifactKind) -> list[Column]:
     return cols
 
 
+LABELS_COLUMN = "labels"
+LABELS_DESCRIPTION = ("; -separated labels: a bare name points at this row's version, name@N at version N "
+                      "(production needs admin).")
+
+
 def import_fields(kind: ArtifactKind) -> list[dict[str, Any]]:
-    return [{"name": c.name, "description": c.description, "multiple": c.multiple,
-             "required": bool(c.slot and c.slot.required)} for c in columns(kind)]
+    return [*({"name": c.name, "description": c.description, "multiple": c.multiple,
+               "required": bool(c.slot and c.slot.required)} for c in columns(kind)),
+            {"name": LABELS_COLUMN, "description": LABELS_DESCRIPTION, "multiple": True, "required": False}]
 
 
 def neutralise(cell: str) -> str:
@@ -120,11 +132,12 @@ def export_chunks(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
     (CELL_CACHE_SIZE), so memory stays flat however many artifacts: unique names are read per chunk.
     """
     cols = columns(kind)
-    yield [c.name for c in cols]
+    yield [c.name for c in cols] + [LABELS_COLUMN]
     cells = _CellCache(session, group_id)
     empty = (None,) * (len(cols) - 1)
     for chunk in chunks:
         lists = _slot_lists(session, cols, chunk)
+        labels = _label_cells(session, chunk)
         cells.load_ids({rid for per_slot in lists.values() for joined in per_slot if joined
                         for rid in in_position_order(joined)})
         plain, escaped = cells.plain, cells.escaped
@@ -137,7 +150,18 @@ def export_chunks(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
                     row.append(neutralise("; ".join([escaped[rid] for rid in in_position_order(joined)])))
                 else:  # a single slot's one item sits at position 0
                     row.append(neutralise(plain[joined[POSITION_DIGITS:]]))
+            row.append(labels.get(artifact_id, ""))
             yield row
+
+
+def _label_cells(session: Session, chunk: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = session.execute(select(Label.artifact_id, Label.name, Label.version, Artifact.version)
+                           .join(Artifact, Artifact.id == Label.artifact_id)
+                           .where(among(session, Label.artifact_id, chunk)).order_by(Label.artifact_id, Label.name))
+    names: dict[uuid.UUID, list[str]] = {}
+    for artifact_id, name, version, current in rows:
+        names.setdefault(_as_uuid(artifact_id), []).append(name if version == current else f"{name}@{version}")
+    return {artifact_id: "; ".join(found) for artifact_id, found in names.items()}
 
 
 def _slot_lists(session: Session, cols: list[Column], chunk: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
@@ -254,7 +278,8 @@ def read_csv(kind: ArtifactKind, data: bytes) -> list[dict[str, Any]]:
         raise Invalid(f"file: the CSV cannot be read ({exc}).", field="file") from None
     if not rows:
         raise Invalid("file: the CSV is empty; its first line must name the columns.", field="file")
-    known = {c.name: c for c in columns(kind)}
+    known: dict[str, Any] = {c.name: c for c in columns(kind)}
+    known[LABELS_COLUMN] = None
     header = [h.strip() for h in rows[0]]
     unknown = [h for h in header if h not in known]
     if unknown:
@@ -272,6 +297,8 @@ def read_csv(kind: ArtifactKind, data: bytes) -> list[dict[str, Any]]:
 def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
     """A CSV row as a create/update item: each column given replaces its slot."""
     item: dict[str, Any] = {}
+    if cells.get(LABELS_COLUMN, "").strip():
+        item[LABELS_COLUMN] = _parse_labels(restore(cells[LABELS_COLUMN]))
     for col in columns(kind):
         if col.name not in cells:
             continue
@@ -295,6 +322,34 @@ def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
         except RejectedValue as exc:
             raise Invalid(f"{col.name} {exc}.", field=col.name) from None
     return item
+
+
+def _parse_labels(cell: str) -> list[tuple[str, int | None]]:
+    """`production; staging@3` -> [("production", None), ("staging", 3)]: None is the row's own version."""
+    parsed = []
+    for entry in (part.strip() for part in cell.split(";")):
+        if not entry:
+            continue
+        name, _, at = entry.partition("@")
+        revisions.check_label_name(name.strip(), LABELS_COLUMN)
+        if at and not (at.strip().isdigit() and 0 < int(at) < 2**31):
+            raise Invalid(f"{LABELS_COLUMN}: {entry!r} must be name or name@version.", field=LABELS_COLUMN)
+        parsed.append((name.strip(), int(at) if at else None))
+    return parsed
+
+
+def _apply_labels(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, version: int,
+                  labels: list[tuple[str, int | None]], *, created: bool) -> str:
+    """Point each label; returns a note on those that could not be carried. An artifact the import created
+    has only its own first version: `name@N` named another artifact's history, so it is never carried there."""
+    skipped = []
+    for name, at in labels:
+        target = version if at is None else at
+        if at is not None and (created or session.get(Revision, (artifact_id, at)) is None):
+            skipped.append(f"{name}@{at}")
+            continue
+        revisions.move_label(session, kind, principal, artifact_id, name, target)
+    return f" Labels not carried (that version is not in this database): {', '.join(skipped)}." if skipped else ""
 
 
 def _id_in_cell(cell: str) -> uuid.UUID:
@@ -356,18 +411,21 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows
         if on_row:
             on_row()
         item = row_to_item(kind, row["cells"])
+        labels = item.pop(LABELS_COLUMN, [])
         artifact_id = item.get(kind.id_field)
         if artifact_id and find_artifact(session, kind, principal.group_id, artifact_id):
             result = update_item(session, kind, principal, item, action="import_update")
-            return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}."}
+            note = _apply_labels(session, kind, principal, result.id, result.version, labels, created=False)
+            return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}.{note}"}
         item.pop(kind.id_field, None)
         note = ""
         if artifact_id and (id_taken(session, artifact_id)
                             or not (keep_free_ids or audit.was_in_group(session, principal.group_id, artifact_id))):
             artifact_id, note = None, " with a new id"
         result = create_item(session, kind, principal, item, artifact_id, action="import_create")
+        note = f"{note}.{_apply_labels(session, kind, principal, result.id, result.version, labels, created=True)}"
         created_lines.add(row["line"])  # counted below only if its savepoint held
-        return {"id": result.id, "version": result.version, "message": f"Created {kind.name}{note}."}
+        return {"id": result.id, "version": result.version, "message": f"Created {kind.name}{note}"}
 
     results = run_items(session, rows, import_one)
     for result, row in zip(results, rows):

@@ -8,6 +8,7 @@ import { showDocs } from "./docs.js";
 import { showKeys } from "./keys.js";
 import { showArtifact } from "./view.js";
 import { showDeliveries, showWebhooks } from "./webhooks.js";
+import { showHistory } from "./history.js";
 
 export const app = { who: null, kinds: [] };
 
@@ -88,6 +89,7 @@ async function route() {
     if (parts[2] === "new") return await startDraft(kind, null);
     if (parts[2] === "edit") return await startDraft(kind, parts[3]);
     if (parts[2] === "view") return await showArtifact(kind, parts[3]);
+    if (parts[2] === "history") return await showHistory(kind, parts[3], params);
     if (parts[2] === "draft") return await showEditor(kind, parts[3], params.get("step"));
     return await showList(kind, params);
   } catch (err) {

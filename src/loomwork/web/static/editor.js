@@ -306,6 +306,7 @@ export async function showEditor(kind, draftId, step, focusId) {
       index < kind.steps.length - 1 ? h("a", { class: "button", href: stepHref(index + 1) }, "Next step") : null,
       ctx.artifactId ? h("a", { class: "button", href: `#/k/${kind.plural}/view/${ctx.artifactId}` },
                          `View saved ${kind.name}`) : null,
+      ctx.artifactId ? h("a", { class: "button", href: `#/k/${kind.plural}/history/${ctx.artifactId}` }, "History") : null,
       h("a", { class: "button", href: `#/k/${kind.plural}` }, "Back to list")));
   if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
 }
