@@ -279,3 +279,26 @@ def test_every_generation_is_in_the_audit_trail(api: Api, admin: Api, stub: Stub
 def api_name(admin: Api, api: Api) -> str:
     """The editor's profile name, as the get view tells it."""
     return api.ok("personas", "get", {})["actor_name"]
+
+
+def test_a_generator_can_follow_a_label_of_its_invocation(api: Api, admin: Api, stub: Stub, stub_url: str,
+                                                          private_ok: None) -> None:
+    invocation_id = make_generator(admin, stub_url)
+    assert admin.op("invocations", "label", {"invocation_id": invocation_id, "label": "production",
+                                             "version": 1}).status_code == 200
+    # Version 2 points somewhere that does not answer; production still runs version 1.
+    changed = admin.ok("invocations", "update", {"invocations": [
+        {"invocation_id": invocation_id, "endpoint": "http://127.0.0.1:9/v1"}]})
+    assert changed["results"][0]["version"] == 2
+    body = {"ai_generator": {"invocation_id": invocation_id, "label": "production"}}
+    assert admin.post("/api/v5/settings/update", body).json()["ai_generator"]["invocation_version"] == 1
+    stub.answer = {"name": "Ada"}
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    assert len(stub.received) == 1
+    events = admin.post("/api/v5/audit/search", {}).json()["events"]
+    assert [e["changes"]["invocation_version"] for e in events if e["action"] == "generate"] == [1]
+    # Moving production to version 2 moves the generator with it.
+    assert admin.op("invocations", "label", {"invocation_id": invocation_id, "label": "production",
+                                             "version": 2}).status_code == 200
+    assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    assert len(stub.received) == 1

@@ -22,7 +22,7 @@ from loomwork.audit import service as audit
 from loomwork.config import Settings
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
-from loomwork.engine import drafts
+from loomwork.engine import drafts, revisions
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.drafts import PatchParser, ResponseRenderer
 from loomwork.engine.form import FormState
@@ -76,7 +76,7 @@ def settings_view(session: Session, group_id: uuid.UUID) -> dict[str, Any]:
     if row is None or row.generator_invocation_id is None:
         return {"ai_generator": None}
     generator = read_generator(session, group_id, row)
-    names = _slot_values(session, group_id, INVOCATION, load_state(session, generator.invocation_id))
+    names = _slot_values(session, group_id, INVOCATION, load_state(session, generator.invocation_id))  # its name now
     return {"ai_generator": {
         "invocation_id": generator.invocation_id, "label": row.generator_label,
         "invocation_name": names.get("name"), "invocation_version": generator.invocation_version,
@@ -162,7 +162,13 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
     assert row.generator_invocation_id is not None
     invocation = get_artifact(session, INVOCATION, group_id, row.generator_invocation_id,
                               field="ai_generator.invocation_id")
-    state = load_state(session, invocation.id)
+    state, version = load_state(session, invocation.id), invocation.version
+    if row.generator_label:  # the version the label names (production), not the newest one
+        version = revisions.labels_of(session, invocation.id).get(row.generator_label)
+        if version is None:
+            raise GeneratorFailed(f"The generator invocation has no label {row.generator_label!r}: point it at a "
+                                  "version, or follow the newest version (no label).")
+        state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
     values = resources.load(session, group_id, state.all_ids())
     endpoint = _live(state, values, "endpoint")
     if not endpoint:
@@ -173,7 +179,7 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
     temperature = _live(state, values, "temperature_level")
     reasoning = _live(state, values, "reasoning_level")
     return Generator(
-        invocation_id=invocation.id, invocation_version=invocation.version, endpoint=endpoint[0].value,
+        invocation_id=invocation.id, invocation_version=version, endpoint=endpoint[0].value,
         model=model, key_token=key[0].value.get("ciphertext") if key else None,
         temperature=_number(temperature[0].value) if temperature else None,
         reasoning_effort=reasoning[0].value.lower() if reasoning and reasoning[0].value.lower() in REASONING_EFFORTS
