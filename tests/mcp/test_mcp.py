@@ -28,7 +28,7 @@ from loomwork.resources.kinds import RESOURCE_KINDS
 
 from conftest import TEST_SECRET, Api, LiveServer
 
-TOOL_OPERATIONS = ("search", "get", "docs", "drafts", "propose")
+TOOL_OPERATIONS = ("search", "get", "docs", "drafts", "propose", "resolve")
 
 
 @pytest.fixture(params=["http", "stdio"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from urllib.parse import quote, unquote, urlsplit
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,10 +21,12 @@ import mcp_types as types
 from fastapi import FastAPI
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from starlette.types import Receive, Scope, Send
 
 from loomwork import __version__
+from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.mcp.tools import McpTool, build_tools
 
 AGENT_HEADER = {"X-MCP": "loomwork-mcp"}
@@ -52,6 +55,32 @@ def build_server(api: FastAPI, key_of: KeyOf) -> Server[Any]:
     async def list_tools(_ctx: ServerRequestContext[Any, Any], _params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listing)
 
+    templates = _resource_templates()
+
+    async def list_resources(_ctx: ServerRequestContext[Any, Any], _params: Any) -> types.ListResourcesResult:
+        # Artifacts are reached through the templates; listing every one of them would be a search.
+        return types.ListResourcesResult(resources=[])
+
+    async def list_resource_templates(_ctx: ServerRequestContext[Any, Any],
+                                      _params: Any) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=templates)
+
+    async def read_resource(ctx: ServerRequestContext[Any, Any],
+                            params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        plural, id_or_name, label = _parse_resource_uri(uri)
+        key = key_of(ctx)
+        if not key:
+            raise MCPError(types.INVALID_REQUEST, "No API key: send it as X-Api-Key or Authorization: Bearer, "
+                                                  "or start with LOOMWORK_API_KEY set.")
+        status, answer = await _request(api, "GET", f"/api/v5/resolve/{plural}/{quote(id_or_name, safe='')}", key,
+                                        params={"label": label} if label else None)
+        if status >= 400:
+            raise MCPError(types.INVALID_PARAMS, f"HTTP {status}: {json.dumps(answer, ensure_ascii=False)}",
+                           data={"uri": uri, "status": status, **answer})
+        return types.ReadResourceResult(contents=[types.TextResourceContents(
+            uri=uri, mime_type="application/json", text=json.dumps(answer, ensure_ascii=False))])
+
     async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         tool = tools.get(params.name)
         if tool is None:
@@ -62,7 +91,51 @@ def build_server(api: FastAPI, key_of: KeyOf) -> Server[Any]:
         return await _call_api(api, tool, key, dict(params.arguments or {}))
 
     return Server("loomwork", version=__version__, instructions=INSTRUCTIONS,
-                  on_list_tools=list_tools, on_call_tool=call_tool)
+                  on_list_tools=list_tools, on_call_tool=call_tool, on_list_resources=list_resources,
+                  on_list_resource_templates=list_resource_templates, on_read_resource=read_resource)
+
+
+def _resource_templates() -> list[types.ResourceTemplate]:
+    """Each kind's artifacts as resources: the resolve answer at the latest version or at a label."""
+    templates = []
+    for kind in ARTIFACT_KINDS:
+        templates += [
+            types.ResourceTemplate(name=f"{kind.name}", title=f"A {kind.name}'s live config",
+                                   uri_template=f"loomwork://{kind.plural}/{{id}}", mime_type="application/json",
+                                   description=f"The {kind.name}'s resolved config at its newest version (the "
+                                               f"{kind.plural}_resolve answer); id is its id or exact name."),
+            types.ResourceTemplate(name=f"{kind.name}_at_label", title=f"A {kind.name}'s config at a label",
+                                   uri_template=f"loomwork://{kind.plural}/{{id}}@{{label}}",
+                                   mime_type="application/json",
+                                   description=f"The {kind.name}'s resolved config at the version a label "
+                                               f"(production, staging, ...) names."),
+        ]
+    return templates
+
+
+def _parse_resource_uri(uri: str) -> tuple[str, str, str | None]:
+    """`loomwork://{plural}/{id}[@{label}]` -> (plural, id or name, label); a clear error otherwise."""
+    parts = urlsplit(uri)
+    plurals = [kind.plural for kind in ARTIFACT_KINDS]
+    target, _, label = parts.path.removeprefix("/").partition("@")
+    if parts.scheme != "loomwork" or parts.netloc not in plurals or not target or "/" in target or parts.query:
+        raise MCPError(types.INVALID_PARAMS, f"Unknown resource {uri!r}: use loomwork://{{kind}}/{{id}} or "
+                                             f"loomwork://{{kind}}/{{id}}@{{label}}, kind one of {', '.join(plurals)}.")
+    return parts.netloc, unquote(target), unquote(label) or None
+
+
+async def _request(api: FastAPI, method: str, path: str, key: str, body: Any = None,
+                   params: dict[str, Any] | None = None) -> tuple[int, Any]:
+    """One request to the API, in process, as the agent of `key`: (status, JSON answer)."""
+    transport = httpx2.ASGITransport(app=api)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://loomwork.internal") as client:
+        response = await client.request(method, path, json=body, params=params,
+                                        headers={"X-Api-Key": key, **AGENT_HEADER})
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"detail": response.text}
+    return response.status_code, answer
 
 
 async def _call_api(api: FastAPI, tool: McpTool, key: str, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -72,17 +145,10 @@ async def _call_api(api: FastAPI, tool: McpTool, key: str, arguments: dict[str, 
         if not isinstance(part, str) or part not in tool.input_schema["properties"][tool.path_argument]["enum"]:
             return _error(f"{tool.path_argument}: must be one of the listed values.")
         path = path.replace("{" + tool.path_argument + "}", part)
-    body = {**arguments, **tool.forced}
-    transport = httpx2.ASGITransport(app=api)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://loomwork.internal") as client:
-        response = await client.request(tool.method, path, json=body, headers={"X-Api-Key": key, **AGENT_HEADER})
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {"detail": response.text}
+    status, answer = await _request(api, tool.method, path, key, body={**arguments, **tool.forced})
     text = json.dumps(answer, ensure_ascii=False)
-    if response.status_code >= 400:
-        return types.CallToolResult(content=[types.TextContent(text=f"HTTP {response.status_code}: {text}")],
+    if status >= 400:
+        return types.CallToolResult(content=[types.TextContent(text=f"HTTP {status}: {text}")],
                                     structured_content=answer, is_error=True)
     return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=answer)
 

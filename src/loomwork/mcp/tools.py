@@ -15,7 +15,14 @@ from pydantic import BaseModel
 
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.operations import operation
-from loomwork.engine.schemas import DocsRequest, PageRequest, build_draft_schemas, build_schemas, build_search_schemas
+from loomwork.engine.schemas import (
+    DocsRequest,
+    PageRequest,
+    build_draft_schemas,
+    build_revision_schemas,
+    build_schemas,
+    build_search_schemas,
+)
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.router import ResourceSearchRequest
@@ -60,6 +67,10 @@ def _kind_tools(kind: ArtifactKind) -> list[McpTool]:
         McpTool(f"{kind.plural}_get", f"{summary('get')} Give {kind.id_field} and/or a draft_id. Read-only.",
                 "POST", f"{base}/get", _schema(schemas.get_request)),
         McpTool(f"{kind.plural}_docs", f"{summary('docs')} Read-only.", "POST", f"{base}/docs", _schema(DocsRequest)),
+        McpTool(f"{kind.plural}_resolve",
+                f"{summary('resolve')} Give {kind.id_field} or name; label defaults to latest, version wins over "
+                f"label. The same answer as the resource loomwork://{kind.plural}/{{id}}@{{label}}. Read-only.",
+                "POST", f"{base}/resolve", _schema(build_revision_schemas(kind).resolve_request)),
         McpTool(f"{kind.plural}_drafts", f"{summary('drafts')} Shows how many proposals wait in each. Read-only.",
                 "POST", f"{base}/drafts", _schema(PageRequest)),
         McpTool(
