@@ -17,6 +17,7 @@ It depends on httpx only, not on the server's code.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -106,7 +107,7 @@ class Client:
         except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
             return self._stale(key, cached, what, f"{type(exc).__name__}: {exc}", exc)
         if response.status_code == 304 and cached is not None:
-            return cached
+            return _copy(cached)
         if response.status_code >= 500:
             return self._stale(key, cached, what, f"HTTP {response.status_code}", None)
         if response.status_code != 200:
@@ -119,7 +120,7 @@ class Client:
                          label=answer.get("label"), etag=answer["etag"], config=answer["config"])
         with self._lock:
             self._cache[key] = found
-        return found
+        return _copy(found)
 
     def _stale(self, key: _CacheKey, cached: Resolved | None, what: str, reason: str,
                cause: Exception | None) -> Resolved:
@@ -128,7 +129,12 @@ class Client:
                               f"cached for {what}.") from cause
         log.warning("Loomwork at %s could not be reached (%s); using the cached %s version %s",
                     self.base_url, reason, what, cached.version)
-        return replace(cached, stale=True)
+        return replace(_copy(cached), stale=True)
+
+
+def _copy(found: Resolved) -> Resolved:
+    # The caller may fill in or change its config; the cached answer must stay as the server sent it.
+    return replace(found, config=copy.deepcopy(found.config))
 
 
 def _error(response: httpx.Response, what: str) -> LoomworkClientError:

@@ -58,9 +58,11 @@ def test_resolve_revalidates_by_etag_and_follows_a_label_move(make_api, live_ser
         assert first.config["description"] == "Finds and cites" and first.etag
         again = loomwork.resolve(KIND, persona_id)
         assert again == first and not again.stale
+        again.config["description"] = "changed by the caller"  # a caller's change does not reach the cache
         # The second call asked with the first answer's ETag and got 304 with no body.
         assert counting.seen == [(None, 200), (f'"{first.etag}"', 304)]
 
+        assert loomwork.resolve(KIND, persona_id).config["description"] == "Finds and cites"
         production = loomwork.resolve(KIND, "Archivist", label="production")
         assert (production.id, production.version, production.label) == (persona_id, 1, "production")
         assert production.config["description"] == "Finds documents"

@@ -31,7 +31,8 @@ from loomwork.mcp.tools import McpTool, build_tools
 
 AGENT_HEADER = {"X-MCP": "loomwork-mcp"}
 INSTRUCTIONS = ("Loomwork keeps the configuration of AI agents: personas, tools, evals and invocations. Search and "
-                "read them; propose changes with the *_propose tools. A proposal waits for a person to accept it.")
+                "read them; propose changes with the *_propose tools. A proposal waits for a person to accept it. "
+                "Read a live config with the *_resolve tools or the resources loomwork://{kind}/{id}[@{label}].")
 
 KeyOf = Callable[[ServerRequestContext[Any, Any]], "str | None"]
 
