@@ -30,7 +30,7 @@ OPERATION_ROLES = {"get": "viewer", "search": "viewer", "create": "editor", "upd
                    "duplicate": "editor", "delete": "editor", "draft": "editor", "drafts": "viewer",
                    "docs": "viewer", "export": "viewer", "import": "editor", "refresh": "admin",
                    "history": "viewer", "revision": "viewer", "diff": "viewer", "rollback": "editor",
-                   "label": "editor", "resolve": "viewer"}
+                   "label": "editor", "resolve": "viewer", "generate": "editor"}
 DRAFT_RESPONSE_FIELDS = {"success", "draft_id", "idempotency_key", "new_version", "message", "form_state"}
 
 

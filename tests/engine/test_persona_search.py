@@ -23,7 +23,7 @@ from conftest import assert_error
 KIND = "personas"
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="{r}" fill="#f00" /></svg>'
 IMPORT_COLUMNS = ["persona_id", "name", "description", "color", "icon", "instructions", "flags", "examples",
-                  "departments", "parameter_fields", "voices", "scenarios"]
+                  "departments", "parameter_fields", "voices", "scenarios", "labels"]
 FACETS = ("scenario", "field", "department", "color", "icon", "voice", "instruction")
 # facet name -> (its request ids field, the get section holding its resources)
 FACET_SLOTS = {
@@ -580,7 +580,9 @@ def test_refresh_rebuilds_garbled_search_documents(make_api, db):
 
 OPERATION_ROLES = {"get": "viewer", "search": "viewer", "create": "editor", "update": "editor",
                    "duplicate": "editor", "delete": "editor", "draft": "editor", "drafts": "viewer",
-                   "docs": "viewer", "export": "viewer", "import": "editor", "refresh": "admin"}
+                   "docs": "viewer", "export": "viewer", "import": "editor", "refresh": "admin",
+                   "history": "viewer", "revision": "viewer", "diff": "viewer", "rollback": "editor",
+                   "label": "editor", "resolve": "viewer", "generate": "editor"}
 SLOT_FIELDS = ["name", "description", "color", "icon", "instructions", "flags", "examples", "departments",
                "parameter_fields", "voices", "scenarios"]
 SLOT_NAMES = [("name", "names"), ("description", "descriptions"), ("color", "colors"), ("icon", "icons"),

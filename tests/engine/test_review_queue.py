@@ -252,6 +252,14 @@ def test_sixty_proposals_in_one_draft_store_replies_of_bounded_size(api, db):
 # --- nothing from a proposal is visible before it is accepted ---------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def many_exports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`every_read` exports twice per reader and word: past the default per-group upload quota."""
+    from loomwork import uploads
+
+    monkeypatch.setattr(uploads, "limits", uploads.Limits(quota_count=10_000))
+
+
 def every_read(api: Api, word: str) -> list[str]:
     """Every read that could show a value, as text, for `api`'s profile."""
     texts = []

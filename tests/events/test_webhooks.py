@@ -73,12 +73,14 @@ def test_each_event_is_delivered_signed_and_as_specified(make_api, receiver, wor
     assert deleted["persona_id"] == persona_id and deleted["version"] == 2 and deleted["kind"] == "persona"
     assert deleted["deleted_by"]["name"] == "Eve" and deleted["via_agent"] is False
 
+    # Events name a proposal by its own id (API.md section 8), as the review queue does.
+    [proposal_id] = [p["proposal_id"] for p in proposal["form_state"]["proposals"]]
     [created] = [m.data for m in receiver.of_type("proposal.created")]
     assert created == {"kind": "persona", "persona_id": None, "draft_id": proposal["draft_id"],
-                       "proposal_id": proposal["idempotency_key"], "via_agent": True,
+                       "proposal_id": proposal_id, "via_agent": True,
                        "proposed_by": {**created["proposed_by"], "name": "Eve", "type": "agent"}}
     [decision] = [m.data for m in receiver.of_type("proposal.decided")]
-    assert decision["decision"] == "accept" and decision["proposal_id"] == proposal["idempotency_key"]
+    assert decision["decision"] == "accept" and decision["proposal_id"] == proposal_id
     assert decision["decided_by"]["type"] == "person" and decision["proposed_by"]["type"] == "agent"
     assert [c["data"] for c in feed] == [m.data for m in in_order]  # the feed and the deliveries say the same
 

@@ -82,11 +82,15 @@ def id_fields(doc: dict[str, Any], schema: dict[str, Any]) -> Iterator[tuple[str
 
 def bounded_arrays(doc: dict[str, Any], schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(field, body with that array one element past its maxItems)."""
-    for name, prop in properties(doc, schema).items():
+    props = properties(doc, schema)
+    for name, prop in props.items():
         if prop.get("type") != "array" or "maxItems" not in prop:
             continue
         items = resolve(doc, prop.get("items", {}))
-        yield name, {name: [valid_element(doc, items)] * (prop["maxItems"] + 1)}
+        # The other required fields valid too (a webhook's url), so the count is the only thing wrong.
+        others = {field: valid_element(doc, resolve(doc, props[field])) for field in schema.get("required", [])
+                  if field != name and field in props}
+        yield name, {**others, name: [valid_element(doc, items)] * (prop["maxItems"] + 1)}
 
 
 def valid_element(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
@@ -96,6 +100,8 @@ def valid_element(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
     if schema.get("type") == "object":
         props = properties(doc, schema)
         return {name: valid_element(doc, props[name]) for name in schema.get("required", [])}
+    if schema.get("type") == "string" and "http" in schema.get("pattern", ""):
+        return "https://example.com/hook"  # a URL field (a webhook's)
     return {"integer": 1, "number": 1, "boolean": False, "array": []}.get(schema.get("type"), "x")
 
 

@@ -173,7 +173,7 @@ def rollback(session: Session, kind: ArtifactKind, principal: Principal, artifac
         raise version_conflict(kind.name, current.version, expected_version)
     before = load_state(session, current.id)
     state = revisions.rollback_state(session, kind, principal, current.id, to_version)
-    row = commit_state(session, kind, principal, current, state, expected_version, operation="rollback",
+    row = commit_state(session, kind, principal, current, state, expected_version, before, operation="rollback",
                        message=message or f"Rollback to version {to_version}.")
     audit.record_state(session, principal, "rollback", kind, row.id, before, state, version=row.version,
                        to_version=to_version)

@@ -98,8 +98,7 @@ def record_revisions(session: Session, kind: ArtifactKind, principal: Principal,
     announce_change(session)
     for new in revisions:  # the webhooks' and the change feed's event, in this same transaction
         outbox.emit(session, principal.group_id, outbox.REVISION_CREATED, {
-            "kind": kind.name, kind.id_field: new.artifact_id, "version": new.version, "operation": operation,
-            "author": outbox.actor(principal), "via_agent": principal.via_agent,
+            "kind": kind.name, kind.id_field: new.artifact_id, "version": new.version, "author": outbox.actor(principal), "via_agent": principal.via_agent,
             "approved_by": {"profile_id": str(approved_by)} if approved_by else None})
 
 

@@ -125,7 +125,7 @@ def _json_number(value: Any) -> Any:
 
 
 class ChangesRequest(RequestModel):
-    after: Int(ge=0, le=MAX_CURSOR) = Field(0, description="The last cursor you have; 0 (default) from the start.")
+    after: Int(ge=0) = Field(0, description="The last cursor you have; 0 (default) from the start.")
     kinds: list[KindName] | None = Field(None, max_length=len(ARTIFACT_KINDS), description="Only these artifact kinds.")
     events: list[EventType] | None = Field(None, max_length=len(outbox.EVENT_TYPES), description="Only these events.")
     limit: Int(ge=1, le=MAX_PAGE) = 100

@@ -358,12 +358,16 @@ class KeyKind(StructuredKind):
     sensitive: ClassVar[bool] = True
 
     def normalise(self, raw: Any) -> Any:
-        raw = self._fields(raw, {"name", "secret"}, {"name", "secret"})
+        # `unique` comes back only on a value normalised before (a proposal's, when a person accepts it).
+        raw = self._fields(raw, {"name", "secret", "unique"}, {"name", "secret"})
         name = _short_text(raw["name"], "name")
         secret = _short_text(raw["secret"], "secret", 10_000, clean=False)  # a secret is used exactly as given
         if secret.startswith(MASK):
             raise RejectedValue("secret is the masked form of a key; give the whole secret, or select the key by id")
-        return {"name": name, "secret": secret}
+        # A random part, fixed for this value from here on: no two creates meet in the (group, kind, hash)
+        # index, yet one value keeps one hash wherever it is planned, read ahead and written.
+        unique = raw.get("unique") if isinstance(raw.get("unique"), str) else None
+        return {"name": name, "secret": secret, "unique": unique or uuid.uuid4().hex}
 
     def dump(self, value: Any) -> str:
         if "secret" in value:  # a new value: only its encrypted form is ever stored
@@ -375,8 +379,8 @@ class KeyKind(StructuredKind):
         return super().dump(value)
 
     def dedupe_text(self, value: Any) -> str:
-        # A random part: no two creates meet in the (group, kind, hash) index, whatever they hold.
-        return super().dump({"name": value["name"], "unique": uuid.uuid4().hex})
+        # A stored key is unique by its ciphertext (Fernet tokens never repeat).
+        return super().dump({"name": value["name"], "unique": value.get("unique") or value.get("ciphertext")})
 
     def public(self, value: Any) -> Any:
         return {"name": value["name"], "secret": MASK + value.get("last4", "")}

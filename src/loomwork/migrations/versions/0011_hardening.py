@@ -22,9 +22,9 @@ def upgrade() -> None:
                                       server_default="0"))
         batch_op.create_index(batch_op.f("ix_uploads_expires_at"), ["expires_at"], unique=False)
     op.execute("UPDATE uploads SET size_bytes = length(data)")
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        # NULL: hashed under the raw server secret, before per-purpose keys.
-        batch_op.add_column(sa.Column("secret_id", sa.String(length=16), nullable=True))
+    # A plain ADD COLUMN: batch mode may copy the table on SQLite, and dropping `api_keys` in that copy would
+    # cascade to the page sessions that name their key. NULL: hashed under the raw server secret.
+    op.add_column("api_keys", sa.Column("secret_id", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
