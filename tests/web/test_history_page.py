@@ -4,6 +4,8 @@ databases in tests/engine/test_revisions.py)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -21,7 +23,8 @@ def test_history_diff_labels_and_rollback(page: Page, web_server: LiveServer, ma
         assert result["success"], result
 
     sign_in(page, web_server, admin.key)
-    page.get_by_role("link", name="History of Ada II").click()
+    page.get_by_role("link", name="Ada II", exact=True).click()  # the artifact's own page links its full history
+    page.get_by_role("link", name=re.compile("^History of ")).click()
     expect(page.get_by_role("heading", name="History of persona: Ada II")).to_be_visible()
     expect(page.locator("#revisions tbody tr")).to_have_count(3)
     expect(page.locator("#production-version")).to_have_text("No version is labelled production.")

@@ -120,6 +120,8 @@ function historySection(kind, id, history) {
   const labels = revisions.flatMap((r) => (r.labels || []).map((label) => [label, r.version]));
   return h("section", { class: "card", "aria-labelledby": "history-title" },
     h("h2", { id: "history-title" }, "History and labels"),
+    h("p", {}, h("a", { href: `#/k/${kind.plural}/history/${id}`, "aria-label": `History of ${history.name || id}` },
+                 "Compare versions, move labels or roll back")),
     h("p", {}, labels.length ? labels.map(([label, version]) => [h("span", { class: "badge" }, `${label} → v${version}`), " "])
       : h("span", { class: "muted" }, "No labels point at this artifact yet; latest is always the newest version.")),
     revisions.length ? tableBox("Revisions", h("table", {},
