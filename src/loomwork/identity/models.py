@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loomwork.db.base import Base, UtcDateTime, created_at, uuid_pk
@@ -46,7 +46,7 @@ class ApiKey(Base):
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    name: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
     # Which server secret keyed the hash (keyring.secret_id); NULL: the raw secret, before per-purpose keys.
     secret_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = created_at()
