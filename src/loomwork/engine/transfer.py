@@ -248,22 +248,10 @@ def write_csv_to(rows: Iterator[list[str]], out: BinaryIO, on_row: Callable[[], 
 
 
 def write_csv(rows: Iterator[list[str]], on_row: Callable[[], None] | None = None) -> tuple[bytes, int]:
-    # Encoded a megabyte at a time: a StringIO grown to a whole export keeps up to four bytes per
-    # character, several times the file, and encoding it at the end would copy it once more.
-    out, buffer = bytearray(), io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    count = -1  # the header is no data row
-    for row in rows:
-        writer.writerow(row)
-        count += 1
-        if on_row and count > 0:
-            on_row()
-        if buffer.tell() > CSV_FLUSH_CHARS:
-            out += buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    out += buffer.getvalue().encode("utf-8")
-    return bytes(out), max(count, 0)
+    """The whole CSV in memory (small exports, the CLI): `write_csv_to` into a buffer."""
+    out = io.BytesIO()
+    count = write_csv_to(rows, out, on_row)
+    return out.getvalue(), count
 
 
 def read_csv(kind: ArtifactKind, data: bytes) -> list[dict[str, Any]]:
