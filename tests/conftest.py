@@ -8,6 +8,7 @@ database made for this run and truncate every table before each test.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import uuid
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -129,6 +131,14 @@ def client(shared_client: TestClient, settings: Settings, db: Database) -> TestC
 def make_key(db: Database, group: str, name: str, role: str) -> str:
     with db.transaction(write=True) as session:
         return identity.create_group_key(session, TEST_SECRET, group, name, role)
+
+
+def run_async(function: Any, *args: Any) -> Any:
+    """anyio.run(function, *args) on a thread of its own. The session-scoped Playwright browser keeps an event
+    loop running in the main thread of whichever xdist worker ran a browser test, and anyio.run refuses to
+    start a second loop inside it."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, function, *args).result()
 
 
 def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:

@@ -415,7 +415,7 @@ def test_import_fields_list_the_csv_columns(api):
     required = {f["name"] for f in answer["import_fields"] if f["required"]}
     multiple = {f["name"] for f in answer["import_fields"] if f["multiple"]}
     assert required == {"name"}
-    assert multiple == {"flags", "examples", "departments", "parameter_fields", "voices", "scenarios"}
+    assert multiple == {"flags", "examples", "departments", "parameter_fields", "voices", "scenarios", "labels"}
 
 
 # --- metacharacters ----------------------------------------------------------------------------------------

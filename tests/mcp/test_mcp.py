@@ -26,7 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
 
-from conftest import TEST_SECRET, Api, LiveServer
+from conftest import TEST_SECRET, Api, LiveServer, run_async
 
 TOOL_OPERATIONS = ("search", "get", "docs", "drafts", "propose", "resolve")
 
@@ -74,7 +74,7 @@ def run(connect, key: str, session: Callable[[Client], Awaitable[Any]]) -> Any: 
             async with connect(key) as client:
                 return await session(client)
 
-    return anyio.run(main)
+    return run_async(main)
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:

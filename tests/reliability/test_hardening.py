@@ -17,7 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from sqlalchemy import func, select, update
@@ -30,7 +29,7 @@ from loomwork.keyring import Keyring, SecretTooShort
 from loomwork.resources import secrets
 from loomwork.resources.models import Resource
 
-from conftest import TEST_SECRET, assert_error, serving
+from conftest import TEST_SECRET, assert_error, run_async, serving
 
 # --- 1. exports expire, are swept, and a group has a quota -----------------------------------------------------
 
@@ -109,7 +108,7 @@ def send_chunked(app: Any, path: str, headers: dict[str, str], chunks: int, chun
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
              + [(b"content-type", b"multipart/form-data; boundary=x")],
              "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("test", 1)}
-    anyio.run(app, scope, receive, send)
+    run_async(app, scope, receive, send)
     return status, taken
 
 
