@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: run test fuzz bench bench-peers install clean screenshots
+.PHONY: run test lint fuzz bench bench-peers install clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -27,6 +27,13 @@ TEST_WORKERS ?= 4
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The style (ruff), the types (mypy --strict) and the layers (import-linter's contracts, ARCHITECTURE.md).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Nightly-sized contract fuzzing: every operation with the coverage phase and 100 examples, then 200 stateful
 # scenarios along the OpenAPI links; on both databases when LOOMWORK_TEST_POSTGRES_URL is set. Takes hours.

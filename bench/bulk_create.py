@@ -40,16 +40,24 @@ def catalog(client: httpx.Client, plural: str) -> list[str]:
 
 def items(rng: random.Random, known: dict[str, list[str]], tag: str) -> list[dict[str, Any]]:
     def pick(plural: str, k: int) -> list[str]:  # half existing values, half new to this request
-        return [rng.choice(known[plural]) if rng.random() < 0.5 else f"New {plural} {tag} {rng.randrange(500)}"
-                for _ in range(k)]
+        return [
+            rng.choice(known[plural]) if rng.random() < 0.5 else f"New {plural} {tag} {rng.randrange(500)}"
+            for _ in range(k)
+        ]
 
-    return [{"name": f"Bench persona {tag}-{n}", "description": pick("descriptions", 1)[0],
-             "departments": pick("departments", 3), "examples": pick("examples", 2),
-             "color": f"#{rng.randrange(0x1000000):06x}"} for n in range(ITEMS)]
+    return [
+        {
+            "name": f"Bench persona {tag}-{n}",
+            "description": pick("descriptions", 1)[0],
+            "departments": pick("departments", 3),
+            "examples": pick("examples", 2),
+            "color": f"#{rng.randrange(0x1000000):06x}",
+        }
+        for n in range(ITEMS)
+    ]
 
 
-def round_of(server: Server, headers: dict[str, str], known: dict[str, list[str]], clients: int,
-             label: str) -> float:
+def round_of(server: Server, headers: dict[str, str], known: dict[str, list[str]], clients: int, label: str) -> float:
     """Personas per second of one round: `clients` concurrent clients, one 1,000-item request each."""
     bodies = [items(random.Random(f"{label}/{n}"), known, f"{label}-{n}-{time.time_ns()}") for n in range(clients)]
     sessions = [httpx.Client(base_url=server.base, headers=headers, timeout=1800) for _ in range(clients)]
@@ -78,7 +86,7 @@ def round_of(server: Server, headers: dict[str, str], known: dict[str, list[str]
 def delete_all(server: Server, headers: dict[str, str], ids: list[str]) -> None:
     with httpx.Client(base_url=server.base, headers=headers, timeout=1800) as client:
         for start in range(0, len(ids), ITEMS):
-            ok(client.post(f"{API}/delete", json={"persona_ids": ids[start:start + ITEMS]}))
+            ok(client.post(f"{API}/delete", json={"persona_ids": ids[start : start + ITEMS]}))
 
 
 def measure(dialect: str, url: str, args: argparse.Namespace) -> dict[int, list[float]]:
@@ -86,7 +94,11 @@ def measure(dialect: str, url: str, args: argparse.Namespace) -> dict[int, list[
     started = time.perf_counter()
     server.loomwork("seed-demo", "--personas", str(args.personas))
     print(f"[{dialect}] seeded {args.personas:,} personas in {time.perf_counter() - started:.0f} s", flush=True)
-    key = server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin").strip().splitlines()[-1]
+    key = (
+        server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin")
+        .strip()
+        .splitlines()[-1]
+    )
     headers = {"X-Api-Key": key}
     rates: dict[int, list[float]] = {1: [], 8: []}
     server.start()
@@ -101,8 +113,11 @@ def measure(dialect: str, url: str, args: argparse.Namespace) -> dict[int, list[
     finally:
         server.stop()
     for clients, values in rates.items():
-        print(f"[{dialect}] {clients} client(s): median {statistics.median(values):,.0f} personas/s "
-              f"over {len(values)} rounds ({', '.join(f'{v:,.0f}' for v in values)})", flush=True)
+        print(
+            f"[{dialect}] {clients} client(s): median {statistics.median(values):,.0f} personas/s "
+            f"over {len(values)} rounds ({', '.join(f'{v:,.0f}' for v in values)})",
+            flush=True,
+        )
     return rates
 
 

@@ -24,8 +24,11 @@ SECRET = b"bench-secret"
 
 def arguments(description: str, runs: int) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--database-url", default=f"sqlite:///{Path(tempfile.gettempdir()) / 'loomwork-bench.sqlite3'}",
-                        help="Database to seed (if it has fewer personas) and measure.")
+    parser.add_argument(
+        "--database-url",
+        default=f"sqlite:///{Path(tempfile.gettempdir()) / 'loomwork-bench.sqlite3'}",
+        help="Database to seed (if it has fewer personas) and measure.",
+    )
     parser.add_argument("--personas", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=runs)
     return parser.parse_args()
@@ -37,7 +40,9 @@ def prepared(args: argparse.Namespace) -> tuple[Database, TestClient, dict[str, 
     seeder = DemoSeeder(db, "default")  # the group `loomwork seed-demo` fills
     started = time.perf_counter()
     seeder.seed(PERSONA, args.personas)  # a no-op for rows already there
-    print(f"data: {args.personas:,} personas in {db.dialect} (seeding/checking took {time.perf_counter() - started:.1f} s)")
+    print(
+        f"data: {args.personas:,} personas in {db.dialect} (seeding/checking took {time.perf_counter() - started:.1f} s)"
+    )
     with db.transaction(write=True) as session:
         key = identity.create_group_key(session, SECRET, "default", "bench", "admin")
     client = TestClient(create_app(Settings(args.database_url, Path(tempfile.gettempdir()), SECRET), db))

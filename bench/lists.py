@@ -116,17 +116,22 @@ def main() -> None:
     args.dir.mkdir(exist_ok=True)
     sizes = [args.small, args.personas]
     load = os.getloadavg()
-    results = {"sqlite": one_database("sqlite", lambda n: f"sqlite:///{args.dir / f'lists-{n}.sqlite3'}", sizes,
-                                      args.runs)}
+    results = {
+        "sqlite": one_database("sqlite", lambda n: f"sqlite:///{args.dir / f'lists-{n}.sqlite3'}", sizes, args.runs)
+    }
     if args.postgres:
         results["postgresql"] = one_database("postgresql", postgres_url, sizes, args.runs)
-    lines = ["# Every list the pages open, small group and large", "",
-             f"Written by `python bench/lists.py {' '.join(sys.argv[1:])}` on "
-             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
-             f"{os.cpu_count()} cores, load average {load[0]:.1f} at the start (shared machine). In-process "
-             f"(no HTTP), one client, median of {args.runs} calls, on `loomwork seed-demo` data.", "",
-             f"| database | list | {args.small:,} personas ms | {args.personas:,} personas ms | ratio |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# Every list the pages open, small group and large",
+        "",
+        f"Written by `python bench/lists.py {' '.join(sys.argv[1:])}` on "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {load[0]:.1f} at the start (shared machine). In-process "
+        f"(no HTTP), one client, median of {args.runs} calls, on `loomwork seed-demo` data.",
+        "",
+        f"| database | list | {args.small:,} personas ms | {args.personas:,} personas ms | ratio |",
+        "|---|---|---|---|---|",
+    ]
     for dialect, figures in results.items():
         for name in figures[args.small]:
             small, large = figures[args.small][name], figures[args.personas][name]

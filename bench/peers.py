@@ -72,8 +72,9 @@ def wait_ready(url: str, process: subprocess.Popen, seconds: float = 300) -> Non
 
 def ok(response: httpx.Response) -> Any:
     if response.status_code >= 300:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} "
-                           f"{response.text[:300]}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}"
+        )
     return response.json()
 
 
@@ -86,7 +87,9 @@ class Target:
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
-    def headers(self) -> dict[str, str]: return {}
+    def headers(self) -> dict[str, str]:
+        return {}
+
     def create(self, c: httpx.Client, n: int) -> str: ...
     def create_many(self, c: httpx.Client, start: int, count: int) -> list[str]: ...
     def new_version(self, c: httpx.Client, item: str, n: int) -> None: ...
@@ -113,13 +116,19 @@ class Phoenix(Target):
         self.versions: dict[str, str] = {}  # prompt name -> latest version id
 
     def start(self) -> None:
-        env = {**os.environ, "PHOENIX_WORKING_DIR": str(self.workdir), "PHOENIX_HOST": "127.0.0.1",
-               "PHOENIX_PORT": str(self.port), "PHOENIX_GRPC_PORT": str(free_port()),
-               "PHOENIX_TELEMETRY_ENABLED": "false"}
+        env = {
+            **os.environ,
+            "PHOENIX_WORKING_DIR": str(self.workdir),
+            "PHOENIX_HOST": "127.0.0.1",
+            "PHOENIX_PORT": str(self.port),
+            "PHOENIX_GRPC_PORT": str(free_port()),
+            "PHOENIX_TELEMETRY_ENABLED": "false",
+        }
         env.pop("PHOENIX_SQL_DATABASE_URL", None)  # SQLite in the working directory
         self.log = open(self.workdir / "server.log", "wb")  # noqa: SIM115 - closed in stop
-        self.process = subprocess.Popen([str(PHOENIX), "serve"], env=env, cwd=self.workdir, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [str(PHOENIX), "serve"], env=env, cwd=self.workdir, stdout=self.log, stderr=subprocess.STDOUT
+        )
         wait_ready(f"{self.base}/healthz", self.process)
 
     def stop(self) -> None:
@@ -130,13 +139,24 @@ class Phoenix(Target):
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _body(self, name: str, n: int) -> dict[str, Any]:
-        return {"prompt": {"name": name, "description": f"Bench prompt {n}"},
-                "version": {"model_provider": "OPENAI", "model_name": "gpt-4o-mini", "template_type": "CHAT",
-                            "template_format": "MUSTACHE", "description": f"version {n}",
-                            "template": {"type": "chat", "messages": [
-                                {"role": "system", "content": f"You are helper {n}. Be brief."},
-                                {"role": "user", "content": "{{question}}"}]},
-                            "invocation_parameters": {"type": "openai", "openai": {"temperature": 0.2}}}}
+        return {
+            "prompt": {"name": name, "description": f"Bench prompt {n}"},
+            "version": {
+                "model_provider": "OPENAI",
+                "model_name": "gpt-4o-mini",
+                "template_type": "CHAT",
+                "template_format": "MUSTACHE",
+                "description": f"version {n}",
+                "template": {
+                    "type": "chat",
+                    "messages": [
+                        {"role": "system", "content": f"You are helper {n}. Be brief."},
+                        {"role": "user", "content": "{{question}}"},
+                    ],
+                },
+                "invocation_parameters": {"type": "openai", "openai": {"temperature": 0.2}},
+            },
+        }
 
     def create(self, c: httpx.Client, n: int) -> str:
         name = f"bench-{n}-{time.time_ns()}"
@@ -172,19 +192,36 @@ class Loomwork(Target):
         self.resolve = False
 
     def cli(self, *args: str) -> str:
-        return subprocess.run([str(LOOMWORK), *args, "--database-url", self.url], env=self.env, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [str(LOOMWORK), *args, "--database-url", self.url], env=self.env, check=True, capture_output=True, text=True
+        ).stdout
 
     def start(self) -> None:
-        self.key = self.cli("keys", "create", "--group", "peers", "--name", "bench", "--role", "admin").strip().splitlines()[-1]
+        self.key = (
+            self.cli("keys", "create", "--group", "peers", "--name", "bench", "--role", "admin")
+            .strip()
+            .splitlines()[-1]
+        )
         self.restart(self.workers)
 
     def restart(self, workers: int) -> None:
         self._stop(self.process)
         with open(self.data_dir / "server.log", "ab") as log:
-            self.process = subprocess.Popen([str(LOOMWORK), "serve", "--port", str(self.port), "--database-url",
-                                             self.url, "--workers", str(workers)], env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [
+                    str(LOOMWORK),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--database-url",
+                    self.url,
+                    "--workers",
+                    str(workers),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             wait_ready(f"{self.base}/readyz", self.process)
         except RuntimeError:
@@ -202,8 +239,11 @@ class Loomwork(Target):
         return {"X-Api-Key": self.key}
 
     def _item(self, n: int) -> dict[str, Any]:
-        return {"name": f"Bench {n} {time.time_ns()}", "description": f"Bench prompt {n}",
-                "instructions": f"You are helper {n}. Be brief. {{{{question}}}}"}
+        return {
+            "name": f"Bench {n} {time.time_ns()}",
+            "description": f"Bench prompt {n}",
+            "instructions": f"You are helper {n}. Be brief. {{{{question}}}}",
+        }
 
     def create(self, c: httpx.Client, n: int) -> str:
         (result,) = ok(c.post("/api/v5/artifacts/personas/create", json={"personas": [self._item(n)]}))["results"]
@@ -213,17 +253,26 @@ class Loomwork(Target):
         ids = []
         for first in range(start, start + count, 500):
             items = [self._item(n) for n in range(first, min(first + 500, start + count))]
-            ids += [r["persona_id"] for r in ok(c.post("/api/v5/artifacts/personas/create",
-                                                       json={"personas": items}))["results"]]
+            ids += [
+                r["persona_id"]
+                for r in ok(c.post("/api/v5/artifacts/personas/create", json={"personas": items}))["results"]
+            ]
         return ids
 
     def new_version(self, c: httpx.Client, item: str, n: int) -> None:
-        ok(c.post("/api/v5/artifacts/personas/update",
-                  json={"personas": [{"persona_id": item, "description": f"version {n}"}]}))
+        ok(
+            c.post(
+                "/api/v5/artifacts/personas/update",
+                json={"personas": [{"persona_id": item, "description": f"version {n}"}]},
+            )
+        )
 
     def read(self, c: httpx.Client, item: str) -> int:
-        response = c.get(f"/api/v5/resolve/personas/{item}") if self.resolve else \
-            c.post("/api/v5/artifacts/personas/get", json={"persona_id": item})
+        response = (
+            c.get(f"/api/v5/resolve/personas/{item}")
+            if self.resolve
+            else c.post("/api/v5/artifacts/personas/get", json={"persona_id": item})
+        )
         ok(response)
         return len(response.content)
 
@@ -310,7 +359,9 @@ def populate(target: Target, items: list[str], size: int) -> None:
         items.extend(part)
 
 
-def measure(target: Target, sizes: list[int], seconds: float, extra: Callable[[Run, list[str]], None] | None) -> list[Run]:
+def measure(
+    target: Target, sizes: list[int], seconds: float, extra: Callable[[Run, list[str]], None] | None
+) -> list[Run]:
     runs, items = [], []
     try:
         target.start()  # inside: a server that never answers is stopped too
@@ -321,10 +372,12 @@ def measure(target: Target, sizes: list[int], seconds: float, extra: Callable[[R
             run = Run(target.name, size)
             rng = random.Random(size)
             with httpx.Client(base_url=target.base, headers=target.headers(), timeout=60) as c:
-                run.figures["create one item"] = Figure(timed(SINGLE_CALLS, lambda i: items.append(
-                    target.create(c, 10_000_000 + size + i)))[0])
-                run.figures["new version"] = Figure(timed(SINGLE_CALLS, lambda i: target.new_version(
-                    c, rng.choice(items), i))[0])
+                run.figures["create one item"] = Figure(
+                    timed(SINGLE_CALLS, lambda i: items.append(target.create(c, 10_000_000 + size + i)))[0]
+                )
+                run.figures["new version"] = Figure(
+                    timed(SINGLE_CALLS, lambda i: target.new_version(c, rng.choice(items), i))[0]
+                )
                 median, size_b = timed(SINGLE_CALLS * 2, lambda i: target.read(c, rng.choice(items)))
                 run.figures["read one by id"] = Figure(median, size=size_b)
                 run.read_label = target.read_label
@@ -379,7 +432,8 @@ def loomwork_extra(target: Loomwork, seconds: float, workers_also: int | None) -
         if workers_also:
             target.restart(workers_also)
             run.figures[f"read one by id, 8 clients, --workers {workers_also}"] = Figure(
-                per_s=throughput(target, items, target.read, seconds))
+                per_s=throughput(target, items, target.read, seconds)
+            )
             target.restart(target.workers)
 
     return extra
@@ -407,27 +461,40 @@ def write(runs: list[Run], args: argparse.Namespace, loads: list[str], path: Pat
     by = {(r.target, r.size): r for r in runs}
     targets = list(dict.fromkeys(r.target for r in runs))
     loomworks = [t for t in targets if t.startswith("Loomwork")]
-    lines = ["# Loomwork beside Arize Phoenix", "",
-             f"Written by `make bench-peers` (`python bench/peers.py {' '.join(sys.argv[1:])}`) on "
-             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-             f"Phoenix {phoenix_version()} (`phoenix serve`, SQLite, one process) and `loomwork serve --workers "
-             f"{args.workers}`, one after the other, each driven by the same client code from this process "
-             f"(httpx, keep-alive). Medians of {SINGLE_CALLS} calls from one client (reads: {SINGLE_CALLS * 2}); "
-             f"throughput: {CLIENTS} clients for {args.seconds:g} s. Items are Phoenix prompts and Loomwork "
-             "personas, created through each one's API. Load while measuring: " + "; ".join(loads) + ".", "",
-             "Ratio: Loomwork ÷ Phoenix for latency, Phoenix ÷ Loomwork for throughput: below 1, Loomwork is ahead.",
-             ""]
+    lines = [
+        "# Loomwork beside Arize Phoenix",
+        "",
+        f"Written by `make bench-peers` (`python bench/peers.py {' '.join(sys.argv[1:])}`) on "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Phoenix {phoenix_version()} (`phoenix serve`, SQLite, one process) and `loomwork serve --workers "
+        f"{args.workers}`, one after the other, each driven by the same client code from this process "
+        f"(httpx, keep-alive). Medians of {SINGLE_CALLS} calls from one client (reads: {SINGLE_CALLS * 2}); "
+        f"throughput: {CLIENTS} clients for {args.seconds:g} s. Items are Phoenix prompts and Loomwork "
+        "personas, created through each one's API. Load while measuring: " + "; ".join(loads) + ".",
+        "",
+        "Ratio: Loomwork ÷ Phoenix for latency, Phoenix ÷ Loomwork for throughput: below 1, Loomwork is ahead.",
+        "",
+    ]
     for size in args.sizes:
-        lines += [f"## {size:,} items", "",
-                  "| work | " + " | ".join(targets) + " | " + " | ".join(f"{t} ÷ Phoenix" for t in loomworks) + " |",
-                  "|---|" + "---|" * (len(targets) + len(loomworks))]
+        lines += [
+            f"## {size:,} items",
+            "",
+            "| work | " + " | ".join(targets) + " | " + " | ".join(f"{t} ÷ Phoenix" for t in loomworks) + " |",
+            "|---|" + "---|" * (len(targets) + len(loomworks)),
+        ]
         names = list(dict.fromkeys(n for t in targets if (t, size) in by for n in by[(t, size)].figures))
         for name in names:
             cells = [describe(by[(t, size)].figures.get(name)) if (t, size) in by else "-" for t in targets]
             phoenix = by.get(("Phoenix", size))
-            ratios = [ratio(by[(t, size)].figures.get(name) if (t, size) in by else None,
-                            phoenix.figures.get(name) if phoenix else None) for t in loomworks]
+            ratios = [
+                ratio(
+                    by[(t, size)].figures.get(name) if (t, size) in by else None,
+                    phoenix.figures.get(name) if phoenix else None,
+                )
+                for t in loomworks
+            ]
             lines.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
         labels = {t: by[(t, size)].read_label for t in loomworks if (t, size) in by}
         lines += [""] + [f"{t}: the read is {label}." for t, label in labels.items()] + [""]
@@ -437,7 +504,8 @@ def write(runs: list[Run], args: argparse.Namespace, loads: list[str], path: Pat
 
 
 SEVERAL_HOSTS = [
-    "## Several hosts against one PostgreSQL", "",
+    "## Several hosts against one PostgreSQL",
+    "",
     "- The counts lists and pickers read (db/tallies.py) hold no process state: a write appends its net change as "
     "delta rows in its own transaction, a read sums totals and deltas, and a fold takes deltas with DELETE ... "
     "RETURNING, so folders on different hosts never count a delta twice and writers never wait on a shared counter "
@@ -460,8 +528,12 @@ SEVERAL_HOSTS = [
 
 def phoenix_version() -> str:
     try:
-        done = subprocess.run([str(PHOENIX.with_name("python")), "-c", "import phoenix; print(phoenix.__version__)"],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(PHOENIX.with_name("python")), "-c", "import phoenix; print(phoenix.__version__)"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return done.stdout.strip() or "(version unknown)"
     except Exception:  # noqa: BLE001
         return "(not installed)"
@@ -484,12 +556,16 @@ def main() -> None:
         data_dir = Path(tempfile.mkdtemp(prefix="loomwork-peers-db-"))
         sqlite = Loomwork(f"sqlite:///{data_dir / 'peers.sqlite3'}", "SQLite", args.workers)
         loads.append(f"Loomwork: {load_now()}")
-        runs += measure(sqlite, args.sizes, args.seconds, loomwork_extra(sqlite, args.seconds, 2 if args.workers == 1 else None))
+        runs += measure(
+            sqlite, args.sizes, args.seconds, loomwork_extra(sqlite, args.seconds, 2 if args.workers == 1 else None)
+        )
         shutil.rmtree(data_dir, ignore_errors=True)
         if args.postgres and postgres_ready():
             pg = Loomwork(POSTGRES_PEERS, "PostgreSQL", args.workers)
             loads.append(f"Loomwork on PostgreSQL: {load_now()}")
-            runs += measure(pg, args.sizes, args.seconds, loomwork_extra(pg, args.seconds, 2 if args.workers == 1 else None))
+            runs += measure(
+                pg, args.sizes, args.seconds, loomwork_extra(pg, args.seconds, 2 if args.workers == 1 else None)
+            )
     write(runs, args, loads, args.out)
 
 

@@ -48,9 +48,15 @@ POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/loomwork_bench"
 
 # The budget of issue 8 (SQLite, 8 clients); PostgreSQL may take 1.5 times each figure.
 # The budget of issue 19 (SQLite, 8 clients, --workers 2); PostgreSQL may take 1.5 times each figure.
-BUDGET = {"get": ("median_ms", 10), "draft patch": ("median_ms", 5), "search": ("median_ms", 25),
-          "search: first page, no filter": ("median_ms", 25), "bulk create": ("items_per_s", 3000),
-          "export": ("median_ms", 10_000), "proposal + ack": None}
+BUDGET = {
+    "get": ("median_ms", 10),
+    "draft patch": ("median_ms", 5),
+    "search": ("median_ms", 25),
+    "search: first page, no filter": ("median_ms", 25),
+    "bulk create": ("items_per_s", 3000),
+    "export": ("median_ms", 10_000),
+    "proposal + ack": None,
+}
 EXPORT_MEMORY_MIB = 300
 EXPORT_CREATE_SLOWDOWN_MS = 50
 
@@ -94,14 +100,18 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def loomwork(self, *args: str) -> str:
-        done = subprocess.run([LOOMWORK, *args, "--database-url", self.url], env=self.env, check=True,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [LOOMWORK, *args, "--database-url", self.url], env=self.env, check=True, capture_output=True, text=True
+        )
         return done.stdout
 
     def start(self, workers: int) -> None:
-        self.process = subprocess.Popen([LOOMWORK, "serve", "--port", str(self.port), "--database-url", self.url,
-                                         "--workers", str(workers)],
-                                        env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [LOOMWORK, "serve", "--port", str(self.port), "--database-url", self.url, "--workers", str(workers)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -166,9 +176,16 @@ def _free_port() -> int:
 # --- load ----------------------------------------------------------------------------------------------------
 
 
-def run_load(name: str, server: Server, headers: dict[str, str], prepare: Callable[[httpx.Client, int], Any],
-             call: Callable[[httpx.Client, Any, int], int], seconds: float, clients: int = CLIENTS,
-             max_calls: int | None = None) -> Result:
+def run_load(
+    name: str,
+    server: Server,
+    headers: dict[str, str],
+    prepare: Callable[[httpx.Client, int], Any],
+    call: Callable[[httpx.Client, Any, int], int],
+    seconds: float,
+    clients: int = CLIENTS,
+    max_calls: int | None = None,
+) -> Result:
     """`clients` threads call `call` until `seconds` pass (or `max_calls` each); `call` returns the items done."""
     latencies: list[float] = []
     items = [0]
@@ -204,7 +221,9 @@ def run_load(name: str, server: Server, headers: dict[str, str], prepare: Callab
 
 def ok(response: httpx.Response) -> dict[str, Any]:
     if response.status_code != 200:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}"
+        )
     return response.json()
 
 
@@ -216,32 +235,92 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         search_body = search_query(lambda path, body: ok(c.post(path, json=body)))
     results = []
 
-    results.append(run_load("bare endpoint (floor)", server, headers, lambda c, n: None,
-                            lambda c, s, i: ok(c.get("/healthz")) and 1, seconds))
-    results.append(run_load("get", server, headers, lambda c, n: ids[n::CLIENTS],
-                            lambda c, mine, i: ok(c.post(f"{api}/get", json={"persona_id": mine[i % len(mine)]})) and 1,
-                            seconds))
+    results.append(
+        run_load(
+            "bare endpoint (floor)",
+            server,
+            headers,
+            lambda c, n: None,
+            lambda c, s, i: ok(c.get("/healthz")) and 1,
+            seconds,
+        )
+    )
+    results.append(
+        run_load(
+            "get",
+            server,
+            headers,
+            lambda c, n: ids[n::CLIENTS],
+            lambda c, mine, i: ok(c.post(f"{api}/get", json={"persona_id": mine[i % len(mine)]})) and 1,
+            seconds,
+        )
+    )
 
     def new_draft(c: httpx.Client, n: int) -> str:
         return ok(c.patch(f"{api}/draft", json={"persona_id": ids[n]}))["draft_id"]
 
-    results.append(run_load("draft patch", server, headers, new_draft, lambda c, draft, i: ok(c.patch(
-        f"{api}/draft", json={"draft_id": draft, "description": f"Bench description {i % 50}"})) and 1, seconds))
-    results.append(run_load("search", server, headers, lambda c, n: None,
-                            lambda c, s, i: ok(c.post(f"{api}/search", json=search_body)) and 1, seconds))
+    results.append(
+        run_load(
+            "draft patch",
+            server,
+            headers,
+            new_draft,
+            lambda c, draft, i: (
+                ok(c.patch(f"{api}/draft", json={"draft_id": draft, "description": f"Bench description {i % 50}"}))
+                and 1
+            ),
+            seconds,
+        )
+    )
+    results.append(
+        run_load(
+            "search",
+            server,
+            headers,
+            lambda c, n: None,
+            lambda c, s, i: ok(c.post(f"{api}/search", json=search_body)) and 1,
+            seconds,
+        )
+    )
     # The list every person opens first, and the other lists the pages open (issue 19).
-    results.append(run_load("search: first page, no filter", server, headers, lambda c, n: None,
-                            lambda c, s, i: ok(c.post(f"{api}/search", json={"page_size": 50})) and 1, seconds))
-    results.append(run_load("resource catalog (200)", server, headers, lambda c, n: None,
-                            lambda c, s, i: ok(c.post("/api/v5/resources/departments/search",
-                                                      json={"page_size": 200})) and 1, seconds))
-    results.append(run_load("drafts list", server, headers, lambda c, n: None,
-                            lambda c, s, i: ok(c.post(f"{api}/drafts", json={"page_size": 200})) and 1, seconds))
+    results.append(
+        run_load(
+            "search: first page, no filter",
+            server,
+            headers,
+            lambda c, n: None,
+            lambda c, s, i: ok(c.post(f"{api}/search", json={"page_size": 50})) and 1,
+            seconds,
+        )
+    )
+    results.append(
+        run_load(
+            "resource catalog (200)",
+            server,
+            headers,
+            lambda c, n: None,
+            lambda c, s, i: ok(c.post("/api/v5/resources/departments/search", json={"page_size": 200})) and 1,
+            seconds,
+        )
+    )
+    results.append(
+        run_load(
+            "drafts list",
+            server,
+            headers,
+            lambda c, n: None,
+            lambda c, s, i: ok(c.post(f"{api}/drafts", json={"page_size": 200})) and 1,
+            seconds,
+        )
+    )
 
     def propose_and_ack(c: httpx.Client, draft: str, i: int) -> int:
         proposal = ok(c.patch(f"{api}/draft", json={"draft_id": draft, "soft": True, "description": f"Proposed {i}"}))
-        ok(c.patch(f"{api}/draft", json={"draft_id": draft, "idempotency_key": proposal["idempotency_key"],
-                                          "accept": True}))
+        ok(
+            c.patch(
+                f"{api}/draft", json={"draft_id": draft, "idempotency_key": proposal["idempotency_key"], "accept": True}
+            )
+        )
         return 1
 
     results.append(run_load("proposal + ack", server, headers, new_draft, propose_and_ack, seconds))
@@ -249,22 +328,45 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
     created: list[str] = []
 
     def create_thousand(c: httpx.Client, n: int, i: int) -> int:
-        items = [{"name": f"Bench {n}-{i}-{k}-{time.time_ns()}", "departments": ["Bench"], "voices": ["Alto"]}
-                 for k in range(1000)]
-        made = [r["persona_id"] for r in ok(c.post(f"{api}/create", json={"personas": items}))["results"] if r["success"]]
+        items = [
+            {"name": f"Bench {n}-{i}-{k}-{time.time_ns()}", "departments": ["Bench"], "voices": ["Alto"]}
+            for k in range(1000)
+        ]
+        made = [
+            r["persona_id"] for r in ok(c.post(f"{api}/create", json={"personas": items}))["results"] if r["success"]
+        ]
         created.extend(made)
         return len(made)
 
     results.append(run_load("bulk create", server, headers, lambda c, n: n, create_thousand, seconds, max_calls=1))
     delete_all(server, headers, created)  # the next run measures the same data set
-    export = run_load("export", server, headers, lambda c, n: None,
-                      lambda c, s, i: ok(c.post(f"{api}/export", json={})) and 1, 0.0, clients=1, max_calls=1)
+    export = run_load(
+        "export",
+        server,
+        headers,
+        lambda c, n: None,
+        lambda c, s, i: ok(c.post(f"{api}/export", json={})) and 1,
+        0.0,
+        clients=1,
+        max_calls=1,
+    )
     # Another group's writer while an export runs (issue 19: slowed by under 50 ms).
     alone = creates_in_other_group(server, other_headers, 10)
     during: list[float] = []
-    exporting = threading.Thread(target=lambda: export.latencies.extend(run_load(
-        "export", server, headers, lambda c, n: None, lambda c, s, i: ok(c.post(f"{api}/export", json={})) and 1,
-        0.0, clients=1, max_calls=1).latencies))
+    exporting = threading.Thread(
+        target=lambda: export.latencies.extend(
+            run_load(
+                "export",
+                server,
+                headers,
+                lambda c, n: None,
+                lambda c, s, i: ok(c.post(f"{api}/export", json={})) and 1,
+                0.0,
+                clients=1,
+                max_calls=1,
+            ).latencies
+        )
+    )
     exporting.start()
     time.sleep(0.2)
     while exporting.is_alive():
@@ -290,7 +392,7 @@ def creates_in_other_group(server: Server, headers: dict[str, str], n: int) -> l
 def delete_all(server: Server, headers: dict[str, str], ids: list[str]) -> None:
     with httpx.Client(base_url=server.base, headers=headers, timeout=300) as c:
         for start in range(0, len(ids), 1000):
-            ok(c.post("/api/v5/artifacts/personas/delete", json={"persona_ids": ids[start:start + 1000]}))
+            ok(c.post("/api/v5/artifacts/personas/delete", json={"persona_ids": ids[start : start + 1000]}))
 
 
 # --- one database --------------------------------------------------------------------------------------------
@@ -300,12 +402,29 @@ def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) ->
     server = Server(url, data_dir)
     print(f"[{dialect}] seeding (a no-op when the data is there) ...", flush=True)
     started = time.perf_counter()
-    server.loomwork("seed-demo", "--personas", str(args.personas), "--tools", str(args.others),
-                    "--evals", str(args.others), "--invocations", str(args.others))
+    server.loomwork(
+        "seed-demo",
+        "--personas",
+        str(args.personas),
+        "--tools",
+        str(args.others),
+        "--evals",
+        str(args.others),
+        "--invocations",
+        str(args.others),
+    )
     print(f"[{dialect}] seeded in {time.perf_counter() - started:.0f} s", flush=True)
-    key = server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin").strip().splitlines()[-1]
+    key = (
+        server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin")
+        .strip()
+        .splitlines()[-1]
+    )
     headers = {"X-Api-Key": key}
-    other = server.loomwork("keys", "create", "--group", "bench-other", "--name", "bench", "--role", "admin").strip().splitlines()[-1]
+    other = (
+        server.loomwork("keys", "create", "--group", "bench-other", "--name", "bench", "--role", "admin")
+        .strip()
+        .splitlines()[-1]
+    )
     server.start(args.workers)
     try:
         results = workloads(server, headers, {"X-Api-Key": other}, args.seconds)
@@ -316,9 +435,11 @@ def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) ->
     for result in results[1:]:
         result.floors.update({"http": http_floor, "sql": floors.get(result.name, float("nan"))})
     for result in results:
-        print(f"[{dialect}] {result.name}: median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms, "
-              f"{result.per_s:.0f} req/s, {result.items_per_s:.0f} items/s, peak memory {result.peak_rss_mib:.0f} MiB",
-              flush=True)
+        print(
+            f"[{dialect}] {result.name}: median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms, "
+            f"{result.per_s:.0f} req/s, {result.items_per_s:.0f} items/s, peak memory {result.peak_rss_mib:.0f} MiB",
+            flush=True,
+        )
     return results
 
 
@@ -354,19 +475,25 @@ def verdict(name: str, result: Result, dialect: str, sqlite: Result | None) -> s
 
 
 def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace, path: Path) -> None:
-    lines = ["# Benchmark results", "",
-             f"Written by `make bench` (`{' '.join(['python', 'bench/run.py', *sys.argv[1:]])}`) on "
-             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"{platform.system()} {platform.release()}. Data: {args.personas:,} personas and {args.others:,} each of "
-             f"tools, evals and invocations (`loomwork seed-demo`). Server: `loomwork serve --workers {args.workers}`; "
-             f"peak memory is the largest sum of its processes' PSS (shared pages counted once), sampled every 20 ms. Load: {CLIENTS} concurrent clients in a separate "
-             "process; export runs one request at a time.", "",
-             "Floors: *http* is the median of `GET /healthz` under the same load (HTTP plus the framework); *sql* the "
-             "median of the same SQL statements the operation runs, replayed straight on the database by 8 threads. "
-             "The ratios say how far each operation is above its floors.", "",
-             "| database | workload | median ms | p95 ms | req/s | items/s | peak memory MiB (PSS) | x http floor | x sql floor | budget |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`{' '.join(['python', 'bench/run.py', *sys.argv[1:]])}`) on "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}. Data: {args.personas:,} personas and {args.others:,} each of "
+        f"tools, evals and invocations (`loomwork seed-demo`). Server: `loomwork serve --workers {args.workers}`; "
+        f"peak memory is the largest sum of its processes' PSS (shared pages counted once), sampled every 20 ms. Load: {CLIENTS} concurrent clients in a separate "
+        "process; export runs one request at a time.",
+        "",
+        "Floors: *http* is the median of `GET /healthz` under the same load (HTTP plus the framework); *sql* the "
+        "median of the same SQL statements the operation runs, replayed straight on the database by 8 threads. "
+        "The ratios say how far each operation is above its floors.",
+        "",
+        "| database | workload | median ms | p95 ms | req/s | items/s | peak memory MiB (PSS) | x http floor | x sql floor | budget |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     sqlite_by_name = {r.name: r for r in all_results.get("sqlite", [])}
     for dialect, results in all_results.items():
         for r in results:
@@ -374,26 +501,39 @@ def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace
             sql = r.floors.get("sql")
             lines.append(
                 f"| {dialect} | {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.per_s:.0f} | {r.items_per_s:.0f} | "
-                f"{r.peak_rss_mib:.0f} | {r.median_ms / http:.1f} |" if http else
-                f"| {dialect} | {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.per_s:.0f} | {r.items_per_s:.0f} | "
-                f"{r.peak_rss_mib:.0f} | - |")
-            lines[-1] += (f" {r.median_ms / sql:.1f} |" if sql and sql == sql else " - |")
+                f"{r.peak_rss_mib:.0f} | {r.median_ms / http:.1f} |"
+                if http
+                else f"| {dialect} | {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.per_s:.0f} | {r.items_per_s:.0f} | "
+                f"{r.peak_rss_mib:.0f} | - |"
+            )
+            lines[-1] += f" {r.median_ms / sql:.1f} |" if sql and sql == sql else " - |"
             lines[-1] += f" {verdict(r.name, r, dialect, sqlite_by_name.get(r.name))} |"
-    lines += ["", "A create in another group while an export runs (median, and the slowest), against the same create alone:", ""]
+    lines += [
+        "",
+        "A create in another group while an export runs (median, and the slowest), against the same create alone:",
+        "",
+    ]
     for dialect, results in all_results.items():
         for r in results:
             if "create alone ms" in r.floors:
-                lines.append(f"- {dialect}: alone {r.floors['create alone ms']:.1f} ms; during the export "
-                             f"{r.floors['create during export ms']:.1f} ms (slowest "
-                             f"{r.floors['create during export max ms']:.1f} ms).")
+                lines.append(
+                    f"- {dialect}: alone {r.floors['create alone ms']:.1f} ms; during the export "
+                    f"{r.floors['create during export ms']:.1f} ms (slowest "
+                    f"{r.floors['create during export max ms']:.1f} ms)."
+                )
     load = os.getloadavg()
-    lines += ["", f"Load average when the run ended: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} "
-              "cores (a shared machine gives noisy figures).", "",
-              "Budget (issue 19): search (text, filters, facets) and its first page with no filter under 25 ms; get "
-              "under 10 ms; draft patch under 5 ms and over 300 patches/s; bulk create over 3,000 personas/s; export "
-              f"of every persona under 10 s with peak server memory under {EXPORT_MEMORY_MIB} MiB and a create in "
-              f"another group slowed by under {EXPORT_CREATE_SLOWDOWN_MS} ms; PostgreSQL within 1.5 times the "
-              "SQLite figure.", ""]
+    lines += [
+        "",
+        f"Load average when the run ended: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} "
+        "cores (a shared machine gives noisy figures).",
+        "",
+        "Budget (issue 19): search (text, filters, facets) and its first page with no filter under 25 ms; get "
+        "under 10 ms; draft patch under 5 ms and over 300 patches/s; bulk create over 3,000 personas/s; export "
+        f"of every persona under 10 s with peak server memory under {EXPORT_MEMORY_MIB} MiB and a create in "
+        f"another group slowed by under {EXPORT_CREATE_SLOWDOWN_MS} ms; PostgreSQL within 1.5 times the "
+        "SQLite figure.",
+        "",
+    ]
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
 
@@ -404,8 +544,9 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=2_000, help="tools, evals and invocations each")
     parser.add_argument("--seconds", type=float, default=6.0, help="how long each workload runs")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="server worker processes (default: one per core)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="server worker processes (default: one per core)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
     data_dir = Path(tempfile.gettempdir()) / "loomwork-bench"

@@ -34,10 +34,16 @@ def main() -> None:
         assert response.status_code == 200, response.text
 
     measure("search (text + 2 filters + 7 facets)", args.runs, run)
-    measure("search (text only + 7 facets)", args.runs // 2, lambda: client.post(PATH, json={"search": word},
-                                                                             headers=headers))
-    measure("search (no text, no filters + 7 facets)", max(args.runs // 10, 5), lambda: client.post(PATH, json={},
-                                                                                             headers=headers))
+    measure(
+        "search (text only + 7 facets)",
+        args.runs // 2,
+        lambda: client.post(PATH, json={"search": word}, headers=headers),
+    )
+    measure(
+        "search (no text, no filters + 7 facets)",
+        max(args.runs // 10, 5),
+        lambda: client.post(PATH, json={}, headers=headers),
+    )
     db.dispose()
 
 

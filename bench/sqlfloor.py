@@ -33,7 +33,7 @@ def _capture(db: Database, client: TestClient, request: Any) -> tuple[list[State
     captured: list[Statement] = []
     writes = [False]
 
-    def record(_conn, _cursor, statement, parameters, _context, executemany):  # noqa: ANN001
+    def record(_conn, _cursor, statement, parameters, _context, executemany):
         if statement.startswith("BEGIN"):
             writes[0] = writes[0] or "IMMEDIATE" in statement
             return
@@ -86,8 +86,11 @@ def _replay(db: Database, statements: list[Statement], write: bool, clients: int
 
 def sql_floor(url: str, secret: str, key: str, clients: int, seconds: float) -> dict[str, float]:
     """Median ms of each workload's captured SQL, replayed by `clients` threads for `seconds` each."""
-    db = Database(url if "+" in url.split(":", 1)[0] or url.startswith("sqlite") else url.replace(
-        "postgresql://", "postgresql+psycopg://", 1))
+    db = Database(
+        url
+        if "+" in url.split(":", 1)[0] or url.startswith("sqlite")
+        else url.replace("postgresql://", "postgresql+psycopg://", 1)
+    )
     settings = Settings(db.url, Path(tempfile.mkdtemp()), secret.encode())
     api = "/api/v5/artifacts/personas"
     headers = {"X-Api-Key": key}
@@ -98,25 +101,38 @@ def sql_floor(url: str, secret: str, key: str, clients: int, seconds: float) -> 
         search_body = search_query(lambda path, body: client.post(path, json=body, headers=headers).json())
         draft = client.patch(f"{api}/draft", json={"persona_id": persona}, headers=headers).json()["draft_id"]
         thousand = [{"name": f"Floor {n}", "departments": ["Bench"], "voices": ["Alto"]} for n in range(1000)]
-        proposed = client.patch(f"{api}/draft", json={"draft_id": draft, "soft": True, "description": "Proposed"},
-                                headers=headers).json()["idempotency_key"]  # committed: the ack below decides it
+        proposed = client.patch(
+            f"{api}/draft", json={"draft_id": draft, "soft": True, "description": "Proposed"}, headers=headers
+        ).json()["idempotency_key"]  # committed: the ack below decides it
         workloads = {  # name -> (the requests of one operation, concurrent replayers)
             "get": ([lambda c: c.post(f"{api}/get", json={"persona_id": persona}, headers=headers)], clients),
-            "draft patch": ([lambda c: c.patch(f"{api}/draft", json={"draft_id": draft, "description": "Floor"},
-                                               headers=headers)], clients),
+            "draft patch": (
+                [lambda c: c.patch(f"{api}/draft", json={"draft_id": draft, "description": "Floor"}, headers=headers)],
+                clients,
+            ),
             "search": ([lambda c: c.post(f"{api}/search", json=search_body, headers=headers)], clients),
-            "proposal + ack": ([
-                lambda c: c.patch(f"{api}/draft", json={"draft_id": draft, "soft": True, "description": "Floor"},
-                                  headers=headers),
-                lambda c: c.patch(f"{api}/draft", json={"draft_id": draft, "idempotency_key": proposed,
-                                                        "accept": True}, headers=headers)], clients),
+            "proposal + ack": (
+                [
+                    lambda c: c.patch(
+                        f"{api}/draft", json={"draft_id": draft, "soft": True, "description": "Floor"}, headers=headers
+                    ),
+                    lambda c: c.patch(
+                        f"{api}/draft",
+                        json={"draft_id": draft, "idempotency_key": proposed, "accept": True},
+                        headers=headers,
+                    ),
+                ],
+                clients,
+            ),
             "bulk create": ([lambda c: c.post(f"{api}/create", json={"personas": thousand}, headers=headers)], clients),
             "export": ([lambda c: c.post(f"{api}/export", json={}, headers=headers)], 1),
         }
         for name, (requests, replayers) in workloads.items():
             parts = [_capture(db, client, request) for request in requests]
             floors[name] = sum(_replay(db, statements, write, replayers, seconds) for statements, write in parts)
-            print(f"sql floor {name}: {sum(len(p[0]) for p in parts)} statements, median {floors[name]:.2f} ms",
-                  flush=True)
+            print(
+                f"sql floor {name}: {sum(len(p[0]) for p in parts)} statements, median {floors[name]:.2f} ms",
+                flush=True,
+            )
     db.dispose()
     return floors

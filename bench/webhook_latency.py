@@ -30,8 +30,8 @@ from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.events import outbox, webhooks
 from loomwork.identity import service as identity
-from loomwork.identity.service import Principal
 from loomwork.identity.models import Profile
+from loomwork.identity.service import Principal
 from loomwork.resources import secrets
 
 SECRET = "bench-secret-for-webhook-latency"
@@ -41,7 +41,7 @@ def receiver() -> tuple[ThreadingHTTPServer, dict[str, float]]:
     arrived: dict[str, float] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             arrived.setdefault(self.headers["webhook-id"], time.time())
             self.send_response(204)
@@ -70,7 +70,9 @@ def fresh_database(url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=f"sqlite:///{Path(tempfile.gettempdir()) / 'loomwork-webhooks.sqlite3'}")
+    parser.add_argument(
+        "--database-url", default=f"sqlite:///{Path(tempfile.gettempdir()) / 'loomwork-webhooks.sqlite3'}"
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rate", type=float, default=200, help="commits per second")
     args = parser.parse_args()
@@ -85,12 +87,18 @@ def main() -> None:
         identity.create_group_key(session, SECRET.encode(), "bench", "bench-admin", "admin")
         profile = session.query(Profile).one()
         principal = Principal(profile.id, profile.group_id, profile.name, "admin")
-        webhooks.create(session, principal, f"http://127.0.0.1:{server.server_address[1]}/hook",
-                        list(outbox.EVENT_TYPES), "bench")
+        webhooks.create(
+            session, principal, f"http://127.0.0.1:{server.server_address[1]}/hook", list(outbox.EVENT_TYPES), "bench"
+        )
 
     env = {**os.environ, "LOOMWORK_SECRET_KEY": SECRET, "LOOMWORK_DATA_DIR": tempfile.mkdtemp()}
-    worker = subprocess.Popen([sys.executable, "-m", "loomwork.cli", "deliver", "--database-url", args.database_url],
-                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "loomwork.cli", "deliver", "--database-url", args.database_url],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         # Warm up: the worker is up once a first event arrives.
         committed: dict[str, float] = {}
@@ -121,9 +129,11 @@ def main() -> None:
 
     latencies = sorted((arrived[m] - committed[m]) * 1000 for m in committed if m in arrived)
     p95 = latencies[int(len(latencies) * 0.95) - 1] if latencies else float("nan")
-    print(f"{make_url(args.database_url).get_backend_name()}: {count} commits at {achieved:.0f}/s, "
-          f"{len(latencies)} delivered; commit -> delivery median {statistics.median(latencies):.1f} ms, "
-          f"p95 {p95:.1f} ms, max {latencies[-1]:.1f} ms")
+    print(
+        f"{make_url(args.database_url).get_backend_name()}: {count} commits at {achieved:.0f}/s, "
+        f"{len(latencies)} delivered; commit -> delivery median {statistics.median(latencies):.1f} ms, "
+        f"p95 {p95:.1f} ms, max {latencies[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -113,10 +113,12 @@ def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClie
     generated models of every kind and resource kind), which would dominate the suite; the routes read
     their database and settings from `app.state`, so `client` points it at each test's own database."""
     home = tmp_path_factory.mktemp("shared-app")
-    settings = Settings(database_url=f"sqlite:///{home / 'unused.sqlite3'}", data_dir=home / "data",
-                        secret_key=TEST_SECRET)
-    with TestClient(create_app(settings, Database(settings.database_url)),
-                    raise_server_exceptions=False) as test_client:
+    settings = Settings(
+        database_url=f"sqlite:///{home / 'unused.sqlite3'}", data_dir=home / "data", secret_key=TEST_SECRET
+    )
+    with TestClient(
+        create_app(settings, Database(settings.database_url)), raise_server_exceptions=False
+    ) as test_client:
         yield test_client
 
 
@@ -167,10 +169,10 @@ class Api:
             headers["X-MCP"] = "1"
         return headers
 
-    def post(self, path: str, body: Any = None, **kwargs: Any):  # noqa: ANN201
+    def post(self, path: str, body: Any = None, **kwargs: Any):
         return self.client.post(path, json=body if body is not None else {}, headers=self.headers, **kwargs)
 
-    def op(self, kind: str, operation: str, body: Any = None, method: str = "POST"):  # noqa: ANN201
+    def op(self, kind: str, operation: str, body: Any = None, method: str = "POST"):
         path = f"/api/v5/artifacts/{kind}/{operation}"
         return self.client.request(method, path, json=body if body is not None else {}, headers=self.headers)
 
@@ -190,7 +192,7 @@ class Api:
 
 
 @pytest.fixture
-def make_api(client: TestClient, db: Database):  # noqa: ANN201
+def make_api(client: TestClient, db: Database):
     """Factory: `make_api(role="viewer", group="other")` gives a client for a new profile."""
 
     def factory(role: str = "editor", group: str = "acme", name: str | None = None) -> Api:
@@ -200,7 +202,7 @@ def make_api(client: TestClient, db: Database):  # noqa: ANN201
 
 
 @pytest.fixture
-def api(make_api) -> Api:  # noqa: ANN001
+def api(make_api) -> Api:
     """An editor in group `acme`."""
     return make_api("editor")
 
@@ -221,8 +223,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_process(args: list[str], env: dict[str, str], *, cwd: Path | None = None, stdout: Any = None,
-                  stderr: Any = None, timeout: float = 120) -> Iterator[tuple[str, Any]]:
+def serve_process(
+    args: list[str],
+    env: dict[str, str],
+    *,
+    cwd: Path | None = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    timeout: float = 120,
+) -> Iterator[tuple[str, Any]]:
     """`loomwork serve` (with `args`) in its own process on a free port; yields (URL, process) once /healthz
     answers, and stops it afterwards (SIGTERM: uvicorn's supervisor stops its workers; then SIGKILL)."""
     import subprocess
@@ -232,9 +241,14 @@ def serve_process(args: list[str], env: dict[str, str], *, cwd: Path | None = No
     import httpx
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), *args],
-                               cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout or subprocess.DEVNULL,
-                               stderr=stderr or subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout or subprocess.DEVNULL,
+        stderr=stderr or subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -294,7 +308,7 @@ class StatementCounter:
 
 
 @pytest.fixture
-def count_statements(db: Database):  # noqa: ANN201
+def count_statements(db: Database):
     """`with count_statements() as counter:` counts the SQL statements the app sends meanwhile."""
     from sqlalchemy import event
 

@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loomwork import __version__, ops, uploads
@@ -26,22 +26,27 @@ from loomwork.db.database import Database
 from loomwork.engine.proposals_router import build_proposals_router
 from loomwork.engine.router import ERROR_RESPONSES, build_router
 from loomwork.engine.schemas import ErrorBody
+from loomwork.errors import LoomworkError
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
+from loomwork.generation.router import build_settings_router
 from loomwork.identity.dependencies import Caller, caller_with, has_valid_credentials
 from loomwork.identity.router import build_identity_router
-from loomwork.errors import LoomworkError
-from loomwork.generation.router import build_settings_router
 from loomwork.kinds import ARTIFACT_KINDS
-from loomwork.resources import secrets
-from loomwork.resources.router import build_resource_routers
 from loomwork.mcp.server import mount_streamable_http
 from loomwork.openapi_links import add_links
+from loomwork.resources import secrets
+from loomwork.resources.router import build_resource_routers
 from loomwork.web.router import mount_web
 
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
-              415: "unsupported_media_type"}
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def error_response(status: int, detail: str, code: str, **extra: Any) -> JSONResponse:
@@ -54,8 +59,14 @@ class BodySizeLimit:
     Only the real import routes take the larger import limit. Past the first `unchecked_bytes`, a body is
     read on only for a caller whose API key or session is valid: anyone else gets their 401 at once."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_import_bytes: int, import_paths: frozenset[str],
-                 unchecked_bytes: int = 64 * 1024):
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_import_bytes: int,
+        import_paths: frozenset[str],
+        unchecked_bytes: int = 64 * 1024,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_import_bytes = max_import_bytes
@@ -68,8 +79,12 @@ class BodySizeLimit:
             return
         limit = self.max_import_bytes if scope["path"] in self.import_paths else self.max_bytes
         too_large = error_response(413, f"The request body is larger than {limit:,} bytes.", "body_too_large")
-        unauthenticated = error_response(401, "Send a valid API key (X-Api-Key or Authorization: Bearer) before a "
-                                         f"body of more than {self.unchecked_bytes:,} bytes.", "unauthenticated")
+        unauthenticated = error_response(
+            401,
+            "Send a valid API key (X-Api-Key or Authorization: Bearer) before a "
+            f"body of more than {self.unchecked_bytes:,} bytes.",
+            "unauthenticated",
+        )
         declared = dict(scope.get("headers", [])).get(b"content-length") or b""
         declared_size = int(declared) if declared.isdigit() else 0
         if declared_size > limit:
@@ -116,13 +131,15 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"field": _field_name(tuple(e.get("loc", ()))), "reason": e.get("msg", "is invalid")}
-              for e in exc.errors()]
+    errors = [
+        {"field": _field_name(tuple(e.get("loc", ()))), "reason": e.get("msg", "is invalid")} for e in exc.errors()
+    ]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         errors = [{"field": "body", "reason": "is not valid JSON"}]
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5])
-    return error_response(422, detail or "The request is invalid.", "invalid", field=errors[0]["field"] if errors else None,
-                          errors=errors)
+    return error_response(
+        422, detail or "The request is invalid.", "invalid", field=errors[0]["field"] if errors else None, errors=errors
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -136,13 +153,18 @@ def install_error_handlers(app: FastAPI) -> None:
     def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # FastAPI's word for a body it could not decode at all (nested past Python's limit, say).
-            return error_response(422, "body: the request body cannot be parsed as JSON (is it nested too deeply?).",
-                                  "invalid", field="body")
+            return error_response(
+                422,
+                "body: the request body cannot be parsed as JSON (is it nested too deeply?).",
+                "invalid",
+                field="body",
+            )
         if exc.status_code == 400:
             # Starlette's word for a multipart body it cannot split ("Invalid multipart data."): bad input, which
             # the API answers with 422 naming the field, like any other (the OpenAPI document lists no 400).
-            return error_response(422, f"body: the multipart form cannot be read ({exc.detail})", "invalid",
-                                  field="body")
+            return error_response(
+                422, f"body: the multipart form cannot be read ({exc.detail})", "invalid", field="body"
+            )
         code = HTTP_CODES.get(exc.status_code, "error")
         response = error_response(exc.status_code, str(exc.detail), code)
         response.headers.update(exc.headers or {})  # a 405 names the allowed methods in `Allow` (RFC 9110)
@@ -157,8 +179,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
             raise exc
         # Another process held SQLite's write lock past the busy timeout: a capacity limit, not bad input.
-        response = error_response(503, "The database is busy with other writers; try again in a moment.",
-                                  "database_busy")
+        response = error_response(
+            503, "The database is busy with other writers; try again in a moment.", "database_busy"
+        )
         response.headers["Retry-After"] = "1"
         return response
 
@@ -171,8 +194,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
     secrets.configure(settings.keyring)  # provider keys are encrypted under the server secret
-    uploads.configure(uploads.Limits(settings.upload_ttl_seconds, settings.upload_quota_count,
-                                     settings.upload_quota_bytes))
+    uploads.configure(
+        uploads.Limits(settings.upload_ttl_seconds, settings.upload_quota_count, settings.upload_quota_bytes)
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
@@ -201,8 +225,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_import_bytes=settings.max_import_bytes,
-                       import_paths=frozenset(f"/api/v5/artifacts/{kind.plural}/import" for kind in ARTIFACT_KINDS))
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        max_import_bytes=settings.max_import_bytes,
+        import_paths=frozenset(f"/api/v5/artifacts/{kind.plural}/import" for kind in ARTIFACT_KINDS),
+    )
     ops.install(app, db)  # request ids, the access log, metrics, and traces when OTEL_* asks
 
     every_kinds_flag_types = tuple(t for kind in ARTIFACT_KINDS for t in kind.own_flag_types)
@@ -228,20 +256,34 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     mcp_running = mount_streamable_http(app)  # agents' door, at /mcp
     mount_web(app)  # people's door: the pages at / and /static
 
-    @app.get("/api/v5/uploads/{upload_id}", tags=["uploads"], operation_id="download_upload",
-             responses={**ERROR_RESPONSES, 200: {"content": {"text/csv": {}}, "description": "The file."}},
-             response_class=Response)
-    def download_upload(upload_id: uuid.UUID, who: Annotated[Caller, Depends(caller_with("viewer", "download uploads"))]) -> Response:
+    @app.get(
+        "/api/v5/uploads/{upload_id}",
+        tags=["uploads"],
+        operation_id="download_upload",
+        responses={**ERROR_RESPONSES, 200: {"content": {"text/csv": {}}, "description": "The file."}},
+        response_class=Response,
+    )
+    def download_upload(
+        upload_id: uuid.UUID, who: Annotated[Caller, Depends(caller_with("viewer", "download uploads"))]
+    ) -> Response:
         with who.db.transaction(write=False) as session:
             upload = uploads.fetch(session, who.principal.group_id, upload_id)
-        return Response(upload.data, media_type=upload.content_type,
-                        headers={"Content-Disposition": f'attachment; filename="{upload.file_name}"'})
+        return Response(
+            upload.data,
+            media_type=upload.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{upload.file_name}"'},
+        )
 
     @app.get("/healthz", tags=["health"], operation_id="healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"model": ErrorBody, "description": "Database unreachable."}})
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        operation_id="readyz",
+        responses={503: {"model": ErrorBody, "description": "Database unreachable."}},
+    )
     def readyz(request: Request) -> JSONResponse:
         database: Database = request.app.state.db
         try:

@@ -22,8 +22,11 @@ console = Console(stderr=True)
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="LOOMWORK_DATABASE_URL",
-                 help="SQLAlchemy URL; default: SQLite at .loomwork/loomwork.sqlite3."),
+    typer.Option(
+        "--database-url",
+        envvar="LOOMWORK_DATABASE_URL",
+        help="SQLAlchemy URL; default: SQLite at .loomwork/loomwork.sqlite3.",
+    ),
 ]
 
 
@@ -65,8 +68,9 @@ WORKER_HEALTHCHECK_SECONDS = 30
 
 LogFormat = Annotated[
     str | None,
-    typer.Option("--log-format", envvar="LOOMWORK_LOG_FORMAT",
-                 help="json or text; default: json unless stderr is a terminal."),
+    typer.Option(
+        "--log-format", envvar="LOOMWORK_LOG_FORMAT", help="json or text; default: json unless stderr is a terminal."
+    ),
 ]
 
 
@@ -75,18 +79,40 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     database_url: DatabaseUrl = None,
-    workers: Annotated[int, typer.Option(min=1, envvar="LOOMWORK_WORKERS",
-                                         help="Worker processes: one per core serves more clients at once.")] = 1,
-    metrics_port: Annotated[int | None, typer.Option(
-        "--metrics-port", min=1, max=65535, envvar="LOOMWORK_METRICS_PORT",
-        help="Serve Prometheus metrics at /metrics on this port (never on the API's).")] = None,
-    metrics_host: Annotated[str, typer.Option(
-        "--metrics-host", envvar="LOOMWORK_METRICS_HOST",
-        help="Interface for the metrics port; widen it (0.0.0.0) only for a scraper you trust.")] = "127.0.0.1",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, envvar="LOOMWORK_WORKERS", help="Worker processes: one per core serves more clients at once."
+        ),
+    ] = 1,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            envvar="LOOMWORK_METRICS_PORT",
+            help="Serve Prometheus metrics at /metrics on this port (never on the API's).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            envvar="LOOMWORK_METRICS_HOST",
+            help="Interface for the metrics port; widen it (0.0.0.0) only for a scraper you trust.",
+        ),
+    ] = "127.0.0.1",
     log_format: LogFormat = None,
-    graceful_timeout: Annotated[int, typer.Option(
-        "--graceful-timeout", min=0, envvar="LOOMWORK_GRACEFUL_TIMEOUT",
-        help="On SIGTERM, seconds to let requests in flight finish before they are cancelled.")] = 30,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            "--graceful-timeout",
+            min=0,
+            envvar="LOOMWORK_GRACEFUL_TIMEOUT",
+            help="On SIGTERM, seconds to let requests in flight finish before they are cancelled.",
+        ),
+    ] = 30,
 ) -> None:
     """Migrate the database, then serve the API."""
     import inspect
@@ -101,7 +127,9 @@ def serve(
         console.print(f"[red]--log-format must be json or text, not {log_format!r}.[/red]")
         raise typer.Exit(2)
     if metrics_port == port:
-        console.print(f"[red]--metrics-port must differ from --port ({port}): metrics never share the API's port.[/red]")
+        console.print(
+            f"[red]--metrics-port must differ from --port ({port}): metrics never share the API's port.[/red]"
+        )
         raise typer.Exit(2)
     logs.configure_logging(log_format)
 
@@ -113,12 +141,20 @@ def serve(
         console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
         print(api_key, flush=True)
         # The example reads the key from its file: the key itself goes to stdout only, never into the logs.
-        console.print(f"Saved to {key_file} (mode 0600). Send it as a header, for example:\n"
-                      f"  curl -H \"X-Api-Key: $(cat {key_file})\" -X POST "
-                      f"http://{host}:{port}/api/v5/artifacts/personas/get "
-                      "-H 'Content-Type: application/json' -d '{}'", soft_wrap=True)
-    common = {"host": host, "port": port, "log_config": logs.uvicorn_log_config(log_format), "access_log": False,
-              "timeout_graceful_shutdown": graceful_timeout}
+        console.print(
+            f"Saved to {key_file} (mode 0600). Send it as a header, for example:\n"
+            f'  curl -H "X-Api-Key: $(cat {key_file})" -X POST '
+            f"http://{host}:{port}/api/v5/artifacts/personas/get "
+            "-H 'Content-Type: application/json' -d '{}'",
+            soft_wrap=True,
+        )
+    common = {
+        "host": host,
+        "port": port,
+        "log_config": logs.uvicorn_log_config(log_format),
+        "access_log": False,
+        "timeout_graceful_shutdown": graceful_timeout,
+    }
     if workers == 1:
         from loomwork.app import create_app
 
@@ -190,7 +226,9 @@ def deliver(database_url: DatabaseUrl = None) -> None:
     worker = DeliveryWorker(db, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop.set())
-    console.print(f"Delivering webhooks from {_safe_url(settings.database_url)} (SIGTERM stops after the current attempt).")
+    console.print(
+        f"Delivering webhooks from {_safe_url(settings.database_url)} (SIGTERM stops after the current attempt)."
+    )
     worker.run()
     db.dispose()
     console.print("Delivery worker stopped.")
@@ -198,9 +236,14 @@ def deliver(database_url: DatabaseUrl = None) -> None:
 
 @app.command("mcp")
 def mcp_stdio(
-    api_key: Annotated[str | None, typer.Option(
-        "--api-key", help="An agent key (loomwork keys create --agent ...). Prefer the LOOMWORK_API_KEY environment "
-                          "variable: other local users can read options from the process list.")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="An agent key (loomwork keys create --agent ...). Prefer the LOOMWORK_API_KEY environment "
+            "variable: other local users can read options from the process list.",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Serve MCP over stdio: an agent searches, reads and proposes; every call is an agent's."""
@@ -217,8 +260,10 @@ def mcp_stdio(
         console.print("[red]Set LOOMWORK_API_KEY to the agent's key (or pass --api-key).[/red]")
         raise typer.Exit(2)
     if api_key and not os.environ.get("LOOMWORK_API_KEY"):
-        console.print("[yellow]--api-key is visible to other local users in the process list; "
-                      "set LOOMWORK_API_KEY instead.[/yellow]")
+        console.print(
+            "[yellow]--api-key is visible to other local users in the process list; "
+            "set LOOMWORK_API_KEY instead.[/yellow]"
+        )
     settings, db = _migrated(database_url)
     try:
         with db.transaction(write=False) as session:
@@ -235,25 +280,39 @@ def keys_create(
     group: Annotated[str, typer.Option("--group", help="Group name; created when missing.")],
     name: Annotated[str, typer.Option("--name", help="Profile display name; created when missing.")],
     role: Annotated[str, typer.Option("--role", help="viewer, editor or admin (an agent: viewer or editor).")],
-    agent: Annotated[bool, typer.Option("--agent", help="The profile is an AI agent: every request it makes is "
-                                                         "an agent's (it proposes, people decide).")] = False,
-    sponsor: Annotated[str | None, typer.Option("--sponsor", help="With --agent: the name of the person in the "
-                                                                   "group who answers for the agent.")] = None,
+    agent: Annotated[
+        bool,
+        typer.Option(
+            "--agent",
+            help="The profile is an AI agent: every request it makes is an agent's (it proposes, people decide).",
+        ),
+    ] = False,
+    sponsor: Annotated[
+        str | None,
+        typer.Option("--sponsor", help="With --agent: the name of the person in the group who answers for the agent."),
+    ] = None,
     key_name: Annotated[str, typer.Option("--key-name", help="What the key is for.")] = "cli",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key; the key is printed alone on the last line."""
     allowed = identity.AGENT_ROLES if agent else identity.ROLES
     if role not in allowed:
-        console.print(f"[red]--role must be one of {', '.join(allowed)}, not {role!r}"
-                      f"{' (an agent is never an admin)' if agent else ''}.[/red]")
+        console.print(
+            f"[red]--role must be one of {', '.join(allowed)}, not {role!r}"
+            f"{' (an agent is never an admin)' if agent else ''}.[/red]"
+        )
         raise typer.Exit(2)
     if agent != bool(sponsor):
-        console.print("[red]--agent needs --sponsor NAME (the person who answers for it), and only an agent "
-                      "has a sponsor.[/red]")
+        console.print(
+            "[red]--agent needs --sponsor NAME (the person who answers for it), and only an agent has a sponsor.[/red]"
+        )
         raise typer.Exit(2)
-    for option, value in (("--group", group), ("--name", name), ("--key-name", key_name),
-                          *((("--sponsor", sponsor),) if sponsor is not None else ())):
+    for option, value in (
+        ("--group", group),
+        ("--name", name),
+        ("--key-name", key_name),
+        *((("--sponsor", sponsor),) if sponsor is not None else ()),
+    ):
         if not value.strip() or len(value) > 200:
             console.print(f"[red]{option} must be 1 to 200 characters.[/red]")
             raise typer.Exit(2)
@@ -315,9 +374,17 @@ def keys_list(
         return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
 
     for key in keys:
-        table.add_row(str(key["key_id"]), key["profile_name"], key["profile_type"], key["name"], key["prefix"],
-                      when(key["created_at"]), when(key["expires_at"]), when(key["last_used_at"]),
-                      when(key["revoked_at"]))
+        table.add_row(
+            str(key["key_id"]),
+            key["profile_name"],
+            key["profile_type"],
+            key["name"],
+            key["prefix"],
+            when(key["created_at"]),
+            when(key["expires_at"]),
+            when(key["last_used_at"]),
+            when(key["revoked_at"]),
+        )
     Console(width=200).print(table)
 
 
@@ -341,8 +408,9 @@ def keys_revoke(
         raise typer.Exit(2) from None
     _settings, db = _migrated(database_url)
     with db.transaction(write=True) as session:
-        group_id = session.scalar(select(Profile.group_id).join(ApiKey, ApiKey.profile_id == Profile.id)
-                                  .where(ApiKey.id == parsed))
+        group_id = session.scalar(
+            select(Profile.group_id).join(ApiKey, ApiKey.profile_id == Profile.id).where(ApiKey.id == parsed)
+        )
         result = None
         if group_id is not None:
             (result,) = management.revoke_keys(session, _cli_principal(session, group_id), [parsed])["results"]
@@ -390,8 +458,9 @@ def _kind(plural: str):  # noqa: ANN202
 def _progress():  # noqa: ANN202
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=console)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    )
 
 
 def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
@@ -447,8 +516,9 @@ def export_command(
     with db.transaction(write=False) as session, _progress() as progress:
         ids = list(session.scalars(search.matching_ids_query(artifact_kind, principal, {}, db.dialect)))
         task = progress.add_task(f"Exporting {kind}", total=len(ids))
-        data, count = transfer.write_csv(transfer.export_rows(session, artifact_kind, principal.group_id, ids),
-                                         lambda: progress.advance(task))
+        data, count = transfer.write_csv(
+            transfer.export_rows(session, artifact_kind, principal.group_id, ids), lambda: progress.advance(task)
+        )
     out.write(data)
     db.dispose()
     console.print(f"[green]Exported {count:,} {kind} to {out.name}.[/green]")
@@ -473,8 +543,9 @@ def import_command(
     with _progress() as progress:
         task = progress.add_task(f"Importing {kind}", total=len(rows))
         with db.transaction(write=True) as session:
-            result = transfer.import_rows(session, artifact_kind, principal, rows, lambda: progress.advance(task),
-                                          keep_free_ids=True)
+            result = transfer.import_rows(
+                session, artifact_kind, principal, rows, lambda: progress.advance(task), keep_free_ids=True
+            )
     db.dispose()
     for failure in (r for r in result["results"] if not r["success"]):
         console.print(f"[red]line {failure['line']}: {failure['message']}[/red]")
@@ -509,9 +580,13 @@ def _sqlite_file_or_exit(url: str, command: str):  # noqa: ANN202
         safe = _safe_url(url).replace("postgresql+psycopg://", "postgresql://")
         dump = f"pg_dump --format=custom --file=loomwork.dump '{safe}'"
         load = f"pg_restore --clean --if-exists --no-owner --dbname='{safe}' loomwork.dump"
-        console.print(f"`loomwork {command}` copies SQLite databases. For PostgreSQL use its own tools:\n"
-                      f"  backup:  {dump}\n  restore: {load}\n"
-                      "(see 'Running it in production' in the README).", soft_wrap=True, highlight=False)
+        console.print(
+            f"`loomwork {command}` copies SQLite databases. For PostgreSQL use its own tools:\n"
+            f"  backup:  {dump}\n  restore: {load}\n"
+            "(see 'Running it in production' in the README).",
+            soft_wrap=True,
+            highlight=False,
+        )
         console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
         raise typer.Exit(2)
     return path
@@ -520,8 +595,14 @@ def _sqlite_file_or_exit(url: str, command: str):  # noqa: ANN202
 def _pages_progress(description: str):  # noqa: ANN202
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                        console=console, transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
     task = progress.add_task(description, total=None)
     return progress, lambda done, total: progress.update(task, completed=done, total=total)
 
@@ -578,9 +659,12 @@ def restore_command(
     console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
     data_dir = Path(os.environ.get("LOOMWORK_DATA_DIR") or Path.cwd() / ".loomwork")
     if not os.environ.get("LOOMWORK_SECRET_KEY") and not (data_dir / SECRET_FILE).exists():
-        console.print(f"No server secret here yet: put the one kept with the backup at {data_dir / SECRET_FILE} "
-                      "(or in LOOMWORK_SECRET_KEY) before `loomwork serve`, which would otherwise make a new one "
-                      "that none of the restored keys match.", style="bold red")
+        console.print(
+            f"No server secret here yet: put the one kept with the backup at {data_dir / SECRET_FILE} "
+            "(or in LOOMWORK_SECRET_KEY) before `loomwork serve`, which would otherwise make a new one "
+            "that none of the restored keys match.",
+            style="bold red",
+        )
 
 
 def _safe_url(url: str) -> str:

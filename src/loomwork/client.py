@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-__all__ = ["Client", "LoomworkClientError", "NotFound", "Forbidden", "Unavailable", "Resolved"]
+__all__ = ["Client", "Forbidden", "LoomworkClientError", "NotFound", "Resolved", "Unavailable"]
 
 log = logging.getLogger("loomwork.client")
 
@@ -70,12 +70,17 @@ _CacheKey = tuple[str, str, "str | None", "int | None"]
 class Client:
     """`Client(base_url, api_key)`; use it as a context manager or call `close()`. Thread-safe."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 5.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         # `transport` is for proxies and tests (httpx.MockTransport, a counting wrapper).
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                  headers={"X-Api-Key": api_key, "Accept": "application/json"})
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"X-Api-Key": api_key, "Accept": "application/json"},
+        )
         self._cache: dict[_CacheKey, Resolved] = {}
         self._lock = threading.Lock()
 
@@ -102,8 +107,11 @@ class Client:
         headers = {"If-None-Match": f'"{cached.etag}"'} if cached else {}
         what = f"{kind} {id_or_name!r}" + (f" version {version}" if version is not None else f" at {label}")
         try:
-            response = self._http.get(f"/api/v5/resolve/{quote(kind, safe='')}/{quote(str(id_or_name), safe='')}",
-                                      params=params, headers=headers)
+            response = self._http.get(
+                f"/api/v5/resolve/{quote(kind, safe='')}/{quote(str(id_or_name), safe='')}",
+                params=params,
+                headers=headers,
+            )
         except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
             return self._stale(key, cached, what, f"{type(exc).__name__}: {exc}", exc)
         if response.status_code == 304 and cached is not None:
@@ -116,19 +124,32 @@ class Client:
                     self._cache.pop(key, None)
             raise _error(response, what)
         answer = response.json()
-        found = Resolved(id=str(answer[f"{answer['kind']}_id"]), kind=answer["kind"], version=answer["version"],
-                         label=answer.get("label"), etag=answer["etag"], config=answer["config"])
+        found = Resolved(
+            id=str(answer[f"{answer['kind']}_id"]),
+            kind=answer["kind"],
+            version=answer["version"],
+            label=answer.get("label"),
+            etag=answer["etag"],
+            config=answer["config"],
+        )
         with self._lock:
             self._cache[key] = found
         return _copy(found)
 
-    def _stale(self, key: _CacheKey, cached: Resolved | None, what: str, reason: str,
-               cause: Exception | None) -> Resolved:
+    def _stale(
+        self, key: _CacheKey, cached: Resolved | None, what: str, reason: str, cause: Exception | None
+    ) -> Resolved:
         if cached is None:
-            raise Unavailable(f"Loomwork at {self.base_url} could not be reached ({reason}) and nothing is "
-                              f"cached for {what}.") from cause
-        log.warning("Loomwork at %s could not be reached (%s); using the cached %s version %s",
-                    self.base_url, reason, what, cached.version)
+            raise Unavailable(
+                f"Loomwork at {self.base_url} could not be reached ({reason}) and nothing is cached for {what}."
+            ) from cause
+        log.warning(
+            "Loomwork at %s could not be reached (%s); using the cached %s version %s",
+            self.base_url,
+            reason,
+            what,
+            cached.version,
+        )
         return replace(_copy(cached), stale=True)
 
 

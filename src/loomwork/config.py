@@ -65,7 +65,7 @@ def normalise_database_url(url: str) -> str:
     """Accept the plain `postgresql://` form people copy around; we drive it with psycopg 3."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -115,8 +115,9 @@ def load_settings(database_url: str | None = None) -> Settings:
         webhook_retry_base_s=_seconds("LOOMWORK_WEBHOOK_RETRY_BASE_S", 5.0),
         webhook_retry_window_s=_seconds("LOOMWORK_WEBHOOK_RETRY_WINDOW_S", 24 * 3600.0),
         changes_max_wait_s=_seconds("LOOMWORK_CHANGES_MAX_WAIT_S", 30.0),
-        old_secret_keys=tuple(s.strip().encode() for s in os.environ.get("LOOMWORK_OLD_SECRET_KEYS", "").split(",")
-                              if s.strip()),
+        old_secret_keys=tuple(
+            s.strip().encode() for s in os.environ.get("LOOMWORK_OLD_SECRET_KEYS", "").split(",") if s.strip()
+        ),
         upload_ttl_seconds=_int_setting("LOOMWORK_UPLOAD_TTL_SECONDS", Settings.upload_ttl_seconds),
         upload_quota_count=_int_setting("LOOMWORK_UPLOAD_QUOTA_COUNT", Settings.upload_quota_count),
         upload_quota_bytes=_int_setting("LOOMWORK_UPLOAD_QUOTA_BYTES", Settings.upload_quota_bytes),

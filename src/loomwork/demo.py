@@ -22,23 +22,60 @@ from loomwork.engine import search
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact, Connection
 from loomwork.identity import service as identity
+from loomwork.resources import service
 from loomwork.resources.kinds import ARG_TYPES, RESOURCE_KINDS
 from loomwork.resources.models import Resource
-from loomwork.resources import service
 from loomwork.resources.service import value_hash
 
 SEED = 20261122
 CHUNK = 2000
 # How many distinct values each resource kind has in the demo catalog.
-POOL_SIZES = {"department": 1000, "voice": 5000, "scenario": 200, "parameter_field": 300, "example": 10000,
-              "instruction": 5000, "description": 20000, "color": 200, "icon": 50,
-              # Structured kinds: each value is validated (and a key encrypted) on its own, so fewer.
-              "arg": 2000, "args_output": 1000, "arg_position": 2000, "model_flag": 600, "key": 50,
-              "model": 200, "modality": 6, "temperature_level": 5, "pricing": 20, "reasoning_level": 4,
-              "quality": 5}
+POOL_SIZES = {
+    "department": 1000,
+    "voice": 5000,
+    "scenario": 200,
+    "parameter_field": 300,
+    "example": 10000,
+    "instruction": 5000,
+    "description": 20000,
+    "color": 200,
+    "icon": 50,
+    # Structured kinds: each value is validated (and a key encrypted) on its own, so fewer.
+    "arg": 2000,
+    "args_output": 1000,
+    "arg_position": 2000,
+    "model_flag": 600,
+    "key": 50,
+    "model": 200,
+    "modality": 6,
+    "temperature_level": 5,
+    "pricing": 20,
+    "reasoning_level": 4,
+    "quality": 5,
+}
 DEFAULT_POOL = 10000
-SYLLABLES = ["ka", "lo", "mi", "ser", "tan", "vo", "rue", "pel", "dor", "ix", "bra", "quo", "fen", "lu", "zar",
-             "nim", "sol", "tra", "vek", "ori"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ser",
+    "tan",
+    "vo",
+    "rue",
+    "pel",
+    "dor",
+    "ix",
+    "bra",
+    "quo",
+    "fen",
+    "lu",
+    "zar",
+    "nim",
+    "sol",
+    "tra",
+    "vek",
+    "ori",
+]
 
 
 def _vocabulary(rng: random.Random, size: int = 2000) -> list[str]:
@@ -56,25 +93,33 @@ def _value(kind: str, index: int, rng: random.Random, vocabulary: list[str]) -> 
     if kind == "color":
         return f"#{rng.randrange(0x1000000):06x}"
     if kind == "icon":
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><circle cx="12" cy="12" '
-                f'r="{index % 11 + 1}" fill="#{rng.randrange(0x1000000):06x}"/></svg>')
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><circle cx="12" cy="12" '
+            f'r="{index % 11 + 1}" fill="#{rng.randrange(0x1000000):06x}"/></svg>'
+        )
     if kind == "instruction":
         return f"{_text(rng, vocabulary, 12)} for {{{{customer}}}} in {{{{{rng.choice(vocabulary)}}}}}."
     if kind == "description":
         return _text(rng, vocabulary, 8)
     if kind in ("arg", "args_output"):
-        value = {"name": f"{rng.choice(vocabulary)}_{index}", "type": rng.choice(ARG_TYPES),
-                 "description": _text(rng, vocabulary, 5)}
+        value = {
+            "name": f"{rng.choice(vocabulary)}_{index}",
+            "type": rng.choice(ARG_TYPES),
+            "description": _text(rng, vocabulary, 5),
+        }
         return value | ({"required": rng.random() < 0.5} if kind == "arg" else {})
     if kind == "key":
-        return {"name": f"{rng.choice(vocabulary).capitalize()} key {index}", "secret": f"sk-demo-{rng.getrandbits(96):024x}"}
+        return {
+            "name": f"{rng.choice(vocabulary).capitalize()} key {index}",
+            "secret": f"sk-demo-{rng.getrandbits(96):024x}",
+        }
     return f"{_text(rng, vocabulary, 2)} {index}"
 
 
 class DemoSeeder:
     """Creates pools of resources per slot, then artifacts that pick from them."""
 
-    def __init__(self, db: Database, group_name: str = "default"):
+    def __init__(self, db: Database, group_name: str = "default") -> None:
         self.db = db
         self.rng = random.Random(SEED)
         self.vocabulary = _vocabulary(self.rng)
@@ -94,16 +139,26 @@ class DemoSeeder:
             rng = random.Random(f"{SEED}/{resource}")
             rows, now = [], utcnow()
             for i in range(POOL_SIZES.get(resource, DEFAULT_POOL)):
-                raw = self._reference(session, resource, i, rng) if kind.references else \
-                    _value(resource, i, rng, self.vocabulary)
+                raw = (
+                    self._reference(session, resource, i, rng)
+                    if kind.references
+                    else _value(resource, i, rng, self.vocabulary)
+                )
                 value = kind.normalise(raw)
                 if kind.references:
                     value = service.resolve_references(session, self.group_id, kind, value, resource)
-                rows.append({"id": self._id(resource, i), "group_id": self.group_id, "kind": resource,
-                             "value": kind.dump(value), "value_hash": value_hash(kind.dedupe_text(value)),
-                             "created_at": now})
+                rows.append(
+                    {
+                        "id": self._id(resource, i),
+                        "group_id": self.group_id,
+                        "kind": resource,
+                        "value": kind.dump(value),
+                        "value_hash": value_hash(kind.dedupe_text(value)),
+                        "created_at": now,
+                    }
+                )
             for start in range(0, len(rows), 5000):
-                insert_ignoring_conflicts(session, Resource.__table__, rows[start:start + 5000])
+                insert_ignoring_conflicts(session, Resource.__table__, rows[start : start + 5000])
             # Two random values may be equal (dedupe keeps one row): pick only ids that really exist.
             self.pools[resource] = sorted(_existing(session, [r["id"] for r in rows]), key=str)
         return self.pools[resource]
@@ -141,8 +196,9 @@ class DemoSeeder:
         values = [{"type": kind.active_flag_type, "value": v} for v in ("true", "false")]
         return service.find_or_create(session, self.group_id, RESOURCE_KINDS["flag"], values)
 
-    def _insert_chunk(self, session: Session, kind: ArtifactKind, ids: list[uuid.UUID], start: int,
-                      rng: random.Random) -> list[uuid.UUID]:
+    def _insert_chunk(
+        self, session: Session, kind: ArtifactKind, ids: list[uuid.UUID], start: int, rng: random.Random
+    ) -> list[uuid.UUID]:
         """Insert the chunk's artifacts that are not there yet; returns their ids."""
         existing = _existing_artifacts(session, ids)
         if len(existing) == len(ids):
@@ -156,12 +212,25 @@ class DemoSeeder:
             if aid in existing:
                 continue
             for slot_key, chosen in picks.items():
-                connections += [{"artifact_id": aid, "slot": slot_key, "position": position, "resource_id": rid,
-                                 "active": True} for position, rid in enumerate(chosen)]
+                connections += [
+                    {"artifact_id": aid, "slot": slot_key, "position": position, "resource_id": rid, "active": True}
+                    for position, rid in enumerate(chosen)
+                ]
         new_ids = [aid for aid in ids if aid not in existing]
-        session.execute(insert(Artifact.__table__), [
-            {"id": aid, "group_id": self.group_id, "kind": kind.name, "version": 1, "created_at": now,
-             "updated_at": now} for aid in new_ids])
+        session.execute(
+            insert(Artifact.__table__),
+            [
+                {
+                    "id": aid,
+                    "group_id": self.group_id,
+                    "kind": kind.name,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for aid in new_ids
+            ],
+        )
         session.execute(insert(Connection.__table__), connections)
         return new_ids
 
@@ -169,13 +238,22 @@ class DemoSeeder:
         rows, now, name_kind = [], utcnow(), RESOURCE_KINDS["name"]
         for i in range(start, start + n):
             stored = name_kind.dump(f"{self.vocabulary[i % len(self.vocabulary)].capitalize()} {kind.title} {i}")
-            rows.append({"id": self._id("name", kind.name, i), "group_id": self.group_id, "kind": "name",
-                         "value": stored, "value_hash": value_hash(stored), "created_at": now})
+            rows.append(
+                {
+                    "id": self._id("name", kind.name, i),
+                    "group_id": self.group_id,
+                    "kind": "name",
+                    "value": stored,
+                    "value_hash": value_hash(stored),
+                    "created_at": now,
+                }
+            )
         insert_ignoring_conflicts(session, Resource.__table__, rows)
         return [r["id"] for r in rows]
 
-    def _pick(self, session: Session, slot: Slot, rng: random.Random, flags: list[uuid.UUID],
-              name_id: uuid.UUID) -> list[uuid.UUID]:
+    def _pick(
+        self, session: Session, slot: Slot, rng: random.Random, flags: list[uuid.UUID], name_id: uuid.UUID
+    ) -> list[uuid.UUID]:
         if slot.key == "name":
             return [name_id]
         if slot.resource == "flag":
@@ -189,7 +267,7 @@ class DemoSeeder:
 def _existing(session: Session, ids: list[uuid.UUID]) -> set[uuid.UUID]:
     found: set[uuid.UUID] = set()
     for start in range(0, len(ids), 5000):
-        found.update(session.scalars(select(Resource.id).where(Resource.id.in_(ids[start:start + 5000]))))
+        found.update(session.scalars(select(Resource.id).where(Resource.id.in_(ids[start : start + 5000]))))
     return found
 
 

@@ -15,7 +15,7 @@ class LoomworkError(Exception):
     # What the status means for any operation: the OpenAPI document's description of it (see ERROR_STATUSES).
     meaning = "The request is malformed."
 
-    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None, **extra: Any):
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         if code:
@@ -82,13 +82,21 @@ class TooManyProposals(LoomworkError):
 
 
 # The errors any operation can answer with, by status: every route's OpenAPI `responses` derive from these.
-ERROR_STATUSES: tuple[type[LoomworkError], ...] = (Unauthenticated, Forbidden, NotFound, Conflict, BodyTooLarge, Invalid,
-                                                       TooManyProposals)
+ERROR_STATUSES: tuple[type[LoomworkError], ...] = (
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    BodyTooLarge,
+    Invalid,
+    TooManyProposals,
+)
 
 
 def version_conflict(what: str, current: int | None, expected: int | None) -> Conflict:
     """409 `version_conflict`, carrying the version the client should reload."""
     return Conflict(
         f"The {what} is at version {current}, not {expected}; reload it and apply your change again.",
-        code="version_conflict", current_version=current,
+        code="version_conflict",
+        current_version=current,
     )

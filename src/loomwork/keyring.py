@@ -30,9 +30,11 @@ class SecretTooShort(ValueError):
 
 def check_secret(secret: bytes, where: str) -> None:
     if len(secret) < MIN_SECRET_BYTES:
-        raise SecretTooShort(f"{where} is {len(secret)} bytes; the server secret must be at least "
-                             f"{MIN_SECRET_BYTES} bytes (for example `python -c 'import secrets; "
-                             f"print(secrets.token_urlsafe(48))'`).")
+        raise SecretTooShort(
+            f"{where} is {len(secret)} bytes; the server secret must be at least "
+            f"{MIN_SECRET_BYTES} bytes (for example `python -c 'import secrets; "
+            f"print(secrets.token_urlsafe(48))'`)."
+        )
 
 
 @lru_cache(maxsize=64)  # a handful of secrets x purposes, derived on every request otherwise

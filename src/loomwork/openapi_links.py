@@ -23,14 +23,18 @@ def _artifact_links(kind: Any) -> dict[str, dict[str, Any]]:
         "export": {kind.id_field: made},
         "delete": {kind.ids_field: [made]},
     }
-    return {f"{operation.capitalize()}Created": {"operationId": f"{operation}_{kind.name}", "requestBody": body}
-            for operation, body in bodies.items()}
+    return {
+        f"{operation.capitalize()}Created": {"operationId": f"{operation}_{kind.name}", "requestBody": body}
+        for operation, body in bodies.items()
+    }
 
 
 def _resource_links(kind: Any) -> dict[str, dict[str, Any]]:
     made = "$response.body#/results/0/id"
-    return {"GetCreated": {"operationId": f"get_{kind.name}_resources", "requestBody": {"id": made}},
-            "DeleteCreated": {"operationId": f"delete_{kind.name}_resources", "requestBody": {"ids": [made]}}}
+    return {
+        "GetCreated": {"operationId": f"get_{kind.name}_resources", "requestBody": {"id": made}},
+        "DeleteCreated": {"operationId": f"delete_{kind.name}_resources", "requestBody": {"ids": [made]}},
+    }
 
 
 def add_links(document: dict[str, Any]) -> dict[str, Any]:

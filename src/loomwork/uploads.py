@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, delete, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from loomwork.db.database import Database
 from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
+from loomwork.db.database import Database
 from loomwork.errors import NotFound, QuotaExceeded
 
 
@@ -58,34 +58,56 @@ class Upload(Base):
 def check_quota(session: Session, group_id: uuid.UUID, quota_count: int, quota_bytes: int, adding: int = 0) -> None:
     """429 when the group's live uploads, with `adding` bytes more, would pass either quota."""
     count, size = session.execute(
-        select(func.count(), func.coalesce(func.sum(Upload.size_bytes), 0))
-        .where(Upload.group_id == group_id, Upload.expires_at > utcnow())).one()
+        select(func.count(), func.coalesce(func.sum(Upload.size_bytes), 0)).where(
+            Upload.group_id == group_id, Upload.expires_at > utcnow()
+        )
+    ).one()
     if count + 1 > quota_count or size + adding > quota_bytes:
         raise QuotaExceeded(
             f"Your group holds {count} uploads of {size:,} bytes; the quota is {quota_count} uploads and "
             f"{quota_bytes:,} bytes. Uploads expire by themselves; try again later.",
-            quota_count=quota_count, quota_bytes=quota_bytes)
+            quota_count=quota_count,
+            quota_bytes=quota_bytes,
+        )
 
 
-def store(session: Session, group_id: uuid.UUID, profile_id: uuid.UUID, file_name: str, content_type: str,
-          data: bytes, row_count: int) -> Upload:
+def store(
+    session: Session,
+    group_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    file_name: str,
+    content_type: str,
+    data: bytes,
+    row_count: int,
+) -> Upload:
     sweep_expired(session)
     check_quota(session, group_id, limits.quota_count, limits.quota_bytes, len(data))
     now = utcnow()
-    upload = Upload(id=uuid.uuid4(), group_id=group_id, profile_id=profile_id, file_name=file_name,
-                    content_type=content_type, data=data, row_count=row_count, size_bytes=len(data),
-                    created_at=now, expires_at=now + timedelta(seconds=limits.ttl_seconds))
+    upload = Upload(
+        id=uuid.uuid4(),
+        group_id=group_id,
+        profile_id=profile_id,
+        file_name=file_name,
+        content_type=content_type,
+        data=data,
+        row_count=row_count,
+        size_bytes=len(data),
+        created_at=now,
+        expires_at=now + timedelta(seconds=limits.ttl_seconds),
+    )
     session.add(upload)
     session.flush()
     return upload
 
 
 def fetch(session: Session, group_id: uuid.UUID, upload_id: uuid.UUID) -> Upload:
-    upload = session.scalar(select(Upload).where(Upload.id == upload_id, Upload.group_id == group_id,
-                                                 Upload.expires_at > utcnow()))
+    upload = session.scalar(
+        select(Upload).where(Upload.id == upload_id, Upload.group_id == group_id, Upload.expires_at > utcnow())
+    )
     if upload is None:  # unknown, another group's and expired read alike
-        raise NotFound(f"No upload with id {upload_id} (uploads expire a while after they are made).",
-                       field="upload_id")
+        raise NotFound(
+            f"No upload with id {upload_id} (uploads expire a while after they are made).", field="upload_id"
+        )
     return upload
 
 
@@ -106,5 +128,5 @@ async def sweep_forever(db: Database, every_seconds: float) -> None:
         await anyio.sleep(every_seconds)
         try:
             await anyio.to_thread.run_sync(sweep)
-        except Exception:  # noqa: BLE001 - a busy database now is no reason to stop sweeping later
+        except Exception:
             logger.warning("The upload sweep failed; it runs again in %s s.", every_seconds, exc_info=True)

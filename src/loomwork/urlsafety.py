@@ -89,9 +89,12 @@ def _checked(url: str, field: str, allow_private: bool | None = None) -> Target:
     if not (private_allowed() if allow_private is None else allow_private):
         refused = [a for a in addresses if not is_public(a)]
         if refused:
-            raise UnsafeUrl(f"{field}: {host} resolves to {refused[0]}, a private, loopback or link-local address; "
-                            "the server does not call those (an operator can allow them with "
-                            "LOOMWORK_ALLOW_PRIVATE_URLS=1).", field=field)
+            raise UnsafeUrl(
+                f"{field}: {host} resolves to {refused[0]}, a private, loopback or link-local address; "
+                "the server does not call those (an operator can allow them with "
+                "LOOMWORK_ALLOW_PRIVATE_URLS=1).",
+                field=field,
+            )
     return Target(scheme, host, port, addresses[0], path)
 
 

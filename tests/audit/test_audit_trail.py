@@ -10,13 +10,14 @@ The engine's rules run for every artifact kind, all on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from conftest import Api, assert_error
 from loomwork.audit import service as audit
 from loomwork.audit.models import AuditEvent
 from loomwork.engine.declaration import ArtifactKind
@@ -24,8 +25,6 @@ from loomwork.errors import Conflict
 from loomwork.identity.models import ApiKey, Profile
 from loomwork.identity.service import Principal
 from loomwork.kinds import ARTIFACT_KINDS
-
-from conftest import Api, assert_error
 
 SEARCH = "/api/v5/audit/search"
 
@@ -36,12 +35,17 @@ def kind(request: pytest.FixtureRequest) -> ArtifactKind:
 
 
 @pytest.fixture
-def admin(make_api) -> Api:  # noqa: ANN001
+def admin(make_api) -> Api:
     return make_api("admin")
 
 
-def item(kind: ArtifactKind, name: str | None = None, description: str | None = None,
-         departments: list[str] | None = None, **more: Any) -> dict[str, Any]:
+def item(
+    kind: ArtifactKind,
+    name: str | None = None,
+    description: str | None = None,
+    departments: list[str] | None = None,
+    **more: Any,
+) -> dict[str, Any]:
     """A create item or patch body in the kind's own field names (every kind has these three slots)."""
     body = dict(more)
     for key, value in (("name", name), ("description", description), ("department", departments)):
@@ -75,16 +79,21 @@ def labels(values: Any) -> Any:
     return values and values["label"]
 
 
-def profile_id(db, api: Api) -> str:  # noqa: ANN001
+def profile_id(db, api: Api) -> str:
     """The profile behind a test client's key."""
     with db.transaction(write=False) as session:
         return str(session.scalar(select(ApiKey.profile_id).where(ApiKey.prefix == api.key.split("_")[1])))
 
 
-def group_id(db, api: Api) -> str:  # noqa: ANN001
+def group_id(db, api: Api) -> str:
     with db.transaction(write=False) as session:
-        return str(session.scalar(select(Profile.group_id).join(ApiKey, ApiKey.profile_id == Profile.id)
-                                  .where(ApiKey.prefix == api.key.split("_")[1])))
+        return str(
+            session.scalar(
+                select(Profile.group_id)
+                .join(ApiKey, ApiKey.profile_id == Profile.id)
+                .where(ApiKey.prefix == api.key.split("_")[1])
+            )
+        )
 
 
 # --- what each action records, for every kind -----------------------------------------------------------------
@@ -99,7 +108,11 @@ def test_create_update_duplicate_and_delete_each_record_one_event_with_who_and_w
 
     trail = list(reversed(events(admin)))  # oldest first
     assert [(e["action"], e["artifact_id"]) for e in trail] == [
-        ("create", artifact_id), ("update", artifact_id), ("duplicate", copy_id), ("delete", artifact_id)]
+        ("create", artifact_id),
+        ("update", artifact_id),
+        ("duplicate", copy_id),
+        ("delete", artifact_id),
+    ]
     who = profile_id(db, api)
     assert all(e["profile_id"] == who and e["via_agent"] is False and e["kind"] == kind.name for e in trail)
     assert all(e["profile_name"].startswith("editor-") and e["draft_id"] is None for e in trail)
@@ -128,7 +141,12 @@ def test_proposals_acks_and_a_draft_commit_record_who_decided_and_whether_an_age
 
     trail = list(reversed(events(admin)))
     assert [(e["action"], e["via_agent"]) for e in trail] == [
-        ("propose", True), ("accept", False), ("propose", True), ("reject", False), ("create", False)]
+        ("propose", True),
+        ("accept", False),
+        ("propose", True),
+        ("reject", False),
+        ("create", False),
+    ]
     assert all(e["draft_id"] == draft_id for e in trail)
     proposed, ack, _, nack, committed = (e["changes"] for e in trail)
     assert proposed.pop("proposal_id")  # its id in the review queue
@@ -158,8 +176,11 @@ def test_a_proposal_on_an_existing_artifact_names_it_and_its_committed_update_na
 def test_import_records_an_event_per_row_that_held_and_none_for_a_failed_row(api, admin, kind):
     existing = create(api, kind, name="Old")
     csv_text = f"{kind.id_field},name\r\n,Imported\r\n{existing},Renamed\r\nnot-a-uuid,Broken\r\n"
-    response = api.client.post(f"/api/v5/artifacts/{kind.plural}/import", headers=api.headers,
-                               files={"file": ("import.csv", csv_text.encode(), "text/csv")})
+    response = api.client.post(
+        f"/api/v5/artifacts/{kind.plural}/import",
+        headers=api.headers,
+        files={"file": ("import.csv", csv_text.encode(), "text/csv")},
+    )
     assert response.status_code == 200, response.text
     assert (response.json()["created"], response.json()["updated"], response.json()["failed"]) == (1, 1, 1)
 
@@ -167,8 +188,10 @@ def test_import_records_an_event_per_row_that_held_and_none_for_a_failed_row(api
     assert [e["action"] for e in trail] == ["create", "import_create", "import_update"]
     assert labels(trail[1]["changes"]["values"]["name"]) == "Imported"
     assert trail[2]["artifact_id"] == existing
-    assert {k: labels(v) for k, v in trail[2]["changes"]["fields"]["name"].items()} == {"before": "Old",
-                                                                                        "after": "Renamed"}
+    assert {k: labels(v) for k, v in trail[2]["changes"]["fields"]["name"].items()} == {
+        "before": "Old",
+        "after": "Renamed",
+    }
 
 
 # --- resources ----------------------------------------------------------------------------------------------
@@ -182,7 +205,9 @@ def test_resource_create_and_delete_record_events_and_finding_an_existing_value_
 
     trail = list(reversed(events(admin)))
     assert [(e["action"], e["kind"], e["artifact_id"]) for e in trail] == [
-        ("resource_create", "department", None), ("resource_delete", "department", None)]
+        ("resource_create", "department", None),
+        ("resource_delete", "department", None),
+    ]
     assert all(e["changes"] == {"id": resource_id, "label": "Legal"} for e in trail)
 
 
@@ -213,8 +238,10 @@ def test_a_failed_bulk_item_records_nothing_while_the_others_record_theirs(api, 
 
     trail = list(reversed(events(admin)))
     assert [labels(e["changes"]["values"]["name"]) for e in trail] == ["Alpha", "Gamma"]
-    assert [e["artifact_id"] for e in trail] == [results["results"][0]["persona_id"],
-                                                 results["results"][2]["persona_id"]]
+    assert [e["artifact_id"] for e in trail] == [
+        results["results"][0]["persona_id"],
+        results["results"][2]["persona_id"],
+    ]
 
 
 def test_a_request_that_fails_after_recording_leaves_neither_the_change_nor_its_event(api, admin, monkeypatch):
@@ -247,17 +274,21 @@ def test_a_session_that_rolled_back_keeps_no_event_for_its_next_commit(admin, db
 def test_labels_are_read_in_chunks_and_each_value_keeps_its_label(api, admin, monkeypatch):
     monkeypatch.setattr(audit, "LABEL_CHUNK", 2)  # a large import's ids, in miniature
     departments = [f"Team {i}" for i in range(5)]
-    api.ok("personas", "create", {"personas": [{"name": "A", "departments": departments[:3]},
-                                               {"name": "B", "departments": departments[3:]}]})
-    by_name = {labels(e["changes"]["values"]["name"]): labels(e["changes"]["values"]["departments"])
-               for e in events(admin)}
+    api.ok(
+        "personas",
+        "create",
+        {"personas": [{"name": "A", "departments": departments[:3]}, {"name": "B", "departments": departments[3:]}]},
+    )
+    by_name = {
+        labels(e["changes"]["values"]["name"]): labels(e["changes"]["values"]["departments"]) for e in events(admin)
+    }
     assert by_name == {"A": departments[:3], "B": departments[3:]}
 
 
 def test_a_bulk_request_writes_all_its_events_in_one_insert(api, admin, db):
     inserts: list[int] = []
 
-    def on_execute(_conn, _cursor, statement, parameters, _context, executemany) -> None:  # noqa: ANN001
+    def on_execute(_conn, _cursor, statement, parameters, _context, executemany) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
             inserts.append(len(parameters) if executemany else 1)
 
@@ -273,7 +304,7 @@ def test_a_bulk_request_writes_all_its_events_in_one_insert(api, admin, db):
 # --- searching --------------------------------------------------------------------------------------------------
 
 
-def _move(db, artifact_id: str, when: datetime) -> None:  # noqa: ANN001
+def _move(db, artifact_id: str, when: datetime) -> None:
     with db.transaction(write=True) as session:
         session.execute(update(AuditEvent).where(AuditEvent.artifact_id == uuid.UUID(artifact_id)).values(at=when))
 
@@ -283,7 +314,7 @@ def test_filters_by_artifact_kind_profile_and_time_range_combine(make_api, admin
     old = create(ada, ARTIFACT_KINDS[0], name="Old persona")
     mid = create(bob, ARTIFACT_KINDS[1], name="Mid tool")
     new = create(ada, ARTIFACT_KINDS[1], name="New tool")
-    day = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
     _move(db, old, day)
     _move(db, mid, day + timedelta(days=1))
     _move(db, new, day + timedelta(days=2))
@@ -310,25 +341,32 @@ def test_pages_newest_first_with_the_total(api, admin):
     pages = [admin.post(SEARCH, {"limit": 2, "offset": offset}).json() for offset in (0, 2, 4, 6)]
     assert [p["total_count"] for p in pages] == [5, 5, 5, 5]
     assert [[e["artifact_id"] for e in p["events"]] for p in pages] == [
-        newest_first[:2], newest_first[2:4], newest_first[4:], []]
+        newest_first[:2],
+        newest_first[2:4],
+        newest_first[4:],
+        [],
+    ]
     assert len(admin.post(SEARCH, {}).json()["events"]) == 5  # default limit 50
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"artifact_id": "not-a-uuid"}, "artifact_id"),
-    ({"artifact_kind": "widget"}, "artifact_kind"),
-    ({"profile_id": 7}, "profile_id"),
-    ({"since": "yesterday"}, "since"),
-    ({"since": 1700000000}, "since"),
-    ({"until": "2026-13-01T00:00:00Z"}, "until"),
-    ({"since": "0001-01-01T00:00:00+05:00"}, "since"),
-    ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"}, "until"),
-    ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-02T00:00:00Z"}, "until"),
-    ({"limit": 0}, "limit"),
-    ({"limit": 501}, "limit"),
-    ({"offset": -1}, "offset"),
-    ({"action": "create"}, "action"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"artifact_id": "not-a-uuid"}, "artifact_id"),
+        ({"artifact_kind": "widget"}, "artifact_kind"),
+        ({"profile_id": 7}, "profile_id"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": 1700000000}, "since"),
+        ({"until": "2026-13-01T00:00:00Z"}, "until"),
+        ({"since": "0001-01-01T00:00:00+05:00"}, "since"),
+        ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"}, "until"),
+        ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-02T00:00:00Z"}, "until"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"action": "create"}, "action"),
+    ],
+)
 def test_an_invalid_filter_is_422_naming_the_field(admin, body, field):
     error = assert_error(admin.post(SEARCH, body), 422, "invalid")
     assert error["field"] == field and field in error["detail"], error

@@ -11,10 +11,9 @@ import logging
 import httpx
 import pytest
 
+from conftest import LiveServer, serving
 from loomwork.app import create_app
 from loomwork.client import Client, Forbidden, NotFound, Resolved, Unavailable
-
-from conftest import LiveServer, serving
 
 KIND = "personas"
 
@@ -39,7 +38,7 @@ class Counting(httpx.BaseTransport):
         self.inner.close()
 
 
-def update(api, persona_id: str, **fields) -> None:  # noqa: ANN001
+def update(api, persona_id: str, **fields) -> None:
     (result,) = api.ok(KIND, "update", {KIND: [{"persona_id": persona_id, **fields}]})["results"]
     assert result["success"], result
 
@@ -53,8 +52,9 @@ def test_resolve_revalidates_by_etag_and_follows_a_label_move(make_api, live_ser
 
     with Client(live_server.url, make_api("viewer").key, timeout=30, transport=counting) as loomwork:
         first = loomwork.resolve(KIND, persona_id)
-        assert first == Resolved(id=persona_id, kind="persona", version=2, label="latest", etag=first.etag,
-                                 config=first.config, stale=False)
+        assert first == Resolved(
+            id=persona_id, kind="persona", version=2, label="latest", etag=first.etag, config=first.config, stale=False
+        )
         assert first.config["description"] == "Finds and cites" and first.etag
         again = loomwork.resolve(KIND, persona_id)
         assert again == first and not again.stale
@@ -69,8 +69,7 @@ def test_resolve_revalidates_by_etag_and_follows_a_label_move(make_api, live_ser
         assert loomwork.resolve(KIND, persona_id, version=1).config == production.config
 
         # A person moves production: the very next call sees it (revalidation is a 200 with the new config).
-        admin.ok(KIND, "label", {"persona_id": persona_id, "label": "production", "version": 2,
-                                 "expected_version": 1})
+        admin.ok(KIND, "label", {"persona_id": persona_id, "label": "production", "version": 2, "expected_version": 1})
         counting.seen.clear()
         moved = loomwork.resolve(KIND, "Archivist", label="production")
         assert (moved.version, moved.config["description"], moved.stale) == (2, "Finds and cites", False)

@@ -9,8 +9,8 @@ replays the same way. Run alone with `.venv/bin/python -m pytest tests/contract 
 
 from __future__ import annotations
 
-from dataclasses import replace
 import os
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -65,8 +65,9 @@ class Baseline:
     def __init__(self, db: Database):
         self.db = db
         with db.engine.connect() as conn:
-            self.rows = [(table, [dict(row._mapping) for row in conn.execute(select(table))])
-                         for table in metadata.sorted_tables]
+            self.rows = [
+                (table, [dict(row._mapping) for row in conn.execute(select(table))]) for table in metadata.sorted_tables
+            ]
 
     def restore(self) -> None:
         with self.db.engine.begin() as conn:
@@ -88,7 +89,7 @@ def baseline(admin_key: str, db: Database) -> Baseline:
 
 
 @pytest.fixture
-def contract_schema(client, admin_key: str):  # noqa: ANN001, ANN201
+def contract_schema(client, admin_key: str):
     # The change feed's long poll would wait up to 30 s for a change no example makes: a short cap keeps the
     # budget (the wait itself is tested in tests/events).
     client.app.state.settings = replace(client.app.state.settings, changes_max_wait_s=0.05)
@@ -106,9 +107,10 @@ schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-          suppress_health_check=list(HealthCheck))
-def test_every_operation_keeps_its_openapi_contract(case, baseline: Baseline, admin_key: str) -> None:  # noqa: ANN001
+@settings(
+    max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+)
+def test_every_operation_keeps_its_openapi_contract(case, baseline: Baseline, admin_key: str) -> None:
     baseline.restore()
     excluded = [positive_data_acceptance] if case.path.endswith(SEMANTIC_422_SUFFIXES) else []
     # Passed per call (not in the config), so the ignored-auth check knows these are the valid credentials:
@@ -117,7 +119,7 @@ def test_every_operation_keeps_its_openapi_contract(case, baseline: Baseline, ad
     case.call_and_validate(headers=credentials, excluded_checks=excluded)
 
 
-def test_every_authenticated_operation_documents_each_error_with_the_error_body(client) -> None:  # noqa: ANN001
+def test_every_authenticated_operation_documents_each_error_with_the_error_body(client) -> None:
     document = client.get("/openapi.json").json()
     operations = [(path, operation) for path, item in document["paths"].items() for operation in item.values()]
     secured = [(path, operation) for path, operation in operations if operation.get("security")]

@@ -12,28 +12,39 @@ import os
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
-
 from test_openapi_contract import SEMANTIC_422_SUFFIXES, HttpOnly, admin_key, baseline  # noqa: F401 - fixtures
 
 FUZZ = bool(os.environ.get("LOOMWORK_FUZZ"))
 SCENARIOS, STEPS = (200, 10) if FUZZ else (2, 3)
 
 
-def test_the_document_links_each_create_to_the_operations_that_take_what_it_made(client) -> None:  # noqa: ANN001
+def test_the_document_links_each_create_to_the_operations_that_take_what_it_made(client) -> None:
     document = client.get("/openapi.json").json()
-    links = {operation["operationId"]: operation["responses"]["200"].get("links", {})
-             for item in document["paths"].values() for operation in item.values()}
+    links = {
+        operation["operationId"]: operation["responses"]["200"].get("links", {})
+        for item in document["paths"].values()
+        for operation in item.values()
+    }
     assert {link["operationId"] for link in links["create_persona"].values()} == {
-        "get_persona", "update_persona", "draft_persona", "duplicate_persona", "export_persona", "delete_persona"}
+        "get_persona",
+        "update_persona",
+        "draft_persona",
+        "duplicate_persona",
+        "export_persona",
+        "delete_persona",
+    }
     assert links["create_persona"]["DeleteCreated"]["requestBody"] == {
-        "persona_ids": ["$response.body#/results/0/persona_id"]}
+        "persona_ids": ["$response.body#/results/0/persona_id"]
+    }
     assert {link["operationId"] for link in links["create_key_resources"].values()} == {
-        "get_key_resources", "delete_key_resources"}
+        "get_key_resources",
+        "delete_key_resources",
+    }
     targets = {link["operationId"] for operation_links in links.values() for link in operation_links.values()}
     assert targets <= set(links)  # every link names an operation that exists
 
 
-def test_chains_of_operations_along_the_links_keep_the_contract(client, admin_key, baseline) -> None:  # noqa: ANN001, F811
+def test_chains_of_operations_along_the_links_keep_the_contract(client, admin_key, baseline) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", HttpOnly(client.app))
     schema.config.generation.update(allow_x00=False)
     credentials = {"X-Api-Key": admin_key}
@@ -42,13 +53,22 @@ def test_chains_of_operations_along_the_links_keep_the_contract(client, admin_ke
         def setup(self) -> None:
             baseline.restore()
 
-        def get_call_kwargs(self, case):  # noqa: ANN001, ANN202
+        def get_call_kwargs(self, case):
             return {"headers": credentials}
 
-        def validate_response(self, response, case, additional_checks=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
             excluded = [positive_data_acceptance] if case.path.endswith(SEMANTIC_422_SUFFIXES) else []
-            case.validate_response(response, additional_checks=additional_checks, excluded_checks=excluded,
-                                   transport_kwargs=kwargs or None)
+            case.validate_response(
+                response, additional_checks=additional_checks, excluded_checks=excluded, transport_kwargs=kwargs or None
+            )
 
-    Scenario.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None,
-                                   derandomize=True, database=None, suppress_health_check=list(HealthCheck)))
+    Scenario.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

@@ -33,7 +33,7 @@ POSTGRES_WORDS_INDEX = "ix_search_documents_words"
 
 def _database_owned(name: str | None, type_: str, _parent: Any) -> bool:
     if type_ == "table":
-        return name == SQLITE_FTS or bool(name) and name.startswith(f"{SQLITE_FTS}_")
+        return name == SQLITE_FTS or (bool(name) and name.startswith(f"{SQLITE_FTS}_"))
     if type_ == "index":
         return name == POSTGRES_WORDS_INDEX
     return False
@@ -42,13 +42,16 @@ def _database_owned(name: str | None, type_: str, _parent: Any) -> bool:
 # --- migrations ---------------------------------------------------------------------------------------------
 
 
-def test_migrations_leave_nothing_for_autogenerate_to_change(db, dialect) -> None:  # noqa: ANN001
+def test_migrations_leave_nothing_for_autogenerate_to_change(db, dialect) -> None:
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={
-            "compare_type": True,
-            "compare_server_default": True,
-            "include_name": lambda name, type_, parent: not _database_owned(name, type_, parent),
-        })
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": lambda name, type_, parent: not _database_owned(name, type_, parent),
+            },
+        )
         differences = compare_metadata(context, metadata)
         assert differences == [], differences
         # The structures left out above do exist: leaving them out hides nothing missing.
@@ -63,13 +66,14 @@ def test_migrations_leave_nothing_for_autogenerate_to_change(db, dialect) -> Non
 # --- SQLite tuning ------------------------------------------------------------------------------------------
 
 
-def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(db, dialect) -> None:  # noqa: ANN001
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(db, dialect) -> None:
     if dialect != "sqlite":
         pytest.skip("SQLite pragmas only")
 
-    def pragmas(execute) -> tuple[Any, Any, Any]:  # noqa: ANN001
-        return tuple(execute(text(f"PRAGMA {name}")).scalar() for name in ("journal_mode", "foreign_keys",
-                                                                           "busy_timeout"))
+    def pragmas(execute) -> tuple[Any, Any, Any]:
+        return tuple(
+            execute(text(f"PRAGMA {name}")).scalar() for name in ("journal_mode", "foreign_keys", "busy_timeout")
+        )
 
     with db.engine.connect() as conn:
         journal_mode, foreign_keys, busy_timeout = pragmas(conn.execute)
@@ -83,18 +87,22 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(db, dialect)
             assert pragmas(session.execute) == (journal_mode, 1, busy_timeout)
 
 
-def test_sqlite_foreign_keys_are_enforced(db, dialect) -> None:  # noqa: ANN001
+def test_sqlite_foreign_keys_are_enforced(db, dialect) -> None:
     if dialect != "sqlite":
         pytest.skip("SQLite pragmas only")
     from sqlalchemy.exc import IntegrityError
 
     with pytest.raises(IntegrityError), db.transaction(write=True) as session:
-        session.execute(text("INSERT INTO profiles (id, group_id, name, role, created_at) "
-                             "VALUES (:id, :group_id, 'orphan', 'viewer', CURRENT_TIMESTAMP)"),
-                        {"id": uuid.uuid4().hex, "group_id": uuid.uuid4().hex})
+        session.execute(
+            text(
+                "INSERT INTO profiles (id, group_id, name, role, created_at) "
+                "VALUES (:id, :group_id, 'orphan', 'viewer', CURRENT_TIMESTAMP)"
+            ),
+            {"id": uuid.uuid4().hex, "group_id": uuid.uuid4().hex},
+        )
 
 
-def test_writers_of_one_process_queue_past_the_busy_timeout(db, dialect, monkeypatch) -> None:  # noqa: ANN001
+def test_writers_of_one_process_queue_past_the_busy_timeout(db, dialect, monkeypatch) -> None:
     """A queue of long writes (bulk creates) can outlast SQLite's busy timeout; writers of one process wait
     their turn in the process instead, so none fails with "database is locked"."""
     if dialect != "sqlite":
@@ -139,7 +147,7 @@ THREADS = 8
 PER_THREAD = 10
 
 
-def test_concurrent_writers_all_succeed(live_server, db, make_api) -> None:  # noqa: ANN001
+def test_concurrent_writers_all_succeed(live_server, db, make_api) -> None:
     key = make_api("editor").key
     barrier = threading.Barrier(THREADS)
     outcomes: list[list[tuple[int, Any]]] = [[] for _ in range(THREADS)]
@@ -148,9 +156,10 @@ def test_concurrent_writers_all_succeed(live_server, db, make_api) -> None:  # n
         with httpx.Client(base_url=live_server.url, headers={"X-Api-Key": key}, timeout=60) as http:
             barrier.wait()
             for n in range(PER_THREAD):
-                response = http.post("/api/v5/artifacts/personas/create",
-                                     json={"personas": [{"name": f"Writer {index} persona {n}",
-                                                         "departments": ["Shared department"]}]})
+                response = http.post(
+                    "/api/v5/artifacts/personas/create",
+                    json={"personas": [{"name": f"Writer {index} persona {n}", "departments": ["Shared department"]}]},
+                )
                 body = response.json() if response.status_code == 200 else response.text
                 outcomes[index].append((response.status_code, body))
 
@@ -171,15 +180,19 @@ def test_concurrent_writers_all_succeed(live_server, db, make_api) -> None:  # n
         assert conn.scalar(select(func.count()).select_from(Artifact).where(Artifact.kind == "persona")) == 80
         # The department shared by all 80 was deduped into one resource, not made once per writer.
         assert conn.scalar(text("SELECT count(*) FROM resources WHERE kind = 'department'")) == 1
-    search = httpx.post(f"{live_server.url}/api/v5/artifacts/personas/search", headers={"X-Api-Key": key},
-                        json={"page_size": 1}, timeout=30)
+    search = httpx.post(
+        f"{live_server.url}/api/v5/artifacts/personas/search",
+        headers={"X-Api-Key": key},
+        json={"page_size": 1},
+        timeout=30,
+    )
     assert search.json()["total_count"] == 80
 
 
 # --- health -------------------------------------------------------------------------------------------------
 
 
-def test_healthz_is_200_and_readyz_names_the_dialect(client, dialect) -> None:  # noqa: ANN001
+def test_healthz_is_200_and_readyz_names_the_dialect(client, dialect) -> None:
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     ready = client.get("/readyz")
@@ -187,7 +200,7 @@ def test_healthz_is_200_and_readyz_names_the_dialect(client, dialect) -> None:  
     assert ready.json()["database"] == dialect
 
 
-def test_readyz_is_503_when_the_database_does_not_answer(dialect, tmp_path) -> None:  # noqa: ANN001
+def test_readyz_is_503_when_the_database_does_not_answer(dialect, tmp_path) -> None:
     if dialect == "sqlite":
         url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.sqlite3'}"
     else:

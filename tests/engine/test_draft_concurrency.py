@@ -23,8 +23,10 @@ def test_concurrent_patches_with_one_expected_version_succeed_once(live_server, 
 
         def patch(i: int) -> httpx.Response:
             with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as own:
-                return own.patch("/api/v5/artifacts/personas/draft",
-                                 json={"draft_id": draft_id, "expected_version": 1, "name": f"Writer {i}"})
+                return own.patch(
+                    "/api/v5/artifacts/personas/draft",
+                    json={"draft_id": draft_id, "expected_version": 1, "name": f"Writer {i}"},
+                )
 
         with ThreadPoolExecutor(CLIENTS) as pool:
             responses = list(pool.map(patch, range(CLIENTS)))
@@ -32,8 +34,11 @@ def test_concurrent_patches_with_one_expected_version_succeed_once(live_server, 
         statuses = sorted(r.status_code for r in responses)
         assert statuses.count(200) == 1, [r.text for r in responses]
         assert statuses.count(409) == CLIENTS - 1
-        assert all(r.json()["code"] == "version_conflict" and r.json()["current_version"] == 2
-                   for r in responses if r.status_code == 409)
+        assert all(
+            r.json()["code"] == "version_conflict" and r.json()["current_version"] == 2
+            for r in responses
+            if r.status_code == 409
+        )
         winner = next(r.json() for r in responses if r.status_code == 200)
         view = http.post("/api/v5/artifacts/personas/get", json={"draft_id": draft_id}).json()
         assert view["draft_version"] == 2
@@ -62,9 +67,10 @@ def test_concurrent_read_modify_write_loses_no_update(live_server, db):
                     ids = [*view["examples"]["selected_ids"], example_id[f"writer {i} example {n}"]]
                     if n == 0 and retries == 0:
                         all_read.wait()
-                    r = own.patch("/api/v5/artifacts/personas/draft",
-                                  json={"draft_id": draft_id, "expected_version": view["draft_version"],
-                                        "example_ids": ids})
+                    r = own.patch(
+                        "/api/v5/artifacts/personas/draft",
+                        json={"draft_id": draft_id, "expected_version": view["draft_version"], "example_ids": ids},
+                    )
                     if r.status_code == 200:
                         successes += 1
                         break

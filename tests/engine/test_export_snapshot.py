@@ -8,21 +8,20 @@ import time
 
 import httpx
 
-from loomwork.engine import transfer
-
 from conftest import make_key
+from loomwork.engine import transfer
 
 KIND = "personas"
 EXPORT = f"/api/v5/artifacts/{KIND}/export"
 
 
-def _download(client, upload_id: str, headers: dict[str, str] | None = None) -> str:  # noqa: ANN001
+def _download(client, upload_id: str, headers: dict[str, str] | None = None) -> str:
     response = client.get(f"/api/v5/uploads/{upload_id}", headers=headers)
     assert response.status_code == 200, response.text
     return response.content.decode("utf-8")
 
 
-def _create(client, name: str) -> httpx.Response:  # noqa: ANN001
+def _create(client, name: str) -> httpx.Response:
     return client.post(f"/api/v5/artifacts/{KIND}/create", json={KIND: [{"name": name, "departments": ["Ops"]}]})
 
 
@@ -36,7 +35,7 @@ def test_writers_carry_on_while_an_export_runs_and_the_file_is_one_moment(live_s
     inside, release = threading.Event(), threading.Event()
     real = transfer.export_chunks
 
-    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def held(*args, **kwargs):
         for n, row in enumerate(real(*args, **kwargs)):
             if n == 1:  # the snapshot is taken and the first row read: hold the export here
                 inside.set()
@@ -76,8 +75,14 @@ def test_writers_carry_on_while_an_export_runs_and_the_file_is_one_moment(live_s
 
 def test_chunks_and_a_tiny_cell_cache_change_no_byte(api, monkeypatch):
     for i in range(7):
-        api.create(KIND, name=f"Persona {i}", departments=["Ops", f"Team {i % 3}"], voices=["Alto"],
-                   description=f"Number {i}", color="#112233")
+        api.create(
+            KIND,
+            name=f"Persona {i}",
+            departments=["Ops", f"Team {i % 3}"],
+            voices=["Alto"],
+            description=f"Number {i}",
+            color="#112233",
+        )
     whole = _download(api.client, api.ok(KIND, "export", {})["upload_id"], api.headers)
     monkeypatch.setattr(transfer, "CHUNK", 2)
     monkeypatch.setattr(transfer, "CELL_CACHE_SIZE", 3)  # the cache starts over on nearly every chunk

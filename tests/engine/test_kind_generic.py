@@ -18,19 +18,38 @@ from typing import Any
 
 import pytest
 
+from conftest import assert_error
 from loomwork.engine.declaration import ArtifactKind, Facet, Slot
 from loomwork.kinds import ARTIFACT_KINDS
 
-from conftest import assert_error
-
 # From the contract (API.md section 2), not from the declarations, so a wrong declaration fails here.
-LEGACY_DRAFT_PATHS = {"personas": "/persona/draft", "tools": "/tool/draft", "evals": "/eval/draft",
-                      "invocations": "/test/draft"}
-OPERATION_ROLES = {"get": "viewer", "search": "viewer", "create": "editor", "update": "editor",
-                   "duplicate": "editor", "delete": "editor", "draft": "editor", "drafts": "viewer",
-                   "docs": "viewer", "export": "viewer", "import": "editor", "refresh": "admin",
-                   "history": "viewer", "revision": "viewer", "diff": "viewer", "rollback": "editor",
-                   "label": "editor", "resolve": "viewer", "generate": "editor"}
+LEGACY_DRAFT_PATHS = {
+    "personas": "/persona/draft",
+    "tools": "/tool/draft",
+    "evals": "/eval/draft",
+    "invocations": "/test/draft",
+}
+OPERATION_ROLES = {
+    "get": "viewer",
+    "search": "viewer",
+    "create": "editor",
+    "update": "editor",
+    "duplicate": "editor",
+    "delete": "editor",
+    "draft": "editor",
+    "drafts": "viewer",
+    "docs": "viewer",
+    "export": "viewer",
+    "import": "editor",
+    "refresh": "admin",
+    "history": "viewer",
+    "revision": "viewer",
+    "diff": "viewer",
+    "rollback": "editor",
+    "label": "editor",
+    "resolve": "viewer",
+    "generate": "editor",
+}
 DRAFT_RESPONSE_FIELDS = {"success", "draft_id", "idempotency_key", "new_version", "message", "form_state"}
 
 
@@ -81,8 +100,9 @@ class Kind:
     def department_facet(self) -> Facet:
         return next(f for f in self.decl.facets if f.slot == "department")
 
-    def item(self, name: str | None = None, description: str | None = None, departments: list[str] | None = None,
-             **more: Any) -> dict[str, Any]:
+    def item(
+        self, name: str | None = None, description: str | None = None, departments: list[str] | None = None, **more: Any
+    ) -> dict[str, Any]:
         """A create item / patch body from plain values, spelled with the kind's own field names."""
         body: dict[str, Any] = dict(more)
         if name is not None:
@@ -111,7 +131,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def view(api, kind: Kind, **body: Any) -> dict[str, Any]:  # noqa: ANN001
+def view(api, kind: Kind, **body: Any) -> dict[str, Any]:
     return api.ok(kind.plural, "get", body)
 
 
@@ -123,22 +143,22 @@ def flag_pairs(flags: list[dict[str, str]]) -> set[tuple[str, str]]:
     return {(f["type"], f["value"]) for f in flags}
 
 
-def catalog_flags(api, kind: Kind) -> dict[tuple[str, str], str]:  # noqa: ANN001
+def catalog_flags(api, kind: Kind) -> dict[tuple[str, str], str]:
     """The flag options a form of this kind offers, by (type, value)."""
     return {(o["value"]["type"], o["value"]["value"]): o["id"] for o in view(api, kind)[kind.flag.section]["options"]}
 
 
-def bulk(api, kind: Kind, operation: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:  # noqa: ANN001
+def bulk(api, kind: Kind, operation: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return api.ok(kind.plural, operation, {kind.plural: items})["results"]
 
 
-def create(api, kind: Kind, **values: Any) -> str:  # noqa: ANN001
+def create(api, kind: Kind, **values: Any) -> str:
     (result,) = bulk(api, kind, "create", [kind.item(**values)])
     assert result["success"] is True, result
     return result[kind.id_field]
 
 
-def search(api, kind: Kind, **body: Any) -> dict[str, Any]:  # noqa: ANN001
+def search(api, kind: Kind, **body: Any) -> dict[str, Any]:
     return api.ok(kind.plural, "search", body)
 
 
@@ -146,7 +166,7 @@ def listed_names(answer: dict[str, Any], kind: Kind) -> list[str]:
     return [item[kind.name.key] for item in answer[kind.plural]]
 
 
-def send_draft(api, kind: Kind, route: str, body: dict[str, Any]):  # noqa: ANN001, ANN201
+def send_draft(api, kind: Kind, route: str, body: dict[str, Any]):
     """One draft request: PATCH on the v5 route, or POST on the legacy route with its `input_draft_id`."""
     if route == "legacy":
         legacy = {("input_draft_id" if k == "draft_id" else k): v for k, v in body.items()}
@@ -154,23 +174,22 @@ def send_draft(api, kind: Kind, route: str, body: dict[str, Any]):  # noqa: ANN0
     return api.op(kind.plural, "draft", body, method="PATCH")
 
 
-def patched(api, kind: Kind, route: str, body: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def patched(api, kind: Kind, route: str, body: dict[str, Any]) -> dict[str, Any]:
     response = send_draft(api, kind, route, body)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def refused(api, kind: Kind, route: str, body: dict[str, Any], status: int,  # noqa: ANN001
-            code: str | None = None) -> dict[str, Any]:
+def refused(api, kind: Kind, route: str, body: dict[str, Any], status: int, code: str | None = None) -> dict[str, Any]:
     return assert_error(send_draft(api, kind, route, body), status, code)
 
 
-def draft_view(api, kind: Kind, draft_id: str) -> dict[str, Any]:  # noqa: ANN001
+def draft_view(api, kind: Kind, draft_id: str) -> dict[str, Any]:
     """`get` of a draft: a read that never touches the draft's version."""
     return view(api, kind, draft_id=draft_id)
 
 
-def entry_of(api, kind: Kind, draft_id: str) -> dict[str, Any]:  # noqa: ANN001
+def entry_of(api, kind: Kind, draft_id: str) -> dict[str, Any]:
     return next(e for e in api.ok(kind.plural, "drafts")["entries"] if e["draft_id"] == draft_id)
 
 
@@ -178,12 +197,17 @@ def entry_of(api, kind: Kind, draft_id: str) -> dict[str, Any]:  # noqa: ANN001
 
 
 def test_bulk_create_answers_per_item_and_a_failed_item_changes_nothing(api, kind):
-    results = bulk(api, kind, "create", [
-        kind.item("Alpha", departments=["Sales"]),
-        kind.item(description="Nameless", departments=["Orphan"]),
-        kind.item("Ghost", "Phantom", ["Haunted"], **{kind.department.id_field: [new_id()]}),
-        kind.item("Beta"),
-    ])
+    results = bulk(
+        api,
+        kind,
+        "create",
+        [
+            kind.item("Alpha", departments=["Sales"]),
+            kind.item(description="Nameless", departments=["Orphan"]),
+            kind.item("Ghost", "Phantom", ["Haunted"], **{kind.department.id_field: [new_id()]}),
+            kind.item("Beta"),
+        ],
+    )
 
     assert [r["index"] for r in results] == [0, 1, 2, 3]
     assert [r["success"] for r in results] == [True, False, False, True]
@@ -202,11 +226,16 @@ def test_bulk_create_answers_per_item_and_a_failed_item_changes_nothing(api, kin
 
 
 def test_bulk_create_items_bringing_one_new_value_share_one_resource_and_a_failed_items_value_is_not_made(api, kind):
-    results = bulk(api, kind, "create", [
-        kind.item("Alpha", "Shared text", ["New team", " New team "]),
-        kind.item("Beta", "Shared text", ["New team"]),
-        kind.item("Ghost", "Only mine", ["Only mine too"], **{kind.description.id_field: new_id()}),
-    ])
+    results = bulk(
+        api,
+        kind,
+        "create",
+        [
+            kind.item("Alpha", "Shared text", ["New team", " New team "]),
+            kind.item("Beta", "Shared text", ["New team"]),
+            kind.item("Ghost", "Only mine", ["Only mine too"], **{kind.description.id_field: new_id()}),
+        ],
+    )
 
     assert [r["success"] for r in results] == [True, True, False], results
     assert results[2]["code"] == "not_found" and results[2]["field"] == kind.description.id_field
@@ -222,12 +251,17 @@ def test_bulk_create_items_bringing_one_new_value_share_one_resource_and_a_faile
 def test_bulk_create_commits_drafts_among_plain_items_and_answers_in_item_order(api, kind):
     draft_id = patched(api, kind, "v5", kind.item("Drafted", departments=["Sales"]))["draft_id"]
 
-    results = bulk(api, kind, "create", [
-        kind.item("Plain one", departments=["Sales"]),
-        {"draft_id": draft_id},
-        kind.item(description="Nameless"),
-        kind.item("Plain two", departments=["Sales", "Ops"]),
-    ])
+    results = bulk(
+        api,
+        kind,
+        "create",
+        [
+            kind.item("Plain one", departments=["Sales"]),
+            {"draft_id": draft_id},
+            kind.item(description="Nameless"),
+            kind.item("Plain two", departments=["Sales", "Ops"]),
+        ],
+    )
 
     assert [(r["index"], r["success"]) for r in results] == [(0, True), (1, True), (2, False), (3, True)]
     assert results[2]["field"].startswith(kind.name.key), results[2]
@@ -241,14 +275,20 @@ def test_bulk_create_commits_drafts_among_plain_items_and_answers_in_item_order(
 
 def test_update_with_a_stale_expected_version_fails_its_item_with_version_conflict(api, kind):
     alpha, beta = create(api, kind, name="Alpha"), create(api, kind, name="Beta")
-    (first,) = bulk(api, kind, "update", [{kind.id_field: alpha, "expected_version": 1,
-                                            **kind.item(description="First")}])
+    (first,) = bulk(
+        api, kind, "update", [{kind.id_field: alpha, "expected_version": 1, **kind.item(description="First")}]
+    )
     assert first["success"] is True and first["version"] == 2, first
 
-    stale, fine = bulk(api, kind, "update", [
-        {kind.id_field: alpha, "expected_version": 1, **kind.item(description="Stale")},
-        {kind.id_field: beta, "expected_version": 1, **kind.item(description="Fine")},
-    ])
+    stale, fine = bulk(
+        api,
+        kind,
+        "update",
+        [
+            {kind.id_field: alpha, "expected_version": 1, **kind.item(description="Stale")},
+            {kind.id_field: beta, "expected_version": 1, **kind.item(description="Fine")},
+        ],
+    )
 
     assert stale["success"] is False and stale["code"] == "version_conflict", stale
     assert stale["current_version"] == 2 and stale[kind.id_field] == alpha
@@ -274,10 +314,15 @@ def test_get_lists_a_section_per_slot_with_the_selected_options_first(api, kind)
     holding = {slot.section for slot in kind.decl.slots if shown[slot.section]["selected_ids"]}
     assert holding == {kind.name.section, kind.description.section, kind.department.section, kind.flag.section}
     assert [(o["value"], o["selected"]) for o in shown[kind.name.section]["options"]] == [
-        ("Alpha", True), ("Other", False)]
+        ("Alpha", True),
+        ("Other", False),
+    ]
     assert selected(shown[kind.description.section]) == ["Helps"]
     assert [(o["value"], o["selected"]) for o in shown[kind.department.section]["options"]] == [
-        ("Sales", True), ("Ops", True), ("Zeta", False)]
+        ("Sales", True),
+        ("Ops", True),
+        ("Zeta", False),
+    ]
     assert shown[kind.department.section]["total"] == 3
     assert selected(shown[kind.flag.section]) == [{"type": kind.active_type, "value": "true"}]
     # the form offers its own kind's active flag, never another kind's
@@ -294,8 +339,15 @@ def test_get_of_an_unknown_or_another_groups_id_is_404(api, make_api, kind):
 
 
 def test_duplicate_copies_every_connection_under_a_copy_name(api, kind):
-    original = create(api, kind, name="Alpha", description="Helps", departments=["Sales", "Ops"], active=False,
-                      **{kind.flag.value_field: [{"type": "tier", "value": "gold"}]})
+    original = create(
+        api,
+        kind,
+        name="Alpha",
+        description="Helps",
+        departments=["Sales", "Ops"],
+        active=False,
+        **{kind.flag.value_field: [{"type": "tier", "value": "gold"}]},
+    )
     ops = view(api, kind, **{kind.id_field: original})[kind.department.section]["selected_ids"][1]
     (pending,) = bulk(api, kind, "update", [{kind.id_field: original, "pending_ids": [ops]}])
     assert pending["success"] is True, pending
@@ -406,8 +458,14 @@ def test_a_stale_expected_version_is_a_409_version_conflict_with_the_current_ver
     assert moved["new_version"] == 2
 
     for stale in (1, 3):
-        body = refused(api, kind, route, {"draft_id": draft_id, "expected_version": stale,
-                                          **kind.item(description="Two")}, 409, "version_conflict")
+        body = refused(
+            api,
+            kind,
+            route,
+            {"draft_id": draft_id, "expected_version": stale, **kind.item(description="Two")},
+            409,
+            "version_conflict",
+        )
         assert body["current_version"] == 2
 
     shown = draft_view(api, kind, draft_id)
@@ -463,8 +521,12 @@ def test_many_slot_ids_replace_values_append_and_duplicates_collapse(api, kind, 
 def test_active_resolves_to_the_kinds_active_flag_and_replaces_the_old_one(api, kind, route):
     catalog = catalog_flags(api, kind)
     true_id, false_id = catalog[(kind.active_type, "true")], catalog[(kind.active_type, "false")]
-    made = patched(api, kind, route, kind.item("Alpha", active=True,
-                                               **{kind.flag.value_field: [{"type": "tier", "value": "gold"}]}))
+    made = patched(
+        api,
+        kind,
+        route,
+        kind.item("Alpha", active=True, **{kind.flag.value_field: [{"type": "tier", "value": "gold"}]}),
+    )
     draft_id, state = made["draft_id"], made["form_state"]
     assert state["active"] is True
     assert flag_pairs(state[kind.flag.section]) == {("tier", "gold"), (kind.active_type, "true")}
@@ -474,7 +536,8 @@ def test_active_resolves_to_the_kinds_active_flag_and_replaces_the_old_one(api, 
     assert state["active"] is False and set(state[kind.flag.id_field]) == {gold, false_id}
     # applied after flag_ids: it replaces the active flag flag_ids just chose
     state = patched(api, kind, route, {"draft_id": draft_id, kind.flag.id_field: [true_id], "active": False})[
-        "form_state"]
+        "form_state"
+    ]
     assert state["active"] is False and state[kind.flag.id_field] == [false_id]
     refused(api, kind, route, {"draft_id": draft_id, kind.flag.id_field: [true_id, false_id]}, 422, "invalid")
     shown = draft_view(api, kind, draft_id)
@@ -483,9 +546,10 @@ def test_active_resolves_to_the_kinds_active_flag_and_replaces_the_old_one(api, 
 
 def test_pending_ids_must_be_selected_else_422(api, kind, route):
     made = patched(api, kind, route, kind.item("Alpha", departments=["A", "B"]))
-    draft_id, (a, b) = made["draft_id"], made["form_state"][kind.department.id_field]
+    draft_id, (_a, b) = made["draft_id"], made["form_state"][kind.department.id_field]
     elsewhere = patched(api, kind, route, kind.item("Other", departments=["Z"]))["form_state"][
-        kind.department.id_field][0]
+        kind.department.id_field
+    ][0]
 
     body = refused(api, kind, route, {"draft_id": draft_id, "pending_ids": [elsewhere]}, 422, "invalid")
     assert body.get("field") == "pending_ids" or "pending_ids" in body["detail"], body
@@ -496,15 +560,26 @@ def test_pending_ids_must_be_selected_else_422(api, kind, route):
     shown = draft_view(api, kind, draft_id)
     assert shown["pending_ids"] == [b]
     assert {o["value"]: o["pending"] for o in shown[kind.department.section]["options"] if o["selected"]} == {
-        "A": False, "B": True}
+        "A": False,
+        "B": True,
+    }
 
 
 def test_a_soft_patch_stays_dormant_and_shows_in_the_form_state_proposals(make_api, kind, route):
     api = make_api(name="Grace Hopper")
     draft_id = patched(api, kind, route, kind.item("Alpha"))["draft_id"]
 
-    answer = patched(api, kind, route, {"draft_id": draft_id, "soft": True, "idempotency_key": "p1",
-                                        **kind.item(description="Proposed", departments=["Sales"])})
+    answer = patched(
+        api,
+        kind,
+        route,
+        {
+            "draft_id": draft_id,
+            "soft": True,
+            "idempotency_key": "p1",
+            **kind.item(description="Proposed", departments=["Sales"]),
+        },
+    )
 
     assert answer["idempotency_key"] == "p1" and answer["new_version"] == 1
     state = answer["form_state"]
@@ -521,7 +596,8 @@ def test_a_soft_patch_stays_dormant_and_shows_in_the_form_state_proposals(make_a
 def test_accepting_a_proposal_applies_it_the_same_ack_replays_and_the_opposite_is_already_decided(api, kind, route):
     draft_id = patched(api, kind, route, kind.item("Alpha"))["draft_id"]
     key = patched(api, kind, route, {"draft_id": draft_id, "soft": True, **kind.item(description="Proposed")})[
-        "idempotency_key"]
+        "idempotency_key"
+    ]
     ack = {"draft_id": draft_id, "idempotency_key": key}
 
     accepted = send_draft(api, kind, route, {**ack, "accept": True})
@@ -605,8 +681,7 @@ def test_update_with_an_edit_draft_commits_it_and_further_patches_are_409_draft_
     assert result["success"] is True and result["version"] == 2, result
     shown = view(api, kind, **{kind.id_field: artifact_id})
     assert shown["version"] == 2 and selected(shown[kind.description.section]) == ["New"]
-    refused(api, kind, route, {"draft_id": made["draft_id"], **kind.item(description="Late")}, 409,
-            "draft_committed")
+    refused(api, kind, route, {"draft_id": made["draft_id"], **kind.item(description="Late")}, 409, "draft_committed")
 
 
 # --- drafts list and docs ----------------------------------------------------------------------------------
@@ -625,7 +700,10 @@ def test_drafts_lists_the_callers_own_drafts_newest_first(api, make_api, kind):
 
     assert [e["draft_id"] for e in entries] == [last, edit, first]
     assert [(e["name"], e["version"], e[kind.id_field], e["waiting_proposals"], e["status"]) for e in entries] == [
-        ("Last", 1, None, 1, "open"), ("Edited", 1, artifact_id, 0, "open"), ("First", 2, None, 0, "open")]
+        ("Last", 1, None, 1, "open"),
+        ("Edited", 1, artifact_id, 0, "open"),
+        ("First", 2, None, 0, "open"),
+    ]
 
 
 def test_docs_permissions_and_api_operations_name_the_kinds_paths(make_api, kind):
@@ -643,8 +721,7 @@ def test_docs_permissions_and_api_operations_name_the_kinds_paths(make_api, kind
     assert operations == expected | {("POST", LEGACY_DRAFT_PATHS[kind.plural])}
     assert all(o["summary"] for o in docs["api_operations"])
     fields = {f["name"] for f in docs["artifact"]["fields"]}
-    assert {kind.id_field, kind.name.key, kind.description.key, kind.department.section,
-            kind.flag.section} <= fields
+    assert {kind.id_field, kind.name.key, kind.description.key, kind.department.section, kind.flag.section} <= fields
     assert docs["name"] == kind.plural
 
 
@@ -692,10 +769,18 @@ def test_export_then_import_into_a_fresh_group_reproduces_every_artifact(api, ma
     create(api, kind, name="=Beta", departments=["Ops"], active=False, **{kind.flag.value_field: [tier]})
     create(api, kind, name="Gamma")
 
-    def contents(api) -> list[tuple[Any, ...]]:  # noqa: ANN001
+    def contents(api) -> list[tuple[Any, ...]]:
         items = search(api, kind, page_size=200)[kind.plural]
-        return sorted((i[kind.name.key], i[kind.description.key], tuple(i[kind.department.section]),
-                       tuple(sorted(flag_pairs(i[kind.flag.section]))), i["active"]) for i in items)
+        return sorted(
+            (
+                i[kind.name.key],
+                i[kind.description.key],
+                tuple(i[kind.department.section]),
+                tuple(sorted(flag_pairs(i[kind.flag.section]))),
+                i["active"],
+            )
+            for i in items
+        )
 
     before = contents(api)
     assert len(before) == 3
@@ -707,8 +792,11 @@ def test_export_then_import_into_a_fresh_group_reproduces_every_artifact(api, ma
     assert header == [f["name"] for f in search(api, kind)["import_fields"]] and header[0] == kind.id_field
 
     fresh = make_api(group="fresh")
-    response = fresh.client.post(f"/api/v5/artifacts/{kind.plural}/import", headers=fresh.headers,
-                                 files={"file": ("export.csv", download.content, "text/csv")})
+    response = fresh.client.post(
+        f"/api/v5/artifacts/{kind.plural}/import",
+        headers=fresh.headers,
+        files={"file": ("export.csv", download.content, "text/csv")},
+    )
 
     assert response.status_code == 200, response.text
     result = response.json()

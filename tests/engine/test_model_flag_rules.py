@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from loomwork.resources.models import Resource
-
 from conftest import assert_error
+from loomwork.resources.models import Resource
 
 
 @pytest.fixture(params=["evals", "invocations"])
@@ -28,25 +27,25 @@ def kind(request: pytest.FixtureRequest) -> str:
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def send(api, kind: str, body: dict[str, Any]):  # noqa: ANN001, ANN201
+def send(api, kind: str, body: dict[str, Any]):
     return api.op(kind, "draft", body, method="PATCH")
 
 
-def ok(api, kind: str, body: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def ok(api, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     response = send(api, kind, body)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def state_of(api, kind: str, body: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def state_of(api, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return ok(api, kind, body)["form_state"]
 
 
-def draft_version(api, kind: str, draft_id: str) -> int:  # noqa: ANN001
+def draft_version(api, kind: str, draft_id: str) -> int:
     return api.ok(kind, "get", {"draft_id": draft_id})["draft_version"]
 
 
-def make_models(api, *names: str) -> list[str]:  # noqa: ANN001
+def make_models(api, *names: str) -> list[str]:
     response = api.post("/api/v5/resources/models/create", {"models": list(names)})
     assert response.status_code == 200, response.text
     results = response.json()["results"]
@@ -54,10 +53,11 @@ def make_models(api, *names: str) -> list[str]:  # noqa: ANN001
     return [r["id"] for r in results]
 
 
-def make_flag(api, kind: str, flag_type: str, value: str) -> str:  # noqa: ANN001, ARG001
+def make_flag(api, kind: str, flag_type: str, value: str) -> str:
     """A catalog flag, made through the flags resource route."""
     (made,) = api.post("/api/v5/resources/flags/create", {"flags": [{"type": flag_type, "value": value}]}).json()[
-        "results"]
+        "results"
+    ]
     assert made["success"], made
     return made["id"]
 
@@ -68,7 +68,7 @@ def pairs(state: dict[str, Any]) -> list[tuple[str, str]]:
     return [(row["model_id"], row["flag_id"]) for row in state["model_flags"]]
 
 
-def resource_count(db, kind: str) -> int:  # noqa: ANN001
+def resource_count(db, kind: str) -> int:
     with db.transaction(write=False) as session:
         return session.scalar(select(func.count()).select_from(Resource).where(Resource.kind == kind))
 
@@ -80,14 +80,18 @@ def test_inline_model_flags_upsert_junction_rows_and_append_them_to_model_flag_i
     gpt, claude = make_models(api, "gpt-4o", "claude")
     gold, silver = make_flag(api, kind, "tier", "gold"), make_flag(api, kind, "tier", "silver")
 
-    made = ok(api, kind, {"name": "Bench", "model_flags": [{"model_id": gpt, "flag_id": gold},
-                                                            {"model_id": gpt, "flag_id": gold}]})
+    made = ok(
+        api,
+        kind,
+        {"name": "Bench", "model_flags": [{"model_id": gpt, "flag_id": gold}, {"model_id": gpt, "flag_id": gold}]},
+    )
     state = made["form_state"]
     assert pairs(state) == [(gpt, gold)]  # the same pair twice is one row
     (gpt_gold,) = state["model_flag_ids"]
 
-    state = state_of(api, kind, {"draft_id": made["draft_id"],
-                                 "model_flags": [{"model_id": claude, "flag_id": silver}]})
+    state = state_of(
+        api, kind, {"draft_id": made["draft_id"], "model_flags": [{"model_id": claude, "flag_id": silver}]}
+    )
     assert pairs(state) == [(gpt, gold), (claude, silver)] and state["model_flag_ids"][0] == gpt_gold
     claude_silver = state["model_flag_ids"][1]
 
@@ -97,13 +101,19 @@ def test_inline_model_flags_upsert_junction_rows_and_append_them_to_model_flag_i
     assert resource_count(db, "model_flag") == 2
 
     # model_flag_ids replaces the selection, then the inline pairs are appended.
-    state = state_of(api, kind, {"draft_id": made["draft_id"], "model_flag_ids": [claude_silver],
-                                 "model_flags": [{"model_id": gpt, "flag_id": gold}]})
+    state = state_of(
+        api,
+        kind,
+        {
+            "draft_id": made["draft_id"],
+            "model_flag_ids": [claude_silver],
+            "model_flags": [{"model_id": gpt, "flag_id": gold}],
+        },
+    )
     assert state["model_flag_ids"] == [claude_silver, gpt_gold]
 
 
-def test_inline_model_flags_naming_no_model_or_no_flag_of_the_group_are_404_and_change_nothing(
-        api, make_api, db, kind):
+def test_inline_model_flags_naming_no_model_or_no_flag_of_the_group_are_404_and_change_nothing(api, make_api, db, kind):
     (gpt,) = make_models(api, "gpt-4o")
     gold = make_flag(api, kind, "tier", "gold")
     (foreign_model,) = make_models(make_api("editor", group="globex"), "gpt-4o")
@@ -111,12 +121,16 @@ def test_inline_model_flags_naming_no_model_or_no_flag_of_the_group_are_404_and_
     rows_before = resource_count(db, "model_flag")
 
     for wrong_model in (str(uuid.uuid4()), foreign_model, gold):
-        response = send(api, kind, {"draft_id": made["draft_id"],
-                                    "model_flags": [{"model_id": wrong_model, "flag_id": gold}]})
+        response = send(
+            api, kind, {"draft_id": made["draft_id"], "model_flags": [{"model_id": wrong_model, "flag_id": gold}]}
+        )
         body = assert_error(response, 404, "not_found")
         assert "model_flags[0].model_id" in body["detail"] and wrong_model in body["detail"]
-    body = assert_error(send(api, kind, {"draft_id": made["draft_id"],
-                                         "model_flags": [{"model_id": gpt, "flag_id": gpt}]}), 404, "not_found")
+    body = assert_error(
+        send(api, kind, {"draft_id": made["draft_id"], "model_flags": [{"model_id": gpt, "flag_id": gpt}]}),
+        404,
+        "not_found",
+    )
     assert "model_flags[0].flag_id" in body["detail"]
 
     assert draft_version(api, kind, made["draft_id"]) == 1
@@ -133,8 +147,17 @@ def test_model_flag_values_resolve_type_and_value_to_the_existing_catalog_flag(a
     flags_before = resource_count(db, "flag")
     inline_row = state_of(api, kind, {"name": "Inline", "model_flags": [{"model_id": gpt, "flag_id": gold}]})
 
-    state = state_of(api, kind, {"name": "Bench", "model_flag_values": [
-        {"model_id": gpt, "type": "tier", "value": "gold"}, {"model_id": claude, "type": "tier", "value": " gold "}]})
+    state = state_of(
+        api,
+        kind,
+        {
+            "name": "Bench",
+            "model_flag_values": [
+                {"model_id": gpt, "type": "tier", "value": "gold"},
+                {"model_id": claude, "type": "tier", "value": " gold "},
+            ],
+        },
+    )
 
     assert pairs(state) == [(gpt, gold), (claude, gold)]
     assert state["model_flag_ids"][0] == inline_row["model_flag_ids"][0]  # the same junction row, upserted
@@ -149,8 +172,17 @@ def test_model_flag_values_with_an_unknown_type_and_value_are_422_and_change_not
     counts = {k: resource_count(db, k) for k in ("flag", "model_flag")}
 
     for unknown in ({"type": "tier", "value": "platinum"}, {"type": "no_such_type", "value": "gold"}):
-        response = send(api, kind, {"draft_id": made["draft_id"], "model_flag_values": [
-            {"model_id": claude, "type": "tier", "value": "gold"}, {"model_id": gpt, **unknown}]})
+        response = send(
+            api,
+            kind,
+            {
+                "draft_id": made["draft_id"],
+                "model_flag_values": [
+                    {"model_id": claude, "type": "tier", "value": "gold"},
+                    {"model_id": gpt, **unknown},
+                ],
+            },
+        )
         body = assert_error(response, 422, "invalid")
         assert body["field"] == "model_flag_values" and "model_flag_values[1]" in body["detail"], body
 
@@ -164,8 +196,14 @@ def test_model_flag_values_naming_no_model_of_the_group_are_404(api, make_api, k
     (foreign_model,) = make_models(make_api("editor", group="globex"), "gpt-4o")
     made = ok(api, kind, {"name": "Bench"})
     for wrong_model in (str(uuid.uuid4()), foreign_model):
-        response = send(api, kind, {"draft_id": made["draft_id"], "model_flag_values": [
-            {"model_id": wrong_model, "type": "tier", "value": "gold"}]})
+        response = send(
+            api,
+            kind,
+            {
+                "draft_id": made["draft_id"],
+                "model_flag_values": [{"model_id": wrong_model, "type": "tier", "value": "gold"}],
+            },
+        )
         assert "model_flag_values[0].model_id" in assert_error(response, 404, "not_found")["detail"]
     assert draft_version(api, kind, made["draft_id"]) == 1
 
@@ -174,26 +212,52 @@ def test_a_model_flag_value_replaces_the_models_flag_of_that_type_and_keeps_the_
     gpt, claude = make_models(api, "gpt-4o", "claude")
     gold, silver = make_flag(api, kind, "tier", "gold"), make_flag(api, kind, "tier", "silver")
     europe = make_flag(api, kind, "region", "eu")
-    made = ok(api, kind, {"name": "Bench", "model_flag_values": [
-        {"model_id": gpt, "type": "tier", "value": "gold"},
-        {"model_id": gpt, "type": "region", "value": "eu"},
-        {"model_id": claude, "type": "tier", "value": "gold"},
-    ]})
+    made = ok(
+        api,
+        kind,
+        {
+            "name": "Bench",
+            "model_flag_values": [
+                {"model_id": gpt, "type": "tier", "value": "gold"},
+                {"model_id": gpt, "type": "region", "value": "eu"},
+                {"model_id": claude, "type": "tier", "value": "gold"},
+            ],
+        },
+    )
     assert pairs(made["form_state"]) == [(gpt, gold), (gpt, europe), (claude, gold)]
 
-    state = state_of(api, kind, {"draft_id": made["draft_id"], "model_flag_values": [
-        {"model_id": gpt, "type": "tier", "value": "silver"}]})
+    state = state_of(
+        api,
+        kind,
+        {"draft_id": made["draft_id"], "model_flag_values": [{"model_id": gpt, "type": "tier", "value": "silver"}]},
+    )
     # Same model and type: replaced. Another type of that model, or another model: kept.
     assert pairs(state) == [(gpt, europe), (claude, gold), (gpt, silver)]
 
     # Within one patch, the later entry of a (model, type) replaces the earlier one.
-    state = state_of(api, kind, {"draft_id": made["draft_id"], "model_flag_values": [
-        {"model_id": claude, "type": "tier", "value": "silver"}, {"model_id": claude, "type": "tier", "value": "gold"}]})
+    state = state_of(
+        api,
+        kind,
+        {
+            "draft_id": made["draft_id"],
+            "model_flag_values": [
+                {"model_id": claude, "type": "tier", "value": "silver"},
+                {"model_id": claude, "type": "tier", "value": "gold"},
+            ],
+        },
+    )
     assert pairs(state) == [(gpt, europe), (gpt, silver), (claude, gold)]
 
     # A row added inline is replaced the same way.
-    state = state_of(api, kind, {"name": "Inline", "model_flags": [{"model_id": gpt, "flag_id": gold}],
-                                 "model_flag_values": [{"model_id": gpt, "type": "tier", "value": "silver"}]})
+    state = state_of(
+        api,
+        kind,
+        {
+            "name": "Inline",
+            "model_flags": [{"model_id": gpt, "flag_id": gold}],
+            "model_flag_values": [{"model_id": gpt, "type": "tier", "value": "silver"}],
+        },
+    )
     assert pairs(state) == [(gpt, silver)]
 
 

@@ -29,20 +29,20 @@ RESPONSE_FIELDS = {"success", "draft_id", "idempotency_key", "new_version", "mes
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def patch(api, body: dict[str, Any], route: str = "v5"):  # noqa: ANN001, ANN201
+def patch(api, body: dict[str, Any], route: str = "v5"):
     """One draft request on the v5 route (PATCH) or the seed 000 legacy route (POST)."""
     if route == "legacy":
         return api.post(LEGACY_PATH, body)
     return api.op("personas", "draft", body, method="PATCH")
 
 
-def ok(api, body: dict[str, Any], route: str = "v5") -> dict[str, Any]:  # noqa: ANN001
+def ok(api, body: dict[str, Any], route: str = "v5") -> dict[str, Any]:
     response = patch(api, body, route)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def error(api, body: dict[str, Any], status: int, code: str | None = None, route: str = "v5") -> dict[str, Any]:  # noqa: ANN001
+def error(api, body: dict[str, Any], status: int, code: str | None = None, route: str = "v5") -> dict[str, Any]:
     response = patch(api, body, route)
     assert response.status_code == status, response.text
     data = response.json()
@@ -51,7 +51,7 @@ def error(api, body: dict[str, Any], status: int, code: str | None = None, route
     return data
 
 
-def view(api, **body: Any) -> dict[str, Any]:  # noqa: ANN001
+def view(api, **body: Any) -> dict[str, Any]:
     return api.ok("personas", "get", body)
 
 
@@ -59,13 +59,13 @@ def selected_values(section: dict[str, Any]) -> list[Any]:
     return [o["value"] for o in section["options"] if o["selected"]]
 
 
-def catalog_flags(api) -> dict[tuple[str, str], str]:  # noqa: ANN001
+def catalog_flags(api) -> dict[tuple[str, str], str]:
     """The group's flag options by (type, value)."""
     options = view(api)["flags"]["options"]
     return {(o["value"]["type"], o["value"]["value"]): o["id"] for o in options}
 
 
-def add_flags(db, api, *flags: dict[str, str]) -> list[str]:  # noqa: ANN001
+def add_flags(db, api, *flags: dict[str, str]) -> list[str]:
     """Catalog flags of other types (there is no resources route yet), for rules about flag types."""
     group_id = uuid.UUID(view(api)["group_id"])
     with db.transaction(write=True) as session:
@@ -73,18 +73,15 @@ def add_flags(db, api, *flags: dict[str, str]) -> list[str]:  # noqa: ANN001
     return [str(i) for i in ids]
 
 
-def entry_rows(db, draft_id: str) -> list[dict[str, Any]]:  # noqa: ANN001
+def entry_rows(db, draft_id: str) -> list[dict[str, Any]]:
     with db.transaction(write=False) as session:
         rows = session.scalars(
             select(DraftEntry).where(DraftEntry.draft_id == uuid.UUID(draft_id)).order_by(DraftEntry.seq)
         ).all()
-        return [
-            {c.key: getattr(row, c.key) for c in DraftEntry.__table__.columns}
-            for row in rows
-        ]
+        return [{c.key: getattr(row, c.key) for c in DraftEntry.__table__.columns} for row in rows]
 
 
-def snapshot(db, draft_id: str) -> dict[str, Any]:  # noqa: ANN001
+def snapshot(db, draft_id: str) -> dict[str, Any]:
     """Everything a draft request may write: the draft row, its journal and the resources table."""
     with db.transaction(write=False) as session:
         draft = session.get(Draft, uuid.UUID(draft_id))
@@ -93,7 +90,7 @@ def snapshot(db, draft_id: str) -> dict[str, Any]:  # noqa: ANN001
     return {"draft": row, "entries": entry_rows(db, draft_id), "resources": resource_count}
 
 
-def draft_count(db) -> int:  # noqa: ANN001
+def draft_count(db) -> int:
     with db.transaction(write=False) as session:
         return session.scalar(select(func.count()).select_from(Draft))
 
@@ -106,8 +103,9 @@ def new_id() -> str:
 
 
 def test_new_draft_answers_the_contract_and_a_complete_form_state(api):
-    response = ok(api, {"name": "Ada", "color": "#ABC", "departments": ["Sales", "Ops"],
-                        "examples": ["Hello"], "active": True})
+    response = ok(
+        api, {"name": "Ada", "color": "#ABC", "departments": ["Sales", "Ops"], "examples": ["Hello"], "active": True}
+    )
 
     assert set(response) == RESPONSE_FIELDS
     assert response["success"] is True
@@ -149,8 +147,10 @@ def test_unknown_draft_id_is_not_found(api):
 
 def _without_ids(response: dict[str, Any]) -> dict[str, Any]:
     state = {k: v for k, v in response["form_state"].items() if k != "draft_id"}
-    return {**{k: v for k, v in response.items() if k not in ("draft_id", "idempotency_key", "form_state")},
-            "form_state": state}
+    return {
+        **{k: v for k, v in response.items() if k not in ("draft_id", "idempotency_key", "form_state")},
+        "form_state": state,
+    }
 
 
 def test_legacy_and_v5_routes_answer_alike(api):
@@ -226,7 +226,7 @@ def test_single_slot_unknown_or_other_group_id_is_not_found(api, make_api):
 
 def test_multiple_slot_ids_replace_the_selection_in_order(api):
     made = ok(api, {"name": "Ada", "departments": ["A", "B", "C"]})
-    a, b, c = made["form_state"]["department_ids"]
+    a, _b, c = made["form_state"]["department_ids"]
     state = ok(api, {"draft_id": made["draft_id"], "department_ids": [c, a]})["form_state"]
     assert state["department_ids"] == [c, a] and state["departments"] == ["C", "A"]
     state = ok(api, {"draft_id": made["draft_id"], "department_ids": []})["form_state"]
@@ -235,7 +235,7 @@ def test_multiple_slot_ids_replace_the_selection_in_order(api):
 
 def test_multiple_slot_values_are_appended_after_the_ids(api):
     made = ok(api, {"name": "Ada", "departments": ["A", "B"]})
-    a, b = made["form_state"]["department_ids"]
+    _a, b = made["form_state"]["department_ids"]
     state = ok(api, {"draft_id": made["draft_id"], "departments": ["D"]})["form_state"]
     assert state["departments"] == ["A", "B", "D"]
     state = ok(api, {"draft_id": made["draft_id"], "department_ids": [b], "departments": ["E"]})["form_state"]
@@ -254,8 +254,9 @@ def test_multiple_slot_duplicates_collapse_to_their_first_place(api):
 
 def test_multiple_slot_unknown_id_is_not_found(api):
     made = ok(api, {"name": "Ada", "departments": ["A"]})
-    error(api, {"draft_id": made["draft_id"], "department_ids": [made["form_state"]["department_ids"][0], new_id()]},
-          404)
+    error(
+        api, {"draft_id": made["draft_id"], "department_ids": [made["form_state"]["department_ids"][0], new_id()]}, 404
+    )
     error(api, {"draft_id": made["draft_id"], "example_ids": [new_id()]}, 404)
 
 
@@ -326,7 +327,8 @@ def test_pending_ids_must_be_selected_and_then_show_as_pending(api):
 
     # Selected by the same patch (the steps before pending_ids): allowed.
     state = ok(api, {"draft_id": made["draft_id"], "voice_ids": [elsewhere], "pending_ids": [elsewhere, a]})[
-        "form_state"]
+        "form_state"
+    ]
     assert set(state["pending_ids"]) == {elsewhere, a}
 
     state = ok(api, {"draft_id": made["draft_id"], "pending_ids": []})["form_state"]
@@ -337,17 +339,17 @@ def test_pending_ids_must_be_selected_and_then_show_as_pending(api):
 
 
 @pytest.fixture
-def setup_draft(api, make_api) -> dict[str, Any]:  # noqa: ANN001
+def setup_draft(api, make_api) -> dict[str, Any]:
     flags = catalog_flags(api)
-    made = ok(api, {"name": "Ada", "departments": ["Sales", "Ops"], "active": True,
-                    "idempotency_key": "setup-key"})
+    made = ok(api, {"name": "Ada", "departments": ["Sales", "Ops"], "active": True, "idempotency_key": "setup-key"})
     return {
         "draft_id": made["draft_id"],
         "flag_true": flags[("persona_active", "true")],
         "flag_false": flags[("persona_active", "false")],
         "unselected": ok(api, {"name": "Other", "voices": ["Alto"]})["form_state"]["voice_ids"][0],
-        "foreign": ok(make_api("editor", group="globex"), {"name": "X", "departments": ["Hidden"]})[
-            "form_state"]["department_ids"][0],
+        "foreign": ok(make_api("editor", group="globex"), {"name": "X", "departments": ["Hidden"]})["form_state"][
+            "department_ids"
+        ][0],
     }
 
 
@@ -387,8 +389,9 @@ def test_expected_version_mismatch_is_a_version_conflict_with_the_current_versio
     assert ok(api, {"draft_id": draft_id, "expected_version": 1, "description": "One"})["new_version"] == 2
     before = snapshot(db, draft_id)
     for stale in (1, 3):
-        body = error(api, {"draft_id": draft_id, "expected_version": stale, "description": "Two"}, 409,
-                     "version_conflict")
+        body = error(
+            api, {"draft_id": draft_id, "expected_version": stale, "description": "Two"}, 409, "version_conflict"
+        )
         assert body["current_version"] == 2
     assert snapshot(db, draft_id) == before
     assert ok(api, {"draft_id": draft_id})["form_state"]["description"] == "One"
@@ -425,15 +428,29 @@ def test_a_patch_costs_the_same_statements_on_a_journal_of_ten_thousand(api, db,
     big = ok(api, {"name": "Start"})["draft_id"]
     now = utcnow()
     rows = [
-        {"draft_id": uuid.UUID(big), "key": f"bulk-{n}", "seq": n, "state": "applied", "request_hash": "0" * 64,
-         "patch": {"examples": [f"example {n}"]}, "expected_version": None, "response": "{}", "actor_id": None,
-         "actor_name": "bulk", "via_agent": False, "created_at": now}
+        {
+            "draft_id": uuid.UUID(big),
+            "key": f"bulk-{n}",
+            "seq": n,
+            "state": "applied",
+            "request_hash": "0" * 64,
+            "patch": {"examples": [f"example {n}"]},
+            "expected_version": None,
+            "response": "{}",
+            "actor_id": None,
+            "actor_name": "bulk",
+            "via_agent": False,
+            "created_at": now,
+        }
         for n in range(2, 10_001)
     ]
     with db.transaction(write=True) as session:
         session.execute(insert(DraftEntry.__table__), rows)
-        session.execute(update(Draft.__table__).where(Draft.__table__.c.id == uuid.UUID(big))
-                        .values(entry_count=10_000, version=10_000))
+        session.execute(
+            update(Draft.__table__)
+            .where(Draft.__table__.c.id == uuid.UUID(big))
+            .values(entry_count=10_000, version=10_000)
+        )
     assert len(entry_rows(db, small)) == 1 and len(entry_rows(db, big)) == 10_000
 
     counts, answers = {}, {}
@@ -452,11 +469,11 @@ def test_a_patch_costs_the_same_statements_on_a_journal_of_ten_thousand(api, db,
 # --- soft proposals and acks -------------------------------------------------------------------------------
 
 
-def waiting_proposals(api, draft_id: str) -> int:  # noqa: ANN001
+def waiting_proposals(api, draft_id: str) -> int:
     return next(e["waiting_proposals"] for e in api.ok("personas", "drafts")["entries"] if e["draft_id"] == draft_id)
 
 
-def _propose(api, draft_id: str, **fields: Any) -> dict[str, Any]:  # noqa: ANN001
+def _propose(api, draft_id: str, **fields: Any) -> dict[str, Any]:
     return ok(api, {"draft_id": draft_id, "soft": True, **fields})
 
 
@@ -623,8 +640,7 @@ def test_reused_key_with_another_body_is_an_idempotency_mismatch(api, db):
     draft_id = ok(api, {"name": "Ada"})["draft_id"]
     ok(api, {"draft_id": draft_id, "description": "Helps", "idempotency_key": "once"})
     before = snapshot(db, draft_id)
-    error(api, {"draft_id": draft_id, "description": "Other", "idempotency_key": "once"}, 409,
-          "idempotency_mismatch")
+    error(api, {"draft_id": draft_id, "description": "Other", "idempotency_key": "once"}, 409, "idempotency_mismatch")
     assert snapshot(db, draft_id) == before
 
 
@@ -678,7 +694,8 @@ def test_update_with_an_edit_draft_commits_it(api):
     draft_id = ok(api, {"persona_id": persona_id, "description": "New", "voices": ["Alto"]})["draft_id"]
 
     (result,) = api.ok("personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": draft_id}]})[
-        "results"]
+        "results"
+    ]
 
     assert result["success"] is True and result["version"] == 2, result
     persona = view(api, persona_id=persona_id)
@@ -718,12 +735,14 @@ def test_committing_an_edit_draft_after_another_update_is_a_version_conflict(api
     persona_id = api.create("personas", name="Ada", description="Old")
     draft_id = ok(api, {"persona_id": persona_id, "description": "Mine"})["draft_id"]
     colleague = make_api("editor")
-    (theirs,) = colleague.ok("personas", "update", {"personas": [{"persona_id": persona_id,
-                                                                    "description": "Theirs"}]})["results"]
+    (theirs,) = colleague.ok("personas", "update", {"personas": [{"persona_id": persona_id, "description": "Theirs"}]})[
+        "results"
+    ]
     assert theirs["success"] is True and theirs["version"] == 2
 
     (result,) = api.ok("personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": draft_id}]})[
-        "results"]
+        "results"
+    ]
 
     assert result["success"] is False and result["code"] == "version_conflict", result
     persona = view(api, persona_id=persona_id)

@@ -14,18 +14,28 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from conftest import assert_error
 from loomwork.engine.models import Artifact, Connection
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.models import Resource
 
-from conftest import assert_error
-
 KIND = "personas"
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4" fill="#f00" /></svg>'
-SINGLE_SECTIONS = {"name": "names", "description": "descriptions", "color": "colors", "icon": "icons",
-                   "instructions": "instructions"}
-MULTIPLE_SECTIONS = {"flag": "flags", "example": "examples", "department": "departments",
-                     "parameter_field": "parameter_fields", "voice": "voices", "scenario": "scenarios"}
+SINGLE_SECTIONS = {
+    "name": "names",
+    "description": "descriptions",
+    "color": "colors",
+    "icon": "icons",
+    "instructions": "instructions",
+}
+MULTIPLE_SECTIONS = {
+    "flag": "flags",
+    "example": "examples",
+    "department": "departments",
+    "parameter_field": "parameter_fields",
+    "voice": "voices",
+    "scenario": "scenarios",
+}
 ALL_SECTIONS = {**SINGLE_SECTIONS, **MULTIPLE_SECTIONS}
 
 
@@ -36,7 +46,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def view(api, **body: Any) -> dict[str, Any]:  # noqa: ANN001
+def view(api, **body: Any) -> dict[str, Any]:
     return api.ok(KIND, "get", body)
 
 
@@ -54,16 +64,16 @@ def _hashable(value: Any) -> Any:
     return (value["type"], value["value"]) if isinstance(value, dict) else value
 
 
-def results(api, operation: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:  # noqa: ANN001
+def results(api, operation: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return api.ok(KIND, operation, {KIND: items})["results"]
 
 
-def create_one(api, **item: Any) -> dict[str, Any]:  # noqa: ANN001
+def create_one(api, **item: Any) -> dict[str, Any]:
     (result,) = results(api, "create", [item])
     return result
 
 
-def update_one(api, persona_id: str, **item: Any) -> dict[str, Any]:  # noqa: ANN001
+def update_one(api, persona_id: str, **item: Any) -> dict[str, Any]:
     (result,) = results(api, "update", [{"persona_id": persona_id, **item}])
     return result
 
@@ -82,32 +92,32 @@ def names_field(body: dict[str, Any], field: str) -> bool:
     return any(field in f for f in fields) and field in body["detail"]
 
 
-def count(db, model, *conditions: Any) -> int:  # noqa: ANN001
+def count(db, model, *conditions: Any) -> int:
     with db.transaction(write=False) as session:
         return session.scalar(select(func.count()).select_from(model).where(*conditions))
 
 
-def resource_count(db, kind: str | None = None) -> int:  # noqa: ANN001
+def resource_count(db, kind: str | None = None) -> int:
     return count(db, Resource, *([Resource.kind == kind] if kind else []))
 
 
-def persona_count(db) -> int:  # noqa: ANN001
+def persona_count(db) -> int:
     return count(db, Artifact, Artifact.kind == "persona")
 
 
-def catalog_flags(api) -> dict[tuple[str, str], str]:  # noqa: ANN001
+def catalog_flags(api) -> dict[tuple[str, str], str]:
     """The group's flag options by (type, value)."""
     return option_ids(view(api)["flags"])
 
 
-def add_flags(db, api, *flags: dict[str, str]) -> list[str]:  # noqa: ANN001, ARG001
+def add_flags(db, api, *flags: dict[str, str]) -> list[str]:
     """Catalog flags of other types, for the one-flag-per-type rule."""
     results = api.post("/api/v5/resources/flags/create", {"flags": list(flags)}).json()["results"]
     assert all(r["success"] for r in results), results
     return [r["id"] for r in results]
 
 
-def form(api, persona_id: str) -> dict[str, Any]:  # noqa: ANN001
+def form(api, persona_id: str) -> dict[str, Any]:
     """What a persona holds, as get shows it: per section the selected values and ids, plus the rest."""
     shown = view(api, persona_id=persona_id)
     return {
@@ -123,14 +133,21 @@ def form(api, persona_id: str) -> dict[str, Any]:  # noqa: ANN001
 
 
 def test_create_round_trips_every_slot_exactly_and_in_order(api, db):
-    tier_gold, = add_flags(db, api, {"type": "tier", "value": "gold"})
+    (tier_gold,) = add_flags(db, api, {"type": "tier", "value": "gold"})
     active_true = catalog_flags(api)[("persona_active", "true")]
     item = {
-        "name": "Ada", "description": "Answers billing questions.", "color": "#12ab9f", "icon": SVG,
+        "name": "Ada",
+        "description": "Answers billing questions.",
+        "color": "#12ab9f",
+        "icon": SVG,
         "instructions": "Greet {{customer}} warmly.",
-        "flag_ids": [tier_gold], "active": True,
-        "examples": ["Hello!", "How can I help?"], "departments": ["Sales", "Billing", "Ops"],
-        "parameter_fields": ["customer", "order"], "voices": ["Alto", "Bass"], "scenarios": ["Refund", "Upgrade"],
+        "flag_ids": [tier_gold],
+        "active": True,
+        "examples": ["Hello!", "How can I help?"],
+        "departments": ["Sales", "Billing", "Ops"],
+        "parameter_fields": ["customer", "order"],
+        "voices": ["Alto", "Bass"],
+        "scenarios": ["Refund", "Upgrade"],
     }
     result = create_one(api, **item)
     assert result["success"] is True and result["version"] == 1 and result["code"] is None
@@ -146,8 +163,7 @@ def test_create_round_trips_every_slot_exactly_and_in_order(api, db):
         assert selected(shown[SINGLE_SECTIONS[key]]) == [item[key]], key
     for key in ("examples", "departments", "parameter_fields", "voices", "scenarios"):
         assert selected(shown[key]) == item[key], key
-    assert selected(shown["flags"]) == [{"type": "tier", "value": "gold"},
-                                        {"type": "persona_active", "value": "true"}]
+    assert selected(shown["flags"]) == [{"type": "tier", "value": "gold"}, {"type": "persona_active", "value": "true"}]
     assert shown["flags"]["selected_ids"] == [tier_gold, active_true]
     for section in ALL_SECTIONS.values():
         # selected options come first, in slot order, and selected_ids says the same
@@ -158,7 +174,10 @@ def test_create_round_trips_every_slot_exactly_and_in_order(api, db):
     assert shown["active"] is True
     assert shown["pending_ids"] == [ops_id]
     assert [(o["value"], o["pending"]) for o in shown["departments"]["options"]] == [
-        ("Sales", False), ("Billing", False), ("Ops", True)]
+        ("Sales", False),
+        ("Billing", False),
+        ("Ops", True),
+    ]
 
 
 # --- single slots (API.md section 4, rule 3) ---------------------------------------------------------------
@@ -301,7 +320,8 @@ def test_equal_trimmed_values_make_one_resource_per_group_case_sensitively(api):
     # the same text in another resource kind is a resource of its own
     voice = api.create(KIND, name="Dee", voices=["Sales"])
     assert view(api, persona_id=voice)["voices"]["selected_ids"][0] not in section["selected_ids"] + [
-        o["id"] for o in section["options"]]
+        o["id"] for o in section["options"]
+    ]
     assert view(api)["departments"]["total"] == 2
 
 
@@ -353,8 +373,10 @@ def test_invalid_color_fails_the_item_naming_color(api, db):
 
 
 def test_icon_markup_is_stored_sanitized(api):
-    hostile = ('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script>'
-               '<rect width="4" height="4" onclick="steal()" /></svg>')
+    hostile = (
+        '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script>'
+        '<rect width="4" height="4" onclick="steal()" /></svg>'
+    )
     persona_id = api.create(KIND, name="Ada", icon=hostile)
 
     (icon,) = selected(view(api, persona_id=persona_id)["icons"])
@@ -377,8 +399,11 @@ def test_icon_that_is_not_svg_or_over_64_kib_fails_the_item_naming_icon(api, db)
 
 def test_text_that_is_empty_or_too_long_fails_naming_the_field(api, db):
     before = resource_count(db)
-    cases = [(field, text) for field in ("name", "description", "instructions", "examples", "departments")
-             for text in ("", "   \n\t", "x" * 10_001)]
+    cases = [
+        (field, text)
+        for field in ("name", "description", "instructions", "examples", "departments")
+        for text in ("", "   \n\t", "x" * 10_001)
+    ]
     items = [{"name": "Ada", field: [text] if field in ("examples", "departments") else text} for field, text in cases]
 
     for (field, text), result in zip(cases, results(api, "create", items)):
@@ -399,7 +424,7 @@ def test_text_of_exactly_ten_thousand_characters_is_accepted_after_trimming(api)
 def test_active_resolves_to_the_persona_active_flag_and_replaces_the_previous_one(api, db):
     catalog = catalog_flags(api)
     flags_before = resource_count(db, "flag")
-    tier_gold, = add_flags(db, api, {"type": "tier", "value": "gold"})
+    (tier_gold,) = add_flags(db, api, {"type": "tier", "value": "gold"})
 
     persona_id = api.create(KIND, name="Ada", flag_ids=[tier_gold], active=True)
     shown = view(api, persona_id=persona_id)
@@ -445,7 +470,9 @@ def test_flags_section_lists_the_persona_active_flags_and_no_other_kinds(api):
     options = view(api)["flags"]["options"]
     types = {o["value"]["type"] for o in options}
     assert {(o["value"]["type"], o["value"]["value"]) for o in options} >= {
-        ("persona_active", "true"), ("persona_active", "false")}
+        ("persona_active", "true"),
+        ("persona_active", "false"),
+    }
     for kind in ARTIFACT_KINDS:  # every other kind's catalog flag is seeded but is no persona option
         if kind.name != "persona":
             assert kind.active_flag_type not in types
@@ -471,12 +498,15 @@ def test_pending_connections_show_as_pending_until_replaced(api, db):
     ids = option_ids(view(api)["departments"])
     alto = option_ids(view(api)["voices"])["Alto"]
 
-    persona_id = api.create(KIND, name="Bob", department_ids=[ids["Sales"], ids["Ops"]], voice_ids=[alto],
-                            pending_ids=[ids["Ops"], alto])
+    persona_id = api.create(
+        KIND, name="Bob", department_ids=[ids["Sales"], ids["Ops"]], voice_ids=[alto], pending_ids=[ids["Ops"], alto]
+    )
     shown = view(api, persona_id=persona_id)
     assert sorted(shown["pending_ids"]) == sorted([ids["Ops"], alto])
     assert [(o["value"], o["pending"]) for o in shown["departments"]["options"] if o["selected"]] == [
-        ("Sales", False), ("Ops", True)]
+        ("Sales", False),
+        ("Ops", True),
+    ]
     assert [o["pending"] for o in shown["voices"]["options"] if o["selected"]] == [True]
     assert count(db, Connection, Connection.artifact_id == uuid.UUID(persona_id), Connection.active.is_(False)) == 2
 
@@ -494,12 +524,16 @@ def test_pending_connections_show_as_pending_until_replaced(api, db):
 
 def test_bulk_create_a_failing_item_writes_nothing_and_the_others_succeed(api, db):
     before = resource_count(db)
-    out = results(api, "create", [
-        {"name": "Ada", "departments": ["One"]},
-        # the name and department would be written before pending_ids fails: the savepoint takes them back
-        {"name": "Ghost", "departments": ["Ghost dept"], "pending_ids": [new_id()]},
-        {"name": "Cy", "departments": ["Three"]},
-    ])
+    out = results(
+        api,
+        "create",
+        [
+            {"name": "Ada", "departments": ["One"]},
+            # the name and department would be written before pending_ids fails: the savepoint takes them back
+            {"name": "Ghost", "departments": ["Ghost dept"], "pending_ids": [new_id()]},
+            {"name": "Cy", "departments": ["Three"]},
+        ],
+    )
 
     assert [r["index"] for r in out] == [0, 1, 2]
     assert [r["success"] for r in out] == [True, False, True]
@@ -520,11 +554,15 @@ def test_bulk_update_a_failing_item_changes_nothing_and_the_others_succeed(api, 
     bob = api.create(KIND, name="Bob")
     bob_before = form(api, bob)
 
-    out = results(api, "update", [
-        {"persona_id": ada, "description": "Updated."},
-        {"persona_id": bob, "description": "Never written.", "color": "not a color"},
-        {"persona_id": new_id(), "description": "Nobody."},
-    ])
+    out = results(
+        api,
+        "update",
+        [
+            {"persona_id": ada, "description": "Updated."},
+            {"persona_id": bob, "description": "Never written.", "color": "not a color"},
+            {"persona_id": new_id(), "description": "Nobody."},
+        ],
+    )
 
     assert [r["index"] for r in out] == [0, 1, 2]
     assert [r["success"] for r in out] == [True, False, False]
@@ -582,8 +620,11 @@ def test_expected_version_mismatch_fails_the_item_with_the_current_version(api, 
     assert update_one(api, persona_id, description="One.")["success"]
     before = (form(api, persona_id), resource_count(db))
 
-    for item in ({"expected_version": 1, "description": "Two."}, {"expected_version": 3},
-                 {"expected_version": 7, "departments": ["Sales"]}):
+    for item in (
+        {"expected_version": 1, "description": "Two."},
+        {"expected_version": 3},
+        {"expected_version": 7, "departments": ["Sales"]},
+    ):
         result = update_one(api, persona_id, **item)
         assert result["success"] is False and result["code"] == "version_conflict", result
         assert result["current_version"] == 2
@@ -633,11 +674,15 @@ SEARCHES = [
 
 
 def test_section_search_narrows_options_case_insensitively_in_both_spellings(api):
-    results(api, "create", [
-        {"name": "P0", "departments": ["Sales North", "Ops"], "color": "#aa0000", "description": "Billing help"},
-        {"name": "P1", "departments": ["sales south"], "color": "#AA1111", "description": "BILLING desk"},
-        {"name": "P2", "color": "#bb0000", "description": "Ops"},
-    ])
+    results(
+        api,
+        "create",
+        [
+            {"name": "P0", "departments": ["Sales North", "Ops"], "color": "#aa0000", "description": "Billing help"},
+            {"name": "P1", "departments": ["sales south"], "color": "#AA1111", "description": "BILLING desk"},
+            {"name": "P2", "color": "#bb0000", "description": "Ops"},
+        ],
+    )
     for field, section, needle, matches in SEARCHES:
         shown = view(api, **{field: needle})[section]
 
@@ -657,7 +702,9 @@ def test_section_search_is_case_insensitive_beyond_ascii(api):
         assert unselected["total"] == 2, needle
         mixed = view(api, persona_id=persona_id, department_search=needle)["departments"]
         assert [(o["value"], o["selected"]) for o in mixed["options"]] == [
-            ("Équipe Nord", True), ("ÉQUIPE sud", False)], needle
+            ("Équipe Nord", True),
+            ("ÉQUIPE sud", False),
+        ], needle
     assert [o["value"] for o in view(api, names_search="üNÏ")["names"]["options"]] == ["Ünïcode"]
 
 
@@ -722,8 +769,12 @@ def test_show_selected_spellings_for_color_and_icon(api):
 
 
 def test_parameters_list_the_instruction_variables_mapped_or_missing(api):
-    persona_id = api.create(KIND, name="Ada", instructions="Hi {{customer}}, about {{ topic }} for {{customer}}.",
-                            parameter_fields=["customer", "unused"])
+    persona_id = api.create(
+        KIND,
+        name="Ada",
+        instructions="Hi {{customer}}, about {{ topic }} for {{customer}}.",
+        parameter_fields=["customer", "unused"],
+    )
     customer_id = view(api, persona_id=persona_id)["parameter_fields"]["selected_ids"][0]
 
     parameters = view(api, persona_id=persona_id)["parameters"]
@@ -752,8 +803,15 @@ def test_get_names_the_actor_and_group_and_says_whether_they_can_edit(make_api):
     assert isinstance(as_viewer["disabled_reason"], str) and "editor" in as_viewer["disabled_reason"]
 
 
-LIKE_SEARCHES = [("%", ["100% sure"]), ("_", ["a_b"]), ("\\", ["back\\slash"]), ("0%", ["100% sure"]),
-                 ("a_", ["a_b"]), ("%s", []), ("k\\s", ["back\\slash"])]
+LIKE_SEARCHES = [
+    ("%", ["100% sure"]),
+    ("_", ["a_b"]),
+    ("\\", ["back\\slash"]),
+    ("0%", ["100% sure"]),
+    ("a_", ["a_b"]),
+    ("%s", []),
+    ("k\\s", ["back\\slash"]),
+]
 
 
 def test_like_metacharacters_in_section_search_are_literal(api):
@@ -779,11 +837,22 @@ def test_like_metacharacters_are_literal_among_selected_options(api):
 
 
 def test_duplicate_copies_every_connection_under_a_copy_name(api, db):
-    tier, = add_flags(db, api, {"type": "tier", "value": "gold"})
-    original = api.create(KIND, name="Ada", description="Helps.", color="#abcdef", icon=SVG,
-                          instructions="Hi {{customer}}.", flag_ids=[tier], active=False, examples=["E1", "E2"],
-                          departments=["Sales", "Ops"], parameter_fields=["customer"], voices=["Alto"],
-                          scenarios=["Refund", "Upgrade"])
+    (tier,) = add_flags(db, api, {"type": "tier", "value": "gold"})
+    original = api.create(
+        KIND,
+        name="Ada",
+        description="Helps.",
+        color="#abcdef",
+        icon=SVG,
+        instructions="Hi {{customer}}.",
+        flag_ids=[tier],
+        active=False,
+        examples=["E1", "E2"],
+        departments=["Sales", "Ops"],
+        parameter_fields=["customer"],
+        voices=["Alto"],
+        scenarios=["Refund", "Upgrade"],
+    )
     ops = option_ids(view(api)["departments"])["Ops"]
     assert update_one(api, original, pending_ids=[ops])["success"]
     before = form(api, original)
@@ -887,9 +956,12 @@ def test_unknown_request_fields_are_422_naming_the_field(api, db):
     assert persona_count(db) == 0
 
 
-def post_raw(api, operation: str, raw: bytes):  # noqa: ANN001, ANN201
-    return api.client.post(f"/api/v5/artifacts/{KIND}/{operation}", content=raw,
-                           headers={**api.headers, "Content-Type": "application/json"})
+def post_raw(api, operation: str, raw: bytes):
+    return api.client.post(
+        f"/api/v5/artifacts/{KIND}/{operation}",
+        content=raw,
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
 
 
 def test_invalid_json_is_422(api, db):
@@ -926,14 +998,17 @@ def test_a_body_over_one_mebibyte_is_413_and_writes_nothing(api, db):
 
 
 def test_a_streamed_body_over_one_mebibyte_without_a_length_is_413(api, db):
-    def chunks():  # noqa: ANN202
+    def chunks():
         yield b'{"personas": [{"name": "Ada", "description": "'
         for _ in range(20):
             yield b"w" * 60_000
         yield b'"}]}'
 
-    response = api.client.post(f"/api/v5/artifacts/{KIND}/create", content=chunks(),
-                               headers={**api.headers, "Content-Type": "application/json"})
+    response = api.client.post(
+        f"/api/v5/artifacts/{KIND}/create",
+        content=chunks(),
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
     assert_error(response, 413, "body_too_large")
     assert persona_count(db) == 0
 
@@ -945,7 +1020,7 @@ def test_a_body_just_under_the_limit_is_read(api):
     assert response.json()["results"][0]["success"] is True
 
 
-def assert_refused_or_kept_exactly(api, response, field: str, value: str | None) -> None:  # noqa: ANN001
+def assert_refused_or_kept_exactly(api, response, field: str, value: str | None) -> None:
     """Never a 5xx: a 4xx, the item failing as invalid naming `field`, or the value stored and shown exactly."""
     assert response.status_code < 500, (field, response.status_code, response.text[:300])
     if response.status_code != 200:
@@ -964,7 +1039,10 @@ def assert_refused_or_kept_exactly(api, response, field: str, value: str | None)
 def test_text_with_a_nul_character_is_a_422_naming_its_path_anywhere_in_a_body(api, db):
     """One rule (RequestModel): no database stores NUL in text, so a body holding one is refused whole, as the
     contract test expects, never stored on one database and refused on the other."""
-    for field, item in (("name", {"name": "A\u0000B"}), ("departments[0]", {"name": "Ok", "departments": ["x\u0000y"]})):
+    for field, item in (
+        ("name", {"name": "A\u0000B"}),
+        ("departments[0]", {"name": "Ok", "departments": ["x\u0000y"]}),
+    ):
         body = assert_error(api.op(KIND, "create", {KIND: [item]}), 422, "invalid")
         assert f"{KIND}[0].{field} must not contain NUL" in body["detail"], body
     assert persona_count(db) == 0

@@ -25,33 +25,57 @@ import pytest
 from conftest import assert_error
 
 KIND = "personas"
-COLUMNS = ["persona_id", "name", "description", "color", "icon", "instructions", "flags", "examples",
-           "departments", "parameter_fields", "voices", "scenarios", "labels"]
-SECTIONS = ["names", "descriptions", "colors", "icons", "instructions", "flags", "examples", "departments",
-            "parameter_fields", "voices", "scenarios"]
+COLUMNS = [
+    "persona_id",
+    "name",
+    "description",
+    "color",
+    "icon",
+    "instructions",
+    "flags",
+    "examples",
+    "departments",
+    "parameter_fields",
+    "voices",
+    "scenarios",
+    "labels",
+]
+SECTIONS = [
+    "names",
+    "descriptions",
+    "colors",
+    "icons",
+    "instructions",
+    "flags",
+    "examples",
+    "departments",
+    "parameter_fields",
+    "voices",
+    "scenarios",
+]
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="{r}" fill="#0f0" /></svg>'
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def create_all(api, items: list[dict[str, Any]]) -> list[str]:  # noqa: ANN001
+def create_all(api, items: list[dict[str, Any]]) -> list[str]:
     results = api.ok(KIND, "create", {KIND: items})["results"]
     assert all(r["success"] for r in results), results
     return [r["persona_id"] for r in results]
 
 
-def update(api, persona_id: str, **fields: Any) -> dict[str, Any]:  # noqa: ANN001
+def update(api, persona_id: str, **fields: Any) -> dict[str, Any]:
     (result,) = api.ok(KIND, "update", {KIND: [{"persona_id": persona_id, **fields}]})["results"]
     assert result["success"], result
     return result
 
 
-def download(api, upload_id: str):  # noqa: ANN001, ANN201
+def download(api, upload_id: str):
     return api.client.get(f"/api/v5/uploads/{upload_id}", headers=api.headers)
 
 
-def export_text(api, **body: Any) -> tuple[dict[str, Any], str]:  # noqa: ANN001
+def export_text(api, **body: Any) -> tuple[dict[str, Any], str]:
     """Export with these filters; returns the export answer and the downloaded CSV text."""
     answer = api.ok(KIND, "export", body)
     response = download(api, answer["upload_id"])
@@ -65,7 +89,7 @@ def parse(text: str) -> list[dict[str, str]]:
     return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
 
 
-def exported(api, **body: Any) -> list[dict[str, str]]:  # noqa: ANN001
+def exported(api, **body: Any) -> list[dict[str, str]]:
     """The exported rows as dicts column -> raw cell."""
     answer, text = export_text(api, **body)
     rows = parse(text)
@@ -85,18 +109,19 @@ def without_ids(text: str) -> bytes:
     return to_csv([row[1:] for row in rows])
 
 
-def import_file(api, data: bytes, file_name: str = "personas.csv"):  # noqa: ANN001, ANN201
-    return api.client.post(f"/api/v5/artifacts/{KIND}/import", headers=api.headers,
-                           files={"file": (file_name, data, "text/csv")})
+def import_file(api, data: bytes, file_name: str = "personas.csv"):
+    return api.client.post(
+        f"/api/v5/artifacts/{KIND}/import", headers=api.headers, files={"file": (file_name, data, "text/csv")}
+    )
 
 
-def import_ok(api, data: bytes) -> dict[str, Any]:  # noqa: ANN001
+def import_ok(api, data: bytes) -> dict[str, Any]:
     response = import_file(api, data)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def form(api, persona_id: str) -> dict[str, Any]:  # noqa: ANN001
+def form(api, persona_id: str) -> dict[str, Any]:
     """What a persona holds, as get shows it: each section's selected values in order, and active."""
     shown = api.ok(KIND, "get", {"persona_id": persona_id})
     held = {s: [o["value"] for o in shown[s]["options"] if o["selected"]] for s in SECTIONS}
@@ -104,44 +129,75 @@ def form(api, persona_id: str) -> dict[str, Any]:  # noqa: ANN001
     return {**held, "active": shown["active"], "pending_ids": shown["pending_ids"]}
 
 
-def persona_names(api) -> list[str]:  # noqa: ANN001
+def persona_names(api) -> list[str]:
     return sorted(p["name"] for p in api.ok(KIND, "search", {"page_size": 200})[KIND])
 
 
-def name_resources(api, needle: str) -> list[str]:  # noqa: ANN001
+def name_resources(api, needle: str) -> list[str]:
     return [o["value"] for o in api.ok(KIND, "get", {"names_search": needle})["names"]["options"]]
 
 
 def tricky_personas() -> list[dict[str, Any]]:
     """Ten personas using every slot, with text that needs quoting, escaping or neutralising."""
     items: list[dict[str, Any]] = [
-        {"name": 'Smith, "Jr."', "description": "Line one\nLine two, with a comma", "color": "#abc",
-         "icon": SVG.format(r=1), "instructions": 'Greet {{customer}}; say "hi"\r\nthen C:\\path\\',
-         "flags": [{"type": "tier", "value": "gold=1; x\\y"}],
-         "examples": ["Hello, world", "Semi; colon", "Back\\slash", "=formula", "tail\\"],
-         "departments": ["Sales", "R&D", "Équipe ☃"], "parameter_fields": ["customer", "order_id"],
-         "voices": ["Alto"], "scenarios": ['Refund "fast"', "Upgrade"]},
-        {"name": "=SUM(A1:A9)", "description": "+1 555 0100", "instructions": "-rm everything",
-         "active": False, "examples": ["@mention", "plain"], "departments": ["'quoted", "a=b"],
-         "voices": ["-low", "+high"], "scenarios": ["@start"], "color": "#12345678"},
-        {"name": "'Apostrophe first", "description": "'twice quoted'", "departments": ["Upgrade", "Sales"],
-         "scenarios": ["Upgrade", "Refund \"fast\""], "parameter_fields": ["order_id", "customer"]},
+        {
+            "name": 'Smith, "Jr."',
+            "description": "Line one\nLine two, with a comma",
+            "color": "#abc",
+            "icon": SVG.format(r=1),
+            "instructions": 'Greet {{customer}}; say "hi"\r\nthen C:\\path\\',
+            "flags": [{"type": "tier", "value": "gold=1; x\\y"}],
+            "examples": ["Hello, world", "Semi; colon", "Back\\slash", "=formula", "tail\\"],
+            "departments": ["Sales", "R&D", "Équipe ☃"],
+            "parameter_fields": ["customer", "order_id"],
+            "voices": ["Alto"],
+            "scenarios": ['Refund "fast"', "Upgrade"],
+        },
+        {
+            "name": "=SUM(A1:A9)",
+            "description": "+1 555 0100",
+            "instructions": "-rm everything",
+            "active": False,
+            "examples": ["@mention", "plain"],
+            "departments": ["'quoted", "a=b"],
+            "voices": ["-low", "+high"],
+            "scenarios": ["@start"],
+            "color": "#12345678",
+        },
+        {
+            "name": "'Apostrophe first",
+            "description": "'twice quoted'",
+            "departments": ["Upgrade", "Sales"],
+            "scenarios": ["Upgrade", 'Refund "fast"'],
+            "parameter_fields": ["order_id", "customer"],
+        },
         {"name": "Only a name"},
         {"name": "Multi\nline\nname?", "examples": ["a;b;c", "; leading", "trailing ;", "\\;"]},
-        {"name": "Unicode ✓ 日本語", "description": "Ünïcödé — “quotes” ‘single’", "active": True,
-         "voices": ["Sopran ♪"], "icon": SVG.format(r=2)},
-        {"name": "Commas, commas, commas", "departments": [f"Dept {i}" for i in range(5)],
-         "color": "#ABCDEF"},
-        {"name": "Backslash \\ in the middle", "instructions": "Use \\n literally; then {{order_id}}",
-         "parameter_fields": ["order_id"]},
-        {"name": "Quote \" only", "description": '"', "examples": ['"', '""']},
-        {"name": "Last one", "flags": [{"type": "tier", "value": "silver"}],
-         "scenarios": ["Refund \"fast\""], "voices": ["Alto", "Sopran ♪"]},
+        {
+            "name": "Unicode ✓ 日本語",
+            "description": "Ünïcödé — “quotes” ‘single’",
+            "active": True,
+            "voices": ["Sopran ♪"],
+            "icon": SVG.format(r=2),
+        },
+        {"name": "Commas, commas, commas", "departments": [f"Dept {i}" for i in range(5)], "color": "#ABCDEF"},
+        {
+            "name": "Backslash \\ in the middle",
+            "instructions": "Use \\n literally; then {{order_id}}",
+            "parameter_fields": ["order_id"],
+        },
+        {"name": 'Quote " only', "description": '"', "examples": ['"', '""']},
+        {
+            "name": "Last one",
+            "flags": [{"type": "tier", "value": "silver"}],
+            "scenarios": ['Refund "fast"'],
+            "voices": ["Alto", "Sopran ♪"],
+        },
     ]
     return items
 
 
-def create_tricky(api, count: int = 10) -> list[str]:  # noqa: ANN001
+def create_tricky(api, count: int = 10) -> list[str]:
     """The tricky personas; the two with a tier flag get `active` by a later update, so a version > 1 and
     flags set in two steps are part of what the round trip must reproduce."""
     ids = create_all(api, tricky_personas()[:count])
@@ -182,11 +238,14 @@ def test_an_upload_is_404_for_another_group_and_an_unknown_id_and_401_without_a_
 
 
 def test_export_uses_the_search_filters_and_persona_id_exports_one(api, make_api):
-    ada, grace, bob = create_all(api, [
-        {"name": "Ada Lovelace", "departments": ["Sales"], "scenarios": ["Refund"], "parameter_fields": ["x"]},
-        {"name": "Grace Hopper", "departments": ["Ops"], "scenarios": ["Refund"]},
-        {"name": "Bob Ada", "departments": ["Sales"], "scenarios": ["Upgrade"]},
-    ])
+    ada, grace, bob = create_all(
+        api,
+        [
+            {"name": "Ada Lovelace", "departments": ["Sales"], "scenarios": ["Refund"], "parameter_fields": ["x"]},
+            {"name": "Grace Hopper", "departments": ["Ops"], "scenarios": ["Refund"]},
+            {"name": "Bob Ada", "departments": ["Sales"], "scenarios": ["Upgrade"]},
+        ],
+    )
     get = api.ok(KIND, "get", {"persona_id": ada})
     sales = get["departments"]["selected_ids"][0]
     refund = get["scenarios"]["selected_ids"][0]
@@ -250,10 +309,15 @@ def test_export_leaves_out_pending_connections(api):
 
 
 def test_csv_quotes_commas_quotes_and_newlines_rfc_4180(api):
-    persona_id = api.create(KIND, name='Smith, "Jr."', description="Line one\nLine two, with a comma",
-                            instructions='Say "hi"\r\nthen leave', examples=["a, b", 'c "d"'])
+    persona_id = api.create(
+        KIND,
+        name='Smith, "Jr."',
+        description="Line one\nLine two, with a comma",
+        instructions='Say "hi"\r\nthen leave',
+        examples=["a, b", 'c "d"'],
+    )
 
-    answer, text = export_text(api)
+    _answer, text = export_text(api)
     (row,) = parse(text)
 
     assert row["persona_id"] == persona_id
@@ -266,8 +330,13 @@ def test_csv_quotes_commas_quotes_and_newlines_rfc_4180(api):
 
 
 def test_multiple_values_are_joined_with_semicolons_and_escaped(api):
-    persona_id = api.create(KIND, name="Ada", departments=["Sales; EU", "R\\D", "plain"], voices=["one"],
-                            flags=[{"type": "tier", "value": "gold"}])
+    persona_id = api.create(
+        KIND,
+        name="Ada",
+        departments=["Sales; EU", "R\\D", "plain"],
+        voices=["one"],
+        flags=[{"type": "tier", "value": "gold"}],
+    )
     update(api, persona_id, active=True)
 
     (row,) = exported(api)
@@ -279,8 +348,13 @@ def test_multiple_values_are_joined_with_semicolons_and_escaped(api):
 
 
 def test_values_with_separators_and_backslashes_round_trip(api):
-    original = api.create(KIND, name="Ada", departments=["Sales; EU", "R\\D", "a;b;c", "end\\", "\\;", "x"],
-                          examples=["; leading", "trailing ;", "both\\;"], description="C:\\temp; done")
+    original = api.create(
+        KIND,
+        name="Ada",
+        departments=["Sales; EU", "R\\D", "a;b;c", "end\\", "\\;", "x"],
+        examples=["; leading", "trailing ;", "both\\;"],
+        description="C:\\temp; done",
+    )
     _answer, text = export_text(api)
 
     result = import_ok(api, without_ids(text))
@@ -292,9 +366,17 @@ def test_values_with_separators_and_backslashes_round_trip(api):
 
 
 def test_formula_cells_are_neutralised_and_import_restores_them(api):
-    original = api.create(KIND, name="=SUM(A1:A9)", description="+1 555", instructions="-rm everything",
-                          examples=["@mention", "plain"], departments=["'quoted", "a=b"], voices=["Voice=1"],
-                          scenarios=["-start", "+plus"], parameter_fields=["@field"])
+    original = api.create(
+        KIND,
+        name="=SUM(A1:A9)",
+        description="+1 555",
+        instructions="-rm everything",
+        examples=["@mention", "plain"],
+        departments=["'quoted", "a=b"],
+        voices=["Voice=1"],
+        scenarios=["-start", "+plus"],
+        parameter_fields=["@field"],
+    )
     _answer, text = export_text(api)
     (row,) = parse(text)
 
@@ -316,9 +398,7 @@ def test_formula_cells_are_neutralised_and_import_restores_them(api):
 
 
 def test_import_removes_exactly_one_leading_apostrophe(api):
-    data = to_csv([["name", "description", "examples"],
-                   ["'=1+1", "''kept one", "'@a; 'b"],
-                   ["plain", "'", ""]])
+    data = to_csv([["name", "description", "examples"], ["'=1+1", "''kept one", "'@a; 'b"], ["plain", "'", ""]])
 
     result = import_ok(api, data)
 
@@ -386,9 +466,7 @@ def test_importing_an_unchanged_export_changes_nothing(api):
 
 def test_import_creates_rows_without_id_and_patches_rows_with_one(api):
     ada = api.create(KIND, name="Ada", description="Old", color="#aa0000", departments=["Sales"])
-    data = to_csv([["persona_id", "name", "description"],
-                   [ada, "Ada Renamed", "New"],
-                   ["", "Bob", "Fresh"]])
+    data = to_csv([["persona_id", "name", "description"], [ada, "Ada Renamed", "New"], ["", "Bob", "Fresh"]])
 
     result = import_ok(api, data)
 
@@ -414,10 +492,14 @@ def test_import_results_name_each_rows_line_number(api):
 
 def test_a_failing_import_row_changes_nothing_while_the_others_succeed(api):
     ada = api.create(KIND, name="Ada", color="#aa0000")
-    data = to_csv([["persona_id", "name", "color", "departments"],
-                   [ada, "Ada Changed", "not-a-color", "Newdept"],
-                   ["", "Brokenrow", "#zzz", "Brokendept"],
-                   ["", "Good", "#00ff00", "Gooddept"]])
+    data = to_csv(
+        [
+            ["persona_id", "name", "color", "departments"],
+            [ada, "Ada Changed", "not-a-color", "Newdept"],
+            ["", "Brokenrow", "#zzz", "Brokendept"],
+            ["", "Good", "#00ff00", "Gooddept"],
+        ]
+    )
 
     result = import_ok(api, data)
 
@@ -435,10 +517,16 @@ def test_a_failing_import_row_changes_nothing_while_the_others_succeed(api):
 
 
 def test_an_empty_cell_clears_its_slot(api):
-    ada = api.create(KIND, name="Ada", description="Old", color="#aa0000", departments=["Sales", "Ops"],
-                     active=True, instructions="Do it")
-    data = to_csv([["persona_id", "description", "color", "departments", "flags"],
-                   [ada, "", "", "", ""]])
+    ada = api.create(
+        KIND,
+        name="Ada",
+        description="Old",
+        color="#aa0000",
+        departments=["Sales", "Ops"],
+        active=True,
+        instructions="Do it",
+    )
+    data = to_csv([["persona_id", "description", "color", "departments", "flags"], [ada, "", "", "", ""]])
 
     result = import_ok(api, data)
 
@@ -460,10 +548,14 @@ def test_an_empty_name_cell_fails_its_row_because_a_name_is_required(api):
 
 def test_an_import_row_with_two_flags_of_one_type_fails_and_changes_nothing(api):
     ada = api.create(KIND, name="Ada")
-    data = to_csv([["persona_id", "name", "flags"],
-                   [ada, "Ada", "tier=gold; tier=silver"],
-                   ["", "Bob", "persona_active=true; persona_active=false"],
-                   ["", "Cy", "tier=gold; persona_active=true"]])
+    data = to_csv(
+        [
+            ["persona_id", "name", "flags"],
+            [ada, "Ada", "tier=gold; tier=silver"],
+            ["", "Bob", "persona_active=true; persona_active=false"],
+            ["", "Cy", "tier=gold; persona_active=true"],
+        ]
+    )
 
     result = import_ok(api, data)
 
@@ -490,8 +582,11 @@ def test_import_that_is_not_utf8_or_not_a_file_is_422(api):
 
 def test_an_import_whose_multipart_body_cannot_be_split_is_422_naming_the_body(api):
     boundary = "b0undary"
-    response = api.client.post(f"/api/v5/artifacts/{KIND}/import", content=f"--{boundary}\r\n2671--{boundary}--\r\n",
-                               headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = api.client.post(
+        f"/api/v5/artifacts/{KIND}/import",
+        content=f"--{boundary}\r\n2671--{boundary}--\r\n",
+        headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
 
     assert assert_error(response, 422, "invalid")["field"] == "body"
     assert persona_names(api) == []
@@ -503,8 +598,7 @@ def test_import_needs_an_editor_and_refuses_agents(api, make_api):
     assert "editor" in assert_error(import_file(make_api("viewer"), data), 403)["detail"]
     assert_error(import_file(api.as_agent(), data), 403)
     assert_error(import_file(make_api("admin").as_agent(), data), 403)
-    assert_error(api.client.post(f"/api/v5/artifacts/{KIND}/import",
-                                 files={"file": ("p.csv", data, "text/csv")}), 401)
+    assert_error(api.client.post(f"/api/v5/artifacts/{KIND}/import", files={"file": ("p.csv", data, "text/csv")}), 401)
     assert persona_names(api) == []
     assert import_ok(api, data)["created"] == 1
 
@@ -529,7 +623,9 @@ LOOMWORK = Path(sys.executable).parent / "loomwork"
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [str(LOOMWORK)] if LOOMWORK.exists() else [sys.executable, "-m", "loomwork.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOMWORK_")}
-    env.update(LOOMWORK_DATA_DIR=str(tmp_path / "data"), LOOMWORK_SECRET_KEY="transfer-test-secret-0123456789-of-32-bytes")
+    env.update(
+        LOOMWORK_DATA_DIR=str(tmp_path / "data"), LOOMWORK_SECRET_KEY="transfer-test-secret-0123456789-of-32-bytes"
+    )
     return subprocess.run([*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from conftest import Api, assert_error
 from loomwork.engine import drafts
 from loomwork.engine.models import DraftEntry
 from loomwork.resources.models import Resource
-
-from conftest import Api, assert_error
 
 SECRET = "sk-live-proposal-secret-98765"
 
@@ -32,7 +31,7 @@ def queue(api: Api, **filters: Any) -> list[dict[str, Any]]:
     return response.json()["proposals"]
 
 
-def decide(api: Api, proposal_id: str, decision: str, **more: Any):  # noqa: ANN201
+def decide(api: Api, proposal_id: str, decision: str, **more: Any):
     return api.post("/api/v5/proposals/decide", {"proposal_id": proposal_id, "decision": decision, **more})
 
 
@@ -81,7 +80,10 @@ def test_a_second_editor_decides_an_agents_proposal_from_the_queue_and_it_is_com
     edit = propose(agent, "personas", {"persona_id": committed["artifact_id"], "description": "Finds papers"})
     (waiting,) = queue(reviewer, status="waiting", artifact_id=committed["artifact_id"])
     assert waiting["base_version"] == 1 and change(waiting, "description") == {
-        "field": "description", "now": None, "proposed": "Finds papers"}
+        "field": "description",
+        "now": None,
+        "proposed": "Finds papers",
+    }
     body = decide(reviewer, proposal_id_of(edit), "accept").json()
     assert body["committed"]["version"] == 2
 
@@ -180,8 +182,9 @@ def test_an_ack_and_the_queue_agree_on_one_decision(make_api):
     owner, reviewer = make_api(), make_api()
     answer = propose(owner.as_agent(), "personas", {"name": "Acked"})
     key = answer["idempotency_key"]
-    owner.ok("personas", "draft", {"draft_id": answer["draft_id"], "idempotency_key": key, "accept": False},
-             method="PATCH")
+    owner.ok(
+        "personas", "draft", {"draft_id": answer["draft_id"], "idempotency_key": key, "accept": False}, method="PATCH"
+    )
     assert decide(reviewer, proposal_id_of(answer), "reject").json()["proposal"]["status"] == "rejected"
     assert_error(decide(reviewer, proposal_id_of(answer), "accept"), 409, "already_decided")
 
@@ -189,8 +192,9 @@ def test_an_ack_and_the_queue_agree_on_one_decision(make_api):
 def test_a_proposal_whose_draft_was_committed_meanwhile_is_stale(make_api):
     person, reviewer = make_api(), make_api()
     answer = person.ok("personas", "draft", {"name": "Mine"}, method="PATCH")
-    soft = person.ok("personas", "draft", {"draft_id": answer["draft_id"], "description": "Later", "soft": True},
-                     method="PATCH")
+    soft = person.ok(
+        "personas", "draft", {"draft_id": answer["draft_id"], "description": "Later", "soft": True}, method="PATCH"
+    )
     person.ok("personas", "create", {"personas": [{"draft_id": answer["draft_id"]}]})
     (view,) = queue(reviewer, status="stale")
     assert view["proposal_id"] == proposal_id_of(soft)
@@ -239,13 +243,18 @@ def test_sixty_proposals_in_one_draft_store_replies_of_bounded_size(api, db):
         keys.append(body)
     assert len(answers[-1]) > 60 * 5000  # the answer itself lists every waiting proposal
     with db.transaction(write=False) as session:
-        sizes = [len(text) for text in session.scalars(
-            select(DraftEntry.response).where(DraftEntry.draft_id == uuid.UUID(draft_id)).order_by(DraftEntry.seq))]
+        sizes = [
+            len(text)
+            for text in session.scalars(
+                select(DraftEntry.response).where(DraftEntry.draft_id == uuid.UUID(draft_id)).order_by(DraftEntry.seq)
+            )
+        ]
     assert max(sizes) < 3000, sizes  # what is stored does not grow with the proposals before it
     assert max(sizes) - min(sizes) < 200, sizes
     for index in (0, 29, 59):  # and a replay still answers byte for byte as the first time
-        replay = agent.op("personas", "draft", {**keys[index], "draft_id": draft_id} if index else keys[index],
-                          method="PATCH")
+        replay = agent.op(
+            "personas", "draft", {**keys[index], "draft_id": draft_id} if index else keys[index], method="PATCH"
+        )
         assert replay.status_code == 200 and replay.content == answers[index]
 
 
@@ -340,9 +349,12 @@ def test_a_value_only_a_private_draft_holds_is_seen_by_its_owner_alone(make_api)
     assert deleted["success"] is False and deleted["code"] == "not_found"
 
     person_id = owner.ok("personas", "create", {"personas": [{"draft_id": answer["draft_id"]}]})["results"][0][
-        "persona_id"]
-    assert [d["value"] for d in viewer.post("/api/v5/resources/departments/search",
-                                            {"search": "hush"}).json()["departments"]] == ["Hushdept"]
+        "persona_id"
+    ]
+    assert [
+        d["value"]
+        for d in viewer.post("/api/v5/resources/departments/search", {"search": "hush"}).json()["departments"]
+    ] == ["Hushdept"]
     assert viewer.post("/api/v5/resources/departments/get", {"id": hush_id}).json()["users"][0]["id"] == person_id
 
 

@@ -76,8 +76,9 @@ def test_draft_commits_duplicate_and_import_each_write_one_revision(api):
     assert operations(api, copy) == [(1, "duplicate")]
 
     rows = "persona_id,name,description\r\n" + f"{persona_id},Drafted,Imported\r\n" + ",New from CSV,\r\n"
-    imported = api.client.post(f"/api/v5/artifacts/{KIND}/import", headers=api.headers,
-                               files={"file": ("p.csv", rows.encode(), "text/csv")}).json()
+    imported = api.client.post(
+        f"/api/v5/artifacts/{KIND}/import", headers=api.headers, files={"file": ("p.csv", rows.encode(), "text/csv")}
+    ).json()
     assert imported["failed"] == 0, imported
     assert operations(api, persona_id)[0] == (3, "import")
     new_id = next(r["id"] for r in imported["results"] if r["id"] != persona_id)
@@ -86,8 +87,9 @@ def test_draft_commits_duplicate_and_import_each_write_one_revision(api):
 
 def test_a_failed_item_leaves_no_revision(api):
     persona_id = api.create(KIND, name="Ada")
-    (failed,) = api.ok(KIND, "update", {"personas": [
-        {"persona_id": persona_id, "description": "x", "expected_version": 7}]})["results"]
+    (failed,) = api.ok(
+        KIND, "update", {"personas": [{"persona_id": persona_id, "description": "x", "expected_version": 7}]}
+    )["results"]
     assert failed["code"] == "version_conflict"
     assert operations(api, persona_id) == [(1, "create")]
 
@@ -118,8 +120,10 @@ def test_revision_returns_the_old_config_and_diff_reads_in_values(api):
     assert old["config"]["name"] == "Ada" and old["config"]["departments"] == ["Sales", "Ops"]
     assert old["config"]["color"] == "#00aaff"
 
-    changes = {c["field"]: c for c in api.ok(KIND, "diff", {"persona_id": persona_id, "from_version": 1,
-                                                             "to_version": 2})["changes"]}
+    changes = {
+        c["field"]: c
+        for c in api.ok(KIND, "diff", {"persona_id": persona_id, "from_version": 1, "to_version": 2})["changes"]
+    }
     assert set(changes) == {"name", "departments"}
     assert (changes["name"]["before"], changes["name"]["after"]) == ("Ada", "Ada II")
     assert changes["departments"]["added"] == ["Support"] and changes["departments"]["removed"] == ["Sales"]
@@ -135,10 +139,16 @@ def test_rollback_writes_a_new_revision_equal_to_the_old_one(api):
     persona_id = api.create(KIND, name="Ada", departments=["Sales"])
     update(api, persona_id, name="Bea", department_ids=[])
 
-    assert_error(api.op(KIND, "rollback", {"persona_id": persona_id, "to_version": 1, "expected_version": 1}),
-                 409, "version_conflict")
-    rolled = api.ok(KIND, "rollback", {"persona_id": persona_id, "to_version": 1, "expected_version": 2,
-                                       "message": "Bea was a mistake"})
+    assert_error(
+        api.op(KIND, "rollback", {"persona_id": persona_id, "to_version": 1, "expected_version": 1}),
+        409,
+        "version_conflict",
+    )
+    rolled = api.ok(
+        KIND,
+        "rollback",
+        {"persona_id": persona_id, "to_version": 1, "expected_version": 2, "message": "Bea was a mistake"},
+    )
     assert rolled["version"] == 3
     now = api.ok(KIND, "revision", {"persona_id": persona_id, "version": 3})
     assert now["operation"] == "rollback" and now["message"] == "Bea was a mistake"
@@ -177,7 +187,11 @@ def test_label_moves_compare_and_set(api):
     stale = assert_error(label(version=2, expected_version=2), 409, "version_conflict")
     assert stale["current_version"] == 1
     assert label(version=2, expected_version=1).json() == {
-        "persona_id": persona_id, "label": "staging", "version": 2, "previous_version": 1}
+        "persona_id": persona_id,
+        "label": "staging",
+        "version": 2,
+        "previous_version": 1,
+    }
     assert label(version=None).json()["version"] is None  # null removes
     assert history(api, persona_id)["labels"] == {}
     assert_error(label(version=5), 404)
@@ -219,8 +233,17 @@ def test_label_moves_and_rollbacks_are_audited(make_api):
 
 def test_resolve_by_id_name_label_and_version(make_api):
     admin = make_api("admin")
-    persona_id = admin.create(KIND, name="Ada", description="Helps", color="#0af", instructions="Hi {{customer}}, {{day}}.",
-                              departments=["Sales"], parameter_fields=["customer"], examples=["Hello"], active=True)
+    persona_id = admin.create(
+        KIND,
+        name="Ada",
+        description="Helps",
+        color="#0af",
+        instructions="Hi {{customer}}, {{day}}.",
+        departments=["Sales"],
+        parameter_fields=["customer"],
+        examples=["Hello"],
+        active=True,
+    )
     update(admin, persona_id, description="Helps more")
     admin.ok(KIND, "label", {"persona_id": persona_id, "label": "production", "version": 1})
 
@@ -307,15 +330,29 @@ def test_resolve_sees_every_change_at_once_through_the_cache(make_api):
 
 
 def test_tool_resolves_to_a_function_with_its_json_schema(api):
-    tool_id = api.create("tools", name="Get weather", description="Weather for a city",
-                         args=[{"name": "city", "type": "string", "description": "City name", "required": True},
-                               {"name": "days", "type": "integer", "default": 1}])
+    tool_id = api.create(
+        "tools",
+        name="Get weather",
+        description="Weather for a city",
+        args=[
+            {"name": "city", "type": "string", "description": "City name", "required": True},
+            {"name": "days", "type": "integer", "default": 1},
+        ],
+    )
     config = resolve(api, {"tool_id": tool_id}, "tools").json()["config"]
     assert config["function"] == {
-        "name": "Get_weather", "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {
-            "city": {"type": "string", "description": "City name"}, "days": {"type": "integer", "default": 1}},
-            "required": ["city"], "additionalProperties": False}}
+        "name": "Get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "City name"},
+                "days": {"type": "integer", "default": 1},
+            },
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    }
     assert "arg_positions" not in config
 
 
@@ -323,12 +360,19 @@ def test_eval_resolves_models_with_their_flags(api):
     models = api.post("/api/v5/resources/models/create", {"models": ["gpt-4o", "claude"]})
     assert models.status_code == 200, models.text
     ids = [item["id"] for item in models.json()["results"]]
-    eval_id = api.create("evals", name="Compare", model_ids=ids, model_positions=["first", "second"],
-                         model_rubrics=["Be right"],
-                         model_flag_values=[{"model_id": ids[1], "type": "eval_role", "value": "judge"}])
+    eval_id = api.create(
+        "evals",
+        name="Compare",
+        model_ids=ids,
+        model_positions=["first", "second"],
+        model_rubrics=["Be right"],
+        model_flag_values=[{"model_id": ids[1], "type": "eval_role", "value": "judge"}],
+    )
     config = resolve(api, {"eval_id": eval_id}, "evals").json()["config"]
     assert [(m["model"], m["flags"], m["position"], m["rubric"]) for m in config["models"]] == [
-        ("gpt-4o", {}, "first", "Be right"), ("claude", {"eval_role": "judge"}, "second", None)]
+        ("gpt-4o", {}, "first", "Be right"),
+        ("claude", {"eval_role": "judge"}, "second", None),
+    ]
 
 
 # --- export and import carry the labels ----------------------------------------------------------------------
@@ -346,14 +390,18 @@ def test_export_and_import_carry_the_labels(make_api):
     assert row["labels"] == "production@1; staging"
 
     other = make_api("admin", group="elsewhere")
-    imported = other.client.post(f"/api/v5/artifacts/{KIND}/import", headers=other.headers,
-                                 files={"file": ("p.csv", text.encode(), "text/csv")}).json()
+    imported = other.client.post(
+        f"/api/v5/artifacts/{KIND}/import", headers=other.headers, files={"file": ("p.csv", text.encode(), "text/csv")}
+    ).json()
     (result,) = imported["results"]
     assert result["success"] and "production@1" in result["message"]  # version 1 of it is not in this group
     assert history(other, result["id"])["labels"] == {"staging": 1}
 
-    back = admin.client.post(f"/api/v5/artifacts/{KIND}/import", headers=admin.headers,
-                             files={"file": ("p.csv", text.replace("production@1; staging", "qa").encode(), "text/csv")})
+    back = admin.client.post(
+        f"/api/v5/artifacts/{KIND}/import",
+        headers=admin.headers,
+        files={"file": ("p.csv", text.replace("production@1; staging", "qa").encode(), "text/csv")},
+    )
     assert back.json()["failed"] == 0
     assert history(admin, persona_id)["labels"] == {"production": 1, "staging": 2, "qa": 2}
 
@@ -363,13 +411,29 @@ def test_a_typical_personas_revision_is_stored_in_under_2_kb(api, db):
 
     from loomwork.engine.models import Revision
 
-    persona_id = api.create(KIND, name="Ada", description="Helps customers " * 20, color="#0af",
-                            icon='<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>',
-                            instructions="Greet {{customer}} warmly. " * 40, active=True,
-                            examples=["Hello!", "How can I help?"], departments=["Sales", "Support"],
-                            parameter_fields=["customer"], voices=["Alto"], scenarios=["Refunds"])
+    persona_id = api.create(
+        KIND,
+        name="Ada",
+        description="Helps customers " * 20,
+        color="#0af",
+        icon='<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>',
+        instructions="Greet {{customer}} warmly. " * 40,
+        active=True,
+        examples=["Hello!", "How can I help?"],
+        departments=["Sales", "Support"],
+        parameter_fields=["customer"],
+        voices=["Alto"],
+        scenarios=["Refunds"],
+    )
     update(api, persona_id, description="Helps", message="A reason a person would give for a change.")
     with db.transaction(write=False) as session:
-        sizes = session.execute(select(func.length(Revision.state) + func.coalesce(func.length(Revision.message), 0))
-                                .where(Revision.artifact_id == uuid.UUID(persona_id))).scalars().all()
+        sizes = (
+            session.execute(
+                select(func.length(Revision.state) + func.coalesce(func.length(Revision.message), 0)).where(
+                    Revision.artifact_id == uuid.UUID(persona_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(sizes) == 2 and max(sizes) + 200 < 2048, sizes  # 200: the fixed-size columns

@@ -76,18 +76,40 @@ def export_all(api: Api, n: int) -> tuple[str, str, Any]:
 
 
 def create_with_options(api: Api, n: int) -> tuple[str, str, Any]:
-    return "POST", "/api/v5/artifacts/personas/create", {"personas": [
-        {"name": "Many-sided", "departments": _departments(n), "voices": [f"voice {i}" for i in range(n)]}]}
+    return (
+        "POST",
+        "/api/v5/artifacts/personas/create",
+        {
+            "personas": [
+                {"name": "Many-sided", "departments": _departments(n), "voices": [f"voice {i}" for i in range(n)]}
+            ]
+        },
+    )
 
 
 def bulk_create(api: Api, n: int) -> tuple[str, str, Any]:
     """Items as varied as people send them: values new and old, shared and not, ids, flags by `active`."""
     _artifacts(api, 1, departments=["Existing"])
     (existing,) = api.post("/api/v5/resources/departments/search", {"search": "existing"}).json()["departments"]
-    return "POST", "/api/v5/artifacts/personas/create", {"personas": [
-        {"name": f"Bulk {i}", "description": "Helps" if i % 2 else f"Helps with {i}", "color": f"#0000{i:02x}",
-         "departments": ["Sales", f"Team {i}"], "department_ids": [existing["id"]], "examples": [f"Example {i}"],
-         "voices": ["Alto"], "active": i % 2 == 0} for i in range(n)]}
+    return (
+        "POST",
+        "/api/v5/artifacts/personas/create",
+        {
+            "personas": [
+                {
+                    "name": f"Bulk {i}",
+                    "description": "Helps" if i % 2 else f"Helps with {i}",
+                    "color": f"#0000{i:02x}",
+                    "departments": ["Sales", f"Team {i}"],
+                    "department_ids": [existing["id"]],
+                    "examples": [f"Example {i}"],
+                    "voices": ["Alto"],
+                    "active": i % 2 == 0,
+                }
+                for i in range(n)
+            ]
+        },
+    )
 
 
 def resources_search(api: Api, n: int) -> tuple[str, str, Any]:
@@ -115,7 +137,7 @@ CASES = [
 ]
 
 
-def _count(make_api, count_statements, case: Case, sizes: tuple[int, ...]) -> dict[int, int]:  # noqa: ANN001
+def _count(make_api, count_statements, case: Case, sizes: tuple[int, ...]) -> dict[int, int]:
     counts = {}
     for n in sizes:
         api = make_api("editor", group=f"scene-{n}")  # a group of its own, so the scenes do not mix
@@ -136,8 +158,11 @@ def test_an_operation_sends_as_many_statements_for_fifty_as_for_one(make_api, co
 
 def update_items(api: Api, n: int) -> tuple[str, str, Any]:
     ids = _artifacts(api, n)
-    return "POST", "/api/v5/artifacts/personas/update", {"personas": [
-        {"persona_id": pid, "description": f"Changed {i}"} for i, pid in enumerate(ids)]}
+    return (
+        "POST",
+        "/api/v5/artifacts/personas/update",
+        {"personas": [{"persona_id": pid, "description": f"Changed {i}"} for i, pid in enumerate(ids)]},
+    )
 
 
 def delete_items(api: Api, n: int) -> tuple[str, str, Any]:

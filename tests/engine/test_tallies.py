@@ -24,13 +24,13 @@ KIND = "personas"
 
 
 @pytest.fixture(params=["deltas", "folded"])
-def fold_mode(request, monkeypatch):  # noqa: ANN001
+def fold_mode(request, monkeypatch):
     """Reads sum totals and deltas: check them with deltas left alone and with a fold after every write."""
     monkeypatch.setattr(tallies, "FOLD_ONE_IN", 0 if request.param == "deltas" else 1)
     return request.param
 
 
-def _every_persona(api) -> list[dict[str, Any]]:  # noqa: ANN001
+def _every_persona(api) -> list[dict[str, Any]]:
     """All of the group's personas through a text-free search, 200 a page."""
     items, offset = [], 0
     while True:
@@ -55,11 +55,12 @@ def _expected_facets(items: list[dict[str, Any]]) -> dict[str, Counter]:
 
 
 def _facets_of(answer: dict[str, Any]) -> dict[str, Counter]:
-    return {f.name: Counter({o["label"]: o["count"] for o in answer[f.filter_field]["options"]})
-            for f in PERSONA.facets}
+    return {
+        f.name: Counter({o["label"]: o["count"] for o in answer[f.filter_field]["options"]}) for f in PERSONA.facets
+    }
 
 
-def _assert_unfiltered_search_is_exact(api) -> dict[str, Any]:  # noqa: ANN001
+def _assert_unfiltered_search_is_exact(api) -> dict[str, Any]:
     items = _every_persona(api)
     answer = api.ok(KIND, "search", {})
     assert answer["total_count"] == len(items)
@@ -71,20 +72,35 @@ def _assert_unfiltered_search_is_exact(api) -> dict[str, Any]:  # noqa: ANN001
     return answer
 
 
-def _scene(api, other) -> dict[str, str]:  # noqa: ANN001
+def _scene(api, other) -> dict[str, str]:
     """Creates (one by one and in bulk), an update, a pending change, a delete; another group writes too."""
     ids = {}
-    for name, departments, voice in [("Ada", ["Sales", "Ops"], "Alto"), ("Bea", ["Sales"], "Bass"),
-                                      ("Cy", ["Ops", "Legal"], "Alto"), ("Dee", [], None)]:
-        ids[name] = api.create(KIND, name=name, departments=departments, voices=[voice] if voice else [],
-                               color="#112233", scenarios=["Onboarding"])
-    bulk = api.ok(KIND, "create", {KIND: [{"name": f"Bulk {i}", "departments": ["Sales", f"Team {i}"],
-                                            "voices": ["Tenor"]} for i in range(3)]})["results"]
+    for name, departments, voice in [
+        ("Ada", ["Sales", "Ops"], "Alto"),
+        ("Bea", ["Sales"], "Bass"),
+        ("Cy", ["Ops", "Legal"], "Alto"),
+        ("Dee", [], None),
+    ]:
+        ids[name] = api.create(
+            KIND,
+            name=name,
+            departments=departments,
+            voices=[voice] if voice else [],
+            color="#112233",
+            scenarios=["Onboarding"],
+        )
+    bulk = api.ok(
+        KIND,
+        "create",
+        {KIND: [{"name": f"Bulk {i}", "departments": ["Sales", f"Team {i}"], "voices": ["Tenor"]} for i in range(3)]},
+    )["results"]
     assert all(r["success"] for r in bulk), bulk
     other.create(KIND, name="Elsewhere", departments=["Sales", "Secret"], voices=["Alto"])
     departments = {o["value"]: o["id"] for o in api.ok(KIND, "get", {})["departments"]["options"]}
-    changes = [{"persona_id": ids["Ada"], "department_ids": [departments["Legal"]], "color": "#445566"},
-               {"persona_id": ids["Cy"], "pending_ids": [departments["Ops"]]}]
+    changes = [
+        {"persona_id": ids["Ada"], "department_ids": [departments["Legal"]], "color": "#445566"},
+        {"persona_id": ids["Cy"], "pending_ids": [departments["Ops"]]},
+    ]
     assert all(r["success"] for r in api.ok(KIND, "update", {KIND: changes})["results"])
     assert api.ok(KIND, "delete", {"persona_ids": [ids["Bea"]]})["results"][0]["success"]
     return ids
@@ -102,7 +118,9 @@ def test_unfiltered_search_counts_exactly_after_every_kind_of_write(make_api, fo
 
     # The last write undone: the pending connection becomes live, and it counts again.
     cy = next(p for p in _every_persona(api) if p["name"] == "Cy")
-    assert api.ok(KIND, "update", {KIND: [{"persona_id": cy["persona_id"], "pending_ids": []}]})["results"][0]["success"]
+    assert api.ok(KIND, "update", {KIND: [{"persona_id": cy["persona_id"], "pending_ids": []}]})["results"][0][
+        "success"
+    ]
     assert _facets_of(_assert_unfiltered_search_is_exact(api))["department"]["Ops"] == 1
 
 
@@ -142,10 +160,13 @@ def test_refresh_rebuilds_wrong_or_missing_tallies(make_api, db):
     assert admin.ok(KIND, "refresh") and api.ok(KIND, "search", {}) == before  # a rebuild changes nothing
 
 
-def _resource_count(db, group_id: str, kind: str) -> int:  # noqa: ANN001
+def _resource_count(db, group_id: str, kind: str) -> int:
     with db.transaction(write=False) as session:
-        return session.scalar(select(func.count()).select_from(Resource).where(
-            Resource.group_id == uuid.UUID(group_id), Resource.kind == kind))
+        return session.scalar(
+            select(func.count())
+            .select_from(Resource)
+            .where(Resource.group_id == uuid.UUID(group_id), Resource.kind == kind)
+        )
 
 
 def test_get_totals_are_exact(make_api, db, fold_mode):
@@ -159,7 +180,7 @@ def test_get_totals_are_exact(make_api, db, fold_mode):
         if slot.resource == "flag":
             continue  # the flag section hides other kinds' catalog flags: counted, not tallied
         section = view[slot.section]
-        selected = len({rid for rid in section["selected_ids"]})
+        selected = len(set(section["selected_ids"]))
         assert section["total"] == _resource_count(db, group, slot.resource), slot.key
         assert len(section["options"]) == min(50, section["total"]), slot.key
         assert selected <= section["total"]

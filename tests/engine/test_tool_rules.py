@@ -17,9 +17,8 @@ import mcp.types
 import pytest
 from sqlalchemy import func, select
 
-from loomwork.resources.models import Resource
-
 from conftest import assert_error
+from loomwork.resources.models import Resource
 
 KIND = "tools"
 LEGACY_PATH = "/tool/draft"
@@ -29,28 +28,28 @@ JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def send(api, body: dict[str, Any], route: str = "v5"):  # noqa: ANN001, ANN201
+def send(api, body: dict[str, Any], route: str = "v5"):
     if route == "legacy":
         legacy = {("input_draft_id" if k == "draft_id" else k): v for k, v in body.items()}
         return api.post(LEGACY_PATH, legacy)
     return api.op(KIND, "draft", body, method="PATCH")
 
 
-def ok(api, body: dict[str, Any], route: str = "v5") -> dict[str, Any]:  # noqa: ANN001
+def ok(api, body: dict[str, Any], route: str = "v5") -> dict[str, Any]:
     response = send(api, body, route)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def state_of(api, body: dict[str, Any], route: str = "v5") -> dict[str, Any]:  # noqa: ANN001
+def state_of(api, body: dict[str, Any], route: str = "v5") -> dict[str, Any]:
     return ok(api, body, route)["form_state"]
 
 
-def view(api, **body: Any) -> dict[str, Any]:  # noqa: ANN001
+def view(api, **body: Any) -> dict[str, Any]:
     return api.ok(KIND, "get", body)
 
 
-def resource_count(db, kind: str) -> int:  # noqa: ANN001
+def resource_count(db, kind: str) -> int:
     with db.transaction(write=False) as session:
         return session.scalar(select(func.count()).select_from(Resource).where(Resource.kind == kind))
 
@@ -63,7 +62,7 @@ def names(values: list[dict[str, Any]]) -> list[str]:
     return [v["name"] for v in values]
 
 
-def new_tool_draft(api, **fields: Any) -> tuple[str, dict[str, Any]]:  # noqa: ANN001
+def new_tool_draft(api, **fields: Any) -> tuple[str, dict[str, Any]]:
     made = ok(api, {"name": "Weather", **fields})
     return made["draft_id"], made["form_state"]
 
@@ -72,23 +71,42 @@ def new_tool_draft(api, **fields: Any) -> tuple[str, dict[str, Any]]:  # noqa: A
 
 
 def test_args_drafts_win_over_arg_position_and_output_ids_given_in_the_same_patch(api):
-    draft_id, state = new_tool_draft(api, args=[arg("city"), arg("days", "integer")],
-                                     args_outputs=[arg("temperature", "number")])
+    draft_id, state = new_tool_draft(
+        api, args=[arg("city"), arg("days", "integer")], args_outputs=[arg("temperature", "number")]
+    )
     city_id, days_id = state["arg_ids"]
-    state = state_of(api, {"draft_id": draft_id, "arg_positions": [{"arg_id": city_id, "position": 0},
-                                                                    {"arg_id": days_id, "position": 1}]})
+    state = state_of(
+        api,
+        {
+            "draft_id": draft_id,
+            "arg_positions": [{"arg_id": city_id, "position": 0}, {"arg_id": days_id, "position": 1}],
+        },
+    )
     old_positions, old_outputs = state["arg_position_ids"], state["args_output_ids"]
     assert len(old_positions) == 2 and len(old_outputs) == 1
 
-    state = state_of(api, {
-        "draft_id": draft_id,
-        "arg_ids": [city_id, days_id], "arg_position_ids": old_positions, "args_output_ids": old_outputs,
-        "args_drafts": [{"name": "country", "type": "string", "description": "ISO code", "required": True,
-                         "output": {"name": "summary", "type": "string"}}],
-    })
+    state = state_of(
+        api,
+        {
+            "draft_id": draft_id,
+            "arg_ids": [city_id, days_id],
+            "arg_position_ids": old_positions,
+            "args_output_ids": old_outputs,
+            "args_drafts": [
+                {
+                    "name": "country",
+                    "type": "string",
+                    "description": "ISO code",
+                    "required": True,
+                    "output": {"name": "summary", "type": "string"},
+                }
+            ],
+        },
+    )
 
-    assert state["args"] == [{"name": "country", "type": "string", "description": "ISO code", "required": True,
-                              "default": None}]
+    assert state["args"] == [
+        {"name": "country", "type": "string", "description": "ISO code", "required": True, "default": None}
+    ]
     country_id = state["arg_ids"][0]
     assert len(state["arg_ids"]) == 1 and {city_id, days_id}.isdisjoint(state["arg_ids"])
     assert state["arg_positions"] == [{"arg_id": country_id, "position": 0}]
@@ -100,8 +118,9 @@ def test_args_drafts_win_over_arg_position_and_output_ids_given_in_the_same_patc
 
 
 def test_empty_args_drafts_clear_the_arguments_their_positions_and_outputs(api):
-    draft_id, state = new_tool_draft(api, args=[arg("city")], args_outputs=[arg("temperature", "number")],
-                                     instructions=["Call it for weather"])
+    draft_id, state = new_tool_draft(
+        api, args=[arg("city")], args_outputs=[arg("temperature", "number")], instructions=["Call it for weather"]
+    )
     assert state["arg_ids"] and state["args_output_ids"]
 
     state = state_of(api, {"draft_id": draft_id, "args_drafts": []})
@@ -113,13 +132,15 @@ def test_empty_args_drafts_clear_the_arguments_their_positions_and_outputs(api):
 
 
 def test_an_args_drafts_card_with_only_arg_id_keeps_that_argument_as_it_is(api):
-    draft_id, state = new_tool_draft(api, args=[arg("city", description="Where", required=True),
-                                                arg("days", "integer", default=3)])
+    draft_id, state = new_tool_draft(
+        api, args=[arg("city", description="Where", required=True), arg("days", "integer", default=3)]
+    )
     city_id, days_id = state["arg_ids"]
     city, days = state["args"]
 
-    state = state_of(api, {"draft_id": draft_id, "args_drafts": [{"arg_id": days_id},
-                                                                  {"arg_id": city_id, "position": 7}]})
+    state = state_of(
+        api, {"draft_id": draft_id, "args_drafts": [{"arg_id": days_id}, {"arg_id": city_id, "position": 7}]}
+    )
 
     assert state["arg_ids"] == [days_id, city_id]
     assert state["args"] == [days, city]  # the values are untouched, the ids the same
@@ -141,8 +162,13 @@ def test_an_args_drafts_card_without_name_or_arg_id_is_422_naming_args_drafts(ap
     draft_id, state = new_tool_draft(api, args=[arg("city")])
     args_before = resource_count(db, "arg")
 
-    response = send(api, {"draft_id": draft_id, "args_drafts": [{"name": "ok", "type": "string"},
-                                                                 {"type": "string", "description": "no name"}]})
+    response = send(
+        api,
+        {
+            "draft_id": draft_id,
+            "args_drafts": [{"name": "ok", "type": "string"}, {"type": "string", "description": "no name"}],
+        },
+    )
 
     body = assert_error(response, 422, "invalid")
     assert body["field"] == "args_drafts" and "args_drafts[1]" in body["detail"]
@@ -151,21 +177,39 @@ def test_an_args_drafts_card_without_name_or_arg_id_is_422_naming_args_drafts(ap
     assert resource_count(db, "arg") == args_before  # the valid first card left nothing behind
 
 
-@pytest.mark.parametrize(("field", "items", "named", "reason"), [
-    ("args_drafts", [arg("ok"), arg("when", "date")], "args_drafts[1]", "type must be one of"),
-    ("args_drafts", [arg("days", "integer", default="3")], "args_drafts[0]", "default must be of type integer"),
-    ("args_drafts", [arg("ok", output={"name": "out", "type": "float"})], "args_drafts[0].output",
-     "type must be one of"),
-    ("args", [arg("ok"), arg("flag", "bool")], "args[1]", "type must be one of"),
-    ("args", [arg("days", "integer", default=True)], "args[0]", "default must be of type integer"),
-    ("args", [arg("days", "integer", default=1.5)], "args[0]", "default must be of type integer"),
-    ("args", [arg("on", "boolean", default="true")], "args[0]", "default must be of type boolean"),
-    ("args", [arg("tags", "array", default={"a": 1})], "args[0]", "default must be of type array"),
-    ("args_outputs", [arg("ok"), arg("at", "datetime")], "args_outputs[1]", "type must be one of"),
-], ids=["drafts-type", "drafts-default", "drafts-output-type", "args-type", "args-bool-for-integer",
-        "args-float-for-integer", "args-text-for-boolean", "args-object-for-array", "outputs-type"])
+@pytest.mark.parametrize(
+    ("field", "items", "named", "reason"),
+    [
+        ("args_drafts", [arg("ok"), arg("when", "date")], "args_drafts[1]", "type must be one of"),
+        ("args_drafts", [arg("days", "integer", default="3")], "args_drafts[0]", "default must be of type integer"),
+        (
+            "args_drafts",
+            [arg("ok", output={"name": "out", "type": "float"})],
+            "args_drafts[0].output",
+            "type must be one of",
+        ),
+        ("args", [arg("ok"), arg("flag", "bool")], "args[1]", "type must be one of"),
+        ("args", [arg("days", "integer", default=True)], "args[0]", "default must be of type integer"),
+        ("args", [arg("days", "integer", default=1.5)], "args[0]", "default must be of type integer"),
+        ("args", [arg("on", "boolean", default="true")], "args[0]", "default must be of type boolean"),
+        ("args", [arg("tags", "array", default={"a": 1})], "args[0]", "default must be of type array"),
+        ("args_outputs", [arg("ok"), arg("at", "datetime")], "args_outputs[1]", "type must be one of"),
+    ],
+    ids=[
+        "drafts-type",
+        "drafts-default",
+        "drafts-output-type",
+        "args-type",
+        "args-bool-for-integer",
+        "args-float-for-integer",
+        "args-text-for-boolean",
+        "args-object-for-array",
+        "outputs-type",
+    ],
+)
 def test_an_invalid_argument_type_or_a_default_of_another_type_is_422_naming_the_field(
-        api, db, field, items, named, reason):
+    api, db, field, items, named, reason
+):
     draft_id, _state = new_tool_draft(api)
     counts = {kind: resource_count(db, kind) for kind in ("arg", "arg_position", "args_output")}
 
@@ -226,18 +270,23 @@ def test_instruction_id_is_appended_to_instruction_ids_not_replacing_them(api):
 
 
 def test_inline_args_and_args_outputs_are_created_or_found_and_appended(api, db):
-    draft_id, state = new_tool_draft(api, args=[arg("city", description="Where")],
-                                     args_outputs=[arg("temperature", "number")])
+    draft_id, state = new_tool_draft(
+        api, args=[arg("city", description="Where")], args_outputs=[arg("temperature", "number")]
+    )
     (city_id,), (temperature_id,) = state["arg_ids"], state["args_output_ids"]
     args_before, outputs_before = resource_count(db, "arg"), resource_count(db, "args_output")
 
-    state = state_of(api, {"draft_id": draft_id,
-                           "args": [arg("days", "integer", default=3), arg("city", description="Where")],
-                           "args_outputs": [arg("temperature", "number"), arg("unit", description="C or F")]})
+    state = state_of(
+        api,
+        {
+            "draft_id": draft_id,
+            "args": [arg("days", "integer", default=3), arg("city", description="Where")],
+            "args_outputs": [arg("temperature", "number"), arg("unit", description="C or F")],
+        },
+    )
 
     assert names(state["args"]) == ["city", "days"] and state["arg_ids"][0] == city_id
-    assert state["args"][1] == {"name": "days", "type": "integer", "description": "", "required": False,
-                                "default": 3}
+    assert state["args"][1] == {"name": "days", "type": "integer", "description": "", "required": False, "default": 3}
     assert names(state["args_outputs"]) == ["temperature", "unit"] and state["args_output_ids"][0] == temperature_id
     # The repeated values were found, not made again.
     assert resource_count(db, "arg") == args_before + 1
@@ -251,16 +300,22 @@ def test_inline_arg_positions_point_at_an_arg_of_the_group_else_404(api, make_ap
     draft_id, state = new_tool_draft(api, args=[arg("city"), arg("days", "integer")])
     city_id, days_id = state["arg_ids"]
 
-    state = state_of(api, {"draft_id": draft_id, "arg_positions": [{"arg_id": days_id, "position": 0},
-                                                                    {"arg_id": city_id, "position": 1}]})
+    state = state_of(
+        api,
+        {
+            "draft_id": draft_id,
+            "arg_positions": [{"arg_id": days_id, "position": 0}, {"arg_id": city_id, "position": 1}],
+        },
+    )
     assert state["arg_positions"] == [{"arg_id": days_id, "position": 0}, {"arg_id": city_id, "position": 1}]
     again = state_of(api, {"name": "Twin", "arg_positions": [{"arg_id": days_id, "position": 0}]})
     assert again["arg_position_ids"] == state["arg_position_ids"][:1]  # the same {arg_id, position} row
 
     foreign = state_of(make_api("editor", group="globex"), {"name": "Theirs", "args": [arg("city")]})
     for wrong in (str(uuid.uuid4()), foreign["arg_ids"][0], state["name_id"]):
-        body = assert_error(send(api, {"draft_id": draft_id, "arg_positions": [{"arg_id": wrong, "position": 2}]}),
-                            404, "not_found")
+        body = assert_error(
+            send(api, {"draft_id": draft_id, "arg_positions": [{"arg_id": wrong, "position": 2}]}), 404, "not_found"
+        )
         assert "arg_positions[0].arg_id" in body["detail"]
     assert view(api, draft_id=draft_id)["draft_version"] == 2
 
@@ -275,12 +330,23 @@ def test_inline_arg_positions_point_at_an_arg_of_the_group_else_404(api, make_ap
 def _cards() -> list[dict[str, Any]]:
     """Five argument cards whose positions differ from their order, with falsy defaults that must survive."""
     return [
-        {"name": "units", "type": "string", "description": "metric or imperial", "default": "metric",
-         "position": 3},
-        {"name": "city", "type": "string", "description": "City name", "required": True, "position": 0,
-         "output": {"name": "temperature", "type": "number", "description": "Degrees"}},
-        {"name": "days", "type": "integer", "required": True, "default": 0, "position": 1,
-         "output": {"name": "conditions", "type": "array"}},
+        {"name": "units", "type": "string", "description": "metric or imperial", "default": "metric", "position": 3},
+        {
+            "name": "city",
+            "type": "string",
+            "description": "City name",
+            "required": True,
+            "position": 0,
+            "output": {"name": "temperature", "type": "number", "description": "Degrees"},
+        },
+        {
+            "name": "days",
+            "type": "integer",
+            "required": True,
+            "default": 0,
+            "position": 1,
+            "output": {"name": "conditions", "type": "array"},
+        },
         {"name": "hourly", "type": "boolean", "default": False, "position": 2},
         {"name": "extra", "type": "object", "position": 4},
     ]
@@ -311,8 +377,7 @@ def _without_extras(schema: dict[str, Any]) -> dict[str, Any]:
 def test_get_shows_the_arguments_as_a_json_schema_object_in_position_order(api):
     draft_id, _state = new_tool_draft(api, args_drafts=_cards())
 
-    for shown in (view(api, draft_id=draft_id),
-                  view(api, tool_id=api.create(KIND, draft_id=draft_id))):
+    for shown in (view(api, draft_id=draft_id), view(api, tool_id=api.create(KIND, draft_id=draft_id))):
         schema = shown["arguments_schema"]
         assert _without_extras(schema) == EXPECTED_ARGUMENTS
         assert list(schema["properties"]) == ["city", "days", "hourly", "units", "extra"]  # position order
@@ -326,8 +391,13 @@ def test_arg_positions_order_the_schema_of_arguments_selected_by_id(api):
     a, b, c = state["arg_ids"]
     assert list(view(api, draft_id=draft_id)["arguments_schema"]["properties"]) == ["a", "b", "c"]
 
-    ok(api, {"draft_id": draft_id, "arg_positions": [{"arg_id": c, "position": 0}, {"arg_id": a, "position": 1},
-                                                      {"arg_id": b, "position": 2}]})
+    ok(
+        api,
+        {
+            "draft_id": draft_id,
+            "arg_positions": [{"arg_id": c, "position": 0}, {"arg_id": a, "position": 1}, {"arg_id": b, "position": 2}],
+        },
+    )
 
     assert list(view(api, draft_id=draft_id)["arguments_schema"]["properties"]) == ["c", "a", "b"]
 
@@ -350,8 +420,9 @@ def test_pending_arguments_and_outputs_are_left_out_of_the_schemas(api):
 
 
 def test_the_arguments_schema_is_valid_json_schema_usable_as_an_mcp_input_schema(api):
-    draft_id, _state = new_tool_draft(api, args_drafts=_cards() + [{"name": "ratio", "type": "number"},
-                                                                   {"name": "tags", "type": "array"}])
+    draft_id, _state = new_tool_draft(
+        api, args_drafts=_cards() + [{"name": "ratio", "type": "number"}, {"name": "tags", "type": "array"}]
+    )
     empty_id, _ = new_tool_draft(api)
 
     for schema in (view(api, draft_id=draft_id)["arguments_schema"], view(api, draft_id=empty_id)["arguments_schema"]):
@@ -366,16 +437,18 @@ def test_the_arguments_schema_is_valid_json_schema_usable_as_an_mcp_input_schema
     schema = view(api, draft_id=draft_id)["arguments_schema"]
     assert {p["type"] for p in schema["properties"].values()} == JSON_TYPES
     validator = jsonschema.Draft202012Validator(schema)
-    validator.validate({"city": "Oslo", "days": 2, "hourly": True, "units": "metric", "extra": {}, "ratio": 0.5,
-                        "tags": ["x"]})
+    validator.validate(
+        {"city": "Oslo", "days": 2, "hourly": True, "units": "metric", "extra": {}, "ratio": 0.5, "tags": ["x"]}
+    )
     validator.validate({"city": "Oslo", "days": 2})
     assert not validator.is_valid({"days": 2})  # city is required
     assert not validator.is_valid({"city": "Oslo", "days": "two"})  # days is an integer
 
 
 def test_two_arguments_with_one_name_never_make_an_invalid_or_lossy_schema(api):
-    response = send(api, {"name": "Weather", "args": [arg("city", required=True),
-                                                      arg("city", "integer", required=True)]})
+    response = send(
+        api, {"name": "Weather", "args": [arg("city", required=True), arg("city", "integer", required=True)]}
+    )
     if response.status_code == 422:  # refusing the ambiguous pair is one right answer
         assert "args" in assert_error(response, 422, "invalid")["detail"]
         return

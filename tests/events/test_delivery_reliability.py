@@ -20,13 +20,12 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from conftest import TEST_SECRET, serving
 from loomwork.app import create_app
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
 from loomwork.events import outbox
 from loomwork.events.models import Event
-
-from conftest import TEST_SECRET, serving
 
 
 def make_webhook(admin: Any, receiver: Any) -> str:
@@ -42,9 +41,16 @@ def expected_ids(db: Database) -> set[str]:
 
 
 def worker_env(data_dir: Path, **also: str) -> dict[str, str]:
-    return {**os.environ, "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(), "LOOMWORK_DATA_DIR": str(data_dir),
-            "LOOMWORK_ALLOW_PRIVATE_URLS": "1", "LOOMWORK_WEBHOOK_LEASE_S": "2", "LOOMWORK_WEBHOOK_TIMEOUT_S": "1",
-            "LOOMWORK_WEBHOOK_RETRY_BASE_S": "0.2", **also}
+    return {
+        **os.environ,
+        "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(),
+        "LOOMWORK_DATA_DIR": str(data_dir),
+        "LOOMWORK_ALLOW_PRIVATE_URLS": "1",
+        "LOOMWORK_WEBHOOK_LEASE_S": "2",
+        "LOOMWORK_WEBHOOK_TIMEOUT_S": "1",
+        "LOOMWORK_WEBHOOK_RETRY_BASE_S": "0.2",
+        **also,
+    }
 
 
 @contextmanager
@@ -52,9 +58,13 @@ def serve(database_url: str, data_dir: Path, *, wait_until_up: bool = True) -> I
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port),
-                                "--database-url", database_url], env=worker_env(data_dir),
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), "--database-url", database_url],
+        env=worker_env(data_dir),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 180  # a shared, loaded machine can take a while to start a server
         while wait_until_up:
@@ -72,8 +82,9 @@ def serve(database_url: str, data_dir: Path, *, wait_until_up: bool = True) -> I
         process.wait(timeout=30)
 
 
-def test_a_server_killed_during_200_deliveries_delivers_all_after_restart(make_api, receiver, db, database_url,
-                                                                          tmp_path):
+def test_a_server_killed_during_200_deliveries_delivers_all_after_restart(
+    make_api, receiver, db, database_url, tmp_path
+):
     admin = make_api("admin")
     make_webhook(admin, receiver)
     created = admin.ok("personas", "create", {"personas": [{"name": f"p{i}"} for i in range(200)]})
@@ -101,12 +112,18 @@ def test_two_deliver_processes_never_send_one_message_twice_at_once(make_api, re
     admin.ok("personas", "create", {"personas": [{"name": f"p{i}"} for i in range(120)]})
     wanted = expected_ids(db)
     receiver.delay_s = 0.01
-    workers = [subprocess.Popen([sys.executable, "-m", "loomwork.cli", "deliver", "--database-url", database_url],
-                                # Timeouts long enough that a slow machine causes no retry: then each message
-                                # is sent exactly once, and any second send would be a double claim.
-                                env=worker_env(tmp_path / "data", LOOMWORK_WEBHOOK_TIMEOUT_S="20",
-                                               LOOMWORK_WEBHOOK_LEASE_S="60"), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "loomwork.cli", "deliver", "--database-url", database_url],
+            # Timeouts long enough that a slow machine causes no retry: then each message
+            # is sent exactly once, and any second send would be a double claim.
+            env=worker_env(tmp_path / "data", LOOMWORK_WEBHOOK_TIMEOUT_S="20", LOOMWORK_WEBHOOK_LEASE_S="60"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     try:
         receiver.wait_for(lambda: receiver.ids() >= wanted, timeout=90)
     finally:
@@ -124,9 +141,20 @@ def test_the_feed_pages_through_10000_events_in_order(make_api, client, db, sett
     group_id = viewer_group(db)
     ids = [uuid.uuid4() for _ in range(10_000)]
     with db.transaction(write=True) as session:  # one multi-row insert, numbered like any commit
-        outbox.write_events(session, [{"id": event_id, "group_id": group_id, "type": outbox.REVISION_CREATED,
-                                       "kind": "persona", "at": utcnow(), "data": {"n": n}}
-                                      for n, event_id in enumerate(ids)])
+        outbox.write_events(
+            session,
+            [
+                {
+                    "id": event_id,
+                    "group_id": group_id,
+                    "type": outbox.REVISION_CREATED,
+                    "kind": "persona",
+                    "at": utcnow(),
+                    "data": {"n": n},
+                }
+                for n, event_id in enumerate(ids)
+            ],
+        )
     seen, after = [], 0
     while True:
         page = viewer.post("/api/v5/changes", {"after": after, "limit": 1000})
@@ -160,8 +188,10 @@ def test_a_long_poll_wakes_within_100_ms_of_a_commit_through_another_worker(make
     viewer = make_api("viewer")
     group_id = viewer_group(db)
     # The poll waits in another app with its own database connections, as another worker process would.
-    with serving(create_app(settings, Database(settings.database_url))) as url, \
-            httpx.Client(base_url=url, headers=viewer.headers, timeout=40) as http:
+    with (
+        serving(create_app(settings, Database(settings.database_url))) as url,
+        httpx.Client(base_url=url, headers=viewer.headers, timeout=40) as http,
+    ):
         after = http.post("/api/v5/changes", json={}).json()["next_cursor"]
         delays = []
         for attempt in range(5):

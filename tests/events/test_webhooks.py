@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from conftest import assert_error
 from loomwork.events import outbox
 from loomwork.events.models import Event, WebhookDelivery
-
-from conftest import assert_error
 
 ALL_EVENTS = list(outbox.EVENT_TYPES)
 
 
 def make_webhook(admin: Any, receiver: Any, events: list[str] | None = None) -> str:
-    response = admin.post("/api/v5/webhooks/create", {"url": receiver.url, "events": events or ALL_EVENTS,
-                                                      "description": "tests"})
+    response = admin.post(
+        "/api/v5/webhooks/create", {"url": receiver.url, "events": events or ALL_EVENTS, "description": "tests"}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["secret"].startswith("whsec_")
@@ -46,9 +46,12 @@ def test_each_event_is_delivered_signed_and_as_specified(make_api, receiver, wor
     copy = editor.ok("personas", "duplicate", {"persona_id": persona_id})
     editor.ok("personas", "delete", {"persona_ids": [persona_id]})
     proposal = editor.as_agent().ok("personas", "draft", {"name": "Agent's idea"}, method="PATCH")
-    decided = editor.ok("personas", "draft", {"draft_id": proposal["draft_id"],
-                                              "idempotency_key": proposal["idempotency_key"], "accept": True},
-                        method="PATCH")
+    decided = editor.ok(
+        "personas",
+        "draft",
+        {"draft_id": proposal["draft_id"], "idempotency_key": proposal["idempotency_key"], "accept": True},
+        method="PATCH",
+    )
     assert decided["success"]
     receiver.wait_for(lambda: len(receiver.messages) >= 6)
     assert receiver.bad_signatures == []
@@ -76,9 +79,14 @@ def test_each_event_is_delivered_signed_and_as_specified(make_api, receiver, wor
     # Events name a proposal by its own id (API.md section 8), as the review queue does.
     [proposal_id] = [p["proposal_id"] for p in proposal["form_state"]["proposals"]]
     [created] = [m.data for m in receiver.of_type("proposal.created")]
-    assert created == {"kind": "persona", "persona_id": None, "draft_id": proposal["draft_id"],
-                       "proposal_id": proposal_id, "via_agent": True,
-                       "proposed_by": {**created["proposed_by"], "name": "Eve", "type": "agent"}}
+    assert created == {
+        "kind": "persona",
+        "persona_id": None,
+        "draft_id": proposal["draft_id"],
+        "proposal_id": proposal_id,
+        "via_agent": True,
+        "proposed_by": {**created["proposed_by"], "name": "Eve", "type": "agent"},
+    }
     [decision] = [m.data for m in receiver.of_type("proposal.decided")]
     assert decision["decision"] == "accept" and decision["proposal_id"] == proposal_id
     assert decision["decided_by"]["type"] == "person" and decision["proposed_by"]["type"] == "agent"
@@ -152,18 +160,18 @@ def test_a_rolled_back_change_emits_nothing(make_api, db):
     admin = make_api("admin")
     persona_id = admin.create("personas", name="Kept")
     # A whole request that fails: the version check refuses it, nothing commits.
-    stale = admin.op("personas", "update", {"personas": [{"persona_id": persona_id, "expected_version": 7,
-                                                           "description": "x"}]})
+    stale = admin.op(
+        "personas", "update", {"personas": [{"persona_id": persona_id, "expected_version": 7, "description": "x"}]}
+    )
     assert stale.status_code == 200 and not stale.json()["results"][0]["success"]
     # A bulk create with one failing item: its event goes with it; the others' stay.
     bulk = admin.ok("personas", "create", {"personas": [{"name": "A"}, {"color": "#fff"}, {"name": "B"}]})
     assert [r["success"] for r in bulk["results"]] == [True, False, True]
     # A transaction that emits, then fails.
-    with pytest.raises(RuntimeError):
-        with db.transaction(write=True) as session:
-            group_id = session.scalar(select(Event.group_id))
-            outbox.emit(session, group_id, outbox.DELETED, {"kind": "persona"})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), db.transaction(write=True) as session:
+        group_id = session.scalar(select(Event.group_id))
+        outbox.emit(session, group_id, outbox.DELETED, {"kind": "persona"})
+        raise RuntimeError("boom")
     feed = admin.post("/api/v5/changes", {}).json()
     assert [(c["event"], c["data"]["version"]) for c in feed["changes"]] == [("artifact.revision_created", 1)] * 3
     assert [c["cursor"] for c in feed["changes"]] == [1, 2, 3]
@@ -180,16 +188,35 @@ def test_webhooks_are_for_admins_and_people_only(make_api, receiver):
     assert make_api("viewer").as_agent().post("/api/v5/changes", {}).status_code == 200
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://10.1.2.3/", "http://169.254.169.254/latest",
-                                 "http://[::1]/", "http://localhost/", "http://100.64.0.1/", "http://[::ffff:10.0.0.1]/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://10.1.2.3/",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+        "http://localhost/",
+        "http://100.64.0.1/",
+        "http://[::ffff:10.0.0.1]/",
+    ],
+)
 def test_a_private_address_is_refused(make_api, url, monkeypatch):
     monkeypatch.delenv("LOOMWORK_ALLOW_PRIVATE_URLS", raising=False)
     body = assert_error(make_api("admin").post("/api/v5/webhooks/create", {"url": url, "events": ALL_EVENTS}), 422)
     assert body["field"] == "url" and "private" in body["detail"]
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "http://", "http://user:pw@example.com/",
-                                 "javascript:alert(1)", "example.com"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "http://",
+        "http://user:pw@example.com/",
+        "javascript:alert(1)",
+        "example.com",
+    ],
+)
 def test_only_http_urls_are_taken(make_api, url):
     body = assert_error(make_api("admin").post("/api/v5/webhooks/create", {"url": url, "events": ALL_EVENTS}), 422)
     assert body["field"] == "url"
@@ -217,8 +244,11 @@ def test_other_groups_never_see_the_events_or_the_webhooks(make_api, receiver, w
     assert len(admin.post("/api/v5/changes", {}).json()["changes"]) == 1
     assert len(other.post("/api/v5/changes", {}).json()["changes"]) == 1
     assert other.post("/api/v5/webhooks/search", {}).json()["webhooks"] == []
-    for path, body in (("deliveries", {"webhook_id": webhook_id}), ("test", {"webhook_id": webhook_id}),
-                       ("delete", {"webhook_id": webhook_id})):
+    for path, body in (
+        ("deliveries", {"webhook_id": webhook_id}),
+        ("test", {"webhook_id": webhook_id}),
+        ("delete", {"webhook_id": webhook_id}),
+    ):
         assert_error(other.post(f"/api/v5/webhooks/{path}", body), 404)
     delivery_id = deliveries(admin, webhook_id)[0]["delivery_id"]
     assert_error(other.post("/api/v5/webhooks/redeliver", {"delivery_id": delivery_id}), 404)

@@ -31,7 +31,8 @@ class Stub:
     delay_s: float = 0.0
     raw: str | None = None
     usage: dict[str, int] = dataclasses.field(
-        default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18})
+        default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    )
     received: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     async def completions(self, request: Request) -> Any:
@@ -40,15 +41,22 @@ class Stub:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.status != 200:
-            return JSONResponse({"error": {"message": "the stub is down", "type": "server_error"}},
-                                status_code=self.status)
+            return JSONResponse(
+                {"error": {"message": "the stub is down", "type": "server_error"}}, status_code=self.status
+            )
         content = self.raw if self.raw is not None else json.dumps(self.answer)
-        return JSONResponse({
-            "id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": self.usage,
-        })
+        return JSONResponse(
+            {
+                "id": "chatcmpl-stub",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                ],
+                "usage": self.usage,
+            }
+        )
 
 
 @contextmanager
@@ -62,14 +70,19 @@ def stub_model_server() -> Iterator[tuple[str, list[Stub]]]:
     async def other(_request: Request) -> Any:
         return PlainTextResponse("not here", status_code=404)
 
-    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
-                            Route("/{path:path}", other)])
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]), Route("/{path:path}", other)])
     with serving(app) as url:
         yield url, current
 
 
 def make_generator(admin: Api, endpoint: str) -> str:
     model_id = admin.post("/api/v5/resources/models/create", {"models": [MODEL]}).json()["results"][0]["id"]
-    return admin.create("invocations", name="Drafting model", endpoint=endpoint,
-                        key={"name": "stub", "secret": SECRET}, temperature_level="0.3", reasoning_level="low",
-                        model_flag_values=[{"model_id": model_id, "type": "invocation_role", "value": "primary"}])
+    return admin.create(
+        "invocations",
+        name="Drafting model",
+        endpoint=endpoint,
+        key={"name": "stub", "secret": SECRET},
+        temperature_level="0.3",
+        reasoning_level="low",
+        model_flag_values=[{"model_id": model_id, "type": "invocation_role", "value": "primary"}],
+    )

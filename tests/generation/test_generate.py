@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from conftest import Api, assert_error
+from generation.stub import MODEL, SECRET, Stub, make_generator, stub_model_server
 from loomwork.audit.models import AuditEvent
 from loomwork.db.database import Database
 from loomwork.engine.models import Draft, DraftEntry
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.models import Resource
-from conftest import Api, assert_error
-from generation.stub import MODEL, SECRET, Stub, make_generator, stub_model_server
 
 SAMPLES: dict[str, Any] = {  # a valid value per resource kind that is not plain text
     "color": "#336699",
@@ -58,8 +58,9 @@ def stub_url(stub_server: tuple[str, list[Stub]]) -> str:
 @pytest.fixture
 def private_ok(client: Any) -> None:
     """The stub is on loopback, which only an operator's LOOMWORK_ALLOW_PRIVATE_URLS=1 allows."""
-    client.app.state.settings = dataclasses.replace(client.app.state.settings, allow_private_urls=True,
-                                                    generator_timeout_s=1.0, generator_retries=0)
+    client.app.state.settings = dataclasses.replace(
+        client.app.state.settings, allow_private_urls=True, generator_timeout_s=1.0, generator_retries=0
+    )
 
 
 def configure(admin: Api, invocation_id: str | None) -> Any:
@@ -82,13 +83,16 @@ def generator(admin: Api, stub_url: str, private_ok: None) -> str:
 
 def row_counts(db: Database) -> dict[str, int]:
     with db.transaction(write=False) as session:
-        return {model.__name__: session.scalar(select(func.count()).select_from(model))
-                for model in (Resource, Draft, DraftEntry, AuditEvent)}
+        return {
+            model.__name__: session.scalar(select(func.count()).select_from(model))
+            for model in (Resource, Draft, DraftEntry, AuditEvent)
+        }
 
 
-@pytest.mark.parametrize("kind, step", STEPS, ids=[f"{k.name}-{s}" for k, s in STEPS])
-def test_each_step_drafts_a_proposal_a_person_accepts_and_commits(api: Api, stub: Stub, generator: str, kind: Any,
-                                                                  step: str) -> None:
+@pytest.mark.parametrize(("kind", "step"), STEPS, ids=[f"{k.name}-{s}" for k, s in STEPS])
+def test_each_step_drafts_a_proposal_a_person_accepts_and_commits(
+    api: Api, stub: Stub, generator: str, kind: Any, step: str
+) -> None:
     artifact_id = api.create(kind.plural, name=f"A {kind.name} to improve")
     stub.answer = proposed_values(kind, step)
 
@@ -109,12 +113,16 @@ def test_each_step_drafts_a_proposal_a_person_accepts_and_commits(api: Api, stub
     assert "make it concise" in call["body"]["messages"][-1]["content"]
     # Nothing changed until a person accepts; then the update commits it.
     assert drafted["new_version"] == 0
-    accepted = api.op(kind.plural, "draft", {"draft_id": drafted["draft_id"],
-                                             "idempotency_key": proposal["idempotency_key"], "accept": True},
-                      method="PATCH")
+    accepted = api.op(
+        kind.plural,
+        "draft",
+        {"draft_id": drafted["draft_id"], "idempotency_key": proposal["idempotency_key"], "accept": True},
+        method="PATCH",
+    )
     assert accepted.status_code == 200, accepted.text
-    committed = api.ok(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id,
-                                                              "draft_id": drafted["draft_id"]}]})
+    committed = api.ok(
+        kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, "draft_id": drafted["draft_id"]}]}
+    )
     assert committed["results"][0]["success"], committed
     form = api.ok(kind.plural, "get", {kind.id_field: artifact_id})
     for slot in kind.generated_slots(step):
@@ -136,8 +144,7 @@ def test_a_generation_into_a_new_draft_and_into_an_existing_one(api: Api, stub: 
     assert "Ada" not in stub.received[1]["body"]["messages"][-1]["content"]  # still a proposal, not the form
 
 
-def test_the_flags_follow_the_settings_and_the_role(admin: Api, make_api: Any, stub_url: str,
-                                                    private_ok: None) -> None:
+def test_the_flags_follow_the_settings_and_the_role(admin: Api, make_api: Any, stub_url: str, private_ok: None) -> None:
     editor, viewer = make_api("editor"), make_api("viewer")
 
     def flags(who: Api) -> dict[str, bool]:
@@ -147,8 +154,11 @@ def test_the_flags_follow_the_settings_and_the_role(admin: Api, make_api: Any, s
     assert set(flags(editor).values()) == {False}
     invocation_id = make_generator(admin, stub_url)
     assert configure(admin, invocation_id).status_code == 200
-    assert flags(editor) == {"basic_show_ai_generate": True, "content_show_ai_generate": True,
-                             "parameters_step_show_ai_generate": True}
+    assert flags(editor) == {
+        "basic_show_ai_generate": True,
+        "content_show_ai_generate": True,
+        "parameters_step_show_ai_generate": True,
+    }
     assert set(flags(viewer).values()) == {False}
     assert set(flags(editor.as_agent()).values()) == {False}
     assert admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_id"] == invocation_id
@@ -171,10 +181,13 @@ def test_without_a_generator_generate_says_so(api: Api) -> None:
     assert_error(api.op("personas", "generate", {"step": "basic"}), 409, "generator_not_configured")
 
 
-@pytest.mark.parametrize("failure", ["http_500", "not_json", "not_an_object", "outside_the_step", "invalid_value",
-                                     "slow", "unreachable", "empty"])
-def test_a_failing_or_invalid_answer_is_502_and_writes_nothing(api: Api, admin: Api, db: Database, stub: Stub,
-                                                               generator: str, failure: str) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    ["http_500", "not_json", "not_an_object", "outside_the_step", "invalid_value", "slow", "unreachable", "empty"],
+)
+def test_a_failing_or_invalid_answer_is_502_and_writes_nothing(
+    api: Api, admin: Api, db: Database, stub: Stub, generator: str, failure: str
+) -> None:
     draft = api.op("personas", "draft", {"name": "Kept"}, method="PATCH").json()
     if failure == "http_500":
         stub.status = 500
@@ -191,8 +204,11 @@ def test_a_failing_or_invalid_answer_is_502_and_writes_nothing(api: Api, admin: 
     elif failure == "empty":
         stub.answer = {}
     else:
-        update = admin.ok("invocations", "update", {"invocations": [
-            {"invocation_id": generator, "endpoint": "http://127.0.0.1:9/v1"}]})
+        update = admin.ok(
+            "invocations",
+            "update",
+            {"invocations": [{"invocation_id": generator, "endpoint": "http://127.0.0.1:9/v1"}]},
+        )
         assert update["results"][0]["success"], update
     before = row_counts(db)
 
@@ -205,8 +221,9 @@ def test_a_failing_or_invalid_answer_is_502_and_writes_nothing(api: Api, admin: 
     assert again["form_state"]["proposals"] == []
 
 
-def test_the_key_never_shows_in_answers_or_logs(api: Api, admin: Api, stub: Stub, generator: str,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_never_shows_in_answers_or_logs(
+    api: Api, admin: Api, stub: Stub, generator: str, caplog: pytest.LogCaptureFixture
+) -> None:
     stub.answer = {"name": "Ada"}
     caplog.set_level(logging.DEBUG)
     answers = [
@@ -225,8 +242,9 @@ def test_the_key_never_shows_in_answers_or_logs(api: Api, admin: Api, stub: Stub
     assert SECRET not in caplog.text and SECRET[-12:] not in caplog.text  # ...and never written down
 
 
-def test_a_private_address_is_refused_unless_the_operator_allows_it(admin: Api, api: Api, client: Any,
-                                                                     stub: Stub, stub_url: str) -> None:
+def test_a_private_address_is_refused_unless_the_operator_allows_it(
+    admin: Api, api: Api, client: Any, stub: Stub, stub_url: str
+) -> None:
     invocation_id = make_generator(admin, stub_url)
     refused = configure(admin, invocation_id)
     body = assert_error(refused, 422, "private_address")
@@ -249,8 +267,9 @@ def test_settings_refuse_an_invocation_that_cannot_generate(admin: Api, private_
     assert "model" in assert_error(configure(admin, no_model), 422)["detail"]
     persona = admin.create("personas", name="Not an invocation")
     assert_error(configure(admin, persona), 404)
-    assert_error(admin.post("/api/v5/settings/update", {"ai_generator": {"invocation_id": bare, "label": "latest"}}),
-                 422)
+    assert_error(
+        admin.post("/api/v5/settings/update", {"ai_generator": {"invocation_id": bare, "label": "latest"}}), 422
+    )
 
 
 def test_every_generation_is_in_the_audit_trail(api: Api, admin: Api, stub: Stub, generator: str) -> None:
@@ -262,8 +281,14 @@ def test_every_generation_is_in_the_audit_trail(api: Api, admin: Api, stub: Stub
     assert event["profile_name"] == api_name(admin, api)
     assert event["draft_id"] == drafted["draft_id"]
     assert event["changes"] == {
-        "step": "basic", "proposal": drafted["idempotency_key"], "invocation_id": generator,
-        "invocation_version": 1, "model": MODEL, "prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
+        "step": "basic",
+        "proposal": drafted["idempotency_key"],
+        "invocation_id": generator,
+        "invocation_version": 1,
+        "model": MODEL,
+        "prompt_tokens": 11,
+        "completion_tokens": 7,
+        "total_tokens": 18,
     }
     [proposed] = [e for e in events if e["action"] == "propose"]
     assert proposed["profile_name"] == "AI generator" and proposed["via_agent"] is True
@@ -272,8 +297,10 @@ def test_every_generation_is_in_the_audit_trail(api: Api, admin: Api, stub: Stub
     assert queued["proposer"]["name"] == "AI generator" and queued["proposer"]["type"] == "agent"
     agents = admin.post("/api/v5/profiles/search", {"type": "agent"}).json()["profiles"]
     [generator_profile] = [p for p in agents if p["name"] == "AI generator"]
-    assert generator_profile["sponsor_profile_id"] == admin.post(
-        "/api/v5/profiles/search", {"search": "admin"}).json()["profiles"][0]["profile_id"]
+    assert (
+        generator_profile["sponsor_profile_id"]
+        == admin.post("/api/v5/profiles/search", {"search": "admin"}).json()["profiles"][0]["profile_id"]
+    )
 
 
 def api_name(admin: Api, api: Api) -> str:
@@ -281,14 +308,22 @@ def api_name(admin: Api, api: Api) -> str:
     return api.ok("personas", "get", {})["actor_name"]
 
 
-def test_a_generator_can_follow_a_label_of_its_invocation(api: Api, admin: Api, stub: Stub, stub_url: str,
-                                                          private_ok: None) -> None:
+def test_a_generator_can_follow_a_label_of_its_invocation(
+    api: Api, admin: Api, stub: Stub, stub_url: str, private_ok: None
+) -> None:
     invocation_id = make_generator(admin, stub_url)
-    assert admin.op("invocations", "label", {"invocation_id": invocation_id, "label": "production",
-                                             "version": 1}).status_code == 200
+    assert (
+        admin.op(
+            "invocations", "label", {"invocation_id": invocation_id, "label": "production", "version": 1}
+        ).status_code
+        == 200
+    )
     # Version 2 points somewhere that does not answer; production still runs version 1.
-    changed = admin.ok("invocations", "update", {"invocations": [
-        {"invocation_id": invocation_id, "endpoint": "http://127.0.0.1:9/v1"}]})
+    changed = admin.ok(
+        "invocations",
+        "update",
+        {"invocations": [{"invocation_id": invocation_id, "endpoint": "http://127.0.0.1:9/v1"}]},
+    )
     assert changed["results"][0]["version"] == 2
     body = {"ai_generator": {"invocation_id": invocation_id, "label": "production"}}
     assert admin.post("/api/v5/settings/update", body).json()["ai_generator"]["invocation_version"] == 1
@@ -298,7 +333,11 @@ def test_a_generator_can_follow_a_label_of_its_invocation(api: Api, admin: Api, 
     events = admin.post("/api/v5/audit/search", {}).json()["events"]
     assert [e["changes"]["invocation_version"] for e in events if e["action"] == "generate"] == [1]
     # Moving production to version 2 moves the generator with it.
-    assert admin.op("invocations", "label", {"invocation_id": invocation_id, "label": "production",
-                                             "version": 2}).status_code == 200
+    assert (
+        admin.op(
+            "invocations", "label", {"invocation_id": invocation_id, "label": "production", "version": 2}
+        ).status_code
+        == 200
+    )
     assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
     assert len(stub.received) == 1

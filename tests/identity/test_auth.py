@@ -44,7 +44,7 @@ def row_counts(db: Database) -> dict[str, int]:
         return {table.name: conn.scalar(select(func.count()).select_from(table)) for table in metadata.sorted_tables}
 
 
-def call(client, operation: str, body: dict[str, Any], headers: dict[str, str]):  # noqa: ANN001, ANN201
+def call(client, operation: str, body: dict[str, Any], headers: dict[str, str]):
     return client.post(f"/api/v5/artifacts/personas/{operation}", json=body, headers=headers)
 
 
@@ -54,8 +54,12 @@ def selected_values(view: dict[str, Any], section: str) -> list[Any]:
 
 def all_options(view: dict[str, Any]) -> list[dict[str, Any]]:
     """Every option of every section (get sections and search facets alike)."""
-    return [o for value in view.values() if isinstance(value, dict) and isinstance(value.get("options"), list)
-            for o in value["options"]]
+    return [
+        o
+        for value in view.values()
+        if isinstance(value, dict) and isinstance(value.get("options"), list)
+        for o in value["options"]
+    ]
 
 
 def replace_id(data: Any, old: str, new: str) -> Any:
@@ -77,7 +81,7 @@ def persona_id(api: Api) -> str:
 # --- 401: no key, bad keys ---------------------------------------------------------------------------------
 
 
-def test_no_key_is_401_unauthenticated_on_every_operation(client, db, persona_id) -> None:  # noqa: ANN001
+def test_no_key_is_401_unauthenticated_on_every_operation(client, db, persona_id) -> None:
     before = row_counts(db)
     for operation in PERSONA_OPERATIONS:
         data = assert_error(call(client, operation, body_for(operation, persona_id), {}), 401, "unauthenticated")
@@ -105,7 +109,7 @@ def _bad_keys(real_key: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("header", ["X-Api-Key", "Authorization"])
-def test_a_bad_key_is_401_whatever_its_shape(client, db, persona_id, header) -> None:  # noqa: ANN001
+def test_a_bad_key_is_401_whatever_its_shape(client, db, persona_id, header) -> None:
     real_key = make_key(db, "acme", "real-owner", "admin")
     for label, bad_key in _bad_keys(real_key).items():
         headers = {"X-Api-Key": bad_key} if header == "X-Api-Key" else {"Authorization": f"Bearer {bad_key}"}
@@ -115,7 +119,7 @@ def test_a_bad_key_is_401_whatever_its_shape(client, db, persona_id, header) -> 
             assert response.json()["code"] == "unauthenticated", (label, response.text)
 
 
-def test_the_key_works_as_x_api_key_and_as_bearer_token(client, api, persona_id) -> None:  # noqa: ANN001
+def test_the_key_works_as_x_api_key_and_as_bearer_token(client, api, persona_id) -> None:
     for headers in ({"X-Api-Key": api.key}, {"Authorization": f"Bearer {api.key}"}):
         response = call(client, "get", {"persona_id": persona_id}, headers)
         assert response.status_code == 200, (headers.keys(), response.text)
@@ -125,7 +129,7 @@ def test_the_key_works_as_x_api_key_and_as_bearer_token(client, api, persona_id)
         assert created.json()["results"][0]["success"], created.text
 
 
-def test_the_bearer_scheme_is_required_for_the_authorization_header(client, api, persona_id) -> None:  # noqa: ANN001
+def test_the_bearer_scheme_is_required_for_the_authorization_header(client, api, persona_id) -> None:
     response = call(client, "get", {"persona_id": persona_id}, {"Authorization": api.key})
     assert_error(response, 401, "unauthenticated")
 
@@ -133,7 +137,7 @@ def test_the_bearer_scheme_is_required_for_the_authorization_header(client, api,
 # --- the key at rest ---------------------------------------------------------------------------------------
 
 
-def test_the_database_never_holds_the_plain_key(db, make_api) -> None:  # noqa: ANN001
+def test_the_database_never_holds_the_plain_key(db, make_api) -> None:
     api_client = make_api("editor")
     key = api_client.key
     _, prefix, secret_part = key.split("_", 2)
@@ -143,8 +147,10 @@ def test_the_database_never_holds_the_plain_key(db, make_api) -> None:  # noqa: 
     row = rows[0]
     assert row["prefix"] == prefix
     assert row["key_hash"] != key
-    assert row["key_hash"] not in (hashlib.sha256(key.encode()).hexdigest(),
-                                   hashlib.sha256(secret_part.encode()).hexdigest())
+    assert row["key_hash"] not in (
+        hashlib.sha256(key.encode()).hexdigest(),
+        hashlib.sha256(secret_part.encode()).hexdigest(),
+    )
     for column, value in row.items():  # neither the key nor its secret part sits in any column
         assert key not in str(value), column
         assert secret_part not in str(value), column
@@ -155,7 +161,7 @@ def test_the_database_never_holds_the_plain_key(db, make_api) -> None:  # noqa: 
 # --- 403: role too low -------------------------------------------------------------------------------------
 
 
-def test_a_viewer_is_refused_every_write_with_403_naming_the_role(db, make_api, persona_id) -> None:  # noqa: ANN001
+def test_a_viewer_is_refused_every_write_with_403_naming_the_role(db, make_api, persona_id) -> None:
     viewer = make_api("viewer")
     before = row_counts(db)
     for operation in WRITE_OPERATIONS:
@@ -166,7 +172,7 @@ def test_a_viewer_is_refused_every_write_with_403_naming_the_role(db, make_api, 
     assert view["version"] == 1 and selected_values(view, "names") == ["Guarded"]
 
 
-def test_a_viewer_can_get_but_the_form_says_it_cannot_edit(make_api, persona_id) -> None:  # noqa: ANN001
+def test_a_viewer_can_get_but_the_form_says_it_cannot_edit(make_api, persona_id) -> None:
     viewer = make_api("viewer")
     view = viewer.ok("personas", "get", {"persona_id": persona_id})
     assert selected_values(view, "names") == ["Guarded"]
@@ -174,7 +180,7 @@ def test_a_viewer_can_get_but_the_form_says_it_cannot_edit(make_api, persona_id)
     assert view["disabled_reason"] and "editor" in view["disabled_reason"]
 
 
-def test_an_editor_form_can_edit(api, persona_id) -> None:  # noqa: ANN001
+def test_an_editor_form_can_edit(api, persona_id) -> None:
     view = api.ok("personas", "get", {"persona_id": persona_id})
     assert view["can_edit"] is True
     assert view["disabled_reason"] is None
@@ -184,7 +190,7 @@ def test_an_editor_form_can_edit(api, persona_id) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("role", ["editor", "admin"])
-def test_an_agent_is_refused_every_write_even_as_editor_or_admin(db, make_api, persona_id, role) -> None:  # noqa: ANN001
+def test_an_agent_is_refused_every_write_even_as_editor_or_admin(db, make_api, persona_id, role) -> None:
     agent = make_api(role).as_agent()
     before = row_counts(db)
     for operation in WRITE_OPERATIONS:
@@ -197,7 +203,7 @@ def test_an_agent_is_refused_every_write_even_as_editor_or_admin(db, make_api, p
     assert person.op("personas", "update", body_for("update", persona_id)).json()["results"][0]["success"]
 
 
-def test_an_agent_can_get_but_the_form_says_it_cannot_edit(make_api, persona_id) -> None:  # noqa: ANN001
+def test_an_agent_can_get_but_the_form_says_it_cannot_edit(make_api, persona_id) -> None:
     for role in ("viewer", "editor", "admin"):
         view = make_api(role).as_agent().ok("personas", "get", {"persona_id": persona_id})
         assert selected_values(view, "names") == ["Guarded"]
@@ -205,7 +211,7 @@ def test_an_agent_can_get_but_the_form_says_it_cannot_edit(make_api, persona_id)
         assert view["disabled_reason"], (role, view)
 
 
-def test_an_empty_x_mcp_header_is_not_an_agent(client, api, persona_id) -> None:  # noqa: ANN001
+def test_an_empty_x_mcp_header_is_not_an_agent(client, api, persona_id) -> None:
     response = call(client, "get", {"persona_id": persona_id}, {"X-Api-Key": api.key, "X-MCP": ""})
     assert response.status_code == 200, response.text
     assert response.json()["can_edit"] is True
@@ -234,14 +240,14 @@ def _strings(values: dict[str, Any]) -> set[str]:
 
 
 @pytest.fixture
-def two_groups(api: Api, make_api):  # noqa: ANN001, ANN201
+def two_groups(api: Api, make_api):
     """A persona in group acme (A) and an admin of group beta (B)."""
     a_id = api.create("personas", **GROUP_A_VALUES)
     a_view = api.ok("personas", "get", {"persona_id": a_id})
     return api, a_id, a_view, make_api("admin", "beta")
 
 
-def test_another_groups_persona_is_404_like_a_missing_one(db, two_groups) -> None:  # noqa: ANN001
+def test_another_groups_persona_is_404_like_a_missing_one(db, two_groups) -> None:
     a, a_id, a_view, b = two_groups
     missing = str(uuid.uuid4())
     before = row_counts(db)
@@ -266,10 +272,11 @@ def test_another_groups_persona_is_404_like_a_missing_one(db, two_groups) -> Non
     assert a.ok("personas", "get", {"persona_id": a_id}) == a_view
 
 
-def test_another_groups_resources_never_show_in_get_or_search(two_groups) -> None:  # noqa: ANN001
+def test_another_groups_resources_never_show_in_get_or_search(two_groups) -> None:
     a, a_id, a_view, b = two_groups
-    a_resource_ids = {rid for value in a_view.values() if isinstance(value, dict)
-                      for rid in value.get("selected_ids") or []}
+    a_resource_ids = {
+        rid for value in a_view.values() if isinstance(value, dict) for rid in value.get("selected_ids") or []
+    }
     assert len(a_resource_ids) >= len(GROUP_A_VALUES)
     a_values = _strings(GROUP_A_VALUES)
     b_get = b.ok("personas", "get", {})
@@ -289,7 +296,7 @@ def test_another_groups_resources_never_show_in_get_or_search(two_groups) -> Non
     assert a.ok("personas", "get", {"persona_id": a_id}) == a_view
 
 
-def test_selecting_another_groups_resource_is_not_found(db, two_groups) -> None:  # noqa: ANN001
+def test_selecting_another_groups_resource_is_not_found(db, two_groups) -> None:
     a, a_id, a_view, b = two_groups
     a_name_id = a_view["names"]["selected_ids"][0]
     a_color_id = a_view["colors"]["selected_ids"][0]

@@ -14,7 +14,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,8 +50,9 @@ def cli_env(tmp_path: Path, secret: str | None = CLI_SECRET) -> dict[str, str]:
 
 
 def run(tmp_path: Path, *args: str, secret: str | None = CLI_SECRET) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*command(), *args], cwd=tmp_path, env=cli_env(tmp_path, secret),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [*command(), *args], cwd=tmp_path, env=cli_env(tmp_path, secret), capture_output=True, text=True, timeout=60
+    )
 
 
 @contextmanager
@@ -74,7 +74,7 @@ def fresh_database(dialect: str, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def count_rows(database_url: str, model) -> int:  # noqa: ANN001
+def count_rows(database_url: str, model) -> int:
     db = Database(database_url)
     try:
         with db.engine.connect() as conn:
@@ -86,7 +86,7 @@ def count_rows(database_url: str, model) -> int:  # noqa: ANN001
 # --- migrate ------------------------------------------------------------------------------------------------
 
 
-def test_migrate_builds_the_schema_on_a_fresh_database_and_is_repeatable(dialect, tmp_path) -> None:  # noqa: ANN001
+def test_migrate_builds_the_schema_on_a_fresh_database_and_is_repeatable(dialect, tmp_path) -> None:
     with fresh_database(dialect, tmp_path) as url:
         first = run(tmp_path, "migrate", "--database-url", url)
         assert first.returncode == 0, first.stderr
@@ -107,10 +107,12 @@ def test_migrate_builds_the_schema_on_a_fresh_database_and_is_repeatable(dialect
 # --- keys create --------------------------------------------------------------------------------------------
 
 
-def test_keys_create_prints_a_key_alone_on_the_last_line_and_it_authenticates(dialect, db, database_url,
-                                                                              tmp_path) -> None:  # noqa: ANN001
-    result = run(tmp_path, "keys", "create", "--group", "g", "--name", "n", "--role", "editor",
-                 "--database-url", database_url)
+def test_keys_create_prints_a_key_alone_on_the_last_line_and_it_authenticates(
+    dialect, db, database_url, tmp_path
+) -> None:
+    result = run(
+        tmp_path, "keys", "create", "--group", "g", "--name", "n", "--role", "editor", "--database-url", database_url
+    )
     assert result.returncode == 0, result.stderr
     last_line = result.stdout.rstrip("\n").splitlines()[-1]
     assert KEY_LINE.fullmatch(last_line), result.stdout
@@ -122,20 +124,38 @@ def test_keys_create_prints_a_key_alone_on_the_last_line_and_it_authenticates(di
         assert response.status_code == 200, response.text
         assert response.json()["actor_name"] == "n"
         assert response.json()["can_edit"] is True  # an editor
-        created = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "From CLI key"}]},
-                              headers={"Authorization": f"Bearer {key}"})
+        created = client.post(
+            "/api/v5/artifacts/personas/create",
+            json={"personas": [{"name": "From CLI key"}]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert created.status_code == 200 and created.json()["results"][0]["success"], created.text
     # The key is bound to the secret: another server secret does not accept it.
-    other = Settings(database_url=database_url, data_dir=tmp_path / "app-data", secret_key=b"another secret, also of at least 32 bytes")
+    other = Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "app-data",
+        secret_key=b"another secret, also of at least 32 bytes",
+    )
     with TestClient(create_app(other, Database(database_url))) as client:
         response = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": key})
         assert response.status_code == 401, response.text
 
 
-def test_keys_create_with_a_bad_role_exits_non_zero_and_writes_nothing(tmp_path) -> None:  # noqa: ANN001
+def test_keys_create_with_a_bad_role_exits_non_zero_and_writes_nothing(tmp_path) -> None:
     path = tmp_path / "never.sqlite3"
-    result = run(tmp_path, "keys", "create", "--group", "g", "--name", "n", "--role", "owner",
-                 "--database-url", f"sqlite:///{path}")
+    result = run(
+        tmp_path,
+        "keys",
+        "create",
+        "--group",
+        "g",
+        "--name",
+        "n",
+        "--role",
+        "owner",
+        "--database-url",
+        f"sqlite:///{path}",
+    )
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "role" in output and "editor" in output, output  # says which roles exist
@@ -150,9 +170,18 @@ def test_keys_create_with_a_bad_role_exits_non_zero_and_writes_nothing(tmp_path)
 def serving(tmp_path: Path, database_url: str, label: str) -> Iterator[tuple[str, Path]]:
     """Run `loomwork serve` until /healthz answers; yield its URL and stdout file; stop it afterwards."""
     out, err = tmp_path / f"{label}.out", tmp_path / f"{label}.err"
-    with out.open("w") as stdout, err.open("w") as stderr, serve_process(
-            ["--database-url", database_url], cli_env(tmp_path, secret=None), cwd=tmp_path, stdout=stdout,
-            stderr=stderr, timeout=60) as (url, _process):
+    with (
+        out.open("w") as stdout,
+        err.open("w") as stderr,
+        serve_process(
+            ["--database-url", database_url],
+            cli_env(tmp_path, secret=None),
+            cwd=tmp_path,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=60,
+        ) as (url, _process),
+    ):
         yield url, out
 
 
@@ -168,13 +197,21 @@ def _serve_bootstraps_one_admin_key(tmp_path: Path, database_url: str) -> None:
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
         headers = {"X-Api-Key": key}
-        created = httpx.post(f"{url}/api/v5/artifacts/personas/create", headers=headers, timeout=10,
-                             json={"personas": [{"name": "Served", "description": "over real HTTP"}]})
+        created = httpx.post(
+            f"{url}/api/v5/artifacts/personas/create",
+            headers=headers,
+            timeout=10,
+            json={"personas": [{"name": "Served", "description": "over real HTTP"}]},
+        )
         assert created.status_code == 200, created.text
         result = created.json()["results"][0]
         assert result["success"], result
-        view = httpx.post(f"{url}/api/v5/artifacts/personas/get", headers=headers, timeout=10,
-                          json={"persona_id": result["persona_id"]})
+        view = httpx.post(
+            f"{url}/api/v5/artifacts/personas/get",
+            headers=headers,
+            timeout=10,
+            json={"persona_id": result["persona_id"]},
+        )
         assert view.status_code == 200, view.text
         assert [o["value"] for o in view.json()["names"]["options"] if o["selected"]] == ["Served"]
         assert view.json()["actor_name"] == "admin"
@@ -184,15 +221,19 @@ def _serve_bootstraps_one_admin_key(tmp_path: Path, database_url: str) -> None:
     with serving(tmp_path, database_url, "second") as (url, out):
         assert "lw_" not in out.read_text()
         assert key_file.read_text().strip() == key  # not replaced
-        view = httpx.post(f"{url}/api/v5/artifacts/personas/get", headers=headers, timeout=10,
-                          json={"persona_id": result["persona_id"]})
+        view = httpx.post(
+            f"{url}/api/v5/artifacts/personas/get",
+            headers=headers,
+            timeout=10,
+            json={"persona_id": result["persona_id"]},
+        )
         assert view.status_code == 200, view.text  # same secret file, same key
     assert count_rows(database_url, ApiKey) == 1
     assert count_rows(database_url, Group) == 1
     assert count_rows(database_url, Profile) == 1
 
 
-def test_serve_on_an_empty_database_makes_one_admin_key_that_works(dialect, tmp_path, request) -> None:  # noqa: ANN001
+def test_serve_on_an_empty_database_makes_one_admin_key_that_works(dialect, tmp_path, request) -> None:
     if dialect == "sqlite":
         database_url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
     else:
@@ -204,18 +245,36 @@ def test_serve_on_an_empty_database_makes_one_admin_key_that_works(dialect, tmp_
 # --- keys: agents, list and revoke ----------------------------------------------------------------------------
 
 
-def test_keys_create_agent_list_and_revoke(dialect, db, database_url, tmp_path) -> None:  # noqa: ANN001
+def test_keys_create_agent_list_and_revoke(dialect, db, database_url, tmp_path) -> None:
     url = ("--database-url", database_url)
     person = run(tmp_path, "keys", "create", "--group", "g", "--name", "Ada", "--role", "editor", *url)
     assert person.returncode == 0, person.stderr
     # An agent needs a person of the group as sponsor, and is never an admin: refused before any key is made.
-    for bad in (("--role", "editor", "--sponsor", "Nobody"), ("--role", "admin", "--sponsor", "Ada"),
-                ("--role", "editor")):
+    for bad in (
+        ("--role", "editor", "--sponsor", "Nobody"),
+        ("--role", "admin", "--sponsor", "Ada"),
+        ("--role", "editor"),
+    ):
         refused = run(tmp_path, "keys", "create", "--group", "g", "--name", "Bot", "--agent", *bad, *url)
         assert refused.returncode == 2 and "lw_" not in refused.stdout, refused.stdout
         assert ("sponsor" if "admin" not in bad else "admin") in refused.stderr, refused.stderr
-    made = run(tmp_path, "keys", "create", "--group", "g", "--name", "Bot", "--role", "editor", "--agent",
-               "--sponsor", "Ada", "--key-name", "laptop agent", *url)
+    made = run(
+        tmp_path,
+        "keys",
+        "create",
+        "--group",
+        "g",
+        "--name",
+        "Bot",
+        "--role",
+        "editor",
+        "--agent",
+        "--sponsor",
+        "Ada",
+        "--key-name",
+        "laptop agent",
+        *url,
+    )
     assert made.returncode == 0, made.stderr
     agent_key = made.stdout.rstrip("\n").splitlines()[-1]
     assert KEY_LINE.fullmatch(agent_key)
@@ -233,8 +292,9 @@ def test_keys_create_agent_list_and_revoke(dialect, db, database_url, tmp_path) 
         # No X-MCP, yet an agent: it may read, but not create.
         view = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": agent_key})
         assert view.status_code == 200 and view.json()["can_edit"] is False, view.text
-        created = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "x"}]},
-                              headers={"X-Api-Key": agent_key})
+        created = client.post(
+            "/api/v5/artifacts/personas/create", json={"personas": [{"name": "x"}]}, headers={"X-Api-Key": agent_key}
+        )
         assert created.status_code == 403 and created.json()["code"] == "agent_refused", created.text
 
         revoked = run(tmp_path, "keys", "revoke", key_id, *url)

@@ -12,12 +12,14 @@ group's ids answer exactly like missing ones.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
+from test_auth import row_counts
 
+from conftest import Api, assert_error
 from loomwork.db.base import utcnow
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.operations import OPERATIONS
@@ -25,16 +27,13 @@ from loomwork.identity.models import ApiKey
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.web.models import WebSession
 
-from conftest import Api, assert_error
-from test_auth import row_counts
-
 PROFILES, KEYS = "/api/v5/profiles", "/api/v5/keys"
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
-def ok(response) -> dict[str, Any]:  # noqa: ANN001
+def ok(response) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -46,19 +45,28 @@ def my_key(api: Api) -> dict[str, Any]:
 
 def new_agent(admin: Api, sponsor: Api, role: str = "editor", name: str | None = None) -> tuple[Api, str]:
     """An agent profile sponsored by `sponsor`, made over HTTP, and a client with its key and NO X-MCP header."""
-    profile = ok(admin.post(f"{PROFILES}/create", {"name": name or f"agent-{uuid.uuid4().hex[:6]}", "type": "agent",
-                                                   "role": role, "sponsor_profile_id": my_key(sponsor)["profile_id"]}))
+    profile = ok(
+        admin.post(
+            f"{PROFILES}/create",
+            {
+                "name": name or f"agent-{uuid.uuid4().hex[:6]}",
+                "type": "agent",
+                "role": role,
+                "sponsor_profile_id": my_key(sponsor)["profile_id"],
+            },
+        )
+    )
     made = ok(admin.post(f"{KEYS}/create", {"profile_id": profile["profile_id"], "name": "agent key"}))
     return Api(admin.client, made["key"]), profile["profile_id"]
 
 
 @pytest.fixture
-def admin(make_api) -> Api:  # noqa: ANN001
+def admin(make_api) -> Api:
     return make_api("admin", name="the-admin")
 
 
 @pytest.fixture
-def person(make_api) -> Api:  # noqa: ANN001
+def person(make_api) -> Api:
     return make_api("editor", name="the-person")
 
 
@@ -81,7 +89,12 @@ def test_an_admin_creates_an_agent_with_a_sponsor_and_anyone_can_list_profiles(a
     assert agents["total_count"] == 1
     (shown,) = agents["profiles"]
     assert (shown["profile_id"], shown["name"], shown["type"], shown["role"], shown["sponsor_name"]) == (
-        agent_id, "Scribe bot", "agent", "viewer", "the-person")
+        agent_id,
+        "Scribe bot",
+        "agent",
+        "viewer",
+        "the-person",
+    )
     people = ok(viewer.post(f"{PROFILES}/search", {"type": "person", "search": "THE-"}))
     assert sorted(p["name"] for p in people["profiles"]) == ["the-admin", "the-person"]
     assert all(p["sponsor_profile_id"] is None for p in people["profiles"])
@@ -96,8 +109,11 @@ def test_profile_create_names_what_is_wrong(admin, person, make_api, db, dialect
         ({"name": "A", "type": "agent", "role": "admin", "sponsor_profile_id": sponsor_id}, 422, "role"),
         ({"name": "A", "type": "agent", "role": "editor"}, 422, "sponsor_profile_id"),
         ({"name": "A", "type": "agent", "role": "editor", "sponsor_profile_id": agent_id}, 422, "sponsor_profile_id"),
-        ({"name": "A", "type": "person", "role": "editor", "sponsor_profile_id": sponsor_id}, 422,
-         "sponsor_profile_id"),
+        (
+            {"name": "A", "type": "person", "role": "editor", "sponsor_profile_id": sponsor_id},
+            422,
+            "sponsor_profile_id",
+        ),
         ({"name": "   ", "type": "person", "role": "editor"}, 422, "name"),
         ({"name": "the-person", "type": "person", "role": "viewer"}, 409, "name"),
     ]
@@ -105,15 +121,16 @@ def test_profile_create_names_what_is_wrong(admin, person, make_api, db, dialect
         error = assert_error(admin.post(f"{PROFILES}/create", body), status)
         assert error["field"] == field and field in error["detail"], (body, error)
     # Another group's sponsor answers exactly like a missing one.
-    theirs = admin.post(f"{PROFILES}/create", {"name": "A", "type": "agent", "role": "editor",
-                                               "sponsor_profile_id": stranger})
+    theirs = admin.post(
+        f"{PROFILES}/create", {"name": "A", "type": "agent", "role": "editor", "sponsor_profile_id": stranger}
+    )
     missing_id = str(uuid.uuid4())
-    missing = admin.post(f"{PROFILES}/create", {"name": "A", "type": "agent", "role": "editor",
-                                                "sponsor_profile_id": missing_id})
+    missing = admin.post(
+        f"{PROFILES}/create", {"name": "A", "type": "agent", "role": "editor", "sponsor_profile_id": missing_id}
+    )
     assert_error(theirs, 404, "not_found")
     assert theirs.json()["detail"].replace(stranger, "X") == missing.json()["detail"].replace(missing_id, "X")
-    assert_error(person.post(f"{PROFILES}/create", {"name": "B", "type": "person", "role": "viewer"}), 403,
-                 "forbidden")
+    assert_error(person.post(f"{PROFILES}/create", {"name": "B", "type": "person", "role": "viewer"}), 403, "forbidden")
     assert row_counts(db) == before
 
 
@@ -121,7 +138,8 @@ def test_profile_create_names_what_is_wrong(admin, person, make_api, db, dialect
 
 
 def test_an_agent_key_without_x_mcp_is_refused_whatever_x_mcp_refuses_over_every_operation(
-        admin, person, client, db, dialect):
+    admin, person, client, db, dialect
+):
     """Every operation of the OpenAPI document, sent by an agent's key without X-MCP and by a person's key
     with X-MCP: whatever the person's agent is refused, the agent is refused too, and writes nothing."""
     agent, _ = new_agent(admin, person, role="editor")
@@ -148,8 +166,9 @@ def test_an_agent_key_without_x_mcp_is_refused_whatever_x_mcp_refuses_over_every
                 refused.add(path)
             if by_agent.status_code == 403 and by_agent.json()["code"] == "agent_refused":
                 refused.add(path)
-    expected = {f"/api/v5/artifacts/{kind.plural}/{op.name}" for kind in ARTIFACT_KINDS for op in OPERATIONS
-                if not op.agents}
+    expected = {
+        f"/api/v5/artifacts/{kind.plural}/{op.name}" for kind in ARTIFACT_KINDS for op in OPERATIONS if not op.agents
+    }
     expected |= {"/api/v5/audit/search", f"{KEYS}/search", f"{KEYS}/create", f"{KEYS}/revoke", f"{PROFILES}/create"}
     expected |= {p for p in doc["paths"] if p.startswith("/api/v5/resources/") and p.endswith(("/create", "/delete"))}
     assert expected <= refused, sorted(expected - refused)
@@ -160,7 +179,8 @@ def test_an_agent_key_without_x_mcp_is_refused_whatever_x_mcp_refuses_over_every
 
 @pytest.mark.parametrize("kind", ARTIFACT_KINDS, ids=lambda k: k.plural)
 def test_an_agent_key_proposes_but_cannot_accept_commit_or_write_and_the_trail_says_agent(
-        admin, person, agent, kind, db, dialect):
+    admin, person, agent, kind, db, dialect
+):
     artifact_id = person.create(kind.plural, **item(kind, "Original"))
     sponsor_key_id = my_key(person)["key_id"]
     # A plain patch (no soft, no X-MCP) from an agent key is a dormant proposal, not an edit.
@@ -169,20 +189,27 @@ def test_an_agent_key_proposes_but_cannot_accept_commit_or_write_and_the_trail_s
     draft_id, key = proposal["draft_id"], proposal["idempotency_key"]
     before = row_counts(db)
     attempts = {
-        "accept": agent.op(kind.plural, "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": True},
-                           "PATCH"),
-        "reject": agent.op(kind.plural, "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": False},
-                           "PATCH"),
-        "commit update": agent.op(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id,
-                                                                         "draft_id": draft_id}]}),
+        "accept": agent.op(
+            kind.plural, "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": True}, "PATCH"
+        ),
+        "reject": agent.op(
+            kind.plural, "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": False}, "PATCH"
+        ),
+        "commit update": agent.op(
+            kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, "draft_id": draft_id}]}
+        ),
         "commit create": agent.op(kind.plural, "create", {kind.plural: [{"draft_id": draft_id}]}),
         "create": agent.op(kind.plural, "create", {kind.plural: [item(kind, "Made by an agent")]}),
-        "update": agent.op(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id,
-                                                                  **item(kind, "Changed")}]}),
+        "update": agent.op(
+            kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, **item(kind, "Changed")}]}
+        ),
         "duplicate": agent.op(kind.plural, "duplicate", {kind.id_field: artifact_id}),
         "delete": agent.op(kind.plural, "delete", {kind.ids_field: [artifact_id]}),
-        "import": agent.client.post(f"/api/v5/artifacts/{kind.plural}/import", headers=agent.headers,
-                                    files={"file": ("x.csv", b"name\nImported\n", "text/csv")}),
+        "import": agent.client.post(
+            f"/api/v5/artifacts/{kind.plural}/import",
+            headers=agent.headers,
+            files={"file": ("x.csv", b"name\nImported\n", "text/csv")},
+        ),
         "refresh": agent.op(kind.plural, "refresh"),
         "audit": agent.post("/api/v5/audit/search", {}),
     }
@@ -194,8 +221,11 @@ def test_an_agent_key_proposes_but_cannot_accept_commit_or_write_and_the_trail_s
     view = person.ok(kind.plural, "get", {kind.id_field: artifact_id})
     assert view["version"] == 1
     # The trail says an agent proposed it, with the agent's key, not the sponsor's.
-    (event_,) = [e for e in ok(admin.post("/api/v5/audit/search", {"artifact_id": artifact_id}))["events"]
-                 if e["action"] == "propose"]
+    (event_,) = [
+        e
+        for e in ok(admin.post("/api/v5/audit/search", {"artifact_id": artifact_id}))["events"]
+        if e["action"] == "propose"
+    ]
     agent_keys = [k for k in ok(admin.post(f"{KEYS}/search"))["keys"] if k["profile_type"] == "agent"]
     assert event_["via_agent"] is True and event_["key_id"] == agent_keys[0]["key_id"] != sponsor_key_id
     # (A person decides it from the review queue, proposals/decide: another branch's work.)
@@ -206,16 +236,21 @@ def test_no_header_turns_an_agent_key_into_a_person(agent, client, dialect):
         response = client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": agent.key, **headers})
         assert ok(response)["can_edit"] is False, headers
     # Nor a session cookie of a person sent along: a key, when sent, decides.
-    bearer = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "x"}]},
-                         headers={"Authorization": f"Bearer {agent.key}"}, cookies={"lw_session": "anything"})
+    bearer = client.post(
+        "/api/v5/artifacts/personas/create",
+        json={"personas": [{"name": "x"}]},
+        headers={"Authorization": f"Bearer {agent.key}"},
+        cookies={"lw_session": "anything"},
+    )
     assert_error(bearer, 403, "agent_refused")
 
 
 def test_agents_cannot_sign_in_to_the_pages(agent, person, client, db, dialect):
     assert_error(client.post("/web/session", data={"api_key": agent.key}), 403, "agent_refused")
     # A person's key with X-MCP is an agent's request too.
-    assert_error(client.post("/web/session", data={"api_key": person.key}, headers={"X-MCP": "1"}), 403,
-                 "agent_refused")
+    assert_error(
+        client.post("/web/session", data={"api_key": person.key}, headers={"X-MCP": "1"}), 403, "agent_refused"
+    )
     with db.transaction(write=False) as session:
         assert session.scalars(select(WebSession.id_hash)).all() == []
     assert "lw_session" not in client.cookies
@@ -225,19 +260,24 @@ def test_agents_cannot_sign_in_to_the_pages(agent, person, client, db, dialect):
 def test_agents_cannot_manage_keys_or_profiles(admin, person, agent, make_api, dialect):
     own = my_key(person)  # ids the agent might try
     agent_key = next(k for k in ok(person.post(f"{KEYS}/search"))["keys"] if k["profile_type"] == "agent")
-    for path, body in ((f"{KEYS}/search", {}), (f"{KEYS}/create", {"profile_id": agent_key["profile_id"], "name": "x"}),
-                       (f"{KEYS}/revoke", {"key_ids": [own["key_id"], agent_key["key_id"]]})):
+    for path, body in (
+        (f"{KEYS}/search", {}),
+        (f"{KEYS}/create", {"profile_id": agent_key["profile_id"], "name": "x"}),
+        (f"{KEYS}/revoke", {"key_ids": [own["key_id"], agent_key["key_id"]]}),
+    ):
         assert_error(agent.post(path, body), 403, "agent_refused")
-    assert_error(admin.as_agent().post(f"{PROFILES}/create", {"name": "x", "type": "person", "role": "viewer"}),
-                 403, "agent_refused")
+    assert_error(
+        admin.as_agent().post(f"{PROFILES}/create", {"name": "x", "type": "person", "role": "viewer"}),
+        403,
+        "agent_refused",
+    )
     assert len(ok(person.post(f"{KEYS}/search"))["keys"]) == 2  # nothing revoked, nothing made
 
 
 # --- keys: what you may manage ------------------------------------------------------------------------------
 
 
-def test_a_person_manages_their_own_keys_and_their_agents_but_not_another_persons(
-        admin, person, make_api, dialect):
+def test_a_person_manages_their_own_keys_and_their_agents_but_not_another_persons(admin, person, make_api, dialect):
     other = make_api("editor", name="someone-else")
     mine_agent, mine_agent_id = new_agent(admin, person)
     their_agent, their_agent_id = new_agent(admin, other)
@@ -275,7 +315,9 @@ def test_another_groups_profiles_and_keys_answer_like_missing_ones(admin, make_a
         b = admin.post(path, {**body, "profile_id": missing})
         assert_error(a, 404, "not_found")
         assert (b.status_code, b.json()["detail"].replace(missing, "X")) == (
-            404, a.json()["detail"].replace(theirs["profile_id"], "X"))
+            404,
+            a.json()["detail"].replace(theirs["profile_id"], "X"),
+        )
     results = ok(admin.post(f"{KEYS}/revoke", {"key_ids": [theirs["key_id"], missing]}))["results"]
     assert [(r["success"], r["code"]) for r in results] == [(False, "not_found"), (False, "not_found")]
     assert results[0]["message"].replace(theirs["key_id"], "X") == results[1]["message"].replace(missing, "X")
@@ -293,8 +335,18 @@ def test_keys_search_never_shows_a_secret(admin, person, dialect):
         text = ok(response) and response.text
         assert secret not in text and secret.split("_", 2)[2] not in text and secret[:16] not in text
         shown = next(k for k in response.json()["keys"] if k["key_id"] == made["key_id"])
-        assert set(shown) == {"key_id", "profile_id", "profile_name", "profile_type", "name", "prefix", "created_at",
-                              "expires_at", "last_used_at", "revoked_at"}
+        assert set(shown) == {
+            "key_id",
+            "profile_id",
+            "profile_name",
+            "profile_type",
+            "name",
+            "prefix",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        }
     # The secret shown once works.
     assert Api(person.client, secret).op("personas", "get").status_code == 200
 
@@ -313,11 +365,15 @@ def test_a_revoked_key_is_401_key_revoked_and_its_page_session_ends(admin, perso
     (result,) = ok(person.post(f"{KEYS}/revoke", {"key_ids": [second["key_id"]]}))["results"]
     assert result["success"] and result["revoked_at"]
 
-    assert_error(client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": second["key"]}), 401,
-                 "key_revoked")
+    assert_error(
+        client.post("/api/v5/artifacts/personas/get", json={}, headers={"X-Api-Key": second["key"]}), 401, "key_revoked"
+    )
     assert_error(doomed_page.get("/web/session"), 401, "unauthenticated")
-    assert_error(doomed_page.post("/api/v5/artifacts/personas/search", json={}, headers={"X-CSRF-Token": csrf}),
-                 401, "unauthenticated")
+    assert_error(
+        doomed_page.post("/api/v5/artifacts/personas/search", json={}, headers={"X-CSRF-Token": csrf}),
+        401,
+        "unauthenticated",
+    )
     assert ok(kept_page.get("/web/session"))["name"] == "the-person"
     with db.transaction(write=False) as session:
         assert session.scalars(select(WebSession.key_id)).all() == [uuid.UUID(my_key(person)["key_id"])]
@@ -332,20 +388,32 @@ def test_a_revoked_key_is_401_key_revoked_and_its_page_session_ends(admin, perso
 
 def test_an_expired_key_is_401_key_expired(person, client, db, dialect):
     soon = (utcnow() + timedelta(hours=1)).isoformat()
-    made = ok(person.post(f"{KEYS}/create", {"profile_id": my_key(person)["profile_id"], "name": "short",
-                                             "expires_at": soon}))
+    made = ok(
+        person.post(f"{KEYS}/create", {"profile_id": my_key(person)["profile_id"], "name": "short", "expires_at": soon})
+    )
     assert datetime.fromisoformat(made["expires_at"]) == datetime.fromisoformat(soon)
     key = Api(person.client, made["key"])
     assert key.op("personas", "get").status_code == 200
     with db.transaction(write=True) as session:  # an hour passes
-        session.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(made["key_id"]))
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == uuid.UUID(made["key_id"]))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert_error(key.op("personas", "get"), 401, "key_expired")
     assert_error(client.post("/web/session", data={"api_key": made["key"]}), 401, "key_expired")
     profile_id = my_key(person)["profile_id"]
-    for expires_at in ((utcnow() - timedelta(minutes=1)).isoformat(), 1893456000, "next week", "9999-12-31T23:59:59-05:00"):
-        error = assert_error(person.post(f"{KEYS}/create", {"profile_id": profile_id, "name": "x",
-                                                            "expires_at": expires_at}), 422, "invalid")
+    for expires_at in (
+        (utcnow() - timedelta(minutes=1)).isoformat(),
+        1893456000,
+        "next week",
+        "9999-12-31T23:59:59-05:00",
+    ):
+        error = assert_error(
+            person.post(f"{KEYS}/create", {"profile_id": profile_id, "name": "x", "expires_at": expires_at}),
+            422,
+            "invalid",
+        )
         assert error["field"] == "expires_at", (expires_at, error)
 
 
@@ -355,7 +423,7 @@ def test_last_used_at_is_kept_to_the_minute_and_written_at_most_once_a_minute(pe
     key = Api(person.client, made["key"])
     writes: list[str] = []
 
-    def on_execute(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+    def on_execute(_conn, _cursor, statement, *_args) -> None:
         if statement.lstrip().upper().startswith("UPDATE API_KEYS"):
             writes.append(statement)
 
@@ -365,8 +433,11 @@ def test_last_used_at_is_kept_to_the_minute_and_written_at_most_once_a_minute(pe
             assert key.op("personas", "get").status_code == 200
         assert len(writes) == 1
         with db.transaction(write=True) as session:  # two minutes pass
-            session.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(made["key_id"]))
-                            .values(last_used_at=utcnow() - timedelta(minutes=2)))
+            session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == uuid.UUID(made["key_id"]))
+                .values(last_used_at=utcnow() - timedelta(minutes=2))
+            )
         writes.clear()
         assert key.op("personas", "get").status_code == 200
         assert key.op("personas", "get").status_code == 200
@@ -376,7 +447,7 @@ def test_last_used_at_is_kept_to_the_minute_and_written_at_most_once_a_minute(pe
     shown = next(k for k in ok(person.post(f"{KEYS}/search"))["keys"] if k["key_id"] == made["key_id"])
     used = datetime.fromisoformat(shown["last_used_at"])
     assert used.second == 0 and used.microsecond == 0
-    assert timedelta(0) <= datetime.now(timezone.utc) - used < timedelta(minutes=2)
+    assert timedelta(0) <= datetime.now(UTC) - used < timedelta(minutes=2)
 
 
 def test_every_audit_event_names_the_key_that_made_it(admin, person, dialect):

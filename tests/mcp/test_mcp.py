@@ -20,13 +20,12 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from conftest import TEST_SECRET, Api, LiveServer, run_async
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
-
-from conftest import TEST_SECRET, Api, LiveServer, run_async
+from mcp import Client, StdioServerParameters
 
 TOOL_OPERATIONS = ("search", "get", "docs", "drafts", "propose", "resolve")
 
@@ -37,7 +36,7 @@ def transport(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def connect(transport: str, request: pytest.FixtureRequest, database_url: str, tmp_path):  # noqa: ANN001, ANN201
+def connect(transport: str, request: pytest.FixtureRequest, database_url: str, tmp_path):
     """`connect(key)` opens an SDK client session over the test's transport, as the agent of `key`."""
     if transport == "http":
         server: LiveServer = request.getfixturevalue("live_server")
@@ -45,15 +44,21 @@ def connect(transport: str, request: pytest.FixtureRequest, database_url: str, t
         def over_http(key: str) -> AbstractAsyncContextManager[Client]:
             headers = {"X-Api-Key": key}
             # A loaded machine can take longer than httpx's 5 s to answer a tool call.
-            return Client(streamable_http_client(f"{server.url}/mcp",
-                                                 http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
+            return Client(
+                streamable_http_client(f"{server.url}/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=60))
+            )
 
         return over_http
 
     def over_stdio(key: str) -> AbstractAsyncContextManager[Client]:
         # The key in the environment, as the README says (an option shows in the process list).
-        return Client(StdioServerParameters(command=sys.executable, args=stdio_args(None, database_url),
-                                            env={**stdio_env(tmp_path), "LOOMWORK_API_KEY": key}))
+        return Client(
+            StdioServerParameters(
+                command=sys.executable,
+                args=stdio_args(None, database_url),
+                env={**stdio_env(tmp_path), "LOOMWORK_API_KEY": key},
+            )
+        )
 
     return over_stdio
 
@@ -62,11 +67,15 @@ def stdio_args(key: str | None, database_url: str) -> list[str]:
     return ["-m", "loomwork.cli", "mcp", *(("--api-key", key) if key else ()), "--database-url", database_url]
 
 
-def stdio_env(tmp_path) -> dict[str, str]:  # noqa: ANN001
-    return {**{k: v for k, v in os.environ.items() if k != "LOOMWORK_API_KEY"}, "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(), "LOOMWORK_DATA_DIR": str(tmp_path / "mcp")}
+def stdio_env(tmp_path) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if k != "LOOMWORK_API_KEY"},
+        "LOOMWORK_SECRET_KEY": TEST_SECRET.decode(),
+        "LOOMWORK_DATA_DIR": str(tmp_path / "mcp"),
+    }
 
 
-def run(connect, key: str, session: Callable[[Client], Awaitable[Any]]) -> Any:  # noqa: ANN001
+def run(connect, key: str, session: Callable[[Client], Awaitable[Any]]) -> Any:
     """Open a client for `key`, run `session` with it, and return what it returned."""
 
     async def main() -> Any:
@@ -100,8 +109,10 @@ def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, co
 
     tools = {tool.name: tool for tool in run(connect, api.key, session)}
 
-    expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {"resources_search",
-                                                                                                   "proposals_mine"}
+    expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {
+        "resources_search",
+        "proposals_mine",
+    }
     assert set(tools) == expected
     for kind in ARTIFACT_KINDS:
         propose = tools[f"{kind.plural}_propose"]
@@ -128,12 +139,21 @@ def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, mak
         shown = await call(client, "personas_get", {"persona_id": persona_id})
         proposal = await call(client, "personas_propose", {"persona_id": persona_id, "description": "Finds and cites"})
         # Accepting is a person's: the field is not in the tool's schema, and sent anyway the engine refuses it.
-        attempt = await refused(client, "personas_propose", {"draft_id": proposal["draft_id"], "accept": True,
-                                                             "idempotency_key": proposal["idempotency_key"]})
+        attempt = await refused(
+            client,
+            "personas_propose",
+            {"draft_id": proposal["draft_id"], "accept": True, "idempotency_key": proposal["idempotency_key"]},
+        )
         drafts = await call(client, "personas_drafts", {})
         departments = await call(client, "resources_search", {"kind": "departments", "search": "research"})
-        return {"found": found, "shown": shown, "proposal": proposal, "attempt": attempt, "drafts": drafts,
-                "departments": departments}
+        return {
+            "found": found,
+            "shown": shown,
+            "proposal": proposal,
+            "attempt": attempt,
+            "drafts": drafts,
+            "departments": departments,
+        }
 
     seen = run(connect, api.key, agent)
 
@@ -146,26 +166,34 @@ def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, mak
     (entry,) = seen["drafts"]["entries"]
     assert entry["draft_id"] == proposal["draft_id"] and entry["waiting_proposals"] == 1
     assert [(d["value"], d["used_by"]) for d in seen["departments"]["departments"]] == [
-        ("Research", {"persona": {"active": 1, "pending": 0}})]
+        ("Research", {"persona": {"active": 1, "pending": 0}})
+    ]
 
     # A person sees the proposal waiting in the draft's form state over the HTTP API ...
     draft_id, key = proposal["draft_id"], proposal["idempotency_key"]
     waiting = api.ok("personas", "draft", {"draft_id": draft_id}, method="PATCH")["form_state"]
     assert [(p["idempotency_key"], p["changes"], p["via_agent"]) for p in waiting["proposals"]] == [
-        (key, {"description": "Finds and cites"}, True)]
+        (key, {"description": "Finds and cites"}, True)
+    ]
     assert waiting["description"] == "Finds documents"
     # ... and accepts it, which applies it; committing the draft makes it live.
-    accepted = api.ok("personas", "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": True},
-                      method="PATCH")
+    accepted = api.ok(
+        "personas", "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": True}, method="PATCH"
+    )
     assert accepted["form_state"]["description"] == "Finds and cites" and accepted["form_state"]["proposals"] == []
-    api.ok("personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": draft_id,
-                                                "expected_version": 1}]})
+    api.ok(
+        "personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": draft_id, "expected_version": 1}]}
+    )
     live = api.ok("personas", "get", {"persona_id": persona_id})["descriptions"]
     assert [o["value"] for o in live["options"] if o["selected"]] == ["Finds and cites"]
     # The audit trail tells the agent's proposal from the person's decision and commit.
     trail = make_api("admin").post("/api/v5/audit/search", {"artifact_id": persona_id}).json()["events"]
     assert [(e["action"], e["via_agent"]) for e in trail] == [
-        ("update", False), ("accept", False), ("propose", True), ("create", False)]
+        ("update", False),
+        ("accept", False),
+        ("propose", True),
+        ("create", False),
+    ]
 
 
 def test_every_kind_can_be_searched_read_documented_and_proposed_to(api: Api, connect, dialect):
@@ -200,10 +228,16 @@ def test_the_engine_refuses_what_an_agent_may_not_do_even_by_a_forged_call(api: 
         draft = await call(client, "personas_propose", {"persona_id": persona_id, "name": "Renamed"})
         return [
             # `soft: false` would make a live edit; the tool sends soft whatever the agent says.
-            (await call(client, "personas_propose", {"draft_id": draft["draft_id"], "soft": False,
-                                                     "description": "Sneaky"}))["form_state"],
-            await refused(client, "personas_propose", {"draft_id": draft["draft_id"], "accept": False,
-                                                       "idempotency_key": draft["idempotency_key"]}),
+            (
+                await call(
+                    client, "personas_propose", {"draft_id": draft["draft_id"], "soft": False, "description": "Sneaky"}
+                )
+            )["form_state"],
+            await refused(
+                client,
+                "personas_propose",
+                {"draft_id": draft["draft_id"], "accept": False, "idempotency_key": draft["idempotency_key"]},
+            ),
             await refused(client, "personas_create", {"personas": [{"name": "Mine"}]}),
             await refused(client, "resources_search", {"kind": "../artifacts/personas/delete"}),
         ]
@@ -223,8 +257,10 @@ def test_a_viewers_agent_reads_but_cannot_propose(make_api, connect, dialect):
     editor.create("personas", name="Visible")
 
     async def agent(client: Client) -> tuple[dict[str, Any], str]:
-        return (await call(client, "personas_search", {}),
-                await refused(client, "personas_propose", {"name": "Not allowed"}))
+        return (
+            await call(client, "personas_search", {}),
+            await refused(client, "personas_propose", {"name": "Not allowed"}),
+        )
 
     found, attempt = run(connect, viewer.key, agent)
     assert found["total_count"] == 1
@@ -233,23 +269,37 @@ def test_a_viewers_agent_reads_but_cannot_propose(make_api, connect, dialect):
 
 
 def test_an_agent_profiles_key_proposes_and_is_refused_every_decision_and_the_trail_names_it(
-        make_api, connect, transport, dialect):
+    make_api, connect, transport, dialect
+):
     admin, sponsor = make_api("admin"), make_api("editor", name="sponsor")
     sponsor_id = sponsor.post("/api/v5/keys/search").json()["keys"][0]["profile_id"]
-    profile = admin.post("/api/v5/profiles/create", {"name": "Bot", "type": "agent", "role": "editor",
-                                                     "sponsor_profile_id": sponsor_id}).json()
+    profile = admin.post(
+        "/api/v5/profiles/create", {"name": "Bot", "type": "agent", "role": "editor", "sponsor_profile_id": sponsor_id}
+    ).json()
     made = admin.post("/api/v5/keys/create", {"profile_id": profile["profile_id"], "name": "mcp"}).json()
-    made_ids = {kind.plural: sponsor.create(kind.plural, **{kind.name_slot.value_field: f"Live {kind.name}"})
-                for kind in ARTIFACT_KINDS}
+    made_ids = {
+        kind.plural: sponsor.create(kind.plural, **{kind.name_slot.value_field: f"Live {kind.name}"})
+        for kind in ARTIFACT_KINDS
+    }
 
     async def agent(client: Client) -> dict[str, Any]:
         seen = {}
         for kind in ARTIFACT_KINDS:
-            proposal = await call(client, f"{kind.plural}_propose", {kind.id_field: made_ids[kind.plural],
-                                                                     "description": "Proposed"})
-            decisions = [await refused(client, f"{kind.plural}_propose",
-                                       {"draft_id": proposal["draft_id"], "accept": accept,
-                                        "idempotency_key": proposal["idempotency_key"]}) for accept in (True, False)]
+            proposal = await call(
+                client, f"{kind.plural}_propose", {kind.id_field: made_ids[kind.plural], "description": "Proposed"}
+            )
+            decisions = [
+                await refused(
+                    client,
+                    f"{kind.plural}_propose",
+                    {
+                        "draft_id": proposal["draft_id"],
+                        "accept": accept,
+                        "idempotency_key": proposal["idempotency_key"],
+                    },
+                )
+                for accept in (True, False)
+            ]
             seen[kind.plural] = (proposal, decisions)
         return seen
 
@@ -259,12 +309,14 @@ def test_an_agent_profiles_key_proposes_and_is_refused_every_decision_and_the_tr
         assert proposal["new_version"] == 0 and len(proposal["form_state"]["proposals"]) == 1
         assert all("403" in d and "agent_refused" in d for d in decisions), decisions
         trail = admin.post("/api/v5/audit/search", {"artifact_id": made_ids[kind.plural]}).json()["events"]
-        assert [(e["action"], e["via_agent"], e["key_id"]) for e in trail if e["profile_id"] == profile["profile_id"]] == [
-            ("propose", True, made["key_id"])]
+        assert [
+            (e["action"], e["via_agent"], e["key_id"]) for e in trail if e["profile_id"] == profile["profile_id"]
+        ] == [("propose", True, made["key_id"])]
         assert sponsor.ok(kind.plural, "get", {kind.id_field: made_ids[kind.plural]})["version"] == 1
     # Revoked, the key opens no door: not a tool call over HTTP, not the stdio server.
     admin.post("/api/v5/keys/revoke", {"key_ids": [made["key_id"]]})
     if transport == "http":
+
         async def again(client: Client) -> str:
             return await refused(client, "personas_search", {})
 
@@ -275,15 +327,23 @@ def test_an_agent_profiles_key_proposes_and_is_refused_every_decision_and_the_tr
 
 
 def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, live_server: LiveServer, dialect):
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-    response = httpx.post(f"{live_server.url}/mcp", json=initialize,
-                          headers={"Accept": "application/json, text/event-stream"})
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    response = httpx.post(
+        f"{live_server.url}/mcp", json=initialize, headers={"Accept": "application/json, text/event-stream"}
+    )
     assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
 
     def over_http(key: str) -> AbstractAsyncContextManager[Client]:
-        return Client(streamable_http_client(f"{live_server.url}/mcp",
-                                             http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"})))
+        return Client(
+            streamable_http_client(
+                f"{live_server.url}/mcp", http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"})
+            )
+        )
 
     async def agent(client: Client) -> str:
         return await refused(client, "personas_search", {})
@@ -296,14 +356,25 @@ def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, liv
     assert run(over_http, api.key, good)["total_count"] == 0
 
 
-def test_stdio_refuses_to_start_with_a_wrong_key(database_url: str, tmp_path, dialect):  # noqa: ANN001
-    done = subprocess.run([sys.executable, *stdio_args("lw_not-a-real-key", database_url)], env=stdio_env(tmp_path),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+def test_stdio_refuses_to_start_with_a_wrong_key(database_url: str, tmp_path, dialect):
+    done = subprocess.run(
+        [sys.executable, *stdio_args("lw_not-a-real-key", database_url)],
+        env=stdio_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2 and "--api-key" in done.stderr and done.stdout == ""
     # The environment variable wins over the option, which other local users can read in the process list.
-    done = subprocess.run([sys.executable, *stdio_args(None, database_url)],
-                          env={**stdio_env(tmp_path), "LOOMWORK_API_KEY": "lw_not-a-real-key"},
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, *stdio_args(None, database_url)],
+        env={**stdio_env(tmp_path), "LOOMWORK_API_KEY": "lw_not-a-real-key"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2 and "LOOMWORK_API_KEY" in done.stderr and done.stdout == ""
 
 
@@ -313,8 +384,10 @@ def test_stdio_refuses_to_start_with_a_wrong_key(database_url: str, tmp_path, di
 def test_an_agent_sees_nothing_of_another_group_and_its_ids_are_not_found(make_api, connect, dialect):
     """Every reading tool of every kind, and every resource list, as the agent of another group's member."""
     owner = make_api("editor", group="other")
-    theirs = {kind.plural: owner.create(kind.plural, **{kind.name_slot.value_field: f"Zebra {kind.name}"})
-              for kind in ARTIFACT_KINDS}
+    theirs = {
+        kind.plural: owner.create(kind.plural, **{kind.name_slot.value_field: f"Zebra {kind.name}"})
+        for kind in ARTIFACT_KINDS
+    }
     their_draft = owner.op("personas", "draft", {"name": "Zebra draft"}, "PATCH").json()["draft_id"]
     mine = make_api("editor", group="acme")
 
@@ -324,8 +397,11 @@ def test_an_agent_sees_nothing_of_another_group_and_its_ids_are_not_found(make_a
             for operation in ("search", "get", "drafts", "docs"):
                 answers.append(json.dumps(await call(client, f"{kind.plural}_{operation}", {})))
             refusals.append(await refused(client, f"{kind.plural}_get", {kind.id_field: theirs[kind.plural]}))
-            refusals.append(await refused(client, f"{kind.plural}_propose",
-                                          {kind.id_field: theirs[kind.plural], "description": "hijack"}))
+            refusals.append(
+                await refused(
+                    client, f"{kind.plural}_propose", {kind.id_field: theirs[kind.plural], "description": "hijack"}
+                )
+            )
         for resource in RESOURCE_KINDS.values():
             answers.append(json.dumps(await call(client, "resources_search", {"kind": resource.plural})))
         refusals.append(await refused(client, "personas_propose", {"draft_id": their_draft, "name": "hijack"}))
@@ -356,8 +432,10 @@ def test_an_agent_reads_its_own_proposals_and_the_reviewers_decision(api: Api, m
     assert older["changes"] == [{"field": "description", "now": "Finds documents", "proposed": "Finds and cites"}]
 
     reviewer = make_api("editor", name="Grace")
-    answer = reviewer.post("/api/v5/proposals/decide", {"proposal_id": older["proposal_id"], "decision": "reject",
-                                                        "reason": "Cite only on request"})
+    answer = reviewer.post(
+        "/api/v5/proposals/decide",
+        {"proposal_id": older["proposal_id"], "decision": "reject", "reason": "Cite only on request"},
+    )
     assert answer.status_code == 200, answer.text
 
     async def read(client: Client) -> dict[str, Any]:

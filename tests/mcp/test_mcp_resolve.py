@@ -9,25 +9,26 @@ import json
 from typing import Any
 
 import pytest
-from mcp import Client
 from mcp.shared.exceptions import MCPError
+from test_mcp import call, connect, refused, run, transport  # noqa: F401 - the fixtures, shared
 
 from loomwork.kinds import ARTIFACT_KINDS
-
-from test_mcp import call, connect, refused, run, transport  # noqa: F401 - the fixtures, shared
+from mcp import Client
 
 KIND = "personas"
 
 
-def agent_key(admin, sponsor) -> str:  # noqa: ANN001
+def agent_key(admin, sponsor) -> str:
     """A key of an agent profile in the admin's group (not a person's key sent through MCP)."""
     sponsor_id = sponsor.post("/api/v5/keys/search").json()["keys"][0]["profile_id"]
-    profile = admin.post("/api/v5/profiles/create", {"name": "Runner", "type": "agent", "role": "viewer",
-                                                     "sponsor_profile_id": sponsor_id}).json()
+    profile = admin.post(
+        "/api/v5/profiles/create",
+        {"name": "Runner", "type": "agent", "role": "viewer", "sponsor_profile_id": sponsor_id},
+    ).json()
     return admin.post("/api/v5/keys/create", {"profile_id": profile["profile_id"], "name": "mcp"}).json()["key"]
 
 
-def update(api, persona_id: str, **fields: Any) -> None:  # noqa: ANN001
+def update(api, persona_id: str, **fields: Any) -> None:
     (result,) = api.ok(KIND, "update", {KIND: [{"persona_id": persona_id, **fields}]})["results"]
     assert result["success"], result
 
@@ -72,14 +73,22 @@ def test_an_agent_resolves_by_id_and_name_and_reads_the_resources_at_a_label(mak
         assert uris[f"loomwork://{kind.plural}/{{id}}"] == "application/json"
         assert uris[f"loomwork://{kind.plural}/{{id}}@{{label}}"] == "application/json"
     by_id = seen["by_id"]
-    assert (by_id["persona_id"], by_id["kind"], by_id["version"], by_id["label"]) == (persona_id, "persona", 2, "latest")
+    assert (by_id["persona_id"], by_id["kind"], by_id["version"], by_id["label"]) == (
+        persona_id,
+        "persona",
+        2,
+        "latest",
+    )
     assert by_id["config"]["description"] == "Finds and cites"
     assert (seen["by_name"]["persona_id"], seen["by_name"]["version"]) == (persona_id, 1)
     assert seen["by_name"]["config"]["description"] == "Finds documents"
     assert seen["by_version"]["version"] == 1 and seen["by_version"]["label"] is None
     # The resources answer exactly what the HTTP API's resolve answers.
-    assert seen["latest"] == admin.client.get(f"/api/v5/resolve/personas/{persona_id}",
-                                              headers=admin.headers).json() == by_id
+    assert (
+        seen["latest"]
+        == admin.client.get(f"/api/v5/resolve/personas/{persona_id}", headers=admin.headers).json()
+        == by_id
+    )
     assert seen["production"] == seen["by_name"] == seen["by_name_uri"]
     assert seen["production"]["label"] == "production" and seen["production"]["version"] == 1
     assert "404" in seen["no_label"]
@@ -97,8 +106,10 @@ def test_an_agent_resolves_by_id_and_name_and_reads_the_resources_at_a_label(mak
 
 def test_an_agent_cannot_resolve_another_groups_artifact(make_api, connect, dialect):
     owner = make_api("admin", group="other")
-    theirs = {kind.plural: owner.create(kind.plural, **{kind.name_slot.value_field: f"Zebra {kind.name}"})
-              for kind in ARTIFACT_KINDS}
+    theirs = {
+        kind.plural: owner.create(kind.plural, **{kind.name_slot.value_field: f"Zebra {kind.name}"})
+        for kind in ARTIFACT_KINDS
+    }
     persona_id = theirs[KIND]
     owner.ok(KIND, "label", {"persona_id": persona_id, "label": "production", "version": 1})
     mine = make_api("admin", group="acme")

@@ -61,21 +61,44 @@ class Served:
 
 
 @contextmanager
-def serving(database_url: str, data_dir: Path, *args: str, workers: int = 1, metrics: bool = False,
-            env: dict[str, str] | None = None, label: str = "serve") -> Iterator[Served]:
+def serving(
+    database_url: str,
+    data_dir: Path,
+    *args: str,
+    workers: int = 1,
+    metrics: bool = False,
+    env: dict[str, str] | None = None,
+    label: str = "serve",
+) -> Iterator[Served]:
     """Start `loomwork serve` and wait until every worker has started and /healthz answers."""
     port = free_port()
     metrics_port = free_port() if metrics else None
-    command = loomwork("serve", "--port", str(port), "--database-url", database_url, "--workers", str(workers),
-                       "--log-format", "json", *args)
+    command = loomwork(
+        "serve",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+        "--workers",
+        str(workers),
+        "--log-format",
+        "json",
+        *args,
+    )
     if metrics_port:
         command += ["--metrics-port", str(metrics_port)]
     log, out = data_dir.parent / f"{label}.err", data_dir.parent / f"{label}.out"
     with log.open("w") as stderr, out.open("w") as stdout:
-        process = subprocess.Popen(command, env=cli_env(data_dir, **(env or {})), stdin=subprocess.DEVNULL,
-                                   stdout=stdout, stderr=stderr)
-    served = Served(f"http://127.0.0.1:{port}", process, log, out,
-                    f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None)
+        process = subprocess.Popen(
+            command, env=cli_env(data_dir, **(env or {})), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
+        )
+    served = Served(
+        f"http://127.0.0.1:{port}",
+        process,
+        log,
+        out,
+        f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None,
+    )
     try:
         deadline = time.monotonic() + START_SECONDS
         while log.read_text().count("Application startup complete") < workers:

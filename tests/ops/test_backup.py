@@ -15,21 +15,22 @@ import uuid
 
 import httpx
 import pytest
+from ops_server import cli_env, loomwork, serving
 from sqlalchemy import select, text
+from writers import Writers
 
 from conftest import make_key
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.engine.models import Artifact
-from ops_server import cli_env, loomwork, serving
-from writers import Writers
 
 SECRET_NOTICE = "is NOT in the backup"
 
 
-def run(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
-    return subprocess.run(loomwork(*args), env=cli_env(tmp_path / "data"), capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+def run(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        loomwork(*args), env=cli_env(tmp_path / "data"), capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
 
 
 def artifact_ids(database_url: str) -> set[str]:
@@ -42,8 +43,7 @@ def artifact_ids(database_url: str) -> set[str]:
 
 
 @pytest.mark.sqlite_only
-def test_a_backup_taken_while_four_clients_write_restores_every_acknowledged_write(db, database_url, dialect,
-                                                                                   tmp_path):
+def test_a_backup_taken_while_four_clients_write_restores_every_acknowledged_write(db, database_url, dialect, tmp_path):
     headers = {"X-Api-Key": make_key(db, "acme", "editor", "editor")}
     backup_file = tmp_path / "backup.sqlite3"
     with serving(database_url, tmp_path / "data") as served, Writers(served.url, headers, count=4) as writers:
@@ -72,8 +72,12 @@ def test_a_backup_taken_while_four_clients_write_restores_every_acknowledged_wri
     some = sorted(owed)[:3]
     with serving(fresh_url, tmp_path / "data", label="restored") as served:
         for persona_id in some:
-            shown = httpx.post(f"{served.url}/api/v5/artifacts/personas/get", headers=headers, timeout=60,
-                               json={"persona_id": persona_id})
+            shown = httpx.post(
+                f"{served.url}/api/v5/artifacts/personas/get",
+                headers=headers,
+                timeout=60,
+                json={"persona_id": persona_id},
+            )
             assert shown.status_code == 200, shown.text  # same secret: the backup's keys still work
 
 
@@ -95,8 +99,17 @@ def test_restore_refuses_a_database_that_holds_data_unless_forced(db, database_u
     refused = run(tmp_path, "restore", "--from", str(backup_file), "--database-url", database_url)
     assert refused.returncode == 1
     assert "--force" in refused.stderr
-    assert run(tmp_path, "restore", "--from", str(tmp_path / "nothing"), "--database-url",
-               f"sqlite:///{tmp_path / 'new.sqlite3'}").returncode == 1
+    assert (
+        run(
+            tmp_path,
+            "restore",
+            "--from",
+            str(tmp_path / "nothing"),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'new.sqlite3'}",
+        ).returncode
+        == 1
+    )
 
     forced = run(tmp_path, "restore", "--from", str(backup_file), "--database-url", database_url, "--force")
     assert forced.returncode == 0, forced.stderr

@@ -9,9 +9,9 @@ import json
 import secrets
 
 import httpx
+from ops_server import REQUEST_ID, serving
 
 from conftest import TEST_SECRET, make_key
-from ops_server import REQUEST_ID, serving
 
 
 def test_json_request_lines_carry_ids_and_no_secret_appears_in_the_log(db, database_url, dialect, tmp_path):
@@ -20,27 +20,54 @@ def test_json_request_lines_carry_ids_and_no_secret_appears_in_the_log(db, datab
     provider_secret = "sk-live-" + secrets.token_urlsafe(24)
     wrong_key = "lw_0123456789ab_" + secrets.token_urlsafe(32)
     body_secret = "body-" + secrets.token_urlsafe(16)
-    used = {"editor key": editor_key, "admin key": admin_key, "provider secret": provider_secret,
-            "wrong key": wrong_key, "body text": body_secret, "server secret": TEST_SECRET.decode()}
+    used = {
+        "editor key": editor_key,
+        "admin key": admin_key,
+        "provider secret": provider_secret,
+        "wrong key": wrong_key,
+        "body text": body_secret,
+        "server secret": TEST_SECRET.decode(),
+    }
     answers: list[httpx.Response] = []
 
     with serving(database_url, tmp_path / "data") as served:
         with httpx.Client(base_url=served.url, timeout=60, event_hooks={"response": [answers.append]}) as http:
             editor = {"X-Api-Key": editor_key}
-            created = http.post("/api/v5/resources/keys/create", headers=editor,
-                                json={"keys": [{"name": "OpenAI", "secret": provider_secret}]})
+            created = http.post(
+                "/api/v5/resources/keys/create",
+                headers=editor,
+                json={"keys": [{"name": "OpenAI", "secret": provider_secret}]},
+            )
             assert created.status_code == 200, created.text
-            assert http.post("/api/v5/resources/keys/search", json={},
-                             headers={"Authorization": f"Bearer {admin_key}"}).status_code == 200
-            persona = http.post("/api/v5/artifacts/personas/create", headers=editor,
-                                json={"personas": [{"name": "Logged", "description": body_secret}]})
+            assert (
+                http.post(
+                    "/api/v5/resources/keys/search", json={}, headers={"Authorization": f"Bearer {admin_key}"}
+                ).status_code
+                == 200
+            )
+            persona = http.post(
+                "/api/v5/artifacts/personas/create",
+                headers=editor,
+                json={"personas": [{"name": "Logged", "description": body_secret}]},
+            )
             assert persona.status_code == 200, persona.text
-            assert http.post("/api/v5/artifacts/personas/create", headers=editor,  # 422, the body echoes nowhere
-                             json={"personas": [{"name": body_secret, "colour": body_secret}]}).status_code == 422
-            assert http.post("/api/v5/artifacts/personas/search", json={},
-                             headers={"X-Api-Key": wrong_key}).status_code == 401
-            proposal = http.patch("/api/v5/artifacts/personas/draft", headers={**editor, "X-MCP": "1"},
-                                  json={"name": "agent's idea", "description": body_secret})
+            assert (
+                http.post(
+                    "/api/v5/artifacts/personas/create",
+                    headers=editor,  # 422, the body echoes nowhere
+                    json={"personas": [{"name": body_secret, "colour": body_secret}]},
+                ).status_code
+                == 422
+            )
+            assert (
+                http.post("/api/v5/artifacts/personas/search", json={}, headers={"X-Api-Key": wrong_key}).status_code
+                == 401
+            )
+            proposal = http.patch(
+                "/api/v5/artifacts/personas/draft",
+                headers={**editor, "X-MCP": "1"},
+                json={"name": "agent's idea", "description": body_secret},
+            )
             assert proposal.status_code == 200, proposal.text
 
             signed_in = http.post("/web/session", data={"api_key": admin_key}, headers={"Origin": served.url})

@@ -16,13 +16,13 @@ import uuid
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from ops_server import sample, scrape, serving, worker_pids
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.engine import make_url
 
 from conftest import make_key
 from loomwork.app import create_app
-from ops_server import sample, scrape, serving, worker_pids
 
 HEALTH_REQUESTS = 60
 CLIENTS = 6
@@ -31,8 +31,9 @@ CLIENTS = 6
 def test_metrics_count_every_request_made_through_two_workers(db, database_url, dialect, tmp_path):
     headers = {"X-Api-Key": make_key(db, "acme", "editor", "editor")}
     figures = tmp_path / "multiproc"
-    with serving(database_url, tmp_path / "data", workers=2, metrics=True,
-                 env={"PROMETHEUS_MULTIPROC_DIR": str(figures)}) as served:
+    with serving(
+        database_url, tmp_path / "data", workers=2, metrics=True, env={"PROMETHEUS_MULTIPROC_DIR": str(figures)}
+    ) as served:
         workers = worker_pids(served.process.pid)
         assert len(workers) == 2, workers
 
@@ -51,23 +52,43 @@ def test_metrics_count_every_request_made_through_two_workers(db, database_url, 
                 assert created.status_code == 200, created.text
             missing = http.get(f"/api/v5/uploads/{uuid.uuid4()}")
             assert missing.status_code == 404
-            proposal = http.patch("/api/v5/artifacts/personas/draft", json={"name": "proposed"},
-                                  headers={"X-MCP": "1"})
+            proposal = http.patch("/api/v5/artifacts/personas/draft", json={"name": "proposed"}, headers={"X-MCP": "1"})
             assert proposal.status_code == 200, proposal.text
             assert http.get("/no/such/path").status_code == 404
             assert http.get("/metrics").status_code == 404  # never on the API's port
 
         text = scrape(served)
         # The one /healthz of the start-up check, plus this test's.
-        assert sample(text, "loomwork_http_requests_total", route="/healthz", method="GET",
-                      status="200") == HEALTH_REQUESTS + 1
-        assert sample(text, "loomwork_http_requests_total", route="/api/v5/artifacts/personas/create",
-                      method="POST", status="200") == 3
-        assert sample(text, "loomwork_http_requests_total", route="/api/v5/uploads/{upload_id}",
-                      method="GET", status="404") == 1
+        assert (
+            sample(text, "loomwork_http_requests_total", route="/healthz", method="GET", status="200")
+            == HEALTH_REQUESTS + 1
+        )
+        assert (
+            sample(
+                text,
+                "loomwork_http_requests_total",
+                route="/api/v5/artifacts/personas/create",
+                method="POST",
+                status="200",
+            )
+            == 3
+        )
+        assert (
+            sample(
+                text, "loomwork_http_requests_total", route="/api/v5/uploads/{upload_id}", method="GET", status="404"
+            )
+            == 1
+        )
         assert sample(text, "loomwork_http_requests_total", route="<unmatched>", method="GET", status="404") == 2
-        assert sample(text, "loomwork_http_request_duration_seconds_count", route="/api/v5/artifacts/personas/create",
-                      method="POST") == 3
+        assert (
+            sample(
+                text,
+                "loomwork_http_request_duration_seconds_count",
+                route="/api/v5/artifacts/personas/create",
+                method="POST",
+            )
+            == 3
+        )
         assert sample(text, "loomwork_waiting_proposals", kind="persona") == 1
         assert sample(text, "loomwork_waiting_proposals", kind="tool") == 0
         assert sample(text, "loomwork_db_pool_checkout_seconds_count") > 0
@@ -84,8 +105,12 @@ def test_metrics_count_every_request_made_through_two_workers(db, database_url, 
             shutil.copy(figures / f"counter_{pid}.db", alone)
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=str(alone))
-            per_worker.append(registry.get_sample_value(
-                "loomwork_http_requests_total", {"route": "/healthz", "method": "GET", "status": "200"}) or 0)
+            per_worker.append(
+                registry.get_sample_value(
+                    "loomwork_http_requests_total", {"route": "/healthz", "method": "GET", "status": "200"}
+                )
+                or 0
+            )
         assert sum(per_worker) == HEALTH_REQUESTS + 1
         assert all(count > 0 for count in per_worker), per_worker
     left = [f.name for f in figures.glob("gauge_live*")]
@@ -101,12 +126,15 @@ def test_database_pool_checkouts_and_sqlite_lock_waits_are_measured(settings, db
     with TestClient(create_app(settings, db)) as client:
         # A key's first use in a minute writes its last_used_at (a write of its own): not what is counted here.
         assert client.post("/api/v5/artifacts/personas/search", headers=headers, json={}).status_code == 200
-        before = {"checkouts": value("loomwork_db_pool_checkout_seconds_count"),
-                  "process": value("loomwork_db_lock_wait_seconds_count", lock="process"),
-                  "database": value("loomwork_db_lock_wait_seconds_count", lock="database")}
+        before = {
+            "checkouts": value("loomwork_db_pool_checkout_seconds_count"),
+            "process": value("loomwork_db_lock_wait_seconds_count", lock="process"),
+            "database": value("loomwork_db_lock_wait_seconds_count", lock="database"),
+        }
         for n in range(3):
-            response = client.post("/api/v5/artifacts/personas/create", headers=headers,
-                                   json={"personas": [{"name": f"lock {n}"}]})
+            response = client.post(
+                "/api/v5/artifacts/personas/create", headers=headers, json={"personas": [{"name": f"lock {n}"}]}
+            )
             assert response.status_code == 200, response.text
     assert value("loomwork_db_pool_checkout_seconds_count") >= before["checkouts"] + 3
     writes = 3 if dialect == "sqlite" else 0  # PostgreSQL has no such lock: its writers run at once
@@ -129,8 +157,9 @@ def test_a_sqlite_write_that_outwaits_the_busy_timeout_is_counted(settings, db, 
             before = REGISTRY.get_sample_value("loomwork_db_busy_errors_total") or 0.0
             holder.execute("BEGIN IMMEDIATE")
             started = time.monotonic()
-            response = client.post("/api/v5/artifacts/personas/create", headers=headers,
-                                   json={"personas": [{"name": "blocked"}]})
+            response = client.post(
+                "/api/v5/artifacts/personas/create", headers=headers, json={"personas": [{"name": "blocked"}]}
+            )
     finally:
         holder.execute("ROLLBACK")
         holder.close()

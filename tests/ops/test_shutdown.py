@@ -9,21 +9,24 @@ from __future__ import annotations
 import signal
 import time
 
+from ops_server import serving
 from sqlalchemy import select
+from writers import Writers
 
 from conftest import make_key
 from loomwork.engine.models import Artifact
-from ops_server import serving
-from writers import Writers
 
 SETTLED = 0.5  # a request sent this long before the signal has surely reached its worker
 
 
-def test_sigterm_during_writes_finishes_requests_in_flight_and_loses_no_acknowledged_write(db, database_url,
-                                                                                          dialect, tmp_path):
+def test_sigterm_during_writes_finishes_requests_in_flight_and_loses_no_acknowledged_write(
+    db, database_url, dialect, tmp_path
+):
     headers = {"X-Api-Key": make_key(db, "acme", "editor", "editor")}
-    with serving(database_url, tmp_path / "data", "--graceful-timeout", "60", workers=2) as served, \
-            Writers(served.url, headers, count=4, items=40) as writers:
+    with (
+        serving(database_url, tmp_path / "data", "--graceful-timeout", "60", workers=2) as served,
+        Writers(served.url, headers, count=4, items=40) as writers,
+    ):
         writers.wait_for(200)
         deadline = time.monotonic() + 60
         while True:  # signal while a request has been in flight a while, so it must be finished

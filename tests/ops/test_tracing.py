@@ -16,7 +16,7 @@ from loomwork.ops import tracing
 ROUTE = "/api/v5/artifacts/personas/search"
 
 
-def _statement(span) -> str | None:  # noqa: ANN001
+def _statement(span) -> str | None:
     return span.attributes.get("db.statement") or span.attributes.get("db.query.text")
 
 
@@ -40,7 +40,7 @@ def test_a_request_trace_holds_its_server_span_and_its_sql_spans(settings, db, d
     server = servers[0]
     by_id = {s.context.span_id: s for s in spans}
 
-    def under_server(span) -> bool:  # noqa: ANN001
+    def under_server(span) -> bool:
         while span.parent is not None:
             if span.parent.span_id == server.context.span_id:
                 return True
@@ -64,17 +64,19 @@ def test_traces_are_on_only_when_the_standard_variables_ask(settings, db, dialec
     assert tracing.tracing_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
     assert tracing.tracing_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"})
     assert tracing.tracing_requested({"OTEL_TRACES_EXPORTER": "console"})
-    assert not tracing.tracing_requested({"OTEL_TRACES_EXPORTER": "none",
-                                          "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
-    assert not tracing.tracing_requested({"OTEL_SDK_DISABLED": "true",
-                                          "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    assert not tracing.tracing_requested(
+        {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+    )
+    assert not tracing.tracing_requested(
+        {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+    )
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"):
         monkeypatch.delenv(name, raising=False)
     app = create_app(settings, db)
     assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
 
     endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
-    assert [type(e).__name__ for e in tracing._exporters(endpoint)] == ["OTLPSpanExporter"]  # noqa: SLF001
+    assert [type(e).__name__ for e in tracing._exporters(endpoint)] == ["OTLPSpanExporter"]
     provider = tracing.tracer_provider_from_environment(endpoint)
     try:
         assert provider.resource.attributes["service.name"] == "loomwork"

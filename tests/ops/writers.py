@@ -42,8 +42,10 @@ class Writers:
                 with self.lock:
                     self.in_flight[writer] = sent
                 try:
-                    response = http.post("/api/v5/artifacts/personas/create",
-                                         json={"personas": [{"name": n, "description": f"about {n}"} for n in names]})
+                    response = http.post(
+                        "/api/v5/artifacts/personas/create",
+                        json={"personas": [{"name": n, "description": f"about {n}"} for n in names]},
+                    )
                 except httpx.TransportError:
                     with self.lock:
                         self.in_flight.pop(writer, None)

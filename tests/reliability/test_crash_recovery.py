@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,11 +21,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select, text
 
+from conftest import TEST_SECRET, make_key, serve_process
 from loomwork.engine.models import Artifact, Connection, Draft
 from loomwork.engine.search_models import SearchDocument
 from loomwork.resources.models import Resource
-
-from conftest import TEST_SECRET, make_key, serve_process
 
 ITEMS_PER_REQUEST = 40
 DEPARTMENTS_PER_ITEM = 3
@@ -64,14 +62,16 @@ class Acknowledged:
             return min(self.creates, self.patches)
 
 
-def collecting(loop):  # noqa: ANN001, ANN201
+def collecting(loop):
     """A client loop whose failures reach the main thread (an assert in a thread only warns there)."""
+
     def run(url: str, headers: dict[str, str], writer: int, acked: Acknowledged, stop: threading.Event) -> None:
         try:
             loop(url, headers, writer, acked, stop)
         except BaseException as error:  # noqa: BLE001
             with acked.lock:
                 acked.failures.append(f"{loop.__name__} {writer}: {error!r}")
+
     return run
 
 
@@ -80,8 +80,14 @@ def create_loop(url: str, headers: dict[str, str], writer: int, acked: Acknowled
     with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
         while not stop.is_set():
             names = [f"crash {writer}-{request}-{i}" for i in range(ITEMS_PER_REQUEST)]
-            items = [{"name": n, "description": f"about {n}",
-                      "departments": [f"{n} dept {d}" for d in range(DEPARTMENTS_PER_ITEM)]} for n in names]
+            items = [
+                {
+                    "name": n,
+                    "description": f"about {n}",
+                    "departments": [f"{n} dept {d}" for d in range(DEPARTMENTS_PER_ITEM)],
+                }
+                for n in names
+            ]
             with acked.lock:
                 acked.sent.append(names)
             started = time.monotonic()
@@ -112,8 +118,10 @@ def patch_loop(url: str, headers: dict[str, str], writer: int, acked: Acknowledg
             example = f"example {writer}-{n}"
             started = time.monotonic()
             try:
-                response = http.patch("/api/v5/artifacts/personas/draft", json={
-                    "draft_id": draft_id, "expected_version": version, "examples": [example]})
+                response = http.patch(
+                    "/api/v5/artifacts/personas/draft",
+                    json={"draft_id": draft_id, "expected_version": version, "examples": [example]},
+                )
             except httpx.TransportError:
                 acked.in_flight_when_killed(started)
                 return
@@ -129,8 +137,10 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(db, database_url, dia
     headers = {"X-Api-Key": make_key(db, "acme", "editor", "editor")}
     acked, stop = Acknowledged(), threading.Event()
     with serve(database_url, tmp_path / "data") as (url, process):
-        threads = [threading.Thread(target=collecting(loop), args=(url, headers, w, acked, stop))
-                   for w, loop in enumerate([create_loop, create_loop, patch_loop, patch_loop])]
+        threads = [
+            threading.Thread(target=collecting(loop), args=(url, headers, w, acked, stop))
+            for w, loop in enumerate([create_loop, create_loop, patch_loop, patch_loop])
+        ]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 120
@@ -152,42 +162,50 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(db, database_url, dia
         with db.engine.connect() as conn:
             assert conn.execute(text("PRAGMA integrity_check")).scalars().all() == ["ok"]
 
-    with serve(database_url, tmp_path / "data") as (url, _):
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-            for persona_id, name in acked.personas.items():
-                shown = http.post("/api/v5/artifacts/personas/get", json={"persona_id": persona_id})
-                assert shown.status_code == 200, f"acknowledged persona {name} is gone"
-                assert shown.json()["names"]["selected_ids"], name
-            for draft_id, examples in acked.examples.items():
-                form = http.post("/api/v5/artifacts/personas/get", json={"draft_id": draft_id}).json()
-                kept = resource_values(db, form["examples"]["selected_ids"])  # options are only one page
-                assert examples <= kept, f"acknowledged patches of draft {draft_id} are missing"
+    with (
+        serve(database_url, tmp_path / "data") as (url, _),
+        httpx.Client(base_url=url, headers=headers, timeout=60) as http,
+    ):
+        for persona_id, name in acked.personas.items():
+            shown = http.post("/api/v5/artifacts/personas/get", json={"persona_id": persona_id})
+            assert shown.status_code == 200, f"acknowledged persona {name} is gone"
+            assert shown.json()["names"]["selected_ids"], name
+        for draft_id, examples in acked.examples.items():
+            form = http.post("/api/v5/artifacts/personas/get", json={"draft_id": draft_id}).json()
+            kept = resource_values(db, form["examples"]["selected_ids"])  # options are only one page
+            assert examples <= kept, f"acknowledged patches of draft {draft_id} are missing"
 
     assert_every_artifact_is_whole(db)
     assert_every_request_is_whole(db, acked.sent)
 
 
-def assert_every_request_is_whole(db, requests: list[list[str]]) -> None:  # noqa: ANN001
+def assert_every_request_is_whole(db, requests: list[list[str]]) -> None:
     """Each bulk create is one transaction: its names are all there (committed) or none (killed before)."""
     with db.transaction(write=False) as session:
-        stored = set(session.scalars(select(Resource.value).where(
-            Resource.kind == "name", Resource.value.in_([n for names in requests for n in names]))))
+        stored = set(
+            session.scalars(
+                select(Resource.value).where(
+                    Resource.kind == "name", Resource.value.in_([n for names in requests for n in names])
+                )
+            )
+        )
     halves = [names[0] for names in requests if 0 < sum(n in stored for n in names) < len(names)]
     assert not halves, f"requests written in part: {halves}"
 
 
-def resource_values(db, ids: list[str]) -> set[str]:  # noqa: ANN001
+def resource_values(db, ids: list[str]) -> set[str]:
     with db.transaction(write=False) as session:
         return set(session.scalars(select(Resource.value).where(Resource.id.in_([uuid.UUID(i) for i in ids]))))
 
 
-def assert_every_artifact_is_whole(db) -> None:  # noqa: ANN001
+def assert_every_artifact_is_whole(db) -> None:
     """Each persona has all the connections its create asked for, and its search document."""
     with db.transaction(write=False) as session:
         artifacts = session.scalar(select(func.count()).select_from(Artifact))
         documents = session.scalar(select(func.count()).select_from(SearchDocument))
         per_artifact = session.execute(
-            select(Connection.slot, func.count()).group_by(Connection.artifact_id, Connection.slot)).all()
+            select(Connection.slot, func.count()).group_by(Connection.artifact_id, Connection.slot)
+        ).all()
         drafts = session.scalars(select(Draft)).all()
     assert artifacts and documents == artifacts
     expected = {"name": 1, "description": 1, "department": DEPARTMENTS_PER_ITEM}

@@ -14,13 +14,13 @@ import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from conftest import TEST_SECRET, assert_error, run_async, serving
 from loomwork import uploads
 from loomwork.app import create_app
 from loomwork.config import Settings, load_settings
@@ -29,16 +29,14 @@ from loomwork.keyring import Keyring, SecretTooShort
 from loomwork.resources import secrets
 from loomwork.resources.models import Resource
 
-from conftest import TEST_SECRET, assert_error, run_async, serving
-
 # --- 1. exports expire, are swept, and a group has a quota -----------------------------------------------------
 
 
-def export(api) -> Any:  # noqa: ANN001, ANN401
+def export(api) -> Any:
     return api.op("personas", "export", {})
 
 
-def upload_rows(db) -> int:  # noqa: ANN001
+def upload_rows(db) -> int:
     with db.transaction(write=False) as session:
         return session.scalar(select(func.count()).select_from(uploads.Upload))
 
@@ -57,8 +55,9 @@ def test_an_expired_upload_answers_404_like_an_unknown_one_and_the_next_store_sw
     assert upload_rows(db) == 1  # the expired one is gone from the database, not only hidden
 
 
-def test_the_upload_lifetime_is_a_setting_and_the_background_sweeper_deletes_expired_uploads(settings, db, make_api,
-                                                                                             monkeypatch):
+def test_the_upload_lifetime_is_a_setting_and_the_background_sweeper_deletes_expired_uploads(
+    settings, db, make_api, monkeypatch
+):
     monkeypatch.setattr(uploads, "limits", uploads.limits)  # create_app below configures them: restored after
     monkeypatch.setenv("LOOMWORK_UPLOAD_TTL_SECONDS", "1")
     monkeypatch.setenv("LOOMWORK_UPLOAD_QUOTA_COUNT", "7")
@@ -75,8 +74,7 @@ def test_the_upload_lifetime_is_a_setting_and_the_background_sweeper_deletes_exp
         assert upload_rows(db) == 0
 
 
-def test_a_group_past_its_upload_quota_gets_429_quota_exceeded_and_other_groups_do_not(api, make_api, db,
-                                                                                      monkeypatch):
+def test_a_group_past_its_upload_quota_gets_429_quota_exceeded_and_other_groups_do_not(api, make_api, db, monkeypatch):
     monkeypatch.setattr(uploads, "limits", uploads.Limits(quota_count=2))
     assert export(api).status_code == export(api).status_code == 200
     body = assert_error(export(api), 429, "quota_exceeded")
@@ -104,17 +102,30 @@ def send_chunked(app: Any, path: str, headers: dict[str, str], chunks: int, chun
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-             + [(b"content-type", b"multipart/form-data; boundary=x")],
-             "http_version": "1.1", "scheme": "http", "server": ("test", 80), "client": ("test", 1)}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        + [(b"content-type", b"multipart/form-data; boundary=x")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("test", 1),
+    }
     run_async(app, scope, receive, send)
     return status, taken
 
 
 def test_a_large_body_without_a_valid_key_is_refused_before_it_is_read(client, api):
-    for headers in ({}, {"X-Api-Key": "lw_000000000000_wrong"}, {"Authorization": "Bearer nothing"},
-                    {"Cookie": "lw_session=forged"}):
+    for headers in (
+        {},
+        {"X-Api-Key": "lw_000000000000_wrong"},
+        {"Authorization": "Bearer nothing"},
+        {"Cookie": "lw_session=forged"},
+    ):
         status, taken = send_chunked(client.app, "/api/v5/artifacts/personas/import", headers, chunks=40)
         assert status == 401 and taken <= 2 << 20, (headers, status, taken)
     # A valid key reads on (the CSV is no valid multipart form, so the route answers 422, having read it all).
@@ -128,8 +139,9 @@ def test_the_import_allowance_applies_to_the_import_routes_only_not_to_any_path_
         assert_error(api.client.post(path, content=body, headers=api.headers), 413, "body_too_large")
     # 2 MiB through a real import route passes the size check: the file is read, and its unknown column named.
     csv_file = b"persona_id,name,padding\n" + (b",Ada," + b"p" * 100_000 + b"\n") * 21
-    imported = api.client.post("/api/v5/artifacts/personas/import", headers=api.headers,
-                               files={"file": ("p.csv", csv_file, "text/csv")})
+    imported = api.client.post(
+        "/api/v5/artifacts/personas/import", headers=api.headers, files={"file": ("p.csv", csv_file, "text/csv")}
+    )
     assert_error(imported, 422, "invalid")
     assert "padding" in imported.json()["detail"]
 
@@ -137,9 +149,12 @@ def test_the_import_allowance_applies_to_the_import_routes_only_not_to_any_path_
 # --- 3. an import row's id tells nothing about other groups ---------------------------------------------------
 
 
-def import_one(api, persona_id: str) -> dict[str, Any]:  # noqa: ANN001
-    response = api.client.post("/api/v5/artifacts/personas/import", headers=api.headers,
-                               files={"file": ("p.csv", f"persona_id,name\n{persona_id},Imported\n".encode(), "text/csv")})
+def import_one(api, persona_id: str) -> dict[str, Any]:
+    response = api.client.post(
+        "/api/v5/artifacts/personas/import",
+        headers=api.headers,
+        files={"file": ("p.csv", f"persona_id,name\n{persona_id},Imported\n".encode(), "text/csv")},
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -161,7 +176,7 @@ def test_an_import_row_with_another_groups_id_answers_exactly_like_a_fresh_id(ap
 # --- 6. look-alike text -------------------------------------------------------------------------------------------
 
 
-def create_names(api, *values: str) -> list[dict[str, Any]]:  # noqa: ANN001
+def create_names(api, *values: str) -> list[dict[str, Any]]:
     response = api.post("/api/v5/resources/names/create", {"names": list(values)})
     assert response.status_code == 200, response.text
     return response.json()["results"]
@@ -174,8 +189,8 @@ def test_invisible_characters_are_stripped_text_is_nfc_and_look_alikes_dedupe_to
     composed, decomposed = create_names(api, "Caf\u00e9", "Cafe\u0301")
     assert decomposed["id"] == composed["id"] and decomposed["value"] == "Caf\u00e9"
     # Joiners that shape emoji and scripts stay where they join two non-ASCII characters.
-    (family,) = create_names(api, "\U0001F468\u200d\U0001F469")
-    assert family["value"] == "\U0001F468\u200d\U0001F469"
+    (family,) = create_names(api, "\U0001f468\u200d\U0001f469")
+    assert family["value"] == "\U0001f468\u200d\U0001f469"
 
 
 def test_any_other_format_character_is_a_422_naming_the_field_and_the_character(api):
@@ -185,7 +200,9 @@ def test_any_other_format_character_is_a_422_naming_the_field_and_the_character(
     draft = api.op("personas", "draft", {"name": "Ada\u00adx"}, method="PATCH")
     body = assert_error(draft, 422, "invalid")
     assert body["field"] == "name" and "U+00AD" in body["detail"]
-    flag = api.post("/api/v5/resources/flags/create", {"flags": [{"type": "persona_active", "value": "tr\U000E0041ue"}]})
+    flag = api.post(
+        "/api/v5/resources/flags/create", {"flags": [{"type": "persona_active", "value": "tr\U000e0041ue"}]}
+    )
     (result,) = flag.json()["results"]
     assert result["success"] is False and "U+E0041" in result["message"]
 
@@ -195,9 +212,12 @@ def test_any_other_format_character_is_a_422_naming_the_field_and_the_character(
 
 def test_a_search_of_more_than_16_words_is_a_422_naming_the_field_in_resource_and_artifact_search(api):
     words = " ".join(["a"] * 17)
-    for path, field in (("/api/v5/resources/names/search", "search"), ("/api/v5/artifacts/personas/search", "search"),
-                        ("/api/v5/artifacts/personas/search", "department_search"),
-                        ("/api/v5/artifacts/personas/get", "departments_search")):
+    for path, field in (
+        ("/api/v5/resources/names/search", "search"),
+        ("/api/v5/artifacts/personas/search", "search"),
+        ("/api/v5/artifacts/personas/search", "department_search"),
+        ("/api/v5/artifacts/personas/get", "departments_search"),
+    ):
         body = assert_error(api.post(path, {field: words}), 422, "invalid")
         assert body["field"] == field and "16 words" in body["detail"], body
         assert api.post(path, {field: " ".join(["a"] * 16)}).status_code == 200
@@ -217,9 +237,14 @@ def test_a_server_secret_under_32_bytes_is_refused_at_start_with_a_clear_error(t
         Settings(database_url="sqlite://", data_dir=tmp_path, secret_key=b"x" * 31)
     with pytest.raises(SecretTooShort, match="LOOMWORK_OLD_SECRET_KEYS"):
         Settings(database_url="sqlite://", data_dir=tmp_path, secret_key=TEST_SECRET, old_secret_keys=(b"short",))
-    done = subprocess.run([sys.executable, "-m", "loomwork.cli", "migrate"], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path, env={**os.environ, "LOOMWORK_DATA_DIR": str(tmp_path),
-                                                          "LOOMWORK_SECRET_KEY": "too-short"})
+    done = subprocess.run(
+        [sys.executable, "-m", "loomwork.cli", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "LOOMWORK_DATA_DIR": str(tmp_path), "LOOMWORK_SECRET_KEY": "too-short"},
+    )
     assert done.returncode == 2 and "LOOMWORK_SECRET_KEY is 9 bytes" in done.stderr, done.stderr
     assert not (tmp_path / "loomwork.sqlite3").exists()  # refused before anything was made
 
@@ -245,8 +270,11 @@ def test_during_a_rotation_both_secrets_work_and_old_api_keys_are_rehashed_on_fi
     legacy = api.post("/api/v5/resources/keys/create", {"keys": [{"name": "openai", "secret": "sk-legacy-0001"}]})
     provider_key_id = legacy.json()["results"][0]["id"]
     with db.transaction(write=True) as session:  # a key hashed as before per-purpose keys: under the raw secret
-        session.execute(update(ApiKey).where(ApiKey.prefix == old_key.split("_")[1])
-                        .values(key_hash=raw_hmac(TEST_SECRET, old_key), secret_id=None))
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.prefix == old_key.split("_")[1])
+            .values(key_hash=raw_hmac(TEST_SECRET, old_key), secret_id=None)
+        )
     client.app.state.settings = rotated(settings)
     secrets.configure(client.app.state.settings.keyring)
     try:
@@ -265,7 +293,7 @@ def test_during_a_rotation_both_secrets_work_and_old_api_keys_are_rehashed_on_fi
         secrets.configure(settings.keyring)
 
 
-def provider_ciphertexts(db) -> dict[str, str]:  # noqa: ANN001
+def provider_ciphertexts(db) -> dict[str, str]:
     with db.transaction(write=False) as session:
         rows = session.execute(select(Resource.id, Resource.value).where(Resource.kind == "key")).all()
     import json
@@ -274,13 +302,20 @@ def provider_ciphertexts(db) -> dict[str, str]:  # noqa: ANN001
 
 
 def test_rotate_secret_reencrypts_every_provider_key_under_the_new_secret(api, db, settings, tmp_path):
-    api.post("/api/v5/resources/keys/create", {"keys": [{"name": f"p{i}", "secret": f"sk-secret-{i:04}"}
-                                                        for i in range(3)]})
+    api.post(
+        "/api/v5/resources/keys/create", {"keys": [{"name": f"p{i}", "secret": f"sk-secret-{i:04}"} for i in range(3)]}
+    )
     before = provider_ciphertexts(db)
-    env = {**os.environ, "LOOMWORK_DATA_DIR": str(tmp_path), "LOOMWORK_DATABASE_URL": settings.database_url,
-           "LOOMWORK_SECRET_KEY": NEW_SECRET.decode(), "LOOMWORK_OLD_SECRET_KEYS": TEST_SECRET.decode()}
-    done = subprocess.run([sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True,
-                          timeout=180, env=env)
+    env = {
+        **os.environ,
+        "LOOMWORK_DATA_DIR": str(tmp_path),
+        "LOOMWORK_DATABASE_URL": settings.database_url,
+        "LOOMWORK_SECRET_KEY": NEW_SECRET.decode(),
+        "LOOMWORK_OLD_SECRET_KEYS": TEST_SECRET.decode(),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True, timeout=180, env=env
+    )
     assert done.returncode == 0, done.stderr
     assert "Re-encrypted 3 values of resources.value" in done.stderr
     assert "API keys still hashed under an old secret (re-hashed when next used): 1" in done.stderr
@@ -293,7 +328,8 @@ def test_rotate_secret_reencrypts_every_provider_key_under_the_new_secret(api, d
         only_old.decrypt(next(iter(after.values())))
     # Without the old secret, a token nobody can open stops the rotation, which changes nothing.
     env["LOOMWORK_SECRET_KEY"], env["LOOMWORK_OLD_SECRET_KEYS"] = "an-unrelated-secret-of-at-least-32-bytes", ""
-    failed = subprocess.run([sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True,
-                            timeout=180, env=env)
+    failed = subprocess.run(
+        [sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True, timeout=180, env=env
+    )
     assert failed.returncode == 1 and "LOOMWORK_OLD_SECRET_KEYS" in failed.stderr
     assert provider_ciphertexts(db) == after

@@ -16,20 +16,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import literal, select, union_all
-from sqlalchemy import func
+from sqlalchemy import func, literal, select, union_all
 
+from conftest import Api
 from loomwork.db.all_models import metadata
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 
-from conftest import Api, assert_error
-
 NOT_UUIDS = ["not-a-uuid", "123", "' OR 1=1 --", "00000000-0000-0000-0000-00000000000g"]
 # No letters that could prefix-match the plain words (search matches word prefixes, "a" finds "Alpha").
 SEARCH_METACHARACTERS = ["%", "_", "\\%", "' OR '1'='1", "'; DROP TABLE artifacts; --", '"*"(:1{^']
-FORMULA_PAYLOADS = ["=1+2", "+SUM(A1:A2)", "-2+3", "@cmd", "\t=1", "\r=1", "=HYPERLINK(\"http://x\",\"y\")"]
+FORMULA_PAYLOADS = ["=1+2", "+SUM(A1:A2)", "-2+3", "@cmd", "\t=1", "\r=1", '=HYPERLINK("http://x","y")']
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -37,7 +35,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @pytest.fixture(scope="module")
-def openapi(shared_client) -> dict[str, Any]:  # noqa: ANN001
+def openapi(shared_client) -> dict[str, Any]:
     return shared_client.app.openapi()
 
 
@@ -88,8 +86,11 @@ def bounded_arrays(doc: dict[str, Any], schema: dict[str, Any]) -> Iterator[tupl
             continue
         items = resolve(doc, prop.get("items", {}))
         # The other required fields valid too (a webhook's url), so the count is the only thing wrong.
-        others = {field: valid_element(doc, resolve(doc, props[field])) for field in schema.get("required", [])
-                  if field != name and field in props}
+        others = {
+            field: valid_element(doc, resolve(doc, props[field]))
+            for field in schema.get("required", [])
+            if field != name and field in props
+        }
         yield name, {**others, name: [valid_element(doc, items)] * (prop["maxItems"] + 1)}
 
 
@@ -105,7 +106,7 @@ def valid_element(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
     return {"integer": 1, "number": 1, "boolean": False, "array": []}.get(schema.get("type"), "x")
 
 
-def about_the_count(response, field: str) -> str | None:  # noqa: ANN001
+def about_the_count(response, field: str) -> str | None:
     """A 422 whose field is the array itself (not an item's field) and whose reason is the count."""
     if response.status_code != 422:
         return f"{response.status_code} {response.text[:200]}"
@@ -131,14 +132,17 @@ def integer_fields(doc: dict[str, Any], schema: dict[str, Any]) -> Iterator[tupl
 
 
 def search_fields(doc: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    return [name for name, prop in properties(doc, schema).items()
-            if prop.get("type") == "string" and (name == "search" or name.endswith("_search"))]
+    return [
+        name
+        for name, prop in properties(doc, schema).items()
+        if prop.get("type") == "string" and (name == "search" or name.endswith("_search"))
+    ]
 
 
 # --- what a request wrote ---------------------------------------------------------------------------------------
 
 
-def row_counts(db) -> dict[str, int]:  # noqa: ANN001
+def row_counts(db) -> dict[str, int]:
     """The row count of every table, in one statement."""
     query = union_all(*(select(literal(t.name), func.count()).select_from(t) for t in metadata.sorted_tables))
     with db.transaction(write=False) as session:
@@ -146,17 +150,18 @@ def row_counts(db) -> dict[str, int]:  # noqa: ANN001
 
 
 @pytest.fixture
-def admin(make_api) -> Api:  # noqa: ANN001
+def admin(make_api) -> Api:
     """Every role check passes, so each request reaches the input it is about."""
     return make_api("admin")
 
 
-def send(api: Api, method: str, path: str, **kwargs: Any):  # noqa: ANN201
-    return api.client.request(method.upper(), path, headers={**api.headers, "Content-Type": "application/json"},
-                              **kwargs)
+def send(api: Api, method: str, path: str, **kwargs: Any):
+    return api.client.request(
+        method.upper(), path, headers={**api.headers, "Content-Type": "application/json"}, **kwargs
+    )
 
 
-def check_each(api: Api, db, cases: Iterator[tuple[str, str, str, Any]], expect) -> None:  # noqa: ANN001
+def check_each(api: Api, db, cases: Iterator[tuple[str, str, str, Any]], expect) -> None:
     """Send each (method, path, label, body); `expect(response, label)` says what is wrong, if anything.
     Fails listing every offending request, and if the requests wrote any row at all."""
     problems: list[str] = []
@@ -171,7 +176,7 @@ def check_each(api: Api, db, cases: Iterator[tuple[str, str, str, Any]], expect)
     assert after == before, {t: after[t] - before[t] for t in after if after[t] != before[t]}
 
 
-def names_field_in_422(response, field: str) -> str | None:  # noqa: ANN001
+def names_field_in_422(response, field: str) -> str | None:
     if response.status_code != 422:
         return f"{response.status_code} {response.text[:200]}"
     body = response.json()
@@ -181,7 +186,7 @@ def names_field_in_422(response, field: str) -> str | None:  # noqa: ANN001
     return None
 
 
-def a_clear_4xx(response, _label: str) -> str | None:  # noqa: ANN001
+def a_clear_4xx(response, _label: str) -> str | None:
     if not 400 <= response.status_code < 500:
         return f"{response.status_code} {response.text[:200]}"
     body = response.json()
@@ -194,40 +199,50 @@ def a_clear_4xx(response, _label: str) -> str | None:  # noqa: ANN001
 
 
 def test_an_id_that_is_not_a_uuid_is_a_422_naming_the_field_in_every_operation(admin, db, openapi):
-    cases = [(method, path, field, body)
-             for method, path, schema in json_operations(openapi)
-             for field, body in id_fields(openapi, schema)]
+    cases = [
+        (method, path, field, body)
+        for method, path, schema in json_operations(openapi)
+        for field, body in id_fields(openapi, schema)
+    ]
     assert len(cases) > 100  # every kind's and resource kind's id fields are here
     check_each(admin, db, iter(cases), names_field_in_422)
 
 
 def test_an_array_past_its_limit_is_a_422_naming_the_field_in_every_operation(admin, db, openapi):
-    cases = [(method, path, field, body)
-             for method, path, schema in json_operations(openapi)
-             for field, body in bounded_arrays(openapi, schema)]
+    cases = [
+        (method, path, field, body)
+        for method, path, schema in json_operations(openapi)
+        for field, body in bounded_arrays(openapi, schema)
+    ]
     assert len(cases) > 50
     check_each(admin, db, iter(cases), about_the_count)
 
 
 def test_an_integer_out_of_range_is_a_422_naming_the_field_in_every_operation(admin, db, openapi):
     """Issue 21 (5): `audit/search` with offset 2**64 answered 500; every integer of every request is bounded."""
-    cases = [(method, path, field, body)
-             for method, path, schema in json_operations(openapi)
-             for field, body in integer_fields(openapi, schema)]
+    cases = [
+        (method, path, field, body)
+        for method, path, schema in json_operations(openapi)
+        for field, body in integer_fields(openapi, schema)
+    ]
     reached = {path for _method, path, _field, _body in cases}
     assert "/api/v5/audit/search" in reached and len(reached) > 20, sorted(reached)
     check_each(admin, db, iter(cases), names_field_in_422)
 
 
-@pytest.mark.parametrize("label, raw", [
-    ("over the size limit", b'{"search": "' + b"x" * (1024 * 1024 + 10) + b'"}'),
-    ("invalid UTF-8", b'{"search": "\xff\xfe\xc3\x28", "name": "\xe2\x82"}'),
-    ("deeply nested", b"[" * 100_000 + b"]" * 100_000),
-    ("deeply nested object", b'{"a":' * 20_000 + b"1" + b"}" * 20_000),
-    ("truncated", b'{"search": "x'),
-    ("not JSON", b"search=x"),
-    ("a lone surrogate", b'{"search": "\\ud800", "name": "\\udfff"}'),
-], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("label", "raw"),
+    [
+        ("over the size limit", b'{"search": "' + b"x" * (1024 * 1024 + 10) + b'"}'),
+        ("invalid UTF-8", b'{"search": "\xff\xfe\xc3\x28", "name": "\xe2\x82"}'),
+        ("deeply nested", b"[" * 100_000 + b"]" * 100_000),
+        ("deeply nested object", b'{"a":' * 20_000 + b"1" + b"}" * 20_000),
+        ("truncated", b'{"search": "x'),
+        ("not JSON", b"search=x"),
+        ("a lone surrogate", b'{"search": "\\ud800", "name": "\\udfff"}'),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_a_malformed_body_is_a_clear_4xx_in_every_operation(admin, db, openapi, label, raw):
     cases = [(method, path, label, raw) for method, path, _ in json_operations(openapi)]
     check_each(admin, db, iter(cases), a_clear_4xx)
@@ -236,10 +251,15 @@ def test_a_malformed_body_is_a_clear_4xx_in_every_operation(admin, db, openapi, 
 def test_sql_and_like_metacharacters_in_every_search_field_match_only_literally(admin, db, openapi):
     """Every kind holds plain-word data; a search for metacharacters finds none of it, and never fails."""
     for kind in ARTIFACT_KINDS:
-        admin.create(kind.plural, **{kind.name_slot.value_field: PLAIN_WORDS[0],
-                                     kind.slot_by_key["department"].value_field: list(PLAIN_WORDS[1:])})
+        admin.create(
+            kind.plural,
+            **{
+                kind.name_slot.value_field: PLAIN_WORDS[0],
+                kind.slot_by_key["department"].value_field: list(PLAIN_WORDS[1:]),
+            },
+        )
 
-    def finds_nothing(response, label: str) -> str | None:  # noqa: ANN001
+    def finds_nothing(response, label: str) -> str | None:
         if response.status_code != 200:
             return f"{response.status_code} {response.text[:200]}"
         path, field, _ = label.split(" ", 2)
@@ -254,9 +274,13 @@ def test_sql_and_like_metacharacters_in_every_search_field_match_only_literally(
             return f"total_count {answer.get('total_count')}"
         return None
 
-    cases = [(method, path, f"{path} {field} {text!r}", {field: text})
-             for method, path, schema in json_operations(openapi) if path.endswith(("/search", "/get"))
-             for field in search_fields(openapi, schema) for text in SEARCH_METACHARACTERS]
+    cases = [
+        (method, path, f"{path} {field} {text!r}", {field: text})
+        for method, path, schema in json_operations(openapi)
+        if path.endswith(("/search", "/get"))
+        for field in search_fields(openapi, schema)
+        for text in SEARCH_METACHARACTERS
+    ]
     assert len(cases) > 400
     check_each(admin, db, iter(cases), finds_nothing)
 
@@ -266,8 +290,9 @@ PLAIN_WORDS = ("Alpha Beta", "Sales", "Ops")
 
 def text_kind_search(path: str) -> bool:
     """A resource search of a plain-text kind (structured kinds' JSON holds quotes and underscores literally)."""
-    return any(path == f"/api/v5/resources/{k.plural}/search" and type(k) is ResourceKind
-               for k in RESOURCE_KINDS.values())
+    return any(
+        path == f"/api/v5/resources/{k.plural}/search" and type(k) is ResourceKind for k in RESOURCE_KINDS.values()
+    )
 
 
 def searched_part(path: str, field: str, answer: dict[str, Any]) -> Any:
@@ -284,9 +309,11 @@ def searched_part(path: str, field: str, answer: dict[str, Any]) -> Any:
 
 def plain_words_in(node: Any) -> list[str]:
     if isinstance(node, dict):
-        return [w for key, value in node.items()
-                for w in ([value] if key in ("value", "label", "name") and value in PLAIN_WORDS
-                          else plain_words_in(value))]
+        return [
+            w
+            for key, value in node.items()
+            for w in ([value] if key in ("value", "label", "name") and value in PLAIN_WORDS else plain_words_in(value))
+        ]
     if isinstance(node, list):
         return [w for value in node for w in plain_words_in(value)]
     return []

@@ -14,11 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from sqlalchemy import func, select
-
-from loomwork.engine.models import Draft, DraftEntry
+from test_crash_recovery import serve
 
 from conftest import assert_error, make_key
-from test_crash_recovery import serve
+from loomwork.engine.models import Draft, DraftEntry
 
 CLIENTS = 50
 KEY = "retry-me-7f3a"
@@ -46,13 +45,13 @@ def assert_one_write_and_replays(responses: list[httpx.Response]) -> bytes:
     return first
 
 
-def entries_with_key(db) -> int:  # noqa: ANN001
+def entries_with_key(db) -> int:
     with db.transaction(write=False) as session:
         return session.scalar(select(func.count()).select_from(DraftEntry).where(DraftEntry.key == KEY))
 
 
 @pytest.fixture(params=["one-process", "two-workers"])
-def server_url(request: pytest.FixtureRequest, database_url: str, tmp_path) -> Iterator[str]:  # noqa: ANN001
+def server_url(request: pytest.FixtureRequest, database_url: str, tmp_path) -> Iterator[str]:
     """The app in this process, or `loomwork serve --workers 2`: the locks must hold across processes too."""
     if request.param == "one-process":
         yield request.getfixturevalue("live_server").url
@@ -86,7 +85,9 @@ def test_the_same_key_with_another_body_is_an_idempotency_mismatch(live_server, 
         first = http.patch("/api/v5/artifacts/personas/draft", json={"name": "One", "idempotency_key": KEY})
         assert first.status_code == 200, first.text
         draft_id = first.json()["draft_id"]
-        for body in ({"name": "Another", "idempotency_key": KEY},
-                     {"name": "Another", "idempotency_key": KEY, "draft_id": draft_id}):
+        for body in (
+            {"name": "Another", "idempotency_key": KEY},
+            {"name": "Another", "idempotency_key": KEY, "draft_id": draft_id},
+        ):
             assert_error(http.patch("/api/v5/artifacts/personas/draft", json=body), 409, "idempotency_mismatch")
     assert entries_with_key(db) == 1

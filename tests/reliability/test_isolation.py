@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from test_hostile_input import is_uuid, json_operations, properties, resolve, row_counts
 
+from conftest import Api, assert_error
+from loomwork import uploads
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.events.models import Event, Webhook, WebhookDelivery
@@ -28,12 +31,8 @@ from loomwork.identity.models import ApiKey, Profile
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.models import Resource
-from loomwork import uploads
 from loomwork.uploads import Upload
-
-from conftest import Api, assert_error
 from samples import SAMPLES
-from test_hostile_input import is_uuid, json_operations, properties, resolve, row_counts
 
 RESOURCE_BY_PLURAL = {r.plural: name for name, r in RESOURCE_KINDS.items()}
 
@@ -56,7 +55,7 @@ class Other:
 
 
 @pytest.fixture
-def other(make_api, db) -> Other:  # noqa: ANN001
+def other(make_api, db) -> Other:
     admin_name = "other-admin"
     admin, agent = make_api("admin", group="other", name=admin_name), make_api("editor", group="other").as_agent()
     resources = {}
@@ -67,14 +66,20 @@ def other(make_api, db) -> Other:  # noqa: ANN001
         resources[name] = made["id"]
     artifacts, drafts, uploads = {}, {}, []
     for kind in ARTIFACT_KINDS:
-        item = {kind.name_slot.value_field: f"Zebra {kind.name}",
-                **{s.id_field: [resources[s.resource]] if s.many else resources[s.resource]
-                   for s in kind.slots if s is not kind.name_slot and s.resource in ("department", "description")}}
+        item = {
+            kind.name_slot.value_field: f"Zebra {kind.name}",
+            **{
+                s.id_field: [resources[s.resource]] if s.many else resources[s.resource]
+                for s in kind.slots
+                if s is not kind.name_slot and s.resource in ("department", "description")
+            },
+        }
         artifacts[kind.plural] = admin.create(kind.plural, **item)
         edit = admin.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural], "description": "edit"}, "PATCH")
         drafts[kind.plural] = edit.json()["draft_id"]
-        proposed = agent.op(kind.plural, "draft", {kind.id_field: artifacts[kind.plural],
-                                                   "description": "proposal"}, "PATCH")
+        proposed = agent.op(
+            kind.plural, "draft", {kind.id_field: artifacts[kind.plural], "description": "proposal"}, "PATCH"
+        )
         assert proposed.status_code == 200
         proposal = proposed.json()["form_state"]["proposals"][-1]["proposal_id"]
         uploads.append(admin.ok(kind.plural, "export", {})["upload_id"])
@@ -83,23 +88,37 @@ def other(make_api, db) -> Other:  # noqa: ANN001
     webhook = hook.json()["webhook_id"]
     delivery = admin.post("/api/v5/webhooks/test", {"webhook_id": webhook}).json()["delivery_id"]
     with db.transaction(write=False) as session:
-        group_id = session.scalar(select(Profile.group_id).join(Artifact, Artifact.group_id == Profile.group_id)
-                                  .where(Artifact.id == uuid.UUID(artifacts["personas"])).limit(1))
+        group_id = session.scalar(
+            select(Profile.group_id)
+            .join(Artifact, Artifact.group_id == Profile.group_id)
+            .where(Artifact.id == uuid.UUID(artifacts["personas"]))
+            .limit(1)
+        )
         every_id = {str(group_id)}
         for model in (Resource, Artifact, Draft, Upload, Profile, Event, Webhook, WebhookDelivery):
             every_id |= {str(i) for i in session.scalars(select(model.id).where(model.group_id == group_id))}
         profile = str(session.scalar(select(Profile.id).where(Profile.name == admin_name)))
-        every_id |= {str(i) for i in session.scalars(select(ApiKey.id).join(Profile, Profile.id == ApiKey.profile_id)
-                                                     .where(Profile.group_id == group_id))}
-        every_id |= {str(i) for i in session.scalars(select(DraftEntry.proposal_id).join(
-            Draft, Draft.id == DraftEntry.draft_id).where(Draft.group_id == group_id, DraftEntry.proposal_id.is_not(None)))}
+        every_id |= {
+            str(i)
+            for i in session.scalars(
+                select(ApiKey.id).join(Profile, Profile.id == ApiKey.profile_id).where(Profile.group_id == group_id)
+            )
+        }
+        every_id |= {
+            str(i)
+            for i in session.scalars(
+                select(DraftEntry.proposal_id)
+                .join(Draft, Draft.id == DraftEntry.draft_id)
+                .where(Draft.group_id == group_id, DraftEntry.proposal_id.is_not(None))
+            )
+        }
         proposer = str(session.scalar(select(DraftEntry.actor_id).where(DraftEntry.proposal_id == uuid.UUID(proposal))))
     key = admin.post("/api/v5/keys/search", {}).json()["keys"][0]["key_id"]
     return Other(resources, artifacts, drafts, uploads, profile, key, proposal, proposer, every_id, webhook, delivery)
 
 
 @pytest.fixture
-def acme(make_api) -> Api:  # noqa: ANN001
+def acme(make_api) -> Api:
     """An admin, so that no role check stands in front of the group check."""
     api = make_api("admin", group="acme")
     for kind in ARTIFACT_KINDS:
@@ -124,8 +143,11 @@ def foreign_id(path: str, field: str, other: Other) -> str | None:
     if path.startswith(("/api/v5/keys/", "/api/v5/profiles/")):
         return {"profile_id": other.profile, "sponsor_profile_id": other.profile, "key_ids": other.key}.get(field)
     if path.startswith("/api/v5/proposals/"):
-        return {"proposal_id": other.proposal, "proposer_profile_id": other.proposer,
-                "artifact_id": other.artifacts["personas"]}.get(field)
+        return {
+            "proposal_id": other.proposal,
+            "proposer_profile_id": other.proposer,
+            "artifact_id": other.artifacts["personas"],
+        }.get(field)
     if kind is None:
         resource = RESOURCE_BY_PLURAL.get(path.split("/")[4]) if path.startswith("/api/v5/resources/") else None
         return other.resources[resource] if resource and field in ("id", "ids") else None
@@ -162,16 +184,24 @@ def own_item(path: str, acme_ids: dict[str, str]) -> dict[str, Any]:
     return {}
 
 
-def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other: Other,
-                   acme_ids: dict[str, str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def foreign_bodies(
+    doc: dict[str, Any], path: str, schema: dict[str, Any], other: Other, acme_ids: dict[str, str]
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(field, the foreign id, a body sending it) for every id field, top level and inside list items."""
     kind = kind_of(path)
     for name, prop in properties(doc, schema).items():
         items = resolve(doc, prop.get("items", {})) if prop.get("type") == "array" else {}
         if is_uuid(prop) or is_uuid(items):
             value = foreign_id(path, name, other)
-            yield name, value, {**REQUIRED_BESIDES.get(path, {}), **required_besides(schema, name),
-                                name: (value if is_uuid(prop) else [value])}
+            yield (
+                name,
+                value,
+                {
+                    **REQUIRED_BESIDES.get(path, {}),
+                    **required_besides(schema, name),
+                    name: (value if is_uuid(prop) else [value]),
+                },
+            )
         elif items.get("type") == "object":
             base = own_item(path, acme_ids) if kind and name == kind.plural else minimal(doc, items)
             for inner, value, body in foreign_bodies(doc, path, items, other, acme_ids):
@@ -180,8 +210,10 @@ def foreign_bodies(doc: dict[str, Any], path: str, schema: dict[str, Any], other
 
 # What an operation needs besides the id under test, so that the id alone decides the answer.
 # Required fields besides the ids: a decision to make, the step a generation drafts.
-REQUIRED_BESIDES = {"/api/v5/proposals/decide": {"decision": "reject"},
-                    **{f"/api/v5/artifacts/{k.plural}/generate": {"step": "basic"} for k in ARTIFACT_KINDS}}
+REQUIRED_BESIDES = {
+    "/api/v5/proposals/decide": {"decision": "reject"},
+    **{f"/api/v5/artifacts/{k.plural}/generate": {"step": "basic"} for k in ARTIFACT_KINDS},
+}
 
 
 # The other required fields of the revision operations (history, revision, diff, rollback, label), so the
@@ -190,20 +222,24 @@ REVISION_FIELDS = {"version": 1, "from_version": 1, "to_version": 1, "label": "s
 
 
 def required_besides(schema: dict[str, Any], name: str) -> dict[str, Any]:
-    return {field: REVISION_FIELDS[field] for field in schema.get("required", [])
-            if field != name and field in REVISION_FIELDS}
+    return {
+        field: REVISION_FIELDS[field]
+        for field in schema.get("required", [])
+        if field != name and field in REVISION_FIELDS
+    }
 
 
 def minimal(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """The required fields of an object, each with a plain valid-looking value."""
     plain = {"string": "x", "integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
     props = properties(doc, schema)
-    return {name: props[name].get("enum", [plain.get(props[name].get("type"), "x")])[0]
-            for name in schema.get("required", [])}
+    return {
+        name: props[name].get("enum", [plain.get(props[name].get("type"), "x")])[0]
+        for name in schema.get("required", [])
+    }
 
 
-def test_another_groups_id_in_any_id_field_of_any_operation_is_not_found(acme, other, db, shared_client,
-                                                                          monkeypatch):
+def test_another_groups_id_in_any_id_field_of_any_operation_is_not_found(acme, other, db, shared_client, monkeypatch):
     monkeypatch.setattr(uploads, "limits", uploads.Limits(quota_count=10_000))  # an export per export id field
     doc = shared_client.app.openapi()
     acme_ids = {k.plural: acme.ok(k.plural, "search", {})[k.plural][0][k.id_field] for k in ARTIFACT_KINDS}
@@ -218,12 +254,15 @@ def test_another_groups_id_in_any_id_field_of_any_operation_is_not_found(acme, o
             if not problem and leaked(response.text, other, {value}):
                 problem = f"answers other's ids {leaked(response.text, other, {value})}"
             missing_id = str(uuid.uuid4())
-            missing = acme.client.request(method.upper(), path, json=swap(body, value, missing_id),
-                                          headers=acme.headers)
+            missing = acme.client.request(
+                method.upper(), path, json=swap(body, value, missing_id), headers=acme.headers
+            )
             # The whole answer, the id swapped: status, code, detail, field and every bulk result alike.
             if not problem and answer_of(response, value) != answer_of(missing, missing_id):
-                problem = (f"answers {response.status_code} {response.text[:200]} for another group's id but "
-                           f"{missing.status_code} {missing.text[:200]} for a missing one")
+                problem = (
+                    f"answers {response.status_code} {response.text[:200]} for another group's id but "
+                    f"{missing.status_code} {missing.text[:200]} for a missing one"
+                )
             if problem:
                 problems.append(f"{method.upper()} {path} {field}: {problem}")
             checked += 1
@@ -242,9 +281,10 @@ def swap(body: Any, old: str, new: str) -> Any:
     return new if body == old else body
 
 
-def answer_of(response, sent_id: str) -> tuple[int, Any]:  # noqa: ANN001
+def answer_of(response, sent_id: str) -> tuple[int, Any]:
     """Status and body with the id sent written `<id>`, less what differs on every call (an export's new
     upload id and its time-stamped file name)."""
+
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if k not in ("upload_id", "file_name")}
@@ -253,12 +293,12 @@ def answer_of(response, sent_id: str) -> tuple[int, Any]:  # noqa: ANN001
     return response.status_code, strip(json.loads(response.text.replace(sent_id, "<id>")))
 
 
-def code_of(response) -> str | None:  # noqa: ANN001
+def code_of(response) -> str | None:
     body = response.json()
     return body.get("code") or ",".join(sorted({str(r.get("code")) for r in body.get("results", [])})) or None
 
 
-def not_found_problem(response, field: str) -> str | None:  # noqa: ANN001
+def not_found_problem(response, field: str) -> str | None:
     """Never a 5xx and never a success built on another group's id; the lookups by the operation's own id
     (the artifact, the draft, the resource) are a 404. The caller also checks that a missing id gets the
     same answer, so that nobody can tell another group's id from one that does not exist."""
@@ -272,8 +312,16 @@ def not_found_problem(response, field: str) -> str | None:  # noqa: ANN001
     return None
 
 
-OWN_ID_FIELDS = {"draft_id", "input_draft_id", "id", "entity_id", "proposal_id", "webhook_id", "delivery_id",
-                 *(k.id_field for k in ARTIFACT_KINDS)}
+OWN_ID_FIELDS = {
+    "draft_id",
+    "input_draft_id",
+    "id",
+    "entity_id",
+    "proposal_id",
+    "webhook_id",
+    "delivery_id",
+    *(k.id_field for k in ARTIFACT_KINDS),
+}
 
 
 # --- everything acme can read without ids ------------------------------------------------------------------
@@ -284,8 +332,7 @@ def reading_requests(acme: Api) -> Iterator[tuple[str, Any]]:
         for operation in ("search", "get", "drafts", "docs"):
             yield f"{kind.plural} {operation}", acme.op(kind.plural, operation, {})
         export = acme.ok(kind.plural, "export", {})
-        yield f"{kind.plural} export", acme.client.get(f"/api/v5/uploads/{export['upload_id']}",
-                                                       headers=acme.headers)
+        yield f"{kind.plural} export", acme.client.get(f"/api/v5/uploads/{export['upload_id']}", headers=acme.headers)
     for resource in RESOURCE_KINDS.values():
         yield f"{resource.plural} search", acme.post(f"/api/v5/resources/{resource.plural}/search", {})
     yield "audit search", acme.post("/api/v5/audit/search", {})
@@ -320,8 +367,11 @@ def test_an_import_row_naming_another_groups_artifact_answers_as_for_a_missing_i
         answers = []
         for given in (other.artifacts[kind.plural], str(uuid.uuid4())):
             csv_file = f"{kind.id_field},{kind.name_slot.key}\n{given},Imported\n".encode()
-            response = acme.client.post(f"/api/v5/artifacts/{kind.plural}/import", headers=acme.headers,
-                                        files={"file": ("f.csv", csv_file, "text/csv")})
+            response = acme.client.post(
+                f"/api/v5/artifacts/{kind.plural}/import",
+                headers=acme.headers,
+                files={"file": ("f.csv", csv_file, "text/csv")},
+            )
             assert response.status_code == 200, response.text
             assert not leaked(response.text, other, {given})
             (result,) = response.json()["results"]

@@ -39,12 +39,16 @@ def test_concurrent_read_modify_write_on_one_artifact_loses_no_update(live_serve
                 mine = department_id[f"client {client} write {n}"]
                 while True:
                     read = own.post("/api/v5/artifacts/personas/get", json={"persona_id": persona_id}).json()
-                    item = {"persona_id": persona_id, "expected_version": read["version"],
-                            "department_ids": [*read["departments"]["selected_ids"], mine]}
+                    item = {
+                        "persona_id": persona_id,
+                        "expected_version": read["version"],
+                        "department_ids": [*read["departments"]["selected_ids"], mine],
+                    }
                     if n == 0 and retries == 0:
                         all_read.wait()
-                    (result,) = own.post("/api/v5/artifacts/personas/update",
-                                         json={"personas": [item]}).json()["results"]
+                    (result,) = own.post("/api/v5/artifacts/personas/update", json={"personas": [item]}).json()[
+                        "results"
+                    ]
                     if result["success"]:
                         successes += 1
                         break

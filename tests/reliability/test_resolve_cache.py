@@ -9,9 +9,9 @@ older than a label move already answered. A revision landing and a delete must s
 from __future__ import annotations
 
 import httpx
+from test_crash_recovery import serve
 
 from conftest import make_key
-from test_crash_recovery import serve
 
 ROUNDS = 24  # requests per check, each on a new connection
 
@@ -33,26 +33,37 @@ def test_a_label_moved_through_one_worker_is_seen_at_once_through_the_other(data
             created = http.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "Ada"}]}).json()
             persona_id = created["results"][0]["persona_id"]
             for version in (2, 3):
-                http.post("/api/v5/artifacts/personas/update", json={"personas": [
-                    {"persona_id": persona_id, "description": f"take {version}"}]}).raise_for_status()
-            http.post("/api/v5/artifacts/personas/label", json={
-                "persona_id": persona_id, "label": "production", "version": 1}).raise_for_status()
+                http.post(
+                    "/api/v5/artifacts/personas/update",
+                    json={"personas": [{"persona_id": persona_id, "description": f"take {version}"}]},
+                ).raise_for_status()
+            http.post(
+                "/api/v5/artifacts/personas/label", json={"persona_id": persona_id, "label": "production", "version": 1}
+            ).raise_for_status()
         path = "/api/v5/resolve/personas/Ada?label=production"
         assert resolve_versions(url, headers, path) == {1}  # both workers now hold version 1
 
         for previous, target in ((1, 2), (2, 3), (3, 1)):
             with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-                moved = http.post("/api/v5/artifacts/personas/label", json={
-                    "persona_id": persona_id, "label": "production", "version": target,
-                    "expected_version": previous})
+                moved = http.post(
+                    "/api/v5/artifacts/personas/label",
+                    json={
+                        "persona_id": persona_id,
+                        "label": "production",
+                        "version": target,
+                        "expected_version": previous,
+                    },
+                )
                 assert moved.status_code == 200, moved.text
             assert resolve_versions(url, headers, path) == {target}
 
         latest = f"/api/v5/resolve/personas/{persona_id}"
         assert resolve_versions(url, headers, latest) == {3}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-            http.post("/api/v5/artifacts/personas/update", json={"personas": [
-                {"persona_id": persona_id, "description": "take 4"}]}).raise_for_status()
+            http.post(
+                "/api/v5/artifacts/personas/update",
+                json={"personas": [{"persona_id": persona_id, "description": "take 4"}]},
+            ).raise_for_status()
         assert resolve_versions(url, headers, latest) == {4}
 
 
@@ -68,16 +79,23 @@ def test_two_app_instances_on_one_database_see_each_others_label_moves_at_once(s
     second_db = Database(database_url)
     try:
         first, second = TestClient(create_app(settings, db)), TestClient(create_app(settings, second_db))
-        created = first.post("/api/v5/artifacts/personas/create", headers=headers,
-                             json={"personas": [{"name": "Ada"}]}).json()
+        created = first.post(
+            "/api/v5/artifacts/personas/create", headers=headers, json={"personas": [{"name": "Ada"}]}
+        ).json()
         persona_id = created["results"][0]["persona_id"]
-        first.post("/api/v5/artifacts/personas/update", headers=headers, json={"personas": [
-            {"persona_id": persona_id, "description": "take 2"}]}).raise_for_status()
+        first.post(
+            "/api/v5/artifacts/personas/update",
+            headers=headers,
+            json={"personas": [{"persona_id": persona_id, "description": "take 2"}]},
+        ).raise_for_status()
         path = "/api/v5/resolve/personas/Ada?label=production"
         previous = None
         for target in (1, 2, 1, 2):
-            moved = first.post("/api/v5/artifacts/personas/label", headers=headers, json={
-                "persona_id": persona_id, "label": "production", "version": target, "expected_version": previous})
+            moved = first.post(
+                "/api/v5/artifacts/personas/label",
+                headers=headers,
+                json={"persona_id": persona_id, "label": "production", "version": target, "expected_version": previous},
+            )
             assert moved.status_code == 200, moved.text
             for _ in range(5):  # the first read fills the second app's cache, the others are served from it
                 assert second.get(path, headers=headers).json()["version"] == target

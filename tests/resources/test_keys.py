@@ -21,11 +21,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from conftest import assert_error, make_key
 from loomwork.db.all_models import metadata
 from loomwork.resources.models import Resource
 from loomwork.resources.secrets import box
-
-from conftest import assert_error, make_key
 
 KIND = "invocations"
 SECRET = "sk-proj-Zq7Vx2Lm9Pw4Tn8Rb6Hc1Jd5-LOOMWORK-k3y9"
@@ -43,41 +42,42 @@ def assert_no_plain_secret(body: str | bytes, where: str) -> None:
     raw = body.decode("utf-8") if isinstance(body, bytes) else body
     for plain in (SECRET, MIDDLE, OTHER_SECRET, OTHER_MIDDLE):
         at = raw.find(plain)
-        assert at < 0, f"{where} carries the secret in plain: ...{raw[max(at - 300, 0):at + 100]}..."
+        assert at < 0, f"{where} carries the secret in plain: ...{raw[max(at - 300, 0) : at + 100]}..."
 
 
-def send(api, body: dict[str, Any]):  # noqa: ANN001, ANN201
+def send(api, body: dict[str, Any]):
     return api.op(KIND, "draft", body, method="PATCH")
 
 
-def ok(api, body: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def ok(api, body: dict[str, Any]) -> dict[str, Any]:
     response = send(api, body)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def key_rows(db) -> list[tuple[str, dict[str, Any]]]:  # noqa: ANN001
+def key_rows(db) -> list[tuple[str, dict[str, Any]]]:
     """The stored key resources: (id, stored value as JSON)."""
     with db.transaction(write=False) as session:
         rows = session.execute(select(Resource.id, Resource.value).where(Resource.kind == "key")).all()
     return [(str(rid), json.loads(value)) for rid, value in rows]
 
 
-def selected_key(api, invocation_id: str) -> tuple[str, Any]:  # noqa: ANN001
+def selected_key(api, invocation_id: str) -> tuple[str, Any]:
     section = api.ok(KIND, "get", {"invocation_id": invocation_id})["keys"]
     (key_id,) = section["selected_ids"]
     return key_id, next(o["value"] for o in section["options"] if o["id"] == key_id)
 
 
-def download(api, upload_id: str):  # noqa: ANN001, ANN201
+def download(api, upload_id: str):
     response = api.client.get(f"/api/v5/uploads/{upload_id}", headers=api.headers)
     assert response.status_code == 200, response.text
     return response
 
 
-def import_file(api, data: bytes):  # noqa: ANN001, ANN201
-    response = api.client.post(f"/api/v5/artifacts/{KIND}/import", headers=api.headers,
-                               files={"file": ("invocations.csv", data, "text/csv")})
+def import_file(api, data: bytes):
+    response = api.client.post(
+        f"/api/v5/artifacts/{KIND}/import", headers=api.headers, files={"file": ("invocations.csv", data, "text/csv")}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -96,16 +96,24 @@ def test_no_response_ever_carries_the_secret_only_its_mask(api):
     responses["new draft"] = made
     draft_id = made.json()["draft_id"]
     responses["second patch"] = send(api, {"draft_id": draft_id, "key": KEY, "description": "Calls GPT"})
-    responses["replay"] = send(api, {"draft_id": draft_id, "key": KEY, "description": "Calls GPT",
-                                     "idempotency_key": responses["second patch"].json()["idempotency_key"]})
+    responses["replay"] = send(
+        api,
+        {
+            "draft_id": draft_id,
+            "key": KEY,
+            "description": "Calls GPT",
+            "idempotency_key": responses["second patch"].json()["idempotency_key"],
+        },
+    )
     responses["draft get"] = api.op(KIND, "get", {"draft_id": draft_id})
     responses["drafts"] = api.op(KIND, "drafts")
     committed = api.op(KIND, "create", {KIND: [{"draft_id": draft_id}]})
     responses["create from draft"] = committed
     invocation_id = committed.json()["results"][0]["invocation_id"]
     responses["create with key"] = api.op(KIND, "create", {KIND: [{"name": "Direct", "key": KEY}]})
-    responses["update"] = api.op(KIND, "update", {KIND: [{"invocation_id": invocation_id,
-                                                           "key": {"name": "anthropic", "secret": OTHER_SECRET}}]})
+    responses["update"] = api.op(
+        KIND, "update", {KIND: [{"invocation_id": invocation_id, "key": {"name": "anthropic", "secret": OTHER_SECRET}}]}
+    )
     responses["update back"] = api.op(KIND, "update", {KIND: [{"invocation_id": invocation_id, "key": KEY}]})
     responses["get"] = api.op(KIND, "get", {"invocation_id": invocation_id})
     responses["get searching keys"] = api.op(KIND, "get", {"invocation_id": invocation_id, "keys_search": "k3y9"})
@@ -184,8 +192,9 @@ def test_keys_never_dedupe_so_a_create_cannot_confirm_a_guessed_secret(api, make
     guesser = make_api("editor")  # same group: it can read the keys' masks, not their secrets
 
     def answer(secret: str) -> dict:
-        (result,) = guesser.post("/api/v5/resources/keys/create",
-                                 {"keys": [{"name": "openai", "secret": secret}]}).json()["results"]
+        (result,) = guesser.post(
+            "/api/v5/resources/keys/create", {"keys": [{"name": "openai", "secret": secret}]}
+        ).json()["results"]
         assert result["id"] != owner_key
         return {k: v for k, v in result.items() if k not in ("id", "created_at")}
 
@@ -221,13 +230,24 @@ def test_a_masked_secret_as_input_is_422_and_creates_nothing(api, db):
 # --- logs --------------------------------------------------------------------------------------------------
 
 # Loggers that do not pass their records up to the root (uvicorn's own), so the capture joins them directly.
-LOGGERS = ("loomwork", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore", "httpx2",
-           "fastapi", "starlette", "mcp")
+LOGGERS = (
+    "loomwork",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "fastapi",
+    "starlette",
+    "mcp",
+)
 
 
 @contextmanager
-def every_log(caplog: pytest.LogCaptureFixture, level: int = logging.DEBUG,
-              extra: tuple[str, ...] = ()) -> Iterator[None]:
+def every_log(
+    caplog: pytest.LogCaptureFixture, level: int = logging.DEBUG, extra: tuple[str, ...] = ()
+) -> Iterator[None]:
     caplog.set_level(level)
     joined = []
     for name in LOGGERS + extra:
@@ -246,8 +266,13 @@ def every_log(caplog: pytest.LogCaptureFixture, level: int = logging.DEBUG,
 def logged_text(caplog: pytest.LogCaptureFixture) -> str:
     parts = []
     for record in caplog.records:
-        parts += [record.name, record.getMessage(), repr(record.args), record.exc_text or "",
-                  repr(getattr(record, "__dict__", {}))]
+        parts += [
+            record.name,
+            record.getMessage(),
+            repr(record.args),
+            record.exc_text or "",
+            repr(getattr(record, "__dict__", {})),
+        ]
     return "\n".join(parts)
 
 
@@ -264,8 +289,18 @@ def test_log_records_at_debug_hold_no_plain_secret(live_server, db, caplog):
         assert malformed.status_code == 422
         created = http.post(f"{base}/create", json={KIND: [{"draft_id": draft_id}]})
         invocation_id = created.json()["results"][0]["invocation_id"]
-        updated = http.post(f"{base}/update", json={KIND: [{"invocation_id": invocation_id, "expected_version": 9,
-                                                            "key": {"name": "b", "secret": OTHER_SECRET}}]})
+        updated = http.post(
+            f"{base}/update",
+            json={
+                KIND: [
+                    {
+                        "invocation_id": invocation_id,
+                        "expected_version": 9,
+                        "key": {"name": "b", "secret": OTHER_SECRET},
+                    }
+                ]
+            },
+        )
         assert updated.json()["results"][0]["code"] == "version_conflict"
         assert http.post(f"{base}/get", json={"invocation_id": invocation_id}).status_code == 200
         assert http.post(f"{base}/export", json={}).status_code == 200

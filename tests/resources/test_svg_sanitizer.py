@@ -24,10 +24,29 @@ CLOSE = "</svg>"
 # Independent copy of the allowlist, so a careless widening of the module's
 # list shows up here as a failing test.
 ALLOWED_ELEMENTS = {
-    "svg", "g", "path", "circle", "ellipse", "line", "polyline", "polygon",
-    "rect", "text", "tspan", "title", "desc", "defs", "symbol", "use",
-    "linearGradient", "radialGradient", "stop", "clipPath", "mask",
-    "pattern", "marker",
+    "svg",
+    "g",
+    "path",
+    "circle",
+    "ellipse",
+    "line",
+    "polyline",
+    "polygon",
+    "rect",
+    "text",
+    "tspan",
+    "title",
+    "desc",
+    "defs",
+    "symbol",
+    "use",
+    "linearGradient",
+    "radialGradient",
+    "stop",
+    "clipPath",
+    "mask",
+    "pattern",
+    "marker",
 }
 HREF_ELEMENTS = {"use", "linearGradient", "radialGradient", "pattern"}
 LOCAL_FRAGMENT = re.compile(r"#[A-Za-z_][\w.-]*")
@@ -74,206 +93,235 @@ def assert_survivor_clean(markup: str, forbidden: tuple[str, ...]) -> str:
 # (id, markup, substrings that must not appear in the lowercased output)
 ATTACKS = [
     # --- <script> in all its spellings ------------------------------------
-    ("script-plain", wrap("<script>alert(1)</script><circle r='4'/>"),
-     ("script", "alert")),
-    ("script-unnamespaced-root", "<svg><script>alert(1)</script></svg>",
-     ("script", "alert")),
-    ("script-svg-prefix",
-     f'<s:svg xmlns:s="{SVG_NS}"><s:script>alert(1)</s:script></s:svg>',
-     ("script", "alert")),
-    ("script-xhtml-namespace",
-     wrap(f'<script xmlns="{XHTML_NS}">alert(1)</script>'), ("script", "alert")),
-    ("script-cdata",
-     wrap('<script type="text/ecmascript"><![CDATA[alert(document.cookie)]]></script>'),
-     ("script", "alert", "cdata", "cookie")),
-    ("script-nested-deep",
-     wrap("<g><g><defs><script>alert(1)</script></defs></g></g>"),
-     ("script", "alert")),
-    ("script-inside-text",
-     wrap("<text>hi<script>alert(1)</script>there</text>"), ("script", "alert")),
-    ("script-inside-title",
-     wrap("<title>t<script>alert(1)</script></title>"), ("script", "alert")),
-    ("script-xlink-src",
-     wrap('<script xlink:href="https://evil.example/x.js"/>'),
-     ("script", "evil")),
-    ("xml-events-handler",
-     '<svg xmlns="http://www.w3.org/2000/svg" '
-     'xmlns:ev="http://www.w3.org/2001/xml-events">'
-     '<handler type="application/ecmascript" ev:event="load">alert(1)</handler>'
-     "</svg>",
-     ("handler", "alert", "ev:event", "load")),
+    ("script-plain", wrap("<script>alert(1)</script><circle r='4'/>"), ("script", "alert")),
+    ("script-unnamespaced-root", "<svg><script>alert(1)</script></svg>", ("script", "alert")),
+    ("script-svg-prefix", f'<s:svg xmlns:s="{SVG_NS}"><s:script>alert(1)</s:script></s:svg>', ("script", "alert")),
+    ("script-xhtml-namespace", wrap(f'<script xmlns="{XHTML_NS}">alert(1)</script>'), ("script", "alert")),
+    (
+        "script-cdata",
+        wrap('<script type="text/ecmascript"><![CDATA[alert(document.cookie)]]></script>'),
+        ("script", "alert", "cdata", "cookie"),
+    ),
+    ("script-nested-deep", wrap("<g><g><defs><script>alert(1)</script></defs></g></g>"), ("script", "alert")),
+    ("script-inside-text", wrap("<text>hi<script>alert(1)</script>there</text>"), ("script", "alert")),
+    ("script-inside-title", wrap("<title>t<script>alert(1)</script></title>"), ("script", "alert")),
+    ("script-xlink-src", wrap('<script xlink:href="https://evil.example/x.js"/>'), ("script", "evil")),
+    (
+        "xml-events-handler",
+        '<svg xmlns="http://www.w3.org/2000/svg" '
+        'xmlns:ev="http://www.w3.org/2001/xml-events">'
+        '<handler type="application/ecmascript" ev:event="load">alert(1)</handler>'
+        "</svg>",
+        ("handler", "alert", "ev:event", "load"),
+    ),
     # --- event handler attributes -----------------------------------------
     ("onload-root", f'<svg xmlns="{SVG_NS}" onload="alert(1)"/>', ("onload", "alert")),
-    ("onclick-rect", wrap('<rect width="5" height="5" onclick="alert(1)"/>'),
-     ("onclick", "alert")),
-    ("onload-uppercase", f'<svg xmlns="{SVG_NS}" ONLOAD="alert(1)"/>',
-     ("onload", "alert")),
-    ("onload-mixed-case", wrap('<circle r="1" OnLoAd="alert(1)"/>'),
-     ("onload", "alert")),
-    ("onmouseover-nested",
-     wrap('<g><g><text x="1">hi<tspan onmouseover="alert(1)">x</tspan></text></g></g>'),
-     ("onmouseover", "alert")),
-    ("onbegin-on-use", wrap('<use href="#a" onbegin="alert(1)"/>'),
-     ("onbegin", "alert")),
-    ("onfocusin-namespaced",
-     wrap('<g xmlns:h="http://www.w3.org/1999/xhtml" h:onfocusin="alert(1)"/>'),
-     ("onfocusin", "alert")),
+    ("onclick-rect", wrap('<rect width="5" height="5" onclick="alert(1)"/>'), ("onclick", "alert")),
+    ("onload-uppercase", f'<svg xmlns="{SVG_NS}" ONLOAD="alert(1)"/>', ("onload", "alert")),
+    ("onload-mixed-case", wrap('<circle r="1" OnLoAd="alert(1)"/>'), ("onload", "alert")),
+    (
+        "onmouseover-nested",
+        wrap('<g><g><text x="1">hi<tspan onmouseover="alert(1)">x</tspan></text></g></g>'),
+        ("onmouseover", "alert"),
+    ),
+    ("onbegin-on-use", wrap('<use href="#a" onbegin="alert(1)"/>'), ("onbegin", "alert")),
+    (
+        "onfocusin-namespaced",
+        wrap('<g xmlns:h="http://www.w3.org/1999/xhtml" h:onfocusin="alert(1)"/>'),
+        ("onfocusin", "alert"),
+    ),
     # --- javascript: URLs --------------------------------------------------
     ("js-href-use", wrap('<use href="javascript:alert(1)"/>'), ("javascript", "alert")),
-    ("js-xlink-href-use", wrap('<use xlink:href="javascript:alert(1)"/>'),
-     ("javascript", "alert")),
-    ("js-href-leading-whitespace",
-     wrap('<use href=" &#9;&#10; javascript:alert(1)"/>'), ("javascript", "alert")),
-    ("js-href-tab-inside", wrap('<use href="java&#9;script:alert(1)"/>'),
-     ("script", "alert")),
-    ("js-href-newline-inside", wrap('<use href="java&#x0A;script:alert(1)"/>'),
-     ("script", "alert")),
-    ("js-href-entity-encoded", wrap('<use href="&#106;avascript:alert(1)"/>'),
-     ("javascript", "alert")),
-    ("js-xlink-href-hex-entities",
-     wrap('<use xlink:href="&#x6A;&#x61;vascript:alert(1)"/>'), ("javascript", "alert")),
-    ("js-href-mixed-case", wrap('<use href="JaVaScRiPt:alert(1)"/>'),
-     ("javascript", "alert")),
-    ("js-href-on-gradient",
-     wrap('<linearGradient id="g" href="javascript:alert(1)"/>'), ("javascript", "alert")),
-    ("js-fragment-lookalike", wrap('<use href="#javascript:alert(1)"/>'),
-     ("javascript", "alert")),
+    ("js-xlink-href-use", wrap('<use xlink:href="javascript:alert(1)"/>'), ("javascript", "alert")),
+    ("js-href-leading-whitespace", wrap('<use href=" &#9;&#10; javascript:alert(1)"/>'), ("javascript", "alert")),
+    ("js-href-tab-inside", wrap('<use href="java&#9;script:alert(1)"/>'), ("script", "alert")),
+    ("js-href-newline-inside", wrap('<use href="java&#x0A;script:alert(1)"/>'), ("script", "alert")),
+    ("js-href-entity-encoded", wrap('<use href="&#106;avascript:alert(1)"/>'), ("javascript", "alert")),
+    ("js-xlink-href-hex-entities", wrap('<use xlink:href="&#x6A;&#x61;vascript:alert(1)"/>'), ("javascript", "alert")),
+    ("js-href-mixed-case", wrap('<use href="JaVaScRiPt:alert(1)"/>'), ("javascript", "alert")),
+    ("js-href-on-gradient", wrap('<linearGradient id="g" href="javascript:alert(1)"/>'), ("javascript", "alert")),
+    ("js-fragment-lookalike", wrap('<use href="#javascript:alert(1)"/>'), ("javascript", "alert")),
     ("js-vbscript", wrap('<use href="vbscript:msgbox(1)"/>'), ("vbscript", "msgbox")),
-    ("js-valid-plus-evil-xlink",
-     wrap('<use href="#ok" xlink:href="javascript:alert(1)"/>'), ("javascript", "alert")),
+    ("js-valid-plus-evil-xlink", wrap('<use href="#ok" xlink:href="javascript:alert(1)"/>'), ("javascript", "alert")),
     ("href-on-non-reference-element", wrap('<rect href="#x" width="1"/>'), ("href",)),
     # --- data: URLs -------------------------------------------------------
-    ("data-href-use",
-     wrap('<use href="data:image/svg+xml;base64,PHN2Zz48c2NyaXB0Lz48L3N2Zz4=#a"/>'),
-     ("data:", "base64")),
-    ("data-xlink-href-pattern",
-     wrap('<pattern id="p" xlink:href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"/>'),
-     ("data:", "script", "alert")),
+    (
+        "data-href-use",
+        wrap('<use href="data:image/svg+xml;base64,PHN2Zz48c2NyaXB0Lz48L3N2Zz4=#a"/>'),
+        ("data:", "base64"),
+    ),
+    (
+        "data-xlink-href-pattern",
+        wrap('<pattern id="p" xlink:href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"/>'),
+        ("data:", "script", "alert"),
+    ),
     ("data-uppercase-spaced", wrap('<use href="  DATA:text/html,x"/>'), ("data:",)),
     # --- embedded HTML ----------------------------------------------------
-    ("foreignobject-html",
-     wrap('<foreignObject width="100" height="100">'
-          f'<body xmlns="{XHTML_NS}"><iframe src="javascript:alert(1)"/>'
-          '<img src="x" onerror="alert(2)"/><p>hi</p></body></foreignObject>'),
-     ("foreignobject", "iframe", "onerror", "javascript", "body", "img", "alert")),
-    ("html-iframe-embed-object",
-     wrap(f'<iframe xmlns="{XHTML_NS}" src="https://evil.example/"/>'
-          '<embed src="https://evil.example/x.swf"/>'
-          '<object data="https://evil.example/x"/>'),
-     ("iframe", "embed", "object", "evil")),
+    (
+        "foreignobject-html",
+        wrap(
+            '<foreignObject width="100" height="100">'
+            f'<body xmlns="{XHTML_NS}"><iframe src="javascript:alert(1)"/>'
+            '<img src="x" onerror="alert(2)"/><p>hi</p></body></foreignObject>'
+        ),
+        ("foreignobject", "iframe", "onerror", "javascript", "body", "img", "alert"),
+    ),
+    (
+        "html-iframe-embed-object",
+        wrap(
+            f'<iframe xmlns="{XHTML_NS}" src="https://evil.example/"/>'
+            '<embed src="https://evil.example/x.swf"/>'
+            '<object data="https://evil.example/x"/>'
+        ),
+        ("iframe", "embed", "object", "evil"),
+    ),
     # --- external references ----------------------------------------------
-    ("use-external-http", wrap('<use href="http://evil.example/x.svg#a"/>'),
-     ("evil",)),
+    ("use-external-http", wrap('<use href="http://evil.example/x.svg#a"/>'), ("evil",)),
     ("use-external-relative", wrap('<use href="other.svg#a"/>'), ("other.svg",)),
-    ("use-external-xlink", wrap('<use xlink:href="//evil.example/x.svg#a"/>'),
-     ("evil",)),
+    ("use-external-xlink", wrap('<use xlink:href="//evil.example/x.svg#a"/>'), ("evil",)),
     ("use-file-url", wrap('<use href="file:///etc/passwd#a"/>'), ("passwd", "file:")),
-    ("xml-base-rebases-fragment",
-     f'<svg xmlns="{SVG_NS}" xml:base="http://evil.example/"><use href="#a"/></svg>',
-     ("evil", "xml:base", "base=")),
-    ("image-href", wrap('<image href="https://evil.example/track.png" width="1"/>'),
-     ("image", "evil")),
-    ("image-xlink-data",
-     wrap('<image xlink:href="data:image/svg+xml,&lt;svg onload=alert(1)&gt;"/>'),
-     ("image", "data:", "onload")),
-    ("feimage-in-filter",
-     wrap('<filter id="f"><feImage href="https://evil.example/x.png"/></filter>'),
-     ("feimage", "filter", "evil")),
+    (
+        "xml-base-rebases-fragment",
+        f'<svg xmlns="{SVG_NS}" xml:base="http://evil.example/"><use href="#a"/></svg>',
+        ("evil", "xml:base", "base="),
+    ),
+    ("image-href", wrap('<image href="https://evil.example/track.png" width="1"/>'), ("image", "evil")),
+    (
+        "image-xlink-data",
+        wrap('<image xlink:href="data:image/svg+xml,&lt;svg onload=alert(1)&gt;"/>'),
+        ("image", "data:", "onload"),
+    ),
+    (
+        "feimage-in-filter",
+        wrap('<filter id="f"><feImage href="https://evil.example/x.png"/></filter>'),
+        ("feimage", "filter", "evil"),
+    ),
     # --- animation that rewrites attributes -------------------------------
-    ("set-href-javascript",
-     wrap('<use href="#a"><set attributeName="href" to="javascript:alert(1)"/></use>'),
-     ("<set", "attributename", "javascript", "alert")),
-    ("set-onload-attribute",
-     wrap('<rect width="1"><set attributeName="onmouseover" to="alert(1)"/></rect>'),
-     ("<set", "onmouseover", "alert")),
-    ("animate-href-values",
-     wrap('<use href="#a"><animate attributeName="href" '
-          'values="javascript:alert(1);#a" dur="1s"/></use>'),
-     ("animate", "values", "javascript", "alert")),
-    ("animate-xlink-href",
-     wrap('<use xlink:href="#a"><animate attributeName="xlink:href" '
-          'from="#a" to="javascript:alert(1)" begin="0s"/></use>'),
-     ("animate", "javascript", "alert")),
-    ("animatemotion-and-transform",
-     wrap('<rect width="1"><animateMotion path="M0 0" onbegin="alert(1)"/>'
-          '<animateTransform attributeName="transform" type="rotate" onend="alert(2)"/>'
-          "</rect>"),
-     ("animate", "onbegin", "onend", "alert")),
+    (
+        "set-href-javascript",
+        wrap('<use href="#a"><set attributeName="href" to="javascript:alert(1)"/></use>'),
+        ("<set", "attributename", "javascript", "alert"),
+    ),
+    (
+        "set-onload-attribute",
+        wrap('<rect width="1"><set attributeName="onmouseover" to="alert(1)"/></rect>'),
+        ("<set", "onmouseover", "alert"),
+    ),
+    (
+        "animate-href-values",
+        wrap('<use href="#a"><animate attributeName="href" values="javascript:alert(1);#a" dur="1s"/></use>'),
+        ("animate", "values", "javascript", "alert"),
+    ),
+    (
+        "animate-xlink-href",
+        wrap(
+            '<use xlink:href="#a"><animate attributeName="xlink:href" '
+            'from="#a" to="javascript:alert(1)" begin="0s"/></use>'
+        ),
+        ("animate", "javascript", "alert"),
+    ),
+    (
+        "animatemotion-and-transform",
+        wrap(
+            '<rect width="1"><animateMotion path="M0 0" onbegin="alert(1)"/>'
+            '<animateTransform attributeName="transform" type="rotate" onend="alert(2)"/>'
+            "</rect>"
+        ),
+        ("animate", "onbegin", "onend", "alert"),
+    ),
     # --- links -------------------------------------------------------------
-    ("a-javascript", wrap('<a href="javascript:alert(1)"><circle r="3"/></a>'),
-     ("<a", "javascript", "alert")),
-    ("a-xlink-external",
-     wrap('<a xlink:href="https://evil.example/phish" target="_top"><text>Login</text></a>'),
-     ("<a", "evil", "target", "login")),
+    ("a-javascript", wrap('<a href="javascript:alert(1)"><circle r="3"/></a>'), ("<a", "javascript", "alert")),
+    (
+        "a-xlink-external",
+        wrap('<a xlink:href="https://evil.example/phish" target="_top"><text>Login</text></a>'),
+        ("<a", "evil", "target", "login"),
+    ),
     # --- CSS ---------------------------------------------------------------
-    ("style-element-import",
-     wrap('<style>@import url(https://evil.example/x.css); '
-          "circle { fill: url(javascript:alert(1)) }</style><circle r='1'/>"),
-     ("<style", "@import", "evil", "javascript")),
-    ("style-element-xhtml",
-     wrap(f'<style xmlns="{XHTML_NS}">body{{background:url(//evil.example/)}}</style>'),
-     ("<style", "evil", "background")),
-    ("style-attr-url-javascript",
-     wrap('<rect width="1" style="fill:url(javascript:alert(1))"/>'),
-     ("javascript", "alert", "style=")),
-    ("style-attr-expression",
-     wrap('<rect width="1" style="width:expression(alert(1));fill:red"/>'),
-     ("expression", "alert")),
-    ("style-attr-moz-binding",
-     wrap('<rect style="-moz-binding:url(http://evil.example/x.xml#b);fill:red"/>'),
-     ("binding", "evil")),
-    ("style-attr-background-image",
-     wrap('<rect style="background-image:url(https://evil.example/t.png)"/>'),
-     ("background", "evil", "style=")),
-    ("style-attr-import", wrap('<rect style="@import url(//evil.example/x.css)"/>'),
-     ("@import", "evil")),
-    ("style-attr-css-escape",
-     wrap('<rect style="fill:u\\72 l(https://evil.example/x)"/>'), ("evil",)),
-    ("style-attr-comment", wrap('<rect style="fill:url(/**/https://evil.example/)"/>'),
-     ("evil",)),
-    ("style-attr-breakout",
-     wrap('<rect style="fill:red}&lt;/style&gt;&lt;script&gt;alert(1)&lt;/script&gt;"/>'),
-     ("script", "alert")),
-    ("style-attr-image-set",
-     wrap('<rect style="fill:image-set(&quot;https://evil.example/x&quot; 1x)"/>'),
-     ("evil", "image-set")),
-    ("fill-url-external", wrap('<rect width="1" fill="url(http://evil/#x)"/>'),
-     ("evil", "fill=")),
-    ("fill-url-external-quoted",
-     wrap("<rect width=\"1\" fill=\"url('https://evil.example/x.svg#g')\"/>"),
-     ("evil",)),
-    ("fill-url-local-then-external",
-     wrap('<rect fill="url(#ok) url(http://evil.example/#x)"/>'), ("evil",)),
+    (
+        "style-element-import",
+        wrap(
+            "<style>@import url(https://evil.example/x.css); "
+            "circle { fill: url(javascript:alert(1)) }</style><circle r='1'/>"
+        ),
+        ("<style", "@import", "evil", "javascript"),
+    ),
+    (
+        "style-element-xhtml",
+        wrap(f'<style xmlns="{XHTML_NS}">body{{background:url(//evil.example/)}}</style>'),
+        ("<style", "evil", "background"),
+    ),
+    (
+        "style-attr-url-javascript",
+        wrap('<rect width="1" style="fill:url(javascript:alert(1))"/>'),
+        ("javascript", "alert", "style="),
+    ),
+    (
+        "style-attr-expression",
+        wrap('<rect width="1" style="width:expression(alert(1));fill:red"/>'),
+        ("expression", "alert"),
+    ),
+    (
+        "style-attr-moz-binding",
+        wrap('<rect style="-moz-binding:url(http://evil.example/x.xml#b);fill:red"/>'),
+        ("binding", "evil"),
+    ),
+    (
+        "style-attr-background-image",
+        wrap('<rect style="background-image:url(https://evil.example/t.png)"/>'),
+        ("background", "evil", "style="),
+    ),
+    ("style-attr-import", wrap('<rect style="@import url(//evil.example/x.css)"/>'), ("@import", "evil")),
+    ("style-attr-css-escape", wrap('<rect style="fill:u\\72 l(https://evil.example/x)"/>'), ("evil",)),
+    ("style-attr-comment", wrap('<rect style="fill:url(/**/https://evil.example/)"/>'), ("evil",)),
+    (
+        "style-attr-breakout",
+        wrap('<rect style="fill:red}&lt;/style&gt;&lt;script&gt;alert(1)&lt;/script&gt;"/>'),
+        ("script", "alert"),
+    ),
+    (
+        "style-attr-image-set",
+        wrap('<rect style="fill:image-set(&quot;https://evil.example/x&quot; 1x)"/>'),
+        ("evil", "image-set"),
+    ),
+    ("fill-url-external", wrap('<rect width="1" fill="url(http://evil/#x)"/>'), ("evil", "fill=")),
+    ("fill-url-external-quoted", wrap('<rect width="1" fill="url(\'https://evil.example/x.svg#g\')"/>'), ("evil",)),
+    ("fill-url-local-then-external", wrap('<rect fill="url(#ok) url(http://evil.example/#x)"/>'), ("evil",)),
     ("mask-url-relative-file", wrap('<g mask="url(other.svg#m)"/>'), ("other.svg",)),
-    ("clip-path-url-uppercase", wrap('<g clip-path="URL(http://evil.example/#c)"/>'),
-     ("evil",)),
+    ("clip-path-url-uppercase", wrap('<g clip-path="URL(http://evil.example/#c)"/>'), ("evil",)),
     ("fill-css-escape", wrap('<rect fill="u\\rl(http://evil.example/#x)"/>'), ("evil",)),
     ("fill-javascript", wrap('<rect fill="javascript:alert(1)"/>'), ("javascript",)),
     # --- XML-level tricks that parse but must not survive -----------------
-    ("xinclude",
-     wrap('<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
-          'href="file:///etc/passwd" parse="text"/>'),
-     ("include", "passwd")),
-    ("processing-instruction-prolog",
-     '<?xml version="1.0" encoding="UTF-8"?>'
-     '<?xml-stylesheet type="text/css" href="https://evil.example/x.css"?>'
-     + wrap('<circle r="2"/>'),
-     ("<?", "stylesheet", "evil")),
-    ("processing-instruction-inside",
-     wrap('<?php system("id"); ?><g><?evil payload?></g>'), ("<?", "php", "evil")),
-    ("comments",
-     "<!-- <script>alert(0)</script> -->"
-     + wrap("<!-- <script>alert(1)</script> --><g><!--[if IE]>x<![endif]--></g>"),
-     ("<!--", "script", "alert", "endif")),
-    ("unknown-namespace-attributes",
-     wrap('<g xmlns:x="urn:evil" x:href="javascript:alert(1)" x:fill="red"/>'),
-     ("javascript", "urn:evil", "x:")),
-    ("editor-metadata",
-     f'<svg xmlns="{SVG_NS}" xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/'
-     'sodipodi-0.dtd" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape">'
-     '<sodipodi:namedview inkscape:zoom="1"/><metadata><x>y</x></metadata>'
-     '<path inkscape:label="p" d="M0 0h1"/></svg>',
-     ("sodipodi", "inkscape", "metadata", "namedview")),
+    (
+        "xinclude",
+        wrap('<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" parse="text"/>'),
+        ("include", "passwd"),
+    ),
+    (
+        "processing-instruction-prolog",
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<?xml-stylesheet type="text/css" href="https://evil.example/x.css"?>' + wrap('<circle r="2"/>'),
+        ("<?", "stylesheet", "evil"),
+    ),
+    ("processing-instruction-inside", wrap('<?php system("id"); ?><g><?evil payload?></g>'), ("<?", "php", "evil")),
+    (
+        "comments",
+        "<!-- <script>alert(0)</script> -->"
+        + wrap("<!-- <script>alert(1)</script> --><g><!--[if IE]>x<![endif]--></g>"),
+        ("<!--", "script", "alert", "endif"),
+    ),
+    (
+        "unknown-namespace-attributes",
+        wrap('<g xmlns:x="urn:evil" x:href="javascript:alert(1)" x:fill="red"/>'),
+        ("javascript", "urn:evil", "x:"),
+    ),
+    (
+        "editor-metadata",
+        f'<svg xmlns="{SVG_NS}" xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/'
+        'sodipodi-0.dtd" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape">'
+        '<sodipodi:namedview inkscape:zoom="1"/><metadata><x>y</x></metadata>'
+        '<path inkscape:label="p" d="M0 0h1"/></svg>',
+        ("sodipodi", "inkscape", "metadata", "namedview"),
+    ),
 ]
 
 
@@ -296,29 +344,37 @@ BILLION_LAUGHS = (
 
 # (id, markup, substring expected in the human reason)
 REJECTED = [
-    ("dtd-internal-entity",
-     '<!DOCTYPE svg [<!ENTITY x "javascript:alert(1)">]>'
-     + wrap('<use href="&x;"/>'), "document type"),
-    ("dtd-external-entity-file",
-     '<!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-     + wrap("<text>&xxe;</text>"), "document type"),
-    ("dtd-external-entity-http",
-     '<!DOCTYPE svg [<!ENTITY xxe SYSTEM "http://evil.example/x">]>'
-     + wrap("<text>&xxe;</text>"), "document type"),
-    ("dtd-parameter-entity",
-     '<!DOCTYPE svg [<!ENTITY % p SYSTEM "http://evil.example/x.dtd"> %p;]>'
-     + wrap(""), "document type"),
-    ("dtd-public-external-subset",
-     '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
-     '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">' + wrap(""), "document type"),
+    (
+        "dtd-internal-entity",
+        '<!DOCTYPE svg [<!ENTITY x "javascript:alert(1)">]>' + wrap('<use href="&x;"/>'),
+        "document type",
+    ),
+    (
+        "dtd-external-entity-file",
+        '<!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + wrap("<text>&xxe;</text>"),
+        "document type",
+    ),
+    (
+        "dtd-external-entity-http",
+        '<!DOCTYPE svg [<!ENTITY xxe SYSTEM "http://evil.example/x">]>' + wrap("<text>&xxe;</text>"),
+        "document type",
+    ),
+    (
+        "dtd-parameter-entity",
+        '<!DOCTYPE svg [<!ENTITY % p SYSTEM "http://evil.example/x.dtd"> %p;]>' + wrap(""),
+        "document type",
+    ),
+    (
+        "dtd-public-external-subset",
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">' + wrap(""),
+        "document type",
+    ),
     ("billion-laughs", BILLION_LAUGHS, "document type"),
     ("undeclared-entity", wrap("<text>&xxe;</text>"), "well-formed"),
     ("html-entity", wrap("<text>&nbsp;</text>"), "well-formed"),
-    ("root-html", f'<html xmlns="{XHTML_NS}"><body><svg xmlns="{SVG_NS}"/></body></html>',
-     "not SVG"),
+    ("root-html", f'<html xmlns="{XHTML_NS}"><body><svg xmlns="{SVG_NS}"/></body></html>', "not SVG"),
     ("root-html-plain", "<html><script>alert(1)</script></html>", "not SVG"),
-    ("root-math", '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi>x</mi></math>',
-     "not SVG"),
+    ("root-math", '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi>x</mi></math>', "not SVG"),
     ("root-svg-wrong-namespace", '<svg xmlns="http://example.com/not-svg"/>', "not SVG"),
     ("root-svg-local-name-xhtml", f'<h:svg xmlns:h="{XHTML_NS}"/>', "not SVG"),
     ("root-uppercase-svg", f'<SVG xmlns="{SVG_NS}"/>', "not SVG"),
@@ -332,8 +388,7 @@ REJECTED = [
     ("empty", "", "empty"),
     ("whitespace-only", " \n\t ", "empty"),
     ("oversized", wrap("<path d='" + "M0 0" * (MAX_SVG_BYTES // 4) + "'/>"), "64 KiB"),
-    ("oversized-in-utf8-only",
-     wrap("<title>" + "\u00e9" * (MAX_SVG_BYTES // 2) + "</title>"), "64 KiB"),
+    ("oversized-in-utf8-only", wrap("<title>" + "\u00e9" * (MAX_SVG_BYTES // 2) + "</title>"), "64 KiB"),
     ("oversized-comment-padding", wrap("<!--" + "x" * MAX_SVG_BYTES + "-->"), "64 KiB"),
     ("absurd-nesting", wrap("<g>" * 5000 + "</g>" * 5000), "nested too deeply"),
 ]
@@ -410,17 +465,21 @@ def test_normal_icon_keeps_shapes_and_attributes() -> None:
     assert_structurally_clean(output)
     root = ET.fromstring(output)
     assert root.attrib == {
-        "viewBox": "0 0 24 24", "width": "24", "height": "24",
-        "role": "img", "aria-label": "Loom",
+        "viewBox": "0 0 24 24",
+        "width": "24",
+        "height": "24",
+        "role": "img",
+        "aria-label": "Loom",
     }
     (path,) = _by_local_name(root, "path")
     assert path.attrib == {
-        "d": "M2 2 L22 22 Z", "fill": "url(#grad)", "stroke": "#000", "stroke-width": "2",
+        "d": "M2 2 L22 22 Z",
+        "fill": "url(#grad)",
+        "stroke": "#000",
+        "stroke-width": "2",
     }
     circles = _by_local_name(root, "circle")
-    assert {"cx": "12", "cy": "12", "r": "5", "style": "fill:#fff;stroke:url('#rad')"} in [
-        c.attrib for c in circles
-    ]
+    assert {"cx": "12", "cy": "12", "r": "5", "style": "fill:#fff;stroke:url('#rad')"} in [c.attrib for c in circles]
     (gradient,) = _by_local_name(root, "linearGradient")
     assert gradient.attrib["id"] == "grad"
     stops = _by_local_name(gradient, "stop")
@@ -456,14 +515,14 @@ def test_prefixed_svg_namespace_is_output_as_default_namespace() -> None:
 
 
 def test_style_attribute_keeps_only_allowed_declarations() -> None:
-    output = sanitize_svg(wrap(
-        '<rect style="FILL: red; position: fixed; stroke:url(#g);'
-        ' z-index: 9; opacity:0.5; font-family: \'Open Sans\', serif;"/>'
-    ))
-    rect = _by_local_name(ET.fromstring(output), "rect")[0]
-    assert rect.attrib["style"] == (
-        "fill:red;stroke:url(#g);opacity:0.5;font-family:'Open Sans', serif"
+    output = sanitize_svg(
+        wrap(
+            '<rect style="FILL: red; position: fixed; stroke:url(#g);'
+            " z-index: 9; opacity:0.5; font-family: 'Open Sans', serif;\"/>"
+        )
     )
+    rect = _by_local_name(ET.fromstring(output), "rect")[0]
+    assert rect.attrib["style"] == ("fill:red;stroke:url(#g);opacity:0.5;font-family:'Open Sans', serif")
 
 
 def test_style_attribute_with_nothing_allowed_is_dropped() -> None:
@@ -472,10 +531,9 @@ def test_style_attribute_with_nothing_allowed_is_dropped() -> None:
 
 
 def test_local_url_references_survive_in_all_quoting_styles() -> None:
-    output = sanitize_svg(wrap(
-        '<rect fill="url(#a)"/><rect fill="url(\'#b\')"/>'
-        '<rect fill=\'url("#c")\'/><rect fill="url( #d ) red"/>'
-    ))
+    output = sanitize_svg(
+        wrap('<rect fill="url(#a)"/><rect fill="url(\'#b\')"/><rect fill=\'url("#c")\'/><rect fill="url( #d ) red"/>')
+    )
     fills = [r.attrib["fill"] for r in _by_local_name(ET.fromstring(output), "rect")]
     assert fills == ["url(#a)", "url('#b')", 'url("#c")', "url( #d ) red"]
 
@@ -487,9 +545,7 @@ def test_href_whitespace_is_stripped_and_xlink_normalised() -> None:
 
 
 def test_text_is_escaped_and_kept_only_where_meaningful() -> None:
-    output = sanitize_svg(wrap(
-        "stray<g>junk<rect/>tail</g><text>a &lt;b&gt; &amp; c<tspan>d</tspan>e</text>"
-    ))
+    output = sanitize_svg(wrap("stray<g>junk<rect/>tail</g><text>a &lt;b&gt; &amp; c<tspan>d</tspan>e</text>"))
     assert "stray" not in output and "junk" not in output and "tail" not in output
     assert "a &lt;b&gt; &amp; c" in output
     (text,) = _by_local_name(ET.fromstring(output), "text")
@@ -499,10 +555,9 @@ def test_text_is_escaped_and_kept_only_where_meaningful() -> None:
 IDEMPOTENCE_SAMPLES = [
     pytest.param(NORMAL_ICON, id="normal-icon"),
     pytest.param("<svg><text>line\r\nbreak&#13;cr</text></svg>", id="carriage-returns"),
-    pytest.param(wrap('<rect aria-label="a&#9;b&#10;c &quot;q&quot; &lt;&gt;"/>'),
-                 id="escaped-attribute"),
+    pytest.param(wrap('<rect aria-label="a&#9;b&#10;c &quot;q&quot; &lt;&gt;"/>'), id="escaped-attribute"),
     pytest.param(wrap('<rect style=" fill : red ;; ; stroke:blue "/>'), id="messy-style"),
-    pytest.param(wrap("<text>\u2603 \U0001F600 caf\u00e9</text>"), id="non-ascii"),
+    pytest.param(wrap("<text>\u2603 \U0001f600 caf\u00e9</text>"), id="non-ascii"),
 ] + [pytest.param(markup, id=f"attack-{case_id}") for case_id, markup, _ in ATTACKS]
 
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from conftest import TEST_SECRET, LiveServer, serving
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
-
-from conftest import TEST_SECRET, LiveServer, serving
 
 CHROMIUM = os.environ.get("LOOMWORK_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -28,8 +25,11 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"The browser tests need Chromium at {CHROMIUM}: run `make test` (it installs Debian's "
-                    "chromium package), or `apt-get install chromium`, or set LOOMWORK_CHROMIUM.", pytrace=False)
+        pytest.fail(
+            f"The browser tests need Chromium at {CHROMIUM}: run `make test` (it installs Debian's "
+            "chromium package), or `apt-get install chromium`, or set LOOMWORK_CHROMIUM.",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -43,8 +43,9 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     """One real server for every browser test, started once (building the app and starting uvicorn and
     its MCP lifespan cost seconds); `web_server` points it at each test's own database."""
     home = tmp_path_factory.mktemp("web-server")
-    settings = Settings(database_url=f"sqlite:///{home / 'unused.sqlite3'}", data_dir=home / "data",
-                        secret_key=TEST_SECRET)
+    settings = Settings(
+        database_url=f"sqlite:///{home / 'unused.sqlite3'}", data_dir=home / "data", secret_key=TEST_SECRET
+    )
     app = create_app(settings, Database(settings.database_url))
     with serving(app) as url:
         yield LiveServer(url, settings, app)
@@ -57,7 +58,7 @@ def web_server(shared_server: LiveServer, settings: Settings, db: Database) -> L
 
 
 @pytest.fixture
-def context(browser):  # noqa: ANN001, ANN201
+def context(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     yield context
@@ -65,7 +66,7 @@ def context(browser):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def page(context):  # noqa: ANN001, ANN201
+def page(context):
     """A tab that fails the test on any script error (a broken module would otherwise show a blank page)."""
     errors: list[str] = []
     tab = context.new_page()
@@ -78,7 +79,7 @@ UNLABELLED = """[...document.querySelectorAll('input, select, textarea')]
     .filter((e) => !e.labels?.length && !e.getAttribute('aria-label')).map((e) => e.outerHTML.slice(0, 120))"""
 
 
-def shot(page, name: str) -> None:  # noqa: ANN001
+def shot(page, name: str) -> None:
     """A screenshot of the whole page under tests/artifacts/ (ignored by git), for a person to look at;
     every page shot is also checked for form controls without a label."""
     assert page.evaluate(UNLABELLED) == [], f"{name}: controls without a label"

@@ -26,8 +26,10 @@ OUT = ROOT / "docs" / "screenshots"
 BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("LOOMWORK_CHROMIUM", "/usr/bin/chromium")
 MAX_HEIGHT = 1800  # a long page is cut here: enough to read, small enough to keep in git
-ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><rect x="3" y="3" width="18" height="18" '
-        'rx="4" fill="#2456c9"/><path d="M7 16l3-8 2 5 2-3 3 6z" fill="#fff"/></svg>')
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><rect x="3" y="3" width="18" height="18" '
+    'rx="4" fill="#2456c9"/><path d="M7 16l3-8 2 5 2-3 3 6z" fill="#fff"/></svg>'
+)
 
 
 def _free_port() -> int:
@@ -43,8 +45,12 @@ class Demo:
         self.http = httpx.Client(base_url=url, headers={"X-Api-Key": key}, timeout=60)
 
     def op(self, plural: str, operation: str, body: dict, method: str = "POST", agent: bool = False) -> dict:
-        response = self.http.request(method, f"/api/v5/artifacts/{plural}/{operation}", json=body,
-                                     headers={"X-MCP": "screenshots"} if agent else {})
+        response = self.http.request(
+            method,
+            f"/api/v5/artifacts/{plural}/{operation}",
+            json=body,
+            headers={"X-MCP": "screenshots"} if agent else {},
+        )
         response.raise_for_status()
         return response.json()
 
@@ -55,25 +61,49 @@ class Demo:
 
 def add_activity(demo: Demo) -> dict[str, str]:
     """What seed-demo leaves out: a persona a person wrote, a change to it, and proposals from agents."""
-    draft = demo.op("personas", "draft", {
-        "name": "Museum guide", "description": "Greets visitors and walks them through the collection.",
-        "color": "#2456c9", "icon": ICON, "active": True,
-        "instructions": "Welcome visitors to {{museum}}. Answer in {{language}}, in two or three sentences, and "
-                        "suggest one room to see next.",
-        "examples": ["Where are the Impressionists?", "Is there a café on this floor?"],
-        "departments": ["Visitor services", "Education"], "parameter_fields": ["museum", "language"],
-        "voices": ["Warm", "Concise"], "scenarios": ["A school group arrives early"]}, "PATCH")
+    draft = demo.op(
+        "personas",
+        "draft",
+        {
+            "name": "Museum guide",
+            "description": "Greets visitors and walks them through the collection.",
+            "color": "#2456c9",
+            "icon": ICON,
+            "active": True,
+            "instructions": "Welcome visitors to {{museum}}. Answer in {{language}}, in two or three sentences, and "
+            "suggest one room to see next.",
+            "examples": ["Where are the Impressionists?", "Is there a café on this floor?"],
+            "departments": ["Visitor services", "Education"],
+            "parameter_fields": ["museum", "language"],
+            "voices": ["Warm", "Concise"],
+            "scenarios": ["A school group arrives early"],
+        },
+        "PATCH",
+    )
     persona = demo.op("personas", "create", {"personas": [{"draft_id": draft["draft_id"]}]})["results"][0]
     persona_id = persona["persona_id"]
     edit = demo.op("personas", "draft", {"persona_id": persona_id, "voices": ["Patient"]}, "PATCH")
     demo.op("personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": edit["draft_id"]}]})
     # Agents propose; nothing changes until a person accepts (the Proposals page).
-    demo.op("personas", "draft", {"persona_id": persona_id, "description": "Greets visitors, walks them through "
-                                  "the collection and answers questions about opening hours."}, "PATCH", agent=True)
+    demo.op(
+        "personas",
+        "draft",
+        {
+            "persona_id": persona_id,
+            "description": "Greets visitors, walks them through "
+            "the collection and answers questions about opening hours.",
+        },
+        "PATCH",
+        agent=True,
+    )
     tool_id = demo.first_id("tools")
     demo.op("tools", "draft", {"tool_id": tool_id, "departments": ["Research"]}, "PATCH", agent=True)
-    ids = {"persona": persona_id, "tool": tool_id, "eval": demo.first_id("evals"),
-           "invocation": demo.first_id("invocations")}
+    ids = {
+        "persona": persona_id,
+        "tool": tool_id,
+        "eval": demo.first_id("evals"),
+        "invocation": demo.first_id("invocations"),
+    }
     for kind, artifact_id in list(ids.items()):  # an edit draft per kind, for the editor's pages
         ids[f"{kind}_draft"] = demo.op(f"{kind}s", "draft", {f"{kind}_id": artifact_id}, "PATCH")["draft_id"]
     return ids
@@ -112,8 +142,14 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         page = context.new_page()
         page.on("pageerror", lambda error: print(f"page error: {error}", file=sys.stderr))
         # A 404 from a route another branch adds is expected (its section stays hidden): not worth a line.
-        page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
-                and print(message.text, file=sys.stderr))
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error"
+                and "Failed to load resource" not in message.text
+                and print(message.text, file=sys.stderr)
+            ),
+        )
         page.goto(f"{url}/")
         expect(page.get_by_label("API key")).to_be_visible()
         snap(page, "sign-in")
@@ -125,8 +161,10 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
             snap(page, f"{kind}s-list")
             visit(page, f"{url}/#/k/{kind}s/view/{ids[kind]}")
             snap(page, f"{kind}-page")
-            kind_info = page.evaluate(f"fetch('/web/kinds').then(r => r.json()).then(ks => ks.find(k => k.name === "
-                                      f"'{kind}').steps.map(s => s.key))")
+            kind_info = page.evaluate(
+                f"fetch('/web/kinds').then(r => r.json()).then(ks => ks.find(k => k.name === "
+                f"'{kind}').steps.map(s => s.key))"
+            )
             for step in kind_info:
                 visit(page, f"{url}/#/k/{kind}s/draft/{ids[f'{kind}_draft']}?step={step}")
                 snap(page, f"{kind}-editor-{step.replace('_step', '')}")
@@ -148,14 +186,23 @@ def main() -> None:
         env = {**os.environ, "LOOMWORK_DATA_DIR": home, "LOOMWORK_DATABASE_URL": f"sqlite:///{home}/demo.sqlite3"}
         env.pop("LOOMWORK_SECRET_KEY", None)
         loomwork = str(BIN / "loomwork")
-        subprocess.run([loomwork, "seed-demo", "--personas", "60", "--tools", "20", "--evals", "20",
-                        "--invocations", "20"], env=env, check=True)
-        made = subprocess.run([loomwork, "keys", "create", "--group", "default", "--name", "Ada Admin", "--role",
-                               "admin"], env=env, check=True, capture_output=True, text=True)
+        subprocess.run(
+            [loomwork, "seed-demo", "--personas", "60", "--tools", "20", "--evals", "20", "--invocations", "20"],
+            env=env,
+            check=True,
+        )
+        made = subprocess.run(
+            [loomwork, "keys", "create", "--group", "default", "--name", "Ada Admin", "--role", "admin"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         key = made.stdout.strip().splitlines()[-1]
         port = _free_port()
-        server = subprocess.Popen([loomwork, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [loomwork, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 180  # a busy machine starts slowly

@@ -9,7 +9,7 @@ import uuid
 from conftest import Api
 
 
-def events(client, who: Api, plural: str, artifact_id: str, **params):  # noqa: ANN001, ANN201
+def events(client, who: Api, plural: str, artifact_id: str, **params):
     return client.get(f"/web/artifacts/{plural}/{artifact_id}/events", params=params, headers=who.headers)
 
 
@@ -17,7 +17,8 @@ def test_a_viewer_reads_who_changed_an_artifact_and_which_fields(client, api: Ap
     persona = api.create("personas", name="Archivist", description="Finds documents")
     draft = api.ok("personas", "draft", {"persona_id": persona, "description": "Finds and cites"}, method="PATCH")
     assert api.ok("personas", "update", {"personas": [{"persona_id": persona, "draft_id": draft["draft_id"]}]})[
-        "results"][0]["success"]
+        "results"
+    ][0]["success"]
     api.as_agent().ok("personas", "draft", {"persona_id": persona, "voices": ["Whispered secret"]}, method="PATCH")
     api.create("personas", name="Someone else")  # another artifact's events stay out
 

@@ -13,11 +13,11 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from playwright.sync_api import Page, expect
 
 from conftest import Api
+from mcp import Client
 from web.conftest import LiveServer, shot
 
 pytestmark = pytest.mark.sqlite_only
@@ -32,8 +32,7 @@ def sign_in(page: Page, server: LiveServer, key: str) -> None:
     expect(page.get_by_role("heading", name="Personas", exact=True)).to_be_visible()
 
 
-def test_a_person_signs_in_with_a_key_and_signs_out(page: Page, context, web_server: LiveServer, api: Api,
-                                                    dialect):
+def test_a_person_signs_in_with_a_key_and_signs_out(page: Page, context, web_server: LiveServer, api: Api, dialect):
     page.goto(f"{web_server.url}/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("API key").fill("lw_wrong_key")
@@ -150,8 +149,9 @@ def propose_over_mcp(server: LiveServer, key: str, arguments: dict[str, Any]) ->
     return answer
 
 
-def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(page: Page, web_server: LiveServer, api: Api,
-                                                                          make_api, dialect):
+def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(
+    page: Page, web_server: LiveServer, api: Api, make_api, dialect
+):
     persona_id = api.create("personas", name="Archivist", description="Finds documents")
     proposal = propose_over_mcp(web_server, api.key, {"persona_id": persona_id, "description": "Finds and cites"})
     reviewer = make_api("editor", name="Grace")  # not the draft's owner: the queue is the group's
@@ -177,8 +177,9 @@ def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(page:
     assert api.ok("personas", "drafts")["entries"][0]["draft_id"] == proposal["draft_id"]
 
 
-def test_a_reviewer_rejects_a_proposal_with_a_reason_and_the_queue_says_who(page: Page, web_server: LiveServer,
-                                                                           api: Api, make_api, dialect):
+def test_a_reviewer_rejects_a_proposal_with_a_reason_and_the_queue_says_who(
+    page: Page, web_server: LiveServer, api: Api, make_api, dialect
+):
     api.as_agent().ok("personas", "draft", {"name": "Shouty", "icon": ICON}, method="PATCH")
     api.as_agent().ok("tools", "draft", {"name": "other_tool"}, method="PATCH")
     reviewer = make_api("editor", name="Linus")
@@ -200,8 +201,9 @@ def test_a_reviewer_rejects_a_proposal_with_a_reason_and_the_queue_says_who(page
     assert reviewer.post("/api/v5/resources/names/search", {"search": "shouty"}).json()["total_count"] == 0
 
 
-def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(context, page: Page, web_server: LiveServer, api: Api,
-                                                              dialect):
+def test_two_tabs_editing_one_draft_see_a_conflict_and_reload(
+    context, page: Page, web_server: LiveServer, api: Api, dialect
+):
     draft = api.ok("personas", "draft", {"name": "Ada"}, method="PATCH")
     sign_in(page, web_server, api.key)
     editor = f"{web_server.url}/#/k/personas/draft/{draft['draft_id']}?step=content"

@@ -90,8 +90,11 @@ def check(page: Page, what: str) -> None:
     for width, height in WIDTHS:
         page.set_viewport_size({"width": width, "height": height})
         results = AXE.run(page).response
-        bad = [f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}"
-               for v in results["violations"] if v["impact"] in ("serious", "critical")]
+        bad = [
+            f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}"
+            for v in results["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
         assert bad == [], f"{what} at {width}px: axe-core found {bad}"
         problems = page.evaluate(LAYOUT)
         assert problems == [], f"{what} at {width}px: {problems[:8]}"
@@ -113,23 +116,51 @@ def visit(page: Page, url: str) -> None:
 
 def fill_every_kind(api: Api) -> dict[str, str]:
     """One artifact of each kind with most of its slots set, an edit draft of each, and an agent's proposal."""
-    persona = api.create("personas", name="Museum guide", description="Greets visitors and walks them around.",
-                         color="#2456c9", icon=ICON, active=True,
-                         instructions="Welcome visitors to {{museum}} and answer in {{language}}.",
-                         examples=["Where are the Impressionists?"], departments=["Visitor services", "Education"],
-                         parameter_fields=["museum"], voices=["Warm"], scenarios=["A school group arrives early"])
-    tool = api.create("tools", name="Collection search", description="Finds works in the collection.",
-                      departments=["Research"], instructions=["Search titles first, then artists."],
-                      args_drafts=[{"name": "query", "type": "string", "description": "What to look for",
-                                    "required": True, "position": 0}])
-    evals = api.create("evals", name="Answer quality", description="Do guides answer correctly?",
-                       departments=["Research"], models=["gpt-4o", "small-model"],
-                       model_rubrics=["Correct, and names the room"])
-    invocation = api.create("invocations", name="Guide chat", description="The guide's chat call.",
-                            value="chat", departments=["Visitor services"], modalities=["text"], voices=["Warm"])
+    persona = api.create(
+        "personas",
+        name="Museum guide",
+        description="Greets visitors and walks them around.",
+        color="#2456c9",
+        icon=ICON,
+        active=True,
+        instructions="Welcome visitors to {{museum}} and answer in {{language}}.",
+        examples=["Where are the Impressionists?"],
+        departments=["Visitor services", "Education"],
+        parameter_fields=["museum"],
+        voices=["Warm"],
+        scenarios=["A school group arrives early"],
+    )
+    tool = api.create(
+        "tools",
+        name="Collection search",
+        description="Finds works in the collection.",
+        departments=["Research"],
+        instructions=["Search titles first, then artists."],
+        args_drafts=[
+            {"name": "query", "type": "string", "description": "What to look for", "required": True, "position": 0}
+        ],
+    )
+    evals = api.create(
+        "evals",
+        name="Answer quality",
+        description="Do guides answer correctly?",
+        departments=["Research"],
+        models=["gpt-4o", "small-model"],
+        model_rubrics=["Correct, and names the room"],
+    )
+    invocation = api.create(
+        "invocations",
+        name="Guide chat",
+        description="The guide's chat call.",
+        value="chat",
+        departments=["Visitor services"],
+        modalities=["text"],
+        voices=["Warm"],
+    )
     ids = {"personas": persona, "tools": tool, "evals": evals, "invocations": invocation}
-    api.as_agent().ok("personas", "draft", {"persona_id": persona, "description": "Greets visitors warmly."},
-                      method="PATCH")
+    api.as_agent().ok(
+        "personas", "draft", {"persona_id": persona, "description": "Greets visitors warmly."}, method="PATCH"
+    )
     for plural, artifact_id in list(ids.items()):
         ids[f"{plural}-draft"] = api.ok(plural, "draft", {f"{plural[:-1]}_id": artifact_id}, method="PATCH")["draft_id"]
     return ids
@@ -179,8 +210,7 @@ def test_the_proposals_page_passes_axe_and_fits(page: Page, web_server: LiveServ
     check(page, "proposals")
 
 
-def test_an_artifact_page_shows_its_values_proposals_and_changes(page: Page, web_server: LiveServer, api: Api,
-                                                                 dialect):
+def test_an_artifact_page_shows_its_values_proposals_and_changes(page: Page, web_server: LiveServer, api: Api, dialect):
     ids = fill_every_kind(api)
     sign_in(page, web_server, api.key)
     page.get_by_role("link", name="Museum guide", exact=True).click()
@@ -213,24 +243,59 @@ def test_an_artifact_page_shows_its_values_proposals_and_changes(page: Page, web
     assert ids["personas"] in page.url
 
 
-def test_history_labels_and_the_shared_queue_light_up_when_the_server_has_them(page: Page, web_server: LiveServer,
-                                                                               api: Api, dialect):
+def test_history_labels_and_the_shared_queue_light_up_when_the_server_has_them(
+    page: Page, web_server: LiveServer, api: Api, dialect
+):
     """The shapes of API.md sections 8 and 9, answered here by the browser, as the merged server will."""
     ids = fill_every_kind(api)
     persona = ids["personas"]
-    history = {"persona_id": persona, "total_count": 2, "revisions": [
-        {"version": 2, "created_at": "2026-11-30T10:00:00Z", "operation": "update", "message": "Warmer voice",
-         "author": {"profile_id": "p1", "name": "Grace", "type": "person"}, "via_agent": False,
-         "approved_by": None, "labels": ["production"]},
-        {"version": 1, "created_at": "2026-11-29T10:00:00Z", "operation": "create", "message": None,
-         "author": {"profile_id": "p2", "name": "Scout", "type": "agent"}, "via_agent": True,
-         "approved_by": {"profile_id": "p1", "name": "Grace", "type": "person"}, "labels": []}]}
-    queue = {"total_count": 1, "proposals": [
-        {"proposal_id": "x", "draft_id": "d", "kind": "persona", "artifact_id": persona,
-         "artifact_name": "Museum guide", "proposer": {"profile_id": "p2", "name": "Scout", "type": "agent"},
-         "via_agent": True, "created_at": "2026-11-30T11:00:00Z", "status": "waiting", "base_version": 1,
-         "decided_by": None, "decided_at": None, "reason": None,
-         "changes": [{"field": "description", "now": "Greets visitors", "proposed": "Greets visitors warmly"}]}]}
+    history = {
+        "persona_id": persona,
+        "total_count": 2,
+        "revisions": [
+            {
+                "version": 2,
+                "created_at": "2026-11-30T10:00:00Z",
+                "operation": "update",
+                "message": "Warmer voice",
+                "author": {"profile_id": "p1", "name": "Grace", "type": "person"},
+                "via_agent": False,
+                "approved_by": None,
+                "labels": ["production"],
+            },
+            {
+                "version": 1,
+                "created_at": "2026-11-29T10:00:00Z",
+                "operation": "create",
+                "message": None,
+                "author": {"profile_id": "p2", "name": "Scout", "type": "agent"},
+                "via_agent": True,
+                "approved_by": {"profile_id": "p1", "name": "Grace", "type": "person"},
+                "labels": [],
+            },
+        ],
+    }
+    queue = {
+        "total_count": 1,
+        "proposals": [
+            {
+                "proposal_id": "x",
+                "draft_id": "d",
+                "kind": "persona",
+                "artifact_id": persona,
+                "artifact_name": "Museum guide",
+                "proposer": {"profile_id": "p2", "name": "Scout", "type": "agent"},
+                "via_agent": True,
+                "created_at": "2026-11-30T11:00:00Z",
+                "status": "waiting",
+                "base_version": 1,
+                "decided_by": None,
+                "decided_at": None,
+                "reason": None,
+                "changes": [{"field": "description", "now": "Greets visitors", "proposed": "Greets visitors warmly"}],
+            }
+        ],
+    }
     labelled: list[dict[str, Any]] = []
 
     def answer(body: Any) -> Any:
@@ -260,8 +325,9 @@ def test_history_labels_and_the_shared_queue_light_up_when_the_server_has_them(p
     assert labelled == [{"persona_id": persona, "label": "staging", "version": 1}]
 
 
-def test_a_viewer_reads_the_artifact_page_without_edit_buttons(page: Page, web_server: LiveServer, api: Api,
-                                                               make_api, dialect):
+def test_a_viewer_reads_the_artifact_page_without_edit_buttons(
+    page: Page, web_server: LiveServer, api: Api, make_api, dialect
+):
     ids = fill_every_kind(api)
     viewer = make_api("viewer")
     sign_in(page, web_server, viewer.key)

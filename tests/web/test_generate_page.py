@@ -17,9 +17,9 @@ from web.test_browser import sign_in
 pytestmark = pytest.mark.sqlite_only
 
 
-def test_a_person_generates_a_step_and_accepts_the_proposal(page: Page, web_server: LiveServer,
-                                                            shared_server: LiveServer, api: Api, db: Any,
-                                                            dialect: str) -> None:
+def test_a_person_generates_a_step_and_accepts_the_proposal(
+    page: Page, web_server: LiveServer, shared_server: LiveServer, api: Api, db: Any, dialect: str
+) -> None:
     admin = Api(api.client, make_key(db, "acme", "generator-admin", "admin"))
     with stub_model_server() as (url, current):
         stub = current[0] = Stub(answer={"name": "Ada", "description": "A patient maths tutor"})
@@ -28,7 +28,9 @@ def test_a_person_generates_a_step_and_accepts_the_proposal(page: Page, web_serv
         settings = dataclasses.replace(web_server.settings, allow_private_urls=True, generator_retries=0)
         api.client.app.state.settings = shared_server.app.state.settings = settings
         invocation_id = make_generator(admin, url + "/v1")
-        assert admin.post("/api/v5/settings/update", {"ai_generator": {"invocation_id": invocation_id}}).status_code == 200
+        assert (
+            admin.post("/api/v5/settings/update", {"ai_generator": {"invocation_id": invocation_id}}).status_code == 200
+        )
 
         sign_in(page, web_server, api.key)
         page.get_by_role("link", name="New persona").click()

@@ -15,8 +15,9 @@ from web.test_browser import sign_in
 pytestmark = pytest.mark.sqlite_only
 
 
-def test_an_admin_adds_an_agent_makes_it_a_key_once_and_revokes_it(page: Page, web_server: LiveServer, make_api,
-                                                                   dialect):
+def test_an_admin_adds_an_agent_makes_it_a_key_once_and_revokes_it(
+    page: Page, web_server: LiveServer, make_api, dialect
+):
     admin = make_api("admin", name="Grace")
     sign_in(page, web_server, admin.key)
     page.get_by_role("link", name="Keys and agents").click()

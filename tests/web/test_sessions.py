@@ -8,20 +8,19 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from conftest import Api, assert_error
 from loomwork.db.base import utcnow
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.web.models import WebSession
 
-from conftest import Api, assert_error
-
 SEARCH = "/api/v5/artifacts/personas/search"
 
 
-def sign_in(client, key: str):  # noqa: ANN001, ANN201
+def sign_in(client, key: str):
     return client.post("/web/session", data={"api_key": key})
 
 
-def signed_in(client, api: Api) -> str:  # noqa: ANN001
+def signed_in(client, api: Api) -> str:
     response = sign_in(client, api.key)
     assert response.status_code == 200, response.text
     return response.json()["csrf_token"]
@@ -45,7 +44,11 @@ def test_a_session_reads_without_a_token_but_changes_only_with_it(client, api: A
     assert client.get("/web/session").json()["csrf_token"] == csrf  # a reloaded page gets its token back
     assert client.post(SEARCH, json={}, headers={"X-CSRF-Token": csrf}).status_code == 200
     assert_error(client.post(SEARCH, json={}), 403, "csrf_failed")
-    assert_error(client.post(SEARCH, json={}, headers={"X-CSRF-Token": csrf[:-1] + ("1" if csrf.endswith("0") else "0")}), 403, "csrf_failed")
+    assert_error(
+        client.post(SEARCH, json={}, headers={"X-CSRF-Token": csrf[:-1] + ("1" if csrf.endswith("0") else "0")}),
+        403,
+        "csrf_failed",
+    )
     draft = client.patch("/api/v5/artifacts/personas/draft", json={"name": "Ada"}, headers={"X-CSRF-Token": csrf})
     assert draft.status_code == 200 and draft.json()["form_state"]["name"] == "Ada"
     export = client.post("/api/v5/artifacts/personas/export", json={}, headers={"X-CSRF-Token": csrf}).json()
@@ -66,8 +69,11 @@ def test_sign_out_ends_the_session_on_the_server(client, api: Api, db, dialect):
 def test_a_bad_key_or_another_sites_form_signs_no_one_in(client, api: Api, dialect):
     assert_error(sign_in(client, "lw_nope_nope"), 401, "unauthenticated")
     assert "lw_session" not in client.cookies
-    assert_error(client.post("/web/session", data={"api_key": api.key}, headers={"Origin": "https://evil.example"}),
-                 403, "csrf_failed")
+    assert_error(
+        client.post("/web/session", data={"api_key": api.key}, headers={"Origin": "https://evil.example"}),
+        403,
+        "csrf_failed",
+    )
     assert "lw_session" not in client.cookies
     assert_error(client.post("/web/session", data={}), 422, "invalid")
 
@@ -75,8 +81,13 @@ def test_a_bad_key_or_another_sites_form_signs_no_one_in(client, api: Api, diale
 def test_a_session_speaks_with_its_profiles_current_role(client, make_api, dialect):
     viewer = make_api("viewer")
     csrf = signed_in(client, viewer)
-    body = assert_error(client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "X"}]},
-                                    headers={"X-CSRF-Token": csrf}), 403, "forbidden")
+    body = assert_error(
+        client.post(
+            "/api/v5/artifacts/personas/create", json={"personas": [{"name": "X"}]}, headers={"X-CSRF-Token": csrf}
+        ),
+        403,
+        "forbidden",
+    )
     assert "editor role" in body["detail"]
 
 

@@ -9,16 +9,16 @@ from dataclasses import replace
 import pytest
 from playwright.sync_api import Page, expect
 
-from loomwork.events.delivery import DeliveryWorker
-
 from events.conftest import Receiver, receiver  # noqa: F401 - the fixture, used by name
+from loomwork.events.delivery import DeliveryWorker
 from web.conftest import LiveServer, shot
 
 pytestmark = pytest.mark.sqlite_only
 
 
-def test_an_admin_creates_a_webhook_tests_it_and_redelivers(page: Page, web_server: LiveServer, make_api, db,
-                                                             receiver: Receiver, dialect):  # noqa: F811
+def test_an_admin_creates_a_webhook_tests_it_and_redelivers(
+    page: Page, web_server: LiveServer, make_api, db, receiver: Receiver, dialect
+):
     admin = make_api("admin")
     page.set_default_timeout(60_000)  # the shared test machine can be slow to serve the modules
     page.goto(f"{web_server.url}/")

@@ -4,7 +4,7 @@ No `from __future__ import annotations`: FastAPI reads the models at definition 
 """
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -19,8 +19,10 @@ from loomwork.kinds import ARTIFACT_KINDS
 
 MAX_PAGE = 500
 ArtifactKindName = Literal[tuple(kind.name for kind in ARTIFACT_KINDS)]  # type: ignore[valid-type]
-ACTIONS = ("create, update, duplicate, delete, import_create, import_update (artifacts); propose, accept, reject "
-           "(draft proposals); resource_create, resource_delete (resources)")
+ACTIONS = (
+    "create, update, duplicate, delete, import_create, import_update (artifacts); propose, accept, reject "
+    "(draft proposals); resource_create, resource_delete (resources)"
+)
 
 
 class AuditSearchRequest(RequestModel):
@@ -45,9 +47,9 @@ class AuditSearchRequest(RequestModel):
         if parsed is None:
             raise PydanticCustomError("iso_datetime", "must be an ISO 8601 date-time, such as 2026-11-29T13:00:00Z")
         if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=timezone.utc)
+            return parsed.replace(tzinfo=UTC)
         try:
-            return parsed.astimezone(timezone.utc)
+            return parsed.astimezone(UTC)
         except OverflowError:
             raise PydanticCustomError("iso_datetime", "is out of range once converted to UTC") from None
 
@@ -63,10 +65,12 @@ class AuditEventItem(BaseModel):
     profile_name: str = Field(description="The profile's name when it acted.")
     via_agent: bool = Field(description="Whether an AI agent acted: an agent profile's key, or X-MCP on a person's.")
     key_id: uuid.UUID | None = Field(description="The API key the change was made with (None from the command line).")
-    changes: dict[str, Any] = Field(description="create/duplicate/import_create: `values` set; update/import_update: "
-                                    "`fields` with `before` and `after`; delete: `values` removed; propose: "
-                                    "`proposal` and its `patch`; accept/reject: `proposal` and `accepted`; "
-                                    "resource events: the resource's `id` and `label`.")
+    changes: dict[str, Any] = Field(
+        description="create/duplicate/import_create: `values` set; update/import_update: "
+        "`fields` with `before` and `after`; delete: `values` removed; propose: "
+        "`proposal` and its `patch`; accept/reject: `proposal` and `accepted`; "
+        "resource events: the resource's `id` and `label`."
+    )
 
 
 class AuditSearchResponse(BaseModel):
@@ -78,8 +82,12 @@ def build_audit_router() -> APIRouter:
     router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
     admin = Annotated[Caller, Depends(caller_with("admin", "read the audit trail", agents=False))]
 
-    @router.post("/api/v5/audit/search", response_model=AuditSearchResponse, operation_id="search_audit",
-                 summary="Who changed, proposed or decided what, when, and whether through an agent; newest first.")
+    @router.post(
+        "/api/v5/audit/search",
+        response_model=AuditSearchResponse,
+        operation_id="search_audit",
+        summary="Who changed, proposed or decided what, when, and whether through an agent; newest first.",
+    )
     def search(who: admin, body: AuditSearchRequest | None = None) -> Any:
         body = body or AuditSearchRequest()
         with who.db.transaction(write=False) as session:

@@ -41,26 +41,58 @@ class _Pending:
     after: FormState | None = None
 
 
-def record(session: Session, principal: Principal, action: str, kind: str, changes: dict[str, Any], *,
-           artifact_id: uuid.UUID | None = None, draft_id: uuid.UUID | None = None) -> None:
+def record(
+    session: Session,
+    principal: Principal,
+    action: str,
+    kind: str,
+    changes: dict[str, Any],
+    *,
+    artifact_id: uuid.UUID | None = None,
+    draft_id: uuid.UUID | None = None,
+) -> None:
     _queue(session, _Pending(_row(principal, action, kind, changes, artifact_id, draft_id)))
 
 
-def record_state(session: Session, principal: Principal, action: str, kind: ArtifactKind, artifact_id: uuid.UUID,
-                 before: FormState | None, after: FormState | None, *, draft_id: uuid.UUID | None = None,
-                 **changes: Any) -> None:
+def record_state(
+    session: Session,
+    principal: Principal,
+    action: str,
+    kind: ArtifactKind,
+    artifact_id: uuid.UUID,
+    before: FormState | None,
+    after: FormState | None,
+    *,
+    draft_id: uuid.UUID | None = None,
+    **changes: Any,
+) -> None:
     """An artifact change: without `before` its values were set (create), without `after` removed (delete),
     with both each changed field shows before and after."""
     row = _row(principal, action, kind.name, changes, artifact_id, draft_id)
     _queue(session, _Pending(row, kind, before, after))
 
 
-def _row(principal: Principal, action: str, kind: str, changes: dict[str, Any], artifact_id: uuid.UUID | None,
-         draft_id: uuid.UUID | None) -> dict[str, Any]:
-    return {"group_id": principal.group_id, "profile_id": principal.profile_id, "profile_name": principal.name,
-            "via_agent": principal.via_agent, "key_id": principal.key_id, "at": utcnow(), "action": action,
-            "kind": kind,
-            "artifact_id": artifact_id, "draft_id": draft_id, "changes": changes}
+def _row(
+    principal: Principal,
+    action: str,
+    kind: str,
+    changes: dict[str, Any],
+    artifact_id: uuid.UUID | None,
+    draft_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    return {
+        "group_id": principal.group_id,
+        "profile_id": principal.profile_id,
+        "profile_name": principal.name,
+        "via_agent": principal.via_agent,
+        "key_id": principal.key_id,
+        "at": utcnow(),
+        "action": action,
+        "kind": kind,
+        "artifact_id": artifact_id,
+        "draft_id": draft_id,
+        "changes": changes,
+    }
 
 
 def _queue(session: Session, pending: _Pending) -> None:
@@ -94,8 +126,9 @@ def _write_pending(session: Session) -> None:
     ids = {rid for p in pending for state in (p.before, p.after) if state for rid in state.all_ids()}
     labels = {rid: known[rid] for rid in ids if rid in known}
     labels.update(_labels(session, ids - labels.keys()))
-    rows = [{**p.row, "changes": {**p.row["changes"], **_state_changes(p, labels)}} if p.kind else p.row
-            for p in pending]
+    rows = [
+        {**p.row, "changes": {**p.row["changes"], **_state_changes(p, labels)}} if p.kind else p.row for p in pending
+    ]
     session.execute(insert(audit_table), rows)
 
 
@@ -104,7 +137,7 @@ def _labels(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     (Ids come from states the engine already scoped to the group.)"""
     ordered, labels = list(ids), {}
     for start in range(0, len(ordered), LABEL_CHUNK):
-        loaded = resources.load_unscoped(session, ordered[start:start + LABEL_CHUNK])
+        loaded = resources.load_unscoped(session, ordered[start : start + LABEL_CHUNK])
         labels.update({rid: value.label for rid, value in loaded.items()})
     return labels
 
@@ -125,8 +158,10 @@ def _field(slot: Slot) -> str:
 
 
 def _shown(slot: Slot, state: FormState, labels: dict[uuid.UUID, str]) -> Any:
-    values = [{"id": str(rid), "label": labels.get(rid), **({"pending": True} if rid in state.pending else {})}
-              for rid in state.ids(slot.key)]
+    values = [
+        {"id": str(rid), "label": labels.get(rid), **({"pending": True} if rid in state.pending else {})}
+        for rid in state.ids(slot.key)
+    ]
     return values if slot.many else (values[0] if values else None)
 
 
@@ -146,23 +181,30 @@ def _state_changes(pending: _Pending, labels: dict[uuid.UUID, str]) -> dict[str,
 # --- searching ----------------------------------------------------------------------------------------------
 
 
-def search(session: Session, principal: Principal, filters: dict[str, Any], limit: int,
-           offset: int) -> dict[str, Any]:
+def search(session: Session, principal: Principal, filters: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
     """The group's events matching every filter given, newest first, and how many match in all."""
     since, until = filters.get("since"), filters.get("until")
     if since is not None and until is not None and until <= since:
         raise Invalid("until: must be later than since.", field="until")
     conditions = [AuditEvent.group_id == principal.group_id]
-    for name, column in (("artifact_id", AuditEvent.artifact_id), ("artifact_kind", AuditEvent.kind),
-                         ("profile_id", AuditEvent.profile_id)):
+    for name, column in (
+        ("artifact_id", AuditEvent.artifact_id),
+        ("artifact_kind", AuditEvent.kind),
+        ("profile_id", AuditEvent.profile_id),
+    ):
         if filters.get(name) is not None:
             conditions.append(column == filters[name])
     if since is not None:
         conditions.append(AuditEvent.at >= since)
     if until is not None:
         conditions.append(AuditEvent.at < until)
-    events = session.scalars(select(AuditEvent).where(*conditions)
-                             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit).offset(offset)).all()
+    events = session.scalars(
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
     if 0 < len(events) < limit or (offset == 0 and not events):  # the page itself tells the total
         total = offset + len(events)
     else:
@@ -171,13 +213,26 @@ def search(session: Session, principal: Principal, filters: dict[str, Any], limi
 
 
 def _view(row: AuditEvent) -> dict[str, Any]:
-    return {"id": row.id, "at": row.at, "action": row.action, "kind": row.kind, "artifact_id": row.artifact_id,
-            "draft_id": row.draft_id, "profile_id": row.profile_id, "profile_name": row.profile_name,
-            "via_agent": row.via_agent, "key_id": row.key_id, "changes": row.changes}
-
+    return {
+        "id": row.id,
+        "at": row.at,
+        "action": row.action,
+        "kind": row.kind,
+        "artifact_id": row.artifact_id,
+        "draft_id": row.draft_id,
+        "profile_id": row.profile_id,
+        "profile_name": row.profile_name,
+        "via_agent": row.via_agent,
+        "key_id": row.key_id,
+        "changes": row.changes,
+    }
 
 
 def was_in_group(session: Session, group_id: uuid.UUID, artifact_id: uuid.UUID) -> bool:
     """Whether the group's own trail names this artifact (it made it once, perhaps deleted it since)."""
-    return session.scalar(select(AuditEvent.id).where(AuditEvent.group_id == group_id,
-                                                      AuditEvent.artifact_id == artifact_id).limit(1)) is not None
+    return (
+        session.scalar(
+            select(AuditEvent.id).where(AuditEvent.group_id == group_id, AuditEvent.artifact_id == artifact_id).limit(1)
+        )
+        is not None
+    )

@@ -29,7 +29,7 @@ SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
         # Let SQLAlchemy's "begin" event emit BEGIN itself (the driver's own is always DEFERRED).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -46,7 +46,7 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_conn.create_function("loomwork_fold", 1, fold_text, deterministic=True)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn) -> None:  # noqa: ANN001
         mode = "IMMEDIATE" if conn.get_execution_options().get("loomwork_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -62,14 +62,17 @@ def create_db_engine(url: str) -> Engine:
 class Database:
     """Hands out sessions; a `transaction()` is the unit of work of one request."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_db_engine(url)
         self._writer = self.engine.execution_options(loomwork_write=True)
         # A read that must see one moment across many statements (an export). SQLite's read transaction
         # is one snapshot already (WAL); PostgreSQL's default READ COMMITTED takes one per statement.
-        self._snapshot = (self.engine.execution_options(isolation_level="REPEATABLE READ")
-                          if self.dialect == "postgresql" else self.engine)
+        self._snapshot = (
+            self.engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.dialect == "postgresql"
+            else self.engine
+        )
         self._sessions = sessionmaker(expire_on_commit=False, autoflush=False)
         # SQLite has one writer at a time. Writers of this process queue here, where the next one starts
         # the moment the last commits, instead of polling the file lock until the busy timeout gives up

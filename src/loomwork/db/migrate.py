@@ -39,8 +39,11 @@ def schema_differences(connection) -> list:  # noqa: ANN001
 
     from loomwork.db.all_models import metadata
 
-    context = MigrationContext.configure(connection, opts={
-        "compare_type": True,
-        "include_name": lambda name, type_, parent: not is_database_owned(name),
-    })
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "compare_type": True,
+            "include_name": lambda name, type_, parent: not is_database_owned(name),
+        },
+    )
     return compare_metadata(context, metadata)

@@ -37,7 +37,7 @@ class TallyTotal(Base):
     __tablename__ = "tally_totals"
     # On SQLite the rows live in their key's order (no rowid table beside the key's index), so a scope's
     # thousands of counts are a few adjacent pages, not one random table lookup each.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     group_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     scope: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -49,8 +49,7 @@ class TallyDelta(Base):
     __tablename__ = "tally_deltas"
     __table_args__ = (Index("ix_tally_deltas_group_scope", "group_id", "scope", "item", "delta"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     group_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     scope: Mapped[str] = mapped_column(String(80))
     item: Mapped[uuid.UUID] = mapped_column(Uuid)
@@ -63,8 +62,11 @@ deltas = TallyDelta.__table__
 
 def add(session: Session, group_id: uuid.UUID, changes: Counter[tuple[str, uuid.UUID]]) -> None:
     """Record net changes {(scope, item): delta} in the writer's transaction: one statement."""
-    rows = [{"group_id": group_id, "scope": scope, "item": item, "delta": delta}
-            for (scope, item), delta in changes.items() if delta]
+    rows = [
+        {"group_id": group_id, "scope": scope, "item": item, "delta": delta}
+        for (scope, item), delta in changes.items()
+        if delta
+    ]
     if not rows:
         return
     session.execute(deltas.insert(), rows)
@@ -76,26 +78,39 @@ def fold(session: Session, group_id: uuid.UUID) -> None:
     """Move the group's deltas into its totals (what a read sums stays the same)."""
     taken: Counter[tuple[str, uuid.UUID]] = Counter()
     for scope, item, delta in session.execute(
-            delete(deltas).where(deltas.c.group_id == group_id).returning(deltas.c.scope, deltas.c.item, deltas.c.delta)):
+        delete(deltas).where(deltas.c.group_id == group_id).returning(deltas.c.scope, deltas.c.item, deltas.c.delta)
+    ):
         taken[(scope, item)] += delta
-    rows = sorted(({"group_id": group_id, "scope": s, "item": i, "n": n} for (s, i), n in taken.items() if n),
-                  key=lambda r: (r["scope"], str(r["item"])))  # one order: two folders never deadlock
+    rows = sorted(
+        ({"group_id": group_id, "scope": s, "item": i, "n": n} for (s, i), n in taken.items() if n),
+        key=lambda r: (r["scope"], str(r["item"])),
+    )  # one order: two folders never deadlock
     if not rows:
         return
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = module.insert(totals)
-    session.execute(statement.on_conflict_do_update(index_elements=["group_id", "scope", "item"],
-                                                    set_={"n": totals.c.n + statement.excluded.n}), rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["group_id", "scope", "item"], set_={"n": totals.c.n + statement.excluded.n}
+        ),
+        rows,
+    )
 
 
 def _summed(group_id: uuid.UUID, scopes: list[str]) -> Any:
     both = union_all(
-        select(totals.c.scope, totals.c.item, totals.c.n.label("n"))
-        .where(totals.c.group_id == group_id, totals.c.scope.in_(scopes)),
-        select(deltas.c.scope, deltas.c.item, deltas.c.delta.label("n"))
-        .where(deltas.c.group_id == group_id, deltas.c.scope.in_(scopes))).subquery()
-    return (select(both.c.scope, both.c.item, func.sum(both.c.n).label("n"))
-            .group_by(both.c.scope, both.c.item).having(func.sum(both.c.n) > 0))
+        select(totals.c.scope, totals.c.item, totals.c.n.label("n")).where(
+            totals.c.group_id == group_id, totals.c.scope.in_(scopes)
+        ),
+        select(deltas.c.scope, deltas.c.item, deltas.c.delta.label("n")).where(
+            deltas.c.group_id == group_id, deltas.c.scope.in_(scopes)
+        ),
+    ).subquery()
+    return (
+        select(both.c.scope, both.c.item, func.sum(both.c.n).label("n"))
+        .group_by(both.c.scope, both.c.item)
+        .having(func.sum(both.c.n) > 0)
+    )
 
 
 def read(session: Session, group_id: uuid.UUID, scopes: Iterable[str]) -> dict[str, dict[uuid.UUID, int]]:
@@ -107,21 +122,26 @@ def read(session: Session, group_id: uuid.UUID, scopes: Iterable[str]) -> dict[s
     return found
 
 
-def read_top(session: Session, group_id: uuid.UUID, scopes: Iterable[str],
-             limit: int) -> dict[str, tuple[dict[uuid.UUID, int], int]]:
+def read_top(
+    session: Session, group_id: uuid.UUID, scopes: Iterable[str], limit: int
+) -> dict[str, tuple[dict[uuid.UUID, int], int]]:
     """Per scope: its `limit` items of the highest count (ties by id), and how many items count at all.
 
     One statement; the database ranks, so a facet of 10,000 options sends 50 rows, not 10,000.
     Ties go by the id's text, which orders as the ids themselves on both databases."""
     scopes = list(scopes)
     summed = _summed(group_id, scopes).subquery()
-    ranked = select(summed.c.scope, summed.c.item, summed.c.n,
-                    func.row_number().over(partition_by=summed.c.scope,
-                                           order_by=(summed.c.n.desc(), summed.c.item)).label("rank"),
-                    func.count().over(partition_by=summed.c.scope).label("options")).subquery()
+    ranked = select(
+        summed.c.scope,
+        summed.c.item,
+        summed.c.n,
+        func.row_number().over(partition_by=summed.c.scope, order_by=(summed.c.n.desc(), summed.c.item)).label("rank"),
+        func.count().over(partition_by=summed.c.scope).label("options"),
+    ).subquery()
     found: dict[str, tuple[dict[uuid.UUID, int], int]] = {scope: ({}, 0) for scope in scopes}
     for scope, item, n, options in session.execute(
-            select(ranked.c.scope, ranked.c.item, ranked.c.n, ranked.c.options).where(ranked.c.rank <= limit)):
+        select(ranked.c.scope, ranked.c.item, ranked.c.n, ranked.c.options).where(ranked.c.rank <= limit)
+    ):
         found[scope][0][item] = n
         found[scope] = (found[scope][0], options)
     return found

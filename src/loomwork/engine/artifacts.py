@@ -21,7 +21,6 @@ from loomwork.engine import drafts, revisions, search
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch
 from loomwork.engine.models import Artifact
-from loomwork.events import outbox
 from loomwork.engine.repository import (
     ArtifactRow,
     get_artifact,
@@ -31,6 +30,7 @@ from loomwork.engine.repository import (
     write_state,
 )
 from loomwork.errors import Invalid, LoomworkError, version_conflict
+from loomwork.events import outbox
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS
@@ -47,9 +47,17 @@ def require_complete(kind: ArtifactKind, state: FormState) -> None:
             )
 
 
-def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, state: FormState,
-                    artifact_id: uuid.UUID | None = None, *, operation: str = "create", message: str | None = None,
-                    approved_by: uuid.UUID | None = None) -> ArtifactRow:
+def insert_artifact(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    state: FormState,
+    artifact_id: uuid.UUID | None = None,
+    *,
+    operation: str = "create",
+    message: str | None = None,
+    approved_by: uuid.UUID | None = None,
+) -> ArtifactRow:
     require_complete(kind, state)
     artifact_id = artifact_id or uuid.uuid4()
     insert_artifacts(session, kind, principal.group_id, principal.profile_id, [artifact_id])
@@ -57,8 +65,9 @@ def insert_artifact(session: Session, kind: ArtifactKind, principal: Principal, 
     search.reindex(session, kind, [artifact_id])
     search.record_tallies(session, kind, principal.group_id, [(None, state)])
     row = ArtifactRow(artifact_id, 1)
-    revisions.record_revision(session, kind, principal, row, state, operation=operation, message=message,
-                              approved_by=approved_by)
+    revisions.record_revision(
+        session, kind, principal, row, state, operation=operation, message=message, approved_by=approved_by
+    )
     return row
 
 
@@ -70,8 +79,16 @@ def operation_of(action: str, draft: object) -> str:
 
 
 def commit_state(
-    session: Session, kind: ArtifactKind, principal: Principal, current: ArtifactRow, state: FormState,
-    expected_version: int | None, before: FormState, *, operation: str = "update", message: str | None = None,
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    current: ArtifactRow,
+    state: FormState,
+    expected_version: int | None,
+    before: FormState,
+    *,
+    operation: str = "update",
+    message: str | None = None,
     approved_by: uuid.UUID | None = None,
 ) -> ArtifactRow:
     """Write a new state with an atomic version check: the UPDATE only matches the version we read."""
@@ -90,25 +107,51 @@ def commit_state(
     search.reindex(session, kind, [current.id])
     search.record_tallies(session, kind, principal.group_id, [(before, state)])
     row = ArtifactRow(current.id, current.version + 1)
-    revisions.record_revision(session, kind, principal, row, state, operation=operation, message=message,
-                              approved_by=approved_by)
+    revisions.record_revision(
+        session, kind, principal, row, state, operation=operation, message=message, approved_by=approved_by
+    )
     return row
 
 
-def create_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any],
-                artifact_id: uuid.UUID | None = None, *, action: str = "create",
-                approved_by: uuid.UUID | None = None) -> ArtifactRow:
+def create_item(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    item: dict[str, Any],
+    artifact_id: uuid.UUID | None = None,
+    *,
+    action: str = "create",
+    approved_by: uuid.UUID | None = None,
+) -> ArtifactRow:
     """A new artifact from the item's fields, on top of a draft's form when the item names one."""
     draft, start = None, FormState()
     if item.get("draft_id"):
         draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], None)
     state = apply_patch(session, principal.group_id, kind, start, item)
-    row = insert_artifact(session, kind, principal, state, artifact_id, operation=operation_of(action, draft),
-                          message=item.get("message"), approved_by=approved_by)
+    row = insert_artifact(
+        session,
+        kind,
+        principal,
+        state,
+        artifact_id,
+        operation=operation_of(action, draft),
+        message=item.get("message"),
+        approved_by=approved_by,
+    )
     if draft:
         drafts.mark_committed(session, draft, row.id)
-    audit.record_state(session, principal, action, kind, row.id, None, state, draft_id=draft.id if draft else None,
-                       version=row.version, **_approval(approved_by))
+    audit.record_state(
+        session,
+        principal,
+        action,
+        kind,
+        row.id,
+        None,
+        state,
+        draft_id=draft.id if draft else None,
+        version=row.version,
+        **_approval(approved_by),
+    )
     return row
 
 
@@ -117,8 +160,15 @@ def _approval(approved_by: uuid.UUID | None) -> dict[str, Any]:
     return {"approved_by": str(approved_by)} if approved_by else {}
 
 
-def update_item(session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any], *,
-                action: str = "update", approved_by: uuid.UUID | None = None) -> ArtifactRow:
+def update_item(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    item: dict[str, Any],
+    *,
+    action: str = "update",
+    approved_by: uuid.UUID | None = None,
+) -> ArtifactRow:
     """PATCH semantics; with a draft, its form is the new state and its base version the expected one."""
     current = get_artifact(session, kind, principal.group_id, item[kind.id_field], lock=True)
     before = load_state(session, current.id)
@@ -131,10 +181,30 @@ def update_item(session: Session, kind: ArtifactKind, principal: Principal, item
     if state == before.normalised() and expected in (None, current.version):
         row = current  # nothing changed: no new version
     else:
-        row = commit_state(session, kind, principal, current, state, expected, before,
-                           operation=operation_of(action, draft), message=item.get("message"), approved_by=approved_by)
-        audit.record_state(session, principal, action, kind, row.id, before, state,
-                           draft_id=draft.id if draft else None, version=row.version, **_approval(approved_by))
+        row = commit_state(
+            session,
+            kind,
+            principal,
+            current,
+            state,
+            expected,
+            before,
+            operation=operation_of(action, draft),
+            message=item.get("message"),
+            approved_by=approved_by,
+        )
+        audit.record_state(
+            session,
+            principal,
+            action,
+            kind,
+            row.id,
+            before,
+            state,
+            draft_id=draft.id if draft else None,
+            version=row.version,
+            **_approval(approved_by),
+        )
     if draft:
         drafts.mark_committed(session, draft, row.id)
     return row
@@ -148,8 +218,9 @@ def duplicate(session: Session, kind: ArtifactKind, principal: Principal, artifa
     copy_name = resources.normalise_value(RESOURCE_KINDS["name"], f"{base} (copy)", "name")
     state.slots["name"] = resources.find_or_create(session, principal.group_id, RESOURCE_KINDS["name"], [copy_name])
     row = insert_artifact(session, kind, principal, state, operation="duplicate")
-    audit.record_state(session, principal, "duplicate", kind, row.id, None, state, source_id=str(source.id),
-                       version=row.version)
+    audit.record_state(
+        session, principal, "duplicate", kind, row.id, None, state, source_id=str(source.id), version=row.version
+    )
     return row
 
 
@@ -160,23 +231,49 @@ def delete_one(session: Session, kind: ArtifactKind, principal: Principal, artif
     search.record_tallies(session, kind, principal.group_id, [(removed, None)])
     revisions.announce_change(session)  # a cached resolve of it must stop answering
     audit.record_state(session, principal, "delete", kind, current.id, removed, None, version=current.version)
-    outbox.emit(session, principal.group_id, outbox.DELETED, {
-        "kind": kind.name, kind.id_field: current.id, "version": current.version,
-        "deleted_by": outbox.actor(principal), "via_agent": principal.via_agent})
+    outbox.emit(
+        session,
+        principal.group_id,
+        outbox.DELETED,
+        {
+            "kind": kind.name,
+            kind.id_field: current.id,
+            "version": current.version,
+            "deleted_by": outbox.actor(principal),
+            "via_agent": principal.via_agent,
+        },
+    )
 
 
-def rollback(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, to_version: int,
-             expected_version: int | None, message: str | None) -> ArtifactRow:
+def rollback(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    artifact_id: uuid.UUID,
+    to_version: int,
+    expected_version: int | None,
+    message: str | None,
+) -> ArtifactRow:
     """A new revision whose state equals `to_version`'s; all of it or nothing (409 resource_gone)."""
     current = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)
     if expected_version is not None and expected_version != current.version:
         raise version_conflict(kind.name, current.version, expected_version)
     before = load_state(session, current.id)
     state = revisions.rollback_state(session, kind, principal, current.id, to_version)
-    row = commit_state(session, kind, principal, current, state, expected_version, before, operation="rollback",
-                       message=message or f"Rollback to version {to_version}.")
-    audit.record_state(session, principal, "rollback", kind, row.id, before, state, version=row.version,
-                       to_version=to_version)
+    row = commit_state(
+        session,
+        kind,
+        principal,
+        current,
+        state,
+        expected_version,
+        before,
+        operation="rollback",
+        message=message or f"Rollback to version {to_version}.",
+    )
+    audit.record_state(
+        session, principal, "rollback", kind, row.id, before, state, version=row.version, to_version=to_version
+    )
     return row
 
 

@@ -16,9 +16,10 @@ such as `{arg_id, position}` given by value, a model flag set by `model_flag_val
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from types import SimpleNamespace
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -37,8 +38,9 @@ from loomwork.resources.service import normalise_value
 Answer = Callable[[ArtifactRow], dict[str, Any]]
 
 
-def create_items(session: Session, kind: ArtifactKind, principal: Principal, items: Sequence[dict[str, Any]],
-                 answer: Answer) -> list[dict[str, Any]]:
+def create_items(
+    session: Session, kind: ArtifactKind, principal: Principal, items: Sequence[dict[str, Any]], answer: Answer
+) -> list[dict[str, Any]]:
     """Create every item that passes its rules; a result per item, in item order (see the module doc)."""
     plan = PlannedResolver(session, principal.group_id)
     plan.prefetch(*_read_ahead(kind, items))
@@ -63,13 +65,15 @@ def create_items(session: Session, kind: ArtifactKind, principal: Principal, ite
     for index, (artifact_id, _state) in states.items():
         results[index] = succeeded(index, answer(ArtifactRow(artifact_id, 1)))
     for index in own_savepoint:
-        results[index] = run_item(session, index, items[index],
-                                  lambda item: answer(create_item(session, kind, principal, item)))
+        results[index] = run_item(
+            session, index, items[index], lambda item: answer(create_item(session, kind, principal, item))
+        )
     return [results[index] for index in range(len(items))]
 
 
-def _planned_item(session: Session, kind: ArtifactKind, principal: Principal, plan: PlannedResolver,
-                  item: dict[str, Any]) -> tuple[uuid.UUID, FormState]:
+def _planned_item(
+    session: Session, kind: ArtifactKind, principal: Principal, plan: PlannedResolver, item: dict[str, Any]
+) -> tuple[uuid.UUID, FormState]:
     """The item's new id and state, its audit event queued: no SQL. Planned ids are replaced in `_write`."""
     state = apply_patch_with(plan, kind, FormState(), item)
     require_complete(kind, state)
@@ -78,8 +82,14 @@ def _planned_item(session: Session, kind: ArtifactKind, principal: Principal, pl
     return artifact_id, state
 
 
-def _write(session: Session, kind: ArtifactKind, principal: Principal, plan: PlannedResolver,
-           states: dict[uuid.UUID, FormState], messages: dict[uuid.UUID, str | None]) -> None:
+def _write(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    plan: PlannedResolver,
+    states: dict[uuid.UUID, FormState],
+    messages: dict[uuid.UUID, str | None],
+) -> None:
     if not states:
         return
     real = plan.create({rid for state in states.values() for rid in state.all_ids()})
@@ -92,12 +102,21 @@ def _write(session: Session, kind: ArtifactKind, principal: Principal, plan: Pla
     rows = [SimpleNamespace(id=artifact_id, group_id=principal.group_id, updated_at=now) for artifact_id in states]
     search.index_new(session, kind, rows, states, plan.known)
     search.record_tallies(session, kind, principal.group_id, [(None, state) for state in states.values()])
-    revisions.record_revisions(session, kind, principal, [
-        revisions.NewRevision(artifact_id, 1, state, messages.get(artifact_id)) for artifact_id, state in states.items()],
-        operation="create")
+    revisions.record_revisions(
+        session,
+        kind,
+        principal,
+        [
+            revisions.NewRevision(artifact_id, 1, state, messages.get(artifact_id))
+            for artifact_id, state in states.items()
+        ],
+        operation="create",
+    )
     # Every value the states hold is in plan.known: referenced ids, values found by hash and created.
-    audit.remember_labels(session, {rid: plan.known[rid].label for state in states.values()
-                                    for rid in state.all_ids() if rid in plan.known})
+    audit.remember_labels(
+        session,
+        {rid: plan.known[rid].label for state in states.values() for rid in state.all_ids() if rid in plan.known},
+    )
 
 
 def _read_ahead(kind: ArtifactKind, items: Sequence[dict[str, Any]]) -> tuple[set[uuid.UUID], dict[str, list[Any]]]:
@@ -115,11 +134,10 @@ def _read_ahead(kind: ArtifactKind, items: Sequence[dict[str, Any]]) -> tuple[se
             if raws is None or slot.resource_kind.references:
                 continue
             for raw in raws if slot.many else [raws]:
-                try:
+                with contextlib.suppress(LoomworkError):
                     values.setdefault(slot.resource, []).append(normalise_value(slot.resource_kind, raw, ""))
-                except LoomworkError:
-                    pass
         if kind.flag_slot is not None and patch.get("active") is not None:
             values.setdefault("flag", []).append(
-                {"type": kind.active_flag_type, "value": "true" if patch["active"] else "false"})
+                {"type": kind.active_flag_type, "value": "true" if patch["active"] else "false"}
+            )
     return ids, values

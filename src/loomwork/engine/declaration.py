@@ -54,18 +54,36 @@ class Slot:
         return tuple(dict.fromkeys((f"{self.key}_show_selected", f"{self.section}_show_selected")))
 
 
-def single(key: str, resource: str | None = None, *, required: bool = False, section: str | None = None,
-           description: str = "") -> Slot:
-    return Slot(key, resource or key, many=False, required=required, section=section or f"{key}s",
-                description=description)
+def single(
+    key: str, resource: str | None = None, *, required: bool = False, section: str | None = None, description: str = ""
+) -> Slot:
+    return Slot(
+        key, resource or key, many=False, required=required, section=section or f"{key}s", description=description
+    )
 
 
-def many(key: str, resource: str | None = None, *, values: str | None = "", section: str | None = None,
-         append: str | None = None, alias: str | None = None, description: str = "") -> Slot:
+def many(
+    key: str,
+    resource: str | None = None,
+    *,
+    values: str | None = "",
+    section: str | None = None,
+    append: str | None = None,
+    alias: str | None = None,
+    description: str = "",
+) -> Slot:
     """A multiple slot; `values=None` when the kind takes only ids (flags come from a catalog)."""
     plural = section or f"{key}s"
-    return Slot(key, resource or key, many=True, section=plural, values_field=plural if values == "" else values,
-                append_field=append, id_alias=alias, description=description)
+    return Slot(
+        key,
+        resource or key,
+        many=True,
+        section=plural,
+        values_field=plural if values == "" else values,
+        append_field=append,
+        id_alias=alias,
+        description=description,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,8 +128,21 @@ class ToolArguments:
 # Which editor step a slot belongs to, by the kind of value it holds: basic information, content, or the
 # kind's own step (the slots its own feature reads, or that say which model is called and how).
 BASIC_RESOURCES = frozenset({"name", "description", "color", "icon", "flag", "value"})
-MODEL_RESOURCES = frozenset({"model", "model_flag", "model_position", "model_rubric", "key", "endpoint", "modality",
-                             "temperature_level", "pricing", "reasoning_level", "quality"})
+MODEL_RESOURCES = frozenset(
+    {
+        "model",
+        "model_flag",
+        "model_position",
+        "model_rubric",
+        "key",
+        "endpoint",
+        "modality",
+        "temperature_level",
+        "pricing",
+        "reasoning_level",
+        "quality",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -189,7 +220,11 @@ class ArtifactKind:
         """The slots of a step a model may draft: those fed by values. Secrets, references to other
         resources (ids a model cannot know) and catalog choices (flags) are left to people."""
         return tuple(
-            slot for slot in self.slots
-            if self.step_of(slot) == step and slot.value_field and not slot.resource_kind.sensitive
-            and not slot.resource_kind.references and not slot.resource_kind.catalog_choice
+            slot
+            for slot in self.slots
+            if self.step_of(slot) == step
+            and slot.value_field
+            and not slot.resource_kind.sensitive
+            and not slot.resource_kind.references
+            and not slot.resource_kind.catalog_choice
         )

@@ -18,12 +18,22 @@ from loomwork.resources import service as resources
 
 def _slot_fields(slot: Slot) -> list[dict[str, Any]]:
     ids = "uuid[]" if slot.many else "uuid"
-    fields = [{"name": slot.id_field, "type": ids,
-               "description": ("Replace the selection (ordered)." if slot.many else "Select one; null clears.")}]
+    fields = [
+        {
+            "name": slot.id_field,
+            "type": ids,
+            "description": ("Replace the selection (ordered)." if slot.many else "Select one; null clears."),
+        }
+    ]
     if slot.value_field:
         values = f"{slot.resource}[]" if slot.many else slot.resource
-        fields.append({"name": slot.value_field, "type": values,
-                       "description": "Values to create-or-find" + (" and append." if slot.many else " and select.")})
+        fields.append(
+            {
+                "name": slot.value_field,
+                "type": values,
+                "description": "Values to create-or-find" + (" and append." if slot.many else " and select."),
+            }
+        )
     if slot.append_field:
         fields.append({"name": slot.append_field, "type": "uuid", "description": "Add one to the selection."})
     return fields
@@ -43,25 +53,61 @@ def kind_docs(session: Session, kind: ArtifactKind, principal: Principal, entity
     def info(name: str, method: str, path: str) -> dict[str, Any]:
         op = ops[name]
         allowed = principal.has_role(op.role) and (op.agents or not principal.via_agent)
-        return {"name": name, "method": method, "path": path, "role": op.role, "agents": op.agents,
-                "summary": op.summary.format(name=kind.name, plural=kind.plural), "allowed": allowed}
+        return {
+            "name": name,
+            "method": method,
+            "path": path,
+            "role": op.role,
+            "agents": op.agents,
+            "summary": op.summary.format(name=kind.name, plural=kind.plural),
+            "allowed": allowed,
+        }
 
     resource_kinds = {slot.resource: slot.resource_kind for slot in kind.slots}
     docs: dict[str, Any] = {
-        "name": kind.plural, "type": kind.name, "description": kind.description,
+        "name": kind.plural,
+        "type": kind.name,
+        "description": kind.description,
         "artifact": {
-            "name": kind.name, "type": "artifact", "description": kind.description,
-            "fields": [{"name": kind.id_field, "type": "uuid", "description": "The id.", "required": False}] + [
-                {"name": slot.section if slot.many else slot.key,
-                 "type": f"{slot.resource}[]" if slot.many else slot.resource,
-                 "description": slot.description, "required": slot.required} for slot in kind.slots],
+            "name": kind.name,
+            "type": "artifact",
+            "description": kind.description,
+            "fields": [{"name": kind.id_field, "type": "uuid", "description": "The id.", "required": False}]
+            + [
+                {
+                    "name": slot.section if slot.many else slot.key,
+                    "type": f"{slot.resource}[]" if slot.many else slot.resource,
+                    "description": slot.description,
+                    "required": slot.required,
+                }
+                for slot in kind.slots
+            ],
         },
-        "entries": [{"name": slot.section, "type": "multiple" if slot.many else "single",
-                     "description": slot.description, "fields": _slot_fields(slot)} for slot in kind.slots],
-        "resources": [{"name": rk.name, "type": "resource", "description": rk.description,
-                       "fields": [{"name": "value", "type": str(rk.value_schema.get("type")),
-                                   "description": rk.value_schema.get("description", rk.description),
-                                   "required": True}]} for rk in resource_kinds.values()],
+        "entries": [
+            {
+                "name": slot.section,
+                "type": "multiple" if slot.many else "single",
+                "description": slot.description,
+                "fields": _slot_fields(slot),
+            }
+            for slot in kind.slots
+        ],
+        "resources": [
+            {
+                "name": rk.name,
+                "type": "resource",
+                "description": rk.description,
+                "fields": [
+                    {
+                        "name": "value",
+                        "type": str(rk.value_schema.get("type")),
+                        "description": rk.value_schema.get("description", rk.description),
+                        "required": True,
+                    }
+                ],
+            }
+            for rk in resource_kinds.values()
+        ],
         "permissions": [info(op.name, op.method, f"/api/v5/artifacts/{kind.plural}/{op.name}") for op in OPERATIONS],
         "api_operations": [info(*path) for path in operation_paths(kind)],
         "page_metadata": None,
@@ -70,6 +116,10 @@ def kind_docs(session: Session, kind: ArtifactKind, principal: Principal, entity
         artifact = get_artifact(session, kind, principal.group_id, entity_id, field="entity_id")
         names = resources.load(session, principal.group_id, load_state(session, artifact.id).ids("name"))
         updated_at = session.scalar(select(Artifact.updated_at).where(Artifact.id == artifact.id))
-        docs["page_metadata"] = {"entity_id": artifact.id, "title": next((n.label for n in names.values()), None),
-                                 "version": artifact.version, "updated_at": updated_at}
+        docs["page_metadata"] = {
+            "entity_id": artifact.id,
+            "title": next((n.label for n in names.values()), None),
+            "version": artifact.version,
+            "updated_at": updated_at,
+        }
     return docs

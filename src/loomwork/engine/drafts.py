@@ -68,8 +68,9 @@ def fingerprint_secrets(kind: ArtifactKind, body_json: dict[str, Any]) -> dict[s
     return body_json
 
 
-def seal_secrets(session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any],
-                 body_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def seal_secrets(
+    session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any], body_json: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A secret never reaches the journal: in a person's own patch a sensitive value becomes its encrypted
     resource first (staged: only the draft's owner sees it until a commit), selected by id instead."""
     for slot in kind.slots:
@@ -80,15 +81,26 @@ def seal_secrets(session: Session, kind: ArtifactKind, principal: Principal, bod
         body_json = {k: v for k, v in body_json.items() if k != slot.value_field}
         if slot.id_field in body:  # the id wins over the value anyway (rule 3)
             continue
-        rid = None if raw is None else resources.create_values(session, principal.group_id, slot.resource_kind, [raw],
-                                                               slot.value_field, indexed=False,
-                                                               staged_by=principal.profile_id)[0]
+        rid = (
+            None
+            if raw is None
+            else resources.create_values(
+                session,
+                principal.group_id,
+                slot.resource_kind,
+                [raw],
+                slot.value_field,
+                indexed=False,
+                staged_by=principal.profile_id,
+            )[0]
+        )
         body[slot.id_field], body_json[slot.id_field] = rid, None if rid is None else str(rid)
     return body, body_json
 
 
-def seal_proposal(kind: ArtifactKind, body: dict[str, Any],
-                  body_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
+def seal_proposal(
+    kind: ArtifactKind, body: dict[str, Any], body_json: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
     """A proposal's secret stays inside the proposal: encrypted apart (`sealed`), masked in its journal entry,
     and fingerprinted (never in plain text) in what its replay hash covers. Returns (stored, hashed, sealed)."""
     stored, hashed, sealed = dict(body_json), dict(body_json), {}
@@ -108,16 +120,17 @@ def seal_proposal(kind: ArtifactKind, body: dict[str, Any],
 
 def unsealed_patch(entry: DraftEntry) -> dict[str, Any]:
     """The proposal's patch with its sealed secrets in place, for the moment a person accepts it."""
-    return {**entry.patch, **{field: json.loads(secrets.box().decrypt(token))
-                              for field, token in (entry.sealed or {}).items()}}
+    return {
+        **entry.patch,
+        **{field: json.loads(secrets.box().decrypt(token)) for field, token in (entry.sealed or {}).items()},
+    }
 
 
 def review_field(slot: Slot) -> str:
     return slot.section if slot.many else slot.key
 
 
-def proposed_values(kind: ArtifactKind, before: FormState, after: FormState,
-                    dry: DryRunResolver) -> dict[str, Any]:
+def proposed_values(kind: ArtifactKind, before: FormState, after: FormState, dry: DryRunResolver) -> dict[str, Any]:
     """What a proposal would make each field it changes, as readable values (a key masked, an icon sanitized)."""
     review: dict[str, Any] = {}
     for slot in kind.slots:
@@ -130,25 +143,45 @@ def proposed_values(kind: ArtifactKind, before: FormState, after: FormState,
 
 def _check_limits(session: Session, principal: Principal, draft: Draft) -> None:
     """At most MAX_WAITING_PER_DRAFT waiting proposals in one draft, MAX_WAITING_PER_PROPOSER per proposer."""
-    in_draft = session.scalar(select(func.count()).select_from(DraftEntry)
-                              .where(DraftEntry.draft_id == draft.id, DraftEntry.state == "dormant")) or 0
+    in_draft = (
+        session.scalar(
+            select(func.count())
+            .select_from(DraftEntry)
+            .where(DraftEntry.draft_id == draft.id, DraftEntry.state == "dormant")
+        )
+        or 0
+    )
     if in_draft >= MAX_WAITING_PER_DRAFT:
-        raise TooManyProposals(f"This draft already holds {MAX_WAITING_PER_DRAFT} waiting proposals; wait until "
-                               "a person decides some of them.")
-    by_proposer = session.scalar(
-        select(func.count()).select_from(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id)
-        .where(DraftEntry.actor_id == principal.profile_id, DraftEntry.state == "dormant",
-               Draft.status == "open")) or 0
+        raise TooManyProposals(
+            f"This draft already holds {MAX_WAITING_PER_DRAFT} waiting proposals; wait until "
+            "a person decides some of them."
+        )
+    by_proposer = (
+        session.scalar(
+            select(func.count())
+            .select_from(DraftEntry)
+            .join(Draft, Draft.id == DraftEntry.draft_id)
+            .where(DraftEntry.actor_id == principal.profile_id, DraftEntry.state == "dormant", Draft.status == "open")
+        )
+        or 0
+    )
     if by_proposer >= MAX_WAITING_PER_PROPOSER:
-        raise TooManyProposals(f"You already have {MAX_WAITING_PER_PROPOSER} waiting proposals; wait until a person "
-                               "decides some of them.")
+        raise TooManyProposals(
+            f"You already have {MAX_WAITING_PER_PROPOSER} waiting proposals; wait until a person decides some of them."
+        )
 
 
-def load_draft(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, *,
-               lock: bool = False, field: str = "draft_id") -> Draft:
+def load_draft(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    draft_id: uuid.UUID,
+    *,
+    lock: bool = False,
+    field: str = "draft_id",
+) -> Draft:
     """The caller's own draft of this kind; anyone else's is "not found", like another group's."""
-    query = select(Draft).where(Draft.id == draft_id, Draft.profile_id == principal.profile_id,
-                                Draft.kind == kind.name)
+    query = select(Draft).where(Draft.id == draft_id, Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
     draft = session.scalar(query.with_for_update() if lock else query)
     if draft is None:
         raise NotFound(f"{field}: no {kind.name} draft of yours with id {draft_id}.", field=field)
@@ -157,8 +190,10 @@ def load_draft(session: Session, kind: ArtifactKind, principal: Principal, draft
 
 def require_open(session: Session, kind: ArtifactKind, draft: Draft) -> None:
     if draft.status == "committed":
-        raise Conflict(f"Draft {draft.id} was already committed; start a new draft to change the {kind.name} again.",
-                       code="draft_committed")
+        raise Conflict(
+            f"Draft {draft.id} was already committed; start a new draft to change the {kind.name} again.",
+            code="draft_committed",
+        )
     if draft.target_id is not None:
         exists = session.scalar(select(Artifact.id).where(Artifact.id == draft.target_id))
         if exists is None:
@@ -172,23 +207,36 @@ def new_draft(session: Session, kind: ArtifactKind, principal: Principal, target
         artifact = get_artifact(session, kind, principal.group_id, target_id)
         state, base_version = load_state(session, artifact.id), artifact.version
     now = utcnow()
-    draft = Draft(id=uuid.uuid4(), group_id=principal.group_id, profile_id=principal.profile_id, kind=kind.name,
-                  target_id=target_id, base_version=base_version, status="open", version=0, entry_count=0,
-                  form_state=state.to_json(), created_at=now, updated_at=now)
+    draft = Draft(
+        id=uuid.uuid4(),
+        group_id=principal.group_id,
+        profile_id=principal.profile_id,
+        kind=kind.name,
+        target_id=target_id,
+        base_version=base_version,
+        status="open",
+        version=0,
+        entry_count=0,
+        form_state=state.to_json(),
+        created_at=now,
+        updated_at=now,
+    )
     session.add(draft)
     session.flush()
     return draft
 
 
-def _find_entry(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft | None,
-                key: str) -> DraftEntry | None:
+def _find_entry(
+    session: Session, kind: ArtifactKind, principal: Principal, draft: Draft | None, key: str
+) -> DraftEntry | None:
     if draft is not None:
         return session.get(DraftEntry, (draft.id, key))
     # A retried "new draft" patch: look among the caller's own drafts of this kind. No draft row is
     # locked yet, so concurrent retries serialise on the key itself, else each would start a draft.
     serialize_on(session, f"draft-key:{principal.profile_id}:{kind.name}:{key}")
     return session.scalar(
-        select(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id)
+        select(DraftEntry)
+        .join(Draft, Draft.id == DraftEntry.draft_id)
         .where(DraftEntry.key == key, Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
         .limit(1)
     )
@@ -197,7 +245,8 @@ def _find_entry(session: Session, kind: ArtifactKind, principal: Principal, draf
 def _save_state(session: Session, draft: Draft, state: FormState, **also: Any) -> None:
     """Fold one applied entry: a conditional UPDATE, so a concurrent writer can never skip the version check."""
     result = session.execute(
-        update(Draft).where(Draft.id == draft.id, Draft.version == draft.version)
+        update(Draft)
+        .where(Draft.id == draft.id, Draft.version == draft.version)
         .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow(), **also)
         .execution_options(synchronize_session=False)
     )
@@ -207,9 +256,17 @@ def _save_state(session: Session, draft: Draft, state: FormState, **also: Any) -
     session.expire(draft)
 
 
-def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any],
-                body_json: dict[str, Any], render: ResponseRenderer, parse: PatchParser, *,
-                proposer: Principal | None = None) -> str:
+def patch_draft(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    body: dict[str, Any],
+    body_json: dict[str, Any],
+    render: ResponseRenderer,
+    parse: PatchParser,
+    *,
+    proposer: Principal | None = None,
+) -> str:
     """Apply one draft request (patch, proposal, ack or replay) and return the response's JSON text.
 
     `proposer` stages the entry as another profile's proposal in the caller's draft (the AI generator's)."""
@@ -233,8 +290,10 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
         entry = _find_entry(session, kind, principal, draft, key)
         if entry is not None:
             if entry.request_hash != digest:
-                raise Conflict(f"idempotency_key {key!r} was already used on this draft with another request body.",
-                               code="idempotency_mismatch")
+                raise Conflict(
+                    f"idempotency_key {key!r} was already used on this draft with another request body.",
+                    code="idempotency_mismatch",
+                )
             return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
     if not proposal:  # after the replay check: keys never dedupe, so sealing a replayed secret would store another
         body, body_json = seal_secrets(session, kind, principal, body, body_json)
@@ -259,35 +318,77 @@ def patch_draft(session: Session, kind: ArtifactKind, principal: Principal, body
     key = key or str(uuid.uuid4())
     seq = draft.entry_count + 1
     if proposal:  # the form stays as it is; only the journal grows
-        session.execute(update(Draft).where(Draft.id == draft.id).values(entry_count=seq, updated_at=utcnow())
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Draft)
+            .where(Draft.id == draft.id)
+            .values(entry_count=seq, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         session.expire(draft)
     else:
         _save_state(session, draft, state, entry_count=seq)
-    message = (f"Proposal {key} waits for a person to accept or reject it." if proposal
-               else f"Applied to the draft (version {draft.version}).")
+    message = (
+        f"Proposal {key} waits for a person to accept or reject it."
+        if proposal
+        else f"Applied to the draft (version {draft.version})."
+    )
     entry = DraftEntry(
-        draft_id=draft.id, key=key, seq=seq, state="dormant" if proposal else "applied", request_hash=digest,
-        patch={k: v for k, v in body_json.items() if k in patch}, expected_version=expected, response="",
-        actor_id=actor.profile_id, actor_name=actor.name, via_agent=actor.via_agent,
-        created_at=utcnow(), proposal_id=uuid.uuid4() if proposal else None, sealed=sealed, review=review,
+        draft_id=draft.id,
+        key=key,
+        seq=seq,
+        state="dormant" if proposal else "applied",
+        request_hash=digest,
+        patch={k: v for k, v in body_json.items() if k in patch},
+        expected_version=expected,
+        response="",
+        actor_id=actor.profile_id,
+        actor_name=actor.name,
+        via_agent=actor.via_agent,
+        created_at=utcnow(),
+        proposal_id=uuid.uuid4() if proposal else None,
+        sealed=sealed,
+        review=review,
     )
     session.add(entry)
     session.flush()  # first, so a proposal's own response lists it
     entry.response, entry.response_proposals, text = _store(session, kind, principal, draft, key, message, render)
     session.flush()
     if proposal:  # a person's own applied patch stays private until committed; a proposal is someone's act
-        audit.record(session, actor, "propose", kind.name,
-                     {"proposal": key, "proposal_id": str(entry.proposal_id), "patch": entry.patch},
-                     artifact_id=draft.target_id, draft_id=draft.id)
-        outbox.emit(session, principal.group_id, outbox.PROPOSAL_CREATED, {
-            "kind": kind.name, kind.id_field: draft.target_id, "draft_id": draft.id,
-            "proposal_id": str(entry.proposal_id), "proposed_by": outbox.actor(actor), "via_agent": actor.via_agent})
+        audit.record(
+            session,
+            actor,
+            "propose",
+            kind.name,
+            {"proposal": key, "proposal_id": str(entry.proposal_id), "patch": entry.patch},
+            artifact_id=draft.target_id,
+            draft_id=draft.id,
+        )
+        outbox.emit(
+            session,
+            principal.group_id,
+            outbox.PROPOSAL_CREATED,
+            {
+                "kind": kind.name,
+                kind.id_field: draft.target_id,
+                "draft_id": draft.id,
+                "proposal_id": str(entry.proposal_id),
+                "proposed_by": outbox.actor(actor),
+                "via_agent": actor.via_agent,
+            },
+        )
     return text
 
 
-def decide(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, key: str,
-           accept: bool, render: ResponseRenderer, parse: PatchParser) -> str:
+def decide(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    draft_id: uuid.UUID,
+    key: str,
+    accept: bool,
+    render: ResponseRenderer,
+    parse: PatchParser,
+) -> str:
     """Accept (apply) or reject a dormant proposal; repeating a decision answers as the first time."""
     principal.refuse_agent("accept or reject proposals")
     draft = load_draft(session, kind, principal, draft_id, lock=True)
@@ -320,16 +421,29 @@ def decision_reply(session: Session, entry: DraftEntry) -> str:
     return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
 
 
-def apply_decision(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, entry: DraftEntry,
-                   accept: bool, render: ResponseRenderer, parse: PatchParser, reason: str | None = None) -> str:
+def apply_decision(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    draft: Draft,
+    entry: DraftEntry,
+    accept: bool,
+    render: ResponseRenderer,
+    parse: PatchParser,
+    reason: str | None = None,
+) -> str:
     """Decide an undecided proposal of an open draft (an ack, or the review queue). Accepting applies it as a
     patch of the draft's owner: values new to the group become resources only now, staged by that owner."""
     if accept:
         if entry.expected_version is not None and entry.expected_version != draft.version:
             raise version_conflict("draft", draft.version, entry.expected_version)
         try:
-            state = apply_patch_with(DirectResolver(session, draft.group_id, draft.profile_id), kind,
-                                     FormState.from_json(draft.form_state), parse(unsealed_patch(entry)))
+            state = apply_patch_with(
+                DirectResolver(session, draft.group_id, draft.profile_id),
+                kind,
+                FormState.from_json(draft.form_state),
+                parse(unsealed_patch(entry)),
+            )
         except NotFound as gone:
             raise Conflict(f"The proposal can no longer apply: {gone.detail}", code="resources_gone") from None
         _save_state(session, draft, state)
@@ -338,35 +452,73 @@ def apply_decision(session: Session, kind: ArtifactKind, principal: Principal, d
     entry.reason, entry.sealed = reason, None  # decided either way, the proposal keeps no secret
     session.flush()  # so the answer's form state no longer lists the decided proposal
     message = f"Accepted proposal {entry.key}." if accept else f"Rejected proposal {entry.key}."
-    entry.decision_response, entry.decision_proposals, text = _store(session, kind, principal, draft, entry.key,
-                                                                     message, render)
+    entry.decision_response, entry.decision_proposals, text = _store(
+        session, kind, principal, draft, entry.key, message, render
+    )
     session.flush()
-    audit.record(session, principal, "accept" if accept else "reject", kind.name,
-                 {"proposal": entry.key, "proposal_id": str(entry.proposal_id) if entry.proposal_id else None,
-                  "accepted": accept, "proposed_by": entry.actor_name, "proposed_via_agent": entry.via_agent,
-                  **({"reason": reason} if reason else {})},
-                 artifact_id=draft.target_id, draft_id=draft.id)
-    outbox.emit(session, principal.group_id, outbox.PROPOSAL_DECIDED, {
-        "kind": kind.name, kind.id_field: draft.target_id, "draft_id": draft.id,
-        "proposal_id": str(entry.proposal_id) if entry.proposal_id else None,
-        "decision": "accept" if accept else "reject", "decided_by": outbox.actor(principal),
-        "proposed_by": {"profile_id": entry.actor_id, "name": entry.actor_name,
-                        "type": "agent" if entry.via_agent else "person"}})
+    audit.record(
+        session,
+        principal,
+        "accept" if accept else "reject",
+        kind.name,
+        {
+            "proposal": entry.key,
+            "proposal_id": str(entry.proposal_id) if entry.proposal_id else None,
+            "accepted": accept,
+            "proposed_by": entry.actor_name,
+            "proposed_via_agent": entry.via_agent,
+            **({"reason": reason} if reason else {}),
+        },
+        artifact_id=draft.target_id,
+        draft_id=draft.id,
+    )
+    outbox.emit(
+        session,
+        principal.group_id,
+        outbox.PROPOSAL_DECIDED,
+        {
+            "kind": kind.name,
+            kind.id_field: draft.target_id,
+            "draft_id": draft.id,
+            "proposal_id": str(entry.proposal_id) if entry.proposal_id else None,
+            "decision": "accept" if accept else "reject",
+            "decided_by": outbox.actor(principal),
+            "proposed_by": {
+                "profile_id": entry.actor_id,
+                "name": entry.actor_name,
+                "type": "agent" if entry.via_agent else "person",
+            },
+        },
+    )
     return text
 
 
 _NO_PROPOSALS = '"proposals":[]'
 
 
-def _store(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, key: str, message: str,
-           render: ResponseRenderer) -> tuple[str, list[int], str]:
+def _store(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    draft: Draft,
+    key: str,
+    message: str,
+    render: ResponseRenderer,
+) -> tuple[str, list[int], str]:
     """A response to store and answer: (stored text without the waiting proposals, their seqs, the whole text).
 
     The stored reply never grows with the proposals before it; a replay splices the same proposals (their
     journal entries never change) back in, byte for byte, see `_reply`."""
-    stored = render({"success": True, "draft_id": draft.id, "idempotency_key": key, "new_version": draft.version,
-                     "message": message,
-                     "form_state": form_state_view(session, kind, principal, draft, proposals=False)})
+    stored = render(
+        {
+            "success": True,
+            "draft_id": draft.id,
+            "idempotency_key": key,
+            "new_version": draft.version,
+            "message": message,
+            "form_state": form_state_view(session, kind, principal, draft, proposals=False),
+        }
+    )
     waiting = _waiting(session, draft.id)
     return stored, [p.seq for p in waiting], _splice(stored, waiting)
 
@@ -374,8 +526,13 @@ def _store(session: Session, kind: ArtifactKind, principal: Principal, draft: Dr
 def _reply(session: Session, draft_id: uuid.UUID, stored: str, seqs: list[int] | None) -> str:
     if seqs is None:  # stored whole, before replies were stored bounded
         return stored
-    entries = session.scalars(select(DraftEntry).where(DraftEntry.draft_id == draft_id, DraftEntry.seq.in_(seqs))
-                              .order_by(DraftEntry.seq)).all() if seqs else []
+    entries = (
+        session.scalars(
+            select(DraftEntry).where(DraftEntry.draft_id == draft_id, DraftEntry.seq.in_(seqs)).order_by(DraftEntry.seq)
+        ).all()
+        if seqs
+        else []
+    )
     return _splice(stored, entries)
 
 
@@ -386,23 +543,39 @@ def _splice(stored: str, entries: Sequence[DraftEntry]) -> str:
 
 
 def _waiting(session: Session, draft_id: uuid.UUID) -> list[DraftEntry]:
-    return list(session.scalars(select(DraftEntry).where(DraftEntry.draft_id == draft_id,
-                                                         DraftEntry.state == "dormant").order_by(DraftEntry.seq)))
+    return list(
+        session.scalars(
+            select(DraftEntry)
+            .where(DraftEntry.draft_id == draft_id, DraftEntry.state == "dormant")
+            .order_by(DraftEntry.seq)
+        )
+    )
 
 
 def _proposal_item(p: DraftEntry) -> dict[str, Any]:
-    return {"idempotency_key": p.key, "proposal_id": p.proposal_id, "actor_name": p.actor_name,
-            "via_agent": p.via_agent, "created_at": p.created_at, "changes": p.patch}
+    return {
+        "idempotency_key": p.key,
+        "proposal_id": p.proposal_id,
+        "actor_name": p.actor_name,
+        "via_agent": p.via_agent,
+        "created_at": p.created_at,
+        "changes": p.patch,
+    }
 
 
-def form_state_view(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, *,
-                    proposals: bool = True) -> dict[str, Any]:
+def form_state_view(
+    session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, *, proposals: bool = True
+) -> dict[str, Any]:
     """Everything a client needs to render the form: selections with their values, pending, proposals."""
     state = FormState.from_json(draft.form_state)
     values = resources.load(session, principal.group_id, state.all_ids())
     view: dict[str, Any] = {
-        "draft_id": draft.id, kind.id_field: draft.target_id, "version": draft.version, "status": draft.status,
-        "active": active_value(kind, state, values), "pending_ids": sorted(state.pending, key=str),
+        "draft_id": draft.id,
+        kind.id_field: draft.target_id,
+        "version": draft.version,
+        "status": draft.status,
+        "active": active_value(kind, state, values),
+        "pending_ids": sorted(state.pending, key=str),
     }
     for slot in kind.slots:
         selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
@@ -416,8 +589,9 @@ def form_state_view(session: Session, kind: ArtifactKind, principal: Principal, 
     return view
 
 
-def take_for_commit(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID,
-                    target_id: uuid.UUID | None) -> tuple[Draft, FormState]:
+def take_for_commit(
+    session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, target_id: uuid.UUID | None
+) -> tuple[Draft, FormState]:
     """The draft a create (no target) or update (its target) commits, locked, with its form state."""
     draft = load_draft(session, kind, principal, draft_id, lock=True)
     require_open(session, kind, draft)
@@ -441,23 +615,34 @@ def mark_committed(session: Session, draft: Draft, artifact_id: uuid.UUID) -> No
 def list_drafts(session: Session, kind: ArtifactKind, principal: Principal, limit: int, offset: int) -> list[dict]:
     """The caller's own drafts of this kind, newest first, with their name and waiting proposals."""
     waiting = (
-        select(DraftEntry.draft_id, func.count().label("n")).where(DraftEntry.state == "dormant")
-        .group_by(DraftEntry.draft_id).subquery()
+        select(DraftEntry.draft_id, func.count().label("n"))
+        .where(DraftEntry.state == "dormant")
+        .group_by(DraftEntry.draft_id)
+        .subquery()
     )
     rows = session.execute(
         select(Draft, func.coalesce(waiting.c.n, 0))
         .outerjoin(waiting, waiting.c.draft_id == Draft.id)
         .where(Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
-        .order_by(Draft.updated_at.desc(), Draft.id).limit(limit).offset(offset)
+        .order_by(Draft.updated_at.desc(), Draft.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     name_of = {draft.id: next(iter(FormState.from_json(draft.form_state).ids("name")), None) for draft, _ in rows}
     names = resources.load(session, principal.group_id, {n for n in name_of.values() if n})
     entries = []
     for draft, proposals in rows:
         name_id = name_of[draft.id]
-        entries.append({
-            "draft_id": draft.id, kind.id_field: draft.target_id, "version": draft.version, "status": draft.status,
-            "name": names[name_id].value if name_id in names else None, "waiting_proposals": proposals,
-            "created_at": draft.created_at, "updated_at": draft.updated_at,
-        })
+        entries.append(
+            {
+                "draft_id": draft.id,
+                kind.id_field: draft.target_id,
+                "version": draft.version,
+                "status": draft.status,
+                "name": names[name_id].value if name_id in names else None,
+                "waiting_proposals": proposals,
+                "created_at": draft.created_at,
+                "updated_at": draft.updated_at,
+            }
+        )
     return entries

@@ -42,13 +42,17 @@ class FormState:
         return FormState(slots, self.pending & selected)
 
     def to_json(self) -> dict[str, Any]:
-        return {"slots": {k: [str(i) for i in v] for k, v in self.slots.items()},
-                "pending": sorted(str(i) for i in self.pending)}
+        return {
+            "slots": {k: [str(i) for i in v] for k, v in self.slots.items()},
+            "pending": sorted(str(i) for i in self.pending),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FormState:
-        return cls({k: [uuid.UUID(i) for i in v] for k, v in data.get("slots", {}).items()},
-                   {uuid.UUID(i) for i in data.get("pending", [])})
+        return cls(
+            {k: [uuid.UUID(i) for i in v] for k, v in data.get("slots", {}).items()},
+            {uuid.UUID(i) for i in data.get("pending", [])},
+        )
 
 
 def referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]:
@@ -162,8 +166,10 @@ def _apply_active_flag(res: Resolver, kind: ArtifactKind, state: FormState, patc
         if flag_type is None:
             continue
         if flag_type in seen:
-            raise Invalid(f"flag_ids: an artifact holds at most one flag of each type; two have type {flag_type}.",
-                          field="flag_ids")
+            raise Invalid(
+                f"flag_ids: an artifact holds at most one flag of each type; two have type {flag_type}.",
+                field="flag_ids",
+            )
         seen[flag_type] = flag_id
 
 
@@ -178,24 +184,31 @@ def _apply_model_flag_values(res: Resolver, kind: ArtifactKind, state: FormState
     rows = res.load(state.ids(slot.key))
     flags = res.load({uuid.UUID(row.value["flag_id"]) for row in rows.values()})
     # (model id, flag type) of each selected row, to find the one a new value replaces.
-    held = {rid: (row.value["model_id"], flags[uuid.UUID(row.value["flag_id"])].value["type"])
-            for rid, row in rows.items() if uuid.UUID(row.value["flag_id"]) in flags}
+    held = {
+        rid: (row.value["model_id"], flags[uuid.UUID(row.value["flag_id"])].value["type"])
+        for rid, row in rows.items()
+        if uuid.UUID(row.value["flag_id"]) in flags
+    }
     for index, entry in enumerate(entries):
         service.require_kind(found, [entry["model_id"]], "model", f"{field}[{index}].model_id")
-        wanted = service.normalise_value(flag_kind, {"type": entry["type"], "value": entry["value"]}, f"{field}[{index}]")
+        wanted = service.normalise_value(
+            flag_kind, {"type": entry["type"], "value": entry["value"]}, f"{field}[{index}]"
+        )
         flag_id = res.find_existing(flag_kind, wanted)
         if flag_id is None:
-            raise Invalid(f"{field}[{index}]: no flag {wanted['type']}={wanted['value']} in the catalog; "
-                          "create it first (POST /api/v5/resources/flags/create).", field=field)
+            raise Invalid(
+                f"{field}[{index}]: no flag {wanted['type']}={wanted['value']} in the catalog; "
+                "create it first (POST /api/v5/resources/flags/create).",
+                field=field,
+            )
         model_id = str(entry["model_id"])
-        (row_id,) = res.create_values(slot.resource_kind,
-                                          [{"model_id": model_id, "flag_id": str(flag_id)}], field)
+        (row_id,) = res.create_values(slot.resource_kind, [{"model_id": model_id, "flag_id": str(flag_id)}], field)
         kept = [rid for rid in state.ids(slot.key) if held.get(rid) != (model_id, wanted["type"])]
         state.slots[slot.key] = list(dict.fromkeys(kept + [row_id]))
         held[row_id] = (model_id, wanted["type"])
 
 
-def _require_distinct_argument_names(res: Resolver, kind: ArtifactKind, state: FormState) -> None:  # noqa: ANN001
+def _require_distinct_argument_names(res: Resolver, kind: ArtifactKind, state: FormState) -> None:
     """A function's arguments (and its outputs) need distinct names, or its JSON Schema would lose one."""
     if kind.arguments is None:
         return
@@ -206,8 +219,10 @@ def _require_distinct_argument_names(res: Resolver, kind: ArtifactKind, state: F
         names = [values[rid].value["name"] for rid in state.ids(slot_key) if rid in values]
         twice = next((name for name in names if names.count(name) > 1), None)
         if twice is not None:
-            raise Invalid(f"{slot.section}: two {slot.section} are named {twice!r}; each name must be distinct.",
-                          field=slot.section)
+            raise Invalid(
+                f"{slot.section}: two {slot.section} are named {twice!r}; each name must be distinct.",
+                field=slot.section,
+            )
 
 
 def _argument_slots(kind: ArtifactKind) -> set[str]:
@@ -226,8 +241,10 @@ def _apply_args_drafts(res: Resolver, kind: ArtifactKind, state: FormState, entr
         field = f"args_drafts[{index}]"
         if entry.get("name") is None:
             if entry.get("arg_id") is None:
-                raise Invalid(f"{field}: give the argument's name and type, or the arg_id of an existing one.",
-                              field="args_drafts")
+                raise Invalid(
+                    f"{field}: give the argument's name and type, or the arg_id of an existing one.",
+                    field="args_drafts",
+                )
             service.require_kind(found, [entry["arg_id"]], slots[spec.arg_slot].resource, f"{field}.arg_id")
             arg_id = entry["arg_id"]
         else:
@@ -237,11 +254,14 @@ def _apply_args_drafts(res: Resolver, kind: ArtifactKind, state: FormState, entr
         position = entry.get("position")
         positions += res.create_values(
             slots[spec.position_slot].resource_kind,
-            [{"arg_id": str(arg_id), "position": index if position is None else position}], f"{field}.position",
-            indexed=False)
+            [{"arg_id": str(arg_id), "position": index if position is None else position}],
+            f"{field}.position",
+            indexed=False,
+        )
         if entry.get("output") is not None:
-            outputs += res.create_values(slots[spec.output_slot].resource_kind, [entry["output"]],
-                                         f"{field}.output", indexed=False)
+            outputs += res.create_values(
+                slots[spec.output_slot].resource_kind, [entry["output"]], f"{field}.output", indexed=False
+            )
     state.slots[spec.arg_slot] = list(dict.fromkeys(args))
     state.slots[spec.position_slot] = list(dict.fromkeys(positions))
     state.slots[spec.output_slot] = list(dict.fromkeys(outputs))
@@ -254,8 +274,9 @@ def _apply_pending(state: FormState, patch: dict[str, Any]) -> None:
     selected = state.all_ids()
     for rid in pending:
         if rid not in selected:
-            raise Invalid(f"pending_ids: {rid} is not selected in any slot, so it cannot be pending.",
-                          field="pending_ids")
+            raise Invalid(
+                f"pending_ids: {rid} is not selected in any slot, so it cannot be pending.", field="pending_ids"
+            )
     state.pending = pending
 
 

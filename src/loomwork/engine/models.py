@@ -34,9 +34,7 @@ class Connection(Base):
         Index("ix_artifact_connections_by_artifact", "artifact_id", "slot", "active", "resource_id"),
     )
 
-    artifact_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
-    )
+    artifact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True)
     slot: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     # RESTRICT: a resource in use cannot vanish from under an artifact.
@@ -122,9 +120,7 @@ class Revision(Base):
 
     __tablename__ = "artifact_revisions"
 
-    artifact_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
-    )
+    artifact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = created_at()
     author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -143,9 +139,7 @@ class Label(Base):
 
     __tablename__ = "artifact_labels"
 
-    artifact_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
-    )
+    artifact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

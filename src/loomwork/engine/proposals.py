@@ -46,8 +46,14 @@ def status_of(entry: DraftEntry, draft: Draft) -> str:
     return "stale" if draft.status == "committed" else "waiting"
 
 
-def search(session: Session, kinds: Mapping[str, ArtifactKind], principal: Principal, filters: dict[str, Any],
-           limit: int, offset: int) -> dict[str, Any]:
+def search(
+    session: Session,
+    kinds: Mapping[str, ArtifactKind],
+    principal: Principal,
+    filters: dict[str, Any],
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
     """The group's proposals, newest first, each with what it changes: the live value against the proposed."""
     conditions = [Draft.group_id == principal.group_id, DraftEntry.proposal_id.is_not(None)]
     if filters.get("status"):
@@ -60,49 +66,99 @@ def search(session: Session, kinds: Mapping[str, ArtifactKind], principal: Princ
     if proposer:
         conditions.append(DraftEntry.actor_id == proposer)
     joined = select(DraftEntry, Draft).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
-    rows = session.execute(joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc())
-                           .limit(limit).offset(offset)).all()
-    total = session.scalar(select(func.count()).select_from(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id)
-                           .where(*conditions)) or 0
+    rows = session.execute(
+        joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc()).limit(limit).offset(offset)
+    ).all()
+    total = (
+        session.scalar(
+            select(func.count()).select_from(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
+        )
+        or 0
+    )
     return {"proposals": views(session, kinds, principal, rows), "total_count": total}
 
 
-def views(session: Session, kinds: Mapping[str, ArtifactKind], principal: Principal,
-          rows: list[Any]) -> list[dict[str, Any]]:
+def views(
+    session: Session, kinds: Mapping[str, ArtifactKind], principal: Principal, rows: list[Any]
+) -> list[dict[str, Any]]:
     """Proposal views for (entry, draft) rows, in a fixed number of queries whatever their number."""
     targets = {draft.target_id for _entry, draft in rows if draft.target_id}
     live = load_states(session, _existing(session, principal, targets))
-    labels = {rid: r.label for rid, r in resources.load(
-        session, principal.group_id, {rid for state in live.values() for rid in state.all_ids()}).items()}
+    labels = {
+        rid: r.label
+        for rid, r in resources.load(
+            session, principal.group_id, {rid for state in live.values() for rid in state.all_ids()}
+        ).items()
+    }
     deciders = {entry.decided_by for entry, _draft in rows if entry.decided_by}
-    names = dict(session.execute(select(Profile.id, Profile.name).where(
-        Profile.id.in_(deciders), Profile.group_id == principal.group_id)).all()) if deciders else {}
+    names = (
+        dict(
+            session.execute(
+                select(Profile.id, Profile.name).where(Profile.id.in_(deciders), Profile.group_id == principal.group_id)
+            ).all()
+        )
+        if deciders
+        else {}
+    )
     # A person's key with X-MCP proposes as an agent, yet the profile stays a person's: say which it is.
     proposers = {entry.actor_id for entry, _draft in rows}
-    types = dict(session.execute(select(Profile.id, Profile.type).where(
-        Profile.id.in_(proposers), Profile.group_id == principal.group_id)).all()) if proposers else {}
+    types = (
+        dict(
+            session.execute(
+                select(Profile.id, Profile.type).where(
+                    Profile.id.in_(proposers), Profile.group_id == principal.group_id
+                )
+            ).all()
+        )
+        if proposers
+        else {}
+    )
     found = []
     for entry, draft in rows:
         kind = kinds[draft.kind]
         state = live.get(draft.target_id)
-        now = {} if state is None else {
-            drafts.review_field(slot): ([labels.get(r) for r in state.ids(slot.key)] if slot.many
-                                        else next((labels.get(r) for r in state.ids(slot.key)), None))
-            for slot in kind.slots}
+        now = (
+            {}
+            if state is None
+            else {
+                drafts.review_field(slot): (
+                    [labels.get(r) for r in state.ids(slot.key)]
+                    if slot.many
+                    else next((labels.get(r) for r in state.ids(slot.key)), None)
+                )
+                for slot in kind.slots
+            }
+        )
         review = entry.review or {}
-        changes = [{"field": field, "now": now.get(field, [] if _many(kind, field) else None), "proposed": value}
-                   for field, value in review.items()]
-        found.append({
-            "proposal_id": entry.proposal_id, "draft_id": draft.id, "kind": kind.name,
-            "artifact_id": draft.target_id, "artifact_name": now.get("name") or review.get("name"),
-            "proposer": {"profile_id": entry.actor_id, "name": entry.actor_name,
-                         "type": types.get(entry.actor_id, "agent" if entry.via_agent else "person")},
-            "via_agent": entry.via_agent, "created_at": entry.created_at, "status": status_of(entry, draft),
-            "base_version": draft.base_version, "idempotency_key": entry.key,
-            "decided_by": None if entry.decided_by is None else {
-                "profile_id": entry.decided_by, "name": names.get(entry.decided_by)},
-            "decided_at": entry.decided_at, "reason": entry.reason, "changes": changes,
-        })
+        changes = [
+            {"field": field, "now": now.get(field, [] if _many(kind, field) else None), "proposed": value}
+            for field, value in review.items()
+        ]
+        found.append(
+            {
+                "proposal_id": entry.proposal_id,
+                "draft_id": draft.id,
+                "kind": kind.name,
+                "artifact_id": draft.target_id,
+                "artifact_name": now.get("name") or review.get("name"),
+                "proposer": {
+                    "profile_id": entry.actor_id,
+                    "name": entry.actor_name,
+                    "type": types.get(entry.actor_id, "agent" if entry.via_agent else "person"),
+                },
+                "via_agent": entry.via_agent,
+                "created_at": entry.created_at,
+                "status": status_of(entry, draft),
+                "base_version": draft.base_version,
+                "idempotency_key": entry.key,
+                "decided_by": None
+                if entry.decided_by is None
+                else {"profile_id": entry.decided_by, "name": names.get(entry.decided_by)},
+                "decided_at": entry.decided_at,
+                "reason": entry.reason,
+                "changes": changes,
+            }
+        )
     return found
 
 
@@ -113,15 +169,18 @@ def _many(kind: ArtifactKind, field: str) -> bool:
 def _existing(session: Session, principal: Principal, ids: set[uuid.UUID]) -> list[uuid.UUID]:
     if not ids:
         return []
-    return list(session.scalars(select(Artifact.id).where(Artifact.id.in_(ids),
-                                                          Artifact.group_id == principal.group_id)))
+    return list(
+        session.scalars(select(Artifact.id).where(Artifact.id.in_(ids), Artifact.group_id == principal.group_id))
+    )
 
 
 def _locked(session: Session, principal: Principal, proposal_id: uuid.UUID) -> tuple[DraftEntry, Draft]:
     """The proposal and its draft, the draft locked: concurrent deciders of one proposal take turns."""
     found = session.execute(
-        select(DraftEntry.draft_id, DraftEntry.key).join(Draft, Draft.id == DraftEntry.draft_id)
-        .where(DraftEntry.proposal_id == proposal_id, Draft.group_id == principal.group_id)).first()
+        select(DraftEntry.draft_id, DraftEntry.key)
+        .join(Draft, Draft.id == DraftEntry.draft_id)
+        .where(DraftEntry.proposal_id == proposal_id, Draft.group_id == principal.group_id)
+    ).first()
     if found is None:
         raise NotFound(f"proposal_id: no proposal with id {proposal_id}.", field="proposal_id")
     draft = session.scalar(select(Draft).where(Draft.id == found.draft_id).with_for_update())
@@ -132,13 +191,23 @@ def _locked(session: Session, principal: Principal, proposal_id: uuid.UUID) -> t
 def _owner(session: Session, draft: Draft, entry: DraftEntry) -> Principal:
     """The draft's owner, as whom the commit is made: the proposer is its author, the decider approves it."""
     profile = session.get(Profile, draft.profile_id)
-    return Principal(profile_id=profile.id, group_id=profile.group_id, name=profile.name, role=profile.role,
-                     via_agent=entry.via_agent and entry.actor_id == draft.profile_id)
+    return Principal(
+        profile_id=profile.id,
+        group_id=profile.group_id,
+        name=profile.name,
+        role=profile.role,
+        via_agent=entry.via_agent and entry.actor_id == draft.profile_id,
+    )
 
 
-def decide(session: Session, kinds: Mapping[str, ArtifactKind], principal: Principal, request: dict[str, Any],
-           renderers: Mapping[str, tuple[drafts.ResponseRenderer, drafts.PatchParser]],
-           reply: ReplyRenderer) -> str:
+def decide(
+    session: Session,
+    kinds: Mapping[str, ArtifactKind],
+    principal: Principal,
+    request: dict[str, Any],
+    renderers: Mapping[str, tuple[drafts.ResponseRenderer, drafts.PatchParser]],
+    reply: ReplyRenderer,
+) -> str:
     """Accept or reject one proposal (people only); the same decision again answers as the first time."""
     principal.refuse_agent("decide proposals")
     entry, draft = _locked(session, principal, request["proposal_id"])
@@ -157,8 +226,9 @@ def decide(session: Session, kinds: Mapping[str, ArtifactKind], principal: Princ
     committed = None
     try:
         with session.begin_nested():
-            drafts.apply_decision(session, kind, principal, draft, entry, accept, render, parse,
-                                  reason=request.get("reason"))
+            drafts.apply_decision(
+                session, kind, principal, draft, entry, accept, render, parse, reason=request.get("reason")
+            )
             if accept and commit:
                 committed = _commit(session, kind, principal, draft, entry, request.get("expected_version"))
     except LoomworkError:
@@ -169,8 +239,14 @@ def decide(session: Session, kinds: Mapping[str, ArtifactKind], principal: Princ
     return entry.decision_reply
 
 
-def _commit(session: Session, kind: ArtifactKind, principal: Principal, draft: Draft, entry: DraftEntry,
-            expected_version: int | None) -> dict[str, Any]:
+def _commit(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    draft: Draft,
+    entry: DraftEntry,
+    expected_version: int | None,
+) -> dict[str, Any]:
     owner = _owner(session, draft, entry)
     item: dict[str, Any] = {"draft_id": draft.id}
     if draft.target_id is None:
@@ -183,11 +259,18 @@ def _commit(session: Session, kind: ArtifactKind, principal: Principal, draft: D
     return {"artifact_id": row.id, "kind": kind.name, "version": row.version}
 
 
-def _answer(session: Session, kinds: Mapping[str, ArtifactKind], principal: Principal, entry: DraftEntry,
-            draft: Draft, committed: dict[str, Any] | None) -> dict[str, Any]:
+def _answer(
+    session: Session,
+    kinds: Mapping[str, ArtifactKind],
+    principal: Principal,
+    entry: DraftEntry,
+    draft: Draft,
+    committed: dict[str, Any] | None,
+) -> dict[str, Any]:
     session.refresh(draft)
     (view,) = views(session, kinds, principal, [(entry, draft)])
     verb = "Accepted" if entry.decided_accept else "Rejected"
-    message = f"{verb} the proposal" + (f" and committed {view['kind']} version {committed['version']}."
-                                         if committed else ".")
+    message = f"{verb} the proposal" + (
+        f" and committed {view['kind']} version {committed['version']}." if committed else "."
+    )
     return {"success": True, "message": message, "proposal": view, "committed": committed}

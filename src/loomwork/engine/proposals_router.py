@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StrictBool
 from loomwork.engine import proposals
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import MAX_KEY_CHARS, Int, RequestModel, build_draft_schemas
+from loomwork.engine.schemas import Int, RequestModel, build_draft_schemas
 from loomwork.identity.dependencies import Caller, caller_with
 
 MAX_REASON_CHARS = 2000
@@ -78,11 +78,15 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
         proposal_id: uuid.UUID
         decision: Literal["accept", "reject"]
         reason: Annotated[str, Field(max_length=MAX_REASON_CHARS)] | None = Field(
-            None, description="Why; kept with the decision and shown to the proposer.")
+            None, description="Why; kept with the decision and shown to the proposer."
+        )
         commit: StrictBool | None = Field(
-            None, description="After accepting, commit the draft (create or update). Default: true for an agent's draft.")
+            None,
+            description="After accepting, commit the draft (create or update). Default: true for an agent's draft.",
+        )
         expected_version: Int(ge=1) | None = Field(
-            None, description="With commit on an edit: the artifact's version it must still be at (else 409).")
+            None, description="With commit on an edit: the artifact's version it must still be at (else 409)."
+        )
 
     class ProposalDecideResponse(BaseModel):
         success: bool
@@ -109,20 +113,30 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
     viewer = Annotated[Caller, Depends(caller_with("viewer", "read the review queue"))]
     editor = Annotated[Caller, Depends(caller_with("editor", "decide proposals", agents=False))]
 
-    @router.post("/api/v5/proposals/search", response_model=ProposalSearchResponse, operation_id="search_proposals",
-                 summary="The group's proposals, newest first, each with the live value against the proposed one.")
+    @router.post(
+        "/api/v5/proposals/search",
+        response_model=ProposalSearchResponse,
+        operation_id="search_proposals",
+        summary="The group's proposals, newest first, each with the live value against the proposed one.",
+    )
     def search(who: viewer, body: ProposalSearchRequest | None = None) -> Any:
         body = body or ProposalSearchRequest()
         with who.db.transaction(write=False) as session:
-            return proposals.search(session, by_name, who.principal, body.model_dump(), body.page_size or 25,
-                                    body.page_offset or 0)
+            return proposals.search(
+                session, by_name, who.principal, body.model_dump(), body.page_size or 25, body.page_offset or 0
+            )
 
-    @router.post("/api/v5/proposals/decide", response_model=ProposalDecideResponse, operation_id="decide_proposal",
-                 summary="Accept (and, for an agent's draft, commit) or reject a proposal. People only.")
+    @router.post(
+        "/api/v5/proposals/decide",
+        response_model=ProposalDecideResponse,
+        operation_id="decide_proposal",
+        summary="Accept (and, for an agent's draft, commit) or reject a proposal. People only.",
+    )
     def decide(body: ProposalDecideRequest, who: editor) -> Any:
         with who.db.transaction(write=True) as session:
-            text = proposals.decide(session, by_name, who.principal, body.model_dump(exclude_unset=True),
-                                    draft_renderers, reply)
+            text = proposals.decide(
+                session, by_name, who.principal, body.model_dump(exclude_unset=True), draft_renderers, reply
+            )
         # The stored text itself, so the same decision again answers byte for byte as the first time.
         return Response(text, media_type="application/json")
 

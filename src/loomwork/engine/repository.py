@@ -26,8 +26,15 @@ class ArtifactRow:
     version: int
 
 
-def get_artifact(session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID,
-                 field: str | None = None, *, lock: bool = False) -> ArtifactRow:
+def get_artifact(
+    session: Session,
+    kind: ArtifactKind,
+    group_id: uuid.UUID,
+    artifact_id: uuid.UUID,
+    field: str | None = None,
+    *,
+    lock: bool = False,
+) -> ArtifactRow:
     """The artifact's id and version; `lock` holds its row until commit (PostgreSQL; SQLite writers are serial)."""
     query = select(Artifact.id, Artifact.version).where(
         Artifact.id == artifact_id, Artifact.group_id == group_id, Artifact.kind == kind.name
@@ -38,8 +45,9 @@ def get_artifact(session: Session, kind: ArtifactKind, group_id: uuid.UUID, arti
     return ArtifactRow(row.id, row.version)
 
 
-def find_artifact(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
-                  artifact_id: uuid.UUID) -> ArtifactRow | None:
+def find_artifact(
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID
+) -> ArtifactRow | None:
     try:
         return get_artifact(session, kind, group_id, artifact_id)
     except NotFound:
@@ -74,13 +82,31 @@ def load_state(session: Session, artifact_id: uuid.UUID) -> FormState:
     return load_states(session, [artifact_id])[artifact_id]
 
 
-def insert_artifacts(session: Session, kind: ArtifactKind, group_id: uuid.UUID, profile_id: uuid.UUID | None,
-                     artifact_ids: list[uuid.UUID]) -> datetime:
+def insert_artifacts(
+    session: Session,
+    kind: ArtifactKind,
+    group_id: uuid.UUID,
+    profile_id: uuid.UUID | None,
+    artifact_ids: list[uuid.UUID],
+) -> datetime:
     """New artifacts at version 1, in one statement however many; returns their creation time."""
     now = utcnow()
-    session.execute(insert(Artifact.__table__), [
-        {"id": artifact_id, "group_id": group_id, "kind": kind.name, "version": 1, "created_at": now,
-         "updated_at": now, "created_by": profile_id, "updated_by": profile_id} for artifact_id in artifact_ids])
+    session.execute(
+        insert(Artifact.__table__),
+        [
+            {
+                "id": artifact_id,
+                "group_id": group_id,
+                "kind": kind.name,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "created_by": profile_id,
+                "updated_by": profile_id,
+            }
+            for artifact_id in artifact_ids
+        ],
+    )
     return now
 
 
@@ -92,8 +118,13 @@ def write_state(session: Session, artifact_id: uuid.UUID, state: FormState) -> N
 def insert_states(session: Session, states: dict[uuid.UUID, FormState]) -> None:
     """The connections of artifacts that have none yet, in one statement."""
     rows = [
-        {"artifact_id": artifact_id, "slot": slot, "position": position, "resource_id": rid,
-         "active": rid not in state.pending}
+        {
+            "artifact_id": artifact_id,
+            "slot": slot,
+            "position": position,
+            "resource_id": rid,
+            "active": rid not in state.pending,
+        }
         for artifact_id, state in states.items()
         for slot, ids in state.slots.items()
         for position, rid in enumerate(ids)

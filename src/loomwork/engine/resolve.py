@@ -25,7 +25,7 @@ from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, ChangeClock, Connection, Label
 from loomwork.engine.repository import get_artifact
-from loomwork.engine.revisions import ANNOUNCED, LATEST, LABEL_PATTERN, NOTIFY_CHANNEL, decode_state, load_revision
+from loomwork.engine.revisions import ANNOUNCED, LABEL_PATTERN, LATEST, NOTIFY_CHANNEL, decode_state, load_revision
 from loomwork.engine.sections import argument_schemas, template_parameters
 from loomwork.errors import Conflict, Invalid, NotFound
 from loomwork.identity.service import Principal
@@ -63,9 +63,11 @@ def config_of(session: Session, kind: ArtifactKind, group_id: uuid.UUID, state: 
     if kind.arguments:
         schemas = argument_schemas(kind, live, values) or {}
         name = config.get("name") or kind.name
-        config["function"] = {"name": _FUNCTION_NAME.sub("_", name).strip("_")[:64] or kind.name,
-                              "description": config.get("description") or "",
-                              "parameters": schemas.get("arguments_schema")}
+        config["function"] = {
+            "name": _FUNCTION_NAME.sub("_", name).strip("_")[:64] or kind.name,
+            "description": config.get("description") or "",
+            "parameters": schemas.get("arguments_schema"),
+        }
         config["output_schema"] = schemas.get("output_schema")
     if kind.model_flag_slot:
         config["models"] = _models(session, kind, group_id, live, values)
@@ -82,10 +84,16 @@ def _folded_slots(kind: ArtifactKind) -> set[str]:
     return folded
 
 
-def _models(session: Session, kind: ArtifactKind, group_id: uuid.UUID, live: FormState,
-            values: dict[uuid.UUID, resources.ResourceValue]) -> list[dict[str, Any]]:
+def _models(
+    session: Session,
+    kind: ArtifactKind,
+    group_id: uuid.UUID,
+    live: FormState,
+    values: dict[uuid.UUID, resources.ResourceValue],
+) -> list[dict[str, Any]]:
     """Each model (the model slot's, then any a model flag names) with its flags, position and rubric;
     positions and rubrics pair with the models by their order."""
+
     def slot_values(resource: str) -> list[resources.ResourceValue]:
         return [values[rid] for s in kind.slots if s.resource == resource for rid in live.ids(s.key) if rid in values]
 
@@ -104,16 +112,29 @@ def _models(session: Session, kind: ArtifactKind, group_id: uuid.UUID, live: For
         flag = targets[flag_id].value
         flags.setdefault(model_id, {})[flag["type"]] = flag["value"]
     positions, rubrics = slot_values("model_position"), slot_values("model_rubric")
-    return [{"id": model_id, "model": values[model_id].public, "flags": flags.get(model_id, {}),
-             "position": positions[i].public if i < len(positions) else None,
-             "rubric": rubrics[i].public if i < len(rubrics) else None} for i, model_id in enumerate(order)]
+    return [
+        {
+            "id": model_id,
+            "model": values[model_id].public,
+            "flags": flags.get(model_id, {}),
+            "position": positions[i].public if i < len(positions) else None,
+            "rubric": rubrics[i].public if i < len(rubrics) else None,
+        }
+        for i, model_id in enumerate(order)
+    ]
 
 
 # --- resolve ------------------------------------------------------------------------------------------------
 
 
-def resolve(session: Session, kind: ArtifactKind, principal: Principal, id_or_name: uuid.UUID | str,
-            label: str | None = None, version: int | None = None) -> dict[str, Any]:
+def resolve(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    id_or_name: uuid.UUID | str,
+    label: str | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
     """`{K_id, kind, version, label, etag, config}` of the artifact named by id or exact current name, at
     `version` when given, else at `label` (default `latest`). Cached per process (see the module doc)."""
     if version is None:
@@ -133,8 +154,14 @@ def resolve(session: Session, kind: ArtifactKind, principal: Principal, id_or_na
     return answer
 
 
-def _resolve_uncached(session: Session, kind: ArtifactKind, principal: Principal, id_or_name: uuid.UUID | str,
-                      label: str | None, version: int | None) -> dict[str, Any]:
+def _resolve_uncached(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    id_or_name: uuid.UUID | str,
+    label: str | None,
+    version: int | None,
+) -> dict[str, Any]:
     artifact_id = _find(session, kind, principal.group_id, id_or_name)
     if version is None:
         if label == LATEST:
@@ -144,9 +171,14 @@ def _resolve_uncached(session: Session, kind: ArtifactKind, principal: Principal
             if version is None:
                 raise NotFound(f"label: the {kind.name} {artifact_id} has no label {label}.", field="label")
     found = load_revision(session, kind, artifact_id, version)
-    return {kind.id_field: artifact_id, "kind": kind.name, "version": version, "label": label,
-            "etag": found.content_hash,
-            "config": config_of(session, kind, principal.group_id, decode_state(found.state))}
+    return {
+        kind.id_field: artifact_id,
+        "kind": kind.name,
+        "version": version,
+        "label": label,
+        "etag": found.content_hash,
+        "config": config_of(session, kind, principal.group_id, decode_state(found.state)),
+    }
 
 
 def _find(session: Session, kind: ArtifactKind, group_id: uuid.UUID, id_or_name: uuid.UUID | str) -> uuid.UUID:
@@ -164,16 +196,34 @@ def _find(session: Session, kind: ArtifactKind, group_id: uuid.UUID, id_or_name:
     except (RejectedValue, UnicodeEncodeError):
         exact = False
     name_id = resources.find_existing(session, group_id, name_kind, id_or_name) if exact else None
-    ids = [] if name_id is None else list(session.scalars(
-        select(Connection.artifact_id).join(Artifact, Artifact.id == Connection.artifact_id)
-        .where(Connection.resource_id == name_id, Connection.slot == kind.name_slot.key, Connection.active.is_(True),
-               Artifact.group_id == group_id, Artifact.kind == kind.name)
-        .order_by(Connection.artifact_id).limit(100)))
+    ids = (
+        []
+        if name_id is None
+        else list(
+            session.scalars(
+                select(Connection.artifact_id)
+                .join(Artifact, Artifact.id == Connection.artifact_id)
+                .where(
+                    Connection.resource_id == name_id,
+                    Connection.slot == kind.name_slot.key,
+                    Connection.active.is_(True),
+                    Artifact.group_id == group_id,
+                    Artifact.kind == kind.name,
+                )
+                .order_by(Connection.artifact_id)
+                .limit(100)
+            )
+        )
+    )
     if not ids:
         raise NotFound(f"No {kind.name} with the id or exact name {id_or_name!r}.", field="name")
     if len(ids) > 1:
-        raise Conflict(f"{len(ids)} {kind.plural} are named {id_or_name!r}; resolve one of them by id.",
-                       code="ambiguous_name", field="name", **{kind.ids_field: [str(i) for i in ids]})
+        raise Conflict(
+            f"{len(ids)} {kind.plural} are named {id_or_name!r}; resolve one of them by id.",
+            code="ambiguous_name",
+            field="name",
+            **{kind.ids_field: [str(i) for i in ids]},
+        )
     return ids[0]
 
 
@@ -248,7 +298,7 @@ class ResolveCache:
                 finally:
                     self.listening.clear()
                     raw.invalidate()  # never back into the pool: it is listening
-            except Exception:  # noqa: BLE001 - a dropped connection: bypass the cache, then listen again
+            except Exception:
                 self.listening.clear()
                 self.invalidate()
                 log.warning("resolve cache listener lost its connection; retrying", exc_info=True)

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
-from loomwork.events import outbox
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState
 from loomwork.engine.models import ChangeClock, Label, Revision
 from loomwork.engine.repository import ArtifactRow, get_artifact
 from loomwork.errors import Conflict, Invalid, NotFound
+from loomwork.events import outbox
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 
@@ -79,8 +79,15 @@ def author_type(principal: Principal) -> str:
     return str(declared) if declared else ("agent" if principal.via_agent else "person")
 
 
-def record_revisions(session: Session, kind: ArtifactKind, principal: Principal, revisions: list[NewRevision], *,
-                     operation: str, approved_by: uuid.UUID | None = None) -> None:
+def record_revisions(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    revisions: list[NewRevision],
+    *,
+    operation: str,
+    approved_by: uuid.UUID | None = None,
+) -> None:
     """Write the revisions of committed changes, in one statement however many (bulk create)."""
     if not revisions:
         return
@@ -88,24 +95,59 @@ def record_revisions(session: Session, kind: ArtifactKind, principal: Principal,
     rows = []
     for new in revisions:
         stored = encode_state(new.state)
-        rows.append({
-            "artifact_id": new.artifact_id, "version": new.version, "created_at": now,
-            "author_id": principal.profile_id, "author_name": principal.name, "author_type": author_type(principal),
-            "via_agent": principal.via_agent, "approved_by": approved_by, "operation": operation,
-            "message": new.message, "state": stored, "content_hash": content_hash(new.artifact_id, new.version, stored),
-        })
+        rows.append(
+            {
+                "artifact_id": new.artifact_id,
+                "version": new.version,
+                "created_at": now,
+                "author_id": principal.profile_id,
+                "author_name": principal.name,
+                "author_type": author_type(principal),
+                "via_agent": principal.via_agent,
+                "approved_by": approved_by,
+                "operation": operation,
+                "message": new.message,
+                "state": stored,
+                "content_hash": content_hash(new.artifact_id, new.version, stored),
+            }
+        )
     session.execute(insert(revision_table), rows)
     announce_change(session)
     for new in revisions:  # the webhooks' and the change feed's event, in this same transaction
-        outbox.emit(session, principal.group_id, outbox.REVISION_CREATED, {
-            "kind": kind.name, kind.id_field: new.artifact_id, "version": new.version, "author": outbox.actor(principal), "via_agent": principal.via_agent,
-            "approved_by": {"profile_id": str(approved_by)} if approved_by else None})
+        outbox.emit(
+            session,
+            principal.group_id,
+            outbox.REVISION_CREATED,
+            {
+                "kind": kind.name,
+                kind.id_field: new.artifact_id,
+                "version": new.version,
+                "author": outbox.actor(principal),
+                "via_agent": principal.via_agent,
+                "approved_by": {"profile_id": str(approved_by)} if approved_by else None,
+            },
+        )
 
 
-def record_revision(session: Session, kind: ArtifactKind, principal: Principal, row: ArtifactRow, state: FormState,
-                    *, operation: str, message: str | None = None, approved_by: uuid.UUID | None = None) -> None:
-    record_revisions(session, kind, principal, [NewRevision(row.id, row.version, state, message)],
-                     operation=operation, approved_by=approved_by)
+def record_revision(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    row: ArtifactRow,
+    state: FormState,
+    *,
+    operation: str,
+    message: str | None = None,
+    approved_by: uuid.UUID | None = None,
+) -> None:
+    record_revisions(
+        session,
+        kind,
+        principal,
+        [NewRevision(row.id, row.version, state, message)],
+        operation=operation,
+        approved_by=approved_by,
+    )
 
 
 def announce_change(session: Session) -> None:
@@ -134,8 +176,9 @@ def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
 # --- reading -------------------------------------------------------------------------------------------------
 
 
-def load_revision(session: Session, kind: ArtifactKind, artifact_id: uuid.UUID, version: int,
-                  field: str = "version") -> Revision:
+def load_revision(
+    session: Session, kind: ArtifactKind, artifact_id: uuid.UUID, version: int, field: str = "version"
+) -> Revision:
     found = session.get(Revision, (artifact_id, version))
     if found is None:
         raise NotFound(f"{field}: the {kind.name} {artifact_id} has no version {version}.", field=field)
@@ -143,30 +186,46 @@ def load_revision(session: Session, kind: ArtifactKind, artifact_id: uuid.UUID, 
 
 
 def labels_of(session: Session, artifact_id: uuid.UUID) -> dict[str, int]:
-    rows = session.execute(select(Label.name, Label.version).where(Label.artifact_id == artifact_id)
-                           .order_by(Label.name))
-    return {name: version for name, version in rows}
+    rows = session.execute(
+        select(Label.name, Label.version).where(Label.artifact_id == artifact_id).order_by(Label.name)
+    )
+    return dict(rows)
 
 
 def metadata(found: Revision) -> dict[str, Any]:
-    return {"version": found.version, "created_at": found.created_at,
-            "author": {"profile_id": found.author_id, "name": found.author_name, "type": found.author_type},
-            "via_agent": found.via_agent, "approved_by": found.approved_by, "operation": found.operation,
-            "message": found.message}
+    return {
+        "version": found.version,
+        "created_at": found.created_at,
+        "author": {"profile_id": found.author_id, "name": found.author_name, "type": found.author_type},
+        "via_agent": found.via_agent,
+        "approved_by": found.approved_by,
+        "operation": found.operation,
+        "message": found.message,
+    }
 
 
-def history(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, limit: int,
-            offset: int) -> dict[str, Any]:
+def history(
+    session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, limit: int, offset: int
+) -> dict[str, Any]:
     row = get_artifact(session, kind, principal.group_id, artifact_id)
-    found = session.scalars(select(Revision).where(Revision.artifact_id == row.id)
-                            .order_by(Revision.version.desc()).limit(limit).offset(offset)).all()
+    found = session.scalars(
+        select(Revision)
+        .where(Revision.artifact_id == row.id)
+        .order_by(Revision.version.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
     total = session.scalar(select(func.count()).select_from(Revision).where(Revision.artifact_id == row.id)) or 0
     pointing: dict[int, list[str]] = {}
     for name, version in labels_of(session, row.id).items():
         pointing.setdefault(version, []).append(name)
-    return {kind.id_field: row.id, "version": row.version, "labels": labels_of(session, row.id),
-            "revisions": [{**metadata(r), "labels": pointing.get(r.version, [])} for r in found],
-            "total_count": total}
+    return {
+        kind.id_field: row.id,
+        "version": row.version,
+        "labels": labels_of(session, row.id),
+        "revisions": [{**metadata(r), "labels": pointing.get(r.version, [])} for r in found],
+        "total_count": total,
+    }
 
 
 def _field(slot: Slot) -> str:
@@ -185,8 +244,14 @@ def readable(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, resou
     return shown
 
 
-def diff(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, from_version: int,
-         to_version: int) -> dict[str, Any]:
+def diff(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    artifact_id: uuid.UUID,
+    from_version: int,
+    to_version: int,
+) -> dict[str, Any]:
     row = get_artifact(session, kind, principal.group_id, artifact_id)
     before = decode_state(load_revision(session, kind, row.id, from_version, "from_version").state)
     after = decode_state(load_revision(session, kind, row.id, to_version, "to_version").state)
@@ -199,25 +264,37 @@ def diff(session: Session, kind: ArtifactKind, principal: Principal, artifact_id
             continue
         was = old[name] if slot.many else [old[name]] if old[name] is not None else []
         now = new[name] if slot.many else [new[name]] if new[name] is not None else []
-        changes.append({"field": name, "before": old[name], "after": new[name],
-                        "added": [v for v in now if v not in was], "removed": [v for v in was if v not in now]})
+        changes.append(
+            {
+                "field": name,
+                "before": old[name],
+                "after": new[name],
+                "added": [v for v in now if v not in was],
+                "removed": [v for v in was if v not in now],
+            }
+        )
     return {kind.id_field: row.id, "from_version": from_version, "to_version": to_version, "changes": changes}
 
 
 # --- rollback and labels -------------------------------------------------------------------------------------
 
 
-def rollback_state(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID,
-                   to_version: int) -> FormState:
+def rollback_state(
+    session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, to_version: int
+) -> FormState:
     """`to_version`'s state, every resource of it still there (else 409 resource_gone naming them)."""
     state = decode_state(load_revision(session, kind, artifact_id, to_version, "to_version").state)
     present = resources.load(session, principal.group_id, state.all_ids())
     gone = [(slot, rid) for slot in kind.slots for rid in state.ids(slot.key) if rid not in present]
     if gone:
         named = ", ".join(f"{_field(slot)} {rid}" for slot, rid in gone)
-        raise Conflict(f"Version {to_version} uses resources deleted since ({named}); nothing was restored. "
-                       "Create them again, or roll back to another version.",
-                       code="resource_gone", field="to_version", resource_ids=[str(rid) for _slot, rid in gone])
+        raise Conflict(
+            f"Version {to_version} uses resources deleted since ({named}); nothing was restored. "
+            "Create them again, or roll back to another version.",
+            code="resource_gone",
+            field="to_version",
+            resource_ids=[str(rid) for _slot, rid in gone],
+        )
     return state
 
 
@@ -228,8 +305,17 @@ def check_label_name(label: str, field: str = "label") -> None:
         raise Invalid(f"{field}: a label is a lowercase letter, then up to 63 of a-z, 0-9, _ and -.", field=field)
 
 
-def move_label(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, label: str,
-               version: int | None, *, expected: Any = ..., check_expected: bool = False) -> dict[str, Any]:
+def move_label(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    artifact_id: uuid.UUID,
+    label: str,
+    version: int | None,
+    *,
+    expected: Any = ...,
+    check_expected: bool = False,
+) -> dict[str, Any]:
     """Point `label` at `version` (None removes it), compare-and-set against the version it points at now."""
     check_label_name(label)
     principal.refuse_agent("move labels")
@@ -238,8 +324,11 @@ def move_label(session: Session, kind: ArtifactKind, principal: Principal, artif
     row = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)  # serialises moves per artifact
     current = session.scalar(select(Label.version).where(Label.artifact_id == row.id, Label.name == label))
     if check_expected and expected != current:
-        raise Conflict(f"The label {label} points at version {current}, not {expected}; reload and try again.",
-                       code="version_conflict", current_version=current)
+        raise Conflict(
+            f"The label {label} points at version {current}, not {expected}; reload and try again.",
+            code="version_conflict",
+            current_version=current,
+        )
     if version is not None:
         load_revision(session, kind, row.id, version)
     if version == current:
@@ -247,16 +336,37 @@ def move_label(session: Session, kind: ArtifactKind, principal: Principal, artif
     if version is None:
         session.execute(delete(Label).where(Label.artifact_id == row.id, Label.name == label))
     elif current is None:
-        session.execute(insert(Label.__table__).values(artifact_id=row.id, name=label, version=version,
-                                                       updated_at=utcnow(), updated_by=principal.profile_id))
+        session.execute(
+            insert(Label.__table__).values(
+                artifact_id=row.id, name=label, version=version, updated_at=utcnow(), updated_by=principal.profile_id
+            )
+        )
     else:
-        session.execute(update(Label).where(Label.artifact_id == row.id, Label.name == label)
-                        .values(version=version, updated_at=utcnow(), updated_by=principal.profile_id))
+        session.execute(
+            update(Label)
+            .where(Label.artifact_id == row.id, Label.name == label)
+            .values(version=version, updated_at=utcnow(), updated_by=principal.profile_id)
+        )
     announce_change(session)
-    audit.record(session, principal, "label", kind.name, {"label": label, "before": current, "after": version},
-                 artifact_id=row.id)
-    outbox.emit(session, principal.group_id, outbox.LABEL_MOVED, {
-        "kind": kind.name, kind.id_field: row.id, "label": label, "from_version": current, "to_version": version,
-        "moved_by": outbox.actor(principal)})
+    audit.record(
+        session,
+        principal,
+        "label",
+        kind.name,
+        {"label": label, "before": current, "after": version},
+        artifact_id=row.id,
+    )
+    outbox.emit(
+        session,
+        principal.group_id,
+        outbox.LABEL_MOVED,
+        {
+            "kind": kind.name,
+            kind.id_field: row.id,
+            "label": label,
+            "from_version": current,
+            "to_version": version,
+            "moved_by": outbox.actor(principal),
+        },
+    )
     return {kind.id_field: row.id, "label": label, "version": version, "previous_version": current}
-

@@ -11,24 +11,23 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, transfer
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.errors import ERROR_STATUSES, Invalid, QuotaExceeded
 from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
-from fastapi.encoders import jsonable_encoder
-from loomwork.engine.schemas import MAX_MESSAGE_CHARS
 from loomwork.engine.schemas import (
+    MAX_MESSAGE_CHARS,
     DocsRequest,
     ErrorBody,
     ExportResponse,
     ImportResponse,
     KindSchemas,
+    LabelName,
     PageRequest,
     RefreshResponse,
-    LabelName,
     build_draft_schemas,
     build_generate_request,
     build_revision_schemas,
@@ -36,6 +35,7 @@ from loomwork.engine.schemas import (
     build_search_schemas,
 )
 from loomwork.engine.sections import get_view
+from loomwork.errors import ERROR_STATUSES, Invalid, QuotaExceeded
 from loomwork.generation import service as generation
 from loomwork.identity.dependencies import Caller, caller_with
 
@@ -58,13 +58,21 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         dependency = caller_with(op.role, op.action.format(name=kind.name, plural=kind.plural), agents=op.agents)
         return Annotated[Caller, Depends(dependency)]
 
-    def route(name: str, response_model: Any, path: str | None = None, method: str | None = None,  # noqa: ANN202
-              responses: dict[int | str, dict[str, Any]] | None = None):
+    def route(
+        name: str,
+        response_model: Any,
+        path: str | None = None,
+        method: str | None = None,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         op = operation(name)
         return router.api_route(
-            path or f"{base}/{name}", methods=[method or op.method], response_model=response_model,
+            path or f"{base}/{name}",
+            methods=[method or op.method],
+            response_model=response_model,
             operation_id=f"{name}_{kind.name}" + ("_legacy" if path else ""),
-            summary=op.summary.format(name=kind.name, plural=kind.plural), responses=responses,
+            summary=op.summary.format(name=kind.name, plural=kind.plural),
+            responses=responses,
         )
 
     @route("get", schemas.get_response)
@@ -87,7 +95,9 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def answer(verb: str) -> Callable[[repository.ArtifactRow], dict[str, Any]]:
         return lambda row: {kind.id_field: row.id, "version": row.version, "message": f"{verb} {kind.name}."}
 
-    def write_items(items: list[Any], who: Caller, run: Callable[[Any, list[dict[str, Any]]], list[Any]]) -> dict[str, Any]:
+    def write_items(
+        items: list[Any], who: Caller, run: Callable[[Any, list[dict[str, Any]]], list[Any]]
+    ) -> dict[str, Any]:
         """Run a bulk create or update in one transaction; `run(session, items)` gives a result per item."""
         dumped = [item.model_dump(exclude_unset=True) for item in items]
         with who.db.transaction(write=True) as session:
@@ -109,7 +119,8 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         def run(session: Any, items: list[dict[str, Any]]) -> list[Any]:  # each item in its own savepoint
             updated = answer("Updated")
             return artifacts.run_items(
-                session, items, lambda item: updated(artifacts.update_item(session, kind, who.principal, item)))
+                session, items, lambda item: updated(artifacts.update_item(session, kind, who.principal, item))
+            )
 
         return write_items(getattr(body, kind.plural), who, run)
 
@@ -117,13 +128,18 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def duplicate(body: schemas.duplicate_request, who: caller("duplicate")) -> Any:
         with who.db.transaction(write=True) as session:
             row = artifacts.duplicate(session, kind, who.principal, getattr(body, kind.id_field))
-        return {"success": True, kind.id_field: row.id, "version": row.version,
-                "message": f"Duplicated {kind.name} {getattr(body, kind.id_field)}."}
+        return {
+            "success": True,
+            kind.id_field: row.id,
+            "version": row.version,
+            "message": f"Duplicated {kind.name} {getattr(body, kind.id_field)}.",
+        }
 
     @route("delete", schemas.delete_response)
     def delete(body: schemas.delete_request, who: caller("delete")) -> Any:
         ids = getattr(body, kind.ids_field)
         with who.db.transaction(write=True) as session:
+
             def delete_one(artifact_id: Any) -> dict[str, Any]:
                 artifacts.delete_one(session, kind, who.principal, artifact_id)
                 return {"message": f"Deleted {kind.name}."}
@@ -142,8 +158,15 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     @route("draft", draft_schemas.response)
     def patch_draft(body: draft_schemas.request, who: caller("draft")) -> Any:
         with who.db.transaction(write=True) as session:
-            text = drafts.patch_draft(session, kind, who.principal, body.model_dump(exclude_unset=True),
-                                      body.model_dump(exclude_unset=True, mode="json"), render_draft, parse_draft)
+            text = drafts.patch_draft(
+                session,
+                kind,
+                who.principal,
+                body.model_dump(exclude_unset=True),
+                body.model_dump(exclude_unset=True, mode="json"),
+                render_draft,
+                parse_draft,
+            )
         # The stored text itself, so a replay is byte-identical to the first answer.
         return Response(text, media_type="application/json")
 
@@ -152,27 +175,39 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
 
     generate_request = build_generate_request(kind)
 
-    @router.post(f"{base}/generate", response_model=draft_schemas.response, operation_id=f"generate_{kind.name}",
-                 summary=operation("generate").summary.format(name=kind.name, plural=kind.plural),
-                 responses={502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning}})
+    @router.post(
+        f"{base}/generate",
+        response_model=draft_schemas.response,
+        operation_id=f"generate_{kind.name}",
+        summary=operation("generate").summary.format(name=kind.name, plural=kind.plural),
+        responses={502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning}},
+    )
     def generate(body: generate_request, who: caller("generate")) -> Any:
-        text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True),
-                                   draft_schemas.request, render_draft, parse_draft)
+        text = generation.generate(
+            who.db,
+            who.settings,
+            kind,
+            who.principal,
+            body.model_dump(exclude_unset=True),
+            draft_schemas.request,
+            render_draft,
+            parse_draft,
+        )
         return Response(text, media_type="application/json")
 
     @route("drafts", draft_schemas.list_response)
     def list_drafts(who: caller("drafts"), body: PageRequest | None = None) -> Any:
         page = body or PageRequest()
         with who.db.transaction(write=False) as session:
-            return {"entries": drafts.list_drafts(session, kind, who.principal, page.page_size or 50,
-                                                  page.page_offset or 0)}
+            return {
+                "entries": drafts.list_drafts(session, kind, who.principal, page.page_size or 50, page.page_offset or 0)
+            }
 
     @route("search", search_schemas.search_response)
     def search_artifacts(body: search_schemas.search_request, who: caller("search")) -> Any:
         request = body.model_dump()
         with who.db.transaction(write=False) as session:
-            response = search.search(session, kind, who.principal, request, body.page_size or 25,
-                                     body.page_offset or 0)
+            response = search.search(session, kind, who.principal, request, body.page_size or 25, body.page_offset or 0)
         response["import_fields"] = transfer.import_fields(kind)
         return response
 
@@ -181,8 +216,11 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         with who.db.transaction(write=False) as session:
             return docs.kind_docs(session, kind, who.principal, body.entity_id if body else None)
 
-    @route("export", ExportResponse, responses={QuotaExceeded.status: {"model": ErrorBody,
-                                                                       "description": QuotaExceeded.meaning}})
+    @route(
+        "export",
+        ExportResponse,
+        responses={QuotaExceeded.status: {"model": ErrorBody, "description": QuotaExceeded.meaning}},
+    )
     def export(body: search_schemas.export_request, who: caller("export")) -> Any:
         # Read in one snapshot outside the write lock, into a file on disk; only the upload row is written
         # under the lock (one export of 100,000 used to hold it for seconds and stop every group's writers).
@@ -193,8 +231,9 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
                 return transfer.store_export(session, kind, who.principal, out, count)
 
     @route("import", ImportResponse)
-    def import_csv(file: Annotated[UploadFile, File(description="CSV with the import_fields columns.")],
-                   who: caller("import")) -> Any:
+    def import_csv(
+        file: Annotated[UploadFile, File(description="CSV with the import_fields columns.")], who: caller("import")
+    ) -> Any:
         data = file.file.read()
         with who.db.transaction(write=True) as session:
             return transfer.import_rows(session, kind, who.principal, transfer.read_csv(kind, data))
@@ -217,56 +256,87 @@ def add_revision_routes(router: APIRouter, kind: ArtifactKind, route: Any, calle
     @route("history", schemas.history_response)
     def history(body: schemas.history_request, who: caller("history")) -> Any:
         with who.db.transaction(write=False) as session:
-            return revisions.history(session, kind, who.principal, getattr(body, id_field), body.page_size or 25,
-                                     body.page_offset or 0)
+            return revisions.history(
+                session, kind, who.principal, getattr(body, id_field), body.page_size or 25, body.page_offset or 0
+            )
 
     @route("revision", schemas.revision_response)
     def revision(body: schemas.revision_request, who: caller("revision")) -> Any:
         with who.db.transaction(write=False) as session:
             row = repository.get_artifact(session, kind, who.principal.group_id, getattr(body, id_field))
             found = revisions.load_revision(session, kind, row.id, body.version)
-            labels = [name for name, version in revisions.labels_of(session, row.id).items() if version == found.version]
+            labels = [
+                name for name, version in revisions.labels_of(session, row.id).items() if version == found.version
+            ]
             config = resolve.config_of(session, kind, who.principal.group_id, revisions.decode_state(found.state))
-            return {id_field: row.id, **revisions.metadata(found), "labels": labels, "etag": found.content_hash,
-                    "config": config}
+            return {
+                id_field: row.id,
+                **revisions.metadata(found),
+                "labels": labels,
+                "etag": found.content_hash,
+                "config": config,
+            }
 
     @route("diff", schemas.diff_response)
     def diff(body: schemas.diff_request, who: caller("diff")) -> Any:
         with who.db.transaction(write=False) as session:
-            return revisions.diff(session, kind, who.principal, getattr(body, id_field), body.from_version,
-                                  body.to_version)
+            return revisions.diff(
+                session, kind, who.principal, getattr(body, id_field), body.from_version, body.to_version
+            )
 
     @route("rollback", schemas.rollback_response)
     def rollback(body: schemas.rollback_request, who: caller("rollback")) -> Any:
         with who.db.transaction(write=True) as session:
-            row = artifacts.rollback(session, kind, who.principal, getattr(body, id_field), body.to_version,
-                                     body.expected_version, body.message)
-        return {"success": True, id_field: row.id, "version": row.version,
-                "message": f"Rolled back {kind.name} to version {body.to_version} as version {row.version}."}
+            row = artifacts.rollback(
+                session,
+                kind,
+                who.principal,
+                getattr(body, id_field),
+                body.to_version,
+                body.expected_version,
+                body.message,
+            )
+        return {
+            "success": True,
+            id_field: row.id,
+            "version": row.version,
+            "message": f"Rolled back {kind.name} to version {body.to_version} as version {row.version}.",
+        }
 
     @route("label", schemas.label_response)
     def label(body: schemas.label_request, who: caller("label")) -> Any:
         given = body.model_dump(exclude_unset=True)
         with who.db.transaction(write=True) as session:
-            return revisions.move_label(session, kind, who.principal, getattr(body, id_field), body.label,
-                                        body.version, expected=given.get("expected_version"),
-                                        check_expected="expected_version" in given)
+            return revisions.move_label(
+                session,
+                kind,
+                who.principal,
+                getattr(body, id_field),
+                body.label,
+                body.version,
+                expected=given.get("expected_version"),
+                check_expected="expected_version" in given,
+            )
 
     @route("resolve", schemas.resolve_response)
     def resolve_post(body: schemas.resolve_request, who: caller("resolve")) -> Any:
         target = getattr(body, id_field) or body.name
         if (getattr(body, id_field) is None) == (body.name is None):
-            raise Invalid(f"{id_field}: give the {kind.name}'s id or its exact name (one of {id_field} and name).",
-                          field=id_field)
+            raise Invalid(
+                f"{id_field}: give the {kind.name}'s id or its exact name (one of {id_field} and name).", field=id_field
+            )
         with who.db.transaction(write=False) as session:
             return resolve.resolve(session, kind, who.principal, target, body.label, body.version)
 
     op = operation("resolve")
 
-    @router.get(f"/api/v5/resolve/{kind.plural}/{{id_or_name}}", operation_id=f"resolve_{kind.name}_get",
-                summary=op.summary.format(name=kind.name, plural=kind.plural) + " Sends an ETag; If-None-Match: 304.",
-                response_model=schemas.resolve_response,
-                responses={304: {"description": "Not modified: the If-None-Match ETag is still current."}})
+    @router.get(
+        f"/api/v5/resolve/{kind.plural}/{{id_or_name}}",
+        operation_id=f"resolve_{kind.name}_get",
+        summary=op.summary.format(name=kind.name, plural=kind.plural) + " Sends an ETag; If-None-Match: 304.",
+        response_model=schemas.resolve_response,
+        responses={304: {"description": "Not modified: the If-None-Match ETag is still current."}},
+    )
     def resolve_get(
         who: caller("resolve"),
         id_or_name: Annotated[str, Path(max_length=MAX_MESSAGE_CHARS, description="The id or the exact current name.")],

@@ -8,11 +8,20 @@ like the seeds, but its fields all come from the slots.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from loomwork.engine.artifacts import MAX_BULK_ITEMS
@@ -29,8 +38,11 @@ MAX_SEARCH_WORDS = 16
 def _few_words(value: str) -> str:
     words = len(value.split())
     if words > MAX_SEARCH_WORDS:
-        raise PydanticCustomError("too_many_words", "must have at most {limit} words, not {words}",
-                                  {"limit": MAX_SEARCH_WORDS, "words": words})
+        raise PydanticCustomError(
+            "too_many_words",
+            "must have at most {limit} words, not {words}",
+            {"limit": MAX_SEARCH_WORDS, "words": words},
+        )
     return value
 
 
@@ -142,7 +154,7 @@ class ModelFlagValue(RequestModel):
 
     model_id: uuid.UUID
     type: str = Field(max_length=64)
-    value: str | StrictBool = Field(description="The flag's value; true/false stand for \"true\"/\"false\".")
+    value: str | StrictBool = Field(description='The flag\'s value; true/false stand for "true"/"false".')
 
 
 class ArgDraft(RequestModel):
@@ -167,7 +179,10 @@ def _slot_fields(slot: Slot) -> dict[str, Any]:
         if slot.id_alias:
             fields[slot.id_alias] = (IdList | None, Field(None, description=f"Older spelling of {slot.id_field}."))
         if slot.append_field:
-            fields[slot.append_field] = (uuid.UUID | None, Field(None, description=f"Add one {slot.resource} to the selection."))
+            fields[slot.append_field] = (
+                uuid.UUID | None,
+                Field(None, description=f"Add one {slot.resource} to the selection."),
+            )
         if slot.value_field:
             fields[slot.value_field] = (
                 Annotated[list[value_type], Field(max_length=MAX_IDS)] | None,
@@ -175,7 +190,10 @@ def _slot_fields(slot: Slot) -> dict[str, Any]:
             )
     else:
         fields[slot.id_field] = (uuid.UUID | None, Field(None, description=f"Select a {slot.resource}; null clears."))
-        fields[slot.value_field] = (value_type | None, Field(None, description=f"A {slot.resource} value to create-or-find and select."))
+        fields[slot.value_field] = (
+            value_type | None,
+            Field(None, description=f"A {slot.resource} value to create-or-find and select."),
+        )
     return fields
 
 
@@ -185,14 +203,30 @@ def patch_fields(kind: ArtifactKind) -> dict[str, Any]:
     for slot in kind.slots:
         fields.update(_slot_fields(slot))
     if kind.flag_slot:
-        fields["active"] = (StrictBool | None, Field(None, description=f"Resolved to the {kind.active_flag_type} flag."))
+        fields["active"] = (
+            StrictBool | None,
+            Field(None, description=f"Resolved to the {kind.active_flag_type} flag."),
+        )
     if kind.model_flag_slot:
-        fields["model_flag_values"] = (Annotated[list[ModelFlagValue], Field(max_length=MAX_IDS)] | None, Field(
-            None, description="Per (model, flag type): resolve the flag by value and replace the model's flag of that type."))
+        fields["model_flag_values"] = (
+            Annotated[list[ModelFlagValue], Field(max_length=MAX_IDS)] | None,
+            Field(
+                None,
+                description="Per (model, flag type): resolve the flag by value and replace the model's flag of that type.",
+            ),
+        )
     if kind.arguments:
-        fields["args_drafts"] = (Annotated[list[ArgDraft], Field(max_length=MAX_IDS)] | None, Field(
-            None, description="Argument cards; when present they replace the argument, position and output selections."))
-    fields["pending_ids"] = (IdList | None, Field(None, description="Selected resource ids whose connections stay pending (inactive)."))
+        fields["args_drafts"] = (
+            Annotated[list[ArgDraft], Field(max_length=MAX_IDS)] | None,
+            Field(
+                None,
+                description="Argument cards; when present they replace the argument, position and output selections.",
+            ),
+        )
+    fields["pending_ids"] = (
+        IdList | None,
+        Field(None, description="Selected resource ids whose connections stay pending (inactive)."),
+    )
     return fields
 
 
@@ -220,21 +254,35 @@ def _model(model_name: str, base: type[BaseModel] = BaseModel, /, **fields: Any)
 def build_schemas(kind: ArtifactKind) -> KindSchemas:
     title, id_field = kind.title, kind.id_field
     draft_field = (uuid.UUID | None, Field(None, description="Commit this draft's form into the item."))
-    message_field = (Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | None,
-                     Field(None, description="Why: kept on the revision this item writes."))
-    create_item = _model(f"Create{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field,
-                         message=message_field)
+    message_field = (
+        Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | None,
+        Field(None, description="Why: kept on the revision this item writes."),
+    )
+    create_item = _model(
+        f"Create{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field, message=message_field
+    )
     update_item = _model(
-        f"Update{title}Item", RequestModel, **patch_fields(kind), draft_id=draft_field, message=message_field,
+        f"Update{title}Item",
+        RequestModel,
+        **patch_fields(kind),
+        draft_id=draft_field,
+        message=message_field,
         **{id_field: (uuid.UUID, ...)},
-        expected_version=(Int(ge=1) | None, Field(None, description=f"Fail the item unless the {kind.name} is at this version.")),
+        expected_version=(
+            Int(ge=1) | None,
+            Field(None, description=f"Fail the item unless the {kind.name} is at this version."),
+        ),
     )
     bulk = lambda item: (Annotated[list[item], Field(max_length=MAX_BULK_ITEMS)], ...)  # noqa: E731
     result_item = _model(
         f"{title}ResultItem",
-        index=(int, ...), success=(bool, ...), message=(str, ...),
+        index=(int, ...),
+        success=(bool, ...),
+        message=(str, ...),
         **{id_field: (uuid.UUID | None, None)},
-        version=(int | None, None), code=(str | None, None), field=(str | None, None),
+        version=(int | None, None),
+        code=(str | None, None),
+        field=(str | None, None),
         current_version=(int | None, None),
     )
     get_fields: dict[str, Any] = {id_field: (uuid.UUID | None, None), "draft_id": (uuid.UUID | None, None)}
@@ -246,10 +294,16 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
     if kind.parameters:
         get_fields["parameter_ids"] = (IdList | None, Field(None, description="Accepted for compatibility; unused."))
     response_fields: dict[str, Any] = {
-        id_field: (uuid.UUID | None, None), f"{kind.name}_exists": (bool, ...), "version": (int | None, None),
-        "draft_id": (uuid.UUID | None, None), "draft_version": (int | None, None),
-        "actor_name": (str, ...), "group_id": (uuid.UUID, ...), "can_edit": (bool, ...),
-        "disabled_reason": (str | None, None), "active": (bool | None, None),
+        id_field: (uuid.UUID | None, None),
+        f"{kind.name}_exists": (bool, ...),
+        "version": (int | None, None),
+        "draft_id": (uuid.UUID | None, None),
+        "draft_version": (int | None, None),
+        "actor_name": (str, ...),
+        "group_id": (uuid.UUID, ...),
+        "can_edit": (bool, ...),
+        "disabled_reason": (str | None, None),
+        "active": (bool | None, None),
         "pending_ids": (list[uuid.UUID], ...),
         **{f"{step}_show_ai_generate": (bool, False) for step in kind.steps},
         **{slot.section: (Section, ...) for slot in kind.slots},
@@ -257,11 +311,25 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
     if kind.parameters:
         response_fields["parameters"] = (ParameterSection, ...)
     if kind.arguments:
-        response_fields["arguments_schema"] = (dict[str, Any], Field(
-            ..., description="The live arguments as a JSON Schema object: a model's `parameters`, an MCP `inputSchema`."))
-        response_fields["output_schema"] = (dict[str, Any], Field(..., description="The outputs as a JSON Schema object."))
-    delete_result = _model(f"Delete{title}Result", index=(int, ...), success=(bool, ...), message=(str, ...),
-                           code=(str | None, None), **{id_field: (uuid.UUID, ...)})
+        response_fields["arguments_schema"] = (
+            dict[str, Any],
+            Field(
+                ...,
+                description="The live arguments as a JSON Schema object: a model's `parameters`, an MCP `inputSchema`.",
+            ),
+        )
+        response_fields["output_schema"] = (
+            dict[str, Any],
+            Field(..., description="The outputs as a JSON Schema object."),
+        )
+    delete_result = _model(
+        f"Delete{title}Result",
+        index=(int, ...),
+        success=(bool, ...),
+        message=(str, ...),
+        code=(str | None, None),
+        **{id_field: (uuid.UUID, ...)},
+    )
     return KindSchemas(
         create_item=create_item,
         update_item=update_item,
@@ -272,10 +340,18 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
         get_request=_model(f"Get{title}Request", RequestModel, **get_fields),
         get_response=_model(f"Get{title}Response", **response_fields),
         duplicate_request=_model(f"Duplicate{title}Request", RequestModel, **{id_field: (uuid.UUID, ...)}),
-        duplicate_response=_model(f"Duplicate{title}Response", success=(bool, ...), message=(str, ...),
-                                  version=(int, ...), **{id_field: (uuid.UUID, ...)}),
-        delete_request=_model(f"Delete{title}Request", RequestModel,
-                              **{kind.ids_field: (Annotated[list[uuid.UUID], Field(max_length=MAX_BULK_ITEMS)], ...)}),
+        duplicate_response=_model(
+            f"Duplicate{title}Response",
+            success=(bool, ...),
+            message=(str, ...),
+            version=(int, ...),
+            **{id_field: (uuid.UUID, ...)},
+        ),
+        delete_request=_model(
+            f"Delete{title}Request",
+            RequestModel,
+            **{kind.ids_field: (Annotated[list[uuid.UUID], Field(max_length=MAX_BULK_ITEMS)], ...)},
+        ),
         delete_result=delete_result,
         delete_response=_model(f"Delete{title}Response", results=(list[delete_result], ...)),
     )
@@ -299,19 +375,27 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
     title, id_field = kind.title, kind.id_field
     Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]  # noqa: N806
     request = _model(
-        f"Patch{title}DraftRequest", RequestModel,
+        f"Patch{title}DraftRequest",
+        RequestModel,
         draft_id=(uuid.UUID | None, Field(None, description="The draft to patch; omitted: a new draft.")),
         input_draft_id=(uuid.UUID | None, Field(None, description="Legacy alias of draft_id.")),
         **{id_field: (uuid.UUID | None, Field(None, description=f"On a new draft: start from this {kind.name}."))},
-        expected_version=(Int(ge=0) | None, Field(None, description="Fail with 409 unless the draft is at this version.")),
+        expected_version=(
+            Int(ge=0) | None,
+            Field(None, description="Fail with 409 unless the draft is at this version."),
+        ),
         idempotency_key=(Key | None, Field(None, description="The entry's id: replays, and names a proposal to ack.")),
         soft=(StrictBool | None, Field(None, description="Stage the patch as a dormant proposal.")),
         accept=(StrictBool | None, Field(None, description="With idempotency_key: accept or reject a proposal.")),
         **patch_fields(kind),
     )
     state_fields: dict[str, Any] = {
-        "draft_id": (uuid.UUID, ...), id_field: (uuid.UUID | None, None), "version": (int, ...),
-        "status": (str, ...), "active": (bool | None, None), "pending_ids": (list[uuid.UUID], ...),
+        "draft_id": (uuid.UUID, ...),
+        id_field: (uuid.UUID | None, None),
+        "version": (int, ...),
+        "status": (str, ...),
+        "active": (bool | None, None),
+        "pending_ids": (list[uuid.UUID], ...),
         "proposals": (list[Proposal], ...),
     }
     for slot in kind.slots:
@@ -324,16 +408,28 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
             state_fields[slot.key] = (value_type | None, None)
     form_state = _model(f"{title}DraftFormState", **state_fields)
     response = _model(
-        f"Patch{title}DraftResponse", success=(bool, ...), draft_id=(uuid.UUID, ...), idempotency_key=(str, ...),
-        new_version=(int, ...), message=(str, ...), form_state=(form_state, ...),
+        f"Patch{title}DraftResponse",
+        success=(bool, ...),
+        draft_id=(uuid.UUID, ...),
+        idempotency_key=(str, ...),
+        new_version=(int, ...),
+        message=(str, ...),
+        form_state=(form_state, ...),
     )
     list_entry = _model(
-        f"Get{title}DraftResponse", draft_id=(uuid.UUID, ...), **{id_field: (uuid.UUID | None, None)},
-        version=(int, ...), status=(str, ...), name=(str | None, None), waiting_proposals=(int, ...),
-        created_at=(datetime, ...), updated_at=(datetime, ...),
+        f"Get{title}DraftResponse",
+        draft_id=(uuid.UUID, ...),
+        **{id_field: (uuid.UUID | None, None)},
+        version=(int, ...),
+        status=(str, ...),
+        name=(str | None, None),
+        waiting_proposals=(int, ...),
+        created_at=(datetime, ...),
+        updated_at=(datetime, ...),
     )
-    return DraftSchemas(request, form_state, response, list_entry,
-                        _model(f"Get{title}DraftsResponse", entries=(list[list_entry], ...)))
+    return DraftSchemas(
+        request, form_state, response, list_entry, _model(f"Get{title}DraftsResponse", entries=(list[list_entry], ...))
+    )
 
 
 class FacetOption(BaseModel):
@@ -429,38 +525,63 @@ class SearchSchemas:
 
 
 def _filter_fields(kind: ArtifactKind) -> dict[str, Any]:
-    fields: dict[str, Any] = {"search": (SearchText | None,
-                                         Field(None, description="Every word must occur in the name, description or text slots."))}
+    fields: dict[str, Any] = {
+        "search": (
+            SearchText | None,
+            Field(None, description="Every word must occur in the name, description or text slots."),
+        )
+    }
     for facet in kind.facets:
-        fields[facet.ids_field] = (IdList | None, Field(None, description=f"Only {kind.plural} with any of these ({facet.slot})."))
+        fields[facet.ids_field] = (
+            IdList | None,
+            Field(None, description=f"Only {kind.plural} with any of these ({facet.slot})."),
+        )
     return fields
 
 
 def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
     title = kind.title
     search_request = _model(
-        f"Search{title}Request", RequestModel, **_filter_fields(kind),
+        f"Search{title}Request",
+        RequestModel,
+        **_filter_fields(kind),
         **{facet.search_field: (SearchText | None, None) for facet in kind.facets},
         page_size=(Int(ge=1, le=200) | None, Field(None, description="1 to 200; default 25.")),
         page_offset=(Int(ge=0) | None, None),
     )
-    item_fields: dict[str, Any] = {kind.id_field: (uuid.UUID, ...), "version": (int, ...),
-                                   "updated_at": (datetime, ...), "active": (bool | None, None)}
+    item_fields: dict[str, Any] = {
+        kind.id_field: (uuid.UUID, ...),
+        "version": (int, ...),
+        "updated_at": (datetime, ...),
+        "active": (bool | None, None),
+    }
     for slot in kind.slots:
         value_type = slot.resource_kind.python_type
-        item_fields[slot.section if slot.many else slot.key] = (list[value_type], ...) if slot.many else (value_type | None, None)
+        item_fields[slot.section if slot.many else slot.key] = (
+            (list[value_type], ...) if slot.many else (value_type | None, None)
+        )
     list_item = _model(f"List{title}ApiItem", **item_fields)
     search_response = _model(
-        f"Search{title}Response", actor_name=(str, ...), **{kind.plural: (list[list_item], ...)},
+        f"Search{title}Response",
+        actor_name=(str, ...),
+        **{kind.plural: (list[list_item], ...)},
         **{facet.filter_field: (ListFilterSection, ...) for facet in kind.facets},
-        total_count=(int, ...), import_fields=(list[ImportField], ...),
+        total_count=(int, ...),
+        import_fields=(list[ImportField], ...),
     )
-    export_request = _model(f"Export{title}Request", RequestModel, **{kind.id_field: (uuid.UUID | None, None)},
-                            **_filter_fields(kind))
+    export_request = _model(
+        f"Export{title}Request", RequestModel, **{kind.id_field: (uuid.UUID | None, None)}, **_filter_fields(kind)
+    )
     docs_response = _model(
-        f"{title}DocsResponse", name=(str, ...), type=(str, ...), description=(str, ...),
-        artifact=(DocsResponse | None, None), entries=(list[DocsResponse], ...), resources=(list[DocsResponse], ...),
-        permissions=(list[OperationInfo], ...), api_operations=(list[OperationInfo], ...),
+        f"{title}DocsResponse",
+        name=(str, ...),
+        type=(str, ...),
+        description=(str, ...),
+        artifact=(DocsResponse | None, None),
+        entries=(list[DocsResponse], ...),
+        resources=(list[DocsResponse], ...),
+        permissions=(list[OperationInfo], ...),
+        api_operations=(list[OperationInfo], ...),
         page_metadata=(DocsPageMetadata | None, None),
     )
     return SearchSchemas(search_request, search_response, export_request, docs_response)
@@ -473,12 +594,15 @@ def build_generate_request(kind: ArtifactKind) -> type[BaseModel]:
     """`generate`: which draft (or artifact, or a new draft), which step, and the person's hint."""
     steps = tuple(step for step in kind.steps if kind.generated_slots(step))
     return _model(
-        f"Generate{kind.title}Request", RequestModel,
+        f"Generate{kind.title}Request",
+        RequestModel,
         draft_id=(uuid.UUID | None, Field(None, description="Propose into this draft of yours; omitted: a new draft.")),
         **{kind.id_field: (uuid.UUID | None, Field(None, description=f"On a new draft: start from this {kind.name}."))},
         step=(Literal[steps], Field(description="The editor step whose fields the model drafts.")),  # type: ignore[valid-type]
-        hint=(Annotated[str, Field(max_length=MAX_HINT_CHARS)] | None,
-              Field(None, description="What the person wants, in their words.")),
+        hint=(
+            Annotated[str, Field(max_length=MAX_HINT_CHARS)] | None,
+            Field(None, description="What the person wants, in their words."),
+        ),
     )
 
 
@@ -513,12 +637,20 @@ class Change(BaseModel):
     removed: list[Any]
 
 
-LabelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description=(
-    "A label: a lowercase letter, then up to 63 of a-z, 0-9, _ and -. `latest` is the newest version."))]
+LabelName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,63}$",
+        description=(
+            "A label: a lowercase letter, then up to 63 of a-z, 0-9, _ and -. `latest` is the newest version."
+        ),
+    ),
+]
 
 
 def _one_of(*fields: str) -> type[RequestModel]:
     """A request base whose schema says that exactly one of `fields` is given (the router checks it too)."""
+
     class OneOf(RequestModel):
         model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [f]} for f in fields]})
 
@@ -545,44 +677,98 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
     title, id_field = kind.title, kind.id_field
     the_id = {id_field: (uuid.UUID, ...)}
     Version = Int(ge=1)  # noqa: N806
-    at = {"label": (LabelName | None, Field(None, description="Default latest: the newest version.")),
-          "version": (Version | None, Field(None, description="A version; wins over label."))}
+    at = {
+        "label": (LabelName | None, Field(None, description="Default latest: the newest version.")),
+        "version": (Version | None, Field(None, description="A version; wins over label.")),
+    }
     resolve_response = _model(
-        f"Resolve{title}Response", **the_id, kind=(str, ...), version=(int, ...),
+        f"Resolve{title}Response",
+        **the_id,
+        kind=(str, ...),
+        version=(int, ...),
         label=(str | None, Field(None, description="The label resolved; null when a version was asked for.")),
         etag=(str, Field(..., description="The revision's content hash; the GET form sends it as ETag.")),
-        config=(dict[str, Any], Field(..., description="The live values by field, ready to hand to a model.")))
+        config=(dict[str, Any], Field(..., description="The live values by field, ready to hand to a model.")),
+    )
     return RevisionSchemas(
-        history_request=_model(f"{title}HistoryRequest", RequestModel, **the_id,
-                               page_size=(Int(ge=1, le=200) | None, Field(None, description="1 to 200; default 25.")),
-                               page_offset=(Int(ge=0) | None, None)),
-        history_response=_model(f"{title}HistoryResponse", **the_id, version=(int, ...),
-                                labels=(dict[str, int], Field(..., description="Every label and its version.")),
-                                revisions=(list[HistoryEntry], ...), total_count=(int, ...)),
+        history_request=_model(
+            f"{title}HistoryRequest",
+            RequestModel,
+            **the_id,
+            page_size=(Int(ge=1, le=200) | None, Field(None, description="1 to 200; default 25.")),
+            page_offset=(Int(ge=0) | None, None),
+        ),
+        history_response=_model(
+            f"{title}HistoryResponse",
+            **the_id,
+            version=(int, ...),
+            labels=(dict[str, int], Field(..., description="Every label and its version.")),
+            revisions=(list[HistoryEntry], ...),
+            total_count=(int, ...),
+        ),
         revision_request=_model(f"{title}RevisionRequest", RequestModel, **the_id, version=(Version, ...)),
-        revision_response=_model(f"{title}RevisionResponse", RevisionInfo, **the_id, labels=(list[str], ...),
-                                 etag=(str, ...), config=(dict[str, Any], ...)),
-        diff_request=_model(f"{title}DiffRequest", RequestModel, **the_id, from_version=(Version, ...),
-                            to_version=(Version, ...)),
-        diff_response=_model(f"{title}DiffResponse", **the_id, from_version=(int, ...), to_version=(int, ...),
-                             changes=(list[Change], ...)),
+        revision_response=_model(
+            f"{title}RevisionResponse",
+            RevisionInfo,
+            **the_id,
+            labels=(list[str], ...),
+            etag=(str, ...),
+            config=(dict[str, Any], ...),
+        ),
+        diff_request=_model(
+            f"{title}DiffRequest", RequestModel, **the_id, from_version=(Version, ...), to_version=(Version, ...)
+        ),
+        diff_response=_model(
+            f"{title}DiffResponse",
+            **the_id,
+            from_version=(int, ...),
+            to_version=(int, ...),
+            changes=(list[Change], ...),
+        ),
         rollback_request=_model(
-            f"Rollback{title}Request", RequestModel, **the_id, to_version=(Version, ...),
-            expected_version=(Version | None, Field(None, description=f"Fail unless the {kind.name} is at this version.")),
-            message=(Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | None, None)),
-        rollback_response=_model(f"Rollback{title}Response", success=(bool, ...), message=(str, ...),
-                                 version=(int, ...), **the_id),
+            f"Rollback{title}Request",
+            RequestModel,
+            **the_id,
+            to_version=(Version, ...),
+            expected_version=(
+                Version | None,
+                Field(None, description=f"Fail unless the {kind.name} is at this version."),
+            ),
+            message=(Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | None, None),
+        ),
+        rollback_response=_model(
+            f"Rollback{title}Response", success=(bool, ...), message=(str, ...), version=(int, ...), **the_id
+        ),
         label_request=_model(
-            f"Label{title}Request", RequestModel, **the_id, label=(LabelName, ...),
+            f"Label{title}Request",
+            RequestModel,
+            **the_id,
+            label=(LabelName, ...),
             version=(Version | None, Field(..., description="The version to point at; null removes the label.")),
-            expected_version=(Version | None, Field(
-                None, description="Compare-and-set: the version the label points at now (null: it must not exist)."))),
-        label_response=_model(f"Label{title}Response", **the_id, label=(str, ...), version=(int | None, ...),
-                              previous_version=(int | None, ...)),
+            expected_version=(
+                Version | None,
+                Field(
+                    None, description="Compare-and-set: the version the label points at now (null: it must not exist)."
+                ),
+            ),
+        ),
+        label_response=_model(
+            f"Label{title}Response",
+            **the_id,
+            label=(str, ...),
+            version=(int | None, ...),
+            previous_version=(int | None, ...),
+        ),
         resolve_request=_model(
             # Not nullable: a null would count as given in the schema's oneOf.
-            f"Resolve{title}Request", _one_of(id_field, "name"), **{id_field: (uuid.UUID, None)},
-            name=(Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)],
-                  Field(None, description="The exact current name.")), **at),
+            f"Resolve{title}Request",
+            _one_of(id_field, "name"),
+            **{id_field: (uuid.UUID, None)},
+            name=(
+                Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)],
+                Field(None, description="The exact current name."),
+            ),
+            **at,
+        ),
         resolve_response=resolve_response,
     )

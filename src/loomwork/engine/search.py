@@ -65,21 +65,38 @@ def _documents(session: Session, kind: ArtifactKind, rows: list[Any]) -> list[di
     return document_rows(kind, rows, states, resources.load_unscoped(session, text_ids))
 
 
-def document_rows(kind: ArtifactKind, rows: list[Any], states: dict[uuid.UUID, FormState],
-                  values: dict[uuid.UUID, ResourceValue]) -> list[dict[str, Any]]:
+def document_rows(
+    kind: ArtifactKind, rows: list[Any], states: dict[uuid.UUID, FormState], values: dict[uuid.UUID, ResourceValue]
+) -> list[dict[str, Any]]:
     """The search rows of artifacts whose states and text values the caller holds already."""
     documents = []
     for row in rows:
         state = states[row.id]
-        parts = [values[rid].label for key in kind.text_slots for rid in state.ids(key)
-                 if rid in values and rid not in state.pending]
-        documents.append({"artifact_id": row.id, "group_id": row.group_id, "kind": kind.name,
-                          "updated_at": row.updated_at, "document": "\n".join(parts).lower()})
+        parts = [
+            values[rid].label
+            for key in kind.text_slots
+            for rid in state.ids(key)
+            if rid in values and rid not in state.pending
+        ]
+        documents.append(
+            {
+                "artifact_id": row.id,
+                "group_id": row.group_id,
+                "kind": kind.name,
+                "updated_at": row.updated_at,
+                "document": "\n".join(parts).lower(),
+            }
+        )
     return documents
 
 
-def index_new(session: Session, kind: ArtifactKind, rows: list[Any], states: dict[uuid.UUID, FormState],
-              values: dict[uuid.UUID, ResourceValue]) -> None:
+def index_new(
+    session: Session,
+    kind: ArtifactKind,
+    rows: list[Any],
+    states: dict[uuid.UUID, FormState],
+    values: dict[uuid.UUID, ResourceValue],
+) -> None:
     """Documents for artifacts just inserted (so none exist yet), without reading back what the caller holds."""
     if rows:
         session.execute(insert(docs), document_rows(kind, rows, states, values))
@@ -90,7 +107,9 @@ def reindex(session: Session, kind: ArtifactKind, artifact_ids: Iterable[uuid.UU
     ids = list(artifact_ids)
     if not ids:
         return
-    rows = session.execute(select(Artifact.id, Artifact.group_id, Artifact.updated_at).where(Artifact.id.in_(ids))).all()
+    rows = session.execute(
+        select(Artifact.id, Artifact.group_id, Artifact.updated_at).where(Artifact.id.in_(ids))
+    ).all()
     session.execute(delete(docs).where(docs.c.artifact_id.in_(ids)))
     documents = _documents(session, kind, rows)
     if documents:
@@ -100,8 +119,11 @@ def reindex(session: Session, kind: ArtifactKind, artifact_ids: Iterable[uuid.UU
 def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[str]:
     """Recompute every document of the kind in the group from the base tables; returns the views rebuilt."""
     session.execute(delete(docs).where(docs.c.group_id == group_id, docs.c.kind == kind.name))
-    query = (select(Artifact.id, Artifact.group_id, Artifact.updated_at)
-             .where(Artifact.group_id == group_id, Artifact.kind == kind.name).order_by(Artifact.id))
+    query = (
+        select(Artifact.id, Artifact.group_id, Artifact.updated_at)
+        .where(Artifact.group_id == group_id, Artifact.kind == kind.name)
+        .order_by(Artifact.id)
+    )
     last = None
     while True:
         chunk_query = query.limit(REBUILD_CHUNK)
@@ -144,8 +166,12 @@ def tally_changes(kind: ArtifactKind, pairs: Iterable[tuple[FormState | None, Fo
     return changes
 
 
-def record_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
-                   pairs: Iterable[tuple[FormState | None, FormState | None]]) -> None:
+def record_tallies(
+    session: Session,
+    kind: ArtifactKind,
+    group_id: uuid.UUID,
+    pairs: Iterable[tuple[FormState | None, FormState | None]],
+) -> None:
     """Keep the kind's tallies true for artifacts written from `before` to `after`, in the writer's transaction."""
     tallies.add(session, group_id, tally_changes(kind, pairs))
 
@@ -154,15 +180,21 @@ def rebuild_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -
     """Recompute the kind's tallies in the group from the artifacts and their active connections."""
     artifacts = Artifact.__table__
     group = literal(group_id, Uuid)
-    per_slot = (select(group, literal(f"{kind.name}.", String) + conn.c.slot, conn.c.resource_id, func.count())
-                .select_from(conn.join(artifacts, artifacts.c.id == conn.c.artifact_id))
-                .where(artifacts.c.group_id == group_id, artifacts.c.kind == kind.name, conn.c.active.is_(True))
-                .group_by(conn.c.slot, conn.c.resource_id))
-    whole = (select(group, literal(kind.name, String), tallies.whole(), func.count())
-             .where(artifacts.c.group_id == group_id, artifacts.c.kind == kind.name))
-    tallies.replace(session, group_id, lambda scope: or_(scope == kind.name, scope.startswith(f"{kind.name}.",
-                                                                                               autoescape=True)),
-                    union_all(per_slot, whole))
+    per_slot = (
+        select(group, literal(f"{kind.name}.", String) + conn.c.slot, conn.c.resource_id, func.count())
+        .select_from(conn.join(artifacts, artifacts.c.id == conn.c.artifact_id))
+        .where(artifacts.c.group_id == group_id, artifacts.c.kind == kind.name, conn.c.active.is_(True))
+        .group_by(conn.c.slot, conn.c.resource_id)
+    )
+    whole = select(group, literal(kind.name, String), tallies.whole(), func.count()).where(
+        artifacts.c.group_id == group_id, artifacts.c.kind == kind.name
+    )
+    tallies.replace(
+        session,
+        group_id,
+        lambda scope: or_(scope == kind.name, scope.startswith(f"{kind.name}.", autoescape=True)),
+        union_all(per_slot, whole),
+    )
     resources.rebuild_tallies(session, group_id)
 
 
@@ -190,8 +222,9 @@ def _text_conditions(query: Select, dialect: str, search_text: str | None) -> Se
     if dialect == "sqlite":
         fts = table(FTS_TABLE, column("rowid"))
         phrase = " AND ".join(f'"{t}"*' for t in tokens)
-        return (query.select_from(fts.join(docs, docs.c.id == fts.c.rowid))
-                .where(text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=phrase)))
+        return query.select_from(fts.join(docs, docs.c.id == fts.c.rowid)).where(
+            text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=phrase)
+        )
     words = " & ".join(f"{t}:*" for t in tokens)
     return query.where(func.to_tsvector("simple", docs.c.document).op("@@")(func.to_tsquery("simple", words)))
 
@@ -220,8 +253,9 @@ class _Plan:
 
     def conditions(self, excluding: str | None = None) -> list[ColumnElement[bool]]:
         scope = [self.matched.c.group_id == self.group_id, self.matched.c.kind == self.kind]
-        return (scope if self.dialect == "sqlite" else []) + [self.matched.c.artifact_id.in_(subquery)
-                        for name, subquery in self.filters.items() if name != excluding]
+        return (scope if self.dialect == "sqlite" else []) + [
+            self.matched.c.artifact_id.in_(subquery) for name, subquery in self.filters.items() if name != excluding
+        ]
 
 
 def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[str, Any]) -> _Plan:
@@ -231,9 +265,8 @@ def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[
         if request.get(facet.ids_field):
             # A plain subquery, not a CTE: PostgreSQL cannot see the size of a materialised CTE and
             # would probe it once per match; as a subquery both databases hash or index it.
-            filters[facet.name] = (
-                select(conn.c.artifact_id).where(conn.c.slot == facet.slot, conn.c.active.is_(True),
-                                                 conn.c.resource_id.in_(request[facet.ids_field]))
+            filters[facet.name] = select(conn.c.artifact_id).where(
+                conn.c.slot == facet.slot, conn.c.active.is_(True), conn.c.resource_id.in_(request[facet.ids_field])
             )
     return _Plan(matched, filters, principal.group_id, kind.name, dialect)
 
@@ -247,18 +280,26 @@ def _facet_counts(facets: Iterable[Facet], plan: _Plan, request: dict[str, Any])
     parts = []
     for facet in facets:
         candidates = select(plan.matched.c.artifact_id).where(*plan.conditions(excluding=facet.name))
-        query = (select(literal(facet.name).label("facet"), conn.c.resource_id, func.count().label("n"))
-                 .where(conn.c.artifact_id.in_(candidates), conn.c.slot == facet.slot, conn.c.active.is_(True)))
+        query = select(literal(facet.name).label("facet"), conn.c.resource_id, func.count().label("n")).where(
+            conn.c.artifact_id.in_(candidates), conn.c.slot == facet.slot, conn.c.active.is_(True)
+        )
         needle = fold_text((request.get(facet.search_field) or "").strip())
         if needle:
             query = query.join(Resource, Resource.id == conn.c.resource_id).where(
-                fold(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
+                fold(Resource.value).like(f"%{escape_like(needle)}%", escape="\\")
+            )
         parts.append(query.group_by(conn.c.resource_id))
     return parts
 
 
-def search(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
-           page_size: int, page_offset: int) -> dict[str, Any]:
+def search(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    request: dict[str, Any],
+    page_size: int,
+    page_offset: int,
+) -> dict[str, Any]:
     """One page of matches with the total, then every facet section in one statement, then the page's values."""
     plan = _plan(kind, principal, session.get_bind().dialect.name, request)
     counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
@@ -267,7 +308,9 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
         page = session.execute(
             select(plan.matched.c.artifact_id, func.count().over().label("total"))
             .where(*plan.conditions())
-            .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id).limit(page_size).offset(page_offset)
+            .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id)
+            .limit(page_size)
+            .offset(page_offset)
         ).all()
         if page or not page_offset:
             total = page[0].total if page else 0
@@ -279,13 +322,18 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
         # total and every facet's counts are the group's tallies, whatever the group's size. A facet
         # narrowed by its own search text is still counted below.
         page = session.execute(
-            select(docs.c.artifact_id).where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
-            .order_by(docs.c.updated_at.desc(), docs.c.artifact_id).limit(page_size).offset(page_offset)).all()
+            select(docs.c.artifact_id)
+            .where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
+            .order_by(docs.c.updated_at.desc(), docs.c.artifact_id)
+            .limit(page_size)
+            .offset(page_offset)
+        ).all()
         counted = tuple(f for f in kind.facets if fold_text((request.get(f.search_field) or "").strip()))
         tallied = [f for f in kind.facets if f not in counted]
         # Nothing is selected without a filter, so a section shows its top FACET_LIMIT: the database ranks them.
-        known = tallies.read_top(session, principal.group_id,
-                                 [kind.name, *(slot_scope(kind, f.slot) for f in tallied)], FACET_LIMIT)
+        known = tallies.read_top(
+            session, principal.group_id, [kind.name, *(slot_scope(kind, f.slot) for f in tallied)], FACET_LIMIT
+        )
         total = known[kind.name][0].get(tallies.WHOLE, 0)
         for facet in tallied:
             counts[facet.name], options[facet.name] = known[slot_scope(kind, facet.slot)]
@@ -302,13 +350,21 @@ def search(session: Session, kind: ArtifactKind, principal: Principal, request: 
 def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: str) -> Select:
     """The ids of every artifact a search (or an export with the same filters) matches, newest first."""
     plan = _plan(kind, principal, dialect, request)
-    return (select(plan.matched.c.artifact_id).where(*plan.conditions())
-            .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id))
+    return (
+        select(plan.matched.c.artifact_id)
+        .where(*plan.conditions())
+        .order_by(plan.matched.c.updated_at.desc(), plan.matched.c.artifact_id)
+    )
 
 
-def _facet_sections(session: Session, kind: ArtifactKind, principal: Principal,
-                    counts: dict[str, dict[uuid.UUID, int]], request: dict[str, Any],
-                    options: dict[str, int]) -> dict[str, Any]:
+def _facet_sections(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    counts: dict[str, dict[uuid.UUID, int]],
+    request: dict[str, Any],
+    options: dict[str, int],
+) -> dict[str, Any]:
     """Each section: the selected options, then the most frequent ones, cut to 50."""
     shown: dict[str, list[uuid.UUID]] = {}
     for facet in kind.facets:
@@ -322,21 +378,36 @@ def _facet_sections(session: Session, kind: ArtifactKind, principal: Principal,
     sections = {}
     for facet in kind.facets:
         selected = set(request.get(facet.ids_field) or [])
-        shown_options = [{"id": rid, "label": labels[rid].label, "count": counts[facet.name].get(rid, 0),
-                          "selected": rid in selected} for rid in shown[facet.name] if rid in labels]
-        sections[facet.filter_field] = {"options": shown_options,
-                                        "total": options.get(facet.name, len(counts[facet.name])),
-                                        "search": request.get(facet.search_field)}
+        shown_options = [
+            {
+                "id": rid,
+                "label": labels[rid].label,
+                "count": counts[facet.name].get(rid, 0),
+                "selected": rid in selected,
+            }
+            for rid in shown[facet.name]
+            if rid in labels
+        ]
+        sections[facet.filter_field] = {
+            "options": shown_options,
+            "total": options.get(facet.name, len(counts[facet.name])),
+            "search": request.get(facet.search_field),
+        }
     return sections
 
 
-def list_items(session: Session, kind: ArtifactKind, principal: Principal,
-               artifact_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+def list_items(
+    session: Session, kind: ArtifactKind, principal: Principal, artifact_ids: list[uuid.UUID]
+) -> list[dict[str, Any]]:
     """Summaries of artifacts in the given order: each slot's active values, version and time."""
     if not artifact_ids:
         return []
-    meta = {r.id: r for r in session.execute(
-        select(Artifact.id, Artifact.version, Artifact.updated_at).where(Artifact.id.in_(artifact_ids)))}
+    meta = {
+        r.id: r
+        for r in session.execute(
+            select(Artifact.id, Artifact.version, Artifact.updated_at).where(Artifact.id.in_(artifact_ids))
+        )
+    }
     states = load_states(session, artifact_ids)
     values = resources.load(session, principal.group_id, {rid for s in states.values() for rid in s.all_ids()})
     items = []

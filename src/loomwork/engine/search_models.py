@@ -25,9 +25,7 @@ class SearchDocument(Base):
 
     # An integer key, because FTS5 rows are addressed by integer rowid.
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    artifact_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("artifacts.id", ondelete="CASCADE"), unique=True
-    )
+    artifact_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("artifacts.id", ondelete="CASCADE"), unique=True)
     group_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     kind: Mapped[str] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState, active_value
+from loomwork.engine.models import Artifact
+from loomwork.identity.service import Principal
 from loomwork.resources import service
 from loomwork.resources.models import Resource
 from loomwork.resources.service import ResourceValue
@@ -25,13 +27,23 @@ _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
 
 
 def option(resource: ResourceValue, selected: bool, pending: bool) -> dict[str, Any]:
-    return {"id": resource.id, "value": resource.public, "label": resource.label,
-            "selected": selected, "pending": pending}
+    return {
+        "id": resource.id,
+        "value": resource.public,
+        "label": resource.label,
+        "selected": selected,
+        "pending": pending,
+    }
 
 
 def build_sections(
-    session: Session, group_id: uuid.UUID, profile_id: uuid.UUID | None, slots: list[tuple[Slot, str | None, bool]],
-    state: FormState, values: dict[uuid.UUID, ResourceValue], hidden_flag_types: tuple[str, ...] = (),
+    session: Session,
+    group_id: uuid.UUID,
+    profile_id: uuid.UUID | None,
+    slots: list[tuple[Slot, str | None, bool]],
+    state: FormState,
+    values: dict[uuid.UUID, ResourceValue],
+    hidden_flag_types: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
     """Every slot's section, given as (slot, search text, show selected): the unselected options of all
     of them in one statement, and their totals from the group's tallies (db/tallies.py) where no search
@@ -43,8 +55,12 @@ def build_sections(
         if needle:
             selected = [r for r in selected if needle in fold_text(r.label)]
         options = [option(r, True, r.id in state.pending) for r in selected]
-        sections[slot.key] = {"options": options, "total": len(options), "selected_ids": state.ids(slot.key),
-                              "search": search}
+        sections[slot.key] = {
+            "options": options,
+            "total": len(options),
+            "selected_ids": state.ids(slot.key),
+            "search": search,
+        }
         if not show_selected:
             wanted.append((slot, needle, SECTION_LIMIT - len(options)))
     tallied = [slot for slot, needle, _room in wanted if not needle and not _hides(slot, hidden_flag_types)]
@@ -60,8 +76,9 @@ def build_sections(
     for (slot, _needle, room), (rows, total) in zip(wanted, service.newest_pages(session, pages)):
         kind = slot.resource_kind
         section = sections[slot.key]
-        section["options"] += [option(ResourceValue(r.id, slot.resource, kind.load(r.value)), False, False)
-                               for r in rows[:room]]
+        section["options"] += [
+            option(ResourceValue(r.id, slot.resource, kind.load(r.value)), False, False) for r in rows[:room]
+        ]
         section["total"] += total
     for section in sections.values():
         section["options"] = section["options"][:SECTION_LIMIT]
@@ -72,8 +89,14 @@ def _hides(slot: Slot, hidden_flag_types: tuple[str, ...]) -> bool:
     return slot.resource == "flag" and bool(hidden_flag_types)
 
 
-def _other_conditions(group_id: uuid.UUID, profile_id: uuid.UUID | None, slot: Slot, state: FormState, needle: str,
-                      hidden_flag_types: tuple[str, ...]) -> list[Any]:
+def _other_conditions(
+    group_id: uuid.UUID,
+    profile_id: uuid.UUID | None,
+    slot: Slot,
+    state: FormState,
+    needle: str,
+    hidden_flag_types: tuple[str, ...],
+) -> list[Any]:
     """The group's unselected resources of the slot's kind (newest first in the index): the live ones, and the
     caller's own staged ones."""
     conditions = [*service.catalog_scope(group_id, profile_id), Resource.kind == slot.resource]
@@ -99,8 +122,9 @@ def template_parameters(kind: ArtifactKind, state: FormState, values: dict[uuid.
     return {"parameters": parameters, "missing": [p["name"] for p in parameters if not p["mapped"]]}
 
 
-def argument_schemas(kind: ArtifactKind, state: FormState,
-                     values: dict[uuid.UUID, ResourceValue]) -> dict[str, dict[str, Any]] | None:
+def argument_schemas(
+    kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, ResourceValue]
+) -> dict[str, dict[str, Any]] | None:
     """A tool's live arguments as the JSON Schema object that function-calling models take as `parameters`
     and MCP tool definitions as `inputSchema`, in position order; its outputs as an `outputSchema`."""
     spec = kind.arguments
@@ -114,8 +138,10 @@ def argument_schemas(kind: ArtifactKind, state: FormState,
     for row in live(spec.position_slot):
         position_of.setdefault(row.value["arg_id"], row.value["position"])
     args = sorted(enumerate(live(spec.arg_slot)), key=lambda pair: (position_of.get(str(pair[1].id), pair[0]), pair[0]))
-    return {"arguments_schema": _object_schema([arg.value for _index, arg in args]),
-            "output_schema": _object_schema([row.value for row in live(spec.output_slot)])}
+    return {
+        "arguments_schema": _object_schema([arg.value for _index, arg in args]),
+        "output_schema": _object_schema([row.value for row in live(spec.output_slot)]),
+    }
 
 
 def _object_schema(fields: list[dict[str, Any]]) -> dict[str, Any]:
@@ -132,8 +158,14 @@ def _object_schema(fields: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def get_view(
-    session: Session, kind: ArtifactKind, principal, artifact, state: FormState, request: dict[str, Any],  # noqa: ANN001
-    hidden_flag_types: tuple[str, ...], draft: Any = None,
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    artifact: Artifact | None,
+    state: FormState,
+    request: dict[str, Any],
+    hidden_flag_types: tuple[str, ...],
+    draft: Any = None,
 ) -> dict[str, Any]:
     """The whole `get` response: the form's sections, derived sections and what the caller may do."""
     values = service.load(session, principal.group_id, state.all_ids())
@@ -149,9 +181,17 @@ def get_view(
         **_edit_permission(principal),
     }
     view["active"] = active_value(kind, state, values)
-    asked = [(slot, next((request[f] for f in slot.search_fields if request.get(f)), None),
-              any(request.get(f) for f in slot.show_selected_fields)) for slot in kind.slots]
-    sections = build_sections(session, principal.group_id, principal.profile_id, asked, state, values, hidden_flag_types)
+    asked = [
+        (
+            slot,
+            next((request[f] for f in slot.search_fields if request.get(f)), None),
+            any(request.get(f) for f in slot.show_selected_fields),
+        )
+        for slot in kind.slots
+    ]
+    sections = build_sections(
+        session, principal.group_id, principal.profile_id, asked, state, values, hidden_flag_types
+    )
     for slot in kind.slots:
         view[slot.section] = sections[slot.key]
     if kind.parameters:
@@ -165,6 +205,8 @@ def _edit_permission(principal) -> dict[str, Any]:  # noqa: ANN001
     if not principal.has_role("editor"):
         return {"can_edit": False, "disabled_reason": f"Editing needs the editor role; your role is {principal.role}."}
     if principal.via_agent:
-        return {"can_edit": False,
-                "disabled_reason": "AI agents can only propose changes; a person accepts or rejects them."}
+        return {
+            "can_edit": False,
+            "disabled_reason": "AI agents can only propose changes; a person accepts or rejects them.",
+        }
     return {"can_edit": True, "disabled_reason": None}

@@ -34,15 +34,14 @@ from loomwork.db.base import utcnow
 from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
 from loomwork.engine import revisions, search
 from loomwork.engine.artifacts import create_item, run_items, update_item
-from loomwork.engine.models import Artifact, Label, Revision
 from loomwork.engine.declaration import ArtifactKind, Slot
-from loomwork.engine.models import Connection
+from loomwork.engine.models import Artifact, Connection, Label, Revision
 from loomwork.engine.repository import find_artifact, get_artifact, id_taken
 from loomwork.errors import Invalid
 from loomwork.identity.service import Principal
 from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
-from loomwork.resources.service import load as load_resources
 from loomwork.resources.models import Resource
+from loomwork.resources.service import load as load_resources
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 CHUNK = 5000
@@ -66,20 +65,35 @@ def columns(kind: ArtifactKind) -> list[Column]:
     cols = [Column(kind.id_field, None, f"The {kind.name}'s id: import updates it when it exists, else creates it.")]
     for slot in kind.slots:
         many = "; -separated list of " if slot.many else ""
-        cols.append(Column(slot.section if slot.many else slot.key, slot,
-                           f"{many}{slot.resource} values. {slot.description}".strip()))
+        cols.append(
+            Column(
+                slot.section if slot.many else slot.key,
+                slot,
+                f"{many}{slot.resource} values. {slot.description}".strip(),
+            )
+        )
     return cols
 
 
 LABELS_COLUMN = "labels"
-LABELS_DESCRIPTION = ("; -separated labels: a bare name points at this row's version, name@N at version N "
-                      "(production needs admin).")
+LABELS_DESCRIPTION = (
+    "; -separated labels: a bare name points at this row's version, name@N at version N (production needs admin)."
+)
 
 
 def import_fields(kind: ArtifactKind) -> list[dict[str, Any]]:
-    return [*({"name": c.name, "description": c.description, "multiple": c.multiple,
-               "required": bool(c.slot and c.slot.required)} for c in columns(kind)),
-            {"name": LABELS_COLUMN, "description": LABELS_DESCRIPTION, "multiple": True, "required": False}]
+    return [
+        *(
+            {
+                "name": c.name,
+                "description": c.description,
+                "multiple": c.multiple,
+                "required": bool(c.slot and c.slot.required),
+            }
+            for c in columns(kind)
+        ),
+        {"name": LABELS_COLUMN, "description": LABELS_DESCRIPTION, "multiple": True, "required": False},
+    ]
 
 
 def neutralise(cell: str) -> str:
@@ -106,7 +120,7 @@ def split_items(cell: str) -> list[str]:
         elif char == ";":
             items.append("".join(current))
             current = []
-            i += 2 if cell[i + 1:i + 2] == " " else 1
+            i += 2 if cell[i + 1 : i + 2] == " " else 1
         else:
             current.append(char)
             i += 1
@@ -114,15 +128,18 @@ def split_items(cell: str) -> list[str]:
     return [item for item in items if item]
 
 
-def export_rows(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
-                artifact_ids: list[uuid.UUID]) -> Iterator[list[str]]:
+def export_rows(
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_ids: list[uuid.UUID]
+) -> Iterator[list[str]]:
     """The header, then one row per artifact, in the given order, a chunk of artifacts per query."""
-    return export_chunks(session, kind, group_id,
-                         (artifact_ids[start:start + CHUNK] for start in range(0, len(artifact_ids), CHUNK)))
+    return export_chunks(
+        session, kind, group_id, (artifact_ids[start : start + CHUNK] for start in range(0, len(artifact_ids), CHUNK))
+    )
 
 
-def export_chunks(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
-                  chunks: Iterable[list[uuid.UUID]]) -> Iterator[list[str]]:
+def export_chunks(
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, chunks: Iterable[list[uuid.UUID]]
+) -> Iterator[list[str]]:
     """The header, then one row per artifact of each chunk of ids, in order.
 
     An export of 100,000 artifacts covers over a million connections, so the database does the
@@ -138,8 +155,9 @@ def export_chunks(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
     for chunk in chunks:
         lists = _slot_lists(session, cols, chunk)
         labels = _label_cells(session, chunk)
-        cells.load_ids({rid for per_slot in lists.values() for joined in per_slot if joined
-                        for rid in in_position_order(joined)})
+        cells.load_ids(
+            {rid for per_slot in lists.values() for joined in per_slot if joined for rid in in_position_order(joined)}
+        )
         plain, escaped = cells.plain, cells.escaped
         for artifact_id in chunk:
             row = [str(artifact_id)]
@@ -155,9 +173,12 @@ def export_chunks(session: Session, kind: ArtifactKind, group_id: uuid.UUID,
 
 
 def _label_cells(session: Session, chunk: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    rows = session.execute(select(Label.artifact_id, Label.name, Label.version, Artifact.version)
-                           .join(Artifact, Artifact.id == Label.artifact_id)
-                           .where(among(session, Label.artifact_id, chunk)).order_by(Label.artifact_id, Label.name))
+    rows = session.execute(
+        select(Label.artifact_id, Label.name, Label.version, Artifact.version)
+        .join(Artifact, Artifact.id == Label.artifact_id)
+        .where(among(session, Label.artifact_id, chunk))
+        .order_by(Label.artifact_id, Label.name)
+    )
     names: dict[uuid.UUID, list[str]] = {}
     for artifact_id, name, version, current in rows:
         names.setdefault(_as_uuid(artifact_id), []).append(name if version == current else f"{name}@{version}")
@@ -167,11 +188,17 @@ def _label_cells(session: Session, chunk: list[uuid.UUID]) -> dict[uuid.UUID, st
 def _slot_lists(session: Session, cols: list[Column], chunk: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
     """Per artifact of `chunk`: per slot, its active resource ids as an `ordered_list` (None: none)."""
     connections = Connection.__table__
-    lists = [ordered_list(cast(connections.c.resource_id, String), connections.c.position)
-             .filter(connections.c.slot == col.slot.key) for col in cols[1:]]
-    query = (select(connections.c.artifact_id, *lists)
-             .where(among(session, connections.c.artifact_id, chunk), connections.c.active.is_(True))
-             .group_by(connections.c.artifact_id))
+    lists = [
+        ordered_list(cast(connections.c.resource_id, String), connections.c.position).filter(
+            connections.c.slot == col.slot.key
+        )
+        for col in cols[1:]
+    ]
+    query = (
+        select(connections.c.artifact_id, *lists)
+        .where(among(session, connections.c.artifact_id, chunk), connections.c.active.is_(True))
+        .group_by(connections.c.artifact_id)
+    )
     # Core rows: the ORM's per-row bookkeeping costs more than the work here.
     return {_as_uuid(row[0]): row[1:] for row in session.connection().execute(query)}
 
@@ -200,13 +227,15 @@ class _CellCache:
             missing = raw_ids
         ids = [uuid.UUID(r) for r in missing]
         for start in range(0, len(ids), LOOKUP_CHUNK):
-            self._load(among(self.session, Resource.__table__.c.id, ids[start:start + LOOKUP_CHUNK]))
+            self._load(among(self.session, Resource.__table__.c.id, ids[start : start + LOOKUP_CHUNK]))
 
     def _load(self, condition: Any) -> None:
         resources = Resource.__table__
         rows = self.session.connection().execute(
-            select(cast(resources.c.id, String), resources.c.kind, resources.c.value)
-            .where(resources.c.group_id == self.group_id, condition))
+            select(cast(resources.c.id, String), resources.c.kind, resources.c.value).where(
+                resources.c.group_id == self.group_id, condition
+            )
+        )
         loaded = [(raw_id, RESOURCE_KINDS[name], RESOURCE_KINDS[name].load(stored)) for raw_id, name, stored in rows]
         referenced = {uuid.UUID(value[field]) for _raw, kind, value in loaded for field, _kind in kind.references}
         targets = load_resources(self.session, self.group_id, referenced) if referenced else {}
@@ -326,8 +355,16 @@ def _parse_labels(cell: str) -> list[tuple[str, int | None]]:
     return parsed
 
 
-def _apply_labels(session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, version: int,
-                  labels: list[tuple[str, int | None]], *, created: bool) -> str:
+def _apply_labels(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    artifact_id: uuid.UUID,
+    version: int,
+    labels: list[tuple[str, int | None]],
+    *,
+    created: bool,
+) -> str:
     """Point each label; returns a note on those that could not be carried. An artifact the import created
     has only its own first version: `name@N` named another artifact's history, so it is never carried there."""
     skipped = []
@@ -348,8 +385,14 @@ def _id_in_cell(cell: str) -> uuid.UUID:
         raise RejectedValue("must be a cell as export writes it, naming the resource's id") from None
 
 
-def export_csv(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
-               out: BinaryIO, on_row: Callable[[], None] | None = None) -> int:
+def export_csv(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    request: dict[str, Any],
+    out: BinaryIO,
+    on_row: Callable[[], None] | None = None,
+) -> int:
     """Write the CSV of every artifact the filters match (or the one named) into `out`; reads only.
 
     Run it in one read transaction (a snapshot: Database.transaction(snapshot=True)), so the file
@@ -357,36 +400,54 @@ def export_csv(session: Session, kind: ArtifactKind, principal: Principal, reque
     at a time, and the file takes the CSV a megabyte at a time: memory does not grow with the export.
     """
     if request.get(kind.id_field):
-        chunks: Iterable[list[uuid.UUID]] = [[get_artifact(session, kind, principal.group_id,
-                                                           request[kind.id_field]).id]]
+        chunks: Iterable[list[uuid.UUID]] = [
+            [get_artifact(session, kind, principal.group_id, request[kind.id_field]).id]
+        ]
     else:
         dialect = session.get_bind().dialect.name
-        result = session.connection().execution_options(yield_per=CHUNK).execute(
-            search.matching_ids_query(kind, principal, request, dialect))
+        result = (
+            session.connection()
+            .execution_options(yield_per=CHUNK)
+            .execute(search.matching_ids_query(kind, principal, request, dialect))
+        )
         chunks = ([row[0] for row in part] for part in result.partitions())
     return write_csv_to(export_chunks(session, kind, principal.group_id, chunks), out, on_row)
 
 
-def store_export(session: Session, kind: ArtifactKind, principal: Principal, out: BinaryIO,
-                 row_count: int) -> dict[str, Any]:
+def store_export(
+    session: Session, kind: ArtifactKind, principal: Principal, out: BinaryIO, row_count: int
+) -> dict[str, Any]:
     """The upload of an export `export_csv` wrote: the only write of an export, and a short one."""
     out.seek(0)
     file_name = f"{kind.plural}-{utcnow():%Y%m%d-%H%M%S}.csv"
-    upload = uploads.store(session, principal.group_id, principal.profile_id, file_name, "text/csv; charset=utf-8",
-                           out.read(), row_count)
+    upload = uploads.store(
+        session, principal.group_id, principal.profile_id, file_name, "text/csv; charset=utf-8", out.read(), row_count
+    )
     return {"upload_id": upload.id, "file_name": file_name, "row_count": row_count}
 
 
-def export_upload(session: Session, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
-                  on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+def export_upload(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    request: dict[str, Any],
+    on_row: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Export and store in one (write) transaction: for callers that hold one already."""
     with tempfile.TemporaryFile() as out:
         count = export_csv(session, kind, principal, request, out, on_row)
         return store_export(session, kind, principal, out, count)
 
 
-def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows: list[dict[str, Any]],
-                on_row: Callable[[], None] | None = None, *, keep_free_ids: bool = False) -> dict[str, Any]:
+def import_rows(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    rows: list[dict[str, Any]],
+    on_row: Callable[[], None] | None = None,
+    *,
+    keep_free_ids: bool = False,
+) -> dict[str, Any]:
     """Create or update one artifact per row of `read_csv`, each in its own savepoint: a failed row changes nothing.
 
     A row's id updates the group's artifact with that id. Any other id is created anew with a new id, whether
@@ -407,8 +468,10 @@ def import_rows(session: Session, kind: ArtifactKind, principal: Principal, rows
             return {"id": result.id, "version": result.version, "message": f"Updated {kind.name}.{note}"}
         item.pop(kind.id_field, None)
         note = ""
-        if artifact_id and (id_taken(session, artifact_id)
-                            or not (keep_free_ids or audit.was_in_group(session, principal.group_id, artifact_id))):
+        if artifact_id and (
+            id_taken(session, artifact_id)
+            or not (keep_free_ids or audit.was_in_group(session, principal.group_id, artifact_id))
+        ):
             artifact_id, note = None, " with a new id"
         result = create_item(session, kind, principal, item, artifact_id, action="import_create")
         note = f"{note}.{_apply_labels(session, kind, principal, result.id, result.version, labels, created=True)}"

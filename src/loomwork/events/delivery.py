@@ -27,11 +27,11 @@ from sqlalchemy import select
 from loomwork.config import Settings
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
+from loomwork.errors import LoomworkError
 from loomwork.events import webhooks
 from loomwork.events.models import WorkerLease
 from loomwork.resources import secrets
 from loomwork.urlsafety import Target, resolve_for_request
-from loomwork.errors import LoomworkError
 
 log = logging.getLogger("loomwork.delivery")
 RESPONSE_CAP = 1024  # bytes of a receiver's answer read and kept, at most
@@ -45,7 +45,7 @@ USER_AGENT = "Loomwork-Webhooks/1"
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to the checked address, verifying the certificate for the URL's name."""
 
-    def __init__(self, target: Target, timeout: float):
+    def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
         self._address = target.address
 
@@ -69,8 +69,12 @@ def send(url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> tu
     try:
         conn.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", host if target.port == default_port else f"{host}:{target.port}")
-        for name, value in {**headers, "Content-Type": "application/json", "User-Agent": USER_AGENT,
-                            "Content-Length": str(len(body))}.items():
+        for name, value in {
+            **headers,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Content-Length": str(len(body)),
+        }.items():
             conn.putheader(name, value)
         conn.endheaders(body)
         response = conn.getresponse()
@@ -83,7 +87,7 @@ def send(url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> tu
 
 
 class DeliveryWorker:
-    def __init__(self, db: Database, settings: Settings):
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
         self.stop = threading.Event()
@@ -107,7 +111,7 @@ class DeliveryWorker:
         while not self.stop.is_set():
             try:
                 busy = self.run_once()
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+            except Exception:
                 log.exception("delivery worker step failed")
                 busy = False
             if not busy:
@@ -132,9 +136,12 @@ class DeliveryWorker:
             outcomes = list(self._senders.map(self.attempt, claimed))
             with self.db.transaction(write=True) as session:  # one write records the whole batch
                 webhooks.release(session, [item for item, outcome in zip(claimed, outcomes) if outcome is None])
-                webhooks.record_batch(session, [(i, o) for i, o in zip(claimed, outcomes) if o is not None],
-                                      retry_base_s=self.settings.webhook_retry_base_s,
-                                      retry_window_s=self.settings.webhook_retry_window_s)
+                webhooks.record_batch(
+                    session,
+                    [(i, o) for i, o in zip(claimed, outcomes) if o is not None],
+                    retry_base_s=self.settings.webhook_retry_base_s,
+                    retry_window_s=self.settings.webhook_retry_window_s,
+                )
         return bool(fanned or claimed)
 
     def attempt(self, item: webhooks.Claimed) -> webhooks.Outcome | None:
@@ -143,8 +150,11 @@ class DeliveryWorker:
             return None
         timestamp = int(time.time())
         secret = secrets.box().decrypt(item.secret_encrypted)
-        headers = {"webhook-id": item.message_id, "webhook-timestamp": str(timestamp),
-                   "webhook-signature": webhooks.sign(secret, item.message_id, timestamp, item.body)}
+        headers = {
+            "webhook-id": item.message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": webhooks.sign(secret, item.message_id, timestamp, item.body),
+        }
         started = time.monotonic()
         status, error, excerpt = send(item.url, headers, item.body.encode("utf-8"), self.settings.webhook_timeout_s)
         return status, error, int((time.monotonic() - started) * 1000), excerpt
@@ -160,8 +170,13 @@ class DeliveryWorker:
         with self.db.transaction(write=True) as session:
             lease = session.get(WorkerLease, LEASE_NAME)
             if lease is None:
-                session.add(WorkerLease(name=LEASE_NAME, holder=self.holder,
-                                        expires_at=now + timedelta(seconds=self.settings.webhook_lease_s)))
+                session.add(
+                    WorkerLease(
+                        name=LEASE_NAME,
+                        holder=self.holder,
+                        expires_at=now + timedelta(seconds=self.settings.webhook_lease_s),
+                    )
+                )
             elif lease.holder == self.holder or lease.expires_at <= now:
                 lease.holder, lease.expires_at = self.holder, now + timedelta(seconds=self.settings.webhook_lease_s)
             else:
@@ -175,9 +190,10 @@ class DeliveryWorker:
             return
         try:
             with self.db.transaction(write=True) as session:
-                lease = session.scalar(select(WorkerLease).where(WorkerLease.name == LEASE_NAME,
-                                                                 WorkerLease.holder == self.holder))
+                lease = session.scalar(
+                    select(WorkerLease).where(WorkerLease.name == LEASE_NAME, WorkerLease.holder == self.holder)
+                )
                 if lease is not None:
                     session.delete(lease)
-        except Exception:  # noqa: BLE001 - the lease runs out by itself
+        except Exception:
             log.exception("could not give up the delivery lease")

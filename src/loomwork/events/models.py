@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from loomwork.resources.secrets import ENCRYPTED, EncryptedColumn
 from loomwork.db.base import Base, UtcDateTime, created_at, uuid_pk
+from loomwork.resources.secrets import ENCRYPTED, EncryptedColumn
 
 Cursor = BigInteger().with_variant(Integer, "sqlite")
 

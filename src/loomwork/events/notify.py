@@ -27,7 +27,7 @@ IDLE_EXIT_S = 5.0  # a listener with no waiters for this long ends (the next lon
 
 
 class ChangeNotifier:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._lock = threading.Lock()
         # group -> {(loop, event): the cursor the waiter has seen}
@@ -47,7 +47,7 @@ class ChangeNotifier:
         try:
             if not await asyncio.to_thread(self._passed, group_id, seen):  # a commit before we registered
                 await asyncio.wait_for(woken.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             with self._lock:
@@ -96,7 +96,7 @@ class ChangeNotifier:
             try:
                 if target():
                     return
-            except Exception:  # noqa: BLE001 - reconnect after a lost connection
+            except Exception:
                 self._listening.clear()
                 log.exception("change listener failed; restarting")
                 self._closed.wait(0.5)
@@ -110,8 +110,9 @@ class ChangeNotifier:
                 groups = list(self._waiters)
             if groups:
                 with self.db.engine.connect() as conn:
-                    rows = conn.execute(select(EventCursor.group_id, EventCursor.last)
-                                        .where(EventCursor.group_id.in_(groups))).all()
+                    rows = conn.execute(
+                        select(EventCursor.group_id, EventCursor.last).where(EventCursor.group_id.in_(groups))
+                    ).all()
                 for group_id, last in rows:
                     self._wake(group_id, last)
             self._closed.wait(SQLITE_POLL_S)

@@ -45,16 +45,25 @@ def emit(session: Session, group_id: uuid.UUID, event_type: str, payload: dict[s
     """Queue one event of the group; it is written in this transaction, just before it commits."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    session.info.setdefault(PENDING, []).append({
-        "id": uuid.uuid4(), "group_id": group_id, "type": event_type, "kind": payload.get("kind"),
-        "at": utcnow(), "data": _jsonable(payload),
-    })
+    session.info.setdefault(PENDING, []).append(
+        {
+            "id": uuid.uuid4(),
+            "group_id": group_id,
+            "type": event_type,
+            "kind": payload.get("kind"),
+            "at": utcnow(),
+            "data": _jsonable(payload),
+        }
+    )
 
 
 def actor(principal: Any) -> dict[str, Any]:
     """Who acted, as events name people: {profile_id, name, type} (type: person or agent)."""
-    return {"profile_id": str(principal.profile_id), "name": principal.name,
-            "type": "agent" if principal.via_agent else "person"}
+    return {
+        "profile_id": str(principal.profile_id),
+        "name": principal.name,
+        "type": "agent" if principal.via_agent else "person",
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -106,8 +115,10 @@ def write_events(session: Session, rows: list[dict[str, Any]]) -> None:
         for offset, row in enumerate(group_rows):
             row["cursor"] = last - len(group_rows) + 1 + offset
         if dialect == "postgresql":  # delivered to listeners when (and only if) the transaction commits
-            session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                            {"channel": NOTIFY_CHANNEL, "payload": f"{group_id}:{last}"})
+            session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": NOTIFY_CHANNEL, "payload": f"{group_id}:{last}"},
+            )
     session.execute(insert(Event.__table__), rows)
 
 
@@ -115,8 +126,9 @@ def _advance(session: Session, dialect: str, group_id: uuid.UUID, count: int) ->
     module = postgresql if dialect == "postgresql" else sqlite
     table = EventCursor.__table__
     statement = module.insert(table).values(group_id=group_id, last=count)
-    statement = statement.on_conflict_do_update(index_elements=[table.c.group_id],
-                                                set_={"last": table.c.last + count}).returning(table.c.last)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.group_id], set_={"last": table.c.last + count}
+    ).returning(table.c.last)
     return int(session.execute(statement).scalar_one())
 
 
@@ -124,8 +136,14 @@ def last_cursor(session: Session, group_id: uuid.UUID) -> int:
     return session.scalar(select(EventCursor.last).where(EventCursor.group_id == group_id)) or 0
 
 
-def read_changes(session: Session, group_id: uuid.UUID, after: int, kinds: Iterable[str] | None,
-                 events: Iterable[str] | None, limit: int) -> dict[str, Any]:
+def read_changes(
+    session: Session,
+    group_id: uuid.UUID,
+    after: int,
+    kinds: Iterable[str] | None,
+    events: Iterable[str] | None,
+    limit: int,
+) -> dict[str, Any]:
     """The group's events after the cursor, in cursor (= commit) order, and where to continue."""
     kinds, events = list(kinds or []), list(events or [])
     # Read first, so a filtered page that finds nothing can still move the cursor past what it skipped.

@@ -24,15 +24,21 @@ EventType = Literal[outbox.EVENT_TYPES]  # type: ignore[valid-type]
 KindName = Literal[tuple(kind.name for kind in ARTIFACT_KINDS)]  # type: ignore[valid-type]
 MAX_CURSOR = 2**62
 MAX_PAGE = 1000
-EVENTS_DOC = ("artifact.revision_created {kind, K_id, version, author, via_agent, approved_by}; artifact.deleted "
-              "{kind, K_id, version, deleted_by, via_agent}; label.moved {kind, K_id, label, from_version, "
-              "to_version}; proposal.created {kind, K_id, draft_id, proposal_id, proposed_by, via_agent}; "
-              "proposal.decided {kind, K_id, draft_id, proposal_id, decision, decided_by, proposed_by}.")
+EVENTS_DOC = (
+    "artifact.revision_created {kind, K_id, version, author, via_agent, approved_by}; artifact.deleted "
+    "{kind, K_id, version, deleted_by, via_agent}; label.moved {kind, K_id, label, from_version, "
+    "to_version}; proposal.created {kind, K_id, draft_id, proposal_id, proposed_by, via_agent}; "
+    "proposal.decided {kind, K_id, draft_id, proposal_id, decision, decided_by, proposed_by}."
+)
 
 
 class WebhookCreate(RequestModel):
-    url: str = Field(max_length=2000, pattern=r"^https?://", description="http(s); private, loopback and link-local addresses are refused "
-                     "unless the server runs with LOOMWORK_ALLOW_PRIVATE_URLS=1.")
+    url: str = Field(
+        max_length=2000,
+        pattern=r"^https?://",
+        description="http(s); private, loopback and link-local addresses are refused "
+        "unless the server runs with LOOMWORK_ALLOW_PRIVATE_URLS=1.",
+    )
     events: list[EventType] = Field(min_length=1, max_length=len(outbox.EVENT_TYPES), description=EVENTS_DOC)
     description: str = Field("", max_length=500)
 
@@ -49,8 +55,9 @@ class WebhookView(BaseModel):
 
 
 class WebhookCreated(WebhookView):
-    secret: str = Field(description="The signing secret (whsec_...), shown this once: keep it to verify "
-                        "webhook-signature.")
+    secret: str = Field(
+        description="The signing secret (whsec_...), shown this once: keep it to verify webhook-signature."
+    )
 
 
 class WebhookRef(RequestModel):
@@ -129,8 +136,12 @@ class ChangesRequest(RequestModel):
     kinds: list[KindName] | None = Field(None, max_length=len(ARTIFACT_KINDS), description="Only these artifact kinds.")
     events: list[EventType] | None = Field(None, max_length=len(outbox.EVENT_TYPES), description="Only these events.")
     limit: Int(ge=1, le=MAX_PAGE) = 100
-    wait_s: Annotated[float, BeforeValidator(_json_number)] = Field(0, ge=0, le=30, description="With nothing new, wait up to this long for a change to commit "
-                          "(long poll); 0 answers at once.")
+    wait_s: Annotated[float, BeforeValidator(_json_number)] = Field(
+        0,
+        ge=0,
+        le=30,
+        description="With nothing new, wait up to this long for a change to commit (long poll); 0 answers at once.",
+    )
 
 
 class Change(BaseModel):
@@ -151,45 +162,74 @@ def build_events_router() -> APIRouter:
     admin = Annotated[Caller, Depends(caller_with("admin", "manage webhooks", agents=False))]
     viewer = Annotated[Caller, Depends(caller_with("viewer", "read the change feed"))]
 
-    @router.post("/api/v5/webhooks/create", response_model=WebhookCreated, operation_id="create_webhook",
-                 summary="Send the group's events to a URL; answers the signing secret once.")
+    @router.post(
+        "/api/v5/webhooks/create",
+        response_model=WebhookCreated,
+        operation_id="create_webhook",
+        summary="Send the group's events to a URL; answers the signing secret once.",
+    )
     def create(body: WebhookCreate, who: admin) -> Any:
         with who.db.transaction(write=True) as session:
             return webhooks.create(session, who.principal, body.url, list(body.events), body.description)
 
-    @router.post("/api/v5/webhooks/search", response_model=WebhookList, operation_id="search_webhooks",
-                 summary="The group's webhooks, newest first, with whether each is enabled.")
+    @router.post(
+        "/api/v5/webhooks/search",
+        response_model=WebhookList,
+        operation_id="search_webhooks",
+        summary="The group's webhooks, newest first, with whether each is enabled.",
+    )
     def search(who: admin, body: WebhookSearch | None = None) -> Any:
         body = body or WebhookSearch()
         with who.db.transaction(write=False) as session:
             return webhooks.search(session, who.principal, body.limit, body.offset)
 
-    @router.post("/api/v5/webhooks/delete", response_model=Deleted, operation_id="delete_webhook",
-                 summary="Delete a webhook and its delivery log.")
+    @router.post(
+        "/api/v5/webhooks/delete",
+        response_model=Deleted,
+        operation_id="delete_webhook",
+        summary="Delete a webhook and its delivery log.",
+    )
     def delete(body: WebhookRef, who: admin) -> Any:
         with who.db.transaction(write=True) as session:
             return webhooks.delete(session, who.principal, body.webhook_id)
 
-    @router.post("/api/v5/webhooks/deliveries", response_model=DeliveriesResponse, operation_id="webhook_deliveries",
-                 summary="A webhook's deliveries, newest first, each with its attempts (status code and time).")
+    @router.post(
+        "/api/v5/webhooks/deliveries",
+        response_model=DeliveriesResponse,
+        operation_id="webhook_deliveries",
+        summary="A webhook's deliveries, newest first, each with its attempts (status code and time).",
+    )
     def deliveries(body: DeliveriesRequest, who: admin) -> Any:
         with who.db.transaction(write=False) as session:
             return webhooks.deliveries(session, who.principal, body.webhook_id, body.status, body.limit, body.offset)
 
-    @router.post("/api/v5/webhooks/test", response_model=Queued, operation_id="test_webhook",
-                 summary="Send a `webhook.test` message to this webhook alone.")
+    @router.post(
+        "/api/v5/webhooks/test",
+        response_model=Queued,
+        operation_id="test_webhook",
+        summary="Send a `webhook.test` message to this webhook alone.",
+    )
     def test(body: WebhookRef, who: admin) -> Any:
         with who.db.transaction(write=True) as session:
             return webhooks.send_test(session, who.principal, body.webhook_id)
 
-    @router.post("/api/v5/webhooks/redeliver", response_model=Queued, operation_id="redeliver_webhook",
-                 summary="Send a delivery again now (same webhook-id); enables its webhook again.")
+    @router.post(
+        "/api/v5/webhooks/redeliver",
+        response_model=Queued,
+        operation_id="redeliver_webhook",
+        summary="Send a delivery again now (same webhook-id); enables its webhook again.",
+    )
     def redeliver(body: RedeliverRequest, who: admin) -> Any:
         with who.db.transaction(write=True) as session:
             return webhooks.redeliver(session, who.principal, body.delivery_id)
 
-    @router.post("/api/v5/changes", response_model=ChangesResponse, operation_id="changes",
-                 tags=["Changes"], summary="The group's events in commit order after a cursor; can long-poll.")
+    @router.post(
+        "/api/v5/changes",
+        response_model=ChangesResponse,
+        operation_id="changes",
+        tags=["Changes"],
+        summary="The group's events in commit order after a cursor; can long-poll.",
+    )
     async def changes(request: Request, who: viewer, body: ChangesRequest | None = None) -> Any:
         body = body or ChangesRequest()
         group_id = who.principal.group_id

@@ -17,11 +17,13 @@ class GroupSettings(Base):
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
     # Deleting the invocation switches generation off rather than pointing at nothing.
     generator_invocation_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True
+    )
     # A label of that invocation (`production`) to follow instead of its newest version.
     generator_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The agent profile whose proposals generation makes (made on first use).
     generator_profile_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True
+    )
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, nullable=False)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True)

@@ -17,11 +17,16 @@ from loomwork.identity.dependencies import Caller, caller_with
 
 
 class AiGeneratorSetting(RequestModel):
-    invocation_id: uuid.UUID = Field(description="The invocation that generates: its endpoint, key, model "
-                                                 "(the model flagged invocation_role primary), temperature and "
-                                                 "reasoning level.")
-    label: str | None = Field(None, max_length=64, description="Follow this label of the invocation (production) "
-                                                                "instead of its newest version.")
+    invocation_id: uuid.UUID = Field(
+        description="The invocation that generates: its endpoint, key, model "
+        "(the model flagged invocation_role primary), temperature and "
+        "reasoning level."
+    )
+    label: str | None = Field(
+        None,
+        max_length=64,
+        description="Follow this label of the invocation (production) instead of its newest version.",
+    )
 
 
 class SettingsUpdateRequest(RequestModel):
@@ -47,14 +52,22 @@ def build_settings_router() -> APIRouter:
     viewer = Annotated[Caller, Depends(caller_with("viewer", "read the group's settings"))]
     admin = Annotated[Caller, Depends(caller_with("admin", "change the group's settings", agents=False))]
 
-    @router.post("/api/v5/settings/get", response_model=SettingsResponse, operation_id="get_settings",
-                 summary="The group's settings: which invocation generates with AI.")
+    @router.post(
+        "/api/v5/settings/get",
+        response_model=SettingsResponse,
+        operation_id="get_settings",
+        summary="The group's settings: which invocation generates with AI.",
+    )
     def get_settings(who: viewer) -> Any:
         with who.db.transaction(write=False) as session:
             return service.settings_view(session, who.principal.group_id)
 
-    @router.post("/api/v5/settings/update", response_model=SettingsResponse, operation_id="update_settings",
-                 summary="Name the invocation that generates with AI (null switches it off).")
+    @router.post(
+        "/api/v5/settings/update",
+        response_model=SettingsResponse,
+        operation_id="update_settings",
+        summary="Name the invocation that generates with AI (null switches it off).",
+    )
     def update_settings(body: SettingsUpdateRequest, who: admin) -> Any:
         setting = body.ai_generator.model_dump() if body.ai_generator else None
         with who.db.transaction(write=True) as session:

@@ -23,7 +23,7 @@ from loomwork.config import Settings
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
 from loomwork.engine import drafts, revisions
-from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.drafts import PatchParser, ResponseRenderer
 from loomwork.engine.form import FormState
 from loomwork.engine.repository import get_artifact, load_state
@@ -32,10 +32,10 @@ from loomwork.generation.models import GroupSettings
 from loomwork.identity.models import Profile
 from loomwork.identity.service import Principal
 from loomwork.kinds.invocation import INVOCATION
-from loomwork.urlsafety import check_url
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.service import ResourceValue
+from loomwork.urlsafety import check_url
 
 GENERATOR_NAME = "AI generator"
 LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -67,6 +67,7 @@ class Generator:
 
 # --- settings ---------------------------------------------------------------------------------------------
 
+
 def _settings_row(session: Session, group_id: uuid.UUID) -> GroupSettings | None:
     return session.get(GroupSettings, group_id)
 
@@ -77,16 +78,22 @@ def settings_view(session: Session, group_id: uuid.UUID) -> dict[str, Any]:
         return {"ai_generator": None}
     generator = read_generator(session, group_id, row)
     names = _slot_values(session, group_id, INVOCATION, load_state(session, generator.invocation_id))  # its name now
-    return {"ai_generator": {
-        "invocation_id": generator.invocation_id, "label": row.generator_label,
-        "invocation_name": names.get("name"), "invocation_version": generator.invocation_version,
-        "endpoint": generator.endpoint, "model": generator.model,
-        "generator_profile_id": row.generator_profile_id,
-    }}
+    return {
+        "ai_generator": {
+            "invocation_id": generator.invocation_id,
+            "label": row.generator_label,
+            "invocation_name": names.get("name"),
+            "invocation_version": generator.invocation_version,
+            "endpoint": generator.endpoint,
+            "model": generator.model,
+            "generator_profile_id": row.generator_profile_id,
+        }
+    }
 
 
-def update_settings(session: Session, principal: Principal, ai_generator: dict[str, Any] | None,
-                    allow_private_urls: bool) -> dict[str, Any]:
+def update_settings(
+    session: Session, principal: Principal, ai_generator: dict[str, Any] | None, allow_private_urls: bool
+) -> dict[str, Any]:
     row = _settings_row(session, principal.group_id)
     if row is None:
         row = GroupSettings(group_id=principal.group_id)
@@ -96,11 +103,14 @@ def update_settings(session: Session, principal: Principal, ai_generator: dict[s
     else:
         label = ai_generator.get("label")
         if label is not None and (label == "latest" or not LABEL.fullmatch(label)):
-            raise Invalid("ai_generator.label: a label is lowercase letters, digits, - and _ (at most 64), "
-                          "starting with a letter; leave it out to follow the newest version.",
-                          field="ai_generator.label")
-        invocation = get_artifact(session, INVOCATION, principal.group_id, ai_generator["invocation_id"],
-                                  field="ai_generator.invocation_id")
+            raise Invalid(
+                "ai_generator.label: a label is lowercase letters, digits, - and _ (at most 64), "
+                "starting with a letter; leave it out to follow the newest version.",
+                field="ai_generator.label",
+            )
+        invocation = get_artifact(
+            session, INVOCATION, principal.group_id, ai_generator["invocation_id"], field="ai_generator.invocation_id"
+        )
         row.generator_invocation_id, row.generator_label = invocation.id, label
         # Refuse now what a generation would refuse later, while the person is here to fix it.
         try:
@@ -112,19 +122,32 @@ def update_settings(session: Session, principal: Principal, ai_generator: dict[s
             row.generator_profile_id = _new_generator_profile(session, principal.group_id, principal.profile_id)
     row.updated_at, row.updated_by = utcnow(), principal.profile_id
     session.flush()
-    audit.record(session, principal, "settings", "settings", {"ai_generator": None if ai_generator is None else {
-        "invocation_id": str(ai_generator["invocation_id"]), "label": ai_generator.get("label")}})
+    audit.record(
+        session,
+        principal,
+        "settings",
+        "settings",
+        {
+            "ai_generator": None
+            if ai_generator is None
+            else {"invocation_id": str(ai_generator["invocation_id"]), "label": ai_generator.get("label")}
+        },
+    )
     return settings_view(session, principal.group_id)
 
 
 def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uuid.UUID | None) -> uuid.UUID:
     """The agent that generation proposes as: an agent profile of its own, sponsored by the admin who set the
     generator, so the queue and the audit trail say who proposed, and it can never decide."""
-    taken = set(session.scalars(select(Profile.name).where(Profile.group_id == group_id,
-                                                           Profile.name.like(f"{GENERATOR_NAME}%"))))
+    taken = set(
+        session.scalars(
+            select(Profile.name).where(Profile.group_id == group_id, Profile.name.like(f"{GENERATOR_NAME}%"))
+        )
+    )
     name = next(n for n in (GENERATOR_NAME, *(f"{GENERATOR_NAME} {i}" for i in range(2, 1000))) if n not in taken)
-    profile = Profile(id=uuid.uuid4(), group_id=group_id, name=name, role="editor", type="agent",
-                      sponsor_profile_id=sponsor_id)
+    profile = Profile(
+        id=uuid.uuid4(), group_id=group_id, name=name, role="editor", type="agent", sponsor_profile_id=sponsor_id
+    )
     session.add(profile)
     session.flush()
     return profile.id
@@ -133,13 +156,18 @@ def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uu
 def ai_generate_flags(session: Session, kind: ArtifactKind, principal: Principal) -> dict[str, bool]:
     """`{step}_show_ai_generate`: a generator is set, the caller may edit, and the step has fields to draft."""
     may_edit = principal.has_role("editor") and not principal.via_agent
-    configured = may_edit and session.scalar(
-        select(GroupSettings.generator_invocation_id).where(GroupSettings.group_id == principal.group_id)
-    ) is not None
+    configured = (
+        may_edit
+        and session.scalar(
+            select(GroupSettings.generator_invocation_id).where(GroupSettings.group_id == principal.group_id)
+        )
+        is not None
+    )
     return {f"{step}_show_ai_generate": bool(configured and kind.generated_slots(step)) for step in kind.steps}
 
 
 # --- the invocation that generates -------------------------------------------------------------------------
+
 
 def _live(state: FormState, values: dict[uuid.UUID, ResourceValue], slot_key: str) -> list[ResourceValue]:
     return [values[rid] for rid in state.ids(slot_key) if rid in values and rid not in state.pending]
@@ -160,29 +188,38 @@ def _slot_values(session: Session, group_id: uuid.UUID, kind: ArtifactKind, stat
 
 def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) -> Generator:
     assert row.generator_invocation_id is not None
-    invocation = get_artifact(session, INVOCATION, group_id, row.generator_invocation_id,
-                              field="ai_generator.invocation_id")
+    invocation = get_artifact(
+        session, INVOCATION, group_id, row.generator_invocation_id, field="ai_generator.invocation_id"
+    )
     state, version = load_state(session, invocation.id), invocation.version
     if row.generator_label:  # the version the label names (production), not the newest one
         version = revisions.labels_of(session, invocation.id).get(row.generator_label)
         if version is None:
-            raise GeneratorFailed(f"The generator invocation has no label {row.generator_label!r}: point it at a "
-                                  "version, or follow the newest version (no label).")
+            raise GeneratorFailed(
+                f"The generator invocation has no label {row.generator_label!r}: point it at a "
+                "version, or follow the newest version (no label)."
+            )
         state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
     values = resources.load(session, group_id, state.all_ids())
     endpoint = _live(state, values, "endpoint")
     if not endpoint:
-        raise GeneratorFailed("The generator invocation has no endpoint: give it the URL of an "
-                              "OpenAI-compatible server (for example http://localhost:11434/v1).")
+        raise GeneratorFailed(
+            "The generator invocation has no endpoint: give it the URL of an "
+            "OpenAI-compatible server (for example http://localhost:11434/v1)."
+        )
     model = _model_name(session, group_id, _live(state, values, "model_flag"))
     key = _live(state, values, "key")
     temperature = _live(state, values, "temperature_level")
     reasoning = _live(state, values, "reasoning_level")
     return Generator(
-        invocation_id=invocation.id, invocation_version=version, endpoint=endpoint[0].value,
-        model=model, key_token=key[0].value.get("ciphertext") if key else None,
+        invocation_id=invocation.id,
+        invocation_version=version,
+        endpoint=endpoint[0].value,
+        model=model,
+        key_token=key[0].value.get("ciphertext") if key else None,
         temperature=_number(temperature[0].value) if temperature else None,
-        reasoning_effort=reasoning[0].value.lower() if reasoning and reasoning[0].value.lower() in REASONING_EFFORTS
+        reasoning_effort=reasoning[0].value.lower()
+        if reasoning and reasoning[0].value.lower() in REASONING_EFFORTS
         else None,
     )
 
@@ -190,8 +227,10 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
 def _model_name(session: Session, group_id: uuid.UUID, model_flags: list[ResourceValue]) -> str:
     """The model the invocation calls: the one flagged `invocation_role: primary`, else its first model."""
     if not model_flags:
-        raise GeneratorFailed("The generator invocation names no model: give it a model flag, for example "
-                              'model_flag_values: [{"model_id": ..., "type": "invocation_role", "value": "primary"}].')
+        raise GeneratorFailed(
+            "The generator invocation names no model: give it a model flag, for example "
+            'model_flag_values: [{"model_id": ..., "type": "invocation_role", "value": "primary"}].'
+        )
     ids = {uuid.UUID(row.value[f]) for row in model_flags for f in ("model_id", "flag_id")}
     linked = resources.load(session, group_id, ids)
 
@@ -213,14 +252,22 @@ def _number(text: str) -> float | None:
 
 # --- generate ----------------------------------------------------------------------------------------------
 
+
 def step_schema(kind: ArtifactKind, step: str) -> dict[str, Any]:
     """The JSON Schema the model's answer must match: the step's value fields, derived from the declaration."""
     properties: dict[str, Any] = {}
     for slot in kind.generated_slots(step):
         value = {**slot.resource_kind.value_schema, "description": slot.description or slot.key}
         properties[slot.value_field] = (
-            {"type": "array", "items": slot.resource_kind.value_schema, "maxItems": MAX_ITEMS_PER_FIELD,
-             "description": slot.description or slot.section} if slot.many else value)
+            {
+                "type": "array",
+                "items": slot.resource_kind.value_schema,
+                "maxItems": MAX_ITEMS_PER_FIELD,
+                "description": slot.description or slot.section,
+            }
+            if slot.many
+            else value
+        )
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
@@ -232,13 +279,15 @@ def _messages(kind: ArtifactKind, step: str, current: dict[str, Any], hint: str 
         f"Propose values for these fields only: {fields}. Answer with one JSON object that matches the JSON "
         "Schema you were given; leave out any field you would keep as it is. A person reviews your proposal."
     )
-    user = json.dumps({"current_values": current, "step": step, "request": hint or "Fill in this step."},
-                      ensure_ascii=False)
+    user = json.dumps(
+        {"current_values": current, "step": step, "request": hint or "Fill in this step."}, ensure_ascii=False
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def _complete(generator: Generator, settings: Settings, kind: ArtifactKind, step: str,
-              messages: list[dict[str, str]]) -> tuple[dict[str, Any], dict[str, int]]:
+def _complete(
+    generator: Generator, settings: Settings, kind: ArtifactKind, step: str, messages: list[dict[str, str]]
+) -> tuple[dict[str, Any], dict[str, int]]:
     """One chat completion asking for JSON; the key lives in this call only."""
     import openai  # the SDK is large: loaded on first generation, not with every worker
 
@@ -248,18 +297,26 @@ def _complete(generator: Generator, settings: Settings, kind: ArtifactKind, step
         extra["temperature"] = generator.temperature
     if generator.reasoning_effort:
         extra["reasoning_effort"] = generator.reasoning_effort
-    client = openai.OpenAI(api_key=key, base_url=generator.endpoint, timeout=settings.generator_timeout_s,
-                           max_retries=settings.generator_retries)
+    client = openai.OpenAI(
+        api_key=key,
+        base_url=generator.endpoint,
+        timeout=settings.generator_timeout_s,
+        max_retries=settings.generator_retries,
+    )
     try:
         completion = client.chat.completions.create(
-            model=generator.model, messages=messages,  # type: ignore[arg-type]
-            response_format={"type": "json_schema", "json_schema": {
-                "name": f"{kind.name}_{step}", "schema": step_schema(kind, step), "strict": False}},
+            model=generator.model,
+            messages=messages,  # type: ignore[arg-type]
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": f"{kind.name}_{step}", "schema": step_schema(kind, step), "strict": False},
+            },
             **extra,
         )
     except openai.APITimeoutError:
-        raise GeneratorFailed(f"The generator at {generator.endpoint} did not answer within "
-                              f"{settings.generator_timeout_s:g} s.") from None
+        raise GeneratorFailed(
+            f"The generator at {generator.endpoint} did not answer within {settings.generator_timeout_s:g} s."
+        ) from None
     except openai.APIConnectionError:
         raise GeneratorFailed(f"The generator at {generator.endpoint} cannot be reached.") from None
     except openai.APIStatusError as error:
@@ -280,9 +337,11 @@ def _complete(generator: Generator, settings: Settings, kind: ArtifactKind, step
     if not isinstance(answer, dict):
         raise GeneratorFailed("The generator's answer is not a JSON object.")
     usage = completion.usage
-    tokens = {"prompt_tokens": getattr(usage, "prompt_tokens", None),
-              "completion_tokens": getattr(usage, "completion_tokens", None),
-              "total_tokens": getattr(usage, "total_tokens", None)}
+    tokens = {
+        "prompt_tokens": getattr(usage, "prompt_tokens", None),
+        "completion_tokens": getattr(usage, "completion_tokens", None),
+        "total_tokens": getattr(usage, "total_tokens", None),
+    }
     return answer, tokens
 
 
@@ -301,8 +360,13 @@ def _patch_from_answer(kind: ArtifactKind, step: str, answer: dict[str, Any]) ->
     return patch
 
 
-def _current_form(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID | None,
-                  artifact_id: uuid.UUID | None) -> FormState:
+def _current_form(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    draft_id: uuid.UUID | None,
+    artifact_id: uuid.UUID | None,
+) -> FormState:
     """The form the proposal is drafted against; unknown or others' ids are 404 before any call is made."""
     if draft_id is not None:
         draft = drafts.load_draft(session, kind, principal, draft_id)
@@ -313,8 +377,16 @@ def _current_form(session: Session, kind: ArtifactKind, principal: Principal, dr
     return FormState()
 
 
-def generate(db: Database, settings: Settings, kind: ArtifactKind, principal: Principal, request: dict[str, Any],
-             patch_model: type[BaseModel], render: ResponseRenderer, parse: PatchParser) -> str:
+def generate(
+    db: Database,
+    settings: Settings,
+    kind: ArtifactKind,
+    principal: Principal,
+    request: dict[str, Any],
+    patch_model: type[BaseModel],
+    render: ResponseRenderer,
+    parse: PatchParser,
+) -> str:
     """Draft one step with the group's generator; the answer becomes a proposal in the caller's draft."""
     step, hint = request["step"], request.get("hint")
     draft_id, artifact_id = request.get("draft_id"), request.get(kind.id_field)
@@ -324,8 +396,10 @@ def generate(db: Database, settings: Settings, kind: ArtifactKind, principal: Pr
         form = _current_form(session, kind, principal, draft_id, artifact_id)  # unknown ids: 404 first
         row = _settings_row(session, principal.group_id)
         if row is None or row.generator_invocation_id is None:
-            raise Conflict("No AI generator is set for this group; an admin names one with settings/update.",
-                           code="generator_not_configured")
+            raise Conflict(
+                "No AI generator is set for this group; an admin names one with settings/update.",
+                code="generator_not_configured",
+            )
         generator = read_generator(session, principal.group_id, row)
         generator_profile = row.generator_profile_id
         current = _slot_values(session, principal.group_id, kind, form)
@@ -345,17 +419,36 @@ def generate(db: Database, settings: Settings, kind: ArtifactKind, principal: Pr
     with db.transaction(write=True) as session:
         proposer = _generator_principal(session, principal.group_id, generator_profile)
         try:
-            text = drafts.patch_draft(session, kind, principal, typed.model_dump(exclude_unset=True),
-                                      typed.model_dump(exclude_unset=True, mode="json"), render, parse,
-                                      proposer=proposer)
+            text = drafts.patch_draft(
+                session,
+                kind,
+                principal,
+                typed.model_dump(exclude_unset=True),
+                typed.model_dump(exclude_unset=True, mode="json"),
+                render,
+                parse,
+                proposer=proposer,
+            )
         except Invalid as invalid:  # the values themselves (a color that is no color, say)
             raise GeneratorFailed(f"The generator's answer is not valid: {invalid.detail}") from None
         answer_body = json.loads(text)
-        audit.record(session, principal, "generate", kind.name, {
-            "step": step, "proposal": answer_body["idempotency_key"], "invocation_id": str(generator.invocation_id),
-            "invocation_version": generator.invocation_version, "model": generator.model, **tokens,
-        }, artifact_id=answer_body["form_state"].get(kind.id_field) and uuid.UUID(answer_body["form_state"][kind.id_field]),
-            draft_id=uuid.UUID(answer_body["draft_id"]))
+        audit.record(
+            session,
+            principal,
+            "generate",
+            kind.name,
+            {
+                "step": step,
+                "proposal": answer_body["idempotency_key"],
+                "invocation_id": str(generator.invocation_id),
+                "invocation_version": generator.invocation_version,
+                "model": generator.model,
+                **tokens,
+            },
+            artifact_id=answer_body["form_state"].get(kind.id_field)
+            and uuid.UUID(answer_body["form_state"][kind.id_field]),
+            draft_id=uuid.UUID(answer_body["draft_id"]),
+        )
     return text
 
 
@@ -368,5 +461,11 @@ def _generator_principal(session: Session, group_id: uuid.UUID, profile_id: uuid
             row.generator_profile_id = profile.id
     if profile is None:
         raise NotFound("The generator profile could not be made.")
-    return Principal(profile_id=profile.id, group_id=group_id, name=profile.name, role=profile.role,
-                     profile_type=profile.type, via_agent=True)
+    return Principal(
+        profile_id=profile.id,
+        group_id=group_id,
+        name=profile.name,
+        role=profile.role,
+        profile_type=profile.type,
+        via_agent=True,
+    )

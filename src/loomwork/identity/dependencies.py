@@ -7,9 +7,9 @@ from http.cookies import SimpleCookie
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
-from starlette.datastructures import Headers
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
+from starlette.datastructures import Headers
 
 from loomwork.config import Settings
 from loomwork.db.database import Database
@@ -19,8 +19,11 @@ from loomwork.web import sessions
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Your Loomwork API key.")
 bearer = HTTPBearer(auto_error=False, description="Your Loomwork API key as a bearer token.")
-session_cookie = APIKeyCookie(name=sessions.COOKIE, auto_error=False,
-                              description="A signed-in page's session; changes also need the X-CSRF-Token header.")
+session_cookie = APIKeyCookie(
+    name=sessions.COOKIE,
+    auto_error=False,
+    description="A signed-in page's session; changes also need the X-CSRF-Token header.",
+)
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,13 @@ def current_caller(
     with db.transaction(write=False) as session:
         if key is None and session_id:  # a key, when sent, always decides: no cookie can override it
             principal, used = sessions.principal_for(session, settings.keyring, session_id, via_agent)
-            sessions.require_csrf(settings.keyring, session_id, request.method,
-                                  request.headers.get(sessions.CSRF_HEADER))
+            sessions.require_csrf(
+                settings.keyring, session_id, request.method, request.headers.get(sessions.CSRF_HEADER)
+            )
         else:
-            principal, used = authenticate_key(session, settings.keyring, key, via_agent=via_agent,
-                                              rehash=lambda *args: stale.append(args))
+            principal, used = authenticate_key(
+                session, settings.keyring, key, via_agent=via_agent, rehash=lambda *args: stale.append(args)
+            )
     if stale:  # a key hashed under a secret being rotated out: store its hash under the current one
         with db.transaction(write=True) as session:
             store_rehash(session, *stale[0])

@@ -29,13 +29,20 @@ MAX_KEYS_LISTED = 1000
 
 
 def _profile_view(profile: Profile, sponsor_name: str | None) -> dict[str, Any]:
-    return {"profile_id": profile.id, "name": profile.name, "type": profile.type, "role": profile.role,
-            "sponsor_profile_id": profile.sponsor_profile_id, "sponsor_name": sponsor_name,
-            "created_at": profile.created_at}
+    return {
+        "profile_id": profile.id,
+        "name": profile.name,
+        "type": profile.type,
+        "role": profile.role,
+        "sponsor_profile_id": profile.sponsor_profile_id,
+        "sponsor_name": sponsor_name,
+        "created_at": profile.created_at,
+    }
 
 
-def search_profiles(session: Session, principal: Principal, profile_type: str | None, text: str | None,
-                    page_size: int, page_offset: int) -> dict[str, Any]:
+def search_profiles(
+    session: Session, principal: Principal, profile_type: str | None, text: str | None, page_size: int, page_offset: int
+) -> dict[str, Any]:
     sponsor = aliased(Profile)
     conditions = [Profile.group_id == principal.group_id]
     if profile_type:
@@ -43,15 +50,25 @@ def search_profiles(session: Session, principal: Principal, profile_type: str | 
     for word in (text or "").lower().split():
         conditions.append(func.lower(Profile.name).contains(word, autoescape=True))
     rows = session.execute(
-        select(Profile, sponsor.name).outerjoin(sponsor, sponsor.id == Profile.sponsor_profile_id)
-        .where(*conditions).order_by(Profile.name, Profile.id).limit(page_size).offset(page_offset)).all()
+        select(Profile, sponsor.name)
+        .outerjoin(sponsor, sponsor.id == Profile.sponsor_profile_id)
+        .where(*conditions)
+        .order_by(Profile.name, Profile.id)
+        .limit(page_size)
+        .offset(page_offset)
+    ).all()
     total = session.scalar(select(func.count()).select_from(Profile).where(*conditions)) or 0
-    return {"profiles": [_profile_view(profile, sponsor_name) for profile, sponsor_name in rows],
-            "total_count": total}
+    return {"profiles": [_profile_view(profile, sponsor_name) for profile, sponsor_name in rows], "total_count": total}
 
 
-def create_profile(session: Session, principal: Principal, name: str, profile_type: str, role: str,
-                   sponsor_profile_id: uuid.UUID | None) -> dict[str, Any]:
+def create_profile(
+    session: Session,
+    principal: Principal,
+    name: str,
+    profile_type: str,
+    role: str,
+    sponsor_profile_id: uuid.UUID | None,
+) -> dict[str, Any]:
     name = name.strip()
     if not name:
         raise Invalid("name: must not be blank.", field="name")
@@ -59,8 +76,10 @@ def create_profile(session: Session, principal: Principal, name: str, profile_ty
     sponsor = None
     if profile_type == "agent":
         if sponsor_profile_id is None:
-            raise Invalid("sponsor_profile_id: an agent needs a sponsor, the person who answers for it.",
-                          field="sponsor_profile_id")
+            raise Invalid(
+                "sponsor_profile_id: an agent needs a sponsor, the person who answers for it.",
+                field="sponsor_profile_id",
+            )
         sponsor = _profile_in_group(session, principal, sponsor_profile_id, "sponsor_profile_id")
         if sponsor.type != "person":
             raise Invalid("sponsor_profile_id: a sponsor must be a person, not an agent.", field="sponsor_profile_id")
@@ -69,11 +88,22 @@ def create_profile(session: Session, principal: Principal, name: str, profile_ty
     taken = session.scalar(select(Profile.id).where(Profile.group_id == principal.group_id, Profile.name == name))
     if taken is not None:
         raise Conflict(f"name: the group already has a profile named {name!r}.", code="name_taken", field="name")
-    profile = identity.new_profile(session, principal.group_id, name, profile_type, role,
-                                   sponsor.id if sponsor else None)
-    audit.record(session, principal, "profile_create", "profile",
-                 {"profile_id": str(profile.id), "name": name, "type": profile_type, "role": role,
-                  "sponsor_profile_id": str(sponsor.id) if sponsor else None})
+    profile = identity.new_profile(
+        session, principal.group_id, name, profile_type, role, sponsor.id if sponsor else None
+    )
+    audit.record(
+        session,
+        principal,
+        "profile_create",
+        "profile",
+        {
+            "profile_id": str(profile.id),
+            "name": name,
+            "type": profile_type,
+            "role": role,
+            "sponsor_profile_id": str(sponsor.id) if sponsor else None,
+        },
+    )
     return _profile_view(profile, sponsor.name if sponsor else None)
 
 
@@ -92,39 +122,62 @@ def _manageable(principal: Principal):  # noqa: ANN202
     condition = Profile.group_id == principal.group_id
     if principal.has_role("admin"):
         return condition
-    return condition & or_(Profile.id == principal.profile_id,
-                           and_(Profile.type == "agent", Profile.sponsor_profile_id == principal.profile_id))
+    return condition & or_(
+        Profile.id == principal.profile_id,
+        and_(Profile.type == "agent", Profile.sponsor_profile_id == principal.profile_id),
+    )
 
 
 def _managed_profile(session: Session, principal: Principal, profile_id: uuid.UUID) -> Profile:
     profile = _profile_in_group(session, principal, profile_id, "profile_id")
     if session.scalar(select(Profile.id).where(Profile.id == profile.id, _manageable(principal))) is None:
-        raise Forbidden("You may manage your own keys and those of the agents you sponsor; an admin manages "
-                        "every key of the group.")
+        raise Forbidden(
+            "You may manage your own keys and those of the agents you sponsor; an admin manages every key of the group."
+        )
     return profile
 
 
 def _key_view(key: ApiKey, profile: Profile) -> dict[str, Any]:
-    return {"key_id": key.id, "profile_id": profile.id, "profile_name": profile.name, "profile_type": profile.type,
-            "name": key.name, "prefix": f"{identity.KEY_PREFIX}{key.prefix}"[:identity.SHOWN_PREFIX_CHARS],
-            "created_at": key.created_at, "expires_at": key.expires_at, "last_used_at": key.last_used_at,
-            "revoked_at": key.revoked_at}
+    return {
+        "key_id": key.id,
+        "profile_id": profile.id,
+        "profile_name": profile.name,
+        "profile_type": profile.type,
+        "name": key.name,
+        "prefix": f"{identity.KEY_PREFIX}{key.prefix}"[: identity.SHOWN_PREFIX_CHARS],
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+        "last_used_at": key.last_used_at,
+        "revoked_at": key.revoked_at,
+    }
 
 
-def search_keys(session: Session, principal: Principal, profile_id: uuid.UUID | None,
-                include_revoked: bool) -> dict[str, Any]:
+def search_keys(
+    session: Session, principal: Principal, profile_id: uuid.UUID | None, include_revoked: bool
+) -> dict[str, Any]:
     conditions = [_manageable(principal)]
     if profile_id is not None:
         conditions.append(Profile.id == _managed_profile(session, principal, profile_id).id)
     if not include_revoked:
         conditions.append(ApiKey.revoked_at.is_(None))
-    rows = session.execute(select(ApiKey, Profile).join(Profile, Profile.id == ApiKey.profile_id).where(*conditions)
-                           .order_by(ApiKey.created_at.desc(), ApiKey.id).limit(MAX_KEYS_LISTED)).all()
+    rows = session.execute(
+        select(ApiKey, Profile)
+        .join(Profile, Profile.id == ApiKey.profile_id)
+        .where(*conditions)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id)
+        .limit(MAX_KEYS_LISTED)
+    ).all()
     return {"keys": [_key_view(key, profile) for key, profile in rows]}
 
 
-def create_key(session: Session, secret_key: bytes, principal: Principal, profile_id: uuid.UUID, name: str,
-               expires_at: datetime | None) -> dict[str, Any]:
+def create_key(
+    session: Session,
+    secret_key: bytes,
+    principal: Principal,
+    profile_id: uuid.UUID,
+    name: str,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
     name = name.strip()
     if not name:
         raise Invalid("name: must not be blank.", field="name")
@@ -132,35 +185,64 @@ def create_key(session: Session, secret_key: bytes, principal: Principal, profil
         raise Invalid("expires_at: must be in the future.", field="expires_at")
     profile = _managed_profile(session, principal, profile_id)
     row, secret = identity.issue_key(session, secret_key, profile, name, expires_at)
-    audit.record(session, principal, "key_create", "key",
-                 {"key_id": str(row.id), "profile_id": str(profile.id), "name": name,
-                  "expires_at": expires_at.isoformat() if expires_at else None})
+    audit.record(
+        session,
+        principal,
+        "key_create",
+        "key",
+        {
+            "key_id": str(row.id),
+            "profile_id": str(profile.id),
+            "name": name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     return {**_key_view(row, profile), "key": secret}
 
 
 def revoke_keys(session: Session, principal: Principal, key_ids: list[uuid.UUID]) -> dict[str, Any]:
     """A result per key, in order. A key the caller may not manage answers like one that does not exist;
     revoking a revoked key again succeeds and keeps its first `revoked_at`."""
-    found = {key.id: (key, profile) for key, profile in session.execute(
-        select(ApiKey, Profile).join(Profile, Profile.id == ApiKey.profile_id)
-        .where(ApiKey.id.in_(set(key_ids)), _manageable(principal)).with_for_update(of=ApiKey))}
+    found = {
+        key.id: (key, profile)
+        for key, profile in session.execute(
+            select(ApiKey, Profile)
+            .join(Profile, Profile.id == ApiKey.profile_id)
+            .where(ApiKey.id.in_(set(key_ids)), _manageable(principal))
+            .with_for_update(of=ApiKey)
+        )
+    }
     now, results, revoked = utcnow(), [], []
     for index, key_id in enumerate(key_ids):
         if key_id not in found:
-            results.append({"index": index, "key_id": key_id, "success": False, "code": "not_found",
-                            "field": f"key_ids[{index}]", "message": f"No key {key_id}."})
+            results.append(
+                {
+                    "index": index,
+                    "key_id": key_id,
+                    "success": False,
+                    "code": "not_found",
+                    "field": f"key_ids[{index}]",
+                    "message": f"No key {key_id}.",
+                }
+            )
             continue
         key, profile = found[key_id]
         if key.revoked_at is None:
             key.revoked_at = now
             revoked.append(key.id)
-            audit.record(session, principal, "key_revoke", "key",
-                         {"key_id": str(key.id), "profile_id": str(profile.id), "name": key.name})
+            audit.record(
+                session,
+                principal,
+                "key_revoke",
+                "key",
+                {"key_id": str(key.id), "profile_id": str(profile.id), "name": key.name},
+            )
             message = "Revoked; its page sessions have ended."
         else:
             message = "Already revoked."
-        results.append({"index": index, "key_id": key_id, "success": True, "message": message,
-                        "revoked_at": key.revoked_at})
+        results.append(
+            {"index": index, "key_id": key_id, "success": True, "message": message, "revoked_at": key.revoked_at}
+        )
     if revoked:
         end_sessions_of_keys(session, revoked)
     session.flush()

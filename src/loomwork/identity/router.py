@@ -5,7 +5,7 @@ No `from __future__ import annotations`: FastAPI reads the models at definition 
 """
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -26,7 +26,7 @@ def _iso_8601_utc(value: Any) -> Any:
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
         if parsed is not None:
-            return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         pass
     raise PydanticCustomError("iso_datetime", "must be an ISO 8601 date-time, such as 2027-01-31T12:00:00Z")
@@ -39,7 +39,8 @@ ProfileType = Literal["person", "agent"]
 class ProfileSearchRequest(RequestModel):
     type: ProfileType | None = Field(None, description="Only people or only agents.")
     search: Annotated[str, Field(max_length=200)] | None = Field(
-        None, description="Every word must occur in the name (case-insensitive).")
+        None, description="Every word must occur in the name (case-insensitive)."
+    )
     page_size: Int(ge=1, le=200) | None = Field(None, description="1 to 200; default 50.")
     page_offset: Int(ge=0) | None = None
 
@@ -49,7 +50,8 @@ class ProfileCreateRequest(RequestModel):
     type: ProfileType = Field(description="person, or agent (an AI agent: it proposes, people decide).")
     role: Literal["viewer", "editor", "admin"] = Field(description="An agent is a viewer or an editor, never an admin.")
     sponsor_profile_id: uuid.UUID | None = Field(
-        None, description="An agent's sponsor: the person of the group who answers for it. Agents only.")
+        None, description="An agent's sponsor: the person of the group who answers for it. Agents only."
+    )
 
 
 class ProfileItem(BaseModel):
@@ -75,8 +77,10 @@ class KeySearchRequest(RequestModel):
 class KeyCreateRequest(RequestModel):
     profile_id: uuid.UUID = Field(description="Yours, an agent's you sponsor, or (admins) any of the group.")
     name: Name = Field(description="What the key is for, so it can be recognised later.")
-    expires_at: UtcDateTime | None = Field(None, description="ISO 8601; the key stops working then (401 key_expired). "
-                                        "Must be in the future; no zone means UTC.")
+    expires_at: UtcDateTime | None = Field(
+        None,
+        description="ISO 8601; the key stops working then (401 key_expired). Must be in the future; no zone means UTC.",
+    )
 
 
 class KeyRevokeRequest(RequestModel):
@@ -124,37 +128,60 @@ def build_identity_router() -> APIRouter:
     admin = Annotated[Caller, Depends(caller_with("admin", "create profiles", agents=False))]
     keys = Annotated[Caller, Depends(caller_with("viewer", "manage keys", agents=False))]
 
-    @router.post("/api/v5/profiles/search", response_model=ProfileSearchResponse, operation_id="search_profiles",
-                 summary="The group's people and agents, by name; an agent names its sponsor.")
+    @router.post(
+        "/api/v5/profiles/search",
+        response_model=ProfileSearchResponse,
+        operation_id="search_profiles",
+        summary="The group's people and agents, by name; an agent names its sponsor.",
+    )
     def search_profiles(who: viewer, body: ProfileSearchRequest | None = None) -> Any:
         body = body or ProfileSearchRequest()
         with who.db.transaction(write=False) as session:
-            return management.search_profiles(session, who.principal, body.type, body.search, body.page_size or 50,
-                                              body.page_offset or 0)
+            return management.search_profiles(
+                session, who.principal, body.type, body.search, body.page_size or 50, body.page_offset or 0
+            )
 
-    @router.post("/api/v5/profiles/create", response_model=ProfileItem, operation_id="create_profile",
-                 summary="Add a person or an agent (with its sponsor) to the group. Admins only.")
+    @router.post(
+        "/api/v5/profiles/create",
+        response_model=ProfileItem,
+        operation_id="create_profile",
+        summary="Add a person or an agent (with its sponsor) to the group. Admins only.",
+    )
     def create_profile(body: ProfileCreateRequest, who: admin) -> Any:
         with who.db.transaction(write=True) as session:
-            return management.create_profile(session, who.principal, body.name, body.type, body.role,
-                                             body.sponsor_profile_id)
+            return management.create_profile(
+                session, who.principal, body.name, body.type, body.role, body.sponsor_profile_id
+            )
 
-    @router.post("/api/v5/keys/search", response_model=KeySearchResponse, operation_id="search_keys",
-                 summary="The keys you may manage, newest first: never a secret, only its prefix.")
+    @router.post(
+        "/api/v5/keys/search",
+        response_model=KeySearchResponse,
+        operation_id="search_keys",
+        summary="The keys you may manage, newest first: never a secret, only its prefix.",
+    )
     def search_keys(who: keys, body: KeySearchRequest | None = None) -> Any:
         body = body or KeySearchRequest()
         with who.db.transaction(write=False) as session:
             return management.search_keys(session, who.principal, body.profile_id, body.include_revoked)
 
-    @router.post("/api/v5/keys/create", response_model=CreatedKey, operation_id="create_key",
-                 summary="Make a key for a profile you manage; the secret is in this answer only.")
+    @router.post(
+        "/api/v5/keys/create",
+        response_model=CreatedKey,
+        operation_id="create_key",
+        summary="Make a key for a profile you manage; the secret is in this answer only.",
+    )
     def create_key(body: KeyCreateRequest, who: keys) -> Any:
         with who.db.transaction(write=True) as session:
-            return management.create_key(session, who.settings.keyring, who.principal, body.profile_id,
-                                         body.name, body.expires_at)
+            return management.create_key(
+                session, who.settings.keyring, who.principal, body.profile_id, body.name, body.expires_at
+            )
 
-    @router.post("/api/v5/keys/revoke", response_model=KeyRevokeResponse, operation_id="revoke_keys",
-                 summary="Revoke keys (401 key_revoked from then on) and end their page sessions; a result per key.")
+    @router.post(
+        "/api/v5/keys/revoke",
+        response_model=KeyRevokeResponse,
+        operation_id="revoke_keys",
+        summary="Revoke keys (401 key_revoked from then on) and end their page sessions; a result per key.",
+    )
     def revoke_keys(body: KeyRevokeRequest, who: keys) -> Any:
         with who.db.transaction(write=True) as session:
             return management.revoke_keys(session, who.principal, body.key_ids)

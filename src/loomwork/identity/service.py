@@ -83,14 +83,23 @@ def ensure_profile(session: Session, group: Group, name: str, role: str) -> Prof
     return profile
 
 
-def issue_key(session: Session, secret_key: bytes | Keyring, profile: Profile, name: str = "",
-              expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+def issue_key(
+    session: Session, secret_key: bytes | Keyring, profile: Profile, name: str = "", expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
     """Make a new key for the profile: its row, and the plain key, which exists only in this return value."""
     prefix = secrets.token_hex(6)
     api_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     keyring = as_keyring(secret_key)
-    row = ApiKey(id=uuid.uuid4(), profile_id=profile.id, prefix=prefix, key_hash=keyring.digest("api-key", api_key),
-                 secret_id=keyring.current_id, name=name, created_at=utcnow(), expires_at=expires_at)
+    row = ApiKey(
+        id=uuid.uuid4(),
+        profile_id=profile.id,
+        prefix=prefix,
+        key_hash=keyring.digest("api-key", api_key),
+        secret_id=keyring.current_id,
+        name=name,
+        created_at=utcnow(),
+        expires_at=expires_at,
+    )
     session.add(row)
     session.flush()
     return row, api_key
@@ -125,15 +134,26 @@ def check_role(profile_type: str, role: str) -> None:
         raise Invalid(f"type must be one of {', '.join(PROFILE_TYPES)}.", field="type")
     allowed = AGENT_ROLES if profile_type == "agent" else ROLES
     if role not in allowed:
-        raise Invalid(f"role: a {profile_type} may be {' or '.join(allowed)}"
-                      + (" (an agent is never an admin)." if profile_type == "agent" else "."), field="role")
+        raise Invalid(
+            f"role: a {profile_type} may be {' or '.join(allowed)}"
+            + (" (an agent is never an admin)." if profile_type == "agent" else "."),
+            field="role",
+        )
 
 
-def new_profile(session: Session, group_id: uuid.UUID, name: str, profile_type: str, role: str,
-                sponsor_profile_id: uuid.UUID | None) -> Profile:
+def new_profile(
+    session: Session, group_id: uuid.UUID, name: str, profile_type: str, role: str, sponsor_profile_id: uuid.UUID | None
+) -> Profile:
     check_role(profile_type, role)
-    profile = Profile(id=uuid.uuid4(), group_id=group_id, name=name, role=role, type=profile_type,
-                      sponsor_profile_id=sponsor_profile_id, created_at=utcnow())
+    profile = Profile(
+        id=uuid.uuid4(),
+        group_id=group_id,
+        name=name,
+        role=role,
+        type=profile_type,
+        sponsor_profile_id=sponsor_profile_id,
+        created_at=utcnow(),
+    )
     session.add(profile)
     session.flush()
     return profile
@@ -143,13 +163,23 @@ def has_any_group(session: Session) -> bool:
     return session.scalar(select(Group.id).limit(1)) is not None
 
 
-def authenticate(session: Session, secret_key: bytes | Keyring, api_key: str | None, via_agent: bool,
-                 rehash: Callable[[uuid.UUID, str, str], None] | None = None) -> Principal:
+def authenticate(
+    session: Session,
+    secret_key: bytes | Keyring,
+    api_key: str | None,
+    via_agent: bool,
+    rehash: Callable[[uuid.UUID, str, str], None] | None = None,
+) -> Principal:
     return authenticate_key(session, secret_key, api_key, via_agent, rehash)[0]
 
 
-def authenticate_key(session: Session, secret_key: bytes | Keyring, api_key: str | None, via_agent: bool,
-                     rehash: Callable[[uuid.UUID, str, str], None] | None = None) -> tuple[Principal, bool]:
+def authenticate_key(
+    session: Session,
+    secret_key: bytes | Keyring,
+    api_key: str | None,
+    via_agent: bool,
+    rehash: Callable[[uuid.UUID, str, str], None] | None = None,
+) -> tuple[Principal, bool]:
     """The key's principal, and whether its `last_used_at` is due to be written (see `record_key_use`).
     A key hashed under an old secret (during a rotation) still matches; `rehash`, when given, is told
     (key id, new hash, secret id) so the caller can store the current hash."""
@@ -161,8 +191,19 @@ def authenticate_key(session: Session, secret_key: bytes | Keyring, api_key: str
     row = None
     if prefix:
         row = session.execute(
-            select(ApiKey.id.label("key_id"), ApiKey.key_hash, ApiKey.secret_id, ApiKey.expires_at, ApiKey.revoked_at,
-                   ApiKey.last_used_at, Profile.id, Profile.group_id, Profile.name, Profile.role, Profile.type)
+            select(
+                ApiKey.id.label("key_id"),
+                ApiKey.key_hash,
+                ApiKey.secret_id,
+                ApiKey.expires_at,
+                ApiKey.revoked_at,
+                ApiKey.last_used_at,
+                Profile.id,
+                Profile.group_id,
+                Profile.name,
+                Profile.role,
+                Profile.type,
+            )
             .join(Profile, Profile.id == ApiKey.profile_id)
             .where(ApiKey.prefix == prefix)
         ).first()
@@ -173,15 +214,24 @@ def authenticate_key(session: Session, secret_key: bytes | Keyring, api_key: str
         raise Unauthenticated("The API key is not valid.")
     now = utcnow()
     if row.revoked_at is not None:
-        raise Unauthenticated(f"The API key was revoked at {row.revoked_at:%Y-%m-%d %H:%M} UTC; use another key.",
-                              code="key_revoked")
+        raise Unauthenticated(
+            f"The API key was revoked at {row.revoked_at:%Y-%m-%d %H:%M} UTC; use another key.", code="key_revoked"
+        )
     if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated(f"The API key expired at {row.expires_at:%Y-%m-%d %H:%M} UTC; use another key.",
-                              code="key_expired")
+        raise Unauthenticated(
+            f"The API key expired at {row.expires_at:%Y-%m-%d %H:%M} UTC; use another key.", code="key_expired"
+        )
     if rehash and (not matched[0] or row.secret_id != keyring.current_id):
         rehash(row.key_id, keyring.digest("api-key", api_key), keyring.current_id)
-    principal = Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role,
-                          via_agent=via_agent, profile_type=row.type, key_id=row.key_id)
+    principal = Principal(
+        profile_id=row.id,
+        group_id=row.group_id,
+        name=row.name,
+        role=row.role,
+        via_agent=via_agent,
+        profile_type=row.type,
+        key_id=row.key_id,
+    )
     return principal, row.last_used_at is None or row.last_used_at < _minute(now)
 
 
@@ -192,14 +242,17 @@ def _minute(moment: datetime) -> datetime:
 def record_key_use(session: Session, key_id: uuid.UUID) -> None:
     """Set the key's `last_used_at` to this minute, unless a request of this minute did already."""
     minute = _minute(utcnow())
-    session.execute(update(ApiKey).where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
-                                                                  ApiKey.last_used_at < minute))
-                    .values(last_used_at=minute))
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < minute))
+        .values(last_used_at=minute)
+    )
 
 
 def key_is_live(now: datetime):  # noqa: ANN201
     """The condition a key row meets while it authenticates: neither revoked nor expired."""
     return (ApiKey.revoked_at.is_(None)) & (or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now))
+
 
 def store_rehash(session: Session, key_id: uuid.UUID, key_hash: str, secret_id: str) -> None:
     """Store a key's hash under the current secret (see `authenticate`'s `rehash`)."""
@@ -209,5 +262,9 @@ def store_rehash(session: Session, key_id: uuid.UUID, key_hash: str, secret_id: 
 def keys_not_under(session: Session, secret_key: bytes | Keyring) -> int:
     """How many API keys are hashed under another secret than the current one (they need an old secret)."""
     current = as_keyring(secret_key).current_id
-    return session.scalar(select(func.count()).select_from(ApiKey).where(
-        (ApiKey.secret_id.is_(None)) | (ApiKey.secret_id != current))) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(ApiKey).where((ApiKey.secret_id.is_(None)) | (ApiKey.secret_id != current))
+        )
+        or 0
+    )

@@ -13,9 +13,15 @@ PERSONA = ArtifactKind(
         single("description", description="What the persona is for."),
         single("color", description="Hex color."),
         single("icon", description="SVG icon."),
-        single("instructions", "instruction", section="instructions",
-               description="Instruction template; {{variables}} become parameters."),
-        many("flag", append="flag_id", description="Catalog flags {type, value}, at most one per type (persona_active)."),
+        single(
+            "instructions",
+            "instruction",
+            section="instructions",
+            description="Instruction template; {{variables}} become parameters.",
+        ),
+        many(
+            "flag", append="flag_id", description="Catalog flags {type, value}, at most one per type (persona_active)."
+        ),
         many("example", description="Example texts."),
         many("department", description="Departments."),
         many("parameter_field", description="Parameter fields that {{variables}} map to."),

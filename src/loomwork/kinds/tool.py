@@ -16,7 +16,12 @@ TOOL = ArtifactKind(
         many("arg", description="Arguments {name, type, description, required, default}."),
         many("arg_position", description="Argument positions {arg_id, position}."),
         many("args_output", alias="args_outputs_ids", description="Output fields {name, type, description}."),
-        many("instruction", section="instructions", append="instruction_id", description="Instructions for using the tool."),
+        many(
+            "instruction",
+            section="instructions",
+            append="instruction_id",
+            description="Instructions for using the tool.",
+        ),
         many("permission", description="Permissions the tool needs."),
     ),
     text_slots=("name", "description", "instruction"),

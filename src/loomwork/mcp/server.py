@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from urllib.parse import quote, unquote, urlsplit
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx2
 import mcp_types as types
 from fastapi import FastAPI
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
-from mcp.shared.exceptions import MCPError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
 from loomwork import __version__
@@ -30,9 +30,11 @@ from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.mcp.tools import McpTool, build_tools
 
 AGENT_HEADER = {"X-MCP": "loomwork-mcp"}
-INSTRUCTIONS = ("Loomwork keeps the configuration of AI agents: personas, tools, evals and invocations. Search and "
-                "read them; propose changes with the *_propose tools. A proposal waits for a person to accept it. "
-                "Read a live config with the *_resolve tools or the resources loomwork://{kind}/{id}[@{label}].")
+INSTRUCTIONS = (
+    "Loomwork keeps the configuration of AI agents: personas, tools, evals and invocations. Search and "
+    "read them; propose changes with the *_propose tools. A proposal waits for a person to accept it. "
+    "Read a live config with the *_resolve tools or the resources loomwork://{kind}/{id}[@{label}]."
+)
 
 KeyOf = Callable[[ServerRequestContext[Any, Any]], "str | None"]
 
@@ -62,38 +64,66 @@ def build_server(api: FastAPI, key_of: KeyOf) -> Server[Any]:
         # Artifacts are reached through the templates; listing every one of them would be a search.
         return types.ListResourcesResult(resources=[])
 
-    async def list_resource_templates(_ctx: ServerRequestContext[Any, Any],
-                                      _params: Any) -> types.ListResourceTemplatesResult:
+    async def list_resource_templates(
+        _ctx: ServerRequestContext[Any, Any], _params: Any
+    ) -> types.ListResourceTemplatesResult:
         return types.ListResourceTemplatesResult(resource_templates=templates)
 
-    async def read_resource(ctx: ServerRequestContext[Any, Any],
-                            params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    async def read_resource(
+        ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
         uri = str(params.uri)
         plural, id_or_name, label = _parse_resource_uri(uri)
         key = key_of(ctx)
         if not key:
-            raise MCPError(types.INVALID_REQUEST, "No API key: send it as X-Api-Key or Authorization: Bearer, "
-                                                  "or start with LOOMWORK_API_KEY set.")
-        status, answer = await _request(api, "GET", f"/api/v5/resolve/{plural}/{quote(id_or_name, safe='')}", key,
-                                        params={"label": label} if label else None)
+            raise MCPError(
+                types.INVALID_REQUEST,
+                "No API key: send it as X-Api-Key or Authorization: Bearer, or start with LOOMWORK_API_KEY set.",
+            )
+        status, answer = await _request(
+            api,
+            "GET",
+            f"/api/v5/resolve/{plural}/{quote(id_or_name, safe='')}",
+            key,
+            params={"label": label} if label else None,
+        )
         if status >= 400:
-            raise MCPError(types.INVALID_PARAMS, f"HTTP {status}: {json.dumps(answer, ensure_ascii=False)}",
-                           data={"uri": uri, "status": status, **answer})
-        return types.ReadResourceResult(contents=[types.TextResourceContents(
-            uri=uri, mime_type="application/json", text=json.dumps(answer, ensure_ascii=False))])
+            raise MCPError(
+                types.INVALID_PARAMS,
+                f"HTTP {status}: {json.dumps(answer, ensure_ascii=False)}",
+                data={"uri": uri, "status": status, **answer},
+            )
+        return types.ReadResourceResult(
+            contents=[
+                types.TextResourceContents(
+                    uri=uri, mime_type="application/json", text=json.dumps(answer, ensure_ascii=False)
+                )
+            ]
+        )
 
-    async def call_tool(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         tool = tools.get(params.name)
         if tool is None:
             return _error(f"There is no tool {params.name!r}; list the tools to see them.")
         key = key_of(ctx)
         if not key:
-            return _error("No API key: send it as X-Api-Key or Authorization: Bearer, or start with LOOMWORK_API_KEY set.")
+            return _error(
+                "No API key: send it as X-Api-Key or Authorization: Bearer, or start with LOOMWORK_API_KEY set."
+            )
         return await _call_api(api, tool, key, dict(params.arguments or {}))
 
-    return Server("loomwork", version=__version__, instructions=INSTRUCTIONS,
-                  on_list_tools=list_tools, on_call_tool=call_tool, on_list_resources=list_resources,
-                  on_list_resource_templates=list_resource_templates, on_read_resource=read_resource)
+    return Server(
+        "loomwork",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
+    )
 
 
 def _resource_templates() -> list[types.ResourceTemplate]:
@@ -101,15 +131,22 @@ def _resource_templates() -> list[types.ResourceTemplate]:
     templates = []
     for kind in ARTIFACT_KINDS:
         templates += [
-            types.ResourceTemplate(name=f"{kind.name}", title=f"A {kind.name}'s live config",
-                                   uri_template=f"loomwork://{kind.plural}/{{id}}", mime_type="application/json",
-                                   description=f"The {kind.name}'s resolved config at its newest version (the "
-                                               f"{kind.plural}_resolve answer); id is its id or exact name."),
-            types.ResourceTemplate(name=f"{kind.name}_at_label", title=f"A {kind.name}'s config at a label",
-                                   uri_template=f"loomwork://{kind.plural}/{{id}}@{{label}}",
-                                   mime_type="application/json",
-                                   description=f"The {kind.name}'s resolved config at the version a label "
-                                               f"(production, staging, ...) names."),
+            types.ResourceTemplate(
+                name=f"{kind.name}",
+                title=f"A {kind.name}'s live config",
+                uri_template=f"loomwork://{kind.plural}/{{id}}",
+                mime_type="application/json",
+                description=f"The {kind.name}'s resolved config at its newest version (the "
+                f"{kind.plural}_resolve answer); id is its id or exact name.",
+            ),
+            types.ResourceTemplate(
+                name=f"{kind.name}_at_label",
+                title=f"A {kind.name}'s config at a label",
+                uri_template=f"loomwork://{kind.plural}/{{id}}@{{label}}",
+                mime_type="application/json",
+                description=f"The {kind.name}'s resolved config at the version a label "
+                f"(production, staging, ...) names.",
+            ),
         ]
     return templates
 
@@ -120,18 +157,23 @@ def _parse_resource_uri(uri: str) -> tuple[str, str, str | None]:
     plurals = [kind.plural for kind in ARTIFACT_KINDS]
     target, _, label = parts.path.removeprefix("/").partition("@")
     if parts.scheme != "loomwork" or parts.netloc not in plurals or not target or "/" in target or parts.query:
-        raise MCPError(types.INVALID_PARAMS, f"Unknown resource {uri!r}: use loomwork://{{kind}}/{{id}} or "
-                                             f"loomwork://{{kind}}/{{id}}@{{label}}, kind one of {', '.join(plurals)}.")
+        raise MCPError(
+            types.INVALID_PARAMS,
+            f"Unknown resource {uri!r}: use loomwork://{{kind}}/{{id}} or "
+            f"loomwork://{{kind}}/{{id}}@{{label}}, kind one of {', '.join(plurals)}.",
+        )
     return parts.netloc, unquote(target), unquote(label) or None
 
 
-async def _request(api: FastAPI, method: str, path: str, key: str, body: Any = None,
-                   params: dict[str, Any] | None = None) -> tuple[int, Any]:
+async def _request(
+    api: FastAPI, method: str, path: str, key: str, body: Any = None, params: dict[str, Any] | None = None
+) -> tuple[int, Any]:
     """One request to the API, in process, as the agent of `key`: (status, JSON answer)."""
     transport = httpx2.ASGITransport(app=api)
     async with httpx2.AsyncClient(transport=transport, base_url="http://loomwork.internal") as client:
-        response = await client.request(method, path, json=body, params=params,
-                                        headers={"X-Api-Key": key, **AGENT_HEADER})
+        response = await client.request(
+            method, path, json=body, params=params, headers={"X-Api-Key": key, **AGENT_HEADER}
+        )
     try:
         answer = response.json()
     except ValueError:
@@ -149,8 +191,9 @@ async def _call_api(api: FastAPI, tool: McpTool, key: str, arguments: dict[str, 
     status, answer = await _request(api, tool.method, path, key, body={**arguments, **tool.forced})
     text = json.dumps(answer, ensure_ascii=False)
     if status >= 400:
-        return types.CallToolResult(content=[types.TextContent(text=f"HTTP {status}: {text}")],
-                                    structured_content=answer, is_error=True)
+        return types.CallToolResult(
+            content=[types.TextContent(text=f"HTTP {status}: {text}")], structured_content=answer, is_error=True
+        )
     return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=answer)
 
 
@@ -167,10 +210,16 @@ class _RequireKey:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if scope["type"] == "http" and not (headers.get("x-api-key") or headers.get("authorization")):
-            body = json.dumps({"detail": "No API key: send X-Api-Key or Authorization: Bearer.",
-                               "code": "unauthenticated"}).encode()
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            body = json.dumps(
+                {"detail": "No API key: send X-Api-Key or Authorization: Bearer.", "code": "unauthenticated"}
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
@@ -179,10 +228,10 @@ class _RequireKey:
 def mount_streamable_http(api: FastAPI, path: str = "/mcp") -> Callable[[], Any]:
     """Serve MCP at `path` on the API's server; returns the context manager the app's lifespan must enter."""
     # Stateless: every request carries its key, so no session needs to outlive a request.
-    manager = StreamableHTTPSessionManager(app=build_server(api, _key_from_request), stateless=True,
-                                           json_response=True)
-    api.add_route(path, _RequireKey(StreamableHTTPASGIApp(manager)), methods=["GET", "POST", "DELETE"],
-                  include_in_schema=False)
+    manager = StreamableHTTPSessionManager(app=build_server(api, _key_from_request), stateless=True, json_response=True)
+    api.add_route(
+        path, _RequireKey(StreamableHTTPASGIApp(manager)), methods=["GET", "POST", "DELETE"], include_in_schema=False
+    )
 
     @asynccontextmanager
     async def running():  # noqa: ANN202

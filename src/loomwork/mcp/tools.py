@@ -27,8 +27,10 @@ from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.router import ResourceSearchRequest
 
-WAITS_FOR_A_PERSON = ("The proposal is stored dormant in your draft: it changes nothing until a person accepts it "
-                      "in Loomwork. Agents cannot accept, reject, commit, create, update, duplicate or delete.")
+WAITS_FOR_A_PERSON = (
+    "The proposal is stored dormant in your draft: it changes nothing until a person accepts it "
+    "in Loomwork. Agents cannot accept, reject, commit, create, update, duplicate or delete."
+)
 # Fields of the draft request an agent has no use for: every agent patch is soft, and an ack is a person's.
 DECIDING_FIELDS = ("accept", "soft")
 
@@ -62,53 +64,102 @@ def _kind_tools(kind: ArtifactKind) -> list[McpTool]:
         return operation(name).summary.format(name=kind.name, plural=kind.plural)
 
     return [
-        McpTool(f"{kind.plural}_search", f"{summary('search')} Read-only.", "POST", f"{base}/search",
-                _schema(search.search_request)),
-        McpTool(f"{kind.plural}_get", f"{summary('get')} Give {kind.id_field} and/or a draft_id. Read-only.",
-                "POST", f"{base}/get", _schema(schemas.get_request)),
+        McpTool(
+            f"{kind.plural}_search",
+            f"{summary('search')} Read-only.",
+            "POST",
+            f"{base}/search",
+            _schema(search.search_request),
+        ),
+        McpTool(
+            f"{kind.plural}_get",
+            f"{summary('get')} Give {kind.id_field} and/or a draft_id. Read-only.",
+            "POST",
+            f"{base}/get",
+            _schema(schemas.get_request),
+        ),
         McpTool(f"{kind.plural}_docs", f"{summary('docs')} Read-only.", "POST", f"{base}/docs", _schema(DocsRequest)),
-        McpTool(f"{kind.plural}_resolve",
-                f"{summary('resolve')} Give {kind.id_field} or name; label defaults to latest, version wins over "
-                f"label. The same answer as the resource loomwork://{kind.plural}/{{id}}@{{label}}. Read-only.",
-                "POST", f"{base}/resolve", _schema(build_revision_schemas(kind).resolve_request)),
-        McpTool(f"{kind.plural}_drafts", f"{summary('drafts')} Shows how many proposals wait in each. Read-only.",
-                "POST", f"{base}/drafts", _schema(PageRequest)),
+        McpTool(
+            f"{kind.plural}_resolve",
+            f"{summary('resolve')} Give {kind.id_field} or name; label defaults to latest, version wins over "
+            f"label. The same answer as the resource loomwork://{kind.plural}/{{id}}@{{label}}. Read-only.",
+            "POST",
+            f"{base}/resolve",
+            _schema(build_revision_schemas(kind).resolve_request),
+        ),
+        McpTool(
+            f"{kind.plural}_drafts",
+            f"{summary('drafts')} Shows how many proposals wait in each. Read-only.",
+            "POST",
+            f"{base}/drafts",
+            _schema(PageRequest),
+        ),
         McpTool(
             f"{kind.plural}_propose",
             f"Propose a change to a {kind.name} form: the fields of a draft patch (API.md section 4). Without "
             f"draft_id a new draft is made ({kind.id_field} starts it from an existing {kind.name}). "
             + WAITS_FOR_A_PERSON,
-            "PATCH", f"{base}/draft", _schema(drafts.request, without=DECIDING_FIELDS), forced={"soft": True}),
+            "PATCH",
+            f"{base}/draft",
+            _schema(drafts.request, without=DECIDING_FIELDS),
+            forced={"soft": True},
+        ),
     ]
 
 
 def _resource_search_tool() -> McpTool:
     schema = _schema(ResourceSearchRequest)
-    schema["properties"] = {"kind": {"type": "string", "enum": [k.plural for k in RESOURCE_KINDS.values()],
-                                     "description": "Which catalog: names, models, departments, keys, ..."},
-                            **schema.get("properties", {})}
+    schema["properties"] = {
+        "kind": {
+            "type": "string",
+            "enum": [k.plural for k in RESOURCE_KINDS.values()],
+            "description": "Which catalog: names, models, departments, keys, ...",
+        },
+        **schema.get("properties", {}),
+    }
     schema["required"] = ["kind", *schema.get("required", [])]
-    return McpTool("resources_search", "Search a resource catalog by text, with how many artifacts use each "
-                   "resource. Read-only; a key's secret shows only its last four characters.",
-                   "POST", "/api/v5/resources/{kind}/search", schema, path_argument="kind")
+    return McpTool(
+        "resources_search",
+        "Search a resource catalog by text, with how many artifacts use each "
+        "resource. Read-only; a key's secret shows only its last four characters.",
+        "POST",
+        "/api/v5/resources/{kind}/search",
+        schema,
+        path_argument="kind",
+    )
 
 
 def _my_proposals_tool() -> McpTool:
     """An agent learns what people decided: its own proposals, their status and the reviewer's reason."""
-    schema = {"type": "object", "properties": {
-        "status": {"type": "string", "enum": ["waiting", "accepted", "rejected", "stale"],
-                   "description": "Only proposals in this state; omitted: all."},
-        "kind": {"type": "string", "enum": [k.name for k in ARTIFACT_KINDS]},
-        "artifact_id": {"type": "string", "format": "uuid"},
-        "page_size": {"type": "integer", "minimum": 1, "maximum": 200},
-        "page_offset": {"type": "integer", "minimum": 0}}}
-    return McpTool("proposals_mine", "Your own proposals, newest first: status (waiting, accepted, rejected, "
-                   "stale), who decided and when, the reviewer's reason, and what each would change (the live "
-                   "value against the proposed one). Read-only.",
-                   "POST", "/api/v5/proposals/search", schema, forced={"mine": True})
+    schema = {
+        "type": "object",
+        "properties": {
+            "status": {
+                "type": "string",
+                "enum": ["waiting", "accepted", "rejected", "stale"],
+                "description": "Only proposals in this state; omitted: all.",
+            },
+            "kind": {"type": "string", "enum": [k.name for k in ARTIFACT_KINDS]},
+            "artifact_id": {"type": "string", "format": "uuid"},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 200},
+            "page_offset": {"type": "integer", "minimum": 0},
+        },
+    }
+    return McpTool(
+        "proposals_mine",
+        "Your own proposals, newest first: status (waiting, accepted, rejected, "
+        "stale), who decided and when, the reviewer's reason, and what each would change (the live "
+        "value against the proposed one). Read-only.",
+        "POST",
+        "/api/v5/proposals/search",
+        schema,
+        forced={"mine": True},
+    )
 
 
 def build_tools() -> dict[str, McpTool]:
-    tools = ([tool for kind in ARTIFACT_KINDS for tool in _kind_tools(kind)]
-             + [_resource_search_tool(), _my_proposals_tool()])
+    tools = [tool for kind in ARTIFACT_KINDS for tool in _kind_tools(kind)] + [
+        _resource_search_tool(),
+        _my_proposals_tool(),
+    ]
     return {tool.name: tool for tool in tools}

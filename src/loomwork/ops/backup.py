@@ -25,9 +25,11 @@ BUSY_TIMEOUT_MS = 30_000
 
 Progress = Callable[[int, int], None]  # (pages copied, pages in all)
 
-SECRET_NOTICE = ("The server secret (.loomwork/secret.key, or LOOMWORK_SECRET_KEY) is NOT in the backup. "
-                 "API keys, sign-in sessions and provider secrets only work with the secret they were made "
-                 "under: keep a copy of it with the backup, as safely as the backup itself.")
+SECRET_NOTICE = (
+    "The server secret (.loomwork/secret.key, or LOOMWORK_SECRET_KEY) is NOT in the backup. "
+    "API keys, sign-in sessions and provider secrets only work with the secret they were made "
+    "under: keep a copy of it with the backup, as safely as the backup itself."
+)
 
 
 class BackupError(LoomworkError):
@@ -121,7 +123,9 @@ def describe_backup(path: Path) -> str:
     try:
         ScriptDirectory.from_config(alembic_config()).get_revision(row[0])
     except Exception:  # noqa: BLE001 - alembic's several "unknown revision" errors
-        raise BackupError(f"{path} was written by a newer Loomwork (schema {row[0]}); upgrade Loomwork first.") from None
+        raise BackupError(
+            f"{path} was written by a newer Loomwork (schema {row[0]}); upgrade Loomwork first."
+        ) from None
     return row[0]
 
 
@@ -131,9 +135,13 @@ def holds_data(path: Path) -> bool:
         return False
     connection = _connect(path)
     try:
-        tables = [name for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-            "AND name != 'alembic_version'")]
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "AND name != 'alembic_version'"
+            )
+        ]
         return any(connection.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in tables)
     finally:
         connection.close()
@@ -147,8 +155,10 @@ def restore(source: Path, database: Path, progress: Progress | None = None, *, f
     if source.resolve() == database.resolve():
         raise BackupError("--from must be another file than the database itself.")
     if holds_data(database) and not force:
-        raise BackupError(f"The database {database} already holds data; restore would replace all of it. "
-                          "Pass --force to do so (stop the server first).")
+        raise BackupError(
+            f"The database {database} already holds data; restore would replace all of it. "
+            "Pass --force to do so (stop the server first)."
+        )
     database.parent.mkdir(parents=True, exist_ok=True)
     backup_file = _connect(source, read_only=True)
     target = _connect(database)

@@ -75,8 +75,8 @@ def instrument_database(db: Database) -> None:
 
     if db.dialect != "sqlite":
         return
-    if isinstance(db._write_lock, type(threading.Lock())):  # noqa: SLF001 - the lock Database queues writers on
-        db._write_lock = _TimedLock(db._write_lock)  # noqa: SLF001
+    if isinstance(db._write_lock, type(threading.Lock())):
+        db._write_lock = _TimedLock(db._write_lock)
 
     # BEGIN IMMEDIATE is where a writer waits for other processes' writers (up to the busy timeout).
     @event.listens_for(engine, "before_cursor_execute")

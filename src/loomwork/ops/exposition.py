@@ -31,8 +31,9 @@ class WaitingProposals:
         self._db: Database | None = None
 
     def _family(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(WAITING_PROPOSALS_NAME, "Agents' proposals waiting for a person's decision.",
-                                 labels=["kind"])
+        return GaugeMetricFamily(
+            WAITING_PROPOSALS_NAME, "Agents' proposals waiting for a person's decision.", labels=["kind"]
+        )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield self._family()  # so registering does not query the database
@@ -45,10 +46,15 @@ class WaitingProposals:
             if self._db is None:
                 self._db = Database(self._database_url)
             with self._db.transaction(write=False) as session:
-                counts = dict(session.execute(
-                    select(Draft.kind, func.count()).join(DraftEntry, DraftEntry.draft_id == Draft.id)
-                    .where(DraftEntry.state == "dormant", Draft.status == "open").group_by(Draft.kind)).all())
-        except Exception:  # noqa: BLE001 - a scrape reports what it can; the database's state is logged
+                counts = dict(
+                    session.execute(
+                        select(Draft.kind, func.count())
+                        .join(DraftEntry, DraftEntry.draft_id == Draft.id)
+                        .where(DraftEntry.state == "dormant", Draft.status == "open")
+                        .group_by(Draft.kind)
+                    ).all()
+                )
+        except Exception:
             log.warning("Could not count waiting proposals for the metrics.", exc_info=True)
             return
         family = self._family()

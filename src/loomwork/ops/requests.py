@@ -75,15 +75,24 @@ class RequestObserver:
             route, method = route_template(scope), scope["method"]
             HTTP_REQUESTS.labels(route=route, method=method, status=str(status)).inc()
             HTTP_LATENCY.labels(route=route, method=method).observe(duration)
-            access_log.info("%s %s %s", method, route, status,
-                            extra={"fields": _line(scope, request_id, parent_id, method, route, status, duration)})
+            access_log.info(
+                "%s %s %s",
+                method,
+                route,
+                status,
+                extra={"fields": _line(scope, request_id, parent_id, method, route, status, duration)},
+            )
 
 
-def _line(scope: Scope, request_id: str, parent_id: str | None, method: str, route: str, status: int,
-          duration: float) -> dict[str, Any]:
+def _line(
+    scope: Scope, request_id: str, parent_id: str | None, method: str, route: str, status: int, duration: float
+) -> dict[str, Any]:
     principal = scope["state"].get("principal")
     fields: dict[str, Any] = {
-        "request_id": request_id, "method": method, "route": route, "status": status,
+        "request_id": request_id,
+        "method": method,
+        "route": route,
+        "status": status,
         "duration_ms": round(duration * 1000, 2),
         "group_id": str(principal.group_id) if principal else None,
         "profile_id": str(principal.profile_id) if principal else None,

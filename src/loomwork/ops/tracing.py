@@ -90,4 +90,3 @@ def instrument(app: Any, engine: Engine, tracer_provider: Any) -> Callable[[], N
         instrumentor.uninstrument()
 
     return undo
-

@@ -26,20 +26,29 @@ from loomwork.resources.models import Resource
 
 def _view(resource_id: uuid.UUID, kind: ResourceKind, stored: str, created_at: Any) -> dict[str, Any]:
     value = kind.load(stored)
-    return {"id": resource_id, "kind": kind.name, "value": kind.public(value), "label": kind.label(value),
-            "created_at": created_at}
+    return {
+        "id": resource_id,
+        "kind": kind.name,
+        "value": kind.public(value),
+        "label": kind.label(value),
+        "created_at": created_at,
+    }
 
 
-def search(session: Session, kind: ResourceKind, principal: Principal, text: str | None,
-           page_size: int, page_offset: int) -> dict[str, Any]:
+def search(
+    session: Session, kind: ResourceKind, principal: Principal, text: str | None, page_size: int, page_offset: int
+) -> dict[str, Any]:
     """The group's resources of a kind, newest first, each with how many artifacts of each kind use it."""
     conditions = [*service.catalog_scope(principal.group_id, principal.profile_id), Resource.kind == kind.name]
     words = fold_text(text or "").split()
     for word in words:
         conditions.append(fold(Resource.value).like(f"%{escape_like(word)}%", escape="\\"))
     # Unsearched, the total is the group's tally of the kind: no count over every row.
-    known = None if words else service.count_of_kind(session, principal.group_id, [kind.name],
-                                                      principal.profile_id)[kind.name]
+    known = (
+        None
+        if words
+        else service.count_of_kind(session, principal.group_id, [kind.name], principal.profile_id)[kind.name]
+    )
     rows, total = service.newest_page(session, conditions, page_size, page_offset, known)
     counts = usage.usage_counts(session, principal.group_id, [row.id for row in rows])
     items = [{**_view(row.id, kind, row.value, row.created_at), "used_by": counts.get(row.id, {})} for row in rows]
@@ -64,20 +73,34 @@ def create(session: Session, kind: ResourceKind, principal: Principal, raws: lis
         view = _view(rid, kind, row.value, row.created_at)
         if not existed:
             audit.record(session, principal, "resource_create", kind.name, {"id": str(rid), "label": view["label"]})
-        return {**view, "created": not existed,
-                "message": f"{'Found the existing' if existed else 'Created the'} {kind.name}."}
+        return {
+            **view,
+            "created": not existed,
+            "message": f"{'Found the existing' if existed else 'Created the'} {kind.name}.",
+        }
 
     return {"results": run_items(session, list(enumerate(raws)), create_one)}
 
 
 def _visible(session: Session, principal: Principal, resource_id: uuid.UUID) -> bool:
-    return session.scalar(select(Resource.id).where(
-        Resource.id == resource_id, *service.catalog_scope(principal.group_id, principal.profile_id))) is not None
+    return (
+        session.scalar(
+            select(Resource.id).where(
+                Resource.id == resource_id, *service.catalog_scope(principal.group_id, principal.profile_id)
+            )
+        )
+        is not None
+    )
 
 
 def _require(session: Session, kind: ResourceKind, principal: Principal, resource_id: uuid.UUID) -> Resource:
-    row = session.scalar(select(Resource).where(Resource.id == resource_id, Resource.kind == kind.name,
-                                                *service.catalog_scope(principal.group_id, principal.profile_id)))
+    row = session.scalar(
+        select(Resource).where(
+            Resource.id == resource_id,
+            Resource.kind == kind.name,
+            *service.catalog_scope(principal.group_id, principal.profile_id),
+        )
+    )
     if row is None:
         raise NotFound(f"No {kind.name} with id {resource_id}.", field="id")
     return row
@@ -96,13 +119,21 @@ def delete_many(session: Session, kind: ResourceKind, principal: Principal, ids:
         row = _require(session, kind, principal, resource_id)
         holders = usage.users(session, principal.group_id, [row.id], principal.profile_id)[row.id]
         if holders:
-            raise Conflict(f"The {kind.name} is still used by {_describe(holders)}; remove it there first.",
-                           code="in_use", users=holders)
+            raise Conflict(
+                f"The {kind.name} is still used by {_describe(holders)}; remove it there first.",
+                code="in_use",
+                users=holders,
+            )
         session.execute(delete(Resource).where(Resource.id == row.id))
         if row.staged_by is None:  # a staged value was never in the group's tally
             tallies.add(session, principal.group_id, Counter({(service.tally_scope(kind.name), tallies.WHOLE): -1}))
-        audit.record(session, principal, "resource_delete", kind.name,
-                     {"id": str(row.id), "label": kind.label(kind.load(row.value))})
+        audit.record(
+            session,
+            principal,
+            "resource_delete",
+            kind.name,
+            {"id": str(row.id), "label": kind.label(kind.load(row.value))},
+        )
         return {"message": f"Deleted the {kind.name}."}
 
     results = run_items(session, ids, delete_one)

@@ -29,7 +29,9 @@ _BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u
 _STRIPPED = re.compile(f"[{_ZERO_WIDTH}{_BIDI_CONTROLS}]")
 # ZWNJ and ZWJ shape Persian, Indic scripts and emoji sequences: kept between two non-ASCII characters,
 # stripped anywhere else (where they only hide a difference, as in "A\u200dda").
-_JOINER_BESIDE_ASCII = re.compile("(?<=[\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?=[\x00-\x7f])|^[\u200c\u200d]|[\u200c\u200d]$")
+_JOINER_BESIDE_ASCII = re.compile(
+    "(?<=[\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?=[\x00-\x7f])|^[\u200c\u200d]|[\u200c\u200d]$"
+)
 
 
 def clean_text(text: str) -> str:
@@ -169,7 +171,9 @@ class StructuredKind(ResourceKind):
             raise RejectedValue(f"must be an object with {', '.join(sorted(required))}")
         unknown = set(raw) - allowed
         if unknown:
-            raise RejectedValue(f"has an unknown field {sorted(unknown)[0]!r}; the fields are {', '.join(sorted(allowed))}")
+            raise RejectedValue(
+                f"has an unknown field {sorted(unknown)[0]!r}; the fields are {', '.join(sorted(allowed))}"
+            )
         missing = [f for f in sorted(required) if raw.get(f) is None]
         if missing:
             raise RejectedValue(f"needs {missing[0]}")
@@ -219,14 +223,22 @@ class FlagKind(StructuredKind):
 
     @property
     def value_schema(self) -> dict[str, Any]:
-        return {"type": "object", "properties": {"type": {"type": "string"}, "value": {"type": "string"}},
-                "required": ["type", "value"]}
+        return {
+            "type": "object",
+            "properties": {"type": {"type": "string"}, "value": {"type": "string"}},
+            "required": ["type", "value"],
+        }
 
 
 ARG_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
 }
 
 
@@ -262,9 +274,17 @@ class ArgKind(StructuredKind):
 
     @property
     def value_schema(self) -> dict[str, Any]:
-        return {"type": "object", "required": ["name", "type"], "properties": {
-            "name": {"type": "string"}, "type": {"enum": list(ARG_TYPES)}, "description": {"type": "string"},
-            "required": {"type": "boolean"}, "default": {}}}
+        return {
+            "type": "object",
+            "required": ["name", "type"],
+            "properties": {
+                "name": {"type": "string"},
+                "type": {"enum": list(ARG_TYPES)},
+                "description": {"type": "string"},
+                "required": {"type": "boolean"},
+                "default": {},
+            },
+        }
 
 
 class ArgsOutputKind(StructuredKind):
@@ -280,8 +300,15 @@ class ArgsOutputKind(StructuredKind):
 
     @property
     def value_schema(self) -> dict[str, Any]:
-        return {"type": "object", "required": ["name", "type"], "properties": {
-            "name": {"type": "string"}, "type": {"enum": list(ARG_TYPES)}, "description": {"type": "string"}}}
+        return {
+            "type": "object",
+            "required": ["name", "type"],
+            "properties": {
+                "name": {"type": "string"},
+                "type": {"enum": list(ARG_TYPES)},
+                "description": {"type": "string"},
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -333,8 +360,11 @@ class ReferenceKind(StructuredKind):
     def value_schema(self) -> dict[str, Any]:
         properties: dict[str, Any] = {field: {"type": "string", "format": "uuid"} for field, _ in self.references}
         properties.update({field: {"type": "integer"} for field in self.extra})
-        return {"type": "object", "properties": properties,
-                "required": [field for field, _ in self.references] + list(self.extra)}
+        return {
+            "type": "object",
+            "properties": properties,
+            "required": [field for field, _ in self.references] + list(self.extra),
+        }
 
 
 def _uuid_text(raw: Any, field: str) -> str:
@@ -374,8 +404,11 @@ class KeyKind(StructuredKind):
             from loomwork.resources.secrets import box
 
             plain = value["secret"]
-            value = {"name": value["name"], "last4": plain[-4:] if len(plain) >= 8 else "",
-                     "ciphertext": box().encrypt(plain)}
+            value = {
+                "name": value["name"],
+                "last4": plain[-4:] if len(plain) >= 8 else "",
+                "ciphertext": box().encrypt(plain),
+            }
         return super().dump(value)
 
     def dedupe_text(self, value: Any) -> str:
@@ -390,8 +423,11 @@ class KeyKind(StructuredKind):
 
     @property
     def value_schema(self) -> dict[str, Any]:
-        return {"type": "object", "required": ["name", "secret"],
-                "properties": {"name": {"type": "string"}, "secret": {"type": "string", "writeOnly": True}}}
+        return {
+            "type": "object",
+            "required": ["name", "secret"],
+            "properties": {"name": {"type": "string"}, "secret": {"type": "string", "writeOnly": True}},
+        }
 
 
 def _text(name: str, plural: str, description: str) -> ResourceKind:
@@ -414,12 +450,21 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
         _text("scenario", "scenarios", "A scenario."),
         _text("permission", "permissions", "A permission a tool needs."),
         ArgKind("arg", "args", "A tool argument {name, type, description, required, default}."),
-        ReferenceKind("arg_position", "arg_positions", "Where an argument goes: {arg_id, position}.",
-                      references=(("arg_id", "arg"),), extra=("position",)),
+        ReferenceKind(
+            "arg_position",
+            "arg_positions",
+            "Where an argument goes: {arg_id, position}.",
+            references=(("arg_id", "arg"),),
+            extra=("position",),
+        ),
         ArgsOutputKind("args_output", "args_outputs", "A field of a tool's output {name, type, description}."),
         _text("model", "models", "A model name, such as gpt-4o."),
-        ReferenceKind("model_flag", "model_flags", "A flag on a model: {model_id, flag_id}, such as its role in an eval.",
-                      references=(("model_id", "model"), ("flag_id", "flag"))),
+        ReferenceKind(
+            "model_flag",
+            "model_flags",
+            "A flag on a model: {model_id, flag_id}, such as its role in an eval.",
+            references=(("model_id", "model"), ("flag_id", "flag")),
+        ),
         _text("model_position", "model_positions", "Where a model stands in a comparison."),
         _text("model_rubric", "model_rubrics", "A rubric a model's answers are judged by."),
         _text("value", "values", "A value an invocation carries."),

@@ -63,7 +63,9 @@ class PlannedResolver:
             hashes = {value_hash(kind.dedupe_text(v)) for v in kind_values}
             rows = self.session.execute(
                 select(Resource.value_hash, Resource.id, Resource.value).where(
-                    Resource.group_id == self.group_id, Resource.kind == kind_name, Resource.value_hash.in_(hashes)))
+                    Resource.group_id == self.group_id, Resource.kind == kind_name, Resource.value_hash.in_(hashes)
+                )
+            )
             for text_hash, rid, stored in rows:
                 self.by_hash[(kind_name, text_hash)] = rid
                 self.known[rid] = ResourceValue(rid, kind_name, kind.load(stored))
@@ -83,8 +85,9 @@ class PlannedResolver:
                 raise NeedsOwnTransaction(f"resource {rid} was not read ahead")
         return found
 
-    def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
-                      indexed: bool = True) -> list[uuid.UUID]:
+    def create_values(
+        self, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+    ) -> list[uuid.UUID]:
         if kind.references:  # resolving a reference may create and load other resources
             raise NeedsOwnTransaction(f"{kind.name} values refer to other resources")
         names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
@@ -119,9 +122,16 @@ class PlannedResolver:
             by_kind.setdefault(self.planned[planned_id][0].name, []).append(planned_id)
         real: dict[uuid.UUID, uuid.UUID] = {}
         for kind_name, planned_ids in by_kind.items():
-            stored = insert_values(self.session, self.group_id, kind_name, {
-                text_hash: (pid, kind.dump(value)) for pid in planned_ids
-                for kind, value, text_hash in [self.planned[pid]]})
+            stored = insert_values(
+                self.session,
+                self.group_id,
+                kind_name,
+                {
+                    text_hash: (pid, kind.dump(value))
+                    for pid in planned_ids
+                    for kind, value, text_hash in [self.planned[pid]]
+                },
+            )
             for pid in planned_ids:
                 kind, value, text_hash = self.planned[pid]
                 rid = real[pid] = stored[text_hash]
@@ -142,8 +152,9 @@ class DryRunResolver(PlannedResolver):
             self.prefetch(unread, {})
         return super().load(ids)
 
-    def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
-                      indexed: bool = True) -> list[uuid.UUID]:
+    def create_values(
+        self, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+    ) -> list[uuid.UUID]:
         names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
         values = [normalise_value(kind, raw, name) for raw, name in zip(raws, names)]
         if kind.references:

@@ -51,7 +51,8 @@ class ResourceWithUsers(ResourceItem):
 
 class ResourceSearchRequest(RequestModel):
     search: SearchText | None = Field(
-        None, description="Every word must occur in the value (case-insensitive); at most 16 words.")
+        None, description="Every word must occur in the value (case-insensitive); at most 16 words."
+    )
     page_size: Int(ge=1, le=200) | None = Field(None, description="1 to 200; default 25.")
     page_offset: Int(ge=0) | None = None
 
@@ -103,24 +104,37 @@ def _title(kind: ResourceKind) -> str:
 def build_resource_router(kind: ResourceKind) -> APIRouter:
     base, title = f"/api/v5/resources/{kind.plural}", _title(kind)
     router = APIRouter(tags=["Resources"], responses=ERROR_RESPONSES)
-    search_response = create_model(f"Search{title}Response", **{kind.plural: (list[SearchedResource], ...)},
-                                   total_count=(int, ...))
+    search_response = create_model(
+        f"Search{title}Response", **{kind.plural: (list[SearchedResource], ...)}, total_count=(int, ...)
+    )
     create_request = create_model(
-        f"Create{title}Request", __base__=RequestModel,
-        **{kind.plural: (Annotated[list[kind.python_type], Field(min_length=1, max_length=MAX_BULK_ITEMS)],
-                         Field(..., description=f"Values to create-or-find. {kind.description}"))})
+        f"Create{title}Request",
+        __base__=RequestModel,
+        **{
+            kind.plural: (
+                Annotated[list[kind.python_type], Field(min_length=1, max_length=MAX_BULK_ITEMS)],
+                Field(..., description=f"Values to create-or-find. {kind.description}"),
+            )
+        },
+    )
     viewer = Annotated[Caller, Depends(caller_with("viewer", f"read {kind.plural}"))]
     editor = Annotated[Caller, Depends(caller_with("editor", f"change {kind.plural}", agents=False))]
 
     def route(name: str, response_model: Any, summary: str):  # noqa: ANN202
-        return router.post(f"{base}/{name}", response_model=response_model, operation_id=f"{name}_{kind.name}_resources",
-                           summary=summary)
+        return router.post(
+            f"{base}/{name}",
+            response_model=response_model,
+            operation_id=f"{name}_{kind.name}_resources",
+            summary=summary,
+        )
 
     @route("search", search_response, f"Search {kind.plural}: text, paging, and how many artifacts use each.")
     def search(who: viewer, body: ResourceSearchRequest | None = None) -> Any:
         body = body or ResourceSearchRequest()
         with who.db.transaction(write=False) as session:
-            return curation.search(session, kind, who.principal, body.search, body.page_size or 25, body.page_offset or 0)
+            return curation.search(
+                session, kind, who.principal, body.search, body.page_size or 25, body.page_offset or 0
+            )
 
     @route("create", CreateResults, f"Create {kind.plural} in bulk; each value is validated, normalised and deduped.")
     def create(body: create_request, who: editor) -> Any:

@@ -24,10 +24,11 @@ from loomwork.keyring import Keyring, derive
 class SecretBox:
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
-        self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(derive(secret, "key-encryption")))
-                                   for secret in keyring.secrets]
-                                  # Tokens made before per-purpose keys (info "loomwork key encryption").
-                                  + [Fernet(base64.urlsafe_b64encode(_legacy_key(secret))) for secret in keyring.secrets])
+        self._fernet = MultiFernet(
+            [Fernet(base64.urlsafe_b64encode(derive(secret, "key-encryption"))) for secret in keyring.secrets]
+            # Tokens made before per-purpose keys (info "loomwork key encryption").
+            + [Fernet(base64.urlsafe_b64encode(_legacy_key(secret))) for secret in keyring.secrets]
+        )
 
     def fingerprint(self, plain: str) -> str:
         """A keyed digest of a secret (a draft request's replay hash holds this, never the secret)."""
@@ -75,6 +76,10 @@ def box() -> SecretBox:
 # --- rotation -----------------------------------------------------------------------------------------------------
 
 
+def _rotate_whole_value(value: str, secrets: SecretBox) -> str:
+    return secrets.rotate(value)
+
+
 @dataclass(frozen=True)
 class EncryptedColumn:
     """A column that holds Fernet tokens. `rewrite` turns a stored value into the re-encrypted one (the default:
@@ -82,7 +87,7 @@ class EncryptedColumn:
 
     table: Table
     column: str
-    rewrite: Callable[[str, SecretBox], str] = staticmethod(lambda value, secrets: secrets.rotate(value))
+    rewrite: Callable[[str, SecretBox], str] = _rotate_whole_value
     where: Callable[[Table], object] | None = None
 
 
@@ -103,7 +108,7 @@ def rotate_all(session: Session, chunk: int = 500) -> dict[str, int]:
             query = query.where(place.where(table))
         rows = session.execute(query).all()
         for start in range(0, len(rows), chunk):
-            for row_id, value in rows[start:start + chunk]:
+            for row_id, value in rows[start : start + chunk]:
                 session.execute(update(table).where(key == row_id).values({place.column: place.rewrite(value, box())}))
         counts[f"{table.name}.{place.column}"] = len(rows)
     return counts
@@ -121,8 +126,9 @@ def _rotate_key_value(stored: str, secrets: SecretBox) -> str:
 def _register_key_resources() -> None:
     from loomwork.resources.models import Resource
 
-    ENCRYPTED.append(EncryptedColumn(Resource.__table__, "value", _rotate_key_value,
-                                     lambda table: table.c.kind == "key"))
+    ENCRYPTED.append(
+        EncryptedColumn(Resource.__table__, "value", _rotate_key_value, lambda table: table.c.kind == "key")
+    )
 
 
 _register_key_resources()

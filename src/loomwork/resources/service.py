@@ -13,7 +13,6 @@ from sqlalchemy import String, Uuid, func, literal, or_, select, union_all, upda
 from sqlalchemy.orm import Session
 
 from loomwork.db import tallies
-
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import insert_ignoring_conflicts
 from loomwork.errors import Invalid, NotFound
@@ -71,9 +70,12 @@ def publish(session: Session, ids: Any) -> None:
     """Staged values become the group's: `ids` are resource ids, or a select of them (a live connection's).
     They join the group's tallies only now: a staged value is counted for nobody but its owner."""
     published = session.execute(
-        update(Resource).where(Resource.staged_by.is_not(None), Resource.id.in_(ids))
-        .values(staged_by=None).returning(Resource.group_id, Resource.kind)
-        .execution_options(synchronize_session=False)).all()
+        update(Resource)
+        .where(Resource.staged_by.is_not(None), Resource.id.in_(ids))
+        .values(staged_by=None)
+        .returning(Resource.group_id, Resource.kind)
+        .execution_options(synchronize_session=False)
+    ).all()
     by_group: dict[uuid.UUID, Counter[tuple[str, uuid.UUID]]] = {}
     for group_id, kind in published:
         by_group.setdefault(group_id, Counter())[(tally_scope(kind), tallies.WHOLE)] += 1
@@ -82,7 +84,13 @@ def publish(session: Session, ids: Any) -> None:
 
 
 def create_values(
-    session: Session, group_id: uuid.UUID, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True,
+    session: Session,
+    group_id: uuid.UUID,
+    kind: ResourceKind,
+    raws: Sequence[Any],
+    field: str,
+    *,
+    indexed: bool = True,
     staged_by: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Validate, resolve references and find-or-create: the one way a request's values become resources.
@@ -99,8 +107,9 @@ def create_values(
     return find_or_create(session, group_id, kind, values, staged_by=staged_by)
 
 
-def resolve_references(session: Session, group_id: uuid.UUID, kind: ResourceKind, value: dict[str, Any],
-                        field: str) -> dict[str, Any]:
+def resolve_references(
+    session: Session, group_id: uuid.UUID, kind: ResourceKind, value: dict[str, Any], field: str
+) -> dict[str, Any]:
     return resolve_references_with(DirectResolver(session, group_id), kind, value, field)
 
 
@@ -110,8 +119,9 @@ def resolve_references_with(res: Resolver, kind: ResourceKind, value: dict[str, 
     for id_field, referenced in kind.references:
         inline = id_field.removesuffix("_id")
         if inline in value:
-            (rid,) = res.create_values(RESOURCE_KINDS[referenced], [value.pop(inline)], f"{field}.{inline}",
-                                       indexed=False)
+            (rid,) = res.create_values(
+                RESOURCE_KINDS[referenced], [value.pop(inline)], f"{field}.{inline}", indexed=False
+            )
             value[id_field] = str(rid)
         else:
             rid = uuid.UUID(value[id_field])
@@ -122,7 +132,11 @@ def resolve_references_with(res: Resolver, kind: ResourceKind, value: dict[str, 
 
 
 def find_or_create(
-    session: Session, group_id: uuid.UUID, kind: ResourceKind, values: Sequence[Any], *,
+    session: Session,
+    group_id: uuid.UUID,
+    kind: ResourceKind,
+    values: Sequence[Any],
+    *,
     staged_by: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Ids for normalised values, in input order; values new to the group are created (deduped)."""
@@ -136,17 +150,35 @@ def find_or_create(
     return [found[h] for h in hashes]
 
 
-def insert_values(session: Session, group_id: uuid.UUID, kind: str,
-                  new: dict[str, tuple[uuid.UUID, str]], *, staged_by: uuid.UUID | None = None) -> dict[str, uuid.UUID]:
+def insert_values(
+    session: Session,
+    group_id: uuid.UUID,
+    kind: str,
+    new: dict[str, tuple[uuid.UUID, str]],
+    *,
+    staged_by: uuid.UUID | None = None,
+) -> dict[str, uuid.UUID]:
     """Insert values by hash ({hash: (id, stored value)}) in one statement; returns each hash's real id,
     re-read because a concurrent writer may have inserted the same value first (then its id wins)."""
     if not new:
         return {}
     now = utcnow()
-    insert_ignoring_conflicts(session, resource_table, [
-        {"id": rid, "group_id": group_id, "kind": kind, "value": stored, "value_hash": text_hash, "created_at": now,
-         "staged_by": staged_by}
-        for text_hash, (rid, stored) in new.items()])
+    insert_ignoring_conflicts(
+        session,
+        resource_table,
+        [
+            {
+                "id": rid,
+                "group_id": group_id,
+                "kind": kind,
+                "value": stored,
+                "value_hash": text_hash,
+                "created_at": now,
+                "staged_by": staged_by,
+            }
+            for text_hash, (rid, stored) in new.items()
+        ],
+    )
     found = ids_by_hash(session, group_id, kind, set(new))
     # Only the rows this statement inserted count: a value another writer inserted first kept its id.
     inserted = sum(1 for text_hash, (rid, _stored) in new.items() if found.get(text_hash) == rid)
@@ -167,7 +199,7 @@ def ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[st
             Resource.group_id == group_id, Resource.kind == kind, Resource.value_hash.in_(hashes)
         )
     )
-    return {h: i for h, i in rows}
+    return dict(rows)
 
 
 def _load(session: Session, *conditions: Any) -> dict[uuid.UUID, ResourceValue]:
@@ -187,9 +219,7 @@ def load_unscoped(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
     return _load(session, Resource.id.in_(ids)) if ids else {}
 
 
-def require_kind(
-    found: dict[uuid.UUID, ResourceValue], ids: Sequence[uuid.UUID], kind: str, field: str
-) -> None:
+def require_kind(found: dict[uuid.UUID, ResourceValue], ids: Sequence[uuid.UUID], kind: str, field: str) -> None:
     """404 for an id that is unknown, another group's, or of another kind (existence never leaks)."""
     for rid in ids:
         resource = found.get(rid)
@@ -202,8 +232,9 @@ class Resolver(Protocol):
 
     def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]: ...
 
-    def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
-                      indexed: bool = True) -> list[uuid.UUID]: ...
+    def create_values(
+        self, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+    ) -> list[uuid.UUID]: ...
 
     def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]: ...
 
@@ -222,8 +253,9 @@ class DirectResolver:
     def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
         return load(self.session, self.group_id, ids)
 
-    def create_values(self, kind: ResourceKind, raws: Sequence[Any], field: str, *,
-                      indexed: bool = True) -> list[uuid.UUID]:
+    def create_values(
+        self, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+    ) -> list[uuid.UUID]:
         return create_values(self.session, self.group_id, kind, raws, field, indexed=indexed, staged_by=self.staged_by)
 
     def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]:
@@ -234,14 +266,18 @@ class DirectResolver:
 
 
 def _page_query(conditions: Sequence[Any], limit: int, offset: int = 0) -> Any:
-    return (select(Resource.id, Resource.value, Resource.created_at)
-            .where(*conditions)
-            .order_by(Resource.created_at.desc(), Resource.id.desc())
-            .limit(limit).offset(offset))
+    return (
+        select(Resource.id, Resource.value, Resource.created_at)
+        .where(*conditions)
+        .order_by(Resource.created_at.desc(), Resource.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
 
 
-def newest_page(session: Session, conditions: Sequence[Any], limit: int, offset: int = 0,
-                total: int | None = None) -> tuple[list[Any], int]:
+def newest_page(
+    session: Session, conditions: Sequence[Any], limit: int, offset: int = 0, total: int | None = None
+) -> tuple[list[Any], int]:
     """A page of the resources matching `conditions`, newest first (index order), and how many match in all.
 
     Two statements at most: the page, then a count only when the page cannot tell the total and the
@@ -252,8 +288,9 @@ def newest_page(session: Session, conditions: Sequence[Any], limit: int, offset:
     return rows, _total(session, conditions, limit, offset, rows, total)
 
 
-def _total(session: Session, conditions: Sequence[Any], limit: int, offset: int, rows: list[Any],
-           known: int | None) -> int:
+def _total(
+    session: Session, conditions: Sequence[Any], limit: int, offset: int, rows: list[Any], known: int | None
+) -> int:
     if 0 < len(rows) < limit or (offset == 0 and not rows):
         return offset + len(rows)
     if known is not None:
@@ -261,19 +298,25 @@ def _total(session: Session, conditions: Sequence[Any], limit: int, offset: int,
     return session.scalar(select(func.count()).select_from(Resource).where(*conditions)) or 0
 
 
-def newest_pages(session: Session, pages: Sequence[tuple[Sequence[Any], int, int | None]]) -> list[tuple[list[Any], int]]:
+def newest_pages(
+    session: Session, pages: Sequence[tuple[Sequence[Any], int, int | None]]
+) -> list[tuple[list[Any], int]]:
     """`newest_page` for several (conditions, limit, known total) at once: one statement for every page."""
     if not pages:
         return []
-    parts = [select(literal(index).label("page"), *query.subquery().c)
-             for index, query in enumerate(_page_query(conditions, limit) for conditions, limit, _known in pages)]
+    parts = [
+        select(literal(index).label("page"), *query.subquery().c)
+        for index, query in enumerate(_page_query(conditions, limit) for conditions, limit, _known in pages)
+    ]
     found: list[list[Any]] = [[] for _ in pages]
     for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
         found[row.page].append(row)
     for rows in found:  # SQL keeps no order across a UNION: each page is put back in index order
         rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
-    return [(rows, _total(session, conditions, limit, 0, rows, known))
-            for rows, (conditions, limit, known) in zip(found, pages)]
+    return [
+        (rows, _total(session, conditions, limit, 0, rows, known))
+        for rows, (conditions, limit, known) in zip(found, pages)
+    ]
 
 
 def tally_scope(kind: str) -> str:
@@ -281,8 +324,9 @@ def tally_scope(kind: str) -> str:
     return f"resources.{kind}"
 
 
-def count_of_kind(session: Session, group_id: uuid.UUID, kinds: Iterable[str],
-                  profile_id: uuid.UUID | None = None) -> dict[str, int]:
+def count_of_kind(
+    session: Session, group_id: uuid.UUID, kinds: Iterable[str], profile_id: uuid.UUID | None = None
+) -> dict[str, int]:
     """How many resources of each kind the reader sees: the group's live ones from its tallies (no row
     counted), and the reader's own staged ones (an indexed count of a draft's few new values)."""
     kinds = list(dict.fromkeys(kinds))
@@ -290,15 +334,19 @@ def count_of_kind(session: Session, group_id: uuid.UUID, kinds: Iterable[str],
     counts = {k: found[tally_scope(k)].get(tallies.WHOLE, 0) for k in kinds}
     if profile_id is not None:
         for kind, staged in session.execute(
-                select(Resource.kind, func.count()).where(Resource.staged_by == profile_id, Resource.group_id == group_id,
-                                                          Resource.kind.in_(kinds)).group_by(Resource.kind)):
+            select(Resource.kind, func.count())
+            .where(Resource.staged_by == profile_id, Resource.group_id == group_id, Resource.kind.in_(kinds))
+            .group_by(Resource.kind)
+        ):
             counts[kind] += staged
     return counts
 
 
 def rebuild_tallies(session: Session, group_id: uuid.UUID) -> None:
     """Recompute the group's resource counts per kind from the resources themselves."""
-    rows = (select(literal(group_id, Uuid), literal("resources.", String) + Resource.kind, tallies.whole(),
-                   func.count())
-            .where(Resource.group_id == group_id, Resource.staged_by.is_(None)).group_by(Resource.kind))
+    rows = (
+        select(literal(group_id, Uuid), literal("resources.", String) + Resource.kind, tallies.whole(), func.count())
+        .where(Resource.group_id == group_id, Resource.staged_by.is_(None))
+        .group_by(Resource.kind)
+    )
     tallies.replace(session, group_id, lambda scope: scope.startswith("resources.", autoescape=True), rows)

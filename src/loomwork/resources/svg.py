@@ -37,12 +37,33 @@ MAX_DEPTH = 100
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
-ALLOWED_ELEMENTS = frozenset({
-    "svg", "g", "path", "circle", "ellipse", "line", "polyline", "polygon",
-    "rect", "text", "tspan", "title", "desc", "defs", "symbol", "use",
-    "linearGradient", "radialGradient", "stop", "clipPath", "mask",
-    "pattern", "marker",
-})
+ALLOWED_ELEMENTS = frozenset(
+    {
+        "svg",
+        "g",
+        "path",
+        "circle",
+        "ellipse",
+        "line",
+        "polyline",
+        "polygon",
+        "rect",
+        "text",
+        "tspan",
+        "title",
+        "desc",
+        "defs",
+        "symbol",
+        "use",
+        "linearGradient",
+        "radialGradient",
+        "stop",
+        "clipPath",
+        "mask",
+        "pattern",
+        "marker",
+    }
+)
 
 # Elements whose character data is meaningful; everywhere else text is only
 # formatting whitespace (or smuggled script) and is dropped.
@@ -55,26 +76,91 @@ TEXT_FLOW_ELEMENTS = frozenset({"text", "tspan"})
 HREF_ELEMENTS = frozenset({"use", "linearGradient", "radialGradient", "pattern"})
 
 # Properties that may also appear inside a style="" attribute.
-PRESENTATION_PROPERTIES = frozenset({
-    "fill", "fill-opacity", "fill-rule", "stroke", "stroke-width",
-    "stroke-linecap", "stroke-linejoin", "stroke-miterlimit",
-    "stroke-dasharray", "stroke-dashoffset", "stroke-opacity", "opacity",
-    "clip-path", "clip-rule", "mask", "stop-color", "stop-opacity",
-    "font-family", "font-size", "font-weight", "font-style", "text-anchor",
-    "dominant-baseline", "letter-spacing", "visibility", "display", "color",
-    "vector-effect", "shape-rendering", "transform", "marker-start", "marker-mid",
-    "marker-end",
-})
+PRESENTATION_PROPERTIES = frozenset(
+    {
+        "fill",
+        "fill-opacity",
+        "fill-rule",
+        "stroke",
+        "stroke-width",
+        "stroke-linecap",
+        "stroke-linejoin",
+        "stroke-miterlimit",
+        "stroke-dasharray",
+        "stroke-dashoffset",
+        "stroke-opacity",
+        "opacity",
+        "clip-path",
+        "clip-rule",
+        "mask",
+        "stop-color",
+        "stop-opacity",
+        "font-family",
+        "font-size",
+        "font-weight",
+        "font-style",
+        "text-anchor",
+        "dominant-baseline",
+        "letter-spacing",
+        "visibility",
+        "display",
+        "color",
+        "vector-effect",
+        "shape-rendering",
+        "transform",
+        "marker-start",
+        "marker-mid",
+        "marker-end",
+    }
+)
 
-ALLOWED_ATTRIBUTES = PRESENTATION_PROPERTIES | frozenset({
-    "id", "class", "viewBox", "width", "height", "x", "y", "x1", "y1", "x2",
-    "y2", "cx", "cy", "r", "rx", "ry", "d", "points", "offset",
-    "gradientUnits", "gradientTransform", "spreadMethod", "fx", "fy", "fr",
-    "patternUnits", "patternContentUnits", "patternTransform", "markerWidth",
-    "markerHeight", "refX", "refY", "orient", "markerUnits",
-    "preserveAspectRatio", "dx", "dy", "role", "aria-label", "aria-hidden",
-    "focusable", "version", "style",
-})
+ALLOWED_ATTRIBUTES = PRESENTATION_PROPERTIES | frozenset(
+    {
+        "id",
+        "class",
+        "viewBox",
+        "width",
+        "height",
+        "x",
+        "y",
+        "x1",
+        "y1",
+        "x2",
+        "y2",
+        "cx",
+        "cy",
+        "r",
+        "rx",
+        "ry",
+        "d",
+        "points",
+        "offset",
+        "gradientUnits",
+        "gradientTransform",
+        "spreadMethod",
+        "fx",
+        "fy",
+        "fr",
+        "patternUnits",
+        "patternContentUnits",
+        "patternTransform",
+        "markerWidth",
+        "markerHeight",
+        "refX",
+        "refY",
+        "orient",
+        "markerUnits",
+        "preserveAspectRatio",
+        "dx",
+        "dy",
+        "role",
+        "aria-label",
+        "aria-hidden",
+        "focusable",
+        "version",
+        "style",
+    }
+)
 
 _LOCAL_FRAGMENT = re.compile(r"#[A-Za-z_][\w.-]*")
 _URL_OPEN = re.compile(r"url\(", re.IGNORECASE)
@@ -85,8 +171,15 @@ _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 # "java\tscript:" or "expression (" cannot slip through.  Besides url(), CSS
 # has a few other functions that fetch resources; none is needed in an icon.
 _DANGEROUS_MARKERS = (
-    "javascript:", "data:", "vbscript:", "expression(",
-    "image(", "image-set(", "src(", "element(", "cross-fade(",
+    "javascript:",
+    "data:",
+    "vbscript:",
+    "expression(",
+    "image(",
+    "image-set(",
+    "src(",
+    "element(",
+    "cross-fade(",
 )
 
 # Characters that have no business in an inline declaration: escapes,
@@ -135,9 +228,7 @@ def _parse(markup: str) -> ET.Element:
     if size > MAX_SVG_BYTES:
         raise SvgRejected("is larger than 64 KiB")
     try:
-        root = DefusedET.fromstring(
-            markup, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
+        root = DefusedET.fromstring(markup, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DTDForbidden:
         raise SvgRejected("contains a document type declaration") from None
     except EntitiesForbidden:

@@ -26,19 +26,22 @@ def usage_counts(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) ->
     if not ids:
         return counts
     rows = session.execute(
-        select(Connection.resource_id, Artifact.kind, Connection.active,
-               func.count(func.distinct(Connection.artifact_id)))
+        select(
+            Connection.resource_id, Artifact.kind, Connection.active, func.count(func.distinct(Connection.artifact_id))
+        )
         .join(Artifact, Artifact.id == Connection.artifact_id)
         .where(Connection.resource_id.in_(ids), Artifact.group_id == group_id)
-        .group_by(Connection.resource_id, Artifact.kind, Connection.active))
+        .group_by(Connection.resource_id, Artifact.kind, Connection.active)
+    )
     for resource_id, kind, active, n in rows:
         per_kind = counts[resource_id].setdefault(kind, {"active": 0, "pending": 0})
         per_kind["active" if active else "pending"] += n
     return counts
 
 
-def users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID],
-          profile_id: uuid.UUID | None) -> dict[uuid.UUID, list[dict[str, Any]]]:
+def users(
+    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
     """Per resource: every artifact slot, open draft of `profile_id` and resource that holds it (empty list:
     unused). Other people's drafts are private: they are not listed, and they hold nothing back from a delete
     (a commit drops a value deleted since, see engine.drafts.take_for_commit)."""
@@ -56,11 +59,20 @@ def _artifact_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID],
         select(Connection.resource_id, Connection.artifact_id, Artifact.kind, Connection.slot, Connection.active)
         .join(Artifact, Artifact.id == Connection.artifact_id)
         .where(Connection.resource_id.in_(ids), Artifact.group_id == group_id)
-        .order_by(Artifact.kind, Connection.artifact_id, Connection.slot)).all()
+        .order_by(Artifact.kind, Connection.artifact_id, Connection.slot)
+    ).all()
     names = _artifact_names(session, {row.artifact_id for row in rows})
     for row in rows:
-        found[row.resource_id].append({"type": "artifact", "id": row.artifact_id, "kind": row.kind,
-                                       "name": names.get(row.artifact_id), "slot": row.slot, "active": row.active})
+        found[row.resource_id].append(
+            {
+                "type": "artifact",
+                "id": row.artifact_id,
+                "kind": row.kind,
+                "name": names.get(row.artifact_id),
+                "slot": row.slot,
+                "active": row.active,
+            }
+        )
 
 
 def _artifact_names(session: Session, artifact_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -69,7 +81,8 @@ def _artifact_names(session: Session, artifact_ids: set[uuid.UUID]) -> dict[uuid
     rows = session.execute(
         select(Connection.artifact_id, Resource.value)
         .join(Resource, Resource.id == Connection.resource_id)
-        .where(Connection.artifact_id.in_(artifact_ids), Connection.slot == "name"))
+        .where(Connection.artifact_id.in_(artifact_ids), Connection.slot == "name")
+    )
     return dict(rows.all())
 
 
@@ -78,31 +91,48 @@ def _contains_any(column: Any, ids: list[uuid.UUID]) -> Any:
     return or_(*(cast(column, Text).like(f"%{escape_like(str(rid))}%", escape="\\") for rid in ids))
 
 
-def _draft_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None,
-                 found: dict) -> None:
+def _draft_users(
+    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None, found: dict
+) -> None:
     rows = session.execute(
-        select(Draft.id, Draft.kind, Draft.form_state)
-        .where(Draft.group_id == group_id, Draft.profile_id == profile_id, Draft.status == "open",
-               _contains_any(Draft.form_state, ids)))
+        select(Draft.id, Draft.kind, Draft.form_state).where(
+            Draft.group_id == group_id,
+            Draft.profile_id == profile_id,
+            Draft.status == "open",
+            _contains_any(Draft.form_state, ids),
+        )
+    )
     for draft_id, kind, form_state in rows:
         for slot, selected in (form_state or {}).get("slots", {}).items():
             for rid in ids:
                 if str(rid) in selected:
-                    found[rid].append({"type": "draft", "id": draft_id, "kind": kind, "name": None,
-                                       "slot": slot, "active": False})
+                    found[rid].append(
+                        {"type": "draft", "id": draft_id, "kind": kind, "name": None, "slot": slot, "active": False}
+                    )
 
 
-def _resource_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None,
-                    found: dict) -> None:
+def _resource_users(
+    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None, found: dict
+) -> None:
     pointing = [name for name, kind in RESOURCE_KINDS.items() if kind.references]
     rows = session.execute(
-        select(Resource.id, Resource.kind, Resource.value)
-        .where(*catalog_scope(group_id, profile_id), Resource.kind.in_(pointing), _contains_any(Resource.value, ids)))
+        select(Resource.id, Resource.kind, Resource.value).where(
+            *catalog_scope(group_id, profile_id), Resource.kind.in_(pointing), _contains_any(Resource.value, ids)
+        )
+    )
     for resource_id, kind_name, stored in rows:
         kind = RESOURCE_KINDS[kind_name]
         value = kind.load(stored)
         for field, _target in kind.references:
             rid = uuid.UUID(value[field])
             if rid in found:
-                found[rid].append({"type": "resource", "id": resource_id, "kind": kind_name,
-                                   "name": kind.label(value), "slot": field, "active": True})
+                found[rid].append(
+                    {
+                        "type": "resource",
+                        "id": resource_id,
+                        "kind": kind_name,
+                        "name": kind.label(value),
+                        "slot": field,
+                        "active": True,
+                    }
+                )

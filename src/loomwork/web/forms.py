@@ -13,17 +13,31 @@ from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
 
-STEP_TITLES = {"basic": "Basic information", "content": "Content", "parameters_step": "Parameters",
-               "arguments_step": "Arguments", "models_step": "Models"}
+STEP_TITLES = {
+    "basic": "Basic information",
+    "content": "Content",
+    "parameters_step": "Parameters",
+    "arguments_step": "Arguments",
+    "models_step": "Models",
+}
 
 
 def slot_view(kind: ArtifactKind, slot: Slot) -> dict[str, Any]:
     resource = slot.resource_kind
     return {
-        "key": slot.key, "section": slot.section, "many": slot.many, "required": slot.required,
-        "resource": slot.resource, "resource_plural": resource.plural, "id_field": slot.id_field,
-        "value_field": slot.value_field, "search_field": slot.search_fields[0], "description": slot.description,
-        "value_schema": resource.value_schema, "sensitive": resource.sensitive, "step": kind.step_of(slot),
+        "key": slot.key,
+        "section": slot.section,
+        "many": slot.many,
+        "required": slot.required,
+        "resource": slot.resource,
+        "resource_plural": resource.plural,
+        "id_field": slot.id_field,
+        "value_field": slot.value_field,
+        "search_field": slot.search_fields[0],
+        "description": slot.description,
+        "value_schema": resource.value_schema,
+        "sensitive": resource.sensitive,
+        "step": kind.step_of(slot),
         # A field that points at another resource is chosen from that resource's catalog, not typed as an id.
         "references": {field: RESOURCE_KINDS[target].plural for field, target in resource.references},
     }
@@ -31,14 +45,26 @@ def slot_view(kind: ArtifactKind, slot: Slot) -> dict[str, Any]:
 
 def kind_view(kind: ArtifactKind) -> dict[str, Any]:
     return {
-        "name": kind.name, "plural": kind.plural, "title": kind.title, "description": kind.description,
-        "id_field": kind.id_field, "ids_field": kind.ids_field,
-        "steps": [{"key": step, "title": STEP_TITLES.get(step, step.replace("_", " ").capitalize())}
-                  for step in kind.steps],
+        "name": kind.name,
+        "plural": kind.plural,
+        "title": kind.title,
+        "description": kind.description,
+        "id_field": kind.id_field,
+        "ids_field": kind.ids_field,
+        "steps": [
+            {"key": step, "title": STEP_TITLES.get(step, step.replace("_", " ").capitalize())} for step in kind.steps
+        ],
         "slots": [slot_view(kind, slot) for slot in kind.slots],
-        "facets": [{"name": f.name, "filter_field": f.filter_field, "ids_field": f.ids_field,
-                    "search_field": f.search_field, "resource": kind.slot_by_key[f.slot].resource}
-                   for f in kind.facets],
+        "facets": [
+            {
+                "name": f.name,
+                "filter_field": f.filter_field,
+                "ids_field": f.ids_field,
+                "search_field": f.search_field,
+                "resource": kind.slot_by_key[f.slot].resource,
+            }
+            for f in kind.facets
+        ],
         # Derived sections of get: which slot a missing {{variable}} is added to, where a tool's schema shows.
         "parameters_slot": kind.parameters.field_slot if kind.parameters else None,
         "arguments_slot": kind.arguments.arg_slot if kind.arguments else None,

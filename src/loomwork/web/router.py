@@ -27,7 +27,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Everything the pages load comes from this server; icons are data: images, never markup in the page.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                               "frame-ancestors 'none'; form-action 'self'",
+    "frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -44,8 +44,13 @@ def _require_same_origin(request: Request) -> None:
 
 
 def _who(principal: Any, csrf: str) -> dict[str, Any]:
-    return {"name": principal.name, "role": principal.role, "group_id": str(principal.group_id),
-            "profile_id": str(principal.profile_id), "csrf_token": csrf}
+    return {
+        "name": principal.name,
+        "role": principal.role,
+        "group_id": str(principal.group_id),
+        "profile_id": str(principal.profile_id),
+        "csrf_token": csrf,
+    }
 
 
 def build_web_router() -> APIRouter:
@@ -58,17 +63,28 @@ def build_web_router() -> APIRouter:
         return FileResponse(STATIC_DIR / "index.html", headers={**PAGE_HEADERS, "Cache-Control": "no-store"})
 
     @router.post("/web/session", operation_id="web_sign_in", summary="Sign in with an API key (form field api_key).")
-    def sign_in(request: Request, api_key: Annotated[str, Form(min_length=1, max_length=500)],
-                x_mcp: Annotated[str | None, Header(alias="X-MCP")] = None) -> JSONResponse:
+    def sign_in(
+        request: Request,
+        api_key: Annotated[str, Form(min_length=1, max_length=500)],
+        x_mcp: Annotated[str | None, Header(alias="X-MCP")] = None,
+    ) -> JSONResponse:
         _require_same_origin(request)
         settings, db = request.app.state.settings, request.app.state.db
         with db.transaction(write=True) as session:
-            session_id, principal = sessions.sign_in(session, settings.keyring, api_key.strip(),
-                                                     via_agent=bool(x_mcp and x_mcp.strip()))
+            session_id, principal = sessions.sign_in(
+                session, settings.keyring, api_key.strip(), via_agent=bool(x_mcp and x_mcp.strip())
+            )
         request.state.principal = principal  # the sign-in's log line names who signed in
         response = JSONResponse(_who(principal, sessions.csrf_token(settings.keyring, session_id)))
-        response.set_cookie(sessions.COOKIE, session_id, max_age=int(sessions.LIFETIME.total_seconds()), path="/",
-                            httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        response.set_cookie(
+            sessions.COOKIE,
+            session_id,
+            max_age=int(sessions.LIFETIME.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     @router.get("/web/session", operation_id="web_session", summary="Who is signed in, and the page's CSRF token.")
@@ -80,8 +96,9 @@ def build_web_router() -> APIRouter:
     def sign_out(request: Request, session_id: Annotated[str | None, Depends(session_cookie)] = None) -> JSONResponse:
         settings, db = request.app.state.settings, request.app.state.db
         if session_id:
-            sessions.require_csrf(settings.keyring, session_id, request.method,
-                                  request.headers.get(sessions.CSRF_HEADER))
+            sessions.require_csrf(
+                settings.keyring, session_id, request.method, request.headers.get(sessions.CSRF_HEADER)
+            )
             with db.transaction(write=True) as session:
                 sessions.sign_out(session, settings.keyring, session_id)
         response = JSONResponse({"success": True, "message": "Signed out."})
@@ -92,8 +109,11 @@ def build_web_router() -> APIRouter:
     def kinds(_who: Viewer) -> list[dict[str, Any]]:
         return forms.kinds_view()
 
-    @router.get("/web/drafts/{plural}/{draft_id}", operation_id="web_draft_state",
-                summary="A draft's form state with its waiting proposals, read without patching it.")
+    @router.get(
+        "/web/drafts/{plural}/{draft_id}",
+        operation_id="web_draft_state",
+        summary="A draft's form state with its waiting proposals, read without patching it.",
+    )
     def draft_state(plural: str, draft_id: uuid.UUID, who: Viewer) -> Any:
         kind = KINDS_BY_PLURAL.get(plural)
         if kind is None:
@@ -102,18 +122,24 @@ def build_web_router() -> APIRouter:
             draft = load_draft(session, kind, who.principal, draft_id)
             return form_state_view(session, kind, who.principal, draft)
 
-    @router.get("/web/artifacts/{plural}/{artifact_id}/events", operation_id="web_artifact_events",
-                summary="One artifact's recent changes, for its page: who did what, when, to which fields.")
-    def artifact_events(plural: str, artifact_id: uuid.UUID, who: Viewer,
-                        limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
+    @router.get(
+        "/web/artifacts/{plural}/{artifact_id}/events",
+        operation_id="web_artifact_events",
+        summary="One artifact's recent changes, for its page: who did what, when, to which fields.",
+    )
+    def artifact_events(
+        plural: str, artifact_id: uuid.UUID, who: Viewer, limit: Annotated[int, Query(ge=1, le=50)] = 10
+    ) -> dict[str, Any]:
         kind = KINDS_BY_PLURAL.get(plural)
         if kind is None:
             raise NotFound(f"kind: no artifact kind {plural!r}.", field="kind")
         with who.db.transaction(write=False) as session:
             get_artifact(session, kind, who.principal.group_id, artifact_id)  # another group's id: 404
             found = audit.search(session, who.principal, {"artifact_id": artifact_id}, limit, 0)
-        return {"events": [_event_summary(kind.id_field, event) for event in found["events"]],
-                "total_count": found["total_count"]}
+        return {
+            "events": [_event_summary(kind.id_field, event) for event in found["events"]],
+            "total_count": found["total_count"],
+        }
 
     return router
 
@@ -125,9 +151,14 @@ def _event_summary(id_field: str, event: dict[str, Any]) -> dict[str, Any]:
     changes = event["changes"]
     patch = {name for name in changes.get("patch") or {} if name not in PATCH_PLUMBING and name != id_field}
     fields = sorted(changes.get("fields") or changes.get("values") or patch)
-    return {"at": event["at"], "action": event["action"], "profile_name": event["profile_name"],
-            "via_agent": event["via_agent"], "fields": fields,
-            **({"accepted": changes["accepted"]} if "accepted" in changes else {})}
+    return {
+        "at": event["at"],
+        "action": event["action"],
+        "profile_name": event["profile_name"],
+        "via_agent": event["via_agent"],
+        "fields": fields,
+        **({"accepted": changes["accepted"]} if "accepted" in changes else {}),
+    }
 
 
 def mount_web(app: FastAPI) -> None:

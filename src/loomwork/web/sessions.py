@@ -47,8 +47,15 @@ def sign_in(session: Session, secret_key: bytes, api_key: str | None, via_agent:
     now = utcnow()
     session.execute(delete(WebSession).where(WebSession.expires_at < now))  # ended sessions go on the next sign-in
     session_id = secrets.token_urlsafe(32)
-    session.add(WebSession(id_hash=as_keyring(secret_key).digest("session", session_id), profile_id=principal.profile_id,
-                           key_id=principal.key_id, created_at=now, expires_at=now + LIFETIME))
+    session.add(
+        WebSession(
+            id_hash=as_keyring(secret_key).digest("session", session_id),
+            profile_id=principal.profile_id,
+            key_id=principal.key_id,
+            created_at=now,
+            expires_at=now + LIFETIME,
+        )
+    )
     session.flush()
     return session_id, principal
 
@@ -57,27 +64,45 @@ def sign_out(session: Session, secret_key: bytes | Keyring, session_id: str) -> 
     session.execute(delete(WebSession).where(WebSession.id_hash.in_(_id_hashes(secret_key, session_id))))
 
 
-def end_sessions_of_keys(session: Session, key_ids: list) -> None:  # noqa: ANN001
+def end_sessions_of_keys(session: Session, key_ids: list) -> None:
     session.execute(delete(WebSession).where(WebSession.key_id.in_(key_ids)))
 
 
-def principal_for(session: Session, secret_key: bytes | Keyring, session_id: str,
-                  via_agent: bool) -> tuple[Principal, bool]:
+def principal_for(
+    session: Session, secret_key: bytes | Keyring, session_id: str, via_agent: bool
+) -> tuple[Principal, bool]:
     """The signed-in profile, and whether its key's `last_used_at` is due (as `authenticate_key` says)."""
     now = utcnow()
     row = session.execute(
-        select(Profile.id, Profile.group_id, Profile.name, Profile.role, Profile.type, ApiKey.id.label("key_id"),
-               ApiKey.last_used_at)
+        select(
+            Profile.id,
+            Profile.group_id,
+            Profile.name,
+            Profile.role,
+            Profile.type,
+            ApiKey.id.label("key_id"),
+            ApiKey.last_used_at,
+        )
         .join(WebSession, WebSession.profile_id == Profile.id)
         .join(ApiKey, ApiKey.id == WebSession.key_id)
-        .where(WebSession.id_hash.in_(_id_hashes(secret_key, session_id)), WebSession.expires_at > now,
-               key_is_live(now))
+        .where(
+            WebSession.id_hash.in_(_id_hashes(secret_key, session_id)), WebSession.expires_at > now, key_is_live(now)
+        )
     ).first()
     if row is None:
-        raise Unauthenticated("Your session has ended (signed out, expired, or its key was revoked or expired); "
-                              "sign in again with your API key.")
-    principal = Principal(profile_id=row.id, group_id=row.group_id, name=row.name, role=row.role,
-                          via_agent=via_agent, profile_type=row.type, key_id=row.key_id)
+        raise Unauthenticated(
+            "Your session has ended (signed out, expired, or its key was revoked or expired); "
+            "sign in again with your API key."
+        )
+    principal = Principal(
+        profile_id=row.id,
+        group_id=row.group_id,
+        name=row.name,
+        role=row.role,
+        via_agent=via_agent,
+        profile_type=row.type,
+        key_id=row.key_id,
+    )
     return principal, row.last_used_at is None or row.last_used_at < now.replace(second=0, microsecond=0)
 
 
@@ -85,7 +110,10 @@ def require_csrf(secret_key: bytes | Keyring, session_id: str, method: str, sent
     """A state-changing request on a cookie must carry the token only this site's pages can read."""
     if method.upper() in SAFE_METHODS:
         return
-    if not sent or not any(hmac.compare_digest(sent, token)
-                           for token in as_keyring(secret_key).candidates("csrf", session_id)):
-        raise Forbidden(f"A signed-in page must send its {CSRF_HEADER} header with every change; reload the page.",
-                        code="csrf_failed")
+    if not sent or not any(
+        hmac.compare_digest(sent, token) for token in as_keyring(secret_key).candidates("csrf", session_id)
+    ):
+        raise Forbidden(
+            f"A signed-in page must send its {CSRF_HEADER} header with every change; reload the page.",
+            code="csrf_failed",
+        )
