@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from conftest import TEST_SECRET, assert_error, run_async, serving
 from loomwork import uploads
 from loomwork.app import create_app
 from loomwork.config import Settings, load_settings
+from loomwork.engine.models import DraftEntry
 from loomwork.identity.models import ApiKey
 from loomwork.keyring import Keyring, SecretTooShort
 from loomwork.resources import secrets
@@ -333,3 +335,52 @@ def test_rotate_secret_reencrypts_every_provider_key_under_the_new_secret(api, d
     )
     assert failed.returncode == 1 and "LOOMWORK_OLD_SECRET_KEYS" in failed.stderr
     assert provider_ciphertexts(db) == after
+
+
+def test_rotate_secret_reencrypts_a_waiting_proposals_sealed_secret_so_it_can_be_accepted_after(
+    make_api, db, settings, tmp_path
+):
+    owner, reviewer = make_api(), make_api()
+    secret = "sk-proposed-before-rotation-4321"
+    answer = owner.as_agent().ok(
+        "invocations", "draft", {"name": "Rotated call", "key": {"name": "rotkey", "secret": secret}}, method="PATCH"
+    )
+    proposal_id = answer["form_state"]["proposals"][-1]["proposal_id"]
+    with db.transaction(write=False) as session:
+        (before,) = [e.sealed for e in session.scalars(select(DraftEntry)) if e.sealed]
+    env = {
+        **os.environ,
+        "LOOMWORK_DATA_DIR": str(tmp_path),
+        "LOOMWORK_DATABASE_URL": settings.database_url,
+        "LOOMWORK_SECRET_KEY": NEW_SECRET.decode(),
+        "LOOMWORK_OLD_SECRET_KEYS": TEST_SECRET.decode(),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Re-encrypted 1 values of draft_entries.sealed" in done.stderr
+    with db.transaction(write=False) as session:
+        (after,) = [e.sealed for e in session.scalars(select(DraftEntry)) if e.sealed]
+    assert after.keys() == before.keys() and after != before
+    only_new = secrets.SecretBox(Keyring(NEW_SECRET))
+    assert secret in only_new.decrypt(next(iter(after.values())))
+
+    # Once the old secret is dropped, the person accepts the proposal and the key holds the proposed secret.
+    app = reviewer.client.app
+    try:
+        app.state.settings = rotated(settings)  # the reviewer's API key is re-hashed on its first use meanwhile
+        secrets.configure(app.state.settings.keyring)
+        assert reviewer.post("/api/v5/proposals/search", {}).status_code == 200
+        app.state.settings = dataclasses.replace(settings, secret_key=NEW_SECRET)
+        secrets.configure(app.state.settings.keyring)
+        decided = reviewer.post("/api/v5/proposals/decide", {"proposal_id": proposal_id, "decision": "accept"})
+        assert decided.status_code == 200, decided.text
+        with db.transaction(write=False) as session:
+            stored = session.scalar(
+                select(Resource.value).where(Resource.kind == "key", Resource.value.like("%rotkey%"))
+            )
+        assert stored is not None and only_new.decrypt(json.loads(stored)["ciphertext"]) == secret
+    finally:
+        app.state.settings = settings
+        secrets.configure(settings.keyring)

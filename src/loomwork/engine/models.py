@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
+from loomwork.resources.secrets import ENCRYPTED, EncryptedColumn, rotate_each_token
 
 
 class Artifact(Base):
@@ -108,6 +109,11 @@ class DraftEntry(Base):
     decision_proposals: Mapped[list | None] = mapped_column(JSON)
     # The review queue's answer to the decision, replayed when the same decision comes again.
     decision_reply: Mapped[str | None] = mapped_column(Text)
+
+
+# A waiting proposal's secrets are tokens too: `loomwork rotate-secret` re-encrypts them, else a proposal made
+# before a rotation could not be accepted once the old secret is dropped.
+ENCRYPTED.append(EncryptedColumn(DraftEntry.__table__, "sealed", rotate_each_token))
 
 
 class Revision(Base):

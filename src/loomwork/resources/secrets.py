@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Table, select, update
@@ -80,6 +81,11 @@ def _rotate_whole_value(value: str, secrets: SecretBox) -> str:
     return secrets.rotate(value)
 
 
+def rotate_each_token(tokens: dict[str, str], secrets: SecretBox) -> dict[str, str]:
+    """A JSON column of {name: token}: every token re-encrypted, the names kept."""
+    return {name: secrets.rotate(token) for name, token in tokens.items()}
+
+
 @dataclass(frozen=True)
 class EncryptedColumn:
     """A column that holds Fernet tokens. `rewrite` turns a stored value into the re-encrypted one (the default:
@@ -87,7 +93,7 @@ class EncryptedColumn:
 
     table: Table
     column: str
-    rewrite: Callable[[str, SecretBox], str] = _rotate_whole_value
+    rewrite: Callable[[Any, SecretBox], Any] = _rotate_whole_value
     where: Callable[[Table], object] | None = None
 
 
@@ -102,14 +108,15 @@ def rotate_all(session: Session, chunk: int = 500) -> dict[str, int]:
     counts: dict[str, int] = {}
     for place in ENCRYPTED:
         table, column = place.table, place.table.c[place.column]
-        key = next(iter(table.primary_key.columns))
-        query = select(key, column).where(column.is_not(None))
+        keys = list(table.primary_key.columns)  # a row is found by its whole key, composite or not
+        query = select(*keys, column).where(column.is_not(None))
         if place.where is not None:
             query = query.where(place.where(table))
         rows = session.execute(query).all()
         for start in range(0, len(rows), chunk):
-            for row_id, value in rows[start : start + chunk]:
-                session.execute(update(table).where(key == row_id).values({place.column: place.rewrite(value, box())}))
+            for *row_key, value in rows[start : start + chunk]:
+                match = [key == part for key, part in zip(keys, row_key)]
+                session.execute(update(table).where(*match).values({place.column: place.rewrite(value, box())}))
         counts[f"{table.name}.{place.column}"] = len(rows)
     return counts
 
