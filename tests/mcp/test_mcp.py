@@ -341,7 +341,8 @@ def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, liv
     def over_http(key: str) -> AbstractAsyncContextManager[Client]:
         return Client(
             streamable_http_client(
-                f"{live_server.url}/mcp", http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"})
+                f"{live_server.url}/mcp",
+                http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60),
             )
         )
 

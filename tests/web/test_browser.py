@@ -7,7 +7,6 @@ databases elsewhere."""
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import anyio
@@ -16,7 +15,7 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 from playwright.sync_api import Page, expect
 
-from conftest import Api
+from conftest import Api, run_async
 from mcp import Client
 from web.conftest import LiveServer, shot
 
@@ -136,16 +135,13 @@ def propose_over_mcp(server: LiveServer, key: str, arguments: dict[str, Any]) ->
 
     async def agent() -> None:
         with anyio.fail_after(60):
-            http = httpx2.AsyncClient(headers={"X-Api-Key": key})
+            http = httpx2.AsyncClient(headers={"X-Api-Key": key}, timeout=60)  # a busy CI machine is slow
             async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
                 result = await client.call_tool("personas_propose", arguments)
                 assert not result.is_error, result.content[0].text
                 answer.update(result.structured_content)
 
-    thread = threading.Thread(target=anyio.run, args=(agent,))
-    thread.start()
-    thread.join(timeout=90)
-    assert answer, "the agent's proposal did not come back"
+    run_async(agent)
     return answer
 
 
@@ -156,7 +152,7 @@ def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(
     proposal = propose_over_mcp(web_server, api.key, {"persona_id": persona_id, "description": "Finds and cites"})
     reviewer = make_api("editor", name="Grace")  # not the draft's owner: the queue is the group's
     sign_in(page, web_server, reviewer.key)
-    page.get_by_role("link", name="Proposals").click()
+    page.get_by_role("link", name="Review queue").click()
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
     card = page.locator("article.proposal")
     expect(card).to_have_count(1)
@@ -184,7 +180,7 @@ def test_a_reviewer_rejects_a_proposal_with_a_reason_and_the_queue_says_who(
     api.as_agent().ok("tools", "draft", {"name": "other_tool"}, method="PATCH")
     reviewer = make_api("editor", name="Linus")
     sign_in(page, web_server, reviewer.key)
-    page.get_by_role("link", name="Proposals").click()
+    page.get_by_role("link", name="Review queue").click()
     expect(page.locator("article.proposal")).to_have_count(2)
     page.get_by_label("Kind").select_option("persona")
     card = page.locator("article.proposal")

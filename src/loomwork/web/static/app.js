@@ -59,7 +59,7 @@ async function signedIn(who) {
     showSignIn();
   } }, "Sign out");
   document.getElementById("nav").replaceChildren(
-    ...links, h("a", { href: "#/proposals" }, "Proposals"),
+    ...links, h("a", { href: "#/proposals" }, "Review queue"),
     // Every person signed in manages their own keys (agents cannot sign in).
     h("a", { href: "#/keys" }, "Keys and agents"),
     who.role === "admin" ? h("a", { href: "#/webhooks" }, "Webhooks") : null,
