@@ -5,7 +5,9 @@ PostgreSQL (`kind` x `dialect`), and the draft tests on both draft routes (the
 v5 PATCH route and the kind's legacy POST route). Field names come from the
 kind's declaration; the values are plain text, since every kind has a name, a
 description, flags and departments. What is truly special about one kind lives
-in that kind's own tests (test_persona_*.py).
+in that kind's own tests (test_tool_rules.py, test_model_flag_rules.py). The same
+rules in depth, through the persona kind: test_draft_patches.py,
+test_artifact_operations.py, test_search.py, test_docs.py, test_csv_export_import.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
-"""Persona CSV export, download and import (API.md sections 2 and 5), through HTTP and the CLI.
+"""CSV export, download and import (API.md sections 2 and 5), through HTTP and the CLI.
+
+The rules are the engine's (engine/transfer.py), the same for every kind; they run through the persona kind,
+so the columns here are the persona's. test_kind_generic.py round-trips every kind, test_export_snapshot.py
+checks that an export reads one moment's data while writers carry on.
 
 Every test names the rule it checks and runs on SQLite and PostgreSQL (through
 the `api` / `make_api` fixtures, which take `dialect`); the CLI test runs on a
-SQLite file only. The format: one row per persona, the columns `import_fields`
+SQLite file only. The format: one row per artifact, the columns `import_fields`
 names, RFC 4180 quoting, multiple values joined with "; " (a "\\" or ";" inside a
 value escaped by a backslash), flags as `type=value`, and a cell a spreadsheet
 would run (=, +, -, @, tab, CR, LF) or one starting with "'" prefixed with "'".
@@ -237,7 +241,7 @@ def test_an_upload_is_404_for_another_group_and_an_unknown_id_and_401_without_a_
     assert download(api, upload_id).status_code == 200
 
 
-def test_export_uses_the_search_filters_and_persona_id_exports_one(api, make_api):
+def test_export_uses_the_search_filters_and_an_artifact_id_exports_one(api, make_api):
     ada, grace, bob = create_all(
         api,
         [
@@ -411,7 +415,7 @@ def test_import_removes_exactly_one_leading_apostrophe(api):
 # --- round trips -------------------------------------------------------------------------------------------
 
 
-def test_export_then_import_into_an_empty_group_reproduces_every_persona(api, make_api):
+def test_export_then_import_into_an_empty_group_reproduces_every_artifact(api, make_api):
     """Ids are unique across the database, so another group gets new ids; everything else is identical.
     (Ids are kept where they are free: see the delete-and-reimport test and the CLI test into a new database.)"""
     ids = create_tricky(api)
@@ -434,7 +438,7 @@ def test_export_then_import_into_an_empty_group_reproduces_every_persona(api, ma
     assert without_ids(again) == without_ids(text)
 
 
-def test_export_then_import_restores_deleted_personas_exactly_with_their_ids(api):
+def test_export_then_import_restores_deleted_artifacts_exactly_with_their_ids(api):
     ids = create_tricky(api)
     before = {persona_id: form(api, persona_id) for persona_id in ids}
     _answer, text = export_text(api)
@@ -603,7 +607,7 @@ def test_import_needs_an_editor_and_refuses_agents(api, make_api):
     assert import_ok(api, data)["created"] == 1
 
 
-def test_import_of_a_row_naming_another_groups_persona_does_not_touch_it(api, make_api):
+def test_import_of_a_row_naming_another_groups_artifact_does_not_touch_it(api, make_api):
     other = make_api("editor", "other")
     foreign = other.create(KIND, name="Theirs")
 
@@ -663,7 +667,7 @@ def seeded_file(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) ->
     return f"sqlite:///{tmp_path / 'cli.sqlite3'}", out
 
 
-def test_cli_export_then_import_into_another_group_creates_every_persona(seeded_file, tmp_path):
+def test_cli_export_then_import_into_another_group_creates_every_artifact(seeded_file, tmp_path):
     url, out = seeded_file
 
     done = cli(tmp_path, "import", "personas", str(out), "--database-url", url, "--group", "copy")

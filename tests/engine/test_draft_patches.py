@@ -1,10 +1,14 @@
-"""Persona draft patches (API.md section 4), through HTTP, on SQLite and PostgreSQL.
+"""Draft patches (API.md section 4) in depth, through HTTP, on SQLite and PostgreSQL.
 
 Every rule of the draft patch has a test here that fails when the rule breaks:
 the response contract, both routes, the field rules in their order, failing
 patches that leave nothing behind, the journal, a constant statement count,
 soft proposals and acks, replay, edit drafts and commits, the drafts list and
-the roles. Concurrency lives in test_draft_concurrency.py.
+the roles. The rules are the engine's, the same for every kind; they run through
+the persona kind (and its seed 000 legacy route `/persona/draft`), whose slots
+cover every shape of slot. test_kind_generic.py runs the main rules over every
+kind, test_form_rules.py the field rules without a database, and
+test_draft_concurrency.py the version checks under real concurrency.
 """
 
 from __future__ import annotations
@@ -263,7 +267,7 @@ def test_multiple_slot_unknown_id_is_not_found(api):
 # --- rule 5: flags -----------------------------------------------------------------------------------------
 
 
-def test_flag_ids_replace_and_active_resolves_to_the_persona_active_flag(api, db):
+def test_flag_ids_replace_and_active_resolves_to_the_kinds_active_flag(api, db):
     flags = catalog_flags(api)
     true_id, false_id = flags[("persona_active", "true")], flags[("persona_active", "false")]
     (gold,) = add_flags(db, api, {"type": "tier", "value": "gold"})
@@ -671,7 +675,7 @@ def test_retried_new_draft_patch_makes_one_draft(api, db):
 # --- edit drafts and commits -------------------------------------------------------------------------------
 
 
-def test_edit_draft_starts_from_the_persona_and_get_shows_the_draft(api):
+def test_edit_draft_starts_from_the_artifact_and_get_shows_the_draft(api):
     persona_id = api.create("personas", name="Ada", description="Old", departments=["Sales"])
     made = ok(api, {"persona_id": persona_id, "description": "New"})
     state = made["form_state"]
@@ -707,7 +711,7 @@ def test_update_with_an_edit_draft_commits_it(api):
     assert listed[draft_id]["status"] == "committed"
 
 
-def test_create_with_a_new_draft_makes_the_persona(api):
+def test_create_with_a_new_draft_makes_the_artifact(api):
     draft_id = ok(api, {"name": "Nova", "voices": ["Alto"], "departments": ["Ops"]})["draft_id"]
 
     (result,) = api.ok("personas", "create", {"personas": [{"draft_id": draft_id}]})["results"]
@@ -721,7 +725,7 @@ def test_create_with_a_new_draft_makes_the_persona(api):
     error(api, {"input_draft_id": draft_id, "name": "Again"}, 409, "draft_committed", route="legacy")
 
 
-def test_patching_a_draft_whose_persona_was_deleted_is_artifact_gone(api, db):
+def test_patching_a_draft_whose_artifact_was_deleted_is_artifact_gone(api, db):
     persona_id = api.create("personas", name="Ada")
     draft_id = ok(api, {"persona_id": persona_id, "description": "New"})["draft_id"]
     (deleted,) = api.ok("personas", "delete", {"persona_ids": [persona_id]})["results"]

@@ -1,9 +1,13 @@
-"""Persona create, update, get, duplicate and delete (API.md sections 3, 5 and 6), through HTTP.
+"""Artifact create, update, get, duplicate and delete (API.md sections 3, 5 and 6), and the request
+errors every operation shares, through HTTP.
 
 Every test names the rule it checks and runs on SQLite and PostgreSQL (through
-the `api` / `client` fixtures, which take `dialect`). Draft patches live in
-test_persona_drafts.py; the same field rules are checked here through the bulk
-create and update routes, which share `apply_patch` with drafts.
+the `api` / `client` fixtures, which take `dialect`). The rules are the engine's,
+run through the persona kind; the few truly persona-specific tests are those of
+the slots only personas have: colors, icons (and their `*_show_selected`
+spellings) and the `parameters` derived from the instructions' variables. Draft
+patches live in test_draft_patches.py; the same field rules are checked here
+through the bulk create and update routes, which share `apply_patch` with drafts.
 """
 
 from __future__ import annotations
@@ -421,7 +425,7 @@ def test_text_of_exactly_ten_thousand_characters_is_accepted_after_trimming(api)
 # --- flags -------------------------------------------------------------------------------------------------
 
 
-def test_active_resolves_to_the_persona_active_flag_and_replaces_the_previous_one(api, db):
+def test_active_resolves_to_the_kinds_active_flag_and_replaces_the_previous_one(api, db):
     catalog = catalog_flags(api)
     flags_before = resource_count(db, "flag")
     (tier_gold,) = add_flags(db, api, {"type": "tier", "value": "gold"})
@@ -439,7 +443,7 @@ def test_active_resolves_to_the_persona_active_flag_and_replaces_the_previous_on
     assert resource_count(db, "flag") == flags_before + 1
 
 
-def test_active_wins_over_a_persona_active_flag_in_flag_ids(api):
+def test_active_wins_over_the_kinds_active_flag_in_flag_ids(api):
     catalog = catalog_flags(api)
     persona_id = api.create(KIND, name="Ada", flag_ids=[catalog[("persona_active", "false")]], active=True)
     shown = view(api, persona_id=persona_id)
@@ -447,7 +451,7 @@ def test_active_wins_over_a_persona_active_flag_in_flag_ids(api):
     assert shown["flags"]["selected_ids"] == [catalog[("persona_active", "true")]]
 
 
-def test_a_persona_without_the_active_flag_has_active_null(api):
+def test_an_artifact_without_the_active_flag_has_active_null(api):
     persona_id = api.create(KIND, name="Ada")
     assert view(api, persona_id=persona_id)["active"] is None
 
@@ -466,7 +470,7 @@ def test_two_flags_of_one_type_fail_the_item_naming_flag_ids(api, db):
     assert view(api, persona_id=persona_id)["flags"]["selected_ids"] == [gold]
 
 
-def test_flags_section_lists_the_persona_active_flags_and_no_other_kinds(api):
+def test_flags_section_lists_the_kinds_own_active_flags_and_no_other_kinds(api):
     options = view(api)["flags"]["options"]
     types = {o["value"]["type"] for o in options}
     assert {(o["value"]["type"], o["value"]["value"]) for o in options} >= {
@@ -637,7 +641,7 @@ def test_expected_version_mismatch_fails_the_item_with_the_current_version(api, 
 # --- get ---------------------------------------------------------------------------------------------------
 
 
-def test_get_unknown_or_other_group_persona_is_404_not_found(api, make_api):
+def test_get_of_an_unknown_or_other_group_artifact_is_404_not_found(api, make_api):
     other = make_api(group="other")
     theirs = other.create(KIND, name="Eve")
     for persona_id in (new_id(), theirs):
@@ -874,7 +878,7 @@ def test_duplicate_copies_every_connection_under_a_copy_name(api, db):
     assert persona_count(db) == 2
 
 
-def test_duplicate_of_unknown_or_other_group_persona_is_404(api, make_api, db):
+def test_duplicate_of_an_unknown_or_other_group_artifact_is_404(api, make_api, db):
     theirs = make_api(group="other").create(KIND, name="Eve")
     for persona_id in (new_id(), theirs):
         assert_error(api.op(KIND, "duplicate", {"persona_id": persona_id}), 404, "not_found")
@@ -907,7 +911,7 @@ def test_bulk_delete_fails_unknown_ids_in_their_own_item_and_deletes_the_rest(ap
     assert count(db, Connection, Connection.artifact_id == uuid.UUID(ada)) == 0
 
 
-def test_a_deleted_persona_cannot_be_updated_or_duplicated(api):
+def test_a_deleted_artifact_cannot_be_updated_or_duplicated(api):
     persona_id = api.create(KIND, name="Ada")
     assert api.ok(KIND, "delete", {"persona_ids": [persona_id]})["results"][0]["success"]
 
