@@ -24,13 +24,13 @@ from loomwork.audit.router import build_audit_router
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine.proposals_router import build_proposals_router
-from loomwork.engine.router import ERROR_RESPONSES, build_router
-from loomwork.engine.schemas import ErrorBody
+from loomwork.engine.router import build_router
 from loomwork.errors import LoomworkError
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
 from loomwork.generation.router import build_settings_router
+from loomwork.http import ERROR_RESPONSES, ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with, has_valid_credentials
 from loomwork.identity.router import build_identity_router
 from loomwork.kinds import ARTIFACT_KINDS

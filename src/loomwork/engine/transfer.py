@@ -30,10 +30,11 @@ from sqlalchemy.orm import Session
 
 from loomwork import uploads
 from loomwork.audit import service as audit
+from loomwork.bulk_items import run_items
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
 from loomwork.engine import revisions, search
-from loomwork.engine.artifacts import create_item, run_items, update_item
+from loomwork.engine.artifacts import create_item, update_item
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact, Connection, Label, Revision
 from loomwork.engine.repository import find_artifact, get_artifact, id_taken

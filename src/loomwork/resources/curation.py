@@ -14,9 +14,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
+from loomwork.bulk_items import run_items
 from loomwork.db import tallies
 from loomwork.db.dialect import escape_like, fold, fold_text
-from loomwork.engine.artifacts import run_items
 from loomwork.errors import Conflict, NotFound
 from loomwork.identity.service import Principal
 from loomwork.resources import service, usage

@@ -11,9 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, create_model
 
-from loomwork.engine.artifacts import MAX_BULK_ITEMS
-from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import Int, RequestModel, SearchText
+from loomwork.http import ERROR_RESPONSES, MAX_BULK_ITEMS, Int, RequestModel, SearchText
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.resources import curation
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind

@@ -17,8 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from loomwork.audit import service as audit
 from loomwork.engine.drafts import form_state_view, load_draft
 from loomwork.engine.repository import get_artifact
-from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.errors import Forbidden, NotFound
+from loomwork.http import ERROR_RESPONSES
 from loomwork.identity.dependencies import Caller, caller_with, session_cookie
 from loomwork.kinds import KINDS_BY_PLURAL
 from loomwork.web import forms, sessions
