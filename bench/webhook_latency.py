@@ -31,7 +31,7 @@ from loomwork.db.migrate import upgrade
 from loomwork.events import outbox, webhooks
 from loomwork.identity import service as identity
 from loomwork.identity.models import Profile
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import secrets
 
 SECRET = "bench-secret-for-webhook-latency"

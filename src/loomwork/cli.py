@@ -13,6 +13,7 @@ from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.errors import LoomworkError
 from loomwork.identity import service as identity
+from loomwork.principal import ROLES, Principal
 from loomwork.resources import secrets
 
 app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
@@ -295,7 +296,7 @@ def keys_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key; the key is printed alone on the last line."""
-    allowed = identity.AGENT_ROLES if agent else identity.ROLES
+    allowed = identity.AGENT_ROLES if agent else ROLES
     if role not in allowed:
         console.print(
             f"[red]--role must be one of {', '.join(allowed)}, not {role!r}"
@@ -341,7 +342,7 @@ def _cli_principal(session, group_id):  # noqa: ANN001, ANN202
 
     group_row = session.get(Group, group_id)
     profile = identity.ensure_profile(session, group_row, "cli", "admin")
-    return identity.Principal(profile.id, group_row.id, profile.name, profile.role)
+    return Principal(profile.id, group_row.id, profile.name, profile.role)
 
 
 @keys_app.command("list")
@@ -362,7 +363,7 @@ def keys_list(
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Group.id).where(Group.name == group))
         # Listing writes nothing: an admin's view of the group, for no profile in particular.
-        reader = identity.Principal(uuid.UUID(int=0), group_id, "cli", "admin") if group_id else None
+        reader = Principal(uuid.UUID(int=0), group_id, "cli", "admin") if group_id else None
         keys = management.search_keys(session, reader, None, True)["keys"] if reader else None
     db.dispose()
     if keys is None:
@@ -470,7 +471,7 @@ def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
     with db.transaction(write=True) as session:
         group_row = identity.ensure_group(session, group)
         profile = identity.ensure_profile(session, group_row, "cli", "admin")
-        principal = identity.Principal(profile.id, group_row.id, profile.name, profile.role)
+        principal = Principal(profile.id, group_row.id, profile.name, profile.role)
     return artifact_kind, db, principal
 
 

@@ -21,7 +21,7 @@ from loomwork.db.base import utcnow
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState
 from loomwork.errors import Invalid
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 
 PENDING = "loomwork.audit.pending"

@@ -30,7 +30,7 @@ from loomwork.engine.repository import (
 )
 from loomwork.errors import Invalid, version_conflict
 from loomwork.events import outbox
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS
 

@@ -32,7 +32,7 @@ from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch_with, referenced_ids, with_aliases_resolved
 from loomwork.engine.repository import ArtifactRow, insert_artifacts, insert_states
 from loomwork.errors import LoomworkError
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources.planned import NeedsOwnTransaction, PlannedResolver
 from loomwork.resources.service import normalise_value
 

@@ -39,7 +39,7 @@ from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact, Connection, Label, Revision
 from loomwork.engine.repository import find_artifact, get_artifact, id_taken
 from loomwork.errors import Invalid
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
 from loomwork.resources.models import Resource
 from loomwork.resources.service import load as load_resources

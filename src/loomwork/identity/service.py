@@ -6,55 +6,21 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
-from loomwork.errors import Forbidden, Invalid, Unauthenticated
+from loomwork.errors import Invalid, Unauthenticated
 from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile
 from loomwork.keyring import Keyring
+from loomwork.principal import ROLES, Principal
 from loomwork.resources.catalog import seed_group_catalog
 
-ROLES = ("viewer", "editor", "admin")
 AGENT_ROLES = ("viewer", "editor")
 KEY_PREFIX = "lw_"
 SHOWN_PREFIX_CHARS = 12  # a key's first characters, enough for a person to recognise it
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller of one request: a profile, its group and role, whether an AI agent speaks (an agent
-    profile's key, or X-MCP on a person's), and the key it came with (None for the command line)."""
-
-    profile_id: uuid.UUID
-    group_id: uuid.UUID
-    name: str
-    role: str
-    via_agent: bool = False
-    profile_type: str = "person"
-    key_id: uuid.UUID | None = None
-
-    def __post_init__(self) -> None:
-        # An agent profile speaks as an agent whatever built this principal: no header, cookie or field undoes it.
-        if self.profile_type == "agent":
-            object.__setattr__(self, "via_agent", True)
-
-    def has_role(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
-
-    def require_role(self, role: str, action: str) -> None:
-        if not self.has_role(role):
-            raise Forbidden(f"To {action} you need the {role} role; your role is {self.role}.")
-
-    def refuse_agent(self, action: str) -> None:
-        if self.via_agent:
-            raise Forbidden(
-                f"AI agents (X-MCP callers) cannot {action}; they can only propose draft changes for a person to accept.",
-                code="agent_refused",
-            )
 
 
 def as_keyring(secret_key: bytes | Keyring) -> Keyring:

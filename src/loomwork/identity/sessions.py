@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from loomwork.db.base import utcnow
 from loomwork.errors import Forbidden, Unauthenticated
 from loomwork.identity.models import ApiKey, Profile, WebSession
-from loomwork.identity.service import Principal, as_keyring, authenticate, key_is_live
+from loomwork.identity.service import as_keyring, authenticate, key_is_live
 from loomwork.keyring import Keyring
+from loomwork.principal import Principal
 
 COOKIE = "lw_session"
 CSRF_HEADER = "X-CSRF-Token"

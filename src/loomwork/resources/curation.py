@@ -18,7 +18,7 @@ from loomwork.bulk_items import run_items
 from loomwork.db import tallies
 from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.errors import Conflict, NotFound
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service, usage
 from loomwork.resources.kinds import ResourceKind
 from loomwork.resources.models import Resource
