@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loomwork import __version__, ops, uploads
 from loomwork.audit.router import build_audit_router
+from loomwork.catalog.router import build_resource_routers
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine.proposals_router import build_proposals_router
@@ -37,7 +38,6 @@ from loomwork.kinds import ARTIFACT_KINDS, hidden_flag_types
 from loomwork.mcp.server import mount_streamable_http
 from loomwork.openapi_links import add_links
 from loomwork.resources import secrets
-from loomwork.resources.router import build_resource_routers
 from loomwork.web.router import mount_web
 
 HTTP_CODES = {

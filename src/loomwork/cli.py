@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from loomwork import groups
 from loomwork.config import ADMIN_KEY_FILE, Settings, load_settings, write_private_file
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
@@ -62,7 +63,7 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
     with db.transaction(write=True) as session:
         if identity.has_any_group(session):
             return None
-        return identity.create_group_key(session, settings.keyring, "default", "admin", "admin")
+        return groups.create_group_key(session, settings.keyring, "default", "admin", "admin")
 
 
 WORKER_HEALTHCHECK_SECONDS = 30
@@ -320,7 +321,7 @@ def keys_create(
     settings, db = _migrated(database_url)
     try:
         with db.transaction(write=True) as session:
-            group_row = identity.ensure_group(session, group.strip())
+            group_row = groups.ensure_group(session, group.strip())
             if agent:
                 profile = identity.ensure_agent(session, group_row, name.strip(), role, sponsor.strip())
             else:
@@ -469,7 +470,7 @@ def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
     artifact_kind = _kind(kind)
     _settings, db = _migrated(database_url)
     with db.transaction(write=True) as session:
-        group_row = identity.ensure_group(session, group)
+        group_row = groups.ensure_group(session, group)
         profile = identity.ensure_profile(session, group_row, "cli", "admin")
         principal = Principal(profile.id, group_row.id, profile.name, profile.role)
     return artifact_kind, db, principal

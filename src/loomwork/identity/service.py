@@ -16,7 +16,6 @@ from loomwork.errors import Invalid, Unauthenticated
 from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile
 from loomwork.keyring import Keyring
 from loomwork.principal import ROLES, Principal
-from loomwork.resources.catalog import seed_group_catalog
 
 AGENT_ROLES = ("viewer", "editor")
 KEY_PREFIX = "lw_"
@@ -27,13 +26,15 @@ def as_keyring(secret_key: bytes | Keyring) -> Keyring:
     return secret_key if isinstance(secret_key, Keyring) else Keyring(secret_key)
 
 
-def ensure_group(session: Session, name: str) -> Group:
-    group = session.scalar(select(Group).where(Group.name == name))
-    if group is None:
-        group = Group(id=uuid.uuid4(), name=name)
-        session.add(group)
-        session.flush()
-        seed_group_catalog(session, group.id)
+def find_group(session: Session, name: str) -> Group | None:
+    return session.scalar(select(Group).where(Group.name == name))
+
+
+def add_group(session: Session, name: str) -> Group:
+    """An empty group; `loomwork.groups.ensure_group` is how a group is made with its starter catalog."""
+    group = Group(id=uuid.uuid4(), name=name)
+    session.add(group)
+    session.flush()
     return group
 
 
@@ -73,10 +74,6 @@ def issue_key(
 
 def create_key(session: Session, secret_key: bytes, profile: Profile, name: str = "") -> str:
     return issue_key(session, secret_key, profile, name)[1]
-
-
-def create_group_key(session: Session, secret_key: bytes | Keyring, group: str, name: str, role: str) -> str:
-    return create_key(session, secret_key, ensure_profile(session, ensure_group(session, group), name, role))
 
 
 def ensure_agent(session: Session, group: Group, name: str, role: str, sponsor_name: str) -> Profile:
