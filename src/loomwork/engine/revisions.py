@@ -189,7 +189,7 @@ def labels_of(session: Session, artifact_id: uuid.UUID) -> dict[str, int]:
     rows = session.execute(
         select(Label.name, Label.version).where(Label.artifact_id == artifact_id).order_by(Label.name)
     )
-    return dict(rows)
+    return dict(rows.all())
 
 
 def metadata(found: Revision) -> dict[str, Any]:

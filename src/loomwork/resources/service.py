@@ -199,7 +199,7 @@ def ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[st
             Resource.group_id == group_id, Resource.kind == kind, Resource.value_hash.in_(hashes)
         )
     )
-    return dict(rows)
+    return dict(rows.all())
 
 
 def _load(session: Session, *conditions: Any) -> dict[uuid.UUID, ResourceValue]:
