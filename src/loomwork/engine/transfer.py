@@ -334,7 +334,7 @@ def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
                 item[col.slot.id_field] = ids if col.multiple else (ids[0] if ids else None)
             elif col.multiple:
                 item[col.slot.id_field] = []
-                item[col.slot.values_field] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
+                item[col.slot.append_values_field] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
             else:
                 item[col.slot.value_field] = col.slot.resource_kind.from_cell(cell) if cell != "" else None
         except RejectedValue as exc:
