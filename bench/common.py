@@ -11,12 +11,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from loomwork import groups
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.demo import DemoSeeder
-from loomwork.identity import service as identity
 from loomwork.kinds.persona import PERSONA
 
 SECRET = b"bench-secret"
@@ -44,7 +44,7 @@ def prepared(args: argparse.Namespace) -> tuple[Database, TestClient, dict[str, 
         f"data: {args.personas:,} personas in {db.dialect} (seeding/checking took {time.perf_counter() - started:.1f} s)"
     )
     with db.transaction(write=True) as session:
-        key = identity.create_group_key(session, SECRET, "default", "bench", "admin")
+        key = groups.create_group_key(session, SECRET, "default", "bench", "admin")
     client = TestClient(create_app(Settings(args.database_url, Path(tempfile.gettempdir()), SECRET), db))
     return db, client, {"X-Api-Key": key}
 

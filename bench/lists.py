@@ -25,12 +25,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from loomwork import groups
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.demo import DemoSeeder
-from loomwork.identity import service as identity
 from loomwork.kinds.persona import PERSONA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def prepared(url: str, personas: int) -> tuple[Database, TestClient, dict[str, s
     DemoSeeder(db, "default").seed(PERSONA, personas)  # a no-op for rows already there
     print(f"{personas:,} personas in {url} (seeded or checked in {time.perf_counter() - started:.0f} s)", flush=True)
     with db.transaction(write=True) as session:
-        key = identity.create_group_key(session, SECRET, "default", "bench-lists", "admin")
+        key = groups.create_group_key(session, SECRET, "default", "bench-lists", "admin")
     client = TestClient(create_app(Settings(url, Path(tempfile.gettempdir()), SECRET), db))
     return db, client, {"X-Api-Key": key}
 

@@ -26,12 +26,12 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from loomwork import groups
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.events import outbox, webhooks
-from loomwork.identity import service as identity
 from loomwork.identity.models import Profile
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import secrets
 
 SECRET = "bench-secret-for-webhook-latency"
@@ -84,7 +84,7 @@ def main() -> None:
     os.environ["LOOMWORK_ALLOW_PRIVATE_URLS"] = "1"
     server, arrived = receiver()
     with db.transaction(write=True) as session:
-        identity.create_group_key(session, SECRET.encode(), "bench", "bench-admin", "admin")
+        groups.create_group_key(session, SECRET.encode(), "bench", "bench-admin", "admin")
         profile = session.query(Profile).one()
         principal = Principal(profile.id, profile.group_id, profile.name, "admin")
         webhooks.create(

@@ -24,12 +24,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from loomwork import groups
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.all_models import metadata
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
-from loomwork.identity import service as identity
 
 POSTGRES_URL = os.environ.get("LOOMWORK_TEST_POSTGRES_URL")
 TEST_SECRET = b"test-secret-key-for-hashing-and-encryption"
@@ -132,7 +132,7 @@ def client(shared_client: TestClient, settings: Settings, db: Database) -> TestC
 
 def make_key(db: Database, group: str, name: str, role: str) -> str:
     with db.transaction(write=True) as session:
-        return identity.create_group_key(session, TEST_SECRET, group, name, role)
+        return groups.create_group_key(session, TEST_SECRET, group, name, role)
 
 
 def run_async(function: Any, *args: Any) -> Any:

@@ -21,23 +21,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loomwork import __version__, ops, uploads
 from loomwork.audit.router import build_audit_router
+from loomwork.catalog.router import build_resource_routers
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine.proposals_router import build_proposals_router
-from loomwork.engine.router import ERROR_RESPONSES, build_router
-from loomwork.engine.schemas import ErrorBody
+from loomwork.engine.router import build_router
 from loomwork.errors import LoomworkError
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
 from loomwork.generation.router import build_settings_router
+from loomwork.http import ERROR_RESPONSES, ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with, has_valid_credentials
 from loomwork.identity.router import build_identity_router
-from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.kinds import ARTIFACT_KINDS, hidden_flag_types
 from loomwork.mcp.server import mount_streamable_http
 from loomwork.openapi_links import add_links
 from loomwork.resources import secrets
-from loomwork.resources.router import build_resource_routers
 from loomwork.web.router import mount_web
 
 HTTP_CODES = {
@@ -233,11 +233,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     ops.install(app, db)  # request ids, the access log, metrics, and traces when OTEL_* asks
 
-    every_kinds_flag_types = tuple(t for kind in ARTIFACT_KINDS for t in kind.own_flag_types)
     for kind in ARTIFACT_KINDS:
-        # Another kind's catalog flags (tool_active, eval_role) are no option in this kind's flags section.
-        hidden = tuple(t for t in every_kinds_flag_types if t not in kind.own_flag_types)
-        app.include_router(build_router(kind, hidden))
+        app.include_router(build_router(kind, hidden_flag_types(kind)))
     for router in build_resource_routers():
         app.include_router(router)
     app.include_router(build_audit_router())

@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from loomwork import groups
 from loomwork.config import ADMIN_KEY_FILE, Settings, load_settings, write_private_file
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.errors import LoomworkError
 from loomwork.identity import service as identity
+from loomwork.principal import ROLES, Principal
 from loomwork.resources import secrets
 
 app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
@@ -61,7 +63,7 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
     with db.transaction(write=True) as session:
         if identity.has_any_group(session):
             return None
-        return identity.create_group_key(session, settings.keyring, "default", "admin", "admin")
+        return groups.create_group_key(session, settings.keyring, "default", "admin", "admin")
 
 
 WORKER_HEALTHCHECK_SECONDS = 30
@@ -295,7 +297,7 @@ def keys_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key; the key is printed alone on the last line."""
-    allowed = identity.AGENT_ROLES if agent else identity.ROLES
+    allowed = identity.AGENT_ROLES if agent else ROLES
     if role not in allowed:
         console.print(
             f"[red]--role must be one of {', '.join(allowed)}, not {role!r}"
@@ -319,7 +321,7 @@ def keys_create(
     settings, db = _migrated(database_url)
     try:
         with db.transaction(write=True) as session:
-            group_row = identity.ensure_group(session, group.strip())
+            group_row = groups.ensure_group(session, group.strip())
             if agent:
                 profile = identity.ensure_agent(session, group_row, name.strip(), role, sponsor.strip())
             else:
@@ -341,7 +343,7 @@ def _cli_principal(session, group_id):  # noqa: ANN001, ANN202
 
     group_row = session.get(Group, group_id)
     profile = identity.ensure_profile(session, group_row, "cli", "admin")
-    return identity.Principal(profile.id, group_row.id, profile.name, profile.role)
+    return Principal(profile.id, group_row.id, profile.name, profile.role)
 
 
 @keys_app.command("list")
@@ -362,7 +364,7 @@ def keys_list(
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Group.id).where(Group.name == group))
         # Listing writes nothing: an admin's view of the group, for no profile in particular.
-        reader = identity.Principal(uuid.UUID(int=0), group_id, "cli", "admin") if group_id else None
+        reader = Principal(uuid.UUID(int=0), group_id, "cli", "admin") if group_id else None
         keys = management.search_keys(session, reader, None, True)["keys"] if reader else None
     db.dispose()
     if keys is None:
@@ -468,9 +470,9 @@ def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
     artifact_kind = _kind(kind)
     _settings, db = _migrated(database_url)
     with db.transaction(write=True) as session:
-        group_row = identity.ensure_group(session, group)
+        group_row = groups.ensure_group(session, group)
         profile = identity.ensure_profile(session, group_row, "cli", "admin")
-        principal = identity.Principal(profile.id, group_row.id, profile.name, profile.role)
+        principal = Principal(profile.id, group_row.id, profile.name, profile.role)
     return artifact_kind, db, principal
 
 

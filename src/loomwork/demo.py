@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from loomwork import groups
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
 from loomwork.db.dialect import insert_ignoring_conflicts
 from loomwork.engine import search
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact, Connection
-from loomwork.identity import service as identity
 from loomwork.resources import service
 from loomwork.resources.kinds import ARG_TYPES, RESOURCE_KINDS
 from loomwork.resources.models import Resource
@@ -124,7 +124,7 @@ class DemoSeeder:
         self.rng = random.Random(SEED)
         self.vocabulary = _vocabulary(self.rng)
         with db.transaction(write=True) as session:
-            self.group_id = identity.ensure_group(session, group_name).id
+            self.group_id = groups.ensure_group(session, group_name).id
         self.pools: dict[str, list[uuid.UUID]] = {}
 
     def _id(self, *parts: Any) -> uuid.UUID:

@@ -23,8 +23,8 @@ from loomwork.audit.models import AuditEvent
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.errors import Conflict
 from loomwork.identity.models import ApiKey, Profile
-from loomwork.identity.service import Principal
 from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.principal import Principal
 
 SEARCH = "/api/v5/audit/search"
 

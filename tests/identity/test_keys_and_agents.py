@@ -23,9 +23,8 @@ from conftest import Api, assert_error
 from loomwork.db.base import utcnow
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.operations import OPERATIONS
-from loomwork.identity.models import ApiKey
+from loomwork.identity.models import ApiKey, WebSession
 from loomwork.kinds import ARTIFACT_KINDS
-from loomwork.web.models import WebSession
 
 PROFILES, KEYS = "/api/v5/profiles", "/api/v5/keys"
 

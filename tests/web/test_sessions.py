@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 
 from conftest import Api, assert_error
 from loomwork.db.base import utcnow
+from loomwork.identity.models import WebSession
 from loomwork.kinds import ARTIFACT_KINDS
-from loomwork.web.models import WebSession
 
 SEARCH = "/api/v5/artifacts/personas/search"
 

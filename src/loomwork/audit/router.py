@@ -12,8 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from loomwork.audit import service
-from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import Int, RequestModel
+from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.kinds import ARTIFACT_KINDS
 

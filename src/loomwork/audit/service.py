@@ -10,18 +10,18 @@ events. An item whose savepoint rolls back takes its events with it (`forget_sin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit.models import AuditEvent
 from loomwork.db.base import utcnow
-from loomwork.engine.declaration import ArtifactKind, Slot
-from loomwork.engine.form import FormState
 from loomwork.errors import Invalid
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 
 PENDING = "loomwork.audit.pending"
@@ -30,15 +30,40 @@ LABEL_CHUNK = 5000  # ids per label query: a large import must stay under the da
 audit_table = AuditEvent.__table__
 
 
+# What the trail reads of an artifact kind and its states (the engine's ArtifactKind, Slot and FormState):
+# the engine records to audit, so audit names only what it needs and never imports the engine.
+class TrailSlot(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def many(self) -> bool: ...
+
+
+class TrailKind(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def slots(self) -> Sequence[TrailSlot]: ...
+
+
+class TrailState(Protocol):
+    @property
+    def pending(self) -> AbstractSet[uuid.UUID]: ...
+    def ids(self, key: str) -> list[uuid.UUID]: ...
+    def all_ids(self) -> set[uuid.UUID]: ...
+
+
 @dataclass
 class _Pending:
     """One event to write; an artifact's states become `changes` at write time, when every label
     of the request is loaded in one query."""
 
     row: dict[str, Any]
-    kind: ArtifactKind | None = None
-    before: FormState | None = None
-    after: FormState | None = None
+    kind: TrailKind | None = None
+    before: TrailState | None = None
+    after: TrailState | None = None
 
 
 def record(
@@ -58,10 +83,10 @@ def record_state(
     session: Session,
     principal: Principal,
     action: str,
-    kind: ArtifactKind,
+    kind: TrailKind,
     artifact_id: uuid.UUID,
-    before: FormState | None,
-    after: FormState | None,
+    before: TrailState | None,
+    after: TrailState | None,
     *,
     draft_id: uuid.UUID | None = None,
     **changes: Any,
@@ -152,12 +177,12 @@ def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
 # --- what changed -------------------------------------------------------------------------------------------
 
 
-def _field(slot: Slot) -> str:
+def _field(slot: TrailSlot) -> str:
     """The name a slot goes by in search items and get responses."""
     return slot.section if slot.many else slot.key
 
 
-def _shown(slot: Slot, state: FormState, labels: dict[uuid.UUID, str]) -> Any:
+def _shown(slot: TrailSlot, state: TrailState, labels: dict[uuid.UUID, str]) -> Any:
     values = [
         {"id": str(rid), "label": labels.get(rid), **({"pending": True} if rid in state.pending else {})}
         for rid in state.ids(slot.key)

@@ -10,6 +10,5 @@ from loomwork.events import models as _events  # noqa: F401
 from loomwork.generation import models as _generation  # noqa: F401
 from loomwork.identity import models as _identity  # noqa: F401
 from loomwork.resources import models as _resources  # noqa: F401
-from loomwork.web import models as _web  # noqa: F401
 
 metadata = Base.metadata

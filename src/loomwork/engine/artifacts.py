@@ -9,7 +9,6 @@ every kind; a failed item's event is forgotten with its savepoint.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -29,13 +28,11 @@ from loomwork.engine.repository import (
     load_state,
     write_state,
 )
-from loomwork.errors import Invalid, LoomworkError, version_conflict
+from loomwork.errors import Invalid, version_conflict
 from loomwork.events import outbox
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS
-
-MAX_BULK_ITEMS = 1000
 
 
 def require_complete(kind: ArtifactKind, state: FormState) -> None:
@@ -275,29 +272,3 @@ def rollback(
         session, principal, "rollback", kind, row.id, before, state, version=row.version, to_version=to_version
     )
     return row
-
-
-def run_items(
-    session: Session, items: Sequence[Any], operation: Callable[[Any], dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Run each item in its own savepoint: a failure rolls back that item only and is reported in its result."""
-    return [run_item(session, index, item, operation) for index, item in enumerate(items)]
-
-
-def run_item(session: Session, index: int, item: Any, operation: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    recorded = audit.mark(session)
-    try:
-        with session.begin_nested():
-            return succeeded(index, operation(item))
-    except LoomworkError as error:
-        audit.forget_since(session, recorded)  # the item changed nothing, so nothing happened to audit
-        return failed(index, error)
-
-
-def succeeded(index: int, outcome: dict[str, Any]) -> dict[str, Any]:
-    return {"index": index, "success": True, "code": None, "field": None, **outcome}
-
-
-def failed(index: int, error: LoomworkError) -> dict[str, Any]:
-    body = error.body()
-    return {"index": index, "success": False, "message": body.pop("detail"), **body}

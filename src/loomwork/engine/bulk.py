@@ -25,13 +25,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
+from loomwork.bulk_items import failed, run_item, succeeded
 from loomwork.engine import revisions, search
-from loomwork.engine.artifacts import create_item, failed, require_complete, run_item, succeeded
+from loomwork.engine.artifacts import create_item, require_complete
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch_with, referenced_ids, with_aliases_resolved
 from loomwork.engine.repository import ArtifactRow, insert_artifacts, insert_states
 from loomwork.errors import LoomworkError
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources.planned import NeedsOwnTransaction, PlannedResolver
 from loomwork.resources.service import normalise_value
 

@@ -17,7 +17,8 @@ class Slot:
 
     `key` is the stem of the request fields: a single slot is fed by `key_id`
     (select) and `key` (a value to create-or-find); a multiple slot by `key_ids`
-    (replace the selection) and `values_field` (values to create-or-find and append).
+    (replace the selection) and `append_values_field` (values to create-or-find and append).
+    `value_field` names whichever field takes values, as `id_field` names the one that takes ids.
     """
 
     key: str
@@ -25,7 +26,7 @@ class Slot:
     many: bool
     required: bool = False
     section: str = ""
-    values_field: str | None = None
+    append_values_field: str | None = None
     # A singular id field that appends one selection (`instruction_id`, persona `flag_id`).
     append_field: str | None = None
     # An older spelling of the ids field (`args_outputs_ids`); the canonical field wins when both come.
@@ -38,7 +39,7 @@ class Slot:
 
     @property
     def value_field(self) -> str | None:
-        return self.values_field if self.many else self.key
+        return self.append_values_field if self.many else self.key
 
     @property
     def resource_kind(self) -> ResourceKind:
@@ -79,7 +80,7 @@ def many(
         resource or key,
         many=True,
         section=plural,
-        values_field=plural if values == "" else values,
+        append_values_field=plural if values == "" else values,
         append_field=append,
         id_alias=alias,
         description=description,

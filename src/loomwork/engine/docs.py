@@ -12,7 +12,7 @@ from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact
 from loomwork.engine.operations import OPERATIONS
 from loomwork.engine.repository import get_artifact, load_state
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 
 

@@ -28,7 +28,7 @@ from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, NotFound, TooManyProposals, version_conflict
 from loomwork.events import outbox
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.planned import DryRunResolver

@@ -23,7 +23,7 @@ from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.engine.repository import load_states
 from loomwork.errors import LoomworkError, NotFound
 from loomwork.identity.models import Profile
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 
 STATUSES = ("waiting", "accepted", "rejected", "stale")

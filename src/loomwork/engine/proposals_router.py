@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, StrictBool
 
 from loomwork.engine import proposals
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import Int, RequestModel, build_draft_schemas
+from loomwork.engine.schemas import build_draft_schemas
+from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 
 MAX_REASON_CHARS = 2000

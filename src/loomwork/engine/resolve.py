@@ -28,7 +28,7 @@ from loomwork.engine.repository import get_artifact
 from loomwork.engine.revisions import ANNOUNCED, LABEL_PATTERN, LATEST, NOTIFY_CHANNEL, decode_state, load_revision
 from loomwork.engine.sections import argument_schemas, template_parameters
 from loomwork.errors import Conflict, Invalid, NotFound
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue
 

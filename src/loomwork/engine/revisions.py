@@ -26,7 +26,7 @@ from loomwork.engine.models import ChangeClock, Label, Revision
 from loomwork.engine.repository import ArtifactRow, get_artifact
 from loomwork.errors import Conflict, Invalid, NotFound
 from loomwork.events import outbox
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

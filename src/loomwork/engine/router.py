@@ -14,14 +14,13 @@ from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, Upl
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from loomwork.bulk_items import run_items
 from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, transfer
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
-    MAX_MESSAGE_CHARS,
     DocsRequest,
-    ErrorBody,
     ExportResponse,
     ImportResponse,
     KindSchemas,
@@ -35,14 +34,10 @@ from loomwork.engine.schemas import (
     build_search_schemas,
 )
 from loomwork.engine.sections import get_view
-from loomwork.errors import ERROR_STATUSES, Invalid, QuotaExceeded
+from loomwork.errors import Invalid, QuotaExceeded
 from loomwork.generation import service as generation
+from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with
-
-# Every route's error answers, derived from the error classes (one body model, a description per status).
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    error.status: {"model": ErrorBody, "description": error.meaning} for error in ERROR_STATUSES
-}
 
 
 def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIRouter:
@@ -118,7 +113,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def update(body: schemas.update_request, who: caller("update")) -> Any:
         def run(session: Any, items: list[dict[str, Any]]) -> list[Any]:  # each item in its own savepoint
             updated = answer("Updated")
-            return artifacts.run_items(
+            return run_items(
                 session, items, lambda item: updated(artifacts.update_item(session, kind, who.principal, item))
             )
 
@@ -144,7 +139,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
                 artifacts.delete_one(session, kind, who.principal, artifact_id)
                 return {"message": f"Deleted {kind.name}."}
 
-            results = artifacts.run_items(session, ids, delete_one)
+            results = run_items(session, ids, delete_one)
         for result, artifact_id in zip(results, ids):
             result[kind.id_field] = artifact_id
         return {"results": results}

@@ -44,7 +44,7 @@ from loomwork.engine.form import FormState, active_value
 from loomwork.engine.models import Artifact, Connection
 from loomwork.engine.repository import load_states
 from loomwork.engine.search_models import FTS_TABLE, SearchDocument
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.models import Resource
 from loomwork.resources.service import ResourceValue

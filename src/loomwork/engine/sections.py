@@ -17,7 +17,7 @@ from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState, active_value
 from loomwork.engine.models import Artifact
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import service
 from loomwork.resources.models import Resource
 from loomwork.resources.service import ResourceValue

@@ -30,15 +30,16 @@ from sqlalchemy.orm import Session
 
 from loomwork import uploads
 from loomwork.audit import service as audit
+from loomwork.bulk_items import run_items
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
 from loomwork.engine import revisions, search
-from loomwork.engine.artifacts import create_item, run_items, update_item
+from loomwork.engine.artifacts import create_item, update_item
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact, Connection, Label, Revision
 from loomwork.engine.repository import find_artifact, get_artifact, id_taken
 from loomwork.errors import Invalid
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
 from loomwork.resources.models import Resource
 from loomwork.resources.service import load as load_resources
@@ -333,7 +334,7 @@ def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
                 item[col.slot.id_field] = ids if col.multiple else (ids[0] if ids else None)
             elif col.multiple:
                 item[col.slot.id_field] = []
-                item[col.slot.values_field] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
+                item[col.slot.append_values_field] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
             else:
                 item[col.slot.value_field] = col.slot.resource_kind.from_cell(cell) if cell != "" else None
         except RejectedValue as exc:

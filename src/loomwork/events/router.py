@@ -13,10 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import Int, RequestModel
 from loomwork.events import outbox, webhooks
 from loomwork.events.notify import notifier_for
+from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.kinds import ARTIFACT_KINDS
 

@@ -25,7 +25,7 @@ from loomwork.db.base import utcnow
 from loomwork.errors import Invalid, NotFound
 from loomwork.events.models import Event, EventCursor, Webhook, WebhookAttempt, WebhookDelivery
 from loomwork.events.outbox import EVENT_TYPES, last_cursor
-from loomwork.identity.service import Principal
+from loomwork.principal import Principal
 from loomwork.resources import secrets
 from loomwork.urlsafety import check_url
 

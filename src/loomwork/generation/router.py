@@ -10,9 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import RequestModel
 from loomwork.generation import service
+from loomwork.http import ERROR_RESPONSES, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 
 

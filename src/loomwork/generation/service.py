@@ -30,8 +30,8 @@ from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
 from loomwork.generation.models import GroupSettings
 from loomwork.identity.models import Profile
-from loomwork.identity.service import Principal
 from loomwork.kinds.invocation import INVOCATION
+from loomwork.principal import Principal
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.service import ResourceValue

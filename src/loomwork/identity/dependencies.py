@@ -14,8 +14,9 @@ from starlette.datastructures import Headers
 from loomwork.config import Settings
 from loomwork.db.database import Database
 from loomwork.errors import Unauthenticated
-from loomwork.identity.service import Principal, authenticate, authenticate_key, record_key_use, store_rehash
-from loomwork.web import sessions
+from loomwork.identity import sessions
+from loomwork.identity.service import authenticate, authenticate_key, record_key_use, store_rehash
+from loomwork.principal import Principal
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Your Loomwork API key.")
 bearer = HTTPBearer(auto_error=False, description="Your Loomwork API key as a bearer token.")

@@ -19,8 +19,8 @@ from loomwork.db.base import utcnow
 from loomwork.errors import Conflict, Forbidden, Invalid, NotFound
 from loomwork.identity import service as identity
 from loomwork.identity.models import ApiKey, Profile
-from loomwork.identity.service import Principal
-from loomwork.web.sessions import end_sessions_of_keys
+from loomwork.identity.sessions import end_sessions_of_keys
+from loomwork.principal import Principal
 
 MAX_KEYS_LISTED = 1000
 

@@ -1,4 +1,4 @@
-"""Groups (tenants), the profiles in them and their API keys."""
+"""Groups (tenants), the profiles in them, their API keys and the pages' sign-in sessions."""
 
 from __future__ import annotations
 
@@ -54,3 +54,16 @@ class ApiKey(Base):
     # Whole minutes: written at most once a minute per key, so using a key stays a read.
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """The raw session id lives only in the browser's cookie; a stolen table cannot sign anyone in."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    # The key it was opened with: revoking that key ends the session.
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = created_at()
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

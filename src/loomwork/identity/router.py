@@ -12,9 +12,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from loomwork.engine.artifacts import MAX_BULK_ITEMS
-from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import Int, RequestModel
+from loomwork.http import ERROR_RESPONSES, MAX_BULK_ITEMS, Int, RequestModel
 from loomwork.identity import management
 from loomwork.identity.dependencies import Caller, caller_with
 

@@ -6,68 +6,35 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
-from loomwork.errors import Forbidden, Invalid, Unauthenticated
+from loomwork.errors import Invalid, Unauthenticated
 from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile
 from loomwork.keyring import Keyring
-from loomwork.resources.catalog import seed_group_catalog
+from loomwork.principal import ROLES, Principal
 
-ROLES = ("viewer", "editor", "admin")
 AGENT_ROLES = ("viewer", "editor")
 KEY_PREFIX = "lw_"
 SHOWN_PREFIX_CHARS = 12  # a key's first characters, enough for a person to recognise it
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller of one request: a profile, its group and role, whether an AI agent speaks (an agent
-    profile's key, or X-MCP on a person's), and the key it came with (None for the command line)."""
-
-    profile_id: uuid.UUID
-    group_id: uuid.UUID
-    name: str
-    role: str
-    via_agent: bool = False
-    profile_type: str = "person"
-    key_id: uuid.UUID | None = None
-
-    def __post_init__(self) -> None:
-        # An agent profile speaks as an agent whatever built this principal: no header, cookie or field undoes it.
-        if self.profile_type == "agent":
-            object.__setattr__(self, "via_agent", True)
-
-    def has_role(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
-
-    def require_role(self, role: str, action: str) -> None:
-        if not self.has_role(role):
-            raise Forbidden(f"To {action} you need the {role} role; your role is {self.role}.")
-
-    def refuse_agent(self, action: str) -> None:
-        if self.via_agent:
-            raise Forbidden(
-                f"AI agents (X-MCP callers) cannot {action}; they can only propose draft changes for a person to accept.",
-                code="agent_refused",
-            )
 
 
 def as_keyring(secret_key: bytes | Keyring) -> Keyring:
     return secret_key if isinstance(secret_key, Keyring) else Keyring(secret_key)
 
 
-def ensure_group(session: Session, name: str) -> Group:
-    group = session.scalar(select(Group).where(Group.name == name))
-    if group is None:
-        group = Group(id=uuid.uuid4(), name=name)
-        session.add(group)
-        session.flush()
-        seed_group_catalog(session, group.id)
+def find_group(session: Session, name: str) -> Group | None:
+    return session.scalar(select(Group).where(Group.name == name))
+
+
+def add_group(session: Session, name: str) -> Group:
+    """An empty group; `loomwork.groups.ensure_group` is how a group is made with its starter catalog."""
+    group = Group(id=uuid.uuid4(), name=name)
+    session.add(group)
+    session.flush()
     return group
 
 
@@ -107,10 +74,6 @@ def issue_key(
 
 def create_key(session: Session, secret_key: bytes, profile: Profile, name: str = "") -> str:
     return issue_key(session, secret_key, profile, name)[1]
-
-
-def create_group_key(session: Session, secret_key: bytes | Keyring, group: str, name: str, role: str) -> str:
-    return create_key(session, secret_key, ensure_profile(session, ensure_group(session, group), name, role))
 
 
 def ensure_agent(session: Session, group: Group, name: str, role: str, sponsor_name: str) -> Profile:

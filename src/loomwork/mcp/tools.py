@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from loomwork.catalog.router import ResourceSearchRequest
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
@@ -25,7 +26,6 @@ from loomwork.engine.schemas import (
 )
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources.kinds import RESOURCE_KINDS
-from loomwork.resources.router import ResourceSearchRequest
 
 WAITS_FOR_A_PERSON = (
     "The proposal is stored dormant in your draft: it changes nothing until a person accepts it "

@@ -17,11 +17,12 @@ from fastapi.staticfiles import StaticFiles
 from loomwork.audit import service as audit
 from loomwork.engine.drafts import form_state_view, load_draft
 from loomwork.engine.repository import get_artifact
-from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.errors import Forbidden, NotFound
+from loomwork.http import ERROR_RESPONSES
+from loomwork.identity import sessions
 from loomwork.identity.dependencies import Caller, caller_with, session_cookie
 from loomwork.kinds import KINDS_BY_PLURAL
-from loomwork.web import forms, sessions
+from loomwork.web import forms
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Everything the pages load comes from this server; icons are data: images, never markup in the page.

@@ -11,11 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, create_model
 
-from loomwork.engine.artifacts import MAX_BULK_ITEMS
-from loomwork.engine.router import ERROR_RESPONSES
-from loomwork.engine.schemas import Int, RequestModel, SearchText
+from loomwork.catalog import service as catalog
+from loomwork.http import ERROR_RESPONSES, MAX_BULK_ITEMS, Int, RequestModel, SearchText
 from loomwork.identity.dependencies import Caller, caller_with
-from loomwork.resources import curation
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 
 
@@ -132,24 +130,24 @@ def build_resource_router(kind: ResourceKind) -> APIRouter:
     def search(who: viewer, body: ResourceSearchRequest | None = None) -> Any:
         body = body or ResourceSearchRequest()
         with who.db.transaction(write=False) as session:
-            return curation.search(
+            return catalog.search(
                 session, kind, who.principal, body.search, body.page_size or 25, body.page_offset or 0
             )
 
     @route("create", CreateResults, f"Create {kind.plural} in bulk; each value is validated, normalised and deduped.")
     def create(body: create_request, who: editor) -> Any:
         with who.db.transaction(write=True) as session:
-            return curation.create(session, kind, who.principal, getattr(body, kind.plural))
+            return catalog.create(session, kind, who.principal, getattr(body, kind.plural))
 
     @route("get", ResourceWithUsers, f"One {kind.name} and every artifact, draft and resource that uses it.")
     def get(body: ResourceGetRequest, who: viewer) -> Any:
         with who.db.transaction(write=False) as session:
-            return curation.get(session, kind, who.principal, body.id)
+            return catalog.get(session, kind, who.principal, body.id)
 
     @route("delete", DeleteResults, f"Delete {kind.plural} in bulk; one still in use fails with in_use.")
     def delete(body: ResourceDeleteRequest, who: editor) -> Any:
         with who.db.transaction(write=True) as session:
-            return curation.delete_many(session, kind, who.principal, body.ids)
+            return catalog.delete_many(session, kind, who.principal, body.ids)
 
     return router
 

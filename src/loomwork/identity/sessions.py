@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
 from loomwork.errors import Forbidden, Unauthenticated
-from loomwork.identity.models import ApiKey, Profile
-from loomwork.identity.service import Principal, as_keyring, authenticate, key_is_live
+from loomwork.identity.models import ApiKey, Profile, WebSession
+from loomwork.identity.service import as_keyring, authenticate, key_is_live
 from loomwork.keyring import Keyring
-from loomwork.web.models import WebSession
+from loomwork.principal import Principal
 
 COOKIE = "lw_session"
 CSRF_HEADER = "X-CSRF-Token"

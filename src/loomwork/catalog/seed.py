@@ -6,14 +6,13 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.resources import service
 from loomwork.resources.kinds import RESOURCE_KINDS
 
 
 def seed_group_catalog(session: Session, group_id: uuid.UUID) -> None:
     """Each artifact kind's `K_active` flag (true, false) and the flag types its forms use (eval_role, ...)."""
-    from loomwork.kinds import ARTIFACT_KINDS  # the kinds import the engine, which imports resources
-
     flags = [
         {"type": flag_type, "value": value}
         for kind in ARTIFACT_KINDS

@@ -14,12 +14,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
+from loomwork.bulk_items import run_items
+from loomwork.catalog import usage
 from loomwork.db import tallies
 from loomwork.db.dialect import escape_like, fold, fold_text
-from loomwork.engine.artifacts import run_items
 from loomwork.errors import Conflict, NotFound
-from loomwork.identity.service import Principal
-from loomwork.resources import service, usage
+from loomwork.principal import Principal
+from loomwork.resources import service
 from loomwork.resources.kinds import ResourceKind
 from loomwork.resources.models import Resource
 
