@@ -59,16 +59,16 @@ def config_of(session: Session, kind: ArtifactKind, group_id: uuid.UUID, state: 
         elif slot.key not in folded:
             config[slot.section if slot.many else slot.key] = shown if slot.many else (shown[0] if shown else None)
     if kind.parameters:
-        config["variables"] = [p["name"] for p in (template_parameters(kind, live, values) or {})["parameters"]]
+        config["variables"] = [p["name"] for p in template_parameters(kind.parameters, live, values)["parameters"]]
     if kind.arguments:
-        schemas = argument_schemas(kind, live, values) or {}
+        schemas = argument_schemas(kind.arguments, live, values)
         name = config.get("name") or kind.name
         config["function"] = {
             "name": _FUNCTION_NAME.sub("_", name).strip("_")[:64] or kind.name,
             "description": config.get("description") or "",
-            "parameters": schemas.get("arguments_schema"),
+            "parameters": schemas["arguments_schema"],
         }
-        config["output_schema"] = schemas.get("output_schema")
+        config["output_schema"] = schemas["output_schema"]
     if kind.model_flag_slot:
         config["models"] = _models(session, kind, group_id, live, values)
     return config
