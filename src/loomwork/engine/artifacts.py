@@ -9,9 +9,9 @@ every kind; a failed item's event is forgotten with its savepoint.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
@@ -92,10 +92,14 @@ def commit_state(
     if expected_version is not None and expected_version != current.version:
         raise version_conflict(kind.name, current.version, expected_version)
     require_complete(kind, state)
-    result = session.execute(
-        update(Artifact)
-        .where(Artifact.id == current.id, Artifact.version == current.version)
-        .values(version=Artifact.version + 1, updated_at=utcnow(), updated_by=principal.profile_id)
+    # An UPDATE answers with a CursorResult; Session.execute is typed for any statement, so it says Result.
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Artifact)
+            .where(Artifact.id == current.id, Artifact.version == current.version)
+            .values(version=Artifact.version + 1, updated_at=utcnow(), updated_by=principal.profile_id)
+        ),
     )
     if result.rowcount != 1:  # someone committed between our read and this write
         latest = session.scalar(select(Artifact.version).where(Artifact.id == current.id))

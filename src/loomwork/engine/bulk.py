@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Sequence
-from types import SimpleNamespace
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -37,6 +38,15 @@ from loomwork.resources.planned import NeedsOwnTransaction, PlannedResolver
 from loomwork.resources.service import normalise_value
 
 Answer = Callable[[ArtifactRow], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class NewArtifact:
+    """An artifact just inserted, as its search document is keyed and dated (search.ArtifactStamp)."""
+
+    id: uuid.UUID
+    group_id: uuid.UUID
+    updated_at: datetime
 
 
 def create_items(
@@ -100,7 +110,7 @@ def _write(
             state.slots[key] = list(dict.fromkeys(real.get(rid, rid) for rid in ids))
     now = insert_artifacts(session, kind, principal.group_id, principal.profile_id, list(states))
     insert_states(session, states)
-    rows = [SimpleNamespace(id=artifact_id, group_id=principal.group_id, updated_at=now) for artifact_id in states]
+    rows = [NewArtifact(artifact_id, principal.group_id, now) for artifact_id in states]
     search.index_new(session, kind, rows, states, plan.known)
     search.record_tallies(session, kind, principal.group_id, [(None, state) for state in states.values()])
     revisions.record_revisions(

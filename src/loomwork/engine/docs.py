@@ -47,7 +47,9 @@ def operation_paths(kind: ArtifactKind) -> list[tuple[str, str, str]]:
     return paths
 
 
-def kind_docs(session: Session, kind: ArtifactKind, principal: Principal, entity_id: uuid.UUID | None) -> dict:
+def kind_docs(
+    session: Session, kind: ArtifactKind, principal: Principal, entity_id: uuid.UUID | None
+) -> dict[str, Any]:
     ops = {op.name: op for op in OPERATIONS}
 
     def info(name: str, method: str, path: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
@@ -63,7 +64,7 @@ class Draft(Base):
     status: Mapped[str] = mapped_column(String(12), default="open")
     version: Mapped[int] = mapped_column(Integer, default=0)
     entry_count: Mapped[int] = mapped_column(Integer, default=0)
-    form_state: Mapped[dict] = mapped_column(JSON)
+    form_state: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -86,7 +87,7 @@ class DraftEntry(Base):
     seq: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(10))  # applied | dormant | rejected
     request_hash: Mapped[str] = mapped_column(String(64))
-    patch: Mapped[dict] = mapped_column(JSON)
+    patch: Mapped[dict[str, Any]] = mapped_column(JSON)
     expected_version: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
@@ -100,13 +101,13 @@ class DraftEntry(Base):
     # A proposal (a dormant entry, or one decided from dormant) has an id of its own (API.md section 8).
     proposal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # A proposal's secrets, encrypted ({value field: token}); its `patch` shows them masked.
-    sealed: Mapped[dict | None] = mapped_column(JSON)
+    sealed: Mapped[dict[str, str] | None] = mapped_column(JSON)
     # What the proposal would make each field it changes, as readable values ({field: value}).
-    review: Mapped[dict | None] = mapped_column(JSON)
+    review: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
     # Stored replies leave the draft's proposals out and list their seqs, so they never grow with them.
-    response_proposals: Mapped[list | None] = mapped_column(JSON)
-    decision_proposals: Mapped[list | None] = mapped_column(JSON)
+    response_proposals: Mapped[list[int] | None] = mapped_column(JSON)
+    decision_proposals: Mapped[list[int] | None] = mapped_column(JSON)
     # The review queue's answer to the decision, replayed when the same decision comes again.
     decision_reply: Mapped[str | None] = mapped_column(Text)
 

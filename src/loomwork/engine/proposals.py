@@ -10,10 +10,10 @@ the accept too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
@@ -31,7 +31,7 @@ STATUSES = ("waiting", "accepted", "rejected", "stale")
 ReplyRenderer = Callable[[dict[str, Any]], str]
 
 
-def _status_condition(status: str) -> Any:
+def _status_condition(status: str) -> ColumnElement[bool]:
     return {
         "waiting": (DraftEntry.state == "dormant") & (Draft.status == "open"),
         "stale": (DraftEntry.state == "dormant") & (Draft.status == "committed"),
@@ -66,9 +66,13 @@ def search(
     if proposer:
         conditions.append(DraftEntry.actor_id == proposer)
     joined = select(DraftEntry, Draft).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
-    rows = session.execute(
-        joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc()).limit(limit).offset(offset)
-    ).all()
+    rows = (
+        session.execute(
+            joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc()).limit(limit).offset(offset)
+        )
+        .tuples()
+        .all()
+    )
     total = (
         session.scalar(
             select(func.count()).select_from(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
@@ -79,7 +83,7 @@ def search(
 
 
 def views(
-    session: Session, kinds: Mapping[str, ArtifactKind], principal: Principal, rows: list[Any]
+    session: Session, kinds: Mapping[str, ArtifactKind], principal: Principal, rows: Sequence[tuple[DraftEntry, Draft]]
 ) -> list[dict[str, Any]]:
     """Proposal views for (entry, draft) rows, in a fixed number of queries whatever their number."""
     targets = {draft.target_id for _entry, draft in rows if draft.target_id}
@@ -102,7 +106,7 @@ def views(
     )
     # A person's key with X-MCP proposes as an agent, yet the profile stays a person's: say which it is.
     proposers = {entry.actor_id for entry, _draft in rows}
-    types = (
+    types: dict[uuid.UUID | None, str] = (
         dict(
             session.execute(
                 select(Profile.id, Profile.type).where(
@@ -116,7 +120,7 @@ def views(
     found = []
     for entry, draft in rows:
         kind = kinds[draft.kind]
-        state = live.get(draft.target_id)
+        state = live.get(draft.target_id) if draft.target_id else None
         now = (
             {}
             if state is None
@@ -185,12 +189,16 @@ def _locked(session: Session, principal: Principal, proposal_id: uuid.UUID) -> t
         raise NotFound(f"proposal_id: no proposal with id {proposal_id}.", field="proposal_id")
     draft = session.scalar(select(Draft).where(Draft.id == found.draft_id).with_for_update())
     entry = session.get(DraftEntry, (found.draft_id, found.key))
+    if draft is None or entry is None:  # deleted with its draft since the lookup above
+        raise NotFound(f"proposal_id: no proposal with id {proposal_id}.", field="proposal_id")
     return entry, draft
 
 
 def _owner(session: Session, draft: Draft, entry: DraftEntry) -> Principal:
     """The draft's owner, as whom the commit is made: the proposer is its author, the decider approves it."""
     profile = session.get(Profile, draft.profile_id)
+    if profile is None:  # a draft is deleted with its owner, so a bug if it comes
+        raise NotFound(f"The owner of draft {draft.id} is gone.", field="draft_id")
     return Principal(
         profile_id=profile.id,
         group_id=profile.group_id,

@@ -6,7 +6,7 @@ No `from __future__ import annotations`: FastAPI reads the models at definition 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, StrictBool
@@ -18,6 +18,20 @@ from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 
 MAX_REASON_CHARS = 2000
+MAX_PAGE = 200
+if TYPE_CHECKING:
+    KindName = str  # build_proposals_router makes it the Literal of the kinds it is given
+    ProposalStatus = str
+    PageSize = int
+    Offset = int
+    Version = int
+else:
+    # Int builds its bounded Annotated type at run time, and the statuses are a tuple of the service's: a type
+    # checker can read neither, so to it they are int and str.
+    ProposalStatus = Literal[proposals.STATUSES]
+    PageSize = Int(ge=1, le=MAX_PAGE)
+    Offset = Int(ge=0)
+    Version = Int(ge=1)
 
 
 class Person(BaseModel):
@@ -58,17 +72,17 @@ class Committed(BaseModel):
 
 def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
     by_name = {kind.name: kind for kind in kinds}
-    KindName = Literal[tuple(by_name)]  # type: ignore[valid-type]  # noqa: N806
-    Status = Literal[proposals.STATUSES]  # type: ignore[valid-type]  # noqa: N806
+    if not TYPE_CHECKING:  # the kinds are given at run time: their names make a Literal a type checker cannot read
+        KindName = Literal[tuple(by_name)]  # noqa: N806 - a type, named as one
 
     class ProposalSearchRequest(RequestModel):
-        status: Status | None = Field(None, description="waiting, accepted, rejected or stale; omitted: all.")
+        status: ProposalStatus | None = Field(None, description="waiting, accepted, rejected or stale; omitted: all.")
         kind: KindName | None = Field(None, description="Only proposals for this artifact kind.")
         artifact_id: uuid.UUID | None = Field(None, description="Only proposals for this artifact.")
         proposer_profile_id: uuid.UUID | None = Field(None, description="Only this profile's proposals.")
         mine: StrictBool | None = Field(None, description="Only the caller's own proposals (what an agent reads).")
-        page_size: Int(ge=1, le=200) | None = Field(None, description="1 to 200; default 25.")
-        page_offset: Int(ge=0) | None = None
+        page_size: PageSize | None = Field(None, description=f"1 to {MAX_PAGE}; default 25.")
+        page_offset: Offset | None = None
 
     class ProposalSearchResponse(BaseModel):
         proposals: list[ProposalView]
@@ -84,7 +98,7 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
             None,
             description="After accepting, commit the draft (create or update). Default: true for an agent's draft.",
         )
-        expected_version: Int(ge=1) | None = Field(
+        expected_version: Version | None = Field(
             None, description="With commit on an edit: the artifact's version it must still be at (else 409)."
         )
 

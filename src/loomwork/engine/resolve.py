@@ -18,6 +18,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ from loomwork.engine.models import Artifact, ChangeClock, Connection, Label
 from loomwork.engine.repository import get_artifact
 from loomwork.engine.revisions import ANNOUNCED, LABEL_PATTERN, LATEST, NOTIFY_CHANNEL, decode_state, load_revision
 from loomwork.engine.sections import argument_schemas, template_parameters
-from loomwork.errors import Conflict, Invalid, NotFound
+from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
 from loomwork.principal import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue
@@ -35,6 +36,8 @@ from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue
 log = logging.getLogger(__name__)
 CACHE_ENTRIES = 10_000
 _FUNCTION_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+# (group, kind, id or name, label, version): what a resolve was asked.
+CacheKey = tuple[uuid.UUID, str, str, str | None, int | None]
 
 
 # --- the compact config -------------------------------------------------------------------------------------
@@ -59,16 +62,16 @@ def config_of(session: Session, kind: ArtifactKind, group_id: uuid.UUID, state: 
         elif slot.key not in folded:
             config[slot.section if slot.many else slot.key] = shown if slot.many else (shown[0] if shown else None)
     if kind.parameters:
-        config["variables"] = [p["name"] for p in (template_parameters(kind, live, values) or {})["parameters"]]
+        config["variables"] = [p["name"] for p in template_parameters(kind.parameters, live, values)["parameters"]]
     if kind.arguments:
-        schemas = argument_schemas(kind, live, values) or {}
+        schemas = argument_schemas(kind.arguments, live, values)
         name = config.get("name") or kind.name
         config["function"] = {
             "name": _FUNCTION_NAME.sub("_", name).strip("_")[:64] or kind.name,
             "description": config.get("description") or "",
-            "parameters": schemas.get("arguments_schema"),
+            "parameters": schemas["arguments_schema"],
         }
-        config["output_schema"] = schemas.get("output_schema")
+        config["output_schema"] = schemas["output_schema"]
     if kind.model_flag_slot:
         config["models"] = _models(session, kind, group_id, live, values)
     return config
@@ -142,7 +145,7 @@ def resolve(
         if label != LATEST and not LABEL_PATTERN.match(label):
             raise Invalid("label: a label is a lowercase letter, then up to 63 of a-z, 0-9, _ and -.", field="label")
     cache = cache_for(session.get_bind().engine)
-    key = (principal.group_id, kind.name, str(id_or_name), label, version)
+    key: CacheKey = (principal.group_id, kind.name, str(id_or_name), label, version)
     token = cache.token(session)
     if token is not None:
         hit = cache.get(key, token)
@@ -236,7 +239,7 @@ class ResolveCache:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self.entries: OrderedDict[tuple, tuple[int, dict[str, Any]]] = OrderedDict()
+        self.entries: OrderedDict[CacheKey, tuple[int, dict[str, Any]]] = OrderedDict()
         self.lock = threading.Lock()
         self.generation = 0
         self.listening = threading.Event()
@@ -251,7 +254,7 @@ class ResolveCache:
         # Read in the request's own snapshot, before the data: an entry filled now holds data at least this new.
         return session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
 
-    def get(self, key: tuple, token: int) -> dict[str, Any] | None:
+    def get(self, key: CacheKey, token: int) -> dict[str, Any] | None:
         with self.lock:
             entry = self.entries.get(key)
             if entry is None or entry[0] != token:
@@ -259,7 +262,7 @@ class ResolveCache:
             self.entries.move_to_end(key)
             return entry[1]
 
-    def put(self, key: tuple, token: int, answer: dict[str, Any]) -> None:
+    def put(self, key: CacheKey, token: int, answer: dict[str, Any]) -> None:
         with self.lock:
             self.entries[key] = (token, answer)
             self.entries.move_to_end(key)
@@ -288,6 +291,8 @@ class ResolveCache:
                 raw = self.engine.raw_connection()
                 try:
                     driver = raw.driver_connection
+                    if not isinstance(driver, psycopg.Connection):  # the engine's URL names psycopg on PostgreSQL
+                        raise LoomworkError(f"The resolve cache listens through psycopg, not {type(driver).__name__}.")
                     driver.autocommit = True
                     driver.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self.invalidate()  # anything may have changed while nobody listened

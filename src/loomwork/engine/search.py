@@ -15,11 +15,13 @@ import heapq
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, TypedDict
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Select,
     String,
@@ -58,7 +60,18 @@ REBUILD_CHUNK = 1000
 # --- keeping documents true ---------------------------------------------------------------------------------
 
 
-def _documents(session: Session, kind: ArtifactKind, rows: list[Any]) -> list[dict[str, Any]]:
+class ArtifactStamp(Protocol):
+    """What a search document is keyed and dated by: an artifact row, or one about to be inserted."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def group_id(self) -> uuid.UUID: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def _documents(session: Session, kind: ArtifactKind, rows: Sequence[ArtifactStamp]) -> list[dict[str, Any]]:
     """Search rows for artifacts (id, group_id, updated_at), from their active text connections."""
     states = load_states(session, [r.id for r in rows])
     text_ids = {rid for s in states.values() for key in kind.text_slots for rid in s.ids(key) if rid not in s.pending}
@@ -66,7 +79,10 @@ def _documents(session: Session, kind: ArtifactKind, rows: list[Any]) -> list[di
 
 
 def document_rows(
-    kind: ArtifactKind, rows: list[Any], states: dict[uuid.UUID, FormState], values: dict[uuid.UUID, ResourceValue]
+    kind: ArtifactKind,
+    rows: Sequence[ArtifactStamp],
+    states: dict[uuid.UUID, FormState],
+    values: dict[uuid.UUID, ResourceValue],
 ) -> list[dict[str, Any]]:
     """The search rows of artifacts whose states and text values the caller holds already."""
     documents = []
@@ -93,7 +109,7 @@ def document_rows(
 def index_new(
     session: Session,
     kind: ArtifactKind,
-    rows: list[Any],
+    rows: Sequence[ArtifactStamp],
     states: dict[uuid.UUID, FormState],
     values: dict[uuid.UUID, ResourceValue],
 ) -> None:
@@ -124,7 +140,7 @@ def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[s
         .where(Artifact.group_id == group_id, Artifact.kind == kind.name)
         .order_by(Artifact.id)
     )
-    last = None
+    last: uuid.UUID | None = None
     while True:
         chunk_query = query.limit(REBUILD_CHUNK)
         if last is not None:
@@ -149,10 +165,12 @@ def slot_scope(kind: ArtifactKind, slot_key: str) -> str:
     return f"{kind.name}.{slot_key}"
 
 
-def tally_changes(kind: ArtifactKind, pairs: Iterable[tuple[FormState | None, FormState | None]]) -> Counter:
+def tally_changes(
+    kind: ArtifactKind, pairs: Iterable[tuple[FormState | None, FormState | None]]
+) -> Counter[tuple[str, uuid.UUID]]:
     """The net tally change of artifacts going from `before` to `after` (None: absent): per slot, one
     per active connection to a resource, and one per artifact of the kind. An unchanged slot adds nothing."""
-    changes: Counter = Counter()
+    changes: Counter[tuple[str, uuid.UUID]] = Counter()
     for before, after in pairs:
         for state, sign in ((after, 1), (before, -1)):
             if state is None:
@@ -201,9 +219,11 @@ def rebuild_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -
 # --- searching ------------------------------------------------------------------------------------------------
 
 _WORD_PART = re.compile(r"[^\W_]+")
+# (artifact_id, updated_at, group_id, kind) of the documents a search text matches.
+MatchQuery = Select[uuid.UUID, datetime, uuid.UUID, str]
 
 
-def _text_conditions(query: Select, dialect: str, search_text: str | None) -> Select:
+def _text_conditions(query: MatchQuery, dialect: str, search_text: str | None) -> MatchQuery:
     # Returns `query` itself when the search has no words.
     """Every word of the search must start a word of the document (case-insensitive).
 
@@ -229,8 +249,8 @@ def _text_conditions(query: Select, dialect: str, search_text: str | None) -> Se
     return query.where(func.to_tsvector("simple", docs.c.document).op("@@")(func.to_tsquery("simple", words)))
 
 
-def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text: str | None) -> Select:
-    query = select(docs.c.artifact_id, docs.c.updated_at, docs.c.group_id, docs.c.kind)
+def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text: str | None) -> MatchQuery:
+    query: MatchQuery = select(docs.c.artifact_id, docs.c.updated_at, docs.c.group_id, docs.c.kind)
     searched = _text_conditions(query, dialect, search_text)
     if searched is query or dialect != "sqlite":
         return searched.where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
@@ -245,8 +265,8 @@ def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text
 class _Plan:
     """The text matches (materialised once per statement) and each active filter's subquery."""
 
-    matched: Any
-    filters: dict[str, Any]
+    matched: CTE
+    filters: dict[str, Select[uuid.UUID]]
     group_id: uuid.UUID
     kind: str
     dialect: str
@@ -260,7 +280,7 @@ class _Plan:
 
 def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[str, Any]) -> _Plan:
     matched = _matched(kind, principal, dialect, request.get("search")).cte("matched").prefix_with("MATERIALIZED")
-    filters = {}
+    filters: dict[str, Select[uuid.UUID]] = {}
     for facet in kind.facets:
         if request.get(facet.ids_field):
             # A plain subquery, not a CTE: PostgreSQL cannot see the size of a materialised CTE and
@@ -271,13 +291,13 @@ def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[
     return _Plan(matched, filters, principal.group_id, kind.name, dialect)
 
 
-def _facet_counts(facets: Iterable[Facet], plan: _Plan, request: dict[str, Any]) -> list[Select]:
+def _facet_counts(facets: Iterable[Facet], plan: _Plan, request: dict[str, Any]) -> list[Select[str, uuid.UUID, int]]:
     """Every facet's counts in one statement; a facet counts under all the other filters.
 
     `artifact_id IN (matches)` lets the database walk the (small) match and look each
     connection up by primary key, rather than scan connections and probe the match.
     """
-    parts = []
+    parts: list[Select[str, uuid.UUID, int]] = []
     for facet in facets:
         candidates = select(plan.matched.c.artifact_id).where(*plan.conditions(excluding=facet.name))
         query = select(literal(facet.name).label("facet"), conn.c.resource_id, func.count().label("n")).where(
@@ -347,7 +367,9 @@ def search(
     return response
 
 
-def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: str) -> Select:
+def matching_ids_query(
+    kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: str
+) -> Select[uuid.UUID]:
     """The ids of every artifact a search (or an export with the same filters) matches, newest first."""
     plan = _plan(kind, principal, dialect, request)
     return (
@@ -357,6 +379,19 @@ def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[s
     )
 
 
+class FacetOption(TypedDict):
+    id: uuid.UUID
+    label: str
+    count: int
+    selected: bool
+
+
+class FacetSection(TypedDict):
+    options: list[FacetOption]
+    total: int
+    search: str | None
+
+
 def _facet_sections(
     session: Session,
     kind: ArtifactKind,
@@ -364,7 +399,7 @@ def _facet_sections(
     counts: dict[str, dict[uuid.UUID, int]],
     request: dict[str, Any],
     options: dict[str, int],
-) -> dict[str, Any]:
+) -> dict[str, FacetSection]:
     """Each section: the selected options, then the most frequent ones, cut to 50."""
     shown: dict[str, list[uuid.UUID]] = {}
     for facet in kind.facets:
@@ -375,15 +410,15 @@ def _facet_sections(
         top = heapq.nsmallest(room, ((-n, str(rid), rid) for rid, n in counted.items() if rid not in selected))
         shown[facet.name] = selected + [rid for _n, _s, rid in top]
     labels = resources.load(session, principal.group_id, {rid for ids in shown.values() for rid in ids})
-    sections = {}
+    sections: dict[str, FacetSection] = {}
     for facet in kind.facets:
-        selected = set(request.get(facet.ids_field) or [])
-        shown_options = [
+        selected_ids = set(request.get(facet.ids_field) or [])
+        shown_options: list[FacetOption] = [
             {
                 "id": rid,
                 "label": labels[rid].label,
                 "count": counts[facet.name].get(rid, 0),
-                "selected": rid in selected,
+                "selected": rid in selected_ids,
             }
             for rid in shown[facet.name]
             if rid in labels

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like, fold, fold_text
-from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.declaration import ArtifactKind, Slot, TemplateParameters, ToolArguments
 from loomwork.engine.form import FormState, active_value
-from loomwork.engine.models import Artifact
+from loomwork.engine.models import Artifact, Draft
 from loomwork.principal import Principal
 from loomwork.resources import service
 from loomwork.resources.models import Resource
@@ -26,7 +27,43 @@ SECTION_LIMIT = 50
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
 
 
-def option(resource: ResourceValue, selected: bool, pending: bool) -> dict[str, Any]:
+class Option(TypedDict):
+    id: uuid.UUID
+    value: Any
+    label: str
+    selected: bool
+    pending: bool
+
+
+class Section(TypedDict):
+    options: list[Option]
+    total: int
+    selected_ids: list[uuid.UUID]
+    search: str | None
+
+
+class TemplateParameter(TypedDict):
+    name: str
+    parameter_field_id: uuid.UUID | None
+    mapped: bool
+
+
+class TemplateParametersView(TypedDict):
+    parameters: list[TemplateParameter]
+    missing: list[str]
+
+
+class ArgumentSchemas(TypedDict):
+    arguments_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+
+
+class EditPermission(TypedDict):
+    can_edit: bool
+    disabled_reason: str | None
+
+
+def option(resource: ResourceValue, selected: bool, pending: bool) -> Option:
     return {
         "id": resource.id,
         "value": resource.public,
@@ -44,11 +81,12 @@ def build_sections(
     state: FormState,
     values: dict[uuid.UUID, ResourceValue],
     hidden_flag_types: tuple[str, ...] = (),
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Section]:
     """Every slot's section, given as (slot, search text, show selected): the unselected options of all
     of them in one statement, and their totals from the group's tallies (db/tallies.py) where no search
     text narrows them; a searched section counts its matches."""
-    sections, wanted = {}, []
+    sections: dict[str, Section] = {}
+    wanted: list[tuple[Slot, str, int]] = []
     for slot, search, show_selected in slots:
         needle = fold_text((search or "").strip())
         selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
@@ -65,7 +103,7 @@ def build_sections(
             wanted.append((slot, needle, SECTION_LIMIT - len(options)))
     tallied = [slot for slot, needle, _room in wanted if not needle and not _hides(slot, hidden_flag_types)]
     known = service.count_of_kind(session, group_id, [slot.resource for slot in tallied], profile_id) if tallied else {}
-    pages = []
+    pages: list[tuple[list[ColumnElement[bool]], int, int | None]] = []
     for slot, needle, room in wanted:
         conditions = _other_conditions(group_id, profile_id, slot, state, needle, hidden_flag_types)
         total = None
@@ -96,7 +134,7 @@ def _other_conditions(
     state: FormState,
     needle: str,
     hidden_flag_types: tuple[str, ...],
-) -> list[Any]:
+) -> list[ColumnElement[bool]]:
     """The group's unselected resources of the slot's kind (newest first in the index): the live ones, and the
     caller's own staged ones."""
     conditions = [*service.catalog_scope(group_id, profile_id), Resource.kind == slot.resource]
@@ -110,26 +148,22 @@ def _other_conditions(
     return conditions
 
 
-def template_parameters(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, ResourceValue]) -> dict | None:
+def template_parameters(
+    spec: TemplateParameters, state: FormState, values: dict[uuid.UUID, ResourceValue]
+) -> TemplateParametersView:
     """Every {{variable}} of the template text with the parameter field it maps to, or none (missing)."""
-    spec = kind.parameters
-    if spec is None:
-        return None
     texts = [values[rid].value for rid in state.ids(spec.text_slot) if rid in values]
     names = list(dict.fromkeys(m for text in texts for m in _VARIABLE.findall(text)))
     fields = {values[rid].value: rid for rid in state.ids(spec.field_slot) if rid in values}
-    parameters = [{"name": n, "parameter_field_id": fields.get(n), "mapped": n in fields} for n in names]
+    parameters: list[TemplateParameter] = [
+        {"name": n, "parameter_field_id": fields.get(n), "mapped": n in fields} for n in names
+    ]
     return {"parameters": parameters, "missing": [p["name"] for p in parameters if not p["mapped"]]}
 
 
-def argument_schemas(
-    kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, ResourceValue]
-) -> dict[str, dict[str, Any]] | None:
+def argument_schemas(spec: ToolArguments, state: FormState, values: dict[uuid.UUID, ResourceValue]) -> ArgumentSchemas:
     """A tool's live arguments as the JSON Schema object that function-calling models take as `parameters`
     and MCP tool definitions as `inputSchema`, in position order; its outputs as an `outputSchema`."""
-    spec = kind.arguments
-    if spec is None:
-        return None
 
     def live(slot_key: str) -> list[ResourceValue]:
         return [values[rid] for rid in state.ids(slot_key) if rid in values and rid not in state.pending]
@@ -165,7 +199,7 @@ def get_view(
     state: FormState,
     request: dict[str, Any],
     hidden_flag_types: tuple[str, ...],
-    draft: Any = None,
+    draft: Draft | None = None,
 ) -> dict[str, Any]:
     """The whole `get` response: the form's sections, derived sections and what the caller may do."""
     values = service.load(session, principal.group_id, state.all_ids())
@@ -195,13 +229,13 @@ def get_view(
     for slot in kind.slots:
         view[slot.section] = sections[slot.key]
     if kind.parameters:
-        view["parameters"] = template_parameters(kind, state, values)
+        view["parameters"] = template_parameters(kind.parameters, state, values)
     if kind.arguments:
-        view.update(argument_schemas(kind, state, values))
+        view.update(argument_schemas(kind.arguments, state, values))
     return view
 
 
-def _edit_permission(principal) -> dict[str, Any]:  # noqa: ANN001
+def _edit_permission(principal: Principal) -> EditPermission:
     if not principal.has_role("editor"):
         return {"can_edit": False, "disabled_reason": f"Editing needs the editor role; your role is {principal.role}."}
     if principal.via_agent:

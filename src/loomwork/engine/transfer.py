@@ -189,11 +189,12 @@ def _label_cells(session: Session, chunk: list[uuid.UUID]) -> dict[uuid.UUID, st
 def _slot_lists(session: Session, cols: list[Column], chunk: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
     """Per artifact of `chunk`: per slot, its active resource ids as an `ordered_list` (None: none)."""
     connections = Connection.__table__
+    slots = [col.slot for col in cols if col.slot is not None]  # every column's but the id column's
     lists = [
         ordered_list(cast(connections.c.resource_id, String), connections.c.position).filter(
-            connections.c.slot == col.slot.key
+            connections.c.slot == slot.key
         )
-        for col in cols[1:]
+        for slot in slots
     ]
     query = (
         select(connections.c.artifact_id, *lists)
@@ -334,12 +335,20 @@ def row_to_item(kind: ArtifactKind, cells: dict[str, str]) -> dict[str, Any]:
                 item[col.slot.id_field] = ids if col.multiple else (ids[0] if ids else None)
             elif col.multiple:
                 item[col.slot.id_field] = []
-                item[col.slot.append_values_field] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
+                item[_value_field(col)] = [col.slot.resource_kind.from_cell(v) for v in split_items(cell)]
             else:
-                item[col.slot.value_field] = col.slot.resource_kind.from_cell(cell) if cell != "" else None
+                item[_value_field(col)] = col.slot.resource_kind.from_cell(cell) if cell != "" else None
         except RejectedValue as exc:
             raise Invalid(f"{col.name} {exc}.", field=col.name) from None
     return item
+
+
+def _value_field(col: Column) -> str:
+    """The request field a column's values go to: a slot that takes ids only has its cells by id."""
+    field = col.slot.value_field if col.slot else None
+    if field is None:
+        raise Invalid(f"{col.name}: this column takes ids only.", field=col.name)
+    return field
 
 
 def _parse_labels(cell: str) -> list[tuple[str, int | None]]:
