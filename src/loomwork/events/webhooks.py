@@ -329,7 +329,7 @@ def release(session: Session, claimed: list[Claimed]) -> None:
 
 def backoff_s(attempt: int, base_s: float, cap_s: float = 3 * 3600) -> float:
     """Exponential with full jitter on the upper half: attempt 1 waits base..., doubling up to the cap."""
-    ceiling = min(cap_s, base_s * 2 ** (attempt - 1))
+    ceiling = min(cap_s, base_s * 2.0 ** (attempt - 1))
     return ceiling * random.uniform(0.5, 1.0)
 
 
