@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from loomwork.audit import service as audit
@@ -20,6 +20,7 @@ from loomwork.errors import Conflict, Forbidden, Invalid, NotFound
 from loomwork.identity import service as identity
 from loomwork.identity.models import ApiKey, Profile
 from loomwork.identity.service import Principal
+from loomwork.keyring import Keyring
 from loomwork.web.sessions import end_sessions_of_keys
 
 MAX_KEYS_LISTED = 1000
@@ -117,7 +118,7 @@ def _profile_in_group(session: Session, principal: Principal, profile_id: uuid.U
 # --- keys ---------------------------------------------------------------------------------------------------
 
 
-def _manageable(principal: Principal):  # noqa: ANN202
+def _manageable(principal: Principal) -> ColumnElement[bool]:
     """The profiles whose keys the caller manages, as a condition on Profile."""
     condition = Profile.group_id == principal.group_id
     if principal.has_role("admin"):
@@ -172,7 +173,7 @@ def search_keys(
 
 def create_key(
     session: Session,
-    secret_key: bytes,
+    secret_key: Keyring,
     principal: Principal,
     profile_id: uuid.UUID,
     name: str,
