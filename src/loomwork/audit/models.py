@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,4 +37,4 @@ class AuditEvent(Base):
     # No foreign keys: the history of an artifact or draft outlives it.
     artifact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     draft_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    changes: Mapped[dict] = mapped_column(JSON)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -5,7 +5,7 @@ No `from __future__ import annotations`: FastAPI reads the models at definition 
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
@@ -17,7 +17,16 @@ from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.kinds import ARTIFACT_KINDS
 
 MAX_PAGE = 500
-ArtifactKindName = Literal[tuple(kind.name for kind in ARTIFACT_KINDS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    ArtifactKindName = str
+    PageSize = int
+    Offset = int
+else:
+    # The artifact kinds are declarations, so their names make a Literal only at run time; and Int builds its
+    # bounded Annotated type at run time too. A type checker cannot read either: to it they are str and int.
+    ArtifactKindName = Literal[tuple(kind.name for kind in ARTIFACT_KINDS)]
+    PageSize = Int(ge=1, le=MAX_PAGE)
+    Offset = Int(ge=0)
 ACTIONS = (
     "create, update, duplicate, delete, import_create, import_update (artifacts); propose, accept, reject "
     "(draft proposals); resource_create, resource_delete (resources)"
@@ -30,8 +39,8 @@ class AuditSearchRequest(RequestModel):
     profile_id: uuid.UUID | None = Field(None, description="Only events of this profile.")
     since: datetime | None = Field(None, description="ISO 8601; events at or after it. No zone means UTC.")
     until: datetime | None = Field(None, description="ISO 8601; events before it. No zone means UTC.")
-    limit: Int(ge=1, le=MAX_PAGE) = Field(50, description=f"1 to {MAX_PAGE}; default 50.")
-    offset: Int(ge=0) = Field(0, description="How many newer events to skip.")
+    limit: PageSize = Field(50, description=f"1 to {MAX_PAGE}; default 50.")
+    offset: Offset = Field(0, description="How many newer events to skip.")
 
     @field_validator("since", "until", mode="before")
     @classmethod

@@ -192,10 +192,14 @@ def _shown(slot: TrailSlot, state: TrailState, labels: dict[uuid.UUID, str]) -> 
 
 def _state_changes(pending: _Pending, labels: dict[uuid.UUID, str]) -> dict[str, Any]:
     kind, before, after = pending.kind, pending.before, pending.after
+    if kind is None:  # only an artifact's event carries states
+        return {}
     if before is None or after is None:
         state = after or before
+        if state is None:  # neither side has a form: nothing was set
+            return {"values": {}}
         return {"values": {_field(s): _shown(s, state, labels) for s in kind.slots if state.ids(s.key)}}
-    fields = {}
+    fields: dict[str, dict[str, Any]] = {}
     for slot in kind.slots:
         old, new = _shown(slot, before, labels), _shown(slot, after, labels)
         if old != new:

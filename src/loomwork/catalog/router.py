@@ -5,8 +5,9 @@ No `from __future__ import annotations`: FastAPI reads the generated models at d
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, create_model
@@ -15,6 +16,14 @@ from loomwork.catalog import service as catalog
 from loomwork.http import ERROR_RESPONSES, MAX_BULK_ITEMS, Int, RequestModel, SearchText
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
+
+if TYPE_CHECKING:
+    PageSize = int
+    PageOffset = int
+else:
+    # Int builds its bounded Annotated type at run time, which a type checker cannot read: to it they are ints.
+    PageSize = Int(ge=1, le=200)
+    PageOffset = Int(ge=0)
 
 
 class UsageCount(BaseModel):
@@ -51,8 +60,8 @@ class ResourceSearchRequest(RequestModel):
     search: SearchText | None = Field(
         None, description="Every word must occur in the value (case-insensitive); at most 16 words."
     )
-    page_size: Int(ge=1, le=200) | None = Field(None, description="1 to 200; default 25.")
-    page_offset: Int(ge=0) | None = None
+    page_size: PageSize | None = Field(None, description="1 to 200; default 25.")
+    page_offset: PageOffset | None = None
 
 
 class ResourceGetRequest(RequestModel):
@@ -102,23 +111,21 @@ def _title(kind: ResourceKind) -> str:
 def build_resource_router(kind: ResourceKind) -> APIRouter:
     base, title = f"/api/v5/resources/{kind.plural}", _title(kind)
     router = APIRouter(tags=["Resources"], responses=ERROR_RESPONSES)
-    search_response = create_model(
-        f"Search{title}Response", **{kind.plural: (list[SearchedResource], ...)}, total_count=(int, ...)
-    )
-    create_request = create_model(
-        f"Create{title}Request",
-        __base__=RequestModel,
-        **{
-            kind.plural: (
-                Annotated[list[kind.python_type], Field(min_length=1, max_length=MAX_BULK_ITEMS)],
-                Field(..., description=f"Values to create-or-find. {kind.description}"),
-            )
-        },
-    )
+    # The field is named after the kind (`colors`, `names`, ...), so the models are built, not declared.
+    search_fields: dict[str, Any] = {kind.plural: (list[SearchedResource], ...), "total_count": (int, ...)}
+    search_response = create_model(f"Search{title}Response", **search_fields)
+    item_type: Any = kind.python_type
+    create_fields: dict[str, Any] = {
+        kind.plural: (
+            Annotated[list[item_type], Field(min_length=1, max_length=MAX_BULK_ITEMS)],
+            Field(..., description=f"Values to create-or-find. {kind.description}"),
+        )
+    }
+    create_request = create_model(f"Create{title}Request", __base__=RequestModel, **create_fields)
     viewer = Annotated[Caller, Depends(caller_with("viewer", f"read {kind.plural}"))]
     editor = Annotated[Caller, Depends(caller_with("editor", f"change {kind.plural}", agents=False))]
 
-    def route(name: str, response_model: Any, summary: str):  # noqa: ANN202
+    def route(name: str, response_model: Any, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return router.post(
             f"{base}/{name}",
             response_model=response_model,

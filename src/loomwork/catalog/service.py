@@ -70,7 +70,7 @@ def create(session: Session, kind: ResourceKind, principal: Principal, raws: lis
         existed = found is not None and _visible(session, principal, found)
         (rid,) = service.find_or_create(session, principal.group_id, kind, [value])
         service.publish(session, [rid])
-        row = session.get(Resource, rid)
+        row = session.get_one(Resource, rid)
         view = _view(rid, kind, row.value, row.created_at)
         if not existed:
             audit.record(session, principal, "resource_create", kind.name, {"id": str(rid), "label": view["label"]})
@@ -143,7 +143,7 @@ def delete_many(session: Session, kind: ResourceKind, principal: Principal, ids:
     return {"results": results}
 
 
-def _describe(holders: list[dict[str, Any]]) -> str:
+def _describe(holders: list[usage.ResourceUser]) -> str:
     first = holders[0]
     what = f"{first['kind']} {first['name'] or first['id']}" if first["type"] != "draft" else f"a {first['kind']} draft"
     more = len(holders) - 1

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like
@@ -20,9 +20,26 @@ from loomwork.resources.models import Resource
 from loomwork.resources.service import catalog_scope
 
 
-def usage_counts(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, dict]]:
+class UsageCount(TypedDict):
+    active: int
+    pending: int
+
+
+class ResourceUser(TypedDict):
+    type: Literal["artifact", "draft", "resource"]
+    id: uuid.UUID
+    kind: str
+    name: str | None
+    slot: str
+    active: bool
+
+
+UsersById = dict[uuid.UUID, list[ResourceUser]]
+
+
+def usage_counts(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, UsageCount]]:
     """Per resource: per artifact kind, how many artifacts use it live (`active`) and how many only pending."""
-    counts: dict[uuid.UUID, dict[str, dict[str, int]]] = defaultdict(dict)
+    counts: dict[uuid.UUID, dict[str, UsageCount]] = defaultdict(dict)
     if not ids:
         return counts
     rows = session.execute(
@@ -39,13 +56,11 @@ def usage_counts(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) ->
     return counts
 
 
-def users(
-    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None
-) -> dict[uuid.UUID, list[dict[str, Any]]]:
+def users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None) -> UsersById:
     """Per resource: every artifact slot, open draft of `profile_id` and resource that holds it (empty list:
     unused). Other people's drafts are private: they are not listed, and they hold nothing back from a delete
     (a commit drops a value deleted since, see engine.drafts.take_for_commit)."""
-    found: dict[uuid.UUID, list[dict[str, Any]]] = {rid: [] for rid in ids}
+    found: UsersById = {rid: [] for rid in ids}
     if not ids:
         return found
     _artifact_users(session, group_id, ids, found)
@@ -54,7 +69,7 @@ def users(
     return found
 
 
-def _artifact_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], found: dict) -> None:
+def _artifact_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], found: UsersById) -> None:
     rows = session.execute(
         select(Connection.resource_id, Connection.artifact_id, Artifact.kind, Connection.slot, Connection.active)
         .join(Artifact, Artifact.id == Connection.artifact_id)
@@ -86,13 +101,13 @@ def _artifact_names(session: Session, artifact_ids: set[uuid.UUID]) -> dict[uuid
     return dict(rows.all())
 
 
-def _contains_any(column: Any, ids: list[uuid.UUID]) -> Any:
+def _contains_any(column: ColumnExpressionArgument[Any], ids: list[uuid.UUID]) -> ColumnElement[bool]:
     """A JSON text that mentions any of the ids (narrowed in Python, since text may mention more)."""
     return or_(*(cast(column, Text).like(f"%{escape_like(str(rid))}%", escape="\\") for rid in ids))
 
 
 def _draft_users(
-    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None, found: dict
+    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None, found: UsersById
 ) -> None:
     rows = session.execute(
         select(Draft.id, Draft.kind, Draft.form_state).where(
@@ -112,7 +127,7 @@ def _draft_users(
 
 
 def _resource_users(
-    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None, found: dict
+    session: Session, group_id: uuid.UUID, ids: list[uuid.UUID], profile_id: uuid.UUID | None, found: UsersById
 ) -> None:
     pointing = [name for name, kind in RESOURCE_KINDS.items() if kind.references]
     rows = session.execute(

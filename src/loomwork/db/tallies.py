@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Uuid, delete, func, literal, select, union_all
+from sqlalchemy import BigInteger, BindParameter, Index, Integer, String, Uuid, delete, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -155,6 +155,6 @@ def replace(session: Session, group_id: uuid.UUID, scope_condition: Callable[[An
     session.execute(totals.insert().from_select(["group_id", "scope", "item", "n"], rows))
 
 
-def whole() -> object:
+def whole() -> BindParameter[uuid.UUID]:
     """The WHOLE item as a SQL literal of the item column's type, for `replace` queries."""
     return literal(WHOLE, Uuid)

@@ -46,12 +46,13 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to the checked address, verifying the certificate for the URL's name."""
 
     def __init__(self, target: Target, timeout: float) -> None:
-        super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=self._tls)
         self._address = target.address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def send(url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> tuple[int | None, str | None, str]:

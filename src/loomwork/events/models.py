@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,7 +35,7 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str | None] = mapped_column(String(40))  # the artifact kind, for the feed's `kinds` filter
     at: Mapped[datetime] = mapped_column(UtcDateTime)
-    data: Mapped[dict] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Webhook(Base):
@@ -44,7 +45,7 @@ class Webhook(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(String(2000))
-    events: Mapped[list] = mapped_column(JSON)
+    events: Mapped[list[str]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(String(500), default="")
     # The signing secret (whsec_...), encrypted with resources.secrets: it is shown once, at create.
     secret_encrypted: Mapped[str] = mapped_column(Text)

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -91,7 +92,7 @@ class ChangeNotifier:
             self._thread = threading.Thread(target=self._run, args=(target,), name="loomwork-notify", daemon=True)
             self._thread.start()
 
-    def _run(self, target) -> None:  # noqa: ANN001
+    def _run(self, target: Callable[[], bool]) -> None:
         while not self._closed.is_set():
             try:
                 if target():
@@ -138,8 +139,10 @@ class ChangeNotifier:
 
 
 def notifier_for(db: Database) -> ChangeNotifier:
-    """The process's notifier for this database (made on first use)."""
-    notifier = getattr(db, "_change_notifier", None)
+    """The process's notifier for this database (made on first use). It lives in the database object's own
+    namespace: db/ sits below events and has no field for it."""
+    namespace = vars(db)
+    notifier: ChangeNotifier | None = namespace.get("_change_notifier")
     if notifier is None:
-        notifier = db._change_notifier = ChangeNotifier(db)  # type: ignore[attr-defined]
+        notifier = namespace["_change_notifier"] = ChangeNotifier(db)
     return notifier

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from typing import Any, Final, Literal, TypedDict
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, text
@@ -29,13 +30,30 @@ from sqlalchemy.orm import Session, SessionTransaction
 from loomwork.db.base import utcnow
 from loomwork.events.models import Event, EventCursor
 
-REVISION_CREATED = "artifact.revision_created"
-DELETED = "artifact.deleted"
-LABEL_MOVED = "label.moved"
-PROPOSAL_CREATED = "proposal.created"
-PROPOSAL_DECIDED = "proposal.decided"
-EVENT_TYPES = (REVISION_CREATED, DELETED, LABEL_MOVED, PROPOSAL_CREATED, PROPOSAL_DECIDED)
+REVISION_CREATED: Final = "artifact.revision_created"
+DELETED: Final = "artifact.deleted"
+LABEL_MOVED: Final = "label.moved"
+PROPOSAL_CREATED: Final = "proposal.created"
+PROPOSAL_DECIDED: Final = "proposal.decided"
+EventType = Literal[
+    "artifact.revision_created", "artifact.deleted", "label.moved", "proposal.created", "proposal.decided"
+]
+EVENT_TYPES: tuple[EventType, ...] = (REVISION_CREATED, DELETED, LABEL_MOVED, PROPOSAL_CREATED, PROPOSAL_DECIDED)
 NOTIFY_CHANNEL = "loomwork_events"
+
+
+class ChangeView(TypedDict):
+    cursor: int
+    event: str
+    id: uuid.UUID
+    at: datetime
+    data: dict[str, Any]
+
+
+class ChangesPage(TypedDict):
+    changes: list[ChangeView]
+    next_cursor: int
+
 
 PENDING = "loomwork.events.pending"
 SAVEPOINTS = "loomwork.events.savepoints"
@@ -143,7 +161,7 @@ def read_changes(
     kinds: Iterable[str] | None,
     events: Iterable[str] | None,
     limit: int,
-) -> dict[str, Any]:
+) -> ChangesPage:
     """The group's events after the cursor, in cursor (= commit) order, and where to continue."""
     kinds, events = list(kinds or []), list(events or [])
     # Read first, so a filtered page that finds nothing can still move the cursor past what it skipped.
@@ -164,5 +182,5 @@ def read_changes(
     return {"changes": changes, "next_cursor": next_cursor}
 
 
-def change_view(row: Event) -> dict[str, Any]:
+def change_view(row: Event) -> ChangeView:
     return {"cursor": row.cursor, "event": row.type, "id": row.id, "at": row.at, "data": row.data}

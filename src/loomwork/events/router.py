@@ -6,7 +6,7 @@ No `from __future__ import annotations`: FastAPI reads the models at definition 
 import time
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,10 +19,22 @@ from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.kinds import ARTIFACT_KINDS
 
-EventType = Literal[outbox.EVENT_TYPES]  # type: ignore[valid-type]
-KindName = Literal[tuple(kind.name for kind in ARTIFACT_KINDS)]  # type: ignore[valid-type]
 MAX_CURSOR = 2**62
 MAX_PAGE = 1000
+if TYPE_CHECKING:
+    KindName = str
+    PageSize = int
+    FeedPageSize = int
+    Offset = int
+    Cursor = int
+else:
+    # The artifact kinds are declarations, so their names make a Literal only at run time; and Int builds its
+    # bounded Annotated type at run time too. A type checker cannot read either: to it they are str and int.
+    KindName = Literal[tuple(kind.name for kind in ARTIFACT_KINDS)]
+    PageSize = Int(ge=1, le=200)
+    FeedPageSize = Int(ge=1, le=MAX_PAGE)
+    Offset = Int(ge=0)
+    Cursor = Int(ge=0)
 EVENTS_DOC = (
     "artifact.revision_created {kind, K_id, version, author, via_agent, approved_by}; artifact.deleted "
     "{kind, K_id, version, deleted_by, via_agent}; label.moved {kind, K_id, label, from_version, "
@@ -38,7 +50,7 @@ class WebhookCreate(RequestModel):
         description="http(s); private, loopback and link-local addresses are refused "
         "unless the server runs with LOOMWORK_ALLOW_PRIVATE_URLS=1.",
     )
-    events: list[EventType] = Field(min_length=1, max_length=len(outbox.EVENT_TYPES), description=EVENTS_DOC)
+    events: list[outbox.EventType] = Field(min_length=1, max_length=len(outbox.EVENT_TYPES), description=EVENTS_DOC)
     description: str = Field("", max_length=500)
 
 
@@ -64,8 +76,8 @@ class WebhookRef(RequestModel):
 
 
 class WebhookSearch(RequestModel):
-    limit: Int(ge=1, le=200) = 50
-    offset: Int(ge=0) = 0
+    limit: PageSize = 50
+    offset: Offset = 0
 
 
 class WebhookList(BaseModel):
@@ -76,8 +88,8 @@ class WebhookList(BaseModel):
 class DeliveriesRequest(RequestModel):
     webhook_id: uuid.UUID
     status: Literal["pending", "delivered", "failed"] | None = None
-    limit: Int(ge=1, le=200) = 50
-    offset: Int(ge=0) = 0
+    limit: PageSize = 50
+    offset: Offset = 0
 
 
 class AttemptView(BaseModel):
@@ -131,10 +143,12 @@ def _json_number(value: Any) -> Any:
 
 
 class ChangesRequest(RequestModel):
-    after: Int(ge=0) = Field(0, description="The last cursor you have; 0 (default) from the start.")
+    after: Cursor = Field(0, description="The last cursor you have; 0 (default) from the start.")
     kinds: list[KindName] | None = Field(None, max_length=len(ARTIFACT_KINDS), description="Only these artifact kinds.")
-    events: list[EventType] | None = Field(None, max_length=len(outbox.EVENT_TYPES), description="Only these events.")
-    limit: Int(ge=1, le=MAX_PAGE) = 100
+    events: list[outbox.EventType] | None = Field(
+        None, max_length=len(outbox.EVENT_TYPES), description="Only these events."
+    )
+    limit: FeedPageSize = 100
     wait_s: Annotated[float, BeforeValidator(_json_number)] = Field(
         0,
         ge=0,
@@ -230,15 +244,15 @@ def build_events_router() -> APIRouter:
         summary="The group's events in commit order after a cursor; can long-poll.",
     )
     async def changes(request: Request, who: viewer, body: ChangesRequest | None = None) -> Any:
-        body = body or ChangesRequest()
+        wanted = body or ChangesRequest()
         group_id = who.principal.group_id
 
-        def read() -> dict[str, Any]:
+        def read() -> outbox.ChangesPage:
             with who.db.transaction(write=False) as session:
-                return outbox.read_changes(session, group_id, body.after, body.kinds, body.events, body.limit)
+                return outbox.read_changes(session, group_id, wanted.after, wanted.kinds, wanted.events, wanted.limit)
 
         page = await run_in_threadpool(read)
-        wait_s = min(body.wait_s, request.app.state.settings.changes_max_wait_s)
+        wait_s = min(wanted.wait_s, request.app.state.settings.changes_max_wait_s)
         loop_deadline = None
         while not page["changes"] and wait_s > 0:
             loop_deadline = loop_deadline or time.monotonic() + wait_s
@@ -248,7 +262,7 @@ def build_events_router() -> APIRouter:
             # Wait on the last cursor seen (a filtered page may have moved past events it skipped).
             await notifier_for(who.db).wait(group_id, page["next_cursor"], remaining)
             page = await run_in_threadpool(read)
-            body = body.model_copy(update={"after": page["next_cursor"]}) if not page["changes"] else body
+            wanted = wanted.model_copy(update={"after": page["next_cursor"]}) if not page["changes"] else wanted
         return page
 
     return router

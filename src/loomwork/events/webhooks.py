@@ -16,7 +16,7 @@ import secrets as random_secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -33,6 +33,68 @@ TEST_EVENT = "webhook.test"
 SECRET_PREFIX = "whsec_"
 MAX_WEBHOOKS_PER_GROUP = 50
 FAN_OUT_BATCH = 1000
+
+
+# --- what the webhook routes answer (events/router.py has the response models) -------------------------------
+
+
+class WebhookInfo(TypedDict):
+    webhook_id: uuid.UUID
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+    created_at: datetime
+
+
+class CreatedWebhook(WebhookInfo):
+    secret: str
+
+
+class WebhookPage(TypedDict):
+    webhooks: list[WebhookInfo]
+    total_count: int
+
+
+class DeletedWebhook(TypedDict):
+    success: bool
+    webhook_id: uuid.UUID
+
+
+class AttemptInfo(TypedDict):
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    response: str
+
+
+class DeliveryInfo(TypedDict):
+    delivery_id: uuid.UUID
+    message_id: str
+    event: str
+    status: str
+    attempts: list[AttemptInfo]
+    attempt_count: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class DeliveryPage(TypedDict):
+    webhook: WebhookInfo
+    total_count: int
+    deliveries: list[DeliveryInfo]
+
+
+class QueuedDelivery(TypedDict):
+    success: bool
+    delivery_id: uuid.UUID
+    message_id: str
 
 
 # --- signing (https://www.standardwebhooks.com) ------------------------------------------------------------
@@ -72,7 +134,7 @@ def _validated_events(events: list[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
 
-def create(session: Session, principal: Principal, url: str, events: list[str], description: str) -> dict[str, Any]:
+def create(session: Session, principal: Principal, url: str, events: list[str], description: str) -> CreatedWebhook:
     check_url(url, "url")
     events = _validated_events(events)
     count = session.scalar(select(func.count()).select_from(Webhook).where(Webhook.group_id == principal.group_id))
@@ -97,7 +159,7 @@ def create(session: Session, principal: Principal, url: str, events: list[str], 
     return {**view(webhook), "secret": secret}
 
 
-def view(webhook: Webhook) -> dict[str, Any]:
+def view(webhook: Webhook) -> WebhookInfo:
     return {
         "webhook_id": webhook.id,
         "url": webhook.url,
@@ -118,7 +180,7 @@ def _get(session: Session, principal: Principal, webhook_id: uuid.UUID, *, lock:
     return webhook
 
 
-def search(session: Session, principal: Principal, limit: int, offset: int) -> dict[str, Any]:
+def search(session: Session, principal: Principal, limit: int, offset: int) -> WebhookPage:
     condition = Webhook.group_id == principal.group_id
     rows = session.scalars(
         select(Webhook).where(condition).order_by(Webhook.created_at.desc(), Webhook.id).limit(limit).offset(offset)
@@ -127,7 +189,7 @@ def search(session: Session, principal: Principal, limit: int, offset: int) -> d
     return {"webhooks": [view(w) for w in rows], "total_count": total}
 
 
-def delete(session: Session, principal: Principal, webhook_id: uuid.UUID) -> dict[str, Any]:
+def delete(session: Session, principal: Principal, webhook_id: uuid.UUID) -> DeletedWebhook:
     webhook = _get(session, principal, webhook_id, lock=True)
     session.delete(webhook)
     session.flush()
@@ -136,7 +198,7 @@ def delete(session: Session, principal: Principal, webhook_id: uuid.UUID) -> dic
 
 def deliveries(
     session: Session, principal: Principal, webhook_id: uuid.UUID, status: str | None, limit: int, offset: int
-) -> dict[str, Any]:
+) -> DeliveryPage:
     """Newest first, each with its attempts (status code, time, error) oldest first."""
     webhook = _get(session, principal, webhook_id)
     conditions = [WebhookDelivery.webhook_id == webhook.id]
@@ -150,7 +212,7 @@ def deliveries(
         .offset(offset)
     ).all()
     total = session.scalar(select(func.count()).select_from(WebhookDelivery).where(*conditions)) or 0
-    attempts: dict[uuid.UUID, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    attempts: dict[uuid.UUID, list[AttemptInfo]] = {row.id: [] for row in rows}
     if rows:
         for attempt in session.scalars(
             select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(list(attempts))).order_by(WebhookAttempt.id)
@@ -186,7 +248,7 @@ def deliveries(
     }
 
 
-def send_test(session: Session, principal: Principal, webhook_id: uuid.UUID) -> dict[str, Any]:
+def send_test(session: Session, principal: Principal, webhook_id: uuid.UUID) -> QueuedDelivery:
     """Queue a `webhook.test` message for this webhook alone (not an event: the feed never shows it)."""
     webhook = _get(session, principal, webhook_id)
     now, message_id = utcnow(), f"msg_{uuid.uuid4().hex}"
@@ -209,7 +271,7 @@ def send_test(session: Session, principal: Principal, webhook_id: uuid.UUID) -> 
     return {"success": True, "delivery_id": delivery.id, "message_id": message_id}
 
 
-def redeliver(session: Session, principal: Principal, delivery_id: uuid.UUID) -> dict[str, Any]:
+def redeliver(session: Session, principal: Principal, delivery_id: uuid.UUID) -> QueuedDelivery:
     """Send a delivery again now, with its webhook-id unchanged; re-enables a disabled webhook."""
     delivery = session.scalar(
         select(WebhookDelivery)
@@ -329,7 +391,7 @@ def release(session: Session, claimed: list[Claimed]) -> None:
 
 def backoff_s(attempt: int, base_s: float, cap_s: float = 3 * 3600) -> float:
     """Exponential with full jitter on the upper half: attempt 1 waits base..., doubling up to the cap."""
-    ceiling = min(cap_s, base_s * 2 ** (attempt - 1))
+    ceiling = min(cap_s, base_s * 2.0 ** (attempt - 1))
     return ceiling * random.uniform(0.5, 1.0)
 
 

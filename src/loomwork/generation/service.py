@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -36,6 +36,10 @@ from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.service import ResourceValue
 from loomwork.urlsafety import check_url
+
+if TYPE_CHECKING:  # the SDK itself is imported on first generation (see _complete)
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.shared_params import ResponseFormatJSONSchema
 
 GENERATOR_NAME = "AI generator"
 LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -193,12 +197,13 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
     )
     state, version = load_state(session, invocation.id), invocation.version
     if row.generator_label:  # the version the label names (production), not the newest one
-        version = revisions.labels_of(session, invocation.id).get(row.generator_label)
-        if version is None:
+        labelled = revisions.labels_of(session, invocation.id).get(row.generator_label)
+        if labelled is None:
             raise GeneratorFailed(
                 f"The generator invocation has no label {row.generator_label!r}: point it at a "
                 "version, or follow the newest version (no label)."
             )
+        version = labelled
         state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
     values = resources.load(session, group_id, state.all_ids())
     endpoint = _live(state, values, "endpoint")
@@ -257,6 +262,8 @@ def step_schema(kind: ArtifactKind, step: str) -> dict[str, Any]:
     """The JSON Schema the model's answer must match: the step's value fields, derived from the declaration."""
     properties: dict[str, Any] = {}
     for slot in kind.generated_slots(step):
+        if slot.value_field is None:  # generated_slots keeps only slots fed by values
+            continue
         value = {**slot.resource_kind.value_schema, "description": slot.description or slot.key}
         properties[slot.value_field] = (
             {
@@ -271,7 +278,9 @@ def step_schema(kind: ArtifactKind, step: str) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
-def _messages(kind: ArtifactKind, step: str, current: dict[str, Any], hint: str | None) -> list[dict[str, str]]:
+def _messages(
+    kind: ArtifactKind, step: str, current: dict[str, Any], hint: str | None
+) -> list[ChatCompletionMessageParam]:
     fields = ", ".join(slot.value_field for slot in kind.generated_slots(step) if slot.value_field)
     system = (
         f"You draft configuration for a {kind.name} in Loomwork, a registry of AI agent configuration. "
@@ -285,9 +294,15 @@ def _messages(kind: ArtifactKind, step: str, current: dict[str, Any], hint: str 
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+class TokenUsage(TypedDict):
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+
+
 def _complete(
-    generator: Generator, settings: Settings, kind: ArtifactKind, step: str, messages: list[dict[str, str]]
-) -> tuple[dict[str, Any], dict[str, int]]:
+    generator: Generator, settings: Settings, kind: ArtifactKind, step: str, messages: list[ChatCompletionMessageParam]
+) -> tuple[dict[str, Any], TokenUsage]:
     """One chat completion asking for JSON; the key lives in this call only."""
     import openai  # the SDK is large: loaded on first generation, not with every worker
 
@@ -303,15 +318,13 @@ def _complete(
         timeout=settings.generator_timeout_s,
         max_retries=settings.generator_retries,
     )
+    response_format: ResponseFormatJSONSchema = {
+        "type": "json_schema",
+        "json_schema": {"name": f"{kind.name}_{step}", "schema": step_schema(kind, step), "strict": False},
+    }
     try:
         completion = client.chat.completions.create(
-            model=generator.model,
-            messages=messages,  # type: ignore[arg-type]
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": f"{kind.name}_{step}", "schema": step_schema(kind, step), "strict": False},
-            },
-            **extra,
+            model=generator.model, messages=messages, response_format=response_format, **extra
         )
     except openai.APITimeoutError:
         raise GeneratorFailed(
@@ -337,10 +350,10 @@ def _complete(
     if not isinstance(answer, dict):
         raise GeneratorFailed("The generator's answer is not a JSON object.")
     usage = completion.usage
-    tokens = {
-        "prompt_tokens": getattr(usage, "prompt_tokens", None),
-        "completion_tokens": getattr(usage, "completion_tokens", None),
-        "total_tokens": getattr(usage, "total_tokens", None),
+    tokens: TokenUsage = {
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
     }
     return answer, tokens
 
@@ -457,10 +470,10 @@ def _generator_principal(session: Session, group_id: uuid.UUID, profile_id: uuid
     if profile is None:  # the profile was removed since: make it again
         row = _settings_row(session, group_id)
         profile = session.get(Profile, _new_generator_profile(session, group_id, row.updated_by if row else None))
+        if profile is None:
+            raise NotFound("The generator profile could not be made.")
         if row is not None:
             row.generator_profile_id = profile.id
-    if profile is None:
-        raise NotFound("The generator profile could not be made.")
     return Principal(
         profile_id=profile.id,
         group_id=group_id,

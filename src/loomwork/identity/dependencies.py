@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Annotated, Any
@@ -47,7 +49,7 @@ def current_caller(
     # X-MCP makes a person's request an agent's; an agent profile's key is an agent's whatever is sent
     # (Principal sees to that), and nothing here can make it a person's.
     via_agent = bool(x_mcp and x_mcp.strip())
-    stale: list[tuple] = []  # a key hashed under a secret being rotated out: stored anew below
+    stale: list[tuple[uuid.UUID, str, str]] = []  # a key hashed under a secret being rotated out: stored anew below
     with db.transaction(write=False) as session:
         if key is None and session_id:  # a key, when sent, always decides: no cookie can override it
             principal, used = sessions.principal_for(session, settings.keyring, session_id, via_agent)
@@ -67,12 +69,12 @@ def current_caller(
     return Caller(principal, db, settings)
 
 
-def _record_use(db: Database, key_id: object) -> None:
+def _record_use(db: Database, key_id: uuid.UUID) -> None:
     """At most once a minute per key, in a short transaction of its own: every other request only reads.
     It is a convenience, so a busy database skips it rather than fail the request."""
     try:
         with db.transaction(write=True) as session:
-            record_key_use(session, key_id)  # type: ignore[arg-type]
+            record_key_use(session, key_id)
     except OperationalError:
         pass
 
@@ -100,7 +102,7 @@ def has_valid_credentials(app: Any, headers: Headers) -> bool:
     return True
 
 
-def caller_with(role: str, action: str, *, agents: bool = True):  # noqa: ANN201
+def caller_with(role: str, action: str, *, agents: bool = True) -> Callable[[Caller], Caller]:
     """A dependency that authenticates, then checks the role (403 names it) and the agent rule."""
 
     def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:

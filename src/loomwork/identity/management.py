@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from loomwork.audit import service as audit
@@ -20,15 +20,69 @@ from loomwork.errors import Conflict, Forbidden, Invalid, NotFound
 from loomwork.identity import service as identity
 from loomwork.identity.models import ApiKey, Profile
 from loomwork.identity.sessions import end_sessions_of_keys
+from loomwork.keyring import Keyring
 from loomwork.principal import Principal
 
 MAX_KEYS_LISTED = 1000
 
 
+# --- what the routes answer (identity/router.py has the response models) -------------------------------------
+
+
+class ProfileInfo(TypedDict):
+    profile_id: uuid.UUID
+    name: str
+    type: str
+    role: str
+    sponsor_profile_id: uuid.UUID | None
+    sponsor_name: str | None
+    created_at: datetime
+
+
+class ProfilePage(TypedDict):
+    profiles: list[ProfileInfo]
+    total_count: int
+
+
+class KeyInfo(TypedDict):
+    key_id: uuid.UUID
+    profile_id: uuid.UUID
+    profile_name: str
+    profile_type: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyList(TypedDict):
+    keys: list[KeyInfo]
+
+
+class CreatedKey(KeyInfo):
+    key: str
+
+
+class RevokeResult(TypedDict):
+    index: int
+    key_id: uuid.UUID
+    success: bool
+    message: str
+    code: NotRequired[str]
+    field: NotRequired[str]
+    revoked_at: NotRequired[datetime | None]
+
+
+class RevokeResults(TypedDict):
+    results: list[RevokeResult]
+
+
 # --- profiles -----------------------------------------------------------------------------------------------
 
 
-def _profile_view(profile: Profile, sponsor_name: str | None) -> dict[str, Any]:
+def _profile_view(profile: Profile, sponsor_name: str | None) -> ProfileInfo:
     return {
         "profile_id": profile.id,
         "name": profile.name,
@@ -42,7 +96,7 @@ def _profile_view(profile: Profile, sponsor_name: str | None) -> dict[str, Any]:
 
 def search_profiles(
     session: Session, principal: Principal, profile_type: str | None, text: str | None, page_size: int, page_offset: int
-) -> dict[str, Any]:
+) -> ProfilePage:
     sponsor = aliased(Profile)
     conditions = [Profile.group_id == principal.group_id]
     if profile_type:
@@ -68,7 +122,7 @@ def create_profile(
     profile_type: str,
     role: str,
     sponsor_profile_id: uuid.UUID | None,
-) -> dict[str, Any]:
+) -> ProfileInfo:
     name = name.strip()
     if not name:
         raise Invalid("name: must not be blank.", field="name")
@@ -117,7 +171,7 @@ def _profile_in_group(session: Session, principal: Principal, profile_id: uuid.U
 # --- keys ---------------------------------------------------------------------------------------------------
 
 
-def _manageable(principal: Principal):  # noqa: ANN202
+def _manageable(principal: Principal) -> ColumnElement[bool]:
     """The profiles whose keys the caller manages, as a condition on Profile."""
     condition = Profile.group_id == principal.group_id
     if principal.has_role("admin"):
@@ -137,7 +191,7 @@ def _managed_profile(session: Session, principal: Principal, profile_id: uuid.UU
     return profile
 
 
-def _key_view(key: ApiKey, profile: Profile) -> dict[str, Any]:
+def _key_view(key: ApiKey, profile: Profile) -> KeyInfo:
     return {
         "key_id": key.id,
         "profile_id": profile.id,
@@ -152,9 +206,7 @@ def _key_view(key: ApiKey, profile: Profile) -> dict[str, Any]:
     }
 
 
-def search_keys(
-    session: Session, principal: Principal, profile_id: uuid.UUID | None, include_revoked: bool
-) -> dict[str, Any]:
+def search_keys(session: Session, principal: Principal, profile_id: uuid.UUID | None, include_revoked: bool) -> KeyList:
     conditions = [_manageable(principal)]
     if profile_id is not None:
         conditions.append(Profile.id == _managed_profile(session, principal, profile_id).id)
@@ -172,12 +224,12 @@ def search_keys(
 
 def create_key(
     session: Session,
-    secret_key: bytes,
+    secret_key: Keyring,
     principal: Principal,
     profile_id: uuid.UUID,
     name: str,
     expires_at: datetime | None,
-) -> dict[str, Any]:
+) -> CreatedKey:
     name = name.strip()
     if not name:
         raise Invalid("name: must not be blank.", field="name")
@@ -200,7 +252,7 @@ def create_key(
     return {**_key_view(row, profile), "key": secret}
 
 
-def revoke_keys(session: Session, principal: Principal, key_ids: list[uuid.UUID]) -> dict[str, Any]:
+def revoke_keys(session: Session, principal: Principal, key_ids: list[uuid.UUID]) -> RevokeResults:
     """A result per key, in order. A key the caller may not manage answers like one that does not exist;
     revoking a revoked key again succeeds and keeps its first `revoked_at`."""
     found = {
@@ -212,7 +264,9 @@ def revoke_keys(session: Session, principal: Principal, key_ids: list[uuid.UUID]
             .with_for_update(of=ApiKey)
         )
     }
-    now, results, revoked = utcnow(), [], []
+    now = utcnow()
+    results: list[RevokeResult] = []
+    revoked: list[uuid.UUID] = []
     for index, key_id in enumerate(key_ids):
         if key_id not in found:
             results.append(

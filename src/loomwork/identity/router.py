@@ -6,7 +6,7 @@ No `from __future__ import annotations`: FastAPI reads the models at definition 
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, BeforeValidator, Field
@@ -32,6 +32,13 @@ def _iso_8601_utc(value: Any) -> Any:
 
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_8601_utc)]
 ProfileType = Literal["person", "agent"]
+if TYPE_CHECKING:
+    PageSize = int
+    PageOffset = int
+else:
+    # Int builds its bounded Annotated type at run time, which a type checker cannot read: to it they are ints.
+    PageSize = Int(ge=1, le=200)
+    PageOffset = Int(ge=0)
 
 
 class ProfileSearchRequest(RequestModel):
@@ -39,8 +46,8 @@ class ProfileSearchRequest(RequestModel):
     search: Annotated[str, Field(max_length=200)] | None = Field(
         None, description="Every word must occur in the name (case-insensitive)."
     )
-    page_size: Int(ge=1, le=200) | None = Field(None, description="1 to 200; default 50.")
-    page_offset: Int(ge=0) | None = None
+    page_size: PageSize | None = Field(None, description="1 to 200; default 50.")
+    page_offset: PageOffset | None = None
 
 
 class ProfileCreateRequest(RequestModel):

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
@@ -72,7 +72,7 @@ def issue_key(
     return row, api_key
 
 
-def create_key(session: Session, secret_key: bytes, profile: Profile, name: str = "") -> str:
+def create_key(session: Session, secret_key: bytes | Keyring, profile: Profile, name: str = "") -> str:
     return issue_key(session, secret_key, profile, name)[1]
 
 
@@ -212,7 +212,7 @@ def record_key_use(session: Session, key_id: uuid.UUID) -> None:
     )
 
 
-def key_is_live(now: datetime):  # noqa: ANN201
+def key_is_live(now: datetime) -> ColumnElement[bool]:
     """The condition a key row meets while it authenticates: neither revoked nor expired."""
     return (ApiKey.revoked_at.is_(None)) & (or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now))
 

@@ -71,7 +71,8 @@ class ResourceKind:
     catalog_choice: ClassVar[bool] = False
 
     def dump(self, value: Any) -> str:
-        return value
+        # A text kind's value is already its stored text.
+        return str(value)
 
     def dedupe_text(self, value: Any) -> str:
         """What the unique (group, kind, hash) index compares: the stored form, unless that is not stable."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Table, select, update
+from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.keyring import Keyring, derive
@@ -94,7 +94,7 @@ class EncryptedColumn:
     table: Table
     column: str
     rewrite: Callable[[Any, SecretBox], Any] = _rotate_whole_value
-    where: Callable[[Table], object] | None = None
+    where: Callable[[Table], ColumnElement[bool]] | None = None
 
 
 # Every place a token is stored: `loomwork rotate-secret` re-encrypts each. One line adds a new one, e.g.

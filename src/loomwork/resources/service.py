@@ -7,9 +7,10 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import String, Uuid, func, literal, or_, select, union_all, update
+from sqlalchemy import ColumnElement, Row, Select, String, Uuid, func, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from loomwork.db import tallies
@@ -57,10 +58,10 @@ def normalise_values(kind: ResourceKind, raws: Sequence[Any], field: str) -> lis
     return [normalise_value(kind, raw, f"{field}[{i}]") for i, raw in enumerate(raws)]
 
 
-def catalog_scope(group_id: uuid.UUID, profile_id: uuid.UUID | None) -> list[Any]:
+def catalog_scope(group_id: uuid.UUID, profile_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
     """The one scope of every catalog read (resources API, get sections): the group's live resources,
     and the values staged by the reader's own drafts. A value only someone else's draft holds is absent."""
-    visible = Resource.staged_by.is_(None)
+    visible: ColumnElement[bool] = Resource.staged_by.is_(None)
     if profile_id is not None:
         visible = or_(visible, Resource.staged_by == profile_id)
     return [Resource.group_id == group_id, visible]
@@ -265,7 +266,13 @@ class DirectResolver:
         return find_existing(self.session, self.group_id, kind, value)
 
 
-def _page_query(conditions: Sequence[Any], limit: int, offset: int = 0) -> Any:
+Conditions = Sequence[ColumnElement[bool]]
+# A resource of a page: (id, stored value, created_at); `newest_pages` puts the page's index in front.
+PageRow = Row[uuid.UUID, str, datetime]
+IndexedPageRow = Row[int, uuid.UUID, str, datetime]
+
+
+def _page_query(conditions: Conditions, limit: int, offset: int = 0) -> Select[uuid.UUID, str, datetime]:
     return (
         select(Resource.id, Resource.value, Resource.created_at)
         .where(*conditions)
@@ -276,8 +283,8 @@ def _page_query(conditions: Sequence[Any], limit: int, offset: int = 0) -> Any:
 
 
 def newest_page(
-    session: Session, conditions: Sequence[Any], limit: int, offset: int = 0, total: int | None = None
-) -> tuple[list[Any], int]:
+    session: Session, conditions: Conditions, limit: int, offset: int = 0, total: int | None = None
+) -> tuple[Sequence[PageRow], int]:
     """A page of the resources matching `conditions`, newest first (index order), and how many match in all.
 
     Two statements at most: the page, then a count only when the page cannot tell the total and the
@@ -289,7 +296,7 @@ def newest_page(
 
 
 def _total(
-    session: Session, conditions: Sequence[Any], limit: int, offset: int, rows: list[Any], known: int | None
+    session: Session, conditions: Conditions, limit: int, offset: int, rows: Sequence[object], known: int | None
 ) -> int:
     if 0 < len(rows) < limit or (offset == 0 and not rows):
         return offset + len(rows)
@@ -299,8 +306,8 @@ def _total(
 
 
 def newest_pages(
-    session: Session, pages: Sequence[tuple[Sequence[Any], int, int | None]]
-) -> list[tuple[list[Any], int]]:
+    session: Session, pages: Sequence[tuple[Conditions, int, int | None]]
+) -> list[tuple[list[IndexedPageRow], int]]:
     """`newest_page` for several (conditions, limit, known total) at once: one statement for every page."""
     if not pages:
         return []
@@ -308,7 +315,7 @@ def newest_pages(
         select(literal(index).label("page"), *query.subquery().c)
         for index, query in enumerate(_page_query(conditions, limit) for conditions, limit, _known in pages)
     ]
-    found: list[list[Any]] = [[] for _ in pages]
+    found: list[list[IndexedPageRow]] = [[] for _ in pages]
     for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
         found[row.page].append(row)
     for rows in found:  # SQL keeps no order across a UNION: each page is put back in index order

@@ -208,6 +208,8 @@ def sanitize_svg(markup: str) -> str:
         clean = _rebuild(source, depth=0)
     except RecursionError:  # only reachable if MAX_DEPTH is raised carelessly
         raise SvgRejected("is nested too deeply") from None
+    if clean is None:  # _parse let only an <svg> root through, and <svg> is always kept
+        raise SvgRejected("is not SVG markup")
     # The rebuilt tree uses unqualified tag names plus an explicit xmlns
     # attribute: this yields a default-namespace document without touching
     # ElementTree's process-wide prefix registry.
@@ -228,7 +230,7 @@ def _parse(markup: str) -> ET.Element:
     if size > MAX_SVG_BYTES:
         raise SvgRejected("is larger than 64 KiB")
     try:
-        root = DefusedET.fromstring(markup, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: ET.Element = DefusedET.fromstring(markup, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DTDForbidden:
         raise SvgRejected("contains a document type declaration") from None
     except EntitiesForbidden:
