@@ -7,6 +7,7 @@ rule holds the same way whichever door a change comes through.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,14 +72,20 @@ def referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]:
     return ids
 
 
-def with_aliases_resolved(kind: ArtifactKind, patch: dict[str, Any]) -> dict[str, Any]:
-    """Older spellings of a field feed the canonical one; when both come, the canonical one wins."""
-    patch = dict(patch)
-    for slot in kind.slots:
-        if slot.id_alias and slot.id_alias in patch:
-            aliased = patch.pop(slot.id_alias)
-            patch.setdefault(slot.id_field, aliased)
-    return patch
+# The legacy draft route's spelling of `draft_id`.
+DRAFT_ID_ALIAS = "input_draft_id"
+
+
+def with_aliases_resolved(kind: ArtifactKind, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The one home of the alias rule: older spellings of a field (`input_draft_id`, a slot's `id_alias`) feed
+    the canonical one; when both come, the canonical one wins, even as an explicit null."""
+    resolved = dict(patch)
+    aliases = [(DRAFT_ID_ALIAS, "draft_id")] + [(slot.id_alias, slot.id_field) for slot in kind.slots if slot.id_alias]
+    for alias, canonical in aliases:
+        if alias in resolved:
+            aliased = resolved.pop(alias)
+            resolved.setdefault(canonical, aliased)
+    return resolved
 
 
 def apply_patch(

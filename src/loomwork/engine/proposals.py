@@ -205,7 +205,6 @@ def decide(
     kinds: Mapping[str, ArtifactKind],
     principal: Principal,
     request: dict[str, Any],
-    renderers: Mapping[str, tuple[drafts.ResponseRenderer, drafts.PatchParser]],
     reply: ReplyRenderer,
 ) -> str:
     """Accept or reject one proposal (people only); the same decision again answers as the first time."""
@@ -221,14 +220,11 @@ def decide(
     commit = request.get("commit")
     if commit is None:  # an agent's draft has no person to commit it later
         commit = entry.via_agent and entry.actor_id == draft.profile_id
-    render, parse = renderers[kind.name]
     recorded = audit.mark(session)
     committed = None
     try:
         with session.begin_nested():
-            drafts.apply_decision(
-                session, kind, principal, draft, entry, accept, render, parse, reason=request.get("reason")
-            )
+            drafts.apply_decision(session, kind, principal, draft, entry, accept, reason=request.get("reason"))
             if accept and commit:
                 committed = _commit(session, kind, principal, draft, entry, request.get("expected_version"))
     except LoomworkError:

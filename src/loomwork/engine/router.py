@@ -14,9 +14,8 @@ from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, Upl
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, transfer
+from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, sections, transfer
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
     MAX_MESSAGE_CHARS,
@@ -34,7 +33,6 @@ from loomwork.engine.schemas import (
     build_schemas,
     build_search_schemas,
 )
-from loomwork.engine.sections import get_view
 from loomwork.errors import ERROR_STATUSES, Invalid, QuotaExceeded
 from loomwork.generation import service as generation
 from loomwork.identity.dependencies import Caller, caller_with
@@ -77,18 +75,8 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
 
     @route("get", schemas.get_response)
     def get(body: schemas.get_request, who: caller("get")) -> Any:
-        request = body.model_dump()
         with who.db.transaction(write=False) as session:
-            artifact, draft, state = None, None, FormState()
-            if request.get(kind.id_field):
-                artifact = repository.get_artifact(session, kind, who.principal.group_id, request[kind.id_field])
-                state = repository.load_state(session, artifact.id)
-            if request.get("draft_id"):  # a draft wins for selections
-                draft = drafts.load_draft(session, kind, who.principal, request["draft_id"])
-                state = FormState.from_json(draft.form_state)
-                if artifact is None and draft.target_id and draft.status == "open":
-                    artifact = repository.find_artifact(session, kind, who.principal.group_id, draft.target_id)
-            view = get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
+            view = sections.form_view(session, kind, who.principal, body.model_dump(), hidden_flag_types)
             view.update(generation.ai_generate_flags(session, kind, who.principal))
             return view
 
@@ -149,24 +137,11 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             result[kind.id_field] = artifact_id
         return {"results": results}
 
-    def render_draft(data: dict[str, Any]) -> str:
-        return draft_schemas.response.model_validate(data).model_dump_json()
-
-    def parse_draft(stored: dict[str, Any]) -> dict[str, Any]:
-        return draft_schemas.request.model_validate(stored).model_dump(exclude_unset=True)
-
     @route("draft", draft_schemas.response)
     def patch_draft(body: draft_schemas.request, who: caller("draft")) -> Any:
+        patch = drafts.DraftPatch.parse(kind, body.model_dump(exclude_unset=True))
         with who.db.transaction(write=True) as session:
-            text = drafts.patch_draft(
-                session,
-                kind,
-                who.principal,
-                body.model_dump(exclude_unset=True),
-                body.model_dump(exclude_unset=True, mode="json"),
-                render_draft,
-                parse_draft,
-            )
+            text = drafts.patch_draft(session, kind, who.principal, patch)
         # The stored text itself, so a replay is byte-identical to the first answer.
         return Response(text, media_type="application/json")
 
@@ -183,16 +158,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         responses={502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning}},
     )
     def generate(body: generate_request, who: caller("generate")) -> Any:
-        text = generation.generate(
-            who.db,
-            who.settings,
-            kind,
-            who.principal,
-            body.model_dump(exclude_unset=True),
-            draft_schemas.request,
-            render_draft,
-            parse_draft,
-        )
+        text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True))
         return Response(text, media_type="application/json")
 
     @route("drafts", draft_schemas.list_response)

@@ -7,6 +7,7 @@ like the seeds, but its fields all come from the slots.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from loomwork.engine.artifacts import MAX_BULK_ITEMS
+# A module, not its name: the drafts service renders with these models, and artifacts imports drafts.
+from loomwork.engine import artifacts
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.proposal_model import Proposal
 
@@ -273,7 +275,7 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
             Field(None, description=f"Fail the item unless the {kind.name} is at this version."),
         ),
     )
-    bulk = lambda item: (Annotated[list[item], Field(max_length=MAX_BULK_ITEMS)], ...)  # noqa: E731
+    bulk = lambda item: (Annotated[list[item], Field(max_length=artifacts.MAX_BULK_ITEMS)], ...)  # noqa: E731
     result_item = _model(
         f"{title}ResultItem",
         index=(int, ...),
@@ -350,7 +352,7 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
         delete_request=_model(
             f"Delete{title}Request",
             RequestModel,
-            **{kind.ids_field: (Annotated[list[uuid.UUID], Field(max_length=MAX_BULK_ITEMS)], ...)},
+            **{kind.ids_field: (Annotated[list[uuid.UUID], Field(max_length=artifacts.MAX_BULK_ITEMS)], ...)},
         ),
         delete_result=delete_result,
         delete_response=_model(f"Delete{title}Response", results=(list[delete_result], ...)),
@@ -371,6 +373,7 @@ class DraftSchemas:
     list_response: type[BaseModel]
 
 
+@functools.cache  # one set of models per kind: the router declares them and the drafts service renders with them
 def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
     title, id_field = kind.title, kind.id_field
     Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]  # noqa: N806

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,6 @@ from loomwork.db.base import utcnow
 from loomwork.db.database import Database
 from loomwork.engine import drafts, revisions
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.drafts import PatchParser, ResponseRenderer
 from loomwork.engine.form import FormState
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
@@ -383,9 +382,6 @@ def generate(
     kind: ArtifactKind,
     principal: Principal,
     request: dict[str, Any],
-    patch_model: type[BaseModel],
-    render: ResponseRenderer,
-    parse: PatchParser,
 ) -> str:
     """Draft one step with the group's generator; the answer becomes a proposal in the caller's draft."""
     step, hint = request["step"], request.get("hint")
@@ -411,7 +407,7 @@ def generate(
     patch = _patch_from_answer(kind, step, answer)
     target = {"draft_id": draft_id} if draft_id else ({kind.id_field: artifact_id} if artifact_id else {})
     try:
-        typed = patch_model.model_validate({**target, **patch, "soft": True})
+        typed = drafts.parse_patch(kind, {**target, **patch, "soft": True})
     except ValidationError as invalid:
         first = invalid.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -419,16 +415,7 @@ def generate(
     with db.transaction(write=True) as session:
         proposer = _generator_principal(session, principal.group_id, generator_profile)
         try:
-            text = drafts.patch_draft(
-                session,
-                kind,
-                principal,
-                typed.model_dump(exclude_unset=True),
-                typed.model_dump(exclude_unset=True, mode="json"),
-                render,
-                parse,
-                proposer=proposer,
-            )
+            text = drafts.patch_draft(session, kind, principal, typed, proposer=proposer)
         except Invalid as invalid:  # the values themselves (a color that is no color, say)
             raise GeneratorFailed(f"The generator's answer is not valid: {invalid.detail}") from None
         answer_body = json.loads(text)
