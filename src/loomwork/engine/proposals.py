@@ -13,10 +13,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
+from loomwork.db.paging import page_with_total
 from loomwork.engine import artifacts, drafts
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft, DraftEntry
@@ -66,14 +67,8 @@ def search(
     if proposer:
         conditions.append(DraftEntry.actor_id == proposer)
     joined = select(DraftEntry, Draft).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
-    rows = session.execute(
-        joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc()).limit(limit).offset(offset)
-    ).all()
-    total = (
-        session.scalar(
-            select(func.count()).select_from(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
-        )
-        or 0
+    rows, total = page_with_total(
+        session, joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc()), limit, offset
     )
     return {"proposals": views(session, kinds, principal, rows), "total_count": total}
 
