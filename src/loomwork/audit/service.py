@@ -13,11 +13,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit.models import AuditEvent
 from loomwork.db.base import utcnow
+from loomwork.db.paging import page_with_total
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState
 from loomwork.errors import Invalid
@@ -152,29 +153,24 @@ def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
 # --- what changed -------------------------------------------------------------------------------------------
 
 
-def _field(slot: Slot) -> str:
-    """The name a slot goes by in search items and get responses."""
-    return slot.section if slot.many else slot.key
-
-
 def _shown(slot: Slot, state: FormState, labels: dict[uuid.UUID, str]) -> Any:
     values = [
         {"id": str(rid), "label": labels.get(rid), **({"pending": True} if rid in state.pending else {})}
         for rid in state.ids(slot.key)
     ]
-    return values if slot.many else (values[0] if values else None)
+    return slot.shown(values)
 
 
 def _state_changes(pending: _Pending, labels: dict[uuid.UUID, str]) -> dict[str, Any]:
     kind, before, after = pending.kind, pending.before, pending.after
     if before is None or after is None:
         state = after or before
-        return {"values": {_field(s): _shown(s, state, labels) for s in kind.slots if state.ids(s.key)}}
+        return {"values": {s.field: _shown(s, state, labels) for s in kind.slots if state.ids(s.key)}}
     fields = {}
     for slot in kind.slots:
         old, new = _shown(slot, before, labels), _shown(slot, after, labels)
         if old != new:
-            fields[_field(slot)] = {"before": old, "after": new}
+            fields[slot.field] = {"before": old, "after": new}
     return {"fields": fields}
 
 
@@ -198,17 +194,13 @@ def search(session: Session, principal: Principal, filters: dict[str, Any], limi
         conditions.append(AuditEvent.at >= since)
     if until is not None:
         conditions.append(AuditEvent.at < until)
-    events = session.scalars(
-        select(AuditEvent)
-        .where(*conditions)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    if 0 < len(events) < limit or (offset == 0 and not events):  # the page itself tells the total
-        total = offset + len(events)
-    else:
-        total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    page, total = page_with_total(
+        session,
+        select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()),
+        limit,
+        offset,
+    )
+    events = [event for (event,) in page]
     return {"events": [_view(e) for e in events], "total_count": total}
 
 

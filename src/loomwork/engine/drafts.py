@@ -24,7 +24,7 @@ from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import serialize_on
 from loomwork.engine import schemas
-from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, active_value, apply_patch_with, with_aliases_resolved
 from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.engine.proposal_model import Proposal
@@ -180,10 +180,6 @@ def unsealed_patch(entry: DraftEntry) -> dict[str, Any]:
     }
 
 
-def review_field(slot: Slot) -> str:
-    return slot.section if slot.many else slot.key
-
-
 def proposed_values(kind: ArtifactKind, before: FormState, after: FormState, dry: DryRunResolver) -> dict[str, Any]:
     """What a proposal would make each field it changes, as readable values (a key masked, an icon sanitized)."""
     review: dict[str, Any] = {}
@@ -191,7 +187,7 @@ def proposed_values(kind: ArtifactKind, before: FormState, after: FormState, dry
         if before.ids(slot.key) == after.ids(slot.key):
             continue
         labels = [dry.label(rid) for rid in after.ids(slot.key)]
-        review[review_field(slot)] = labels if slot.many else (labels[0] if labels else None)
+        review[slot.field] = slot.shown(labels)
     return review
 
 
@@ -631,12 +627,8 @@ def form_state_view(
     }
     for slot in kind.slots:
         selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
-        if slot.many:
-            view[slot.id_field] = [r.id for r in selected]
-            view[slot.section] = [r.public for r in selected]
-        else:
-            view[slot.id_field] = selected[0].id if selected else None
-            view[slot.key] = selected[0].public if selected else None
+        view[slot.id_field] = slot.shown([r.id for r in selected])
+        view[slot.field] = slot.shown([r.public for r in selected])
     view["proposals"] = [_proposal_item(p) for p in _waiting(session, draft.id)] if proposals else []
     return view
 

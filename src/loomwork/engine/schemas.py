@@ -405,10 +405,10 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
         value_type = slot.resource_kind.python_type
         if slot.many:
             state_fields[slot.id_field] = (list[uuid.UUID], ...)
-            state_fields[slot.section] = (list[value_type], ...)
+            state_fields[slot.field] = (list[value_type], ...)
         else:
             state_fields[slot.id_field] = (uuid.UUID | None, None)
-            state_fields[slot.key] = (value_type | None, None)
+            state_fields[slot.field] = (value_type | None, None)
     form_state = _model(f"{title}DraftFormState", **state_fields)
     response = _model(
         f"Patch{title}DraftResponse",
@@ -560,9 +560,7 @@ def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
     }
     for slot in kind.slots:
         value_type = slot.resource_kind.python_type
-        item_fields[slot.section if slot.many else slot.key] = (
-            (list[value_type], ...) if slot.many else (value_type | None, None)
-        )
+        item_fields[slot.field] = (list[value_type], ...) if slot.many else (value_type | None, None)
     list_item = _model(f"List{title}ApiItem", **item_fields)
     search_response = _model(
         f"Search{title}Response",

@@ -180,8 +180,8 @@ def _slot_values(session: Session, group_id: uuid.UUID, kind: ArtifactKind, stat
         if slot.resource_kind.sensitive:
             continue
         live = [row.label if slot.resource_kind.references else row.public for row in _live(state, values, slot.key)]
-        if live:
-            shown[slot.value_field or slot.id_field if slot.many else slot.key] = live if slot.many else live[0]
+        if live:  # by the field a model answers with, which `step_schema` names
+            shown[slot.value_field or slot.id_field] = slot.shown(live)
     return shown
 
 
