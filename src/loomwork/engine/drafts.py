@@ -14,10 +14,10 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
@@ -294,11 +294,15 @@ def _find_entry(
 
 def _save_state(session: Session, draft: Draft, state: FormState, **also: Any) -> None:
     """Fold one applied entry: a conditional UPDATE, so a concurrent writer can never skip the version check."""
-    result = session.execute(
-        update(Draft)
-        .where(Draft.id == draft.id, Draft.version == draft.version)
-        .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow(), **also)
-        .execution_options(synchronize_session=False)
+    # An UPDATE answers with a CursorResult, which session.execute's annotation (a plain Result) does not say.
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Draft)
+            .where(Draft.id == draft.id, Draft.version == draft.version)
+            .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow(), **also)
+            .execution_options(synchronize_session=False)
+        ),
     )
     if result.rowcount != 1:
         current = session.scalar(select(Draft.version).where(Draft.id == draft.id))
@@ -656,7 +660,9 @@ def mark_committed(session: Session, draft: Draft, artifact_id: uuid.UUID) -> No
     session.flush()
 
 
-def list_drafts(session: Session, kind: ArtifactKind, principal: Principal, limit: int, offset: int) -> list[dict]:
+def list_drafts(
+    session: Session, kind: ArtifactKind, principal: Principal, limit: int, offset: int
+) -> list[dict[str, Any]]:
     """The caller's own drafts of this kind, newest first, with their name and waiting proposals."""
     waiting = (
         select(DraftEntry.draft_id, func.count().label("n"))
