@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeVarTuple
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
+Columns = TypeVarTuple("Columns")
 
-def page_with_total(session: Session, query: Select[Any], limit: int, offset: int) -> tuple[Sequence[Row[Any]], int]:
+
+def page_with_total(
+    session: Session, query: Select[*Columns], limit: int, offset: int
+) -> tuple[Sequence[Row[*Columns]], int]:
     """The page of an ordered query and how many rows the whole query has.
 
     A page shorter than asked (or an empty first page) tells the total itself, so the count is sent only

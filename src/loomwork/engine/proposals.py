@@ -115,14 +115,7 @@ def views(
         now = (
             {}
             if state is None
-            else {
-                drafts.review_field(slot): (
-                    [labels.get(r) for r in state.ids(slot.key)]
-                    if slot.many
-                    else next((labels.get(r) for r in state.ids(slot.key)), None)
-                )
-                for slot in kind.slots
-            }
+            else {slot.field: slot.shown([labels.get(r) for r in state.ids(slot.key)]) for slot in kind.slots}
         )
         review = entry.review or {}
         changes = [

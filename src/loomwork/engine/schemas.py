@@ -192,7 +192,7 @@ def _slot_fields(slot: Slot) -> dict[str, Any]:
             )
     else:
         fields[slot.id_field] = (uuid.UUID | None, Field(None, description=f"Select a {slot.resource}; null clears."))
-        fields[slot.value_field] = (
+        fields[slot.key] = (  # a single slot's value field is its key
             value_type | None,
             Field(None, description=f"A {slot.resource} value to create-or-find and select."),
         )
@@ -275,7 +275,10 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
             Field(None, description=f"Fail the item unless the {kind.name} is at this version."),
         ),
     )
-    bulk = lambda item: (Annotated[list[item], Field(max_length=artifacts.MAX_BULK_ITEMS)], ...)  # noqa: E731
+
+    def bulk(item: type[BaseModel]) -> tuple[object, object]:
+        return (Annotated[list[item], Field(max_length=artifacts.MAX_BULK_ITEMS)], ...)
+
     result_item = _model(
         f"{title}ResultItem",
         index=(int, ...),
@@ -599,7 +602,7 @@ def build_generate_request(kind: ArtifactKind) -> type[BaseModel]:
         RequestModel,
         draft_id=(uuid.UUID | None, Field(None, description="Propose into this draft of yours; omitted: a new draft.")),
         **{kind.id_field: (uuid.UUID | None, Field(None, description=f"On a new draft: start from this {kind.name}."))},
-        step=(Literal[steps], Field(description="The editor step whose fields the model drafts.")),  # type: ignore[valid-type]
+        step=(Literal[steps], Field(description="The editor step whose fields the model drafts.")),
         hint=(
             Annotated[str, Field(max_length=MAX_HINT_CHARS)] | None,
             Field(None, description="What the person wants, in their words."),
