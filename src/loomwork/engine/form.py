@@ -155,7 +155,7 @@ def _apply_multiple(res: Resolver, slot: Slot, state: FormState, patch: dict[str
             flag_type = found[appended].value["type"]
             kept = [f for f in kept if f not in found or found[f].value["type"] != flag_type]
         state.slots[slot.key] = list(dict.fromkeys(kept + [appended]))
-    values_field = slot.values_field
+    values_field = slot.value_field  # a multiple slot: its values field
     raws = patch.get(values_field) if values_field else None
     if values_field and raws:
         added = res.create_values(slot.resource_kind, raws, values_field)
