@@ -15,11 +15,12 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit.models import AuditEvent
 from loomwork.db.base import utcnow
+from loomwork.db.paging import page_with_total
 from loomwork.errors import Invalid
 from loomwork.principal import Principal
 from loomwork.resources import service as resources
@@ -35,6 +36,8 @@ audit_table = AuditEvent.__table__
 class TrailSlot(Protocol):
     @property
     def key(self) -> str: ...
+    @property
+    def field(self) -> str: ...
     @property
     def section(self) -> str: ...
     @property
@@ -177,17 +180,12 @@ def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
 # --- what changed -------------------------------------------------------------------------------------------
 
 
-def _field(slot: TrailSlot) -> str:
-    """The name a slot goes by in search items and get responses."""
-    return slot.section if slot.many else slot.key
-
-
 def _shown(slot: TrailSlot, state: TrailState, labels: dict[uuid.UUID, str]) -> Any:
     values = [
         {"id": str(rid), "label": labels.get(rid), **({"pending": True} if rid in state.pending else {})}
         for rid in state.ids(slot.key)
     ]
-    return values if slot.many else (values[0] if values else None)
+    return slot.shown(values)
 
 
 def _state_changes(pending: _Pending, labels: dict[uuid.UUID, str]) -> dict[str, Any]:
@@ -198,12 +196,12 @@ def _state_changes(pending: _Pending, labels: dict[uuid.UUID, str]) -> dict[str,
         state = after or before
         if state is None:  # neither side has a form: nothing was set
             return {"values": {}}
-        return {"values": {_field(s): _shown(s, state, labels) for s in kind.slots if state.ids(s.key)}}
+        return {"values": {s.field: _shown(s, state, labels) for s in kind.slots if state.ids(s.key)}}
     fields: dict[str, dict[str, Any]] = {}
     for slot in kind.slots:
         old, new = _shown(slot, before, labels), _shown(slot, after, labels)
         if old != new:
-            fields[_field(slot)] = {"before": old, "after": new}
+            fields[slot.field] = {"before": old, "after": new}
     return {"fields": fields}
 
 
@@ -227,17 +225,13 @@ def search(session: Session, principal: Principal, filters: dict[str, Any], limi
         conditions.append(AuditEvent.at >= since)
     if until is not None:
         conditions.append(AuditEvent.at < until)
-    events = session.scalars(
-        select(AuditEvent)
-        .where(*conditions)
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    if 0 < len(events) < limit or (offset == 0 and not events):  # the page itself tells the total
-        total = offset + len(events)
-    else:
-        total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    page, total = page_with_total(
+        session,
+        select(AuditEvent).where(*conditions).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()),
+        limit,
+        offset,
+    )
+    events = [event for (event,) in page]
     return {"events": [_view(e) for e in events], "total_count": total}
 
 

@@ -6,9 +6,13 @@ docs) is derived from these declarations by the engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,17 @@ class Slot:
     @property
     def value_field(self) -> str | None:
         return self.append_values_field if self.many else self.key
+
+    @property
+    def field(self) -> str:
+        """The name the slot's values go by in responses (get, search, diff, audit, CSV, docs)."""
+        return self.section if self.many else self.key
+
+    def shown(self, values: Sequence[T]) -> list[T] | T | None:
+        """A slot's values as its field holds them: the list for a multiple slot, the one value (or null)."""
+        if self.many:
+            return list(values)
+        return values[0] if values else None
 
     @property
     def resource_kind(self) -> ResourceKind:

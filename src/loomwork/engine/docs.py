@@ -77,7 +77,7 @@ def kind_docs(
             "fields": [{"name": kind.id_field, "type": "uuid", "description": "The id.", "required": False}]
             + [
                 {
-                    "name": slot.section if slot.many else slot.key,
+                    "name": slot.field,
                     "type": f"{slot.resource}[]" if slot.many else slot.resource,
                     "description": slot.description,
                     "required": slot.required,

@@ -12,16 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from pydantic_core import to_jsonable_python
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import serialize_on
-from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine import schemas
+from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, active_value, apply_patch_with, with_aliases_resolved
 from loomwork.engine.models import Artifact, Draft, DraftEntry
 from loomwork.engine.proposal_model import Proposal
@@ -34,54 +37,104 @@ from loomwork.resources import service as resources
 from loomwork.resources.planned import DryRunResolver
 from loomwork.resources.service import DirectResolver
 
-# Fields that steer the patch rather than change the form.
+# Fields that steer the patch rather than change the form (`input_draft_id` is the legacy spelling of draft_id).
 CONTROL_FIELDS = frozenset({"draft_id", "input_draft_id", "expected_version", "idempotency_key", "soft", "accept"})
 
 # The review queue's limits (API.md section 8): waiting proposals per draft and per proposer.
 MAX_WAITING_PER_DRAFT = 100
 MAX_WAITING_PER_PROPOSER = 1000
 
-# Re-validates a stored JSON patch into typed fields (the kind's draft request model).
-PatchParser = Callable[[dict[str, Any]], dict[str, Any]]
-# Renders a draft response to its JSON text (the kind's draft response model).
-ResponseRenderer = Callable[[dict[str, Any]], str]
+
+@dataclass(frozen=True)
+class DraftPatch:
+    """One draft request, parsed once: the fields that steer it apart from the slot changes it makes.
+
+    `changes` keeps the spelling the request used (a proposal shows it so); the alias rule is applied where the
+    changes are hashed and applied, by `with_aliases_resolved`. `given` names the control fields the request
+    set, explicit nulls included, because the replay hash has always covered them as sent."""
+
+    changes: dict[str, Any]
+    draft_id: uuid.UUID | None = None
+    target_id: uuid.UUID | None = None
+    expected_version: int | None = None
+    idempotency_key: str | None = None
+    soft: bool | None = None
+    accept: bool | None = None
+    given: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, kind: ArtifactKind, fields: Mapping[str, Any]) -> DraftPatch:
+        """`fields`: the set fields of a kind's draft request, as Python values."""
+        controls = with_aliases_resolved(kind, {k: v for k, v in fields.items() if k in _control_names(kind)})
+        return cls(
+            changes={k: v for k, v in fields.items() if k not in _control_names(kind)},
+            draft_id=controls.get("draft_id"),
+            target_id=controls.get(kind.id_field),
+            expected_version=controls.get("expected_version"),
+            idempotency_key=controls.get("idempotency_key"),
+            soft=controls.get("soft"),
+            accept=controls.get("accept"),
+            given=frozenset(controls),
+        )
+
+    def controls_json(self, kind: ArtifactKind) -> dict[str, Any]:
+        """The control fields as the request gave them (`input_draft_id` as `draft_id`), in JSON."""
+        value = {
+            "draft_id": self.draft_id,
+            kind.id_field: self.target_id,
+            "expected_version": self.expected_version,
+            "idempotency_key": self.idempotency_key,
+            "soft": self.soft,
+            "accept": self.accept,
+        }
+        return {name: to_jsonable_python(value[name]) for name in self.given}
+
+    def changes_json(self) -> dict[str, Any]:
+        return {name: to_jsonable_python(value) for name, value in self.changes.items()}
 
 
-def request_hash(kind: ArtifactKind, body_json: dict[str, Any]) -> str:
-    """The body's fingerprint for replays: an alias (`input_draft_id`, `args_outputs_ids`) counts as the field it
-    stands for, so a retry through the legacy route replays the same entry."""
-    body_json = dict(body_json)
-    if "input_draft_id" in body_json:
-        aliased = body_json.pop("input_draft_id")
-        body_json.setdefault("draft_id", aliased)
-    canonical = {k: v for k, v in with_aliases_resolved(kind, body_json).items() if k != "idempotency_key"}
+def _control_names(kind: ArtifactKind) -> frozenset[str]:
+    return CONTROL_FIELDS | {kind.id_field}
+
+
+def parse_patch(kind: ArtifactKind, data: Mapping[str, Any]) -> DraftPatch:
+    """A draft request given as plain data (stored JSON, a generator's answer), validated by the kind's request
+    model: raises pydantic's ValidationError."""
+    request = schemas.build_draft_schemas(kind).request.model_validate(data)
+    return DraftPatch.parse(kind, request.model_dump(exclude_unset=True))
+
+
+def request_hash(kind: ArtifactKind, controls: Mapping[str, Any], changes: Mapping[str, Any]) -> str:
+    """The request's fingerprint for replays, from its JSON: an alias (`input_draft_id`, `args_outputs_ids`)
+    counts as the field it stands for, so a retry through the legacy route replays the same entry."""
+    body = with_aliases_resolved(kind, {**changes, **controls})
+    canonical = {k: v for k, v in body.items() if k != "idempotency_key"}
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def fingerprint_secrets(kind: ArtifactKind, body_json: dict[str, Any]) -> dict[str, Any]:
-    """The body with each secret replaced by its keyed fingerprint: what the replay hash may see of it."""
-    body_json = dict(body_json)
+def fingerprint_secrets(kind: ArtifactKind, changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes (JSON) with each secret replaced by its keyed fingerprint: what the replay hash may see of it."""
+    changes = dict(changes)
     for slot in kind.slots:
-        value = body_json.get(slot.value_field) if slot.resource_kind.sensitive else None
-        if isinstance(value, dict) and isinstance(value.get("secret"), str):
-            body_json[slot.value_field] = {**value, "secret": secrets.box().fingerprint(value["secret"])}
-    return body_json
+        field = slot.value_field
+        value = changes.get(field) if field and slot.resource_kind.sensitive else None
+        if field and isinstance(value, dict) and isinstance(value.get("secret"), str):
+            changes[field] = {**value, "secret": secrets.box().fingerprint(value["secret"])}
+    return changes
 
 
-def seal_secrets(
-    session: Session, kind: ArtifactKind, principal: Principal, body: dict[str, Any], body_json: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def seal_secrets(session: Session, kind: ArtifactKind, principal: Principal, patch: DraftPatch) -> DraftPatch:
     """A secret never reaches the journal: in a person's own patch a sensitive value becomes its encrypted
     resource first (staged: only the draft's owner sees it until a commit), selected by id instead."""
+    changes = patch.changes
     for slot in kind.slots:
-        if not slot.resource_kind.sensitive or slot.value_field not in body:
+        if not slot.resource_kind.sensitive or slot.value_field not in changes:
             continue
-        raw = body[slot.value_field]
-        body = {k: v for k, v in body.items() if k != slot.value_field}
-        body_json = {k: v for k, v in body_json.items() if k != slot.value_field}
-        if slot.id_field in body:  # the id wins over the value anyway (rule 3)
+        raw = changes[slot.value_field]
+        changes = {k: v for k, v in changes.items() if k != slot.value_field}
+        if slot.id_field in changes:  # the id wins over the value anyway (rule 3)
             continue
-        rid = (
+        changes[slot.id_field] = (
             None
             if raw is None
             else resources.create_values(
@@ -94,24 +147,25 @@ def seal_secrets(
                 staged_by=principal.profile_id,
             )[0]
         )
-        body[slot.id_field], body_json[slot.id_field] = rid, None if rid is None else str(rid)
-    return body, body_json
+    return replace(patch, changes=changes)
 
 
 def seal_proposal(
-    kind: ArtifactKind, body: dict[str, Any], body_json: dict[str, Any]
+    kind: ArtifactKind, changes: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
     """A proposal's secret stays inside the proposal: encrypted apart (`sealed`), masked in its journal entry,
-    and fingerprinted (never in plain text) in what its replay hash covers. Returns (stored, hashed, sealed)."""
-    stored, hashed, sealed = dict(body_json), dict(body_json), {}
+    and fingerprinted (never in plain text) in what its replay hash covers. Takes the changes as Python values;
+    returns (stored, hashed, sealed), the first two in JSON."""
+    stored = {name: to_jsonable_python(value) for name, value in changes.items()}
+    hashed, sealed = dict(stored), {}
     for slot in kind.slots:
         rkind = slot.resource_kind
-        if not rkind.sensitive or body.get(slot.value_field) is None:
+        if not rkind.sensitive or slot.value_field is None or changes.get(slot.value_field) is None:
             continue
-        if slot.id_field in body:  # the id wins over the value anyway (rule 3)
+        if slot.id_field in changes:  # the id wins over the value anyway (rule 3)
             stored.pop(slot.value_field), hashed.pop(slot.value_field)
             continue
-        value = resources.normalise_value(rkind, body[slot.value_field], slot.value_field)
+        value = resources.normalise_value(rkind, changes[slot.value_field], slot.value_field)
         sealed[slot.value_field] = secrets.box().encrypt(json.dumps(value))
         stored[slot.value_field] = rkind.public(rkind.load(rkind.dump(value)))
         hashed[slot.value_field] = rkind.dedupe_text(value)
@@ -126,10 +180,6 @@ def unsealed_patch(entry: DraftEntry) -> dict[str, Any]:
     }
 
 
-def review_field(slot: Slot) -> str:
-    return slot.section if slot.many else slot.key
-
-
 def proposed_values(kind: ArtifactKind, before: FormState, after: FormState, dry: DryRunResolver) -> dict[str, Any]:
     """What a proposal would make each field it changes, as readable values (a key masked, an icon sanitized)."""
     review: dict[str, Any] = {}
@@ -137,7 +187,7 @@ def proposed_values(kind: ArtifactKind, before: FormState, after: FormState, dry
         if before.ids(slot.key) == after.ids(slot.key):
             continue
         labels = [dry.label(rid) for rid in after.ids(slot.key)]
-        review[review_field(slot)] = labels if slot.many else (labels[0] if labels else None)
+        review[slot.field] = slot.shown(labels)
     return review
 
 
@@ -244,11 +294,15 @@ def _find_entry(
 
 def _save_state(session: Session, draft: Draft, state: FormState, **also: Any) -> None:
     """Fold one applied entry: a conditional UPDATE, so a concurrent writer can never skip the version check."""
-    result = session.execute(
-        update(Draft)
-        .where(Draft.id == draft.id, Draft.version == draft.version)
-        .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow(), **also)
-        .execution_options(synchronize_session=False)
+    # An UPDATE answers with a CursorResult, which session.execute's annotation (a plain Result) does not say.
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Draft)
+            .where(Draft.id == draft.id, Draft.version == draft.version)
+            .values(version=draft.version + 1, form_state=state.to_json(), updated_at=utcnow(), **also)
+            .execution_options(synchronize_session=False)
+        ),
     )
     if result.rowcount != 1:
         current = session.scalar(select(Draft.version).where(Draft.id == draft.id))
@@ -260,32 +314,28 @@ def patch_draft(
     session: Session,
     kind: ArtifactKind,
     principal: Principal,
-    body: dict[str, Any],
-    body_json: dict[str, Any],
-    render: ResponseRenderer,
-    parse: PatchParser,
+    patch: DraftPatch,
     *,
     proposer: Principal | None = None,
 ) -> str:
     """Apply one draft request (patch, proposal, ack or replay) and return the response's JSON text.
 
     `proposer` stages the entry as another profile's proposal in the caller's draft (the AI generator's)."""
-    draft_id = body.get("draft_id") or body.get("input_draft_id")
-    key = body.get("idempotency_key")
-    if body.get("accept") is not None:
+    draft_id, key = patch.draft_id, patch.idempotency_key
+    if patch.accept is not None:
         if not draft_id or not key:
             raise Invalid("accept: an ack needs draft_id and the proposal's idempotency_key.", field="accept")
-        return decide(session, kind, principal, draft_id, key, body["accept"], render, parse)
+        return decide(session, kind, principal, draft_id, key, patch.accept)
 
     draft = load_draft(session, kind, principal, draft_id, lock=True) if draft_id else None
     actor = proposer or principal
-    proposal = bool(body.get("soft")) or actor.via_agent
+    proposal = bool(patch.soft) or actor.via_agent
     sealed = None
     if proposal:
-        body_json, hashed, sealed = seal_proposal(kind, body, body_json)
+        stored, hashed, sealed = seal_proposal(kind, patch.changes)
     else:  # the replay hash sees a secret's keyed fingerprint, never the secret
-        hashed = fingerprint_secrets(kind, body_json)
-    digest = request_hash(kind, hashed)
+        hashed = fingerprint_secrets(kind, patch.changes_json())
+    digest = request_hash(kind, patch.controls_json(kind), hashed)
     if key:
         entry = _find_entry(session, kind, principal, draft, key)
         if entry is not None:
@@ -296,25 +346,28 @@ def patch_draft(
                 )
             return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
     if not proposal:  # after the replay check: keys never dedupe, so sealing a replayed secret would store another
-        body, body_json = seal_secrets(session, kind, principal, body, body_json)
-    target_id = body.get(kind.id_field)
+        patch = seal_secrets(session, kind, principal, patch)
+        stored = patch.changes_json()
+    target_id = patch.target_id
     if draft is None:
         draft = new_draft(session, kind, principal, target_id)
     elif target_id is not None and target_id != draft.target_id:
         raise Invalid(f"{kind.id_field}: this draft edits {draft.target_id}, not {target_id}.", field=kind.id_field)
     require_open(session, kind, draft)
-    expected = body.get("expected_version")
+    expected = patch.expected_version
     if expected is not None and expected != draft.version:
         raise version_conflict("draft", draft.version, expected)
 
-    patch = {k: v for k, v in body.items() if k not in CONTROL_FIELDS and k != kind.id_field}
+    changes = patch.changes
     before, review = FormState.from_json(draft.form_state), None
     if proposal:  # checked by the same rules, but its values stay inside it until a person accepts it
         _check_limits(session, actor, draft)
         dry = DryRunResolver(session, principal.group_id)
-        review = proposed_values(kind, before, apply_patch_with(dry, kind, before, patch), dry)
+        review = proposed_values(kind, before, apply_patch_with(dry, kind, before, changes), dry)
     else:  # values new to the group are staged: the owner's alone until a commit makes them live
-        state = apply_patch_with(DirectResolver(session, principal.group_id, principal.profile_id), kind, before, patch)
+        state = apply_patch_with(
+            DirectResolver(session, principal.group_id, principal.profile_id), kind, before, changes
+        )
     key = key or str(uuid.uuid4())
     seq = draft.entry_count + 1
     if proposal:  # the form stays as it is; only the journal grows
@@ -338,7 +391,7 @@ def patch_draft(
         seq=seq,
         state="dormant" if proposal else "applied",
         request_hash=digest,
-        patch={k: v for k, v in body_json.items() if k in patch},
+        patch=stored,
         expected_version=expected,
         response="",
         actor_id=actor.profile_id,
@@ -351,7 +404,7 @@ def patch_draft(
     )
     session.add(entry)
     session.flush()  # first, so a proposal's own response lists it
-    entry.response, entry.response_proposals, text = _store(session, kind, principal, draft, key, message, render)
+    entry.response, entry.response_proposals, text = _store(session, kind, principal, draft, key, message)
     session.flush()
     if proposal:  # a person's own applied patch stays private until committed; a proposal is someone's act
         audit.record(
@@ -386,8 +439,6 @@ def decide(
     draft_id: uuid.UUID,
     key: str,
     accept: bool,
-    render: ResponseRenderer,
-    parse: PatchParser,
 ) -> str:
     """Accept (apply) or reject a dormant proposal; repeating a decision answers as the first time."""
     principal.refuse_agent("accept or reject proposals")
@@ -398,7 +449,7 @@ def decide(
     if already_decided(entry, accept):
         return decision_reply(session, entry)
     require_open(session, kind, draft)
-    return apply_decision(session, kind, principal, draft, entry, accept, render, parse)
+    return apply_decision(session, kind, principal, draft, entry, accept)
 
 
 def already_decided(entry: DraftEntry, accept: bool) -> bool:
@@ -428,8 +479,6 @@ def apply_decision(
     draft: Draft,
     entry: DraftEntry,
     accept: bool,
-    render: ResponseRenderer,
-    parse: PatchParser,
     reason: str | None = None,
 ) -> str:
     """Decide an undecided proposal of an open draft (an ack, or the review queue). Accepting applies it as a
@@ -442,7 +491,7 @@ def apply_decision(
                 DirectResolver(session, draft.group_id, draft.profile_id),
                 kind,
                 FormState.from_json(draft.form_state),
-                parse(unsealed_patch(entry)),
+                parse_patch(kind, unsealed_patch(entry)).changes,
             )
         except NotFound as gone:
             raise Conflict(f"The proposal can no longer apply: {gone.detail}", code="resources_gone") from None
@@ -453,7 +502,7 @@ def apply_decision(
     session.flush()  # so the answer's form state no longer lists the decided proposal
     message = f"Accepted proposal {entry.key}." if accept else f"Rejected proposal {entry.key}."
     entry.decision_response, entry.decision_proposals, text = _store(
-        session, kind, principal, draft, entry.key, message, render
+        session, kind, principal, draft, entry.key, message
     )
     session.flush()
     audit.record(
@@ -503,21 +552,24 @@ def _store(
     draft: Draft,
     key: str,
     message: str,
-    render: ResponseRenderer,
 ) -> tuple[str, list[int], str]:
     """A response to store and answer: (stored text without the waiting proposals, their seqs, the whole text).
 
     The stored reply never grows with the proposals before it; a replay splices the same proposals (their
     journal entries never change) back in, byte for byte, see `_reply`."""
-    stored = render(
-        {
-            "success": True,
-            "draft_id": draft.id,
-            "idempotency_key": key,
-            "new_version": draft.version,
-            "message": message,
-            "form_state": form_state_view(session, kind, principal, draft, proposals=False),
-        }
+    stored = (
+        schemas.build_draft_schemas(kind)
+        .response.model_validate(
+            {
+                "success": True,
+                "draft_id": draft.id,
+                "idempotency_key": key,
+                "new_version": draft.version,
+                "message": message,
+                "form_state": form_state_view(session, kind, principal, draft, proposals=False),
+            }
+        )
+        .model_dump_json()
     )
     waiting = _waiting(session, draft.id)
     return stored, [p.seq for p in waiting], _splice(stored, waiting)
@@ -579,12 +631,8 @@ def form_state_view(
     }
     for slot in kind.slots:
         selected = [values[rid] for rid in state.ids(slot.key) if rid in values]
-        if slot.many:
-            view[slot.id_field] = [r.id for r in selected]
-            view[slot.section] = [r.public for r in selected]
-        else:
-            view[slot.id_field] = selected[0].id if selected else None
-            view[slot.key] = selected[0].public if selected else None
+        view[slot.id_field] = slot.shown([r.id for r in selected])
+        view[slot.field] = slot.shown([r.public for r in selected])
     view["proposals"] = [_proposal_item(p) for p in _waiting(session, draft.id)] if proposals else []
     return view
 
@@ -612,7 +660,9 @@ def mark_committed(session: Session, draft: Draft, artifact_id: uuid.UUID) -> No
     session.flush()
 
 
-def list_drafts(session: Session, kind: ArtifactKind, principal: Principal, limit: int, offset: int) -> list[dict]:
+def list_drafts(
+    session: Session, kind: ArtifactKind, principal: Principal, limit: int, offset: int
+) -> list[dict[str, Any]]:
     """The caller's own drafts of this kind, newest first, with their name and waiting proposals."""
     waiting = (
         select(DraftEntry.draft_id, func.count().label("n"))

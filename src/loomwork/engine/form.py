@@ -7,6 +7,7 @@ rule holds the same way whichever door a change comes through.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,14 +72,20 @@ def referenced_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]:
     return ids
 
 
-def with_aliases_resolved(kind: ArtifactKind, patch: dict[str, Any]) -> dict[str, Any]:
-    """Older spellings of a field feed the canonical one; when both come, the canonical one wins."""
-    patch = dict(patch)
-    for slot in kind.slots:
-        if slot.id_alias and slot.id_alias in patch:
-            aliased = patch.pop(slot.id_alias)
-            patch.setdefault(slot.id_field, aliased)
-    return patch
+# The legacy draft route's spelling of `draft_id`.
+DRAFT_ID_ALIAS = "input_draft_id"
+
+
+def with_aliases_resolved(kind: ArtifactKind, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The one home of the alias rule: older spellings of a field (`input_draft_id`, a slot's `id_alias`) feed
+    the canonical one; when both come, the canonical one wins, even as an explicit null."""
+    resolved = dict(patch)
+    aliases = [(DRAFT_ID_ALIAS, "draft_id")] + [(slot.id_alias, slot.id_field) for slot in kind.slots if slot.id_alias]
+    for alias, canonical in aliases:
+        if alias in resolved:
+            aliased = resolved.pop(alias)
+            resolved.setdefault(canonical, aliased)
+    return resolved
 
 
 def apply_patch(
@@ -114,7 +121,11 @@ def apply_patch_with(res: Resolver, kind: ArtifactKind, state: FormState, patch:
     return state.normalised()
 
 
-def _apply_single(res: Resolver, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
+# The resources a patch references, loaded once and shared by the rules.
+Found = dict[uuid.UUID, ResourceValue]
+
+
+def _apply_single(res: Resolver, slot: Slot, state: FormState, patch: dict[str, Any], found: Found) -> None:
     if slot.id_field in patch:
         rid = patch[slot.id_field]
         if rid is None:
@@ -122,34 +133,38 @@ def _apply_single(res: Resolver, slot: Slot, state: FormState, patch, found) -> 
             return
         service.require_kind(found, [rid], slot.resource, slot.id_field)
         state.slots[slot.key] = [rid]
-    elif slot.value_field in patch:
-        raw = patch[slot.value_field]
+    elif slot.key in patch:  # a single slot's value field is its key
+        raw = patch[slot.key]
         if raw is None:
             state.slots[slot.key] = []
             return
-        state.slots[slot.key] = res.create_values(slot.resource_kind, [raw], slot.value_field, indexed=False)
+        state.slots[slot.key] = res.create_values(slot.resource_kind, [raw], slot.key, indexed=False)
 
 
-def _apply_multiple(res: Resolver, slot: Slot, state: FormState, patch, found) -> None:  # noqa: ANN001
+def _apply_multiple(res: Resolver, slot: Slot, state: FormState, patch: dict[str, Any], found: Found) -> None:
     if slot.id_field in patch:
         ids = patch[slot.id_field] or []
         service.require_kind(found, ids, slot.resource, slot.id_field)
         state.slots[slot.key] = list(dict.fromkeys(ids))
-    appended = patch.get(slot.append_field) if slot.append_field else None
-    if appended is not None:
-        service.require_kind(found, [appended], slot.resource, slot.append_field)
+    append_field = slot.append_field
+    appended = patch.get(append_field) if append_field else None
+    if append_field and appended is not None:
+        service.require_kind(found, [appended], slot.resource, append_field)
         kept = state.ids(slot.key)
         if slot.resource == "flag":  # a chosen flag replaces the one of its type
             flag_type = found[appended].value["type"]
             kept = [f for f in kept if f not in found or found[f].value["type"] != flag_type]
         state.slots[slot.key] = list(dict.fromkeys(kept + [appended]))
-    raws = patch.get(slot.value_field) if slot.value_field else None
-    if raws:
-        added = res.create_values(slot.resource_kind, raws, slot.value_field)
+    values_field = slot.value_field  # a multiple slot: its values field
+    raws = patch.get(values_field) if values_field else None
+    if values_field and raws:
+        added = res.create_values(slot.resource_kind, raws, values_field)
         state.slots[slot.key] = list(dict.fromkeys(state.ids(slot.key) + added))
 
 
-def _apply_active_flag(res: Resolver, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
+def _apply_active_flag(
+    res: Resolver, kind: ArtifactKind, state: FormState, patch: dict[str, Any], found: Found
+) -> None:
     """`active` picks the kind's `K_active` flag and replaces any flag of that type; then one flag per type."""
     if kind.flag_slot is None:
         return
@@ -173,7 +188,9 @@ def _apply_active_flag(res: Resolver, kind: ArtifactKind, state: FormState, patc
         seen[flag_type] = flag_id
 
 
-def _apply_model_flag_values(res: Resolver, kind: ArtifactKind, state: FormState, patch, found) -> None:  # noqa: ANN001
+def _apply_model_flag_values(
+    res: Resolver, kind: ArtifactKind, state: FormState, patch: dict[str, Any], found: Found
+) -> None:
     """Rule 6: `{model_id, type, value}` resolves (type, value) to an existing flag (none: 422), upserts the
     `{model_id, flag_id}` row and replaces any model flag of the same model and flag type."""
     slot = kind.model_flag_slot
@@ -230,13 +247,19 @@ def _argument_slots(kind: ArtifactKind) -> set[str]:
     return {spec.arg_slot, spec.position_slot, spec.output_slot} if spec else set()
 
 
-def _apply_args_drafts(res: Resolver, kind: ArtifactKind, state: FormState, entries, found) -> None:  # noqa: ANN001
+def _apply_args_drafts(
+    res: Resolver, kind: ArtifactKind, state: FormState, entries: list[dict[str, Any]], found: Found
+) -> None:
     """Rule 7: one card per argument `{arg_id?, name, type, description, required, default, position, output?}`
     replaces the argument, position and output selections at once. A card with only `arg_id` keeps that
     argument as it is; a card with a name creates-or-finds the argument it describes."""
     spec = kind.arguments
+    if spec is None:
+        return
     slots = kind.slot_by_key
-    args, positions, outputs = [], [], []
+    args: list[uuid.UUID] = []
+    positions: list[uuid.UUID] = []
+    outputs: list[uuid.UUID] = []
     for index, entry in enumerate(entries):
         field = f"args_drafts[{index}]"
         if entry.get("name") is None:
@@ -285,5 +308,5 @@ def active_value(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, R
     for flag_id in state.ids("flag"):
         flag = values.get(flag_id)
         if flag and flag.value["type"] == kind.active_flag_type:
-            return flag.value["value"] == "true"
+            return bool(flag.value["value"] == "true")
     return None

@@ -13,10 +13,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
+from loomwork.db.paging import page_with_total
 from loomwork.engine import artifacts, drafts
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft, DraftEntry
@@ -66,18 +67,8 @@ def search(
     if proposer:
         conditions.append(DraftEntry.actor_id == proposer)
     joined = select(DraftEntry, Draft).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
-    rows = (
-        session.execute(
-            joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc()).limit(limit).offset(offset)
-        )
-        .tuples()
-        .all()
-    )
-    total = (
-        session.scalar(
-            select(func.count()).select_from(DraftEntry).join(Draft, Draft.id == DraftEntry.draft_id).where(*conditions)
-        )
-        or 0
+    rows, total = page_with_total(
+        session, joined.order_by(DraftEntry.created_at.desc(), DraftEntry.proposal_id.desc()), limit, offset
     )
     return {"proposals": views(session, kinds, principal, rows), "total_count": total}
 
@@ -124,14 +115,7 @@ def views(
         now = (
             {}
             if state is None
-            else {
-                drafts.review_field(slot): (
-                    [labels.get(r) for r in state.ids(slot.key)]
-                    if slot.many
-                    else next((labels.get(r) for r in state.ids(slot.key)), None)
-                )
-                for slot in kind.slots
-            }
+            else {slot.field: slot.shown([labels.get(r) for r in state.ids(slot.key)]) for slot in kind.slots}
         )
         review = entry.review or {}
         changes = [
@@ -213,7 +197,6 @@ def decide(
     kinds: Mapping[str, ArtifactKind],
     principal: Principal,
     request: dict[str, Any],
-    renderers: Mapping[str, tuple[drafts.ResponseRenderer, drafts.PatchParser]],
     reply: ReplyRenderer,
 ) -> str:
     """Accept or reject one proposal (people only); the same decision again answers as the first time."""
@@ -229,14 +212,11 @@ def decide(
     commit = request.get("commit")
     if commit is None:  # an agent's draft has no person to commit it later
         commit = entry.via_agent and entry.actor_id == draft.profile_id
-    render, parse = renderers[kind.name]
     recorded = audit.mark(session)
     committed = None
     try:
         with session.begin_nested():
-            drafts.apply_decision(
-                session, kind, principal, draft, entry, accept, render, parse, reason=request.get("reason")
-            )
+            drafts.apply_decision(session, kind, principal, draft, entry, accept, reason=request.get("reason"))
             if accept and commit:
                 committed = _commit(session, kind, principal, draft, entry, request.get("expected_version"))
     except LoomworkError:

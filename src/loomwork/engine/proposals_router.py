@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field, StrictBool
 
 from loomwork.engine import proposals
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.schemas import build_draft_schemas
 from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 
@@ -108,18 +107,6 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
         proposal: ProposalView
         committed: Committed | None = Field(description="The artifact the accept committed, or null.")
 
-    draft_renderers = {}
-    for kind in kinds:
-        schemas = build_draft_schemas(kind)
-
-        def render(data: dict[str, Any], model: Any = schemas.response) -> str:
-            return model.model_validate(data).model_dump_json()
-
-        def parse(stored: dict[str, Any], model: Any = schemas.request) -> dict[str, Any]:
-            return model.model_validate(stored).model_dump(exclude_unset=True)
-
-        draft_renderers[kind.name] = (render, parse)
-
     def reply(data: dict[str, Any]) -> str:
         return ProposalDecideResponse.model_validate(data).model_dump_json()
 
@@ -148,9 +135,7 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
     )
     def decide(body: ProposalDecideRequest, who: editor) -> Any:
         with who.db.transaction(write=True) as session:
-            text = proposals.decide(
-                session, by_name, who.principal, body.model_dump(exclude_unset=True), draft_renderers, reply
-            )
+            text = proposals.decide(session, by_name, who.principal, body.model_dump(exclude_unset=True), reply)
         # The stored text itself, so the same decision again answers byte for byte as the first time.
         return Response(text, media_type="application/json")
 

@@ -60,7 +60,7 @@ def config_of(session: Session, kind: ArtifactKind, group_id: uuid.UUID, state: 
             config["active"] = flags[kind.active_flag_type] == "true" if kind.active_flag_type in flags else None
             config["flags"] = flags
         elif slot.key not in folded:
-            config[slot.section if slot.many else slot.key] = shown if slot.many else (shown[0] if shown else None)
+            config[slot.field] = slot.shown(shown)
     if kind.parameters:
         config["variables"] = [p["name"] for p in template_parameters(kind.parameters, live, values)["parameters"]]
     if kind.arguments:

@@ -15,12 +15,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
-from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.db.paging import page_with_total
+from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import ChangeClock, Label, Revision
 from loomwork.engine.repository import ArtifactRow, get_artifact
@@ -208,14 +209,13 @@ def history(
     session: Session, kind: ArtifactKind, principal: Principal, artifact_id: uuid.UUID, limit: int, offset: int
 ) -> dict[str, Any]:
     row = get_artifact(session, kind, principal.group_id, artifact_id)
-    found = session.scalars(
-        select(Revision)
-        .where(Revision.artifact_id == row.id)
-        .order_by(Revision.version.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    total = session.scalar(select(func.count()).select_from(Revision).where(Revision.artifact_id == row.id)) or 0
+    page, total = page_with_total(
+        session,
+        select(Revision).where(Revision.artifact_id == row.id).order_by(Revision.version.desc()),
+        limit,
+        offset,
+    )
+    found = [revision for (revision,) in page]
     pointing: dict[int, list[str]] = {}
     for name, version in labels_of(session, row.id).items():
         pointing.setdefault(version, []).append(name)
@@ -228,10 +228,6 @@ def history(
     }
 
 
-def _field(slot: Slot) -> str:
-    return slot.section if slot.many else slot.key
-
-
 def readable(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, resources.ResourceValue]) -> dict[str, Any]:
     """Each slot's values as a person reads them (labels; a key masked), pending ones marked."""
     shown: dict[str, Any] = {}
@@ -240,7 +236,7 @@ def readable(kind: ArtifactKind, state: FormState, values: dict[uuid.UUID, resou
         for rid in state.ids(slot.key):
             label = values[rid].label if rid in values else f"(deleted resource {rid})"
             labels.append(f"{label} (pending)" if rid in state.pending else label)
-        shown[_field(slot)] = labels if slot.many else (labels[0] if labels else None)
+        shown[slot.field] = slot.shown(labels)
     return shown
 
 
@@ -259,7 +255,7 @@ def diff(
     old, new = readable(kind, before, values), readable(kind, after, values)
     changes = []
     for slot in kind.slots:
-        name = _field(slot)
+        name = slot.field
         if old[name] == new[name]:
             continue
         was = old[name] if slot.many else [old[name]] if old[name] is not None else []
@@ -287,7 +283,7 @@ def rollback_state(
     present = resources.load(session, principal.group_id, state.all_ids())
     gone = [(slot, rid) for slot in kind.slots for rid in state.ids(slot.key) if rid not in present]
     if gone:
-        named = ", ".join(f"{_field(slot)} {rid}" for slot, rid in gone)
+        named = ", ".join(f"{slot.field} {rid}" for slot, rid in gone)
         raise Conflict(
             f"Version {to_version} uses resources deleted since ({named}); nothing was restored. "
             "Create them again, or roll back to another version.",

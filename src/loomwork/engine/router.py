@@ -6,6 +6,7 @@ __future__ import annotations` here: FastAPI reads the generated models from the
 handlers' annotations at definition time.
 """
 
+import inspect
 import tempfile
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -13,11 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from loomwork.bulk_items import run_items
-from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, transfer
+from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, sections, transfer
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.form import FormState
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
     DocsRequest,
@@ -27,17 +28,38 @@ from loomwork.engine.schemas import (
     LabelName,
     PageRequest,
     RefreshResponse,
+    RevisionSchemas,
     build_draft_schemas,
     build_generate_request,
     build_revision_schemas,
     build_schemas,
     build_search_schemas,
 )
-from loomwork.engine.sections import get_view
 from loomwork.errors import Invalid, QuotaExceeded
 from loomwork.generation import service as generation
 from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with
+
+Handler = Callable[..., Any]
+
+
+def with_models(handler: Handler, **annotations: object) -> Handler:
+    """Give the handler's parameters their exact annotations, which FastAPI reads from its signature.
+
+    A kind's request models and each operation's caller dependency are built at run time from the declaration,
+    so no static annotation can name them: a handler is written with what they are (`body: BaseModel`,
+    `who: Caller`), and its signature is given what they are exactly. `None` leaves a parameter as written."""
+    signature = inspect.signature(handler)
+    parameters = [
+        param if annotations.get(param.name) is None else param.replace(annotation=annotations[param.name])
+        for param in signature.parameters.values()
+    ]
+    vars(handler)["__signature__"] = signature.replace(parameters=parameters)
+    return handler
+
+
+def models(**annotations: object) -> Callable[[Handler], Handler]:
+    return lambda handler: with_models(handler, **annotations)
 
 
 def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIRouter:
@@ -48,20 +70,24 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     base = f"/api/v5/artifacts/{kind.plural}"
     router = APIRouter(tags=[f"{kind.title}s"], responses=ERROR_RESPONSES)
 
-    def caller(name: str) -> Any:
+    def caller(name: str) -> object:
+        """The `who` parameter's annotation: the caller, authorised for the operation's role and action."""
         op = operation(name)
         dependency = caller_with(op.role, op.action.format(name=kind.name, plural=kind.plural), agents=op.agents)
         return Annotated[Caller, Depends(dependency)]
 
     def route(
         name: str,
-        response_model: Any,
+        response_model: type[BaseModel],
         path: str | None = None,
         method: str | None = None,
         responses: dict[int | str, dict[str, Any]] | None = None,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        *,
+        body: type[BaseModel] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler of operation `name`; its `body` is read as the kind's `body` model."""
         op = operation(name)
-        return router.api_route(
+        register = router.api_route(
             path or f"{base}/{name}",
             methods=[method or op.method],
             response_model=response_model,
@@ -69,21 +95,12 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             summary=op.summary.format(name=kind.name, plural=kind.plural),
             responses=responses,
         )
+        return lambda handler: register(with_models(handler, body=body, who=caller(name)))
 
-    @route("get", schemas.get_response)
-    def get(body: schemas.get_request, who: caller("get")) -> Any:
-        request = body.model_dump()
+    @route("get", schemas.get_response, body=schemas.get_request)
+    def get(body: BaseModel, who: Caller) -> Any:
         with who.db.transaction(write=False) as session:
-            artifact, draft, state = None, None, FormState()
-            if request.get(kind.id_field):
-                artifact = repository.get_artifact(session, kind, who.principal.group_id, request[kind.id_field])
-                state = repository.load_state(session, artifact.id)
-            if request.get("draft_id"):  # a draft wins for selections
-                draft = drafts.load_draft(session, kind, who.principal, request["draft_id"])
-                state = FormState.from_json(draft.form_state)
-                if artifact is None and draft.target_id and draft.status == "open":
-                    artifact = repository.find_artifact(session, kind, who.principal.group_id, draft.target_id)
-            view = get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
+            view = sections.form_view(session, kind, who.principal, body.model_dump(), hidden_flag_types)
             view.update(generation.ai_generate_flags(session, kind, who.principal))
             return view
 
@@ -102,15 +119,15 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
                 result.setdefault(kind.id_field, item[kind.id_field])
         return {"results": results}
 
-    @route("create", schemas.results)
-    def create(body: schemas.create_request, who: caller("create")) -> Any:
+    @route("create", schemas.results, body=schemas.create_request)
+    def create(body: BaseModel, who: Caller) -> Any:
         def run(session: Any, items: list[dict[str, Any]]) -> list[Any]:  # batched: engine/bulk.py
             return bulk.create_items(session, kind, who.principal, items, answer("Created"))
 
         return write_items(getattr(body, kind.plural), who, run)
 
-    @route("update", schemas.results)
-    def update(body: schemas.update_request, who: caller("update")) -> Any:
+    @route("update", schemas.results, body=schemas.update_request)
+    def update(body: BaseModel, who: Caller) -> Any:
         def run(session: Any, items: list[dict[str, Any]]) -> list[Any]:  # each item in its own savepoint
             updated = answer("Updated")
             return run_items(
@@ -119,8 +136,8 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
 
         return write_items(getattr(body, kind.plural), who, run)
 
-    @route("duplicate", schemas.duplicate_response)
-    def duplicate(body: schemas.duplicate_request, who: caller("duplicate")) -> Any:
+    @route("duplicate", schemas.duplicate_response, body=schemas.duplicate_request)
+    def duplicate(body: BaseModel, who: Caller) -> Any:
         with who.db.transaction(write=True) as session:
             row = artifacts.duplicate(session, kind, who.principal, getattr(body, kind.id_field))
         return {
@@ -130,8 +147,8 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             "message": f"Duplicated {kind.name} {getattr(body, kind.id_field)}.",
         }
 
-    @route("delete", schemas.delete_response)
-    def delete(body: schemas.delete_request, who: caller("delete")) -> Any:
+    @route("delete", schemas.delete_response, body=schemas.delete_request)
+    def delete(body: BaseModel, who: Caller) -> Any:
         ids = getattr(body, kind.ids_field)
         with who.db.transaction(write=True) as session:
 
@@ -144,29 +161,18 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             result[kind.id_field] = artifact_id
         return {"results": results}
 
-    def render_draft(data: dict[str, Any]) -> str:
-        return draft_schemas.response.model_validate(data).model_dump_json()
-
-    def parse_draft(stored: dict[str, Any]) -> dict[str, Any]:
-        return draft_schemas.request.model_validate(stored).model_dump(exclude_unset=True)
-
-    @route("draft", draft_schemas.response)
-    def patch_draft(body: draft_schemas.request, who: caller("draft")) -> Any:
+    @route("draft", draft_schemas.response, body=draft_schemas.request)
+    def patch_draft(body: BaseModel, who: Caller) -> Any:
+        patch = drafts.DraftPatch.parse(kind, body.model_dump(exclude_unset=True))
         with who.db.transaction(write=True) as session:
-            text = drafts.patch_draft(
-                session,
-                kind,
-                who.principal,
-                body.model_dump(exclude_unset=True),
-                body.model_dump(exclude_unset=True, mode="json"),
-                render_draft,
-                parse_draft,
-            )
+            text = drafts.patch_draft(session, kind, who.principal, patch)
         # The stored text itself, so a replay is byte-identical to the first answer.
         return Response(text, media_type="application/json")
 
     if kind.legacy_draft_path:  # the seeds' older route, served by the same handler
-        route("draft", draft_schemas.response, path=kind.legacy_draft_path, method="POST")(patch_draft)
+        route("draft", draft_schemas.response, path=kind.legacy_draft_path, method="POST", body=draft_schemas.request)(
+            patch_draft
+        )
 
     generate_request = build_generate_request(kind)
 
@@ -177,37 +183,30 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         summary=operation("generate").summary.format(name=kind.name, plural=kind.plural),
         responses={502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning}},
     )
-    def generate(body: generate_request, who: caller("generate")) -> Any:
-        text = generation.generate(
-            who.db,
-            who.settings,
-            kind,
-            who.principal,
-            body.model_dump(exclude_unset=True),
-            draft_schemas.request,
-            render_draft,
-            parse_draft,
-        )
+    @models(body=generate_request, who=caller("generate"))
+    def generate(body: BaseModel, who: Caller) -> Any:
+        text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True))
         return Response(text, media_type="application/json")
 
     @route("drafts", draft_schemas.list_response)
-    def list_drafts(who: caller("drafts"), body: PageRequest | None = None) -> Any:
+    def list_drafts(who: Caller, body: PageRequest | None = None) -> Any:
         page = body or PageRequest()
         with who.db.transaction(write=False) as session:
             return {
                 "entries": drafts.list_drafts(session, kind, who.principal, page.page_size or 50, page.page_offset or 0)
             }
 
-    @route("search", search_schemas.search_response)
-    def search_artifacts(body: search_schemas.search_request, who: caller("search")) -> Any:
+    @route("search", search_schemas.search_response, body=search_schemas.search_request)
+    def search_artifacts(body: BaseModel, who: Caller) -> Any:
         request = body.model_dump()
+        page_size, page_offset = request["page_size"] or 25, request["page_offset"] or 0
         with who.db.transaction(write=False) as session:
-            response = search.search(session, kind, who.principal, request, body.page_size or 25, body.page_offset or 0)
+            response = search.search(session, kind, who.principal, request, page_size, page_offset)
         response["import_fields"] = transfer.import_fields(kind)
         return response
 
     @route("docs", search_schemas.docs_response)
-    def kind_docs(who: caller("docs"), body: DocsRequest | None = None) -> Any:
+    def kind_docs(who: Caller, body: DocsRequest | None = None) -> Any:
         with who.db.transaction(write=False) as session:
             return docs.kind_docs(session, kind, who.principal, body.entity_id if body else None)
 
@@ -215,8 +214,9 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         "export",
         ExportResponse,
         responses={QuotaExceeded.status: {"model": ErrorBody, "description": QuotaExceeded.meaning}},
+        body=search_schemas.export_request,
     )
-    def export(body: search_schemas.export_request, who: caller("export")) -> Any:
+    def export(body: BaseModel, who: Caller) -> Any:
         # Read in one snapshot outside the write lock, into a file on disk; only the upload row is written
         # under the lock (one export of 100,000 used to hold it for seconds and stop every group's writers).
         with tempfile.TemporaryFile() as out:
@@ -227,14 +227,14 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
 
     @route("import", ImportResponse)
     def import_csv(
-        file: Annotated[UploadFile, File(description="CSV with the import_fields columns.")], who: caller("import")
+        file: Annotated[UploadFile, File(description="CSV with the import_fields columns.")], who: Caller
     ) -> Any:
         data = file.file.read()
         with who.db.transaction(write=True) as session:
             return transfer.import_rows(session, kind, who.principal, transfer.read_csv(kind, data))
 
     @route("refresh", RefreshResponse)
-    def refresh(who: caller("refresh")) -> Any:
+    def refresh(who: Caller) -> Any:
         with who.db.transaction(write=True) as session:
             views = search.rebuild(session, kind, who.principal.group_id)
         # No caches are kept yet: every read goes to the database, so there is no tag to drop.
@@ -244,22 +244,29 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     return router
 
 
-def add_revision_routes(router: APIRouter, kind: ArtifactKind, route: Any, caller: Any, schemas: Any) -> None:
+def add_revision_routes(
+    router: APIRouter,
+    kind: ArtifactKind,
+    route: Callable[..., Callable[[Handler], Handler]],
+    caller: Callable[[str], object],
+    schemas: RevisionSchemas,
+) -> None:
     """History, revision, diff, rollback, label and resolve (API.md section 9)."""
     id_field = kind.id_field
 
-    @route("history", schemas.history_response)
-    def history(body: schemas.history_request, who: caller("history")) -> Any:
+    @route("history", schemas.history_response, body=schemas.history_request)
+    def history(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
+        page_size, page_offset = request["page_size"] or 25, request["page_offset"] or 0
         with who.db.transaction(write=False) as session:
-            return revisions.history(
-                session, kind, who.principal, getattr(body, id_field), body.page_size or 25, body.page_offset or 0
-            )
+            return revisions.history(session, kind, who.principal, request[id_field], page_size, page_offset)
 
-    @route("revision", schemas.revision_response)
-    def revision(body: schemas.revision_request, who: caller("revision")) -> Any:
+    @route("revision", schemas.revision_response, body=schemas.revision_request)
+    def revision(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
         with who.db.transaction(write=False) as session:
-            row = repository.get_artifact(session, kind, who.principal.group_id, getattr(body, id_field))
-            found = revisions.load_revision(session, kind, row.id, body.version)
+            row = repository.get_artifact(session, kind, who.principal.group_id, request[id_field])
+            found = revisions.load_revision(session, kind, row.id, request["version"])
             labels = [
                 name for name, version in revisions.labels_of(session, row.id).items() if version == found.version
             ]
@@ -272,56 +279,59 @@ def add_revision_routes(router: APIRouter, kind: ArtifactKind, route: Any, calle
                 "config": config,
             }
 
-    @route("diff", schemas.diff_response)
-    def diff(body: schemas.diff_request, who: caller("diff")) -> Any:
+    @route("diff", schemas.diff_response, body=schemas.diff_request)
+    def diff(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
         with who.db.transaction(write=False) as session:
             return revisions.diff(
-                session, kind, who.principal, getattr(body, id_field), body.from_version, body.to_version
+                session, kind, who.principal, request[id_field], request["from_version"], request["to_version"]
             )
 
-    @route("rollback", schemas.rollback_response)
-    def rollback(body: schemas.rollback_request, who: caller("rollback")) -> Any:
+    @route("rollback", schemas.rollback_response, body=schemas.rollback_request)
+    def rollback(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
         with who.db.transaction(write=True) as session:
             row = artifacts.rollback(
                 session,
                 kind,
                 who.principal,
-                getattr(body, id_field),
-                body.to_version,
-                body.expected_version,
-                body.message,
+                request[id_field],
+                request["to_version"],
+                request["expected_version"],
+                request["message"],
             )
         return {
             "success": True,
             id_field: row.id,
             "version": row.version,
-            "message": f"Rolled back {kind.name} to version {body.to_version} as version {row.version}.",
+            "message": f"Rolled back {kind.name} to version {request['to_version']} as version {row.version}.",
         }
 
-    @route("label", schemas.label_response)
-    def label(body: schemas.label_request, who: caller("label")) -> Any:
+    @route("label", schemas.label_response, body=schemas.label_request)
+    def label(body: BaseModel, who: Caller) -> Any:
         given = body.model_dump(exclude_unset=True)
         with who.db.transaction(write=True) as session:
             return revisions.move_label(
                 session,
                 kind,
                 who.principal,
-                getattr(body, id_field),
-                body.label,
-                body.version,
+                given[id_field],
+                given["label"],
+                given["version"],
                 expected=given.get("expected_version"),
                 check_expected="expected_version" in given,
             )
 
-    @route("resolve", schemas.resolve_response)
-    def resolve_post(body: schemas.resolve_request, who: caller("resolve")) -> Any:
-        target = getattr(body, id_field) or body.name
-        if (getattr(body, id_field) is None) == (body.name is None):
+    @route("resolve", schemas.resolve_response, body=schemas.resolve_request)
+    def resolve_post(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
+        target = request[id_field] or request["name"]
+        if (request[id_field] is None) == (request["name"] is None):
             raise Invalid(
                 f"{id_field}: give the {kind.name}'s id or its exact name (one of {id_field} and name).", field=id_field
             )
         with who.db.transaction(write=False) as session:
-            return resolve.resolve(session, kind, who.principal, target, body.label, body.version)
+            return resolve.resolve(session, kind, who.principal, target, request["label"], request["version"])
 
     op = operation("resolve")
 
@@ -332,8 +342,9 @@ def add_revision_routes(router: APIRouter, kind: ArtifactKind, route: Any, calle
         response_model=schemas.resolve_response,
         responses={304: {"description": "Not modified: the If-None-Match ETag is still current."}},
     )
+    @models(who=caller("resolve"))
     def resolve_get(
-        who: caller("resolve"),
+        who: Caller,
         id_or_name: Annotated[str, Path(max_length=MAX_MESSAGE_CHARS, description="The id or the exact current name.")],
         label: Annotated[LabelName | None, Query(description="Default latest.")] = None,
         version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,

@@ -7,6 +7,7 @@ like the seeds, but its fields all come from the slots.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,7 +104,7 @@ def _slot_fields(slot: Slot) -> dict[str, Any]:
             )
     else:
         fields[slot.id_field] = (uuid.UUID | None, Field(None, description=f"Select a {slot.resource}; null clears."))
-        fields[slot.value_field] = (
+        fields[slot.key] = (  # a single slot's value field is its key
             value_type | None,
             Field(None, description=f"A {slot.resource} value to create-or-find and select."),
         )
@@ -186,7 +187,10 @@ def build_schemas(kind: ArtifactKind) -> KindSchemas:
             Field(None, description=f"Fail the item unless the {kind.name} is at this version."),
         ),
     )
-    bulk = lambda item: (Annotated[list[item], Field(max_length=MAX_BULK_ITEMS)], ...)  # noqa: E731
+
+    def bulk(item: type[BaseModel]) -> tuple[object, object]:
+        return (Annotated[list[item], Field(max_length=MAX_BULK_ITEMS)], ...)
+
     result_item = _model(
         f"{title}ResultItem",
         index=(int, ...),
@@ -284,6 +288,7 @@ class DraftSchemas:
     list_response: type[BaseModel]
 
 
+@functools.cache  # one set of models per kind: the router declares them and the drafts service renders with them
 def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
     title, id_field = kind.title, kind.id_field
     Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]  # noqa: N806
@@ -315,10 +320,10 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
         value_type = slot.resource_kind.python_type
         if slot.many:
             state_fields[slot.id_field] = (list[uuid.UUID], ...)
-            state_fields[slot.section] = (list[value_type], ...)
+            state_fields[slot.field] = (list[value_type], ...)
         else:
             state_fields[slot.id_field] = (uuid.UUID | None, None)
-            state_fields[slot.key] = (value_type | None, None)
+            state_fields[slot.field] = (value_type | None, None)
     form_state = _model(f"{title}DraftFormState", **state_fields)
     response = _model(
         f"Patch{title}DraftResponse",
@@ -470,9 +475,7 @@ def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
     }
     for slot in kind.slots:
         value_type = slot.resource_kind.python_type
-        item_fields[slot.section if slot.many else slot.key] = (
-            (list[value_type], ...) if slot.many else (value_type | None, None)
-        )
+        item_fields[slot.field] = (list[value_type], ...) if slot.many else (value_type | None, None)
     list_item = _model(f"List{title}ApiItem", **item_fields)
     search_response = _model(
         f"Search{title}Response",
@@ -511,7 +514,7 @@ def build_generate_request(kind: ArtifactKind) -> type[BaseModel]:
         RequestModel,
         draft_id=(uuid.UUID | None, Field(None, description="Propose into this draft of yours; omitted: a new draft.")),
         **{kind.id_field: (uuid.UUID | None, Field(None, description=f"On a new draft: start from this {kind.name}."))},
-        step=(Literal[steps], Field(description="The editor step whose fields the model drafts.")),  # type: ignore[valid-type]
+        step=(Literal[steps], Field(description="The editor step whose fields the model drafts.")),
         hint=(
             Annotated[str, Field(max_length=MAX_HINT_CHARS)] | None,
             Field(None, description="What the person wants, in their words."),

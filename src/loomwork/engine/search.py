@@ -451,7 +451,7 @@ def list_items(
         item: dict[str, Any] = {kind.id_field: artifact_id, "version": row.version, "updated_at": row.updated_at}
         for slot in kind.slots:
             active = [values[rid].public for rid in state.ids(slot.key) if rid in values and rid not in state.pending]
-            item[slot.section if slot.many else slot.key] = active if slot.many else (active[0] if active else None)
+            item[slot.field] = slot.shown(active)
         item["active"] = active_value(kind, state, values)
         items.append(item)
     return items

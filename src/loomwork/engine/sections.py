@@ -15,9 +15,11 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like, fold, fold_text
+from loomwork.engine import drafts, repository
 from loomwork.engine.declaration import ArtifactKind, Slot, TemplateParameters, ToolArguments
 from loomwork.engine.form import FormState, active_value
-from loomwork.engine.models import Artifact, Draft
+from loomwork.engine.models import Draft
+from loomwork.engine.repository import ArtifactRow
 from loomwork.principal import Principal
 from loomwork.resources import service
 from loomwork.resources.models import Resource
@@ -191,11 +193,33 @@ def _object_schema(fields: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
+def form_view(
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    request: dict[str, Any],
+    hidden_flag_types: tuple[str, ...],
+) -> dict[str, Any]:
+    """`get`: the form of an artifact, of a draft (whose selections win), or a new one's empty form."""
+    artifact: ArtifactRow | None = None
+    draft: Draft | None = None
+    state = FormState()
+    if request.get(kind.id_field):
+        artifact = repository.get_artifact(session, kind, principal.group_id, request[kind.id_field])
+        state = repository.load_state(session, artifact.id)
+    if request.get("draft_id"):  # a draft wins for selections
+        draft = drafts.load_draft(session, kind, principal, request["draft_id"])
+        state = FormState.from_json(draft.form_state)
+        if artifact is None and draft.target_id and draft.status == "open":
+            artifact = repository.find_artifact(session, kind, principal.group_id, draft.target_id)
+    return get_view(session, kind, principal, artifact, state, request, hidden_flag_types, draft)
+
+
 def get_view(
     session: Session,
     kind: ArtifactKind,
     principal: Principal,
-    artifact: Artifact | None,
+    artifact: ArtifactRow | None,
     state: FormState,
     request: dict[str, Any],
     hidden_flag_types: tuple[str, ...],

@@ -68,7 +68,7 @@ def columns(kind: ArtifactKind) -> list[Column]:
         many = "; -separated list of " if slot.many else ""
         cols.append(
             Column(
-                slot.section if slot.many else slot.key,
+                slot.field,
                 slot,
                 f"{many}{slot.resource} values. {slot.description}".strip(),
             )

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,6 @@ from loomwork.db.base import utcnow
 from loomwork.db.database import Database
 from loomwork.engine import drafts, revisions
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.drafts import PatchParser, ResponseRenderer
 from loomwork.engine.form import FormState
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
@@ -185,8 +184,8 @@ def _slot_values(session: Session, group_id: uuid.UUID, kind: ArtifactKind, stat
         if slot.resource_kind.sensitive:
             continue
         live = [row.label if slot.resource_kind.references else row.public for row in _live(state, values, slot.key)]
-        if live:
-            shown[slot.value_field or slot.id_field if slot.many else slot.key] = live if slot.many else live[0]
+        if live:  # by the field a model answers with, which `step_schema` names
+            shown[slot.value_field or slot.id_field] = slot.shown(live)
     return shown
 
 
@@ -396,9 +395,6 @@ def generate(
     kind: ArtifactKind,
     principal: Principal,
     request: dict[str, Any],
-    patch_model: type[BaseModel],
-    render: ResponseRenderer,
-    parse: PatchParser,
 ) -> str:
     """Draft one step with the group's generator; the answer becomes a proposal in the caller's draft."""
     step, hint = request["step"], request.get("hint")
@@ -424,7 +420,7 @@ def generate(
     patch = _patch_from_answer(kind, step, answer)
     target = {"draft_id": draft_id} if draft_id else ({kind.id_field: artifact_id} if artifact_id else {})
     try:
-        typed = patch_model.model_validate({**target, **patch, "soft": True})
+        typed = drafts.parse_patch(kind, {**target, **patch, "soft": True})
     except ValidationError as invalid:
         first = invalid.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -432,16 +428,7 @@ def generate(
     with db.transaction(write=True) as session:
         proposer = _generator_principal(session, principal.group_id, generator_profile)
         try:
-            text = drafts.patch_draft(
-                session,
-                kind,
-                principal,
-                typed.model_dump(exclude_unset=True),
-                typed.model_dump(exclude_unset=True, mode="json"),
-                render,
-                parse,
-                proposer=proposer,
-            )
+            text = drafts.patch_draft(session, kind, principal, typed, proposer=proposer)
         except Invalid as invalid:  # the values themselves (a color that is no color, say)
             raise GeneratorFailed(f"The generator's answer is not valid: {invalid.detail}") from None
         answer_body = json.loads(text)

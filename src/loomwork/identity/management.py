@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
+from loomwork.db.paging import page_with_total
 from loomwork.errors import Conflict, Forbidden, Invalid, NotFound
 from loomwork.identity import service as identity
 from loomwork.identity.models import ApiKey, Profile
@@ -103,15 +104,15 @@ def search_profiles(
         conditions.append(Profile.type == profile_type)
     for word in (text or "").lower().split():
         conditions.append(func.lower(Profile.name).contains(word, autoescape=True))
-    rows = session.execute(
+    rows, total = page_with_total(
+        session,
         select(Profile, sponsor.name)
         .outerjoin(sponsor, sponsor.id == Profile.sponsor_profile_id)
         .where(*conditions)
-        .order_by(Profile.name, Profile.id)
-        .limit(page_size)
-        .offset(page_offset)
-    ).all()
-    total = session.scalar(select(func.count()).select_from(Profile).where(*conditions)) or 0
+        .order_by(Profile.name, Profile.id),
+        page_size,
+        page_offset,
+    )
     return {"profiles": [_profile_view(profile, sponsor_name) for profile, sponsor_name in rows], "total_count": total}
 
 
