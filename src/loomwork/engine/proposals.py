@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
+from loomwork.db.scoping import in_group
 from loomwork.engine import artifacts, drafts
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft, DraftEntry
@@ -55,7 +56,7 @@ def search(
     offset: int,
 ) -> dict[str, Any]:
     """The group's proposals, newest first, each with what it changes: the live value against the proposed."""
-    conditions = [Draft.group_id == principal.group_id, DraftEntry.proposal_id.is_not(None)]
+    conditions = [in_group(Draft, principal.group_id), DraftEntry.proposal_id.is_not(None)]
     if filters.get("status"):
         conditions.append(_status_condition(filters["status"]))
     if filters.get("kind"):
@@ -94,7 +95,7 @@ def views(
     names = (
         dict(
             session.execute(
-                select(Profile.id, Profile.name).where(Profile.id.in_(deciders), Profile.group_id == principal.group_id)
+                select(Profile.id, Profile.name).where(Profile.id.in_(deciders), in_group(Profile, principal.group_id))
             ).all()
         )
         if deciders
@@ -105,9 +106,7 @@ def views(
     types = (
         dict(
             session.execute(
-                select(Profile.id, Profile.type).where(
-                    Profile.id.in_(proposers), Profile.group_id == principal.group_id
-                )
+                select(Profile.id, Profile.type).where(Profile.id.in_(proposers), in_group(Profile, principal.group_id))
             ).all()
         )
         if proposers
@@ -170,7 +169,7 @@ def _existing(session: Session, principal: Principal, ids: set[uuid.UUID]) -> li
     if not ids:
         return []
     return list(
-        session.scalars(select(Artifact.id).where(Artifact.id.in_(ids), Artifact.group_id == principal.group_id))
+        session.scalars(select(Artifact.id).where(Artifact.id.in_(ids), in_group(Artifact, principal.group_id)))
     )
 
 
@@ -179,7 +178,7 @@ def _locked(session: Session, principal: Principal, proposal_id: uuid.UUID) -> t
     found = session.execute(
         select(DraftEntry.draft_id, DraftEntry.key)
         .join(Draft, Draft.id == DraftEntry.draft_id)
-        .where(DraftEntry.proposal_id == proposal_id, Draft.group_id == principal.group_id)
+        .where(DraftEntry.proposal_id == proposal_id, in_group(Draft, principal.group_id))
     ).first()
     if found is None:
         raise NotFound(f"proposal_id: no proposal with id {proposal_id}.", field="proposal_id")

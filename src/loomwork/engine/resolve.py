@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
+from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, ChangeClock, Connection, Label
@@ -207,7 +208,7 @@ def _find(session: Session, kind: ArtifactKind, group_id: uuid.UUID, id_or_name:
                     Connection.resource_id == name_id,
                     Connection.slot == kind.name_slot.key,
                     Connection.active.is_(True),
-                    Artifact.group_id == group_id,
+                    in_group(Artifact, group_id),
                     Artifact.kind == kind.name,
                 )
                 .order_by(Connection.artifact_id)

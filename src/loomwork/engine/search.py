@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from loomwork.db import tallies
 from loomwork.db.dialect import escape_like, fold, fold_text
+from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind, Facet
 from loomwork.engine.form import FormState, active_value
 from loomwork.engine.models import Artifact, Connection
@@ -118,10 +119,10 @@ def reindex(session: Session, kind: ArtifactKind, artifact_ids: Iterable[uuid.UU
 
 def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[str]:
     """Recompute every document of the kind in the group from the base tables; returns the views rebuilt."""
-    session.execute(delete(docs).where(docs.c.group_id == group_id, docs.c.kind == kind.name))
+    session.execute(delete(docs).where(in_group(docs, group_id), docs.c.kind == kind.name))
     query = (
         select(Artifact.id, Artifact.group_id, Artifact.updated_at)
-        .where(Artifact.group_id == group_id, Artifact.kind == kind.name)
+        .where(in_group(Artifact, group_id), Artifact.kind == kind.name)
         .order_by(Artifact.id)
     )
     last = None
@@ -183,11 +184,11 @@ def rebuild_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -
     per_slot = (
         select(group, literal(f"{kind.name}.", String) + conn.c.slot, conn.c.resource_id, func.count())
         .select_from(conn.join(artifacts, artifacts.c.id == conn.c.artifact_id))
-        .where(artifacts.c.group_id == group_id, artifacts.c.kind == kind.name, conn.c.active.is_(True))
+        .where(in_group(artifacts, group_id), artifacts.c.kind == kind.name, conn.c.active.is_(True))
         .group_by(conn.c.slot, conn.c.resource_id)
     )
     whole = select(group, literal(kind.name, String), tallies.whole(), func.count()).where(
-        artifacts.c.group_id == group_id, artifacts.c.kind == kind.name
+        in_group(artifacts, group_id), artifacts.c.kind == kind.name
     )
     tallies.replace(
         session,
@@ -233,7 +234,7 @@ def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text
     query = select(docs.c.artifact_id, docs.c.updated_at, docs.c.group_id, docs.c.kind)
     searched = _text_conditions(query, dialect, search_text)
     if searched is query or dialect != "sqlite":
-        return searched.where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
+        return searched.where(in_group(docs, principal.group_id), docs.c.kind == kind.name)
     # On SQLite the word index must drive the query: given the group and kind too, SQLite walks
     # the group's documents and probes the index once per document. So there the group and kind
     # are checked on the (small) materialised match instead, in _Plan.conditions. PostgreSQL
@@ -252,7 +253,7 @@ class _Plan:
     dialect: str
 
     def conditions(self, excluding: str | None = None) -> list[ColumnElement[bool]]:
-        scope = [self.matched.c.group_id == self.group_id, self.matched.c.kind == self.kind]
+        scope = [in_group(self.matched, self.group_id), self.matched.c.kind == self.kind]
         return (scope if self.dialect == "sqlite" else []) + [
             self.matched.c.artifact_id.in_(subquery) for name, subquery in self.filters.items() if name != excluding
         ]
@@ -323,7 +324,7 @@ def search(
         # narrowed by its own search text is still counted below.
         page = session.execute(
             select(docs.c.artifact_id)
-            .where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
+            .where(in_group(docs, principal.group_id), docs.c.kind == kind.name)
             .order_by(docs.c.updated_at.desc(), docs.c.artifact_id)
             .limit(page_size)
             .offset(page_offset)

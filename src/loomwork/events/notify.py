@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from loomwork.db.database import Database
+from loomwork.db.scoping import in_group
 from loomwork.events.models import EventCursor
 from loomwork.events.outbox import NOTIFY_CHANNEL
 
@@ -63,7 +64,7 @@ class ChangeNotifier:
     def _passed(self, group_id: uuid.UUID, seen: int) -> bool:
         self._listening.wait(5.0)  # a commit from here on wakes us; one before shows in the read below
         with self.db.transaction(write=False) as session:
-            last = session.scalar(select(EventCursor.last).where(EventCursor.group_id == group_id)) or 0
+            last = session.scalar(select(EventCursor.last).where(in_group(EventCursor, group_id))) or 0
         return last > seen
 
     def _wake(self, group_id: uuid.UUID, last: int | None = None) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from loomwork.db.base import utcnow
+from loomwork.db.scoping import in_group
 from loomwork.events.models import Event, EventCursor
 
 REVISION_CREATED = "artifact.revision_created"
@@ -133,7 +134,7 @@ def _advance(session: Session, dialect: str, group_id: uuid.UUID, count: int) ->
 
 
 def last_cursor(session: Session, group_id: uuid.UUID) -> int:
-    return session.scalar(select(EventCursor.last).where(EventCursor.group_id == group_id)) or 0
+    return session.scalar(select(EventCursor.last).where(in_group(EventCursor, group_id))) or 0
 
 
 def read_changes(
@@ -148,7 +149,7 @@ def read_changes(
     kinds, events = list(kinds or []), list(events or [])
     # Read first, so a filtered page that finds nothing can still move the cursor past what it skipped.
     last = last_cursor(session, group_id) if (kinds or events) else None
-    query = select(Event).where(Event.group_id == group_id, Event.cursor > after)
+    query = select(Event).where(in_group(Event, group_id), Event.cursor > after)
     if kinds:
         query = query.where(Event.kind.in_(kinds))
     if events:

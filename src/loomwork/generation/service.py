@@ -22,6 +22,7 @@ from loomwork.audit import service as audit
 from loomwork.config import Settings
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
+from loomwork.db.scoping import in_group
 from loomwork.engine import drafts, revisions
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.drafts import PatchParser, ResponseRenderer
@@ -141,7 +142,7 @@ def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uu
     generator, so the queue and the audit trail say who proposed, and it can never decide."""
     taken = set(
         session.scalars(
-            select(Profile.name).where(Profile.group_id == group_id, Profile.name.like(f"{GENERATOR_NAME}%"))
+            select(Profile.name).where(in_group(Profile, group_id), Profile.name.like(f"{GENERATOR_NAME}%"))
         )
     )
     name = next(n for n in (GENERATOR_NAME, *(f"{GENERATOR_NAME} {i}" for i in range(2, 1000))) if n not in taken)
@@ -159,7 +160,7 @@ def ai_generate_flags(session: Session, kind: ArtifactKind, principal: Principal
     configured = (
         may_edit
         and session.scalar(
-            select(GroupSettings.generator_invocation_id).where(GroupSettings.group_id == principal.group_id)
+            select(GroupSettings.generator_invocation_id).where(in_group(GroupSettings, principal.group_id))
         )
         is not None
     )

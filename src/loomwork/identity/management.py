@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
+from loomwork.db.scoping import in_group
 from loomwork.errors import Conflict, Forbidden, Invalid, NotFound
 from loomwork.identity import service as identity
 from loomwork.identity.models import ApiKey, Profile
@@ -44,7 +45,7 @@ def search_profiles(
     session: Session, principal: Principal, profile_type: str | None, text: str | None, page_size: int, page_offset: int
 ) -> dict[str, Any]:
     sponsor = aliased(Profile)
-    conditions = [Profile.group_id == principal.group_id]
+    conditions = [in_group(Profile, principal.group_id)]
     if profile_type:
         conditions.append(Profile.type == profile_type)
     for word in (text or "").lower().split():
@@ -85,7 +86,7 @@ def create_profile(
             raise Invalid("sponsor_profile_id: a sponsor must be a person, not an agent.", field="sponsor_profile_id")
     elif sponsor_profile_id is not None:
         raise Invalid("sponsor_profile_id: only an agent has a sponsor.", field="sponsor_profile_id")
-    taken = session.scalar(select(Profile.id).where(Profile.group_id == principal.group_id, Profile.name == name))
+    taken = session.scalar(select(Profile.id).where(in_group(Profile, principal.group_id), Profile.name == name))
     if taken is not None:
         raise Conflict(f"name: the group already has a profile named {name!r}.", code="name_taken", field="name")
     profile = identity.new_profile(
@@ -108,7 +109,7 @@ def create_profile(
 
 
 def _profile_in_group(session: Session, principal: Principal, profile_id: uuid.UUID, field: str) -> Profile:
-    profile = session.scalar(select(Profile).where(Profile.id == profile_id, Profile.group_id == principal.group_id))
+    profile = session.scalar(select(Profile).where(Profile.id == profile_id, in_group(Profile, principal.group_id)))
     if profile is None:
         raise NotFound(f"{field}: no profile {profile_id}.", field=field)
     return profile
@@ -119,7 +120,7 @@ def _profile_in_group(session: Session, principal: Principal, profile_id: uuid.U
 
 def _manageable(principal: Principal):  # noqa: ANN202
     """The profiles whose keys the caller manages, as a condition on Profile."""
-    condition = Profile.group_id == principal.group_id
+    condition = in_group(Profile, principal.group_id)
     if principal.has_role("admin"):
         return condition
     return condition & or_(
