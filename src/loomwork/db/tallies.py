@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, String, Uuid, delete, func, literal, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base
+from loomwork.db.dialect import dialect_of, upsert_into
 from loomwork.db.scoping import in_group
 
 # The item of a scope that counts one thing only (artifacts of a kind, resources of a kind).
@@ -88,8 +88,7 @@ def fold(session: Session, group_id: uuid.UUID) -> None:
     )  # one order: two folders never deadlock
     if not rows:
         return
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = module.insert(totals)
+    statement = upsert_into(dialect_of(session), totals)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["group_id", "scope", "item"], set_={"n": totals.c.n + statement.excluded.n}

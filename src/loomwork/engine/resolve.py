@@ -16,11 +16,12 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
+from loomwork.db.dialect import Dialect, dialect_of
 from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
@@ -236,7 +237,7 @@ class ResolveCache:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.dialect = engine.dialect.name
+        self.dialect = dialect_of(engine)
         self.entries: OrderedDict[tuple, tuple[int, dict[str, Any]]] = OrderedDict()
         self.lock = threading.Lock()
         self.generation = 0
@@ -246,11 +247,16 @@ class ResolveCache:
 
     def token(self, session: Session) -> int | None:
         """The current change token, or None when the cache cannot be trusted right now."""
-        if self.dialect == "postgresql":
-            self._start_listener()
-            return self.generation if self.listening.is_set() else None
-        # Read in the request's own snapshot, before the data: an entry filled now holds data at least this new.
-        return session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
+        match self.dialect:
+            case Dialect.POSTGRESQL:
+                self._start_listener()
+                return self.generation if self.listening.is_set() else None
+            case Dialect.SQLITE:
+                # Read in the request's own snapshot, before the data: an entry filled now holds data at least
+                # this new.
+                return session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
+            case _:
+                assert_never(self.dialect)
 
     def get(self, key: tuple, token: int) -> dict[str, Any] | None:
         with self.lock:

@@ -13,13 +13,14 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
+from loomwork.db.dialect import Dialect, dialect_of
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState
 from loomwork.engine.models import ChangeClock, Label, Revision
@@ -160,11 +161,15 @@ def _announce_at_commit(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.pop(CHANGED, False):
         return
     session.info[ANNOUNCED] = True  # resolve drops this process's own cache right after the commit
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered to every listening worker when (and only if) this transaction commits.
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
-    else:
-        session.execute(update(ChangeClock).where(ChangeClock.id == 1).values(value=ChangeClock.value + 1))
+    dialect = dialect_of(session)
+    match dialect:
+        case Dialect.POSTGRESQL:
+            # Delivered to every listening worker when (and only if) this transaction commits.
+            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        case Dialect.SQLITE:
+            session.execute(update(ChangeClock).where(ChangeClock.id == 1).values(value=ChangeClock.value + 1))
+        case _:
+            assert_never(dialect)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -17,28 +17,33 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     String,
     Uuid,
-    column,
     delete,
     func,
     insert,
     literal,
     or_,
     select,
-    table,
-    text,
     union_all,
 )
 from sqlalchemy.orm import Session
 
 from loomwork.db import tallies
-from loomwork.db.dialect import escape_like, fold, fold_text
+from loomwork.db.dialect import (
+    Dialect,
+    dialect_of,
+    escape_like,
+    fold,
+    fold_text,
+    matching_words,
+    rebuild_word_index,
+)
 from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind, Facet
 from loomwork.engine.form import FormState, active_value
@@ -136,11 +141,7 @@ def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[s
         session.execute(insert(docs), _documents(session, kind, chunk))
         last = chunk[-1].id
     rebuild_tallies(session, kind, group_id)
-    views = ["search_documents", "tally_totals"]
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
-        views.append(FTS_TABLE)
-    return views
+    return ["search_documents", "tally_totals", *rebuild_word_index(session, FTS_TABLE)]
 
 
 # --- tallies: counts kept with each write (db/tallies.py) ---------------------------------------------------
@@ -204,7 +205,7 @@ def rebuild_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -
 _WORD_PART = re.compile(r"[^\W_]+")
 
 
-def _text_conditions(query: Select, dialect: str, search_text: str | None) -> Select:
+def _text_conditions(query: Select, dialect: Dialect, search_text: str | None) -> Select:
     # Returns `query` itself when the search has no words.
     """Every word of the search must start a word of the document (case-insensitive).
 
@@ -220,25 +221,28 @@ def _text_conditions(query: Select, dialect: str, search_text: str | None) -> Se
             query = query.where(docs.c.document.like(f"%{escape_like(word)}%", escape="\\"))
     if not tokens:
         return query
-    if dialect == "sqlite":
-        fts = table(FTS_TABLE, column("rowid"))
-        phrase = " AND ".join(f'"{t}"*' for t in tokens)
-        return query.select_from(fts.join(docs, docs.c.id == fts.c.rowid)).where(
-            text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=phrase)
-        )
-    words = " & ".join(f"{t}:*" for t in tokens)
-    return query.where(func.to_tsvector("simple", docs.c.document).op("@@")(func.to_tsquery("simple", words)))
+    return matching_words(query, dialect, docs, FTS_TABLE, tokens)
 
 
-def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text: str | None) -> Select:
+def _scope_after_matching(dialect: Dialect) -> bool:
+    """On SQLite the word index must drive the query: given the group and kind too, SQLite walks
+    the group's documents and probes the index once per document. So there the group and kind
+    are checked on the (small) materialised match instead, in _Plan.conditions. PostgreSQL
+    needs them inside, or it cannot estimate the match's size."""
+    match dialect:
+        case Dialect.SQLITE:
+            return True
+        case Dialect.POSTGRESQL:
+            return False
+        case _:
+            assert_never(dialect)
+
+
+def _matched(kind: ArtifactKind, principal: Principal, dialect: Dialect, search_text: str | None) -> Select:
     query = select(docs.c.artifact_id, docs.c.updated_at, docs.c.group_id, docs.c.kind)
     searched = _text_conditions(query, dialect, search_text)
-    if searched is query or dialect != "sqlite":
+    if searched is query or not _scope_after_matching(dialect):
         return searched.where(in_group(docs, principal.group_id), docs.c.kind == kind.name)
-    # On SQLite the word index must drive the query: given the group and kind too, SQLite walks
-    # the group's documents and probes the index once per document. So there the group and kind
-    # are checked on the (small) materialised match instead, in _Plan.conditions. PostgreSQL
-    # needs them inside, or it cannot estimate the match's size.
     return searched
 
 
@@ -250,16 +254,16 @@ class _Plan:
     filters: dict[str, Any]
     group_id: uuid.UUID
     kind: str
-    dialect: str
+    dialect: Dialect
 
     def conditions(self, excluding: str | None = None) -> list[ColumnElement[bool]]:
         scope = [in_group(self.matched, self.group_id), self.matched.c.kind == self.kind]
-        return (scope if self.dialect == "sqlite" else []) + [
+        return (scope if _scope_after_matching(self.dialect) else []) + [
             self.matched.c.artifact_id.in_(subquery) for name, subquery in self.filters.items() if name != excluding
         ]
 
 
-def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[str, Any]) -> _Plan:
+def _plan(kind: ArtifactKind, principal: Principal, dialect: Dialect, request: dict[str, Any]) -> _Plan:
     matched = _matched(kind, principal, dialect, request.get("search")).cte("matched").prefix_with("MATERIALIZED")
     filters = {}
     for facet in kind.facets:
@@ -302,7 +306,7 @@ def search(
     page_offset: int,
 ) -> dict[str, Any]:
     """One page of matches with the total, then every facet section in one statement, then the page's values."""
-    plan = _plan(kind, principal, session.get_bind().dialect.name, request)
+    plan = _plan(kind, principal, dialect_of(session), request)
     counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
     options: dict[str, int] = {}  # how many options a section has, where `counts` holds only its top ones
     if plan.filters or (request.get("search") or "").split():
@@ -348,7 +352,7 @@ def search(
     return response
 
 
-def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: str) -> Select:
+def matching_ids_query(kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: Dialect) -> Select:
     """The ids of every artifact a search (or an export with the same filters) matches, newest first."""
     plan = _plan(kind, principal, dialect, request)
     return (

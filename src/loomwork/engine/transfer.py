@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from loomwork import uploads
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
-from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
+from loomwork.db.dialect import POSITION_DIGITS, among, dialect_of, in_position_order, ordered_list
 from loomwork.db.scoping import in_group
 from loomwork.engine import revisions, search
 from loomwork.engine.artifacts import create_item, run_items, update_item
@@ -405,7 +405,7 @@ def export_csv(
             [get_artifact(session, kind, principal.group_id, request[kind.id_field]).id]
         ]
     else:
-        dialect = session.get_bind().dialect.name
+        dialect = dialect_of(session)
         result = (
             session.connection()
             .execution_options(yield_per=CHUNK)

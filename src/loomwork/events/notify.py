@@ -13,11 +13,13 @@ import logging
 import threading
 import time
 import uuid
+from typing import assert_never
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from loomwork.db.database import Database
+from loomwork.db.dialect import Dialect
 from loomwork.db.scoping import in_group
 from loomwork.events.models import EventCursor
 from loomwork.events.outbox import NOTIFY_CHANNEL
@@ -88,7 +90,14 @@ class ChangeNotifier:
     def _start(self) -> None:  # under self._lock
         self._busy_at = time.monotonic()
         if self._thread is None:
-            target = self._listen_postgresql if self.db.dialect == "postgresql" else self._poll_sqlite
+            dialect = self.db.dialect
+            match dialect:
+                case Dialect.POSTGRESQL:
+                    target = self._listen_postgresql
+                case Dialect.SQLITE:
+                    target = self._poll_sqlite
+                case _:
+                    assert_never(dialect)
             self._thread = threading.Thread(target=self._run, args=(target,), name="loomwork-notify", daemon=True)
             self._thread.start()
 

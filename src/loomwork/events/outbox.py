@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from loomwork.db.base import utcnow
+from loomwork.db.dialect import Dialect, dialect_of, upsert_into
 from loomwork.db.scoping import in_group
 from loomwork.events.models import Event, EventCursor
 
@@ -106,7 +106,7 @@ def _write_pending(session: Session) -> None:
 
 def write_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Number the rows per group (in the order given) and insert them; wake the feed's long polls."""
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(session)
     by_group: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for row in rows:
         by_group.setdefault(row["group_id"], []).append(row)
@@ -115,22 +115,26 @@ def write_events(session: Session, rows: list[dict[str, Any]]) -> None:
         last = _advance(session, dialect, group_id, len(group_rows))
         for offset, row in enumerate(group_rows):
             row["cursor"] = last - len(group_rows) + 1 + offset
-        if dialect == "postgresql":  # delivered to listeners when (and only if) the transaction commits
-            session.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": NOTIFY_CHANNEL, "payload": f"{group_id}:{last}"},
-            )
+        match dialect:
+            case Dialect.POSTGRESQL:  # delivered to listeners when (and only if) the transaction commits
+                session.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": NOTIFY_CHANNEL, "payload": f"{group_id}:{last}"},
+                )
+            case Dialect.SQLITE:  # listeners poll the cursor
+                pass
+            case _:
+                assert_never(dialect)
     session.execute(insert(Event.__table__), rows)
 
 
-def _advance(session: Session, dialect: str, group_id: uuid.UUID, count: int) -> int:
-    module = postgresql if dialect == "postgresql" else sqlite
+def _advance(session: Session, dialect: Dialect, group_id: uuid.UUID, count: int) -> int:
     table = EventCursor.__table__
-    statement = module.insert(table).values(group_id=group_id, last=count)
-    statement = statement.on_conflict_do_update(
+    statement = upsert_into(dialect, table).values(group_id=group_id, last=count)
+    advanced = statement.on_conflict_do_update(
         index_elements=[table.c.group_id], set_={"last": table.c.last + count}
     ).returning(table.c.last)
-    return int(session.execute(statement).scalar_one())
+    return int(session.execute(advanced).scalar_one())
 
 
 def last_cursor(session: Session, group_id: uuid.UUID) -> int:
