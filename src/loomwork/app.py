@@ -32,6 +32,7 @@ from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
 from loomwork.generation.router import build_settings_router
 from loomwork.identity.dependencies import Caller, caller_with, has_valid_credentials
+from loomwork.identity.models import Role
 from loomwork.identity.router import build_identity_router
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.mcp.server import mount_streamable_http
@@ -264,7 +265,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         response_class=Response,
     )
     def download_upload(
-        upload_id: uuid.UUID, who: Annotated[Caller, Depends(caller_with("viewer", "download uploads"))]
+        upload_id: uuid.UUID, who: Annotated[Caller, Depends(caller_with(Role.VIEWER, "download uploads"))]
     ) -> Response:
         with who.db.transaction(write=False) as session:
             upload = uploads.fetch(session, who.principal.group_id, upload_id)

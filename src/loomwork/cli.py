@@ -13,6 +13,7 @@ from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.errors import LoomworkError
 from loomwork.identity import service as identity
+from loomwork.identity.models import Role
 from loomwork.resources import secrets
 
 app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
@@ -61,7 +62,7 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
     with db.transaction(write=True) as session:
         if identity.has_any_group(session):
             return None
-        return identity.create_group_key(session, settings.keyring, "default", "admin", "admin")
+        return identity.create_group_key(session, settings.keyring, "default", "admin", Role.ADMIN)
 
 
 WORKER_HEALTHCHECK_SECONDS = 30
@@ -340,7 +341,7 @@ def _cli_principal(session, group_id):  # noqa: ANN001, ANN202
     from loomwork.identity.models import Group
 
     group_row = session.get(Group, group_id)
-    profile = identity.ensure_profile(session, group_row, "cli", "admin")
+    profile = identity.ensure_profile(session, group_row, "cli", Role.ADMIN)
     return identity.Principal(profile.id, group_row.id, profile.name, profile.role)
 
 
@@ -362,7 +363,7 @@ def keys_list(
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Group.id).where(Group.name == group))
         # Listing writes nothing: an admin's view of the group, for no profile in particular.
-        reader = identity.Principal(uuid.UUID(int=0), group_id, "cli", "admin") if group_id else None
+        reader = identity.Principal(uuid.UUID(int=0), group_id, "cli", Role.ADMIN) if group_id else None
         keys = management.search_keys(session, reader, None, True)["keys"] if reader else None
     db.dispose()
     if keys is None:
@@ -469,7 +470,7 @@ def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
     _settings, db = _migrated(database_url)
     with db.transaction(write=True) as session:
         group_row = identity.ensure_group(session, group)
-        profile = identity.ensure_profile(session, group_row, "cli", "admin")
+        profile = identity.ensure_profile(session, group_row, "cli", Role.ADMIN)
         principal = identity.Principal(profile.id, group_row.id, profile.name, profile.role)
     return artifact_kind, db, principal
 

@@ -15,6 +15,7 @@ from loomwork.audit import service
 from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.engine.schemas import Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.models import Role
 from loomwork.kinds import ARTIFACT_KINDS
 
 MAX_PAGE = 500
@@ -80,7 +81,7 @@ class AuditSearchResponse(BaseModel):
 
 def build_audit_router() -> APIRouter:
     router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
-    admin = Annotated[Caller, Depends(caller_with("admin", "read the audit trail", agents=False))]
+    admin = Annotated[Caller, Depends(caller_with(Role.ADMIN, "read the audit trail", agents=False))]
 
     @router.post(
         "/api/v5/audit/search",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,31 +21,41 @@ from loomwork.audit import service as audit
 from loomwork.db.scoping import in_group
 from loomwork.engine import artifacts, drafts
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.models import Artifact, Draft, DraftEntry
+from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, EntryState
 from loomwork.engine.repository import load_states
 from loomwork.errors import LoomworkError, NotFound
 from loomwork.identity.models import Profile
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 
-STATUSES = ("waiting", "accepted", "rejected", "stale")
+
+class ProposalStatus(StrEnum):
+    """Where a proposal stands in the review queue (derived from its entry and its draft, never stored)."""
+
+    WAITING = "waiting"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    STALE = "stale"  # its draft was committed without it
+
+
+STATUSES = tuple(status.value for status in ProposalStatus)  # the queue's filter, as the API spells it
 # Renders the decision's answer to its JSON text (the queue's decide response model).
 ReplyRenderer = Callable[[dict[str, Any]], str]
 
 
-def _status_condition(status: str) -> Any:
+def _status_condition(status: ProposalStatus) -> Any:
     return {
-        "waiting": (DraftEntry.state == "dormant") & (Draft.status == "open"),
-        "stale": (DraftEntry.state == "dormant") & (Draft.status == "committed"),
-        "accepted": DraftEntry.decided_accept.is_(True),
-        "rejected": DraftEntry.decided_accept.is_(False),
+        ProposalStatus.WAITING: (DraftEntry.state == EntryState.DORMANT) & (Draft.status == DraftStatus.OPEN),
+        ProposalStatus.STALE: (DraftEntry.state == EntryState.DORMANT) & (Draft.status == DraftStatus.COMMITTED),
+        ProposalStatus.ACCEPTED: DraftEntry.decided_accept.is_(True),
+        ProposalStatus.REJECTED: DraftEntry.decided_accept.is_(False),
     }[status]
 
 
-def status_of(entry: DraftEntry, draft: Draft) -> str:
+def status_of(entry: DraftEntry, draft: Draft) -> ProposalStatus:
     if entry.decided_accept is not None:
-        return "accepted" if entry.decided_accept else "rejected"
-    return "stale" if draft.status == "committed" else "waiting"
+        return ProposalStatus.ACCEPTED if entry.decided_accept else ProposalStatus.REJECTED
+    return ProposalStatus.STALE if draft.status == DraftStatus.COMMITTED else ProposalStatus.WAITING
 
 
 def search(
@@ -58,7 +69,7 @@ def search(
     """The group's proposals, newest first, each with what it changes: the live value against the proposed."""
     conditions = [in_group(Draft, principal.group_id), DraftEntry.proposal_id.is_not(None)]
     if filters.get("status"):
-        conditions.append(_status_condition(filters["status"]))
+        conditions.append(_status_condition(ProposalStatus(filters["status"])))
     if filters.get("kind"):
         conditions.append(Draft.kind == filters["kind"])
     if filters.get("artifact_id"):

@@ -16,6 +16,7 @@ from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.engine.schemas import Int, RequestModel, build_draft_schemas
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.models import Role
 
 MAX_REASON_CHARS = 2000
 
@@ -110,8 +111,8 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
         return ProposalDecideResponse.model_validate(data).model_dump_json()
 
     router = APIRouter(tags=["Proposals"], responses=ERROR_RESPONSES)
-    viewer = Annotated[Caller, Depends(caller_with("viewer", "read the review queue"))]
-    editor = Annotated[Caller, Depends(caller_with("editor", "decide proposals", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "read the review queue"))]
+    editor = Annotated[Caller, Depends(caller_with(Role.EDITOR, "decide proposals", agents=False))]
 
     @router.post(
         "/api/v5/proposals/search",

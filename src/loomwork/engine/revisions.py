@@ -27,6 +27,7 @@ from loomwork.engine.models import ChangeClock, Label, Revision
 from loomwork.engine.repository import ArtifactRow, get_artifact
 from loomwork.errors import Conflict, Invalid, NotFound
 from loomwork.events import outbox
+from loomwork.identity.models import Role
 from loomwork.identity.service import Principal
 from loomwork.resources import service as resources
 
@@ -325,7 +326,7 @@ def move_label(
     check_label_name(label)
     principal.refuse_agent("move labels")
     if label in ADMIN_LABELS:
-        principal.require_role("admin", f"move the {label} label")
+        principal.require_role(Role.ADMIN, f"move the {label} label")
     row = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)  # serialises moves per artifact
     current = session.scalar(select(Label.version).where(Label.artifact_id == row.id, Label.name == label))
     if check_expected and expected != current:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, transfer
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
+from loomwork.engine.models import DraftStatus
 from loomwork.engine.operations import operation
 from loomwork.engine.schemas import (
     MAX_MESSAGE_CHARS,
@@ -86,7 +87,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             if request.get("draft_id"):  # a draft wins for selections
                 draft = drafts.load_draft(session, kind, who.principal, request["draft_id"])
                 state = FormState.from_json(draft.form_state)
-                if artifact is None and draft.target_id and draft.status == "open":
+                if artifact is None and draft.target_id and draft.status == DraftStatus.OPEN:
                     artifact = repository.find_artifact(session, kind, who.principal.group_id, draft.target_id)
             view = get_view(session, kind, who.principal, artifact, state, request, hidden_flag_types, draft)
             view.update(generation.ai_generate_flags(session, kind, who.principal))

@@ -17,6 +17,7 @@ from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.form import FormState, active_value
 from loomwork.engine.models import Artifact
+from loomwork.identity.models import Role
 from loomwork.identity.service import Principal
 from loomwork.resources import service
 from loomwork.resources.models import Resource
@@ -202,7 +203,7 @@ def get_view(
 
 
 def _edit_permission(principal) -> dict[str, Any]:  # noqa: ANN001
-    if not principal.has_role("editor"):
+    if not principal.has_role(Role.EDITOR):
         return {"can_edit": False, "disabled_reason": f"Editing needs the editor role; your role is {principal.role}."}
     if principal.via_agent:
         return {

@@ -18,6 +18,7 @@ from loomwork.engine.schemas import Int, RequestModel
 from loomwork.events import outbox, webhooks
 from loomwork.events.notify import notifier_for
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.models import Role
 from loomwork.kinds import ARTIFACT_KINDS
 
 EventType = Literal[outbox.EVENT_TYPES]  # type: ignore[valid-type]
@@ -159,8 +160,8 @@ class ChangesResponse(BaseModel):
 
 def build_events_router() -> APIRouter:
     router = APIRouter(tags=["Webhooks"], responses=ERROR_RESPONSES)
-    admin = Annotated[Caller, Depends(caller_with("admin", "manage webhooks", agents=False))]
-    viewer = Annotated[Caller, Depends(caller_with("viewer", "read the change feed"))]
+    admin = Annotated[Caller, Depends(caller_with(Role.ADMIN, "manage webhooks", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "read the change feed"))]
 
     @router.post(
         "/api/v5/webhooks/create",

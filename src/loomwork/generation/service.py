@@ -30,7 +30,7 @@ from loomwork.engine.form import FormState
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
 from loomwork.generation.models import GroupSettings
-from loomwork.identity.models import Profile
+from loomwork.identity.models import Profile, Role
 from loomwork.identity.service import Principal
 from loomwork.kinds.invocation import INVOCATION
 from loomwork.resources import secrets
@@ -147,7 +147,7 @@ def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uu
     )
     name = next(n for n in (GENERATOR_NAME, *(f"{GENERATOR_NAME} {i}" for i in range(2, 1000))) if n not in taken)
     profile = Profile(
-        id=uuid.uuid4(), group_id=group_id, name=name, role="editor", type="agent", sponsor_profile_id=sponsor_id
+        id=uuid.uuid4(), group_id=group_id, name=name, role=Role.EDITOR, type="agent", sponsor_profile_id=sponsor_id
     )
     session.add(profile)
     session.flush()
@@ -156,7 +156,7 @@ def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uu
 
 def ai_generate_flags(session: Session, kind: ArtifactKind, principal: Principal) -> dict[str, bool]:
     """`{step}_show_ai_generate`: a generator is set, the caller may edit, and the step has fields to draft."""
-    may_edit = principal.has_role("editor") and not principal.via_agent
+    may_edit = principal.has_role(Role.EDITOR) and not principal.via_agent
     configured = (
         may_edit
         and session.scalar(

@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from loomwork.config import Settings
 from loomwork.db.database import Database
 from loomwork.errors import Unauthenticated
+from loomwork.identity.models import Role
 from loomwork.identity.service import Principal, authenticate, authenticate_key, record_key_use, store_rehash
 from loomwork.web import sessions
 
@@ -99,7 +100,7 @@ def has_valid_credentials(app: Any, headers: Headers) -> bool:
     return True
 
 
-def caller_with(role: str, action: str, *, agents: bool = True):  # noqa: ANN201
+def caller_with(role: Role, action: str, *, agents: bool = True):  # noqa: ANN201
     """A dependency that authenticates, then checks the role (403 names it) and the agent rule."""
 
     def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:

@@ -19,7 +19,7 @@ from loomwork.db.base import utcnow
 from loomwork.db.scoping import in_group
 from loomwork.errors import Conflict, Forbidden, Invalid, NotFound
 from loomwork.identity import service as identity
-from loomwork.identity.models import ApiKey, Profile
+from loomwork.identity.models import ApiKey, Profile, Role
 from loomwork.identity.service import Principal
 from loomwork.web.sessions import end_sessions_of_keys
 
@@ -121,7 +121,7 @@ def _profile_in_group(session: Session, principal: Principal, profile_id: uuid.U
 def _manageable(principal: Principal):  # noqa: ANN202
     """The profiles whose keys the caller manages, as a condition on Profile."""
     condition = in_group(Profile, principal.group_id)
-    if principal.has_role("admin"):
+    if principal.has_role(Role.ADMIN):
         return condition
     return condition & or_(
         Profile.id == principal.profile_id,

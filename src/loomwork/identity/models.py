@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,6 +12,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from loomwork.db.base import Base, UtcDateTime, created_at, uuid_pk
 
 PROFILE_TYPES = ("person", "agent")
+
+
+class Role(StrEnum):
+    """What a profile may do in its group, each role allowing all that the one before it does."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
 
 
 class Group(Base):

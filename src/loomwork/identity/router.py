@@ -17,6 +17,7 @@ from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.engine.schemas import Int, RequestModel
 from loomwork.identity import management
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.models import Role
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -48,7 +49,9 @@ class ProfileSearchRequest(RequestModel):
 class ProfileCreateRequest(RequestModel):
     name: Name = Field(description="Unique in the group.")
     type: ProfileType = Field(description="person, or agent (an AI agent: it proposes, people decide).")
-    role: Literal["viewer", "editor", "admin"] = Field(description="An agent is a viewer or an editor, never an admin.")
+    role: Literal[Role.VIEWER, Role.EDITOR, Role.ADMIN] = Field(
+        description="An agent is a viewer or an editor, never an admin."
+    )
     sponsor_profile_id: uuid.UUID | None = Field(
         None, description="An agent's sponsor: the person of the group who answers for it. Agents only."
     )
@@ -124,9 +127,9 @@ class KeyRevokeResponse(BaseModel):
 
 def build_identity_router() -> APIRouter:
     router = APIRouter(tags=["Profiles and keys"], responses=ERROR_RESPONSES)
-    viewer = Annotated[Caller, Depends(caller_with("viewer", "list profiles"))]
-    admin = Annotated[Caller, Depends(caller_with("admin", "create profiles", agents=False))]
-    keys = Annotated[Caller, Depends(caller_with("viewer", "manage keys", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "list profiles"))]
+    admin = Annotated[Caller, Depends(caller_with(Role.ADMIN, "create profiles", agents=False))]
+    keys = Annotated[Caller, Depends(caller_with(Role.VIEWER, "manage keys", agents=False))]
 
     @router.post(
         "/api/v5/profiles/search",

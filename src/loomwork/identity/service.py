@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from loomwork.db.base import utcnow
 from loomwork.db.scoping import in_group
 from loomwork.errors import Forbidden, Invalid, Unauthenticated
-from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile
+from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile, Role
 from loomwork.keyring import Keyring
 from loomwork.resources.catalog import seed_group_catalog
 
-ROLES = ("viewer", "editor", "admin")
-AGENT_ROLES = ("viewer", "editor")
+ROLES = (Role.VIEWER, Role.EDITOR, Role.ADMIN)  # in rank order
+AGENT_ROLES = (Role.VIEWER, Role.EDITOR)
 KEY_PREFIX = "lw_"
 SHOWN_PREFIX_CHARS = 12  # a key's first characters, enough for a person to recognise it
 
@@ -43,10 +43,10 @@ class Principal:
         if self.profile_type == "agent":
             object.__setattr__(self, "via_agent", True)
 
-    def has_role(self, role: str) -> bool:
+    def has_role(self, role: Role) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
 
-    def require_role(self, role: str, action: str) -> None:
+    def require_role(self, role: Role, action: str) -> None:
         if not self.has_role(role):
             raise Forbidden(f"To {action} you need the {role} role; your role is {self.role}.")
 

@@ -15,6 +15,7 @@ from loomwork.engine.artifacts import MAX_BULK_ITEMS
 from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.engine.schemas import Int, RequestModel, SearchText
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.models import Role
 from loomwork.resources import curation
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 
@@ -117,8 +118,8 @@ def build_resource_router(kind: ResourceKind) -> APIRouter:
             )
         },
     )
-    viewer = Annotated[Caller, Depends(caller_with("viewer", f"read {kind.plural}"))]
-    editor = Annotated[Caller, Depends(caller_with("editor", f"change {kind.plural}", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, f"read {kind.plural}"))]
+    editor = Annotated[Caller, Depends(caller_with(Role.EDITOR, f"change {kind.plural}", agents=False))]
 
     def route(name: str, response_model: Any, summary: str):  # noqa: ANN202
         return router.post(

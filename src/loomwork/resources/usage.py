@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like
 from loomwork.db.scoping import in_group
-from loomwork.engine.models import Artifact, Connection, Draft
+from loomwork.engine.models import Artifact, Connection, Draft, DraftStatus
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.models import Resource
 from loomwork.resources.service import catalog_scope
@@ -99,7 +99,7 @@ def _draft_users(
         select(Draft.id, Draft.kind, Draft.form_state).where(
             in_group(Draft, group_id),
             Draft.profile_id == profile_id,
-            Draft.status == "open",
+            Draft.status == DraftStatus.OPEN,
             _contains_any(Draft.form_state, ids),
         )
     )

@@ -20,6 +20,7 @@ from loomwork.engine.repository import get_artifact
 from loomwork.engine.router import ERROR_RESPONSES
 from loomwork.errors import Forbidden, NotFound
 from loomwork.identity.dependencies import Caller, caller_with, session_cookie
+from loomwork.identity.models import Role
 from loomwork.kinds import KINDS_BY_PLURAL
 from loomwork.web import forms, sessions
 
@@ -33,7 +34,7 @@ PAGE_HEADERS = {
 }
 # Fields of a draft patch that say how to apply it, not what changes.
 PATCH_PLUMBING = frozenset({"draft_id", "input_draft_id", "expected_version", "idempotency_key", "soft", "accept"})
-Viewer = Annotated[Caller, Depends(caller_with("viewer", "use the pages"))]
+Viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "use the pages"))]
 
 
 def _require_same_origin(request: Request) -> None:
