@@ -37,6 +37,7 @@ from loomwork.identity.router import build_identity_router
 from loomwork.kinds import ARTIFACT_KINDS, hidden_flag_types
 from loomwork.mcp.server import mount_streamable_http
 from loomwork.openapi_links import add_links
+from loomwork.principal import Role
 from loomwork.resources import secrets
 from loomwork.web.router import mount_web
 
@@ -261,7 +262,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         response_class=Response,
     )
     def download_upload(
-        upload_id: uuid.UUID, who: Annotated[Caller, Depends(caller_with("viewer", "download uploads"))]
+        upload_id: uuid.UUID, who: Annotated[Caller, Depends(caller_with(Role.VIEWER, "download uploads"))]
     ) -> Response:
         with who.db.transaction(write=False) as session:
             upload = uploads.fetch(session, who.principal.group_id, upload_id)

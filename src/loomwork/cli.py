@@ -14,7 +14,7 @@ from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.errors import LoomworkError
 from loomwork.identity import service as identity
-from loomwork.principal import ROLES, Principal
+from loomwork.principal import ROLES, Principal, Role
 from loomwork.resources import secrets
 
 app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
@@ -63,7 +63,7 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
     with db.transaction(write=True) as session:
         if identity.has_any_group(session):
             return None
-        return groups.create_group_key(session, settings.keyring, "default", "admin", "admin")
+        return groups.create_group_key(session, settings.keyring, "default", Role.ADMIN, Role.ADMIN)
 
 
 WORKER_HEALTHCHECK_SECONDS = 30
@@ -342,7 +342,7 @@ def _cli_principal(session, group_id):  # noqa: ANN001, ANN202
     from loomwork.identity.models import Group
 
     group_row = session.get(Group, group_id)
-    profile = identity.ensure_profile(session, group_row, "cli", "admin")
+    profile = identity.ensure_profile(session, group_row, "cli", Role.ADMIN)
     return Principal(profile.id, group_row.id, profile.name, profile.role)
 
 
@@ -364,7 +364,7 @@ def keys_list(
     with db.transaction(write=False) as session:
         group_id = session.scalar(select(Group.id).where(Group.name == group))
         # Listing writes nothing: an admin's view of the group, for no profile in particular.
-        reader = Principal(uuid.UUID(int=0), group_id, "cli", "admin") if group_id else None
+        reader = Principal(uuid.UUID(int=0), group_id, "cli", Role.ADMIN) if group_id else None
         keys = management.search_keys(session, reader, None, True)["keys"] if reader else None
     db.dispose()
     if keys is None:
@@ -471,7 +471,7 @@ def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
     _settings, db = _migrated(database_url)
     with db.transaction(write=True) as session:
         group_row = groups.ensure_group(session, group)
-        profile = identity.ensure_profile(session, group_row, "cli", "admin")
+        profile = identity.ensure_profile(session, group_row, "cli", Role.ADMIN)
         principal = Principal(profile.id, group_row.id, profile.name, profile.role)
     return artifact_kind, db, principal
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from loomwork import groups
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
-from loomwork.db.dialect import insert_ignoring_conflicts
+from loomwork.db.dialect import Dialect, insert_ignoring_conflicts
 from loomwork.engine import search
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.engine.models import Artifact, Connection
@@ -185,12 +185,16 @@ class DemoSeeder:
             search.rebuild_tallies(session, kind, self.group_id)
         # Fresh statistics, so the planner sees the new sizes; on PostgreSQL VACUUM also marks the
         # pages all-visible, which lets the covering indexes answer without reading the table.
-        if self.db.dialect == "sqlite":
-            with self.db.engine.begin() as connection:
-                connection.exec_driver_sql("ANALYZE")
-        else:  # VACUUM cannot run inside a transaction
-            with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.exec_driver_sql("VACUUM ANALYZE")
+        dialect = self.db.dialect
+        match dialect:
+            case Dialect.SQLITE:
+                with self.db.engine.begin() as connection:
+                    connection.exec_driver_sql("ANALYZE")
+            case Dialect.POSTGRESQL:  # VACUUM cannot run inside a transaction
+                with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                    connection.exec_driver_sql("VACUUM ANALYZE")
+            case _:
+                assert_never(dialect)
 
     def _active_flags(self, session: Session, kind: ArtifactKind) -> list[uuid.UUID]:
         values = [{"type": kind.active_flag_type, "value": v} for v in ("true", "false")]

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from loomwork.errors import Forbidden
 
-ROLES = ("viewer", "editor", "admin")
+
+class Role(StrEnum):
+    """What a profile may do in its group, each role allowing all that the one before it does."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+ROLES = (Role.VIEWER, Role.EDITOR, Role.ADMIN)  # in rank order
 
 
 @dataclass(frozen=True)
@@ -33,10 +43,10 @@ class Principal:
         if self.profile_type == "agent":
             object.__setattr__(self, "via_agent", True)
 
-    def has_role(self, role: str) -> bool:
+    def has_role(self, role: Role) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
 
-    def require_role(self, role: str, action: str) -> None:
+    def require_role(self, role: Role, action: str) -> None:
         if not self.has_role(role):
             raise Forbidden(f"To {action} you need the {role} role; your role is {self.role}.")
 

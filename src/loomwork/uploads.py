@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
 from loomwork.db.database import Database
+from loomwork.db.scoping import in_group
 from loomwork.errors import NotFound, QuotaExceeded
 
 
@@ -59,7 +60,7 @@ def check_quota(session: Session, group_id: uuid.UUID, quota_count: int, quota_b
     """429 when the group's live uploads, with `adding` bytes more, would pass either quota."""
     count, size = session.execute(
         select(func.count(), func.coalesce(func.sum(Upload.size_bytes), 0)).where(
-            Upload.group_id == group_id, Upload.expires_at > utcnow()
+            in_group(Upload, group_id), Upload.expires_at > utcnow()
         )
     ).one()
     if count + 1 > quota_count or size + adding > quota_bytes:
@@ -102,7 +103,7 @@ def store(
 
 def fetch(session: Session, group_id: uuid.UUID, upload_id: uuid.UUID) -> Upload:
     upload = session.scalar(
-        select(Upload).where(Upload.id == upload_id, Upload.group_id == group_id, Upload.expires_at > utcnow())
+        select(Upload).where(Upload.id == upload_id, in_group(Upload, group_id), Upload.expires_at > utcnow())
     )
     if upload is None:  # unknown, another group's and expired read alike
         raise NotFound(

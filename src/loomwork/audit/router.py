@@ -15,6 +15,7 @@ from loomwork.audit import service
 from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.principal import Role
 
 MAX_PAGE = 500
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class AuditSearchResponse(BaseModel):
 
 def build_audit_router() -> APIRouter:
     router = APIRouter(tags=["Audit"], responses=ERROR_RESPONSES)
-    admin = Annotated[Caller, Depends(caller_with("admin", "read the audit trail", agents=False))]
+    admin = Annotated[Caller, Depends(caller_with(Role.ADMIN, "read the audit trail", agents=False))]
 
     @router.post(
         "/api/v5/audit/search",

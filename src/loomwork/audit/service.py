@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from loomwork.audit.models import AuditEvent
 from loomwork.db.base import utcnow
 from loomwork.db.paging import page_with_total
+from loomwork.db.scoping import in_group
 from loomwork.errors import Invalid
 from loomwork.principal import Principal
 from loomwork.resources import service as resources
@@ -213,7 +214,7 @@ def search(session: Session, principal: Principal, filters: dict[str, Any], limi
     since, until = filters.get("since"), filters.get("until")
     if since is not None and until is not None and until <= since:
         raise Invalid("until: must be later than since.", field="until")
-    conditions = [AuditEvent.group_id == principal.group_id]
+    conditions = [in_group(AuditEvent, principal.group_id)]
     for name, column in (
         ("artifact_id", AuditEvent.artifact_id),
         ("artifact_kind", AuditEvent.kind),
@@ -255,7 +256,7 @@ def was_in_group(session: Session, group_id: uuid.UUID, artifact_id: uuid.UUID) 
     """Whether the group's own trail names this artifact (it made it once, perhaps deleted it since)."""
     return (
         session.scalar(
-            select(AuditEvent.id).where(AuditEvent.group_id == group_id, AuditEvent.artifact_id == artifact_id).limit(1)
+            select(AuditEvent.id).where(in_group(AuditEvent, group_id), AuditEvent.artifact_id == artifact_id).limit(1)
         )
         is not None
     )

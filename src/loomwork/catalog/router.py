@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, create_model
 from loomwork.catalog import service as catalog
 from loomwork.http import ERROR_RESPONSES, MAX_BULK_ITEMS, Int, RequestModel, SearchText
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.principal import Role
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 
 if TYPE_CHECKING:
@@ -122,8 +123,8 @@ def build_resource_router(kind: ResourceKind) -> APIRouter:
         )
     }
     create_request = create_model(f"Create{title}Request", __base__=RequestModel, **create_fields)
-    viewer = Annotated[Caller, Depends(caller_with("viewer", f"read {kind.plural}"))]
-    editor = Annotated[Caller, Depends(caller_with("editor", f"change {kind.plural}", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, f"read {kind.plural}"))]
+    editor = Annotated[Caller, Depends(caller_with(Role.EDITOR, f"change {kind.plural}", agents=False))]
 
     def route(name: str, response_model: Any, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return router.post(

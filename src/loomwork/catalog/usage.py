@@ -14,7 +14,8 @@ from sqlalchemy import ColumnElement, ColumnExpressionArgument, Text, cast, func
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like
-from loomwork.engine.models import Artifact, Connection, Draft
+from loomwork.db.scoping import in_group
+from loomwork.engine.models import Artifact, Connection, Draft, DraftStatus
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.models import Resource
 from loomwork.resources.service import catalog_scope
@@ -47,7 +48,7 @@ def usage_counts(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID]) ->
             Connection.resource_id, Artifact.kind, Connection.active, func.count(func.distinct(Connection.artifact_id))
         )
         .join(Artifact, Artifact.id == Connection.artifact_id)
-        .where(Connection.resource_id.in_(ids), Artifact.group_id == group_id)
+        .where(Connection.resource_id.in_(ids), in_group(Artifact, group_id))
         .group_by(Connection.resource_id, Artifact.kind, Connection.active)
     )
     for resource_id, kind, active, n in rows:
@@ -73,7 +74,7 @@ def _artifact_users(session: Session, group_id: uuid.UUID, ids: list[uuid.UUID],
     rows = session.execute(
         select(Connection.resource_id, Connection.artifact_id, Artifact.kind, Connection.slot, Connection.active)
         .join(Artifact, Artifact.id == Connection.artifact_id)
-        .where(Connection.resource_id.in_(ids), Artifact.group_id == group_id)
+        .where(Connection.resource_id.in_(ids), in_group(Artifact, group_id))
         .order_by(Artifact.kind, Connection.artifact_id, Connection.slot)
     ).all()
     names = _artifact_names(session, {row.artifact_id for row in rows})
@@ -111,9 +112,9 @@ def _draft_users(
 ) -> None:
     rows = session.execute(
         select(Draft.id, Draft.kind, Draft.form_state).where(
-            Draft.group_id == group_id,
+            in_group(Draft, group_id),
             Draft.profile_id == profile_id,
-            Draft.status == "open",
+            Draft.status == DraftStatus.OPEN,
             _contains_any(Draft.form_state, ids),
         )
     )

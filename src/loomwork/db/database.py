@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import assert_never
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from loomwork.db.dialect import fold_text
+from loomwork.db.dialect import Dialect, dialect_of, fold_text, has_one_writer
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 32 * 1024  # per connection
@@ -52,7 +53,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def create_db_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
+    if url.startswith(Dialect.SQLITE):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _tune_sqlite(engine)
         return engine
@@ -66,22 +67,27 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self._writer = self.engine.execution_options(loomwork_write=True)
-        # A read that must see one moment across many statements (an export). SQLite's read transaction
-        # is one snapshot already (WAL); PostgreSQL's default READ COMMITTED takes one per statement.
-        self._snapshot = (
-            self.engine.execution_options(isolation_level="REPEATABLE READ")
-            if self.dialect == "postgresql"
-            else self.engine
-        )
         self._sessions = sessionmaker(expire_on_commit=False, autoflush=False)
+        # A read that must see one moment across many statements (an export).
+        self._snapshot: Engine
+        dialect = self.dialect
+        match dialect:
+            case Dialect.SQLITE:  # its read transaction is one snapshot already (WAL)
+                self._snapshot = self.engine
+            case Dialect.POSTGRESQL:  # its default READ COMMITTED takes one snapshot per statement
+                self._snapshot = self.engine.execution_options(isolation_level="REPEATABLE READ")
+            case _:
+                assert_never(dialect)
         # SQLite has one writer at a time. Writers of this process queue here, where the next one starts
         # the moment the last commits, instead of polling the file lock until the busy timeout gives up
         # (a queue of bulk writes can be longer than any timeout). Other processes still meet the timeout.
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if has_one_writer(dialect) else contextlib.nullcontext()
+        )
 
     @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+    def dialect(self) -> Dialect:
+        return dialect_of(self.engine)
 
     @contextmanager
     def transaction(self, *, write: bool, snapshot: bool = False) -> Iterator[Session]:

@@ -2,22 +2,72 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, assert_never
 
-from sqlalchemy import Table, Text, any_, bindparam, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    FromClause,
+    Select,
+    TableClause,
+    Text,
+    any_,
+    bindparam,
+    column,
+    func,
+    table,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import GenericFunction
 
 
-def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+class Dialect(StrEnum):
+    """The databases Loomwork runs on. Code that differs per database matches on it and ends with
+    `assert_never`, so a third dialect, or a branch left out, fails type checking rather than production."""
+
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+def dialect_of(bind: Session | Connection | Engine) -> Dialect:
+    engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
+    return Dialect(engine_or_connection.dialect.name)
+
+
+def has_one_writer(dialect: Dialect) -> bool:
+    """SQLite lets one writer in at a time and has no row locks to skip; PostgreSQL has both."""
+    match dialect:
+        case Dialect.SQLITE:
+            return True
+        case Dialect.POSTGRESQL:
+            return False
+        case _:
+            assert_never(dialect)
+
+
+def upsert_into(dialect: Dialect, table: FromClause) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes ON CONFLICT clauses (both databases spell them alike, each in its own module).
+    `table` is a model's `__table__`, which SQLAlchemy types as any FromClause."""
+    if not isinstance(table, TableClause):
+        raise TypeError(f"An upsert needs a table, not {table!r}.")
+    match dialect:
+        case Dialect.POSTGRESQL:
+            return postgresql.insert(table)
+        case Dialect.SQLITE:
+            return sqlite.insert(table)
+        case _:
+            assert_never(dialect)
+
+
+def insert_ignoring_conflicts(session: Session, table: FromClause, rows: list[dict[str, Any]]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: concurrent creators of one value both end up with the same row."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    session.execute(module.insert(table).on_conflict_do_nothing(), rows)
+    session.execute(upsert_into(dialect_of(session), table).on_conflict_do_nothing(), rows)
 
 
 def serialize_on(session: Session, name: str) -> None:
@@ -25,8 +75,50 @@ def serialize_on(session: Session, name: str) -> None:
 
     PostgreSQL takes a transaction-scoped advisory lock; SQLite needs none, since its writers
     already run one at a time (BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    dialect = dialect_of(session)
+    match dialect:
+        case Dialect.POSTGRESQL:
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+        case Dialect.SQLITE:
+            pass
+        case _:
+            assert_never(dialect)
+
+
+def matching_words(
+    query: Select[Any], dialect: Dialect, documents: FromClause, fts_table: str, tokens: list[str]
+) -> Select[Any]:
+    """`query` narrowed to the `documents` whose `document` text holds every token as a word prefix.
+
+    SQLite asks its FTS5 table `fts_table` (whose rowid is the document's id); PostgreSQL asks the 'simple'
+    text-search vector of the column, which its GIN index answers."""
+    match dialect:
+        case Dialect.SQLITE:
+            fts = table(fts_table, column("rowid"))
+            phrase = " AND ".join(f'"{t}"*' for t in tokens)
+            return query.select_from(fts.join(documents, documents.c.id == fts.c.rowid)).where(
+                text(f"{fts_table} MATCH :fts_phrase").bindparams(fts_phrase=phrase)
+            )
+        case Dialect.POSTGRESQL:
+            words = " & ".join(f"{t}:*" for t in tokens)
+            vector = func.to_tsvector("simple", documents.c.document)
+            return query.where(vector.op("@@")(func.to_tsquery("simple", words)))
+        case _:
+            assert_never(dialect)
+
+
+def rebuild_word_index(session: Session, fts_table: str) -> list[str]:
+    """Rebuild the word index after its documents were rewritten in bulk; returns what it rebuilt.
+    SQLite's FTS5 table is rebuilt from its content table; PostgreSQL's index follows its table by itself."""
+    dialect = dialect_of(session)
+    match dialect:
+        case Dialect.SQLITE:
+            session.execute(text(f"INSERT INTO {fts_table}({fts_table}) VALUES ('rebuild')"))
+            return [fts_table]
+        case Dialect.POSTGRESQL:
+            return []
+        case _:
+            assert_never(dialect)
 
 
 def escape_like(text: str) -> str:
@@ -53,7 +145,7 @@ def _fold_default(element: fold, compiler: Any, **kw: Any) -> str:
     return f"lower({compiler.process(element.clauses, **kw)})"
 
 
-@compiles(fold, "sqlite")
+@compiles(fold, Dialect.SQLITE)
 def _fold_sqlite(element: fold, compiler: Any, **kw: Any) -> str:
     return f"loomwork_fold({compiler.process(element.clauses, **kw)})"
 
@@ -74,13 +166,13 @@ class ordered_list(GenericFunction):  # noqa: N801 - reads as SQL: ordered_list(
 POSITION_DIGITS = 6
 
 
-@compiles(ordered_list, "postgresql")
+@compiles(ordered_list, Dialect.POSTGRESQL)
 def _ordered_list_postgresql(element: ordered_list, compiler: Any, **kw: Any) -> str:
     value, position = (compiler.process(c, **kw) for c in element.clauses)
     return f"string_agg(lpad(({position})::text, {POSITION_DIGITS}, '0') || {value}, ',')"
 
 
-@compiles(ordered_list, "sqlite")
+@compiles(ordered_list, Dialect.SQLITE)
 def _ordered_list_sqlite(element: ordered_list, compiler: Any, **kw: Any) -> str:
     value, position = (compiler.process(c, **kw) for c in element.clauses)
     return f"group_concat(printf('%0{POSITION_DIGITS}d', {position}) || {value}, ',')"
@@ -96,6 +188,11 @@ def in_position_order(joined: str) -> list[str]:
 
 def among(session: Session, column: Any, ids: list[Any]) -> Any:
     """`column IN ids`, as one array parameter on PostgreSQL: thousands of ids bind and plan faster that way."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(column.type), unique=True))
-    return column.in_(ids)
+    dialect = dialect_of(session)
+    match dialect:
+        case Dialect.POSTGRESQL:
+            return column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(column.type), unique=True))
+        case Dialect.SQLITE:
+            return column.in_(ids)
+        case _:
+            assert_never(dialect)

@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import BigInteger, BindParameter, Index, Integer, String, Uuid, delete, func, literal, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base
+from loomwork.db.dialect import dialect_of, upsert_into
+from loomwork.db.scoping import in_group
 
 # The item of a scope that counts one thing only (artifacts of a kind, resources of a kind).
 WHOLE = uuid.UUID(int=0)
@@ -78,7 +79,7 @@ def fold(session: Session, group_id: uuid.UUID) -> None:
     """Move the group's deltas into its totals (what a read sums stays the same)."""
     taken: Counter[tuple[str, uuid.UUID]] = Counter()
     for scope, item, delta in session.execute(
-        delete(deltas).where(deltas.c.group_id == group_id).returning(deltas.c.scope, deltas.c.item, deltas.c.delta)
+        delete(deltas).where(in_group(deltas, group_id)).returning(deltas.c.scope, deltas.c.item, deltas.c.delta)
     ):
         taken[(scope, item)] += delta
     rows = sorted(
@@ -87,8 +88,7 @@ def fold(session: Session, group_id: uuid.UUID) -> None:
     )  # one order: two folders never deadlock
     if not rows:
         return
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = module.insert(totals)
+    statement = upsert_into(dialect_of(session), totals)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["group_id", "scope", "item"], set_={"n": totals.c.n + statement.excluded.n}
@@ -100,10 +100,10 @@ def fold(session: Session, group_id: uuid.UUID) -> None:
 def _summed(group_id: uuid.UUID, scopes: list[str]) -> Any:
     both = union_all(
         select(totals.c.scope, totals.c.item, totals.c.n.label("n")).where(
-            totals.c.group_id == group_id, totals.c.scope.in_(scopes)
+            in_group(totals, group_id), totals.c.scope.in_(scopes)
         ),
         select(deltas.c.scope, deltas.c.item, deltas.c.delta.label("n")).where(
-            deltas.c.group_id == group_id, deltas.c.scope.in_(scopes)
+            in_group(deltas, group_id), deltas.c.scope.in_(scopes)
         ),
     ).subquery()
     return (
@@ -150,8 +150,8 @@ def read_top(
 def replace(session: Session, group_id: uuid.UUID, scope_condition: Callable[[Any], Any], rows: Any) -> None:
     """Drop the tallies `scope_condition` selects (on either table) and insert `rows`, a SELECT of
     (group_id, scope, item, n): how `rebuild` recomputes them from the base tables."""
-    session.execute(delete(deltas).where(deltas.c.group_id == group_id, scope_condition(deltas.c.scope)))
-    session.execute(delete(totals).where(totals.c.group_id == group_id, scope_condition(totals.c.scope)))
+    session.execute(delete(deltas).where(in_group(deltas, group_id), scope_condition(deltas.c.scope)))
+    session.execute(delete(totals).where(in_group(totals, group_id), scope_condition(totals.c.scope)))
     session.execute(totals.insert().from_select(["group_id", "scope", "item", "n"], rows))
 
 

@@ -26,7 +26,7 @@ from loomwork.db.dialect import serialize_on
 from loomwork.engine import schemas
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, active_value, apply_patch_with, with_aliases_resolved
-from loomwork.engine.models import Artifact, Draft, DraftEntry
+from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, EntryState
 from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.errors import Conflict, Invalid, NotFound, TooManyProposals, version_conflict
@@ -197,7 +197,7 @@ def _check_limits(session: Session, principal: Principal, draft: Draft) -> None:
         session.scalar(
             select(func.count())
             .select_from(DraftEntry)
-            .where(DraftEntry.draft_id == draft.id, DraftEntry.state == "dormant")
+            .where(DraftEntry.draft_id == draft.id, DraftEntry.state == EntryState.DORMANT)
         )
         or 0
     )
@@ -211,7 +211,11 @@ def _check_limits(session: Session, principal: Principal, draft: Draft) -> None:
             select(func.count())
             .select_from(DraftEntry)
             .join(Draft, Draft.id == DraftEntry.draft_id)
-            .where(DraftEntry.actor_id == principal.profile_id, DraftEntry.state == "dormant", Draft.status == "open")
+            .where(
+                DraftEntry.actor_id == principal.profile_id,
+                DraftEntry.state == EntryState.DORMANT,
+                Draft.status == DraftStatus.OPEN,
+            )
         )
         or 0
     )
@@ -239,7 +243,7 @@ def load_draft(
 
 
 def require_open(session: Session, kind: ArtifactKind, draft: Draft) -> None:
-    if draft.status == "committed":
+    if draft.status == DraftStatus.COMMITTED:
         raise Conflict(
             f"Draft {draft.id} was already committed; start a new draft to change the {kind.name} again.",
             code="draft_committed",
@@ -264,7 +268,7 @@ def new_draft(session: Session, kind: ArtifactKind, principal: Principal, target
         kind=kind.name,
         target_id=target_id,
         base_version=base_version,
-        status="open",
+        status=DraftStatus.OPEN,
         version=0,
         entry_count=0,
         form_state=state.to_json(),
@@ -389,7 +393,7 @@ def patch_draft(
         draft_id=draft.id,
         key=key,
         seq=seq,
-        state="dormant" if proposal else "applied",
+        state=EntryState.DORMANT if proposal else EntryState.APPLIED,
         request_hash=digest,
         patch=stored,
         expected_version=expected,
@@ -455,7 +459,7 @@ def decide(
 def already_decided(entry: DraftEntry, accept: bool) -> bool:
     """True when the entry was decided this way before (the caller replays); 409 when the other way."""
     decided = entry.decided_accept
-    if decided is None and entry.state == "applied":
+    if decided is None and entry.state == EntryState.APPLIED:
         decided = True  # a direct (non-proposal) patch was decided when it was written
     if decided is None:
         return False
@@ -496,7 +500,7 @@ def apply_decision(
         except NotFound as gone:
             raise Conflict(f"The proposal can no longer apply: {gone.detail}", code="resources_gone") from None
         _save_state(session, draft, state)
-    entry.state = "applied" if accept else "rejected"
+    entry.state = EntryState.APPLIED if accept else EntryState.REJECTED
     entry.decided_accept, entry.decided_at, entry.decided_by = accept, utcnow(), principal.profile_id
     entry.reason, entry.sealed = reason, None  # decided either way, the proposal keeps no secret
     session.flush()  # so the answer's form state no longer lists the decided proposal
@@ -598,7 +602,7 @@ def _waiting(session: Session, draft_id: uuid.UUID) -> list[DraftEntry]:
     return list(
         session.scalars(
             select(DraftEntry)
-            .where(DraftEntry.draft_id == draft_id, DraftEntry.state == "dormant")
+            .where(DraftEntry.draft_id == draft_id, DraftEntry.state == EntryState.DORMANT)
             .order_by(DraftEntry.seq)
         )
     )
@@ -656,7 +660,7 @@ def take_for_commit(
 
 
 def mark_committed(session: Session, draft: Draft, artifact_id: uuid.UUID) -> None:
-    draft.status, draft.target_id, draft.updated_at = "committed", artifact_id, utcnow()
+    draft.status, draft.target_id, draft.updated_at = DraftStatus.COMMITTED, artifact_id, utcnow()
     session.flush()
 
 
@@ -666,7 +670,7 @@ def list_drafts(
     """The caller's own drafts of this kind, newest first, with their name and waiting proposals."""
     waiting = (
         select(DraftEntry.draft_id, func.count().label("n"))
-        .where(DraftEntry.state == "dormant")
+        .where(DraftEntry.state == EntryState.DORMANT)
         .group_by(DraftEntry.draft_id)
         .subquery()
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
@@ -11,6 +12,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
 from loomwork.resources.secrets import ENCRYPTED, EncryptedColumn, rotate_each_token
+
+
+class DraftStatus(StrEnum):
+    OPEN = "open"
+    COMMITTED = "committed"  # its changes were saved to the artifact; it takes no more patches
+
+
+class EntryState(StrEnum):
+    """Where one patch of a draft stands."""
+
+    APPLIED = "applied"  # folded into the draft's form
+    DORMANT = "dormant"  # a proposal waiting for a decision
+    REJECTED = "rejected"  # a proposal turned down
 
 
 class Artifact(Base):
@@ -61,7 +75,7 @@ class Draft(Base):
     # target must leave the draft behind so patches can answer `artifact_gone`.
     target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     base_version: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(12), default="open")
+    status: Mapped[str] = mapped_column(String(12), default=DraftStatus.OPEN)
     version: Mapped[int] = mapped_column(Integer, default=0)
     entry_count: Mapped[int] = mapped_column(Integer, default=0)
     form_state: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -85,7 +99,7 @@ class DraftEntry(Base):
     draft_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(10))  # applied | dormant | rejected
+    state: Mapped[str] = mapped_column(String(10))  # an EntryState
     request_hash: Mapped[str] = mapped_column(String(64))
     patch: Mapped[dict[str, Any]] = mapped_column(JSON)
     expected_version: Mapped[int | None] = mapped_column(Integer)

@@ -7,36 +7,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loomwork.principal import Role
+
 
 @dataclass(frozen=True)
 class Operation:
     name: str
     method: str
-    role: str
+    role: Role
     agents: bool  # may an AI agent (X-MCP caller) call it?
     summary: str
     action: str  # completes "To ... you need the X role"
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("get", "POST", "viewer", True, "Get one {name} form with every section of options.", "read {plural}"),
-    Operation("create", "POST", "editor", False, "Create {plural} in bulk (at most 1,000 items).", "create {plural}"),
-    Operation("update", "POST", "editor", False, "Update {plural} in bulk with PATCH semantics.", "update {plural}"),
-    Operation("duplicate", "POST", "editor", False, "Duplicate a {name} with every connection.", "duplicate {plural}"),
-    Operation("delete", "POST", "editor", False, "Delete {plural} in bulk.", "delete {plural}"),
+    Operation("get", "POST", Role.VIEWER, True, "Get one {name} form with every section of options.", "read {plural}"),
+    Operation(
+        "create", "POST", Role.EDITOR, False, "Create {plural} in bulk (at most 1,000 items).", "create {plural}"
+    ),
+    Operation("update", "POST", Role.EDITOR, False, "Update {plural} in bulk with PATCH semantics.", "update {plural}"),
+    Operation(
+        "duplicate", "POST", Role.EDITOR, False, "Duplicate a {name} with every connection.", "duplicate {plural}"
+    ),
+    Operation("delete", "POST", Role.EDITOR, False, "Delete {plural} in bulk.", "delete {plural}"),
     Operation(
         "draft",
         "PATCH",
-        "editor",
+        Role.EDITOR,
         True,
         "Patch a {name} draft: apply, propose (soft), ack a proposal, or replay by idempotency key.",
         "edit {name} drafts",
     ),
-    Operation("drafts", "POST", "viewer", True, "List your own {name} drafts, newest first.", "list {name} drafts"),
+    Operation("drafts", "POST", Role.VIEWER, True, "List your own {name} drafts, newest first.", "list {name} drafts"),
     Operation(
         "search",
         "POST",
-        "viewer",
+        Role.VIEWER,
         True,
         "Search {plural} with text, filters and disjunctive facet counts.",
         "search {plural}",
@@ -44,7 +50,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "docs",
         "POST",
-        "viewer",
+        Role.VIEWER,
         True,
         "Documentation of the {name} kind, generated from its declaration.",
         "read {name} docs",
@@ -52,7 +58,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "export",
         "POST",
-        "viewer",
+        Role.VIEWER,
         True,
         "Export {plural} as CSV (same filters as search) into an upload.",
         "export {plural}",
@@ -60,7 +66,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "import",
         "POST",
-        "editor",
+        Role.EDITOR,
         False,
         "Import {plural} from CSV: create or update by id, a result per row.",
         "import {plural}",
@@ -68,7 +74,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "generate",
         "POST",
-        "editor",
+        Role.EDITOR,
         False,
         "Draft one step of a {name} with the group's AI generator; the answer waits as a proposal.",
         "generate {name} drafts with AI",
@@ -76,7 +82,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "refresh",
         "POST",
-        "admin",
+        Role.ADMIN,
         False,
         "Rebuild the {name} search views from the base tables.",
         "refresh {name} views",
@@ -84,7 +90,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "history",
         "POST",
-        "viewer",
+        Role.VIEWER,
         True,
         "A {name}'s revisions, newest first, with the labels on each.",
         "read {name} history",
@@ -92,7 +98,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "revision",
         "POST",
-        "viewer",
+        Role.VIEWER,
         True,
         "One revision of a {name}: who, when, why, and its config.",
         "read {name} revisions",
@@ -100,7 +106,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "diff",
         "POST",
-        "viewer",
+        Role.VIEWER,
         True,
         "What changed between two versions of a {name}, in readable values.",
         "compare {name} versions",
@@ -108,7 +114,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "rollback",
         "POST",
-        "editor",
+        Role.EDITOR,
         False,
         "Write a new revision of a {name} equal to an older version.",
         "roll back {plural}",
@@ -116,7 +122,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "label",
         "POST",
-        "editor",
+        Role.EDITOR,
         False,
         "Point a label (production needs admin) at a version of a {name}, compare-and-set.",
         "move {name} labels",
@@ -124,7 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "resolve",
         "POST",
-        "viewer",
+        Role.VIEWER,
         True,
         "The runtime read: a {name}'s live config by id or exact name, at a label or version.",
         "resolve {plural}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -18,33 +19,44 @@ from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.paging import page_with_total
+from loomwork.db.scoping import in_group
 from loomwork.engine import artifacts, drafts
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.models import Artifact, Draft, DraftEntry
+from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, EntryState
 from loomwork.engine.repository import load_states
 from loomwork.errors import LoomworkError, NotFound
 from loomwork.identity.models import Profile
 from loomwork.principal import Principal
 from loomwork.resources import service as resources
 
-STATUSES = ("waiting", "accepted", "rejected", "stale")
+
+class ProposalStatus(StrEnum):
+    """Where a proposal stands in the review queue (derived from its entry and its draft, never stored)."""
+
+    WAITING = "waiting"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    STALE = "stale"  # its draft was committed without it
+
+
+STATUSES = tuple(status.value for status in ProposalStatus)  # the queue's filter, as the API spells it
 # Renders the decision's answer to its JSON text (the queue's decide response model).
 ReplyRenderer = Callable[[dict[str, Any]], str]
 
 
-def _status_condition(status: str) -> ColumnElement[bool]:
+def _status_condition(status: ProposalStatus) -> ColumnElement[bool]:
     return {
-        "waiting": (DraftEntry.state == "dormant") & (Draft.status == "open"),
-        "stale": (DraftEntry.state == "dormant") & (Draft.status == "committed"),
-        "accepted": DraftEntry.decided_accept.is_(True),
-        "rejected": DraftEntry.decided_accept.is_(False),
+        ProposalStatus.WAITING: (DraftEntry.state == EntryState.DORMANT) & (Draft.status == DraftStatus.OPEN),
+        ProposalStatus.STALE: (DraftEntry.state == EntryState.DORMANT) & (Draft.status == DraftStatus.COMMITTED),
+        ProposalStatus.ACCEPTED: DraftEntry.decided_accept.is_(True),
+        ProposalStatus.REJECTED: DraftEntry.decided_accept.is_(False),
     }[status]
 
 
-def status_of(entry: DraftEntry, draft: Draft) -> str:
+def status_of(entry: DraftEntry, draft: Draft) -> ProposalStatus:
     if entry.decided_accept is not None:
-        return "accepted" if entry.decided_accept else "rejected"
-    return "stale" if draft.status == "committed" else "waiting"
+        return ProposalStatus.ACCEPTED if entry.decided_accept else ProposalStatus.REJECTED
+    return ProposalStatus.STALE if draft.status == DraftStatus.COMMITTED else ProposalStatus.WAITING
 
 
 def search(
@@ -56,9 +68,9 @@ def search(
     offset: int,
 ) -> dict[str, Any]:
     """The group's proposals, newest first, each with what it changes: the live value against the proposed."""
-    conditions = [Draft.group_id == principal.group_id, DraftEntry.proposal_id.is_not(None)]
+    conditions = [in_group(Draft, principal.group_id), DraftEntry.proposal_id.is_not(None)]
     if filters.get("status"):
-        conditions.append(_status_condition(filters["status"]))
+        conditions.append(_status_condition(ProposalStatus(filters["status"])))
     if filters.get("kind"):
         conditions.append(Draft.kind == filters["kind"])
     if filters.get("artifact_id"):
@@ -89,7 +101,7 @@ def views(
     names = (
         dict(
             session.execute(
-                select(Profile.id, Profile.name).where(Profile.id.in_(deciders), Profile.group_id == principal.group_id)
+                select(Profile.id, Profile.name).where(Profile.id.in_(deciders), in_group(Profile, principal.group_id))
             ).all()
         )
         if deciders
@@ -100,9 +112,7 @@ def views(
     types: dict[uuid.UUID | None, str] = (
         dict(
             session.execute(
-                select(Profile.id, Profile.type).where(
-                    Profile.id.in_(proposers), Profile.group_id == principal.group_id
-                )
+                select(Profile.id, Profile.type).where(Profile.id.in_(proposers), in_group(Profile, principal.group_id))
             ).all()
         )
         if proposers
@@ -158,7 +168,7 @@ def _existing(session: Session, principal: Principal, ids: set[uuid.UUID]) -> li
     if not ids:
         return []
     return list(
-        session.scalars(select(Artifact.id).where(Artifact.id.in_(ids), Artifact.group_id == principal.group_id))
+        session.scalars(select(Artifact.id).where(Artifact.id.in_(ids), in_group(Artifact, principal.group_id)))
     )
 
 
@@ -167,7 +177,7 @@ def _locked(session: Session, principal: Principal, proposal_id: uuid.UUID) -> t
     found = session.execute(
         select(DraftEntry.draft_id, DraftEntry.key)
         .join(Draft, Draft.id == DraftEntry.draft_id)
-        .where(DraftEntry.proposal_id == proposal_id, Draft.group_id == principal.group_id)
+        .where(DraftEntry.proposal_id == proposal_id, in_group(Draft, principal.group_id))
     ).first()
     if found is None:
         raise NotFound(f"proposal_id: no proposal with id {proposal_id}.", field="proposal_id")

@@ -15,6 +15,7 @@ from loomwork.engine import proposals
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.principal import Role
 
 MAX_REASON_CHARS = 2000
 MAX_PAGE = 200
@@ -111,8 +112,8 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
         return ProposalDecideResponse.model_validate(data).model_dump_json()
 
     router = APIRouter(tags=["Proposals"], responses=ERROR_RESPONSES)
-    viewer = Annotated[Caller, Depends(caller_with("viewer", "read the review queue"))]
-    editor = Annotated[Caller, Depends(caller_with("editor", "decide proposals", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "read the review queue"))]
+    editor = Annotated[Caller, Depends(caller_with(Role.EDITOR, "decide proposals", agents=False))]
 
     @router.post(
         "/api/v5/proposals/search",

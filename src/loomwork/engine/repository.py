@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
+from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, Connection
@@ -37,7 +38,7 @@ def get_artifact(
 ) -> ArtifactRow:
     """The artifact's id and version; `lock` holds its row until commit (PostgreSQL; SQLite writers are serial)."""
     query = select(Artifact.id, Artifact.version).where(
-        Artifact.id == artifact_id, Artifact.group_id == group_id, Artifact.kind == kind.name
+        Artifact.id == artifact_id, in_group(Artifact, group_id), Artifact.kind == kind.name
     )
     row = session.execute(query.with_for_update() if lock else query).first()
     if row is None:

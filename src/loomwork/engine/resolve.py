@@ -16,12 +16,14 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, assert_never
 
 import psycopg
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
+from loomwork.db.dialect import Dialect, dialect_of
+from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, ChangeClock, Connection, Label
@@ -210,7 +212,7 @@ def _find(session: Session, kind: ArtifactKind, group_id: uuid.UUID, id_or_name:
                     Connection.resource_id == name_id,
                     Connection.slot == kind.name_slot.key,
                     Connection.active.is_(True),
-                    Artifact.group_id == group_id,
+                    in_group(Artifact, group_id),
                     Artifact.kind == kind.name,
                 )
                 .order_by(Connection.artifact_id)
@@ -238,7 +240,7 @@ class ResolveCache:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.dialect = engine.dialect.name
+        self.dialect = dialect_of(engine)
         self.entries: OrderedDict[CacheKey, tuple[int, dict[str, Any]]] = OrderedDict()
         self.lock = threading.Lock()
         self.generation = 0
@@ -248,11 +250,16 @@ class ResolveCache:
 
     def token(self, session: Session) -> int | None:
         """The current change token, or None when the cache cannot be trusted right now."""
-        if self.dialect == "postgresql":
-            self._start_listener()
-            return self.generation if self.listening.is_set() else None
-        # Read in the request's own snapshot, before the data: an entry filled now holds data at least this new.
-        return session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
+        match self.dialect:
+            case Dialect.POSTGRESQL:
+                self._start_listener()
+                return self.generation if self.listening.is_set() else None
+            case Dialect.SQLITE:
+                # Read in the request's own snapshot, before the data: an entry filled now holds data at least
+                # this new.
+                return session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
+            case _:
+                assert_never(self.dialect)
 
     def get(self, key: CacheKey, token: int) -> dict[str, Any] | None:
         with self.lock:

@@ -13,13 +13,14 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
+from loomwork.db.dialect import Dialect, dialect_of
 from loomwork.db.paging import page_with_total
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
@@ -27,7 +28,7 @@ from loomwork.engine.models import ChangeClock, Label, Revision
 from loomwork.engine.repository import ArtifactRow, get_artifact
 from loomwork.errors import Conflict, Invalid, NotFound
 from loomwork.events import outbox
-from loomwork.principal import Principal
+from loomwork.principal import Principal, Role
 from loomwork.resources import service as resources
 
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -161,11 +162,15 @@ def _announce_at_commit(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.pop(CHANGED, False):
         return
     session.info[ANNOUNCED] = True  # resolve drops this process's own cache right after the commit
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered to every listening worker when (and only if) this transaction commits.
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
-    else:
-        session.execute(update(ChangeClock).where(ChangeClock.id == 1).values(value=ChangeClock.value + 1))
+    dialect = dialect_of(session)
+    match dialect:
+        case Dialect.POSTGRESQL:
+            # Delivered to every listening worker when (and only if) this transaction commits.
+            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        case Dialect.SQLITE:
+            session.execute(update(ChangeClock).where(ChangeClock.id == 1).values(value=ChangeClock.value + 1))
+        case _:
+            assert_never(dialect)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -316,7 +321,7 @@ def move_label(
     check_label_name(label)
     principal.refuse_agent("move labels")
     if label in ADMIN_LABELS:
-        principal.require_role("admin", f"move the {label} label")
+        principal.require_role(Role.ADMIN, f"move the {label} label")
     row = get_artifact(session, kind, principal.group_id, artifact_id, lock=True)  # serialises moves per artifact
     current = session.scalar(select(Label.version).where(Label.artifact_id == row.id, Label.name == label))
     if check_expected and expected != current:

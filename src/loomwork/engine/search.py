@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, assert_never
 
 from sqlalchemy import (
     CTE,
@@ -26,21 +26,27 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
-    column,
     delete,
     func,
     insert,
     literal,
     or_,
     select,
-    table,
-    text,
     union_all,
 )
 from sqlalchemy.orm import Session
 
 from loomwork.db import tallies
-from loomwork.db.dialect import escape_like, fold, fold_text
+from loomwork.db.dialect import (
+    Dialect,
+    dialect_of,
+    escape_like,
+    fold,
+    fold_text,
+    matching_words,
+    rebuild_word_index,
+)
+from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind, Facet
 from loomwork.engine.form import FormState, active_value
 from loomwork.engine.models import Artifact, Connection
@@ -134,10 +140,10 @@ def reindex(session: Session, kind: ArtifactKind, artifact_ids: Iterable[uuid.UU
 
 def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[str]:
     """Recompute every document of the kind in the group from the base tables; returns the views rebuilt."""
-    session.execute(delete(docs).where(docs.c.group_id == group_id, docs.c.kind == kind.name))
+    session.execute(delete(docs).where(in_group(docs, group_id), docs.c.kind == kind.name))
     query = (
         select(Artifact.id, Artifact.group_id, Artifact.updated_at)
-        .where(Artifact.group_id == group_id, Artifact.kind == kind.name)
+        .where(in_group(Artifact, group_id), Artifact.kind == kind.name)
         .order_by(Artifact.id)
     )
     last: uuid.UUID | None = None
@@ -151,11 +157,7 @@ def rebuild(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -> list[s
         session.execute(insert(docs), _documents(session, kind, chunk))
         last = chunk[-1].id
     rebuild_tallies(session, kind, group_id)
-    views = ["search_documents", "tally_totals"]
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
-        views.append(FTS_TABLE)
-    return views
+    return ["search_documents", "tally_totals", *rebuild_word_index(session, FTS_TABLE)]
 
 
 # --- tallies: counts kept with each write (db/tallies.py) ---------------------------------------------------
@@ -201,11 +203,11 @@ def rebuild_tallies(session: Session, kind: ArtifactKind, group_id: uuid.UUID) -
     per_slot = (
         select(group, literal(f"{kind.name}.", String) + conn.c.slot, conn.c.resource_id, func.count())
         .select_from(conn.join(artifacts, artifacts.c.id == conn.c.artifact_id))
-        .where(artifacts.c.group_id == group_id, artifacts.c.kind == kind.name, conn.c.active.is_(True))
+        .where(in_group(artifacts, group_id), artifacts.c.kind == kind.name, conn.c.active.is_(True))
         .group_by(conn.c.slot, conn.c.resource_id)
     )
     whole = select(group, literal(kind.name, String), tallies.whole(), func.count()).where(
-        artifacts.c.group_id == group_id, artifacts.c.kind == kind.name
+        in_group(artifacts, group_id), artifacts.c.kind == kind.name
     )
     tallies.replace(
         session,
@@ -223,7 +225,7 @@ _WORD_PART = re.compile(r"[^\W_]+")
 MatchQuery = Select[uuid.UUID, datetime, uuid.UUID, str]
 
 
-def _text_conditions(query: MatchQuery, dialect: str, search_text: str | None) -> MatchQuery:
+def _text_conditions(query: MatchQuery, dialect: Dialect, search_text: str | None) -> MatchQuery:
     # Returns `query` itself when the search has no words.
     """Every word of the search must start a word of the document (case-insensitive).
 
@@ -239,25 +241,28 @@ def _text_conditions(query: MatchQuery, dialect: str, search_text: str | None) -
             query = query.where(docs.c.document.like(f"%{escape_like(word)}%", escape="\\"))
     if not tokens:
         return query
-    if dialect == "sqlite":
-        fts = table(FTS_TABLE, column("rowid"))
-        phrase = " AND ".join(f'"{t}"*' for t in tokens)
-        return query.select_from(fts.join(docs, docs.c.id == fts.c.rowid)).where(
-            text(f"{FTS_TABLE} MATCH :fts_phrase").bindparams(fts_phrase=phrase)
-        )
-    words = " & ".join(f"{t}:*" for t in tokens)
-    return query.where(func.to_tsvector("simple", docs.c.document).op("@@")(func.to_tsquery("simple", words)))
+    return matching_words(query, dialect, docs, FTS_TABLE, tokens)
 
 
-def _matched(kind: ArtifactKind, principal: Principal, dialect: str, search_text: str | None) -> MatchQuery:
+def _scope_after_matching(dialect: Dialect) -> bool:
+    """On SQLite the word index must drive the query: given the group and kind too, SQLite walks
+    the group's documents and probes the index once per document. So there the group and kind
+    are checked on the (small) materialised match instead, in _Plan.conditions. PostgreSQL
+    needs them inside, or it cannot estimate the match's size."""
+    match dialect:
+        case Dialect.SQLITE:
+            return True
+        case Dialect.POSTGRESQL:
+            return False
+        case _:
+            assert_never(dialect)
+
+
+def _matched(kind: ArtifactKind, principal: Principal, dialect: Dialect, search_text: str | None) -> MatchQuery:
     query: MatchQuery = select(docs.c.artifact_id, docs.c.updated_at, docs.c.group_id, docs.c.kind)
     searched = _text_conditions(query, dialect, search_text)
-    if searched is query or dialect != "sqlite":
-        return searched.where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
-    # On SQLite the word index must drive the query: given the group and kind too, SQLite walks
-    # the group's documents and probes the index once per document. So there the group and kind
-    # are checked on the (small) materialised match instead, in _Plan.conditions. PostgreSQL
-    # needs them inside, or it cannot estimate the match's size.
+    if searched is query or not _scope_after_matching(dialect):
+        return searched.where(in_group(docs, principal.group_id), docs.c.kind == kind.name)
     return searched
 
 
@@ -269,16 +274,16 @@ class _Plan:
     filters: dict[str, Select[uuid.UUID]]
     group_id: uuid.UUID
     kind: str
-    dialect: str
+    dialect: Dialect
 
     def conditions(self, excluding: str | None = None) -> list[ColumnElement[bool]]:
-        scope = [self.matched.c.group_id == self.group_id, self.matched.c.kind == self.kind]
-        return (scope if self.dialect == "sqlite" else []) + [
+        scope = [in_group(self.matched, self.group_id), self.matched.c.kind == self.kind]
+        return (scope if _scope_after_matching(self.dialect) else []) + [
             self.matched.c.artifact_id.in_(subquery) for name, subquery in self.filters.items() if name != excluding
         ]
 
 
-def _plan(kind: ArtifactKind, principal: Principal, dialect: str, request: dict[str, Any]) -> _Plan:
+def _plan(kind: ArtifactKind, principal: Principal, dialect: Dialect, request: dict[str, Any]) -> _Plan:
     matched = _matched(kind, principal, dialect, request.get("search")).cte("matched").prefix_with("MATERIALIZED")
     filters: dict[str, Select[uuid.UUID]] = {}
     for facet in kind.facets:
@@ -321,7 +326,7 @@ def search(
     page_offset: int,
 ) -> dict[str, Any]:
     """One page of matches with the total, then every facet section in one statement, then the page's values."""
-    plan = _plan(kind, principal, session.get_bind().dialect.name, request)
+    plan = _plan(kind, principal, dialect_of(session), request)
     counts: dict[str, dict[uuid.UUID, int]] = {f.name: {} for f in kind.facets}
     options: dict[str, int] = {}  # how many options a section has, where `counts` holds only its top ones
     if plan.filters or (request.get("search") or "").split():
@@ -343,7 +348,7 @@ def search(
         # narrowed by its own search text is still counted below.
         page = session.execute(
             select(docs.c.artifact_id)
-            .where(docs.c.group_id == principal.group_id, docs.c.kind == kind.name)
+            .where(in_group(docs, principal.group_id), docs.c.kind == kind.name)
             .order_by(docs.c.updated_at.desc(), docs.c.artifact_id)
             .limit(page_size)
             .offset(page_offset)
@@ -368,7 +373,7 @@ def search(
 
 
 def matching_ids_query(
-    kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: str
+    kind: ArtifactKind, principal: Principal, request: dict[str, Any], dialect: Dialect
 ) -> Select[uuid.UUID]:
     """The ids of every artifact a search (or an export with the same filters) matches, newest first."""
     plan = _plan(kind, principal, dialect, request)

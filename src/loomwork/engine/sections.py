@@ -18,9 +18,9 @@ from loomwork.db.dialect import escape_like, fold, fold_text
 from loomwork.engine import drafts, repository
 from loomwork.engine.declaration import ArtifactKind, Slot, TemplateParameters, ToolArguments
 from loomwork.engine.form import FormState, active_value
-from loomwork.engine.models import Draft
+from loomwork.engine.models import Draft, DraftStatus
 from loomwork.engine.repository import ArtifactRow
-from loomwork.principal import Principal
+from loomwork.principal import Principal, Role
 from loomwork.resources import service
 from loomwork.resources.models import Resource
 from loomwork.resources.service import ResourceValue
@@ -210,7 +210,7 @@ def form_view(
     if request.get("draft_id"):  # a draft wins for selections
         draft = drafts.load_draft(session, kind, principal, request["draft_id"])
         state = FormState.from_json(draft.form_state)
-        if artifact is None and draft.target_id and draft.status == "open":
+        if artifact is None and draft.target_id and draft.status == DraftStatus.OPEN:
             artifact = repository.find_artifact(session, kind, principal.group_id, draft.target_id)
     return get_view(session, kind, principal, artifact, state, request, hidden_flag_types, draft)
 
@@ -260,7 +260,7 @@ def get_view(
 
 
 def _edit_permission(principal: Principal) -> EditPermission:
-    if not principal.has_role("editor"):
+    if not principal.has_role(Role.EDITOR):
         return {"can_edit": False, "disabled_reason": f"Editing needs the editor role; your role is {principal.role}."}
     if principal.via_agent:
         return {

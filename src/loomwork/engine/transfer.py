@@ -32,7 +32,8 @@ from loomwork import uploads
 from loomwork.audit import service as audit
 from loomwork.bulk_items import run_items
 from loomwork.db.base import utcnow
-from loomwork.db.dialect import POSITION_DIGITS, among, in_position_order, ordered_list
+from loomwork.db.dialect import POSITION_DIGITS, among, dialect_of, in_position_order, ordered_list
+from loomwork.db.scoping import in_group
 from loomwork.engine import revisions, search
 from loomwork.engine.artifacts import create_item, update_item
 from loomwork.engine.declaration import ArtifactKind, Slot
@@ -235,7 +236,7 @@ class _CellCache:
         resources = Resource.__table__
         rows = self.session.connection().execute(
             select(cast(resources.c.id, String), resources.c.kind, resources.c.value).where(
-                resources.c.group_id == self.group_id, condition
+                in_group(resources, self.group_id), condition
             )
         )
         loaded = [(raw_id, RESOURCE_KINDS[name], RESOURCE_KINDS[name].load(stored)) for raw_id, name, stored in rows]
@@ -414,7 +415,7 @@ def export_csv(
             [get_artifact(session, kind, principal.group_id, request[kind.id_field]).id]
         ]
     else:
-        dialect = session.get_bind().dialect.name
+        dialect = dialect_of(session)
         result = (
             session.connection()
             .execution_options(yield_per=CHUNK)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from loomwork.config import Settings
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
+from loomwork.db.dialect import has_one_writer
 from loomwork.errors import LoomworkError
 from loomwork.events import webhooks
 from loomwork.events.models import WorkerLease
@@ -125,7 +126,7 @@ class DeliveryWorker:
         if not self._hold_lease():
             self.stop.wait(1.0)
             return False
-        skip_locked = self.db.dialect == "postgresql"
+        skip_locked = not has_one_writer(self.db.dialect)
         with self.db.transaction(write=False) as session:
             if not webhooks.has_work(session):
                 return False
@@ -163,7 +164,7 @@ class DeliveryWorker:
     # --- SQLite: one worker at a time -------------------------------------------------------------------
 
     def _hold_lease(self) -> bool:
-        if self.db.dialect != "sqlite":
+        if not has_one_writer(self.db.dialect):
             return True
         if time.monotonic() < self._lease_until - self.settings.webhook_lease_s * 2 / 3:
             return True  # renewed recently enough
@@ -187,7 +188,7 @@ class DeliveryWorker:
         return True
 
     def _give_up_lease(self) -> None:
-        if self.db.dialect != "sqlite" or not self._lease_until:
+        if not has_one_writer(self.db.dialect) or not self._lease_until:
             return
         try:
             with self.db.transaction(write=True) as session:

@@ -14,11 +14,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import assert_never
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from loomwork.db.database import Database
+from loomwork.db.dialect import Dialect
+from loomwork.db.scoping import in_group
 from loomwork.events.models import EventCursor
 from loomwork.events.outbox import NOTIFY_CHANNEL
 
@@ -64,7 +67,7 @@ class ChangeNotifier:
     def _passed(self, group_id: uuid.UUID, seen: int) -> bool:
         self._listening.wait(5.0)  # a commit from here on wakes us; one before shows in the read below
         with self.db.transaction(write=False) as session:
-            last = session.scalar(select(EventCursor.last).where(EventCursor.group_id == group_id)) or 0
+            last = session.scalar(select(EventCursor.last).where(in_group(EventCursor, group_id))) or 0
         return last > seen
 
     def _wake(self, group_id: uuid.UUID, last: int | None = None) -> None:
@@ -88,7 +91,14 @@ class ChangeNotifier:
     def _start(self) -> None:  # under self._lock
         self._busy_at = time.monotonic()
         if self._thread is None:
-            target = self._listen_postgresql if self.db.dialect == "postgresql" else self._poll_sqlite
+            dialect = self.db.dialect
+            match dialect:
+                case Dialect.POSTGRESQL:
+                    target = self._listen_postgresql
+                case Dialect.SQLITE:
+                    target = self._poll_sqlite
+                case _:
+                    assert_never(dialect)
             self._thread = threading.Thread(target=self._run, args=(target,), name="loomwork-notify", daemon=True)
             self._thread.start()
 

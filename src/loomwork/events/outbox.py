@@ -20,14 +20,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal, TypedDict, assert_never
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from loomwork.db.base import utcnow
+from loomwork.db.dialect import Dialect, dialect_of, upsert_into
+from loomwork.db.scoping import in_group
 from loomwork.events.models import Event, EventCursor
 
 REVISION_CREATED: Final = "artifact.revision_created"
@@ -123,7 +124,7 @@ def _write_pending(session: Session) -> None:
 
 def write_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Number the rows per group (in the order given) and insert them; wake the feed's long polls."""
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(session)
     by_group: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for row in rows:
         by_group.setdefault(row["group_id"], []).append(row)
@@ -132,26 +133,30 @@ def write_events(session: Session, rows: list[dict[str, Any]]) -> None:
         last = _advance(session, dialect, group_id, len(group_rows))
         for offset, row in enumerate(group_rows):
             row["cursor"] = last - len(group_rows) + 1 + offset
-        if dialect == "postgresql":  # delivered to listeners when (and only if) the transaction commits
-            session.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": NOTIFY_CHANNEL, "payload": f"{group_id}:{last}"},
-            )
+        match dialect:
+            case Dialect.POSTGRESQL:  # delivered to listeners when (and only if) the transaction commits
+                session.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": NOTIFY_CHANNEL, "payload": f"{group_id}:{last}"},
+                )
+            case Dialect.SQLITE:  # listeners poll the cursor
+                pass
+            case _:
+                assert_never(dialect)
     session.execute(insert(Event.__table__), rows)
 
 
-def _advance(session: Session, dialect: str, group_id: uuid.UUID, count: int) -> int:
-    module = postgresql if dialect == "postgresql" else sqlite
+def _advance(session: Session, dialect: Dialect, group_id: uuid.UUID, count: int) -> int:
     table = EventCursor.__table__
-    statement = module.insert(table).values(group_id=group_id, last=count)
-    statement = statement.on_conflict_do_update(
+    statement = upsert_into(dialect, table).values(group_id=group_id, last=count)
+    advanced = statement.on_conflict_do_update(
         index_elements=[table.c.group_id], set_={"last": table.c.last + count}
     ).returning(table.c.last)
-    return int(session.execute(statement).scalar_one())
+    return int(session.execute(advanced).scalar_one())
 
 
 def last_cursor(session: Session, group_id: uuid.UUID) -> int:
-    return session.scalar(select(EventCursor.last).where(EventCursor.group_id == group_id)) or 0
+    return session.scalar(select(EventCursor.last).where(in_group(EventCursor, group_id))) or 0
 
 
 def read_changes(
@@ -166,7 +171,7 @@ def read_changes(
     kinds, events = list(kinds or []), list(events or [])
     # Read first, so a filtered page that finds nothing can still move the cursor past what it skipped.
     last = last_cursor(session, group_id) if (kinds or events) else None
-    query = select(Event).where(Event.group_id == group_id, Event.cursor > after)
+    query = select(Event).where(in_group(Event, group_id), Event.cursor > after)
     if kinds:
         query = query.where(Event.kind.in_(kinds))
     if events:

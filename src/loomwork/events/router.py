@@ -18,6 +18,7 @@ from loomwork.events.notify import notifier_for
 from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.principal import Role
 
 MAX_CURSOR = 2**62
 MAX_PAGE = 1000
@@ -172,8 +173,8 @@ class ChangesResponse(BaseModel):
 
 def build_events_router() -> APIRouter:
     router = APIRouter(tags=["Webhooks"], responses=ERROR_RESPONSES)
-    admin = Annotated[Caller, Depends(caller_with("admin", "manage webhooks", agents=False))]
-    viewer = Annotated[Caller, Depends(caller_with("viewer", "read the change feed"))]
+    admin = Annotated[Caller, Depends(caller_with(Role.ADMIN, "manage webhooks", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "read the change feed"))]
 
     @router.post(
         "/api/v5/webhooks/create",

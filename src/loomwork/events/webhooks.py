@@ -22,6 +22,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
+from loomwork.db.scoping import in_group
 from loomwork.errors import Invalid, NotFound
 from loomwork.events.models import Event, EventCursor, Webhook, WebhookAttempt, WebhookDelivery
 from loomwork.events.outbox import EVENT_TYPES, last_cursor
@@ -137,7 +138,7 @@ def _validated_events(events: list[str]) -> list[str]:
 def create(session: Session, principal: Principal, url: str, events: list[str], description: str) -> CreatedWebhook:
     check_url(url, "url")
     events = _validated_events(events)
-    count = session.scalar(select(func.count()).select_from(Webhook).where(Webhook.group_id == principal.group_id))
+    count = session.scalar(select(func.count()).select_from(Webhook).where(in_group(Webhook, principal.group_id)))
     if (count or 0) >= MAX_WEBHOOKS_PER_GROUP:
         raise Invalid(f"url: a group has at most {MAX_WEBHOOKS_PER_GROUP} webhooks; delete one first.", field="url")
     secret = new_secret()
@@ -173,7 +174,7 @@ def view(webhook: Webhook) -> WebhookInfo:
 
 
 def _get(session: Session, principal: Principal, webhook_id: uuid.UUID, *, lock: bool = False) -> Webhook:
-    query = select(Webhook).where(Webhook.id == webhook_id, Webhook.group_id == principal.group_id)
+    query = select(Webhook).where(Webhook.id == webhook_id, in_group(Webhook, principal.group_id))
     webhook = session.scalar(query.with_for_update() if lock else query)
     if webhook is None:
         raise NotFound(f"webhook_id: no webhook {webhook_id} in your group.", field="webhook_id")
@@ -181,7 +182,7 @@ def _get(session: Session, principal: Principal, webhook_id: uuid.UUID, *, lock:
 
 
 def search(session: Session, principal: Principal, limit: int, offset: int) -> WebhookPage:
-    condition = Webhook.group_id == principal.group_id
+    condition = in_group(Webhook, principal.group_id)
     rows = session.scalars(
         select(Webhook).where(condition).order_by(Webhook.created_at.desc(), Webhook.id).limit(limit).offset(offset)
     ).all()
@@ -275,7 +276,7 @@ def redeliver(session: Session, principal: Principal, delivery_id: uuid.UUID) ->
     """Send a delivery again now, with its webhook-id unchanged; re-enables a disabled webhook."""
     delivery = session.scalar(
         select(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.group_id == principal.group_id)
+        .where(WebhookDelivery.id == delivery_id, in_group(WebhookDelivery, principal.group_id))
         .with_for_update()
     )
     if delivery is None:
@@ -310,7 +311,7 @@ def fan_out(session: Session, skip_locked: bool) -> int:
     for webhook in session.scalars(query).all():
         events = session.scalars(
             select(Event)
-            .where(Event.group_id == webhook.group_id, Event.cursor > webhook.fanned_out)
+            .where(in_group(Event, webhook.group_id), Event.cursor > webhook.fanned_out)
             .order_by(Event.cursor)
             .limit(FAN_OUT_BATCH)
         ).all()

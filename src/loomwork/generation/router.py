@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from loomwork.generation import service
 from loomwork.http import ERROR_RESPONSES, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.principal import Role
 
 
 class AiGeneratorSetting(RequestModel):
@@ -48,8 +49,8 @@ class SettingsResponse(BaseModel):
 
 def build_settings_router() -> APIRouter:
     router = APIRouter(tags=["Settings"], responses=ERROR_RESPONSES)
-    viewer = Annotated[Caller, Depends(caller_with("viewer", "read the group's settings"))]
-    admin = Annotated[Caller, Depends(caller_with("admin", "change the group's settings", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "read the group's settings"))]
+    admin = Annotated[Caller, Depends(caller_with(Role.ADMIN, "change the group's settings", agents=False))]
 
     @router.post(
         "/api/v5/settings/get",

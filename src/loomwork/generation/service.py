@@ -22,6 +22,7 @@ from loomwork.audit import service as audit
 from loomwork.config import Settings
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
+from loomwork.db.scoping import in_group
 from loomwork.engine import drafts, revisions
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
@@ -30,7 +31,7 @@ from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
 from loomwork.generation.models import GroupSettings
 from loomwork.identity.models import Profile
 from loomwork.kinds.invocation import INVOCATION
-from loomwork.principal import Principal
+from loomwork.principal import Principal, Role
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.service import ResourceValue
@@ -144,12 +145,12 @@ def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uu
     generator, so the queue and the audit trail say who proposed, and it can never decide."""
     taken = set(
         session.scalars(
-            select(Profile.name).where(Profile.group_id == group_id, Profile.name.like(f"{GENERATOR_NAME}%"))
+            select(Profile.name).where(in_group(Profile, group_id), Profile.name.like(f"{GENERATOR_NAME}%"))
         )
     )
     name = next(n for n in (GENERATOR_NAME, *(f"{GENERATOR_NAME} {i}" for i in range(2, 1000))) if n not in taken)
     profile = Profile(
-        id=uuid.uuid4(), group_id=group_id, name=name, role="editor", type="agent", sponsor_profile_id=sponsor_id
+        id=uuid.uuid4(), group_id=group_id, name=name, role=Role.EDITOR, type="agent", sponsor_profile_id=sponsor_id
     )
     session.add(profile)
     session.flush()
@@ -158,11 +159,11 @@ def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uu
 
 def ai_generate_flags(session: Session, kind: ArtifactKind, principal: Principal) -> dict[str, bool]:
     """`{step}_show_ai_generate`: a generator is set, the caller may edit, and the step has fields to draft."""
-    may_edit = principal.has_role("editor") and not principal.via_agent
+    may_edit = principal.has_role(Role.EDITOR) and not principal.via_agent
     configured = (
         may_edit
         and session.scalar(
-            select(GroupSettings.generator_invocation_id).where(GroupSettings.group_id == principal.group_id)
+            select(GroupSettings.generator_invocation_id).where(in_group(GroupSettings, principal.group_id))
         )
         is not None
     )

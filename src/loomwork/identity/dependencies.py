@@ -18,7 +18,7 @@ from loomwork.db.database import Database
 from loomwork.errors import Unauthenticated
 from loomwork.identity import sessions
 from loomwork.identity.service import authenticate, authenticate_key, record_key_use, store_rehash
-from loomwork.principal import Principal
+from loomwork.principal import Principal, Role
 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Your Loomwork API key.")
 bearer = HTTPBearer(auto_error=False, description="Your Loomwork API key as a bearer token.")
@@ -102,7 +102,7 @@ def has_valid_credentials(app: Any, headers: Headers) -> bool:
     return True
 
 
-def caller_with(role: str, action: str, *, agents: bool = True) -> Callable[[Caller], Caller]:
+def caller_with(role: Role, action: str, *, agents: bool = True) -> Callable[[Caller], Caller]:
     """A dependency that authenticates, then checks the role (403 names it) and the agent rule."""
 
     def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:

@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session, aliased
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.db.paging import page_with_total
+from loomwork.db.scoping import in_group
 from loomwork.errors import Conflict, Forbidden, Invalid, NotFound
 from loomwork.identity import service as identity
 from loomwork.identity.models import ApiKey, Profile
 from loomwork.identity.sessions import end_sessions_of_keys
 from loomwork.keyring import Keyring
-from loomwork.principal import Principal
+from loomwork.principal import Principal, Role
 
 MAX_KEYS_LISTED = 1000
 
@@ -99,7 +100,7 @@ def search_profiles(
     session: Session, principal: Principal, profile_type: str | None, text: str | None, page_size: int, page_offset: int
 ) -> ProfilePage:
     sponsor = aliased(Profile)
-    conditions = [Profile.group_id == principal.group_id]
+    conditions = [in_group(Profile, principal.group_id)]
     if profile_type:
         conditions.append(Profile.type == profile_type)
     for word in (text or "").lower().split():
@@ -140,7 +141,7 @@ def create_profile(
             raise Invalid("sponsor_profile_id: a sponsor must be a person, not an agent.", field="sponsor_profile_id")
     elif sponsor_profile_id is not None:
         raise Invalid("sponsor_profile_id: only an agent has a sponsor.", field="sponsor_profile_id")
-    taken = session.scalar(select(Profile.id).where(Profile.group_id == principal.group_id, Profile.name == name))
+    taken = session.scalar(select(Profile.id).where(in_group(Profile, principal.group_id), Profile.name == name))
     if taken is not None:
         raise Conflict(f"name: the group already has a profile named {name!r}.", code="name_taken", field="name")
     profile = identity.new_profile(
@@ -163,7 +164,7 @@ def create_profile(
 
 
 def _profile_in_group(session: Session, principal: Principal, profile_id: uuid.UUID, field: str) -> Profile:
-    profile = session.scalar(select(Profile).where(Profile.id == profile_id, Profile.group_id == principal.group_id))
+    profile = session.scalar(select(Profile).where(Profile.id == profile_id, in_group(Profile, principal.group_id)))
     if profile is None:
         raise NotFound(f"{field}: no profile {profile_id}.", field=field)
     return profile
@@ -174,8 +175,8 @@ def _profile_in_group(session: Session, principal: Principal, profile_id: uuid.U
 
 def _manageable(principal: Principal) -> ColumnElement[bool]:
     """The profiles whose keys the caller manages, as a condition on Profile."""
-    condition = Profile.group_id == principal.group_id
-    if principal.has_role("admin"):
+    condition = in_group(Profile, principal.group_id)
+    if principal.has_role(Role.ADMIN):
         return condition
     return condition & or_(
         Profile.id == principal.profile_id,

@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from loomwork.http import ERROR_RESPONSES, MAX_BULK_ITEMS, Int, RequestModel
 from loomwork.identity import management
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.principal import Role
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -53,7 +54,9 @@ class ProfileSearchRequest(RequestModel):
 class ProfileCreateRequest(RequestModel):
     name: Name = Field(description="Unique in the group.")
     type: ProfileType = Field(description="person, or agent (an AI agent: it proposes, people decide).")
-    role: Literal["viewer", "editor", "admin"] = Field(description="An agent is a viewer or an editor, never an admin.")
+    role: Literal[Role.VIEWER, Role.EDITOR, Role.ADMIN] = Field(
+        description="An agent is a viewer or an editor, never an admin."
+    )
     sponsor_profile_id: uuid.UUID | None = Field(
         None, description="An agent's sponsor: the person of the group who answers for it. Agents only."
     )
@@ -129,9 +132,9 @@ class KeyRevokeResponse(BaseModel):
 
 def build_identity_router() -> APIRouter:
     router = APIRouter(tags=["Profiles and keys"], responses=ERROR_RESPONSES)
-    viewer = Annotated[Caller, Depends(caller_with("viewer", "list profiles"))]
-    admin = Annotated[Caller, Depends(caller_with("admin", "create profiles", agents=False))]
-    keys = Annotated[Caller, Depends(caller_with("viewer", "manage keys", agents=False))]
+    viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "list profiles"))]
+    admin = Annotated[Caller, Depends(caller_with(Role.ADMIN, "create profiles", agents=False))]
+    keys = Annotated[Caller, Depends(caller_with(Role.VIEWER, "manage keys", agents=False))]
 
     @router.post(
         "/api/v5/profiles/search",

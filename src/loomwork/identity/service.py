@@ -12,12 +12,13 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
+from loomwork.db.scoping import in_group
 from loomwork.errors import Invalid, Unauthenticated
 from loomwork.identity.models import PROFILE_TYPES, ApiKey, Group, Profile
 from loomwork.keyring import Keyring
-from loomwork.principal import ROLES, Principal
+from loomwork.principal import ROLES, Principal, Role
 
-AGENT_ROLES = ("viewer", "editor")
+AGENT_ROLES = (Role.VIEWER, Role.EDITOR)
 KEY_PREFIX = "lw_"
 SHOWN_PREFIX_CHARS = 12  # a key's first characters, enough for a person to recognise it
 
@@ -41,7 +42,7 @@ def add_group(session: Session, name: str) -> Group:
 def ensure_profile(session: Session, group: Group, name: str, role: str) -> Profile:
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}.", field="role")
-    profile = session.scalar(select(Profile).where(Profile.group_id == group.id, Profile.name == name))
+    profile = session.scalar(select(Profile).where(in_group(Profile, group.id), Profile.name == name))
     if profile is None:
         profile = new_profile(session, group.id, name, "person", role, None)
     elif profile.role != role:
@@ -78,10 +79,10 @@ def create_key(session: Session, secret_key: bytes | Keyring, profile: Profile, 
 
 def ensure_agent(session: Session, group: Group, name: str, role: str, sponsor_name: str) -> Profile:
     """The agent profile `name`, sponsored by the person `sponsor_name` of the group (both must fit)."""
-    sponsor = session.scalar(select(Profile).where(Profile.group_id == group.id, Profile.name == sponsor_name))
+    sponsor = session.scalar(select(Profile).where(in_group(Profile, group.id), Profile.name == sponsor_name))
     if sponsor is None or sponsor.type != "person":
         raise Invalid(f"sponsor: no person named {sponsor_name!r} in group {group.name!r}.", field="sponsor")
-    profile = session.scalar(select(Profile).where(Profile.group_id == group.id, Profile.name == name))
+    profile = session.scalar(select(Profile).where(in_group(Profile, group.id), Profile.name == name))
     if profile is not None and profile.type != "agent":
         raise Invalid(f"name: {name!r} is a person of group {group.name!r}, not an agent.", field="name")
     if profile is None:

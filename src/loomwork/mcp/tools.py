@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from loomwork.catalog.router import ResourceSearchRequest
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.operations import operation
+from loomwork.engine.proposals import STATUSES
 from loomwork.engine.schemas import (
     DocsRequest,
     PageRequest,
@@ -136,7 +137,7 @@ def _my_proposals_tool() -> McpTool:
         "properties": {
             "status": {
                 "type": "string",
-                "enum": ["waiting", "accepted", "rejected", "stale"],
+                "enum": list(STATUSES),
                 "description": "Only proposals in this state; omitted: all.",
             },
             "kind": {"type": "string", "enum": [k.name for k in ARTIFACT_KINDS]},

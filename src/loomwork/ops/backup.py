@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from loomwork.db.dialect import Dialect
 from loomwork.errors import LoomworkError
 
 PAGES_PER_STEP = 1024  # 4 MiB a step with SQLite's default 4 KiB pages: a smooth progress bar
@@ -40,7 +41,7 @@ class BackupError(LoomworkError):
 def sqlite_path(database_url: str) -> Path | None:
     """The file of a SQLite URL; None for any other database."""
     url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
+    if url.get_backend_name() != Dialect.SQLITE:
         return None
     if not url.database or url.database == ":memory:":
         raise BackupError("An in-memory SQLite database has nothing to back up or restore into.")

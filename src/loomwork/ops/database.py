@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from loomwork.db.database import Database
+from loomwork.db.dialect import has_one_writer
 from loomwork.ops.metrics import DB_BUSY, DB_CONNECTIONS_IN_USE, DB_LOCK_WAIT, DB_POOL_CHECKOUT
 
 _instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -73,7 +74,7 @@ def instrument_database(db: Database) -> None:
     def _checked_in(*_args: Any) -> None:
         DB_CONNECTIONS_IN_USE.dec()
 
-    if db.dialect != "sqlite":
+    if not has_one_writer(db.dialect):
         return
     if isinstance(db._write_lock, type(threading.Lock())):
         db._write_lock = _TimedLock(db._write_lock)

@@ -39,7 +39,7 @@ class WaitingProposals:
         yield self._family()  # so registering does not query the database
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from loomwork.engine.models import Draft, DraftEntry
+        from loomwork.engine.models import Draft, DraftEntry, DraftStatus, EntryState
         from loomwork.kinds import ARTIFACT_KINDS
 
         try:
@@ -50,7 +50,7 @@ class WaitingProposals:
                     session.execute(
                         select(Draft.kind, func.count())
                         .join(DraftEntry, DraftEntry.draft_id == Draft.id)
-                        .where(DraftEntry.state == "dormant", Draft.status == "open")
+                        .where(DraftEntry.state == EntryState.DORMANT, Draft.status == DraftStatus.OPEN)
                         .group_by(Draft.kind)
                     ).all()
                 )

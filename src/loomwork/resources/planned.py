@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loomwork.db.scoping import in_group
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 from loomwork.resources.models import Resource
 from loomwork.resources.service import (
@@ -63,7 +64,7 @@ class PlannedResolver:
             hashes = {value_hash(kind.dedupe_text(v)) for v in kind_values}
             rows = self.session.execute(
                 select(Resource.value_hash, Resource.id, Resource.value).where(
-                    Resource.group_id == self.group_id, Resource.kind == kind_name, Resource.value_hash.in_(hashes)
+                    in_group(Resource, self.group_id), Resource.kind == kind_name, Resource.value_hash.in_(hashes)
                 )
             )
             for text_hash, rid, stored in rows:

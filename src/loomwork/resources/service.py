@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from loomwork.db import tallies
 from loomwork.db.base import utcnow
 from loomwork.db.dialect import insert_ignoring_conflicts
+from loomwork.db.scoping import in_group
 from loomwork.errors import Invalid, NotFound
 from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
 from loomwork.resources.models import Resource
@@ -64,7 +65,7 @@ def catalog_scope(group_id: uuid.UUID, profile_id: uuid.UUID | None) -> list[Col
     visible: ColumnElement[bool] = Resource.staged_by.is_(None)
     if profile_id is not None:
         visible = or_(visible, Resource.staged_by == profile_id)
-    return [Resource.group_id == group_id, visible]
+    return [in_group(Resource, group_id), visible]
 
 
 def publish(session: Session, ids: Any) -> None:
@@ -197,7 +198,7 @@ def find_existing(session: Session, group_id: uuid.UUID, kind: ResourceKind, val
 def ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[str]) -> dict[str, uuid.UUID]:
     rows = session.execute(
         select(Resource.value_hash, Resource.id).where(
-            Resource.group_id == group_id, Resource.kind == kind, Resource.value_hash.in_(hashes)
+            in_group(Resource, group_id), Resource.kind == kind, Resource.value_hash.in_(hashes)
         )
     )
     return dict(rows.all())
@@ -211,7 +212,7 @@ def _load(session: Session, *conditions: Any) -> dict[uuid.UUID, ResourceValue]:
 def load(session: Session, group_id: uuid.UUID, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
     """The group's resources among `ids`; ids of other groups are simply absent."""
     ids = set(ids)
-    return _load(session, Resource.group_id == group_id, Resource.id.in_(ids)) if ids else {}
+    return _load(session, in_group(Resource, group_id), Resource.id.in_(ids)) if ids else {}
 
 
 def load_unscoped(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
@@ -342,7 +343,7 @@ def count_of_kind(
     if profile_id is not None:
         for kind, staged in session.execute(
             select(Resource.kind, func.count())
-            .where(Resource.staged_by == profile_id, Resource.group_id == group_id, Resource.kind.in_(kinds))
+            .where(Resource.staged_by == profile_id, in_group(Resource, group_id), Resource.kind.in_(kinds))
             .group_by(Resource.kind)
         ):
             counts[kind] += staged
@@ -353,7 +354,7 @@ def rebuild_tallies(session: Session, group_id: uuid.UUID) -> None:
     """Recompute the group's resource counts per kind from the resources themselves."""
     rows = (
         select(literal(group_id, Uuid), literal("resources.", String) + Resource.kind, tallies.whole(), func.count())
-        .where(Resource.group_id == group_id, Resource.staged_by.is_(None))
+        .where(in_group(Resource, group_id), Resource.staged_by.is_(None))
         .group_by(Resource.kind)
     )
     tallies.replace(session, group_id, lambda scope: scope.startswith("resources.", autoescape=True), rows)

@@ -22,6 +22,7 @@ from loomwork.http import ERROR_RESPONSES
 from loomwork.identity import sessions
 from loomwork.identity.dependencies import Caller, caller_with, session_cookie
 from loomwork.kinds import KINDS_BY_PLURAL
+from loomwork.principal import Role
 from loomwork.web import forms
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -34,7 +35,7 @@ PAGE_HEADERS = {
 }
 # Fields of a draft patch that say how to apply it, not what changes.
 PATCH_PLUMBING = frozenset({"draft_id", "input_draft_id", "expected_version", "idempotency_key", "soft", "accept"})
-Viewer = Annotated[Caller, Depends(caller_with("viewer", "use the pages"))]
+Viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "use the pages"))]
 
 
 def _require_same_origin(request: Request) -> None:
