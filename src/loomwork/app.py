@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -148,7 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
     def _loomwork_error(_request: Request, exc: LoomworkError) -> JSONResponse:
         return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status)
 
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.exception_handler(RequestValidationError)(_validation_error)
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -200,7 +201,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # noqa: ANN202
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Webhook deliveries run beside the server (`loomwork deliver` runs them alone); on shutdown (SIGTERM)
         # the attempt in progress finishes first.
         worker = DeliveryWorker(app.state.db, app.state.settings) if app.state.settings.delivery_worker else None

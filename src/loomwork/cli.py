@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
 
 import typer
 from rich.console import Console
@@ -16,6 +16,17 @@ from loomwork.errors import LoomworkError
 from loomwork.identity import service as identity
 from loomwork.principal import ROLES, Principal, Role
 from loomwork.resources import secrets
+
+if TYPE_CHECKING:
+    import uuid
+    from datetime import datetime
+    from wsgiref.simple_server import WSGIServer
+
+    from rich.progress import Progress
+    from sqlalchemy.orm import Session
+
+    from loomwork.engine.declaration import ArtifactKind
+    from loomwork.ops.backup import Progress as PagesProgress
 
 app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -67,6 +78,18 @@ def bootstrap_admin(settings: Settings, db: Database) -> str | None:
 
 
 WORKER_HEALTHCHECK_SECONDS = 30
+
+
+class _ServerOptions(TypedDict):
+    """The uvicorn.run options one worker and several share."""
+
+    host: str
+    port: int
+    log_config: dict[str, Any]
+    access_log: bool
+    timeout_graceful_shutdown: int
+    timeout_worker_healthcheck: NotRequired[int]
+
 
 LogFormat = Annotated[
     str | None,
@@ -150,7 +173,7 @@ def serve(
             "-H 'Content-Type: application/json' -d '{}'",
             soft_wrap=True,
         )
-    common = {
+    common: _ServerOptions = {
         "host": host,
         "port": port,
         "log_config": logs.uvicorn_log_config(log_format),
@@ -172,7 +195,8 @@ def serve(
     # version checks hold across processes: they rest on database locks, and MCP runs stateless.
     db.dispose()
     os.environ.update(LOOMWORK_DATABASE_URL=settings.database_url, LOOMWORK_DATA_DIR=str(settings.data_dir))
-    multiprocess_dir, made_here = None, False
+    multiprocess_dir: str | None = None
+    made_here = False
     if metrics_port:
         from loomwork.ops.multiproc import prepare_multiprocess_dir
 
@@ -191,7 +215,7 @@ def serve(
     finally:
         if metrics:
             metrics.shutdown()
-        if made_here:
+        if made_here and multiprocess_dir:
             from loomwork.ops.multiproc import remove_multiprocess_dir
 
             remove_multiprocess_dir(multiprocess_dir)
@@ -201,7 +225,7 @@ def serve(
             multiprocess.mark_process_dead(os.getpid(), multiprocess_dir)
 
 
-def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_dir: str | None):  # noqa: ANN202
+def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_dir: str | None) -> WSGIServer | None:
     if not port:
         return None
     import logging
@@ -322,7 +346,7 @@ def keys_create(
     try:
         with db.transaction(write=True) as session:
             group_row = groups.ensure_group(session, group.strip())
-            if agent:
+            if sponsor is not None:  # only an agent has one (checked above)
                 profile = identity.ensure_agent(session, group_row, name.strip(), role, sponsor.strip())
             else:
                 profile = identity.ensure_profile(session, group_row, name.strip(), role)
@@ -337,11 +361,11 @@ def keys_create(
     print(api_key, flush=True)
 
 
-def _cli_principal(session, group_id):  # noqa: ANN001, ANN202
+def _cli_principal(session: Session, group_id: uuid.UUID) -> identity.Principal:
     """The command line acts as the admin profile `cli` of the group (as export and import do)."""
     from loomwork.identity.models import Group
 
-    group_row = session.get(Group, group_id)
+    group_row = session.get_one(Group, group_id)
     profile = identity.ensure_profile(session, group_row, "cli", Role.ADMIN)
     return Principal(profile.id, group_row.id, profile.name, profile.role)
 
@@ -372,7 +396,7 @@ def keys_list(
         raise typer.Exit(2)
     table = Table("key_id", "profile", "type", "name", "prefix", "created", "expires", "last used", "revoked")
 
-    def when(moment) -> str:  # noqa: ANN001
+    def when(moment: datetime | None) -> str:
         return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
 
     for key in keys:
@@ -447,7 +471,7 @@ def rotate_secret(database_url: DatabaseUrl = None) -> None:
     console.print(f"API keys still hashed under an old secret (re-hashed when next used): {waiting:,}.")
 
 
-def _kind(plural: str):  # noqa: ANN202
+def _kind(plural: str) -> ArtifactKind:
     from loomwork.kinds import ARTIFACT_KINDS
 
     for kind in ARTIFACT_KINDS:
@@ -457,7 +481,7 @@ def _kind(plural: str):  # noqa: ANN202
     raise typer.Exit(2)
 
 
-def _progress():  # noqa: ANN202
+def _progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -465,7 +489,7 @@ def _progress():  # noqa: ANN202
     )
 
 
-def _acting_in(kind: str, group: str, database_url: str | None):  # noqa: ANN202
+def _acting_in(kind: str, group: str, database_url: str | None) -> tuple[ArtifactKind, Database, identity.Principal]:
     """The kind, a migrated database, and the CLI's principal: an admin profile `cli` in the group."""
     artifact_kind = _kind(kind)
     _settings, db = _migrated(database_url)
@@ -489,6 +513,8 @@ def seed_demo(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Fill the database with a deterministic demo data set (the same every time)."""
+    from functools import partial
+
     from loomwork.demo import DemoSeeder
 
     _settings, db = _migrated(database_url)
@@ -498,7 +524,7 @@ def seed_demo(
         for plural, count in counts.items():
             if count:
                 task = progress.add_task(f"Seeding {plural}", total=count)
-                seeder.seed(_kind(plural), count, lambda n, task=task: progress.advance(task, n))
+                seeder.seed(_kind(plural), count, partial(progress.advance, task))
     db.dispose()
     done = ", ".join(f"{count:,} {plural}" for plural, count in counts.items() if count) or "nothing"
     console.print(f"[green]Seeded {done} into group {group!r}.[/green]")
@@ -570,7 +596,7 @@ def _database_url(database_url: str | None) -> str:
     return normalise_database_url(url)
 
 
-def _sqlite_file_or_exit(url: str, command: str):  # noqa: ANN202
+def _sqlite_file_or_exit(url: str, command: str) -> Path:
     from loomwork.ops import backup as backups
 
     try:
@@ -594,7 +620,7 @@ def _sqlite_file_or_exit(url: str, command: str):  # noqa: ANN202
     return path
 
 
-def _pages_progress(description: str):  # noqa: ANN202
+def _pages_progress(description: str) -> tuple[Progress, PagesProgress]:
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     progress = Progress(

@@ -137,7 +137,8 @@ class DemoSeeder:
             if resource == "flag":
                 return []
             rng = random.Random(f"{SEED}/{resource}")
-            rows, now = [], utcnow()
+            rows: list[dict[str, Any]] = []
+            now = utcnow()
             for i in range(POOL_SIZES.get(resource, DEFAULT_POOL)):
                 raw = (
                     self._reference(session, resource, i, rng)
@@ -239,7 +240,8 @@ class DemoSeeder:
         return new_ids
 
     def _names(self, session: Session, kind: ArtifactKind, start: int, n: int) -> list[uuid.UUID]:
-        rows, now, name_kind = [], utcnow(), RESOURCE_KINDS["name"]
+        rows: list[dict[str, Any]] = []
+        now, name_kind = utcnow(), RESOURCE_KINDS["name"]
         for i in range(start, start + n):
             stored = name_kind.dump(f"{self.vocabulary[i % len(self.vocabulary)].capitalize()} {kind.title} {i}")
             rows.append(

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, delete, func, select, text
+from sqlalchemy import BigInteger, CursorResult, ForeignKey, Integer, LargeBinary, String, delete, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
@@ -114,7 +114,9 @@ def fetch(session: Session, group_id: uuid.UUID, upload_id: uuid.UUID) -> Upload
 
 def sweep_expired(session: Session) -> int:
     """Delete every expired upload; returns how many."""
-    return session.execute(delete(Upload).where(Upload.expires_at <= utcnow())).rowcount or 0
+    result = session.execute(delete(Upload).where(Upload.expires_at <= utcnow()))
+    assert isinstance(result, CursorResult)  # what a DELETE returns; Session.execute promises only a Result
+    return result.rowcount or 0
 
 
 async def sweep_forever(db: Database, every_seconds: float) -> None:

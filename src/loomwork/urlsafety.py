@@ -80,7 +80,7 @@ def _resolve(host: str, port: int, field: str) -> list[str]:
         infos = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(RESOLVE_TIMEOUT_S)
     except (OSError, UnicodeError, concurrent.futures.TimeoutError):
         raise Invalid(f"{field}: the host {host!r} does not resolve.", field=field) from None
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # sockaddr[0] is the address text (AF_INET, AF_INET6)
 
 
 def _checked(url: str, field: str, allow_private: bool | None = None) -> Target:

@@ -9,13 +9,15 @@ so concurrent writers queue on the lock instead of failing half-way with
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import assert_never
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from loomwork.db.dialect import Dialect, dialect_of, fold_text, has_one_writer
 
@@ -30,7 +32,7 @@ SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (the driver's own is always DEFERRED).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -47,7 +49,7 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_conn.create_function("loomwork_fold", 1, fold_text, deterministic=True)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # noqa: ANN001
+    def _on_begin(conn: Connection) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get("loomwork_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 

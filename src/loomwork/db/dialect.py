@@ -131,7 +131,7 @@ def fold_text(text: str) -> str:
     return text.lower()
 
 
-class fold(GenericFunction):  # noqa: N801 - reads as SQL: fold(column)
+class fold(GenericFunction[str]):  # noqa: N801 - reads as SQL: fold(column)
     """A column lowercased in SQL on both databases. SQLite's lower() only knows ASCII, so there it
     calls `loomwork_fold`, a Python function each SQLite connection registers (db/database.py)."""
 
@@ -150,7 +150,7 @@ def _fold_sqlite(element: fold, compiler: Any, **kw: Any) -> str:
     return f"loomwork_fold({compiler.process(element.clauses, **kw)})"
 
 
-class ordered_list(GenericFunction):  # noqa: N801 - reads as SQL: ordered_list(value, position)
+class ordered_list(GenericFunction[str]):  # noqa: N801 - reads as SQL: ordered_list(value, position)
     """An aggregate: the group's values as one comma-separated text, each prefixed with its
     position zero-padded to six digits ("000002<value>").
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -29,10 +30,10 @@ DATABASE_OWNED = ("search_fts", "ix_search_documents_words")
 
 def is_database_owned(name: str | None) -> bool:
     """The text-search structures each database makes its own way (FTS5 tables, a tsvector index): no model maps them."""
-    return bool(name) and name.startswith(DATABASE_OWNED)
+    return name is not None and name.startswith(DATABASE_OWNED)
 
 
-def schema_differences(connection) -> list:  # noqa: ANN001
+def schema_differences(connection: Connection) -> list[Any]:
     """What the migrated schema lacks or has beyond the models (empty when migrations match them)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -46,4 +47,5 @@ def schema_differences(connection) -> list:  # noqa: ANN001
             "include_name": lambda name, type_, parent: not is_database_owned(name),
         },
     )
-    return compare_metadata(context, metadata)
+    differences: list[Any] = compare_metadata(context, metadata)  # tuples (or lists of them), shaped per kind
+    return differences

@@ -11,8 +11,8 @@ Either way a tool call is a request to the API, made in process with the caller'
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -23,6 +23,7 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from loomwork import __version__
@@ -43,7 +44,7 @@ def _key_from_request(ctx: ServerRequestContext[Any, Any]) -> str | None:
     request = ctx.request
     if request is None:
         return None
-    headers = request.headers
+    headers: Headers = request.headers
     if headers.get("x-api-key"):
         return headers["x-api-key"]
     scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -225,16 +226,20 @@ class _RequireKey:
         await self.app(scope, receive, send)
 
 
-def mount_streamable_http(api: FastAPI, path: str = "/mcp") -> Callable[[], Any]:
+def mount_streamable_http(api: FastAPI, path: str = "/mcp") -> Callable[[], AbstractAsyncContextManager[None]]:
     """Serve MCP at `path` on the API's server; returns the context manager the app's lifespan must enter."""
     # Stateless: every request carries its key, so no session needs to outlive a request.
     manager = StreamableHTTPSessionManager(app=build_server(api, _key_from_request), stateless=True, json_response=True)
     api.add_route(
-        path, _RequireKey(StreamableHTTPASGIApp(manager)), methods=["GET", "POST", "DELETE"], include_in_schema=False
+        path,
+        # Starlette serves an endpoint that is no function as an ASGI app; add_route's annotation omits that case.
+        _RequireKey(StreamableHTTPASGIApp(manager)),  # type: ignore[arg-type]
+        methods=["GET", "POST", "DELETE"],
+        include_in_schema=False,
     )
 
     @asynccontextmanager
-    async def running():  # noqa: ANN202
+    async def running() -> AsyncIterator[None]:
         async with manager.run():
             yield
 

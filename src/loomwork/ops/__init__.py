@@ -8,10 +8,14 @@ and backup/restore are started from the CLI (`loomwork serve`, `backup`, `restor
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loomwork.db.database import Database
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 
 def install(app: Any, db: Database) -> None:
@@ -30,12 +34,12 @@ def install(app: Any, db: Database) -> None:
     _on_shutdown(app, provider)
 
 
-def _on_shutdown(app: Any, provider: Any | None) -> None:
+def _on_shutdown(app: Any, provider: TracerProvider | None) -> None:
     """After the app's own lifespan ends: flush the spans, and drop this worker's live gauges."""
     inner = app.router.lifespan_context
 
     @asynccontextmanager
-    async def lifespan(app_: Any):  # noqa: ANN202
+    async def lifespan(app_: Any) -> AsyncIterator[Mapping[str, Any] | None]:
         try:
             async with inner(app_) as state:
                 yield state

@@ -127,7 +127,8 @@ def describe_backup(path: Path) -> str:
         raise BackupError(
             f"{path} was written by a newer Loomwork (schema {row[0]}); upgrade Loomwork first."
         ) from None
-    return row[0]
+    revision: str = row[0]
+    return revision
 
 
 def holds_data(path: Path) -> bool:

@@ -13,6 +13,7 @@ from time import perf_counter
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.pool import PoolProxiedConnection
 
 from loomwork.db.database import Database
 from loomwork.db.dialect import has_one_writer
@@ -41,7 +42,7 @@ def _time_pool_checkouts(engine: Engine) -> None:
     pool = engine.pool
     connect = pool.connect
 
-    def timed_connect():  # noqa: ANN202
+    def timed_connect() -> PoolProxiedConnection:
         started = perf_counter()
         try:
             return connect()

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from sqlalchemy import func, select
 
 from loomwork.db.database import Database
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 log = logging.getLogger("loomwork.metrics")
 # Not in ops.metrics: importing that module here would give the supervisor figure files of its own.
@@ -78,18 +82,20 @@ class LiveWorkersCollector(multiprocess.MultiProcessCollector):
     (uvicorn replaces a dead worker; its in-progress figures must not linger)."""
 
     def __init__(self, registry: CollectorRegistry, path: str) -> None:
-        super().__init__(registry, path=path)
+        # untyped_calls_exclude does not reach calls through super(); MultiProcessCollector is unannotated.
+        super().__init__(registry, path=path)  # type: ignore[no-untyped-call]
         self._dir = path
 
-    def collect(self) -> Any:
+    def collect(self) -> Iterable[Metric]:
         for file in Path(self._dir).glob("gauge_live*_*.db"):
             pid = file.stem.rsplit("_", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
                 multiprocess.mark_process_dead(int(pid), self._dir)
-        return super().collect()
+        merged: Iterable[Metric] = super().collect()  # type: ignore[no-untyped-call]  # as in __init__
+        return merged
 
 
-def start_metrics_server(host: str, port: int, database_url: str, multiprocess_dir: str | None) -> Any:
+def start_metrics_server(host: str, port: int, database_url: str, multiprocess_dir: str | None) -> WSGIServer:
     """Serve /metrics on host:port in a daemon thread; returns the server (its `shutdown()` stops it)."""
     if multiprocess_dir:
         registry = CollectorRegistry()

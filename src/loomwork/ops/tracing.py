@@ -11,9 +11,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("loomwork.tracing")
 
@@ -29,8 +33,8 @@ def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
     return bool(exporters or any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES))
 
 
-def _exporters(environ: Mapping[str, str]) -> list[Any]:
-    chosen = []
+def _exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
+    chosen: list[SpanExporter] = []
     for name in (environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(","):
         name = name.strip().lower()
         if name == "otlp":
@@ -49,7 +53,7 @@ def _exporters(environ: Mapping[str, str]) -> list[Any]:
     return chosen
 
 
-def tracer_provider_from_environment(environ: Mapping[str, str] = os.environ) -> Any | None:
+def tracer_provider_from_environment(environ: Mapping[str, str] = os.environ) -> TracerProvider | None:
     """A TracerProvider exporting as the OTEL_* variables say, or None when they ask for no traces."""
     if not tracing_requested(environ):
         return None
@@ -65,7 +69,7 @@ def tracer_provider_from_environment(environ: Mapping[str, str] = os.environ) ->
     return provider
 
 
-def instrument(app: Any, engine: Engine, tracer_provider: Any) -> Callable[[], None]:
+def instrument(app: Any, engine: Engine, tracer_provider: TracerProvider) -> Callable[[], None]:
     """Trace `app`'s requests and `engine`'s statements into `tracer_provider`; returns the undo.
 
     Call it before the app serves its first request (its middleware stack is built then)."""
