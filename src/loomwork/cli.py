@@ -361,7 +361,7 @@ def keys_create(
     print(api_key, flush=True)
 
 
-def _cli_principal(session: Session, group_id: uuid.UUID) -> identity.Principal:
+def _cli_principal(session: Session, group_id: uuid.UUID) -> Principal:
     """The command line acts as the admin profile `cli` of the group (as export and import do)."""
     from loomwork.identity.models import Group
 
@@ -489,7 +489,7 @@ def _progress() -> Progress:
     )
 
 
-def _acting_in(kind: str, group: str, database_url: str | None) -> tuple[ArtifactKind, Database, identity.Principal]:
+def _acting_in(kind: str, group: str, database_url: str | None) -> tuple[ArtifactKind, Database, Principal]:
     """The kind, a migrated database, and the CLI's principal: an admin profile `cli` in the group."""
     artifact_kind = _kind(kind)
     _settings, db = _migrated(database_url)

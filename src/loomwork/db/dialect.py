@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
 from sqlalchemy import (
     Connection,
@@ -85,9 +85,13 @@ def serialize_on(session: Session, name: str) -> None:
             assert_never(dialect)
 
 
+# Any SELECT, whatever its columns: the word match narrows it and hands back the same type.
+SelectOf = TypeVar("SelectOf", bound="Select[*tuple[Any, ...]]")
+
+
 def matching_words(
-    query: Select[Any], dialect: Dialect, documents: FromClause, fts_table: str, tokens: list[str]
-) -> Select[Any]:
+    query: SelectOf, dialect: Dialect, documents: FromClause, fts_table: str, tokens: list[str]
+) -> SelectOf:
     """`query` narrowed to the `documents` whose `document` text holds every token as a word prefix.
 
     SQLite asks its FTS5 table `fts_table` (whose rowid is the document's id); PostgreSQL asks the 'simple'

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -64,7 +65,7 @@ def sign_out(session: Session, secret_key: bytes | Keyring, session_id: str) -> 
     session.execute(delete(WebSession).where(WebSession.id_hash.in_(_id_hashes(secret_key, session_id))))
 
 
-def end_sessions_of_keys(session: Session, key_ids: list) -> None:
+def end_sessions_of_keys(session: Session, key_ids: list[uuid.UUID]) -> None:
     session.execute(delete(WebSession).where(WebSession.key_id.in_(key_ids)))
 
 
