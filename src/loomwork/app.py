@@ -15,7 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -288,7 +288,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         try:
             with database.transaction(write=False) as session:
                 session.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except (SQLAlchemyError, OSError):  # the database or the way to it is down: not ready
             return error_response(503, "The database does not answer.", "not_ready")
         return JSONResponse({"status": "ready", "database": database.dialect})
 

@@ -1,14 +1,18 @@
 """Imports every model so Base.metadata is complete (for Alembic and the tests)."""
 
-from loomwork import uploads as _uploads  # noqa: F401
-from loomwork.audit import models as _audit  # noqa: F401
-from loomwork.db import tallies as _tallies  # noqa: F401
+from loomwork import uploads as _uploads
+from loomwork.audit import models as _audit
+from loomwork.db import tallies as _tallies
 from loomwork.db.base import Base
-from loomwork.engine import models as _engine  # noqa: F401
-from loomwork.engine import search_models as _search  # noqa: F401
-from loomwork.events import models as _events  # noqa: F401
-from loomwork.generation import models as _generation  # noqa: F401
-from loomwork.identity import models as _identity  # noqa: F401
-from loomwork.resources import models as _resources  # noqa: F401
+from loomwork.engine import models as _engine
+from loomwork.engine import search_models as _search
+from loomwork.events import models as _events
+from loomwork.generation import models as _generation
+from loomwork.identity import models as _identity
+from loomwork.resources import models as _resources
+
+# Imported for what importing them does (each registers its tables on Base.metadata), named here so the
+# import is plainly used.
+MODEL_MODULES = (_uploads, _audit, _tallies, _engine, _search, _events, _generation, _identity, _resources)
 
 metadata = Base.metadata

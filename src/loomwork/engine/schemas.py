@@ -291,7 +291,7 @@ class DraftSchemas:
 @functools.cache  # one set of models per kind: the router declares them and the drafts service renders with them
 def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
     title, id_field = kind.title, kind.id_field
-    Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]  # noqa: N806
+    key_type = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)]
     request = _model(
         f"Patch{title}DraftRequest",
         RequestModel,
@@ -302,7 +302,10 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
             Int(ge=0) | None,
             Field(None, description="Fail with 409 unless the draft is at this version."),
         ),
-        idempotency_key=(Key | None, Field(None, description="The entry's id: replays, and names a proposal to ack.")),
+        idempotency_key=(
+            key_type | None,
+            Field(None, description="The entry's id: replays, and names a proposal to ack."),
+        ),
         soft=(StrictBool | None, Field(None, description="Stage the patch as a dormant proposal.")),
         accept=(StrictBool | None, Field(None, description="With idempotency_key: accept or reject a proposal.")),
         **patch_fields(kind),
@@ -592,10 +595,10 @@ class RevisionSchemas:
 def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
     title, id_field = kind.title, kind.id_field
     the_id = {id_field: (uuid.UUID, ...)}
-    Version = Int(ge=1)  # noqa: N806
+    version_type = Int(ge=1)
     at = {
         "label": (LabelName | None, Field(None, description="Default latest: the newest version.")),
-        "version": (Version | None, Field(None, description="A version; wins over label.")),
+        "version": (version_type | None, Field(None, description="A version; wins over label.")),
     }
     resolve_response = _model(
         f"Resolve{title}Response",
@@ -622,7 +625,7 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
             revisions=(list[HistoryEntry], ...),
             total_count=(int, ...),
         ),
-        revision_request=_model(f"{title}RevisionRequest", RequestModel, **the_id, version=(Version, ...)),
+        revision_request=_model(f"{title}RevisionRequest", RequestModel, **the_id, version=(version_type, ...)),
         revision_response=_model(
             f"{title}RevisionResponse",
             RevisionInfo,
@@ -632,7 +635,11 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
             config=(dict[str, Any], ...),
         ),
         diff_request=_model(
-            f"{title}DiffRequest", RequestModel, **the_id, from_version=(Version, ...), to_version=(Version, ...)
+            f"{title}DiffRequest",
+            RequestModel,
+            **the_id,
+            from_version=(version_type, ...),
+            to_version=(version_type, ...),
         ),
         diff_response=_model(
             f"{title}DiffResponse",
@@ -645,9 +652,9 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
             f"Rollback{title}Request",
             RequestModel,
             **the_id,
-            to_version=(Version, ...),
+            to_version=(version_type, ...),
             expected_version=(
-                Version | None,
+                version_type | None,
                 Field(None, description=f"Fail unless the {kind.name} is at this version."),
             ),
             message=(Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | None, None),
@@ -660,9 +667,9 @@ def build_revision_schemas(kind: ArtifactKind) -> RevisionSchemas:
             RequestModel,
             **the_id,
             label=(LabelName, ...),
-            version=(Version | None, Field(..., description="The version to point at; null removes the label.")),
+            version=(version_type | None, Field(..., description="The version to point at; null removes the label.")),
             expected_version=(
-                Version | None,
+                version_type | None,
                 Field(
                     None, description="Compare-and-set: the version the label points at now (null: it must not exist)."
                 ),

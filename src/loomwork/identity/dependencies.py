@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
@@ -88,7 +88,7 @@ def has_valid_credentials(app: Any, headers: Headers) -> bool:
     cookie = SimpleCookie()
     try:
         cookie.load(headers.get("cookie", ""))
-    except Exception:  # noqa: BLE001 - an unreadable cookie header holds no session
+    except CookieError:  # an unreadable cookie header holds no session
         cookie.clear()
     session_id = cookie[sessions.COOKIE].value if sessions.COOKIE in cookie else None
     try:
