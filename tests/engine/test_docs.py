@@ -10,32 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from test_kind_generic import OPERATION_ROLES
+
 from conftest import assert_error
 
 KIND = "personas"
 
 
-OPERATION_ROLES = {
-    "get": "viewer",
-    "search": "viewer",
-    "create": "editor",
-    "update": "editor",
-    "duplicate": "editor",
-    "delete": "editor",
-    "draft": "editor",
-    "drafts": "viewer",
-    "docs": "viewer",
-    "export": "viewer",
-    "import": "editor",
-    "refresh": "admin",
-    "history": "viewer",
-    "revision": "viewer",
-    "diff": "viewer",
-    "rollback": "editor",
-    "label": "editor",
-    "resolve": "viewer",
-    "generate": "editor",
-}
 SLOT_FIELDS = [
     "name",
     "description",

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, update
+from test_csv_export_import import COLUMNS as IMPORT_COLUMNS
 
 from conftest import assert_error
 from loomwork.db.tallies import TallyDelta, TallyTotal
@@ -22,21 +23,6 @@ from loomwork.engine.search_models import SearchDocument
 
 KIND = "personas"
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="{r}" fill="#f00" /></svg>'
-IMPORT_COLUMNS = [
-    "persona_id",
-    "name",
-    "description",
-    "color",
-    "icon",
-    "instructions",
-    "flags",
-    "examples",
-    "departments",
-    "parameter_fields",
-    "voices",
-    "scenarios",
-    "labels",
-]
 FACETS = ("scenario", "field", "department", "color", "icon", "voice", "instruction")
 # facet name -> (its request ids field, the get section holding its resources)
 FACET_SLOTS = {
