@@ -19,9 +19,12 @@ from loomwork import groups
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
 from loomwork.db.dialect import Dialect, insert_ignoring_conflicts
-from loomwork.engine import search
+from loomwork.engine import revisions, search
 from loomwork.engine.declaration import ArtifactKind, Slot
+from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, Connection
+from loomwork.identity import service as identity
+from loomwork.principal import Principal, Role
 from loomwork.resources import service
 from loomwork.resources.kinds import ARG_TYPES, RESOURCE_KINDS
 from loomwork.resources.models import Resource
@@ -124,7 +127,11 @@ class DemoSeeder:
         self.rng = random.Random(SEED)
         self.vocabulary = _vocabulary(self.rng)
         with db.transaction(write=True) as session:
-            self.group_id = groups.ensure_group(session, group_name).id
+            group = groups.ensure_group(session, group_name)
+            # The seeded artifacts' first revisions name an author, as every write's do.
+            author = identity.ensure_profile(session, group, "seed-demo", Role.ADMIN)
+            self.group_id = group.id
+            self.author = Principal(author.id, group.id, author.name, author.role)
         self.pools: dict[str, list[uuid.UUID]] = {}
 
     def _id(self, *parts: Any) -> uuid.UUID:
@@ -212,10 +219,12 @@ class DemoSeeder:
         names = self._names(session, kind, start, len(ids))
         now = utcnow()
         connections = []
+        picked: dict[uuid.UUID, dict[str, list[uuid.UUID]]] = {}
         for n, aid in enumerate(ids):
             picks = {slot.key: self._pick(session, slot, rng, flags, names[n]) for slot in kind.slots}
             if aid in existing:
                 continue
+            picked[aid] = picks
             for slot_key, chosen in picks.items():
                 connections += [
                     {"artifact_id": aid, "slot": slot_key, "position": position, "resource_id": rid, "active": True}
@@ -237,6 +246,15 @@ class DemoSeeder:
             ],
         )
         session.execute(insert(Connection.__table__), connections)
+        # Version 1 of each, like a bulk create's: history, labels and resolve work on demo data too.
+        states = {aid: FormState({key: ids for key, ids in chosen.items() if ids}) for aid, chosen in picked.items()}
+        revisions.record_revisions(
+            session,
+            kind,
+            self.author,
+            [revisions.NewRevision(aid, 1, states[aid]) for aid in new_ids],
+            operation="seed_demo",
+        )
         return new_ids
 
     def _names(self, session: Session, kind: ArtifactKind, start: int, n: int) -> list[uuid.UUID]:

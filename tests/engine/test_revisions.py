@@ -437,3 +437,29 @@ def test_a_typical_personas_revision_is_stored_in_under_2_kb(api, db):
             .all()
         )
     assert len(sizes) == 2 and max(sizes) + 200 < 2048, sizes  # 200: the fixed-size columns
+
+
+def test_seed_demo_writes_each_artifacts_first_revision_so_history_labels_and_resolve_work(db):
+    from sqlalchemy import select
+
+    from loomwork.demo import DemoSeeder
+    from loomwork.engine import repository
+    from loomwork.engine.models import Artifact, Revision
+    from loomwork.engine.revisions import decode_state
+    from loomwork.kinds import KINDS_BY_PLURAL
+
+    seeder = DemoSeeder(db, "demo-revisions")
+    seeder.seed(KINDS_BY_PLURAL["personas"], 4)
+    seeder.seed(KINDS_BY_PLURAL["personas"], 4)  # seeding again writes nothing, revisions included
+
+    with db.transaction(write=False) as session:
+        ids = set(session.scalars(select(Artifact.id).where(Artifact.group_id == seeder.group_id)))
+        rows = session.execute(
+            select(Revision.artifact_id, Revision.version, Revision.state, Revision.author_name)
+        ).all()
+        states = {artifact_id: repository.load_state(session, artifact_id) for artifact_id in ids}
+    assert len(ids) == 4
+    assert sorted((str(a), v) for a, v, _, _ in rows) == sorted((str(a), 1) for a in ids)
+    for artifact_id, _, state, author in rows:
+        assert decode_state(state).normalised() == states[artifact_id].normalised()
+        assert author == "seed-demo"
