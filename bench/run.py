@@ -534,7 +534,10 @@ def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace
         "SQLite figure.",
         "",
     ]
-    path.write_text("\n".join(lines))
+    # bench/resolve.py's section (issue 18) is measured apart: keep it.
+    old = path.read_text() if path.exists() else ""
+    kept = old[old.index("<!-- resolve:start -->") :] if "<!-- resolve:start -->" in old else ""
+    path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
     print(f"wrote {path}")
 
 
