@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy import select
 
+from loomwork import groups
 from loomwork.db.database import Database
 from loomwork.db.scoping import in_group
 from loomwork.identity import service as identity
@@ -15,7 +16,7 @@ from loomwork.identity.models import Profile
 
 def _two_groups(db: Database) -> tuple[uuid.UUID, uuid.UUID]:
     with db.transaction(write=True) as session:
-        acme, beta = identity.ensure_group(session, "acme"), identity.ensure_group(session, "beta")
+        acme, beta = groups.ensure_group(session, "acme"), groups.ensure_group(session, "beta")
         identity.ensure_profile(session, acme, "ann", "editor")
         identity.ensure_profile(session, beta, "bob", "editor")
         identity.ensure_profile(session, beta, "ann", "editor")  # the same name in another group
