@@ -334,7 +334,10 @@ def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, liv
         "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
     }
     response = httpx.post(
-        f"{live_server.url}/mcp", json=initialize, headers={"Accept": "application/json, text/event-stream"}
+        f"{live_server.url}/mcp",
+        json=initialize,
+        headers={"Accept": "application/json, text/event-stream"},
+        timeout=60,  # a busy CI machine answers slowly; the default 5 s is not the subject here
     )
     assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
 

@@ -67,7 +67,7 @@ def test_the_upload_lifetime_is_a_setting_and_the_background_sweeper_deletes_exp
     assert (loaded.upload_ttl_seconds, loaded.upload_quota_count) == (1, 7)
     api = make_api("editor")
     with serving(create_app(dataclasses.replace(settings, upload_ttl_seconds=1), db)) as url:
-        made = httpx.post(f"{url}/api/v5/artifacts/personas/export", json={}, headers=api.headers)
+        made = httpx.post(f"{url}/api/v5/artifacts/personas/export", json={}, headers=api.headers, timeout=60)
         assert made.status_code == 200, made.text
         assert upload_rows(db) == 1
         deadline = time.monotonic() + 15
