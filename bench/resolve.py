@@ -20,18 +20,16 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
 
-from run import CLIENTS, POSTGRES_BENCH, ROOT, Result, Server, ok, postgres_answers, run_load
+from run import CLIENTS, RESOLVE_END, RESOLVE_START, ROOT, Result, Server, bench_targets, ok, run_load
 
 LABELLED = 200
 SINGLE_CALLS = 2000
-START, END = "<!-- resolve:start -->", "<!-- resolve:end -->"
 BUDGET = "resolve under 2 ms and a 304 under 1 ms (one client); over 1,500 resolves/s with 8 clients on SQLite"
 
 
@@ -144,7 +142,7 @@ def write_section(rows: list[str], args: argparse.Namespace, path: Path) -> None
     load = os.getloadavg()
     section = "\n".join(
         [
-            START,
+            RESOLVE_START,
             "## Resolve, the runtime read (issue 18)",
             "",
             f"Written by `python bench/resolve.py --personas {args.personas}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
@@ -156,13 +154,13 @@ def write_section(rows: list[str], args: argparse.Namespace, path: Path) -> None
             *rows,
             "",
             f"Budget: {BUDGET}; revisions under 2 KB each on disk.",
-            END,
+            RESOLVE_END,
             "",
         ]
     )
     old = path.read_text() if path.exists() else ""
-    if START in old:
-        old = old[: old.index(START)] + old[old.index(END) + len(END) :].lstrip("\n")
+    if RESOLVE_START in old:
+        old = old[: old.index(RESOLVE_START)] + old[old.index(RESOLVE_END) + len(RESOLVE_END) :].lstrip("\n")
     path.write_text(old.rstrip("\n") + "\n\n" + section)
     print(f"wrote {path}")
 
@@ -175,13 +173,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
-    data_dir = Path(tempfile.gettempdir()) / "loomwork-bench"
-    data_dir.mkdir(exist_ok=True)
-    targets = {}
-    if args.only in (None, "sqlite"):
-        targets["sqlite"] = f"sqlite:///{data_dir / f'resolve-{args.personas}.sqlite3'}"
-    if args.only in (None, "postgresql") and postgres_answers():
-        targets["postgresql"] = POSTGRES_BENCH
+    data_dir, targets = bench_targets(args.only, f"resolve-{args.personas}")
     rows = [row for dialect, url in targets.items() for row in measure(dialect, url, args, data_dir)]
     write_section(rows, args, args.out)
 

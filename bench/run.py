@@ -58,6 +58,8 @@ BUDGET = {
     "proposal + ack": None,
 }
 EXPORT_MEMORY_MIB = 300
+# bench/resolve.py writes its own section of RESULTS.md between these markers; this script keeps it.
+RESOLVE_START, RESOLVE_END = "<!-- resolve:start -->", "<!-- resolve:end -->"
 EXPORT_CREATE_SLOWDOWN_MS = 50
 
 
@@ -456,6 +458,18 @@ def postgres_answers() -> bool:
         return False
 
 
+def bench_targets(only: str | None, sqlite_name: str) -> tuple[Path, dict[str, str]]:
+    """The data directory and the database URL per dialect to measure (`--only` narrows them)."""
+    data_dir = Path(tempfile.gettempdir()) / "loomwork-bench"
+    data_dir.mkdir(exist_ok=True)
+    targets = {}
+    if only in (None, "sqlite"):
+        targets["sqlite"] = f"sqlite:///{data_dir / f'{sqlite_name}.sqlite3'}"
+    if only in (None, "postgresql") and postgres_answers():
+        targets["postgresql"] = POSTGRES_BENCH
+    return data_dir, targets
+
+
 def verdict(name: str, result: Result, dialect: str, sqlite: Result | None) -> str:
     rule = BUDGET.get(name)
     if rule is None:
@@ -536,7 +550,7 @@ def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace
     ]
     # bench/resolve.py's section (issue 18) is measured apart: keep it.
     old = path.read_text() if path.exists() else ""
-    kept = old[old.index("<!-- resolve:start -->") :] if "<!-- resolve:start -->" in old else ""
+    kept = old[old.index(RESOLVE_START) :] if RESOLVE_START in old else ""
     path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
     print(f"wrote {path}")
 
@@ -552,13 +566,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
-    data_dir = Path(tempfile.gettempdir()) / "loomwork-bench"
-    data_dir.mkdir(exist_ok=True)
-    targets = {}
-    if args.only in (None, "sqlite"):
-        targets["sqlite"] = f"sqlite:///{data_dir / f'bench-{args.personas}.sqlite3'}"
-    if args.only in (None, "postgresql") and postgres_answers():
-        targets["postgresql"] = POSTGRES_BENCH
+    data_dir, targets = bench_targets(args.only, f"bench-{args.personas}")
     all_results = {dialect: measure(dialect, url, args, data_dir) for dialect, url in targets.items()}
     write_results(all_results, args, args.out)
     shutil.rmtree(data_dir / "uploads", ignore_errors=True)

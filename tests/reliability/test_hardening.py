@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -303,21 +304,28 @@ def provider_ciphertexts(db) -> dict[str, str]:
     return {str(rid): json.loads(value)["ciphertext"] for rid, value in rows}
 
 
+def rotate_secret(
+    settings: Settings, tmp_path: Path, secret: str, old_secrets: str
+) -> subprocess.CompletedProcess[str]:
+    """`loomwork rotate-secret` for real, in its own process, on the test's database."""
+    env = {
+        **os.environ,
+        "LOOMWORK_DATA_DIR": str(tmp_path),
+        "LOOMWORK_DATABASE_URL": settings.database_url,
+        "LOOMWORK_SECRET_KEY": secret,
+        "LOOMWORK_OLD_SECRET_KEYS": old_secrets,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True, timeout=180, env=env
+    )
+
+
 def test_rotate_secret_reencrypts_every_provider_key_under_the_new_secret(api, db, settings, tmp_path):
     api.post(
         "/api/v5/resources/keys/create", {"keys": [{"name": f"p{i}", "secret": f"sk-secret-{i:04}"} for i in range(3)]}
     )
     before = provider_ciphertexts(db)
-    env = {
-        **os.environ,
-        "LOOMWORK_DATA_DIR": str(tmp_path),
-        "LOOMWORK_DATABASE_URL": settings.database_url,
-        "LOOMWORK_SECRET_KEY": NEW_SECRET.decode(),
-        "LOOMWORK_OLD_SECRET_KEYS": TEST_SECRET.decode(),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True, timeout=180, env=env
-    )
+    done = rotate_secret(settings, tmp_path, NEW_SECRET.decode(), TEST_SECRET.decode())
     assert done.returncode == 0, done.stderr
     assert "Re-encrypted 3 values of resources.value" in done.stderr
     assert "API keys still hashed under an old secret (re-hashed when next used): 1" in done.stderr
@@ -329,10 +337,7 @@ def test_rotate_secret_reencrypts_every_provider_key_under_the_new_secret(api, d
     with pytest.raises(ValueError):
         only_old.decrypt(next(iter(after.values())))
     # Without the old secret, a token nobody can open stops the rotation, which changes nothing.
-    env["LOOMWORK_SECRET_KEY"], env["LOOMWORK_OLD_SECRET_KEYS"] = "an-unrelated-secret-of-at-least-32-bytes", ""
-    failed = subprocess.run(
-        [sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True, timeout=180, env=env
-    )
+    failed = rotate_secret(settings, tmp_path, "an-unrelated-secret-of-at-least-32-bytes", "")
     assert failed.returncode == 1 and "LOOMWORK_OLD_SECRET_KEYS" in failed.stderr
     assert provider_ciphertexts(db) == after
 
@@ -348,16 +353,7 @@ def test_rotate_secret_reencrypts_a_waiting_proposals_sealed_secret_so_it_can_be
     proposal_id = answer["form_state"]["proposals"][-1]["proposal_id"]
     with db.transaction(write=False) as session:
         (before,) = [e.sealed for e in session.scalars(select(DraftEntry)) if e.sealed]
-    env = {
-        **os.environ,
-        "LOOMWORK_DATA_DIR": str(tmp_path),
-        "LOOMWORK_DATABASE_URL": settings.database_url,
-        "LOOMWORK_SECRET_KEY": NEW_SECRET.decode(),
-        "LOOMWORK_OLD_SECRET_KEYS": TEST_SECRET.decode(),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "loomwork.cli", "rotate-secret"], capture_output=True, text=True, timeout=180, env=env
-    )
+    done = rotate_secret(settings, tmp_path, NEW_SECRET.decode(), TEST_SECRET.decode())
     assert done.returncode == 0, done.stderr
     assert "Re-encrypted 1 values of draft_entries.sealed" in done.stderr
     with db.transaction(write=False) as session:
