@@ -109,8 +109,6 @@ def test_a_server_killed_during_200_deliveries_delivers_all_after_restart(
 def test_two_deliver_processes_never_send_one_message_twice_at_once(make_api, receiver, db, database_url, tmp_path):
     admin = make_api("admin")
     make_webhook(admin, receiver)
-    admin.ok("personas", "create", {"personas": [{"name": f"p{i}"} for i in range(120)]})
-    wanted = expected_ids(db)
     receiver.delay_s = 0.01
     workers = [
         subprocess.Popen(
@@ -125,6 +123,13 @@ def test_two_deliver_processes_never_send_one_message_twice_at_once(make_api, re
         for _ in range(2)
     ]
     try:
+        # The events come only once both workers are up (their SIGTERM handler is set before the
+        # start line): then both compete for every message, and neither is stopped while it starts.
+        for process in workers:
+            assert process.stderr is not None
+            assert process.stderr.readline().startswith(b"Delivering webhooks"), "a worker exited on start"
+        admin.ok("personas", "create", {"personas": [{"name": f"p{i}"} for i in range(120)]})
+        wanted = expected_ids(db)
         receiver.wait_for(lambda: receiver.ids() >= wanted, timeout=90)
     finally:
         for process in workers:
