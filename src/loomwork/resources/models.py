@@ -17,7 +17,9 @@ class Resource(Base):
         # Dedupe: one row per normalised value; the hash keeps the index small for 10,000-character texts.
         UniqueConstraint("group_id", "kind", "value_hash"),
         Index("ix_resources_group_kind_created", "group_id", "kind", "created_at", "id"),
-        Index("ix_resources_staged_by", "staged_by"),
+        # A reader's staged values by kind (get's counts): led by staged_by so that no planner prefers
+        # walking every resource of the kinds in the group (ix_resources_group_kind_created) to find a few.
+        Index("ix_resources_staged_by_group_kind", "staged_by", "group_id", "kind"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
