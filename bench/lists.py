@@ -34,7 +34,7 @@ from loomwork.demo import DemoSeeder
 from loomwork.kinds.persona import PERSONA
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = b"bench-secret"
+SECRET = b"bench-server-secret-of-at-least-32-bytes"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 API = "/api/v5/artifacts/personas"
 
@@ -117,7 +117,8 @@ def main() -> None:
     sizes = [args.small, args.personas]
     load = os.getloadavg()
     results = {
-        "sqlite": one_database("sqlite", lambda n: f"sqlite:///{args.dir / f'lists-{n}.sqlite3'}", sizes, args.runs)
+        # the same files as make bench's (bench-N.sqlite3), so a data set is seeded once for every benchmark
+        "sqlite": one_database("sqlite", lambda n: f"sqlite:///{args.dir / f'bench-{n}.sqlite3'}", sizes, args.runs)
     }
     if args.postgres:
         results["postgresql"] = one_database("postgresql", postgres_url, sizes, args.runs)

@@ -26,7 +26,19 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from run import CLIENTS, RESOLVE_END, RESOLVE_START, ROOT, Result, Server, bench_targets, ok, run_load
+from run import (
+    CLIENTS,
+    RESOLVE_END,
+    RESOLVE_START,
+    ROOT,
+    Result,
+    Server,
+    bench_targets,
+    ok,
+    run_load,
+    seed,
+    write_section,
+)
 
 LABELLED = 200
 SINGLE_CALLS = 2000
@@ -95,9 +107,7 @@ def revision_bytes(url: str) -> tuple[int, int]:
 
 def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) -> list[str]:
     server = Server(url, data_dir)
-    started = time.perf_counter()
-    server.loomwork("seed-demo", "--personas", str(args.personas), "--tools", "0", "--evals", "0", "--invocations", "0")
-    print(f"[{dialect}] seeded in {time.perf_counter() - started:.0f} s", flush=True)
+    seed(server, args.personas, args.others)
     key = server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin")
     headers = {"X-Api-Key": key.strip().splitlines()[-1]}
     server.start(args.workers)
@@ -138,44 +148,37 @@ def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) ->
     return rows
 
 
-def write_section(rows: list[str], args: argparse.Namespace, path: Path) -> None:
+def write_resolve_section(rows: list[str], args: argparse.Namespace, path: Path) -> None:
     load = os.getloadavg()
-    section = "\n".join(
-        [
-            RESOLVE_START,
-            "## Resolve, the runtime read (issue 18)",
-            "",
-            f"Written by `python bench/resolve.py --personas {args.personas}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
-            f"UTC: {args.personas:,} personas (`seed-demo`), {LABELLED} of them labelled `production`; "
-            f"`loomwork serve --workers {args.workers}`; load average {load[0]:.1f} at the end on {os.cpu_count()} cores.",
-            "",
-            "| database | workload | median ms | p95 ms | req/s |",
-            "|---|---|---|---|---|",
-            *rows,
-            "",
-            f"Budget: {BUDGET}; revisions under 2 KB each on disk.",
-            RESOLVE_END,
-            "",
-        ]
-    )
-    old = path.read_text() if path.exists() else ""
-    if RESOLVE_START in old:
-        old = old[: old.index(RESOLVE_START)] + old[old.index(RESOLVE_END) + len(RESOLVE_END) :].lstrip("\n")
-    path.write_text(old.rstrip("\n") + "\n\n" + section)
-    print(f"wrote {path}")
+    body = [
+        "## Resolve, the runtime read (issue 18)",
+        "",
+        f"Written by `python bench/resolve.py --personas {args.personas}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
+        f"UTC: the `make bench` data set ({args.personas:,} personas, `seed-demo`), {LABELLED} of them labelled "
+        f"`production`; `loomwork serve --workers {args.workers}`; load average {load[0]:.1f} at the end on "
+        f"{os.cpu_count()} cores.",
+        "",
+        "| database | workload | median ms | p95 ms | req/s |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Budget: {BUDGET}; revisions under 2 KB each on disk.",
+    ]
+    write_section(path, RESOLVE_START, RESOLVE_END, body)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--personas", type=int, default=100_000)
+    parser.add_argument("--others", type=int, default=2_000, help="tools, evals and invocations each (as make bench)")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
-    data_dir, targets = bench_targets(args.only, f"resolve-{args.personas}")
+    data_dir, targets = bench_targets(args.only, f"bench-{args.personas}")  # make bench's data set
     rows = [row for dialect, url in targets.items() for row in measure(dialect, url, args, data_dir)]
-    write_section(rows, args, args.out)
+    write_resolve_section(rows, args, args.out)
 
 
 if __name__ == "__main__":

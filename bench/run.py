@@ -5,11 +5,12 @@ seeds the demo data set with `loomwork seed-demo` (a no-op when it is there), st
 `loomwork serve` for the purpose, and drives it from this process with 8 concurrent
 clients (threads with their own keep-alive connections): never from inside the server.
 
-Per workload: median and p95 latency, throughput, and the server's peak memory: the
-proportional set size (PSS) of its processes summed, sampled every 20 ms while the
-workload runs. Floors measured in the same run:
-`GET /healthz` under the same load (HTTP plus the framework), and the SQL each
-operation runs, captured once and replayed straight on the database by 8 threads (storage).
+Each workload runs twice: with one client, whose median and p95 are the cost of one request,
+then with 8 clients, whose requests per second are the server's throughput (and whose median
+says how requests queue under that load). Peak memory is the proportional set size (PSS) of
+the server's processes summed, sampled every 20 ms while the workload runs. Floors measured
+in the same run, with one client: `GET /healthz` (HTTP plus the framework), and the SQL each
+operation runs, captured once and replayed straight on the database (storage).
 
     .venv/bin/python bench/run.py [--personas 100000] [--seconds 6] [--only sqlite|postgresql]
 """
@@ -46,8 +47,8 @@ SECRET = "bench-server-secret-of-at-least-32-bytes"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/loomwork_bench"
 
-# The budget of issue 8 (SQLite, 8 clients); PostgreSQL may take 1.5 times each figure.
-# The budget of issue 19 (SQLite, 8 clients, --workers 2); PostgreSQL may take 1.5 times each figure.
+# The budget of issue 19 (SQLite, --workers 2): medians with one client, throughput with 8 clients;
+# PostgreSQL may take 1.5 times each figure.
 BUDGET = {
     "get": ("median_ms", 10),
     "draft patch": ("median_ms", 5),
@@ -58,8 +59,11 @@ BUDGET = {
     "proposal + ack": None,
 }
 EXPORT_MEMORY_MIB = 300
-# bench/resolve.py writes its own section of RESULTS.md between these markers; this script keeps it.
+MIN_PER_S = {"get": 300, "draft patch": 300}  # 8 clients
+# bench/resolve.py and bench/revision_cost.py write their own sections of RESULTS.md between these markers
+# (`write_section`); this script keeps them.
 RESOLVE_START, RESOLVE_END = "<!-- resolve:start -->", "<!-- resolve:end -->"
+REVISION_COST_START, REVISION_COST_END = "<!-- revision-cost:start -->", "<!-- revision-cost:end -->"
 EXPORT_CREATE_SLOWDOWN_MS = 50
 
 
@@ -71,6 +75,7 @@ class Result:
     items: int  # work items done (requests, or personas for bulk create)
     peak_rss_mib: float
     floors: dict[str, float] = field(default_factory=dict)  # name -> median ms
+    loaded: Result | None = None  # the same workload with CLIENTS clients: throughput comes from it
 
     @property
     def median_ms(self) -> float:
@@ -83,11 +88,23 @@ class Result:
 
     @property
     def per_s(self) -> float:
+        if self.loaded:
+            return self.loaded.per_s
         return len(self.latencies) / self.seconds
 
     @property
     def items_per_s(self) -> float:
+        if self.loaded:
+            return self.loaded.items_per_s
         return self.items / self.seconds
+
+    @property
+    def loaded_median_ms(self) -> float:
+        return self.loaded.median_ms if self.loaded else float("nan")
+
+    @property
+    def peak_memory_mib(self) -> float:
+        return max(self.peak_rss_mib, self.loaded.peak_rss_mib if self.loaded else 0.0)
 
 
 # --- the server under test ---------------------------------------------------------------------------------
@@ -221,6 +238,25 @@ def run_load(
     return Result(name, latencies, took, items[0], server.peak_rss_mib())
 
 
+def run_both(
+    name: str,
+    server: Server,
+    headers: dict[str, str],
+    prepare: Callable[[httpx.Client, int], Any],
+    call: Callable[[httpx.Client, Any, int], int],
+    seconds: float,
+    max_calls: tuple[int, int] | None = None,
+) -> Result:
+    """One client for the cost of one request (median, p95), then CLIENTS for the server's throughput.
+
+    `max_calls` (one client's, each of the loaded clients') replaces the time limit for slow workloads."""
+    single = run_load(name, server, headers, prepare, call, seconds / 2, 1, max_calls[0] if max_calls else None)
+    single.loaded = run_load(
+        name, server, headers, prepare, call, seconds, CLIENTS, max_calls[1] if max_calls else None
+    )
+    return single
+
+
 def ok(response: httpx.Response) -> dict[str, Any]:
     if response.status_code != 200:
         raise RuntimeError(
@@ -238,7 +274,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
     results = []
 
     results.append(
-        run_load(
+        run_both(
             "bare endpoint (floor)",
             server,
             headers,
@@ -248,7 +284,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         )
     )
     results.append(
-        run_load(
+        run_both(
             "get",
             server,
             headers,
@@ -262,7 +298,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         return ok(c.patch(f"{api}/draft", json={"persona_id": ids[n]}))["draft_id"]
 
     results.append(
-        run_load(
+        run_both(
             "draft patch",
             server,
             headers,
@@ -275,7 +311,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         )
     )
     results.append(
-        run_load(
+        run_both(
             "search",
             server,
             headers,
@@ -286,7 +322,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
     )
     # The list every person opens first, and the other lists the pages open (issue 19).
     results.append(
-        run_load(
+        run_both(
             "search: first page, no filter",
             server,
             headers,
@@ -296,7 +332,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         )
     )
     results.append(
-        run_load(
+        run_both(
             "resource catalog (200)",
             server,
             headers,
@@ -306,7 +342,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         )
     )
     results.append(
-        run_load(
+        run_both(
             "drafts list",
             server,
             headers,
@@ -325,7 +361,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         )
         return 1
 
-    results.append(run_load("proposal + ack", server, headers, new_draft, propose_and_ack, seconds))
+    results.append(run_both("proposal + ack", server, headers, new_draft, propose_and_ack, seconds))
 
     created: list[str] = []
 
@@ -340,7 +376,7 @@ def workloads(server: Server, headers: dict[str, str], other_headers: dict[str, 
         created.extend(made)
         return len(made)
 
-    results.append(run_load("bulk create", server, headers, lambda c, n: n, create_thousand, seconds, max_calls=1))
+    results.append(run_both("bulk create", server, headers, lambda c, n: n, create_thousand, seconds, max_calls=(3, 1)))
     delete_all(server, headers, created)  # the next run measures the same data set
     export = run_load(
         "export",
@@ -402,20 +438,7 @@ def delete_all(server: Server, headers: dict[str, str], ids: list[str]) -> None:
 
 def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) -> list[Result]:
     server = Server(url, data_dir)
-    print(f"[{dialect}] seeding (a no-op when the data is there) ...", flush=True)
-    started = time.perf_counter()
-    server.loomwork(
-        "seed-demo",
-        "--personas",
-        str(args.personas),
-        "--tools",
-        str(args.others),
-        "--evals",
-        str(args.others),
-        "--invocations",
-        str(args.others),
-    )
-    print(f"[{dialect}] seeded in {time.perf_counter() - started:.0f} s", flush=True)
+    seed(server, args.personas, args.others)
     key = (
         server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin")
         .strip()
@@ -432,14 +455,15 @@ def measure(dialect: str, url: str, args: argparse.Namespace, data_dir: Path) ->
         results = workloads(server, headers, {"X-Api-Key": other}, args.seconds)
     finally:
         server.stop()
-    floors = sql_floor(url, SECRET, key, CLIENTS, args.seconds / 2)
+    floors = sql_floor(url, SECRET, key, 1, args.seconds / 2)  # one client, as the medians it is set beside
     http_floor = results[0].median_ms
     for result in results[1:]:
         result.floors.update({"http": http_floor, "sql": floors.get(result.name, float("nan"))})
     for result in results:
         print(
-            f"[{dialect}] {result.name}: median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms, "
-            f"{result.per_s:.0f} req/s, {result.items_per_s:.0f} items/s, peak memory {result.peak_rss_mib:.0f} MiB",
+            f"[{dialect}] {result.name}: one client median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms; "
+            f"{CLIENTS} clients median {result.loaded_median_ms:.1f} ms, {result.per_s:.0f} req/s, "
+            f"{result.items_per_s:.0f} items/s; peak memory {result.peak_memory_mib:.0f} MiB",
             flush=True,
         )
     return results
@@ -458,10 +482,24 @@ def postgres_answers() -> bool:
         return False
 
 
-def bench_targets(only: str | None, sqlite_name: str) -> tuple[Path, dict[str, str]]:
-    """The data directory and the database URL per dialect to measure (`--only` narrows them)."""
+def bench_data_dir() -> Path:
+    """Where the benchmarks keep their SQLite files: one data set per size, seeded once and shared."""
     data_dir = Path(tempfile.gettempdir()) / "loomwork-bench"
     data_dir.mkdir(exist_ok=True)
+    return data_dir
+
+
+def seed(server: Server, personas: int, others: int) -> None:
+    """`loomwork seed-demo` (a no-op for the rows already there): every benchmark measures this data set."""
+    started = time.perf_counter()
+    counts = {"--personas": personas, "--tools": others, "--evals": others, "--invocations": others}
+    server.loomwork("seed-demo", *[part for flag, n in counts.items() for part in (flag, str(n))])
+    print(f"[{server.url}] seeded or checked in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def bench_targets(only: str | None, sqlite_name: str) -> tuple[Path, dict[str, str]]:
+    """The data directory and the database URL per dialect to measure (`--only` narrows them)."""
+    data_dir = bench_data_dir()
     targets = {}
     if only in (None, "sqlite"):
         targets["sqlite"] = f"sqlite:///{data_dir / f'{sqlite_name}.sqlite3'}"
@@ -477,14 +515,14 @@ def verdict(name: str, result: Result, dialect: str, sqlite: Result | None) -> s
     metric, limit = rule
     value = getattr(result, metric)
     good = value >= limit if metric == "items_per_s" else value <= limit
-    if name == "draft patch":
-        good = good and result.per_s >= 300
+    if name in MIN_PER_S:
+        good = good and result.per_s >= MIN_PER_S[name]
     if dialect == "postgresql" and sqlite is not None:
         mine, theirs = getattr(result, metric), getattr(sqlite, metric)
         good = good and (mine >= theirs / 1.5 if metric == "items_per_s" else mine <= theirs * 1.5)
     if name == "export":
         slowed = result.floors.get("create during export ms", float("inf")) - result.floors.get("create alone ms", 0)
-        good = good and result.peak_rss_mib < EXPORT_MEMORY_MIB and slowed < EXPORT_CREATE_SLOWDOWN_MS
+        good = good and result.peak_memory_mib < EXPORT_MEMORY_MIB and slowed < EXPORT_CREATE_SLOWDOWN_MS
     return "meets" if good else "**misses**"
 
 
@@ -498,30 +536,37 @@ def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}. Data: {args.personas:,} personas and {args.others:,} each of "
         f"tools, evals and invocations (`loomwork seed-demo`). Server: `loomwork serve --workers {args.workers}`; "
-        f"peak memory is the largest sum of its processes' PSS (shared pages counted once), sampled every 20 ms. Load: {CLIENTS} concurrent clients in a separate "
-        "process; export runs one request at a time.",
+        f"peak memory is the largest sum of its processes' PSS (shared pages counted once), sampled every 20 ms. Each "
+        f"workload runs with one client, then with {CLIENTS} concurrent clients (threads of a separate process); "
+        "export runs one request at a time.",
         "",
-        "Floors: *http* is the median of `GET /healthz` under the same load (HTTP plus the framework); *sql* the "
-        "median of the same SQL statements the operation runs, replayed straight on the database by 8 threads. "
-        "The ratios say how far each operation is above its floors.",
+        "Floors: *http* is the one-client median of `GET /healthz` (HTTP plus the framework); *sql* the one-client "
+        "median of the same SQL statements the operation runs, replayed straight on the database. The ratios say how "
+        "far each operation's one-client median is above its floors.",
         "",
-        "| database | workload | median ms | p95 ms | req/s | items/s | peak memory MiB (PSS) | x http floor | x sql floor | budget |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| database | workload | median ms, 1 client | p95 ms, 1 client | median ms, {CLIENTS} clients | "
+        f"req/s, {CLIENTS} clients | items/s, {CLIENTS} clients | peak memory MiB (PSS) | x http floor | x sql floor "
+        "| budget |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     sqlite_by_name = {r.name: r for r in all_results.get("sqlite", [])}
     for dialect, results in all_results.items():
         for r in results:
-            http = r.floors.get("http")
-            sql = r.floors.get("sql")
-            lines.append(
-                f"| {dialect} | {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.per_s:.0f} | {r.items_per_s:.0f} | "
-                f"{r.peak_rss_mib:.0f} | {r.median_ms / http:.1f} |"
-                if http
-                else f"| {dialect} | {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.per_s:.0f} | {r.items_per_s:.0f} | "
-                f"{r.peak_rss_mib:.0f} | - |"
-            )
-            lines[-1] += f" {r.median_ms / sql:.1f} |" if sql and sql == sql else " - |"
-            lines[-1] += f" {verdict(r.name, r, dialect, sqlite_by_name.get(r.name))} |"
+            http, sql = r.floors.get("http"), r.floors.get("sql")
+            cells = [
+                dialect,
+                r.name,
+                f"{r.median_ms:.1f}",
+                f"{r.p95_ms:.1f}",
+                f"{r.loaded_median_ms:.1f}" if r.loaded else "-",
+                f"{r.per_s:.0f}",
+                f"{r.items_per_s:.0f}",
+                f"{r.peak_memory_mib:.0f}",
+                f"{r.median_ms / http:.1f}" if http else "-",
+                f"{r.median_ms / sql:.1f}" if sql and sql == sql else "-",
+                verdict(r.name, r, dialect, sqlite_by_name.get(r.name)),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "A create in another group while an export runs (median, and the slowest), against the same create alone:",
@@ -541,17 +586,28 @@ def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace
         f"Load average when the run ended: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} "
         "cores (a shared machine gives noisy figures).",
         "",
-        "Budget (issue 19): search (text, filters, facets) and its first page with no filter under 25 ms; get "
-        "under 10 ms; draft patch under 5 ms and over 300 patches/s; bulk create over 3,000 personas/s; export "
+        "Budget (issue 19; medians with one client, throughput with 8): search (text, filters, facets) and its "
+        "first page with no filter under 25 ms; get under 10 ms and over 300/s; draft patch under 5 ms and over "
+        "300 patches/s; bulk create over 3,000 personas/s; export "
         f"of every persona under 10 s with peak server memory under {EXPORT_MEMORY_MIB} MiB and a create in "
         f"another group slowed by under {EXPORT_CREATE_SLOWDOWN_MS} ms; PostgreSQL within 1.5 times the "
         "SQLite figure.",
         "",
     ]
-    # bench/resolve.py's section (issue 18) is measured apart: keep it.
+    # The sections of bench/resolve.py and bench/revision_cost.py (issue 18) are measured apart: keep them.
     old = path.read_text() if path.exists() else ""
-    kept = old[old.index(RESOLVE_START) :] if RESOLVE_START in old else ""
+    starts = [old.index(marker) for marker in (RESOLVE_START, REVISION_COST_START) if marker in old]
+    kept = old[min(starts) :] if starts else ""
     path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
+    print(f"wrote {path}")
+
+
+def write_section(path: Path, start: str, end: str, body: list[str]) -> None:
+    """Put `body` between the markers `start` and `end` in `path`, in place of what was there (or at the end)."""
+    old = path.read_text() if path.exists() else ""
+    if start in old:
+        old = old[: old.index(start)] + old[old.index(end) + len(end) :].lstrip("\n")
+    path.write_text(old.rstrip("\n") + "\n\n" + "\n".join([start, *body, end, ""]))
     print(f"wrote {path}")
 
 
