@@ -513,13 +513,13 @@ SEVERAL_HOSTS = [
     "- Export reads in a REPEATABLE READ snapshot and writes only its upload row, so it holds no lock any host's "
     "writers wait on. The in-process write lock exists for SQLite only; on PostgreSQL writers meet only row locks "
     "and the advisory locks of `serialize_on`, which work across hosts as they are.",
-    "- A per-process cache (resolve, issue 13) is the part that changes. One host invalidates its own entries on "
-    "its own commits; several must hear each other's. The cheapest is LISTEN/NOTIFY: each write transaction sends "
-    "one NOTIFY naming the group (PostgreSQL delivers it only at commit, and drops it on rollback), and every host "
-    "keeps one listening connection that drops the group's entries. The cost is one NOTIFY per write transaction "
-    "(a bulk create of 1,000 is still one) and a window of a few milliseconds in which another host may serve the "
-    "old version; a reader that must not see that window can compare a per-group change counter (one indexed row "
-    "read) before trusting its entry, which costs about as much as the read the cache saves on a local network.",
+    "- Resolve's per-process cache already works across hosts: each resolve reads the one-row change clock first "
+    "(one primary-key read, a round trip on a network), and each change moves it just after its commit, before it "
+    "is answered, so no host serves a version older than a change already answered. Each write transaction also "
+    "sends one NOTIFY (a bulk create of 1,000 is still one), and every worker keeps one listening connection that "
+    "empties its cache. What it costs with many hosts: the clock's row is one hot row that every change ticks in "
+    "a short transaction of its own (thousands a second are fine; far more would want a clock per group), and "
+    "one listening connection per worker.",
     "- What else would change: uploads live in the database already (any host can serve a download); sessions and "
     "keys are rows; nothing is kept on local disk but the export's temporary file, which lives only for its request.",
     "",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import assert_never
 
@@ -52,6 +52,15 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get("loomwork_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+AFTER_COMMIT = "loomwork.after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once this session's transaction has committed and its connection is back in the pool,
+    before the request that made it is answered (`Database.transaction`). A rollback drops it."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
 def create_db_engine(url: str) -> Engine:
@@ -105,6 +114,9 @@ class Database:
                 raise
             finally:
                 session.close()
+                callbacks = session.info.pop(AFTER_COMMIT, [])
+        for callback in callbacks:  # reached only after a commit
+            callback()
 
     def dispose(self) -> None:
         self.engine.dispose()

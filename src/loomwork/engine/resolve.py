@@ -1,12 +1,14 @@
 """Resolve, the runtime read (API.md section 9): one artifact's live values by field, at a label or version.
 
-`resolve()` answers from a per-process cache keyed by (group, kind, id or name, label, version). Every
-worker drops what it holds the moment a revision lands, a label moves or an artifact is deleted anywhere:
-- SQLite: the `change_clock` row, bumped in those transactions, is read with each resolve (one cheap
-  primary-key read in the request's own snapshot); an entry filled under another clock value is stale.
-- PostgreSQL: a listener thread per process LISTENs on `loomwork_resolve`; each notification (sent at the
-  commit of such a transaction) bumps the process's generation. Until the listener is listening, and
-  whenever its connection drops, the cache is bypassed, so no notification can be missed.
+`resolve()` answers from a per-process cache keyed by (group, kind, id or name, label, version). No worker
+serves a version older than a change (a revision, a label move, a delete) that has been answered:
+- The `change_clock` row moves with each such change: in its transaction on SQLite (writers are serial),
+  just after its commit and before its answer on PostgreSQL (engine/revisions.py). Each resolve reads the
+  clock first (one primary-key read, in the request's own transaction), and an entry filled under another
+  value is stale. Data read after the clock is at least as new as it.
+- PostgreSQL also sends a notification on `loomwork_resolve` at each such commit; a listener thread per
+  process LISTENs and empties the cache on each one, so a process that died between a commit and its tick
+  leaves no stale entry behind.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any, assert_never
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, event, select
@@ -243,23 +245,15 @@ class ResolveCache:
         self.dialect = dialect_of(engine)
         self.entries: OrderedDict[CacheKey, tuple[int, dict[str, Any]]] = OrderedDict()
         self.lock = threading.Lock()
-        self.generation = 0
-        self.listening = threading.Event()
         self.stopped = threading.Event()
         self._listener: threading.Thread | None = None
 
     def token(self, session: Session) -> int | None:
-        """The current change token, or None when the cache cannot be trusted right now."""
-        match self.dialect:
-            case Dialect.POSTGRESQL:
-                self._start_listener()
-                return self.generation if self.listening.is_set() else None
-            case Dialect.SQLITE:
-                # Read in the request's own snapshot, before the data: an entry filled now holds data at least
-                # this new.
-                return session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
-            case _:
-                assert_never(self.dialect)
+        """The change clock, read in the request's own transaction before the data: an entry filled now holds
+        data at least this new."""
+        if self.dialect is Dialect.POSTGRESQL:
+            self._start_listener()
+        return session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
 
     def get(self, key: CacheKey, token: int) -> dict[str, Any] | None:
         with self.lock:
@@ -278,7 +272,6 @@ class ResolveCache:
 
     def invalidate(self) -> None:
         with self.lock:
-            self.generation += 1
             self.entries.clear()
 
     # PostgreSQL: LISTEN on a connection of its own, in a daemon thread.
@@ -303,22 +296,18 @@ class ResolveCache:
                     driver.autocommit = True
                     driver.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self.invalidate()  # anything may have changed while nobody listened
-                    self.listening.set()
                     while not self.stopped.is_set():  # wakes each second to see whether the engine is gone
                         for _notice in driver.notifies(timeout=1.0):
                             self.invalidate()
                 finally:
-                    self.listening.clear()
                     raw.invalidate()  # never back into the pool: it is listening
             except Exception:
-                self.listening.clear()
                 self.invalidate()
                 log.warning("resolve cache listener lost its connection; retrying", exc_info=True)
                 self.stopped.wait(1)
 
     def stop(self) -> None:
         self.stopped.set()
-        self.listening.clear()
         with _caches_lock:
             if _caches.get(id(self.engine)) is self:
                 del _caches[id(self.engine)]

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from sqlalchemy import delete, event, insert, select, text, update
+from sqlalchemy import Engine, delete, event, insert, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
+from loomwork.db.database import after_commit
 from loomwork.db.dialect import Dialect, dialect_of
 from loomwork.db.paging import page_with_total
 from loomwork.engine.declaration import ArtifactKind
@@ -31,6 +34,7 @@ from loomwork.events import outbox
 from loomwork.principal import Principal, Role
 from loomwork.resources import service as resources
 
+log = logging.getLogger(__name__)
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 LATEST = "latest"
 ADMIN_LABELS = frozenset({"production"})
@@ -165,12 +169,29 @@ def _announce_at_commit(session: Session) -> None:
     dialect = dialect_of(session)
     match dialect:
         case Dialect.POSTGRESQL:
-            # Delivered to every listening worker when (and only if) this transaction commits.
+            # The clock moves just after the commit, on a connection of its own, before the change is answered:
+            # in this transaction its row lock would queue every writer behind the one before it. A reader that
+            # read the old clock read data no newer than this commit, so its entry dies with the old value.
+            engine = session.get_bind().engine
+            after_commit(session, lambda: _tick(engine))
+            # And every listening worker drops its entries when (and only if) this transaction commits: should
+            # the process die between the commit and the tick, the notification still reaches them.
             session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
-        case Dialect.SQLITE:
-            session.execute(update(ChangeClock).where(ChangeClock.id == 1).values(value=ChangeClock.value + 1))
+        case Dialect.SQLITE:  # its writers are serial already: the clock moves in the transaction
+            session.execute(_TICK)
         case _:
             assert_never(dialect)
+
+
+_TICK = update(ChangeClock).where(ChangeClock.id == 1).values(value=ChangeClock.value + 1)
+
+
+def _tick(engine: Engine) -> None:
+    try:
+        with engine.begin() as conn:
+            conn.execute(_TICK)
+    except SQLAlchemyError:  # committed already: the notification sent at the commit is the fallback
+        log.warning("the resolve caches' clock did not move after a commit", exc_info=True)
 
 
 @event.listens_for(Session, "after_soft_rollback")
