@@ -217,3 +217,45 @@ def test_the_migration_fills_tallies_from_the_data_already_there(make_api, db):
     upgrade(db.engine)
     assert api.ok(KIND, "search", {}) == before
     assert api.post("/api/v5/resources/departments/search", {}).json()["total_count"] == departments
+
+
+def test_read_top_ranks_totals_and_deltas_as_a_full_count_would(db):
+    """read_top reads only the top of each scope's totals plus the items deltas touch: at the cut, with ties,
+    items that only deltas hold, and items that deltas take to zero or below, it must agree with summing and
+    ranking every item (count descending, then id)."""
+    import random
+
+    group, other = uuid.uuid4(), uuid.uuid4()
+    rng = random.Random(7)
+    items = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(120)]
+    totals = {("a", item): rng.choice([1, 1, 2, 2, 3, 5, 8]) for item in items[:100]}
+    totals |= {("a", item): 20 for item in items[:10]}  # the top of the totals, which the deltas take away
+    totals |= {("b", item): 4 for item in items[:60]}  # one long tie
+    deltas = (
+        [("a", item, -totals[("a", item)]) for item in items[:10]]  # counted, then no longer
+        + [("a", item, rng.choice([1, 2])) for item in items[100:115]]  # only deltas hold them
+        + [("a", item, rng.choice([-1, 1])) for item in items[20:40]]
+        + [("b", items[5], 1), ("b", items[6], -4), ("b", items[70], 4)]
+    )
+    with db.transaction(write=True) as session:
+        session.execute(
+            tallies.totals.insert(),
+            [{"group_id": group, "scope": s, "item": i, "n": n} for (s, i), n in totals.items()]
+            + [{"group_id": other, "scope": "a", "item": items[0], "n": 99}],
+        )
+        session.execute(
+            tallies.deltas.insert(), [{"group_id": group, "scope": s, "item": i, "delta": d} for s, i, d in deltas]
+        )
+    expected: dict[str, Counter] = {"a": Counter(), "b": Counter(), "c": Counter()}
+    for (scope, item), n in totals.items():
+        expected[scope][item] += n
+    for scope, item, delta in deltas:
+        expected[scope][item] += delta
+    for limit in (1, 5, 50, 200):
+        with db.transaction(write=False) as session:
+            found = tallies.read_top(session, group, ["a", "b", "c"], limit)
+        for scope, counter in expected.items():
+            positive = {item: n for item, n in counter.items() if n > 0}
+            ranked = sorted(positive.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
+            assert found[scope] == (dict(ranked), len(positive)), (scope, limit)
+            assert list(found[scope][0]) == [item for item, _n in ranked]  # in rank order

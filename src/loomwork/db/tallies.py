@@ -20,7 +20,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, Index, Integer, String, Uuid, delete, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    delete,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base
@@ -58,6 +70,8 @@ class TallyDelta(Base):
 
 
 totals = TallyTotal.__table__
+# The ranking index hands `read_top` a scope's highest counts without ranking all of them.
+Index("ix_tally_totals_rank", totals.c.group_id, totals.c.scope, totals.c.n.desc(), totals.c.item)
 deltas = TallyDelta.__table__
 
 
@@ -127,23 +141,57 @@ def read_top(
 ) -> dict[str, tuple[dict[uuid.UUID, int], int]]:
     """Per scope: its `limit` items of the highest count (ties by id), and how many items count at all.
 
-    One statement; the database ranks, so a facet of 10,000 options sends 50 rows, not 10,000.
-    Ties go by the id's text, which orders as the ids themselves on both databases."""
+    Two statements whatever the scopes' sizes, and neither ranks every item: the deltas (a fold empties them
+    one write in 32, so they are few), then per scope the top of the totals from the ranking index, the
+    totals of the items the deltas touch, and each scope's number of counted items. An item no delta touches
+    counts its total, so the true top `limit` is among the top `limit` + (items with deltas) totals and those
+    items. Ties go by the id, which orders as its text on both databases."""
     scopes = list(scopes)
-    summed = _summed(group_id, scopes).subquery()
-    ranked = select(
-        summed.c.scope,
-        summed.c.item,
-        summed.c.n,
-        func.row_number().over(partition_by=summed.c.scope, order_by=(summed.c.n.desc(), summed.c.item)).label("rank"),
-        func.count().over(partition_by=summed.c.scope).label("options"),
-    ).subquery()
-    found: dict[str, tuple[dict[uuid.UUID, int], int]] = {scope: ({}, 0) for scope in scopes}
-    for scope, item, n, options in session.execute(
-        select(ranked.c.scope, ranked.c.item, ranked.c.n, ranked.c.options).where(ranked.c.rank <= limit)
+    pending: dict[str, Counter[uuid.UUID]] = {scope: Counter() for scope in scopes}
+    for scope, item, delta in session.execute(
+        select(deltas.c.scope, deltas.c.item, func.sum(deltas.c.delta))
+        .where(in_group(deltas, group_id), deltas.c.scope.in_(scopes))
+        .group_by(deltas.c.scope, deltas.c.item)
     ):
-        found[scope][0][item] = n
-        found[scope] = (found[scope][0], options)
+        if delta:
+            pending[scope][item] = delta
+    branches = [
+        select(literal("top").label("part"), totals.c.scope, totals.c.item, totals.c.n)
+        .where(in_group(totals, group_id), totals.c.scope == scope, totals.c.n > 0)
+        .order_by(totals.c.n.desc(), totals.c.item)
+        .limit(limit + len(pending[scope]))
+        .subquery()
+        for scope in scopes
+    ]
+    parts: list[Any] = [select(*branch.c) for branch in branches]
+    parts.append(
+        select(literal("counted"), totals.c.scope, literal(WHOLE, Uuid), func.count())
+        .where(in_group(totals, group_id), totals.c.scope.in_(scopes), totals.c.n > 0)
+        .group_by(totals.c.scope)
+    )
+    touched = {item for counter in pending.values() for item in counter}
+    if touched:
+        parts.append(
+            select(literal("touched"), totals.c.scope, totals.c.item, totals.c.n).where(
+                in_group(totals, group_id), totals.c.scope.in_(scopes), totals.c.item.in_(touched)
+            )
+        )
+    known: dict[str, dict[uuid.UUID, int]] = {scope: {} for scope in scopes}
+    counted: Counter[str] = Counter()
+    for part, scope, item, n in session.execute(union_all(*parts)):
+        if part == "counted":
+            counted[scope] = n
+        else:
+            known[scope][item] = n
+    found: dict[str, tuple[dict[uuid.UUID, int], int]] = {}
+    for scope in scopes:
+        summed = dict(known[scope])
+        for item, delta in pending[scope].items():
+            before = known[scope].get(item, 0)
+            summed[item] = before + delta
+            counted[scope] += (summed[item] > 0) - (before > 0)  # an item that starts or stops counting
+        ranked = sorted(((-n, item) for item, n in summed.items() if n > 0))[:limit]
+        found[scope] = ({item: -negative for negative, item in ranked}, counted[scope])
     return found
 
 
