@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from starlette.datastructures import Headers
@@ -267,10 +267,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     ) -> Response:
         with who.db.transaction(write=False) as session:
             upload = uploads.fetch(session, who.principal.group_id, upload_id)
-        return Response(
-            upload.data,
+        return StreamingResponse(
+            uploads.chunks(who.db, upload.id),
             media_type=upload.content_type,
-            headers={"Content-Disposition": f'attachment; filename="{upload.file_name}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{upload.file_name}"',
+                "Content-Length": str(upload.size_bytes),
+            },
         )
 
     @app.get("/healthz", tags=["health"], operation_id="healthz")

@@ -1,5 +1,8 @@
 """Uploads: files the server made (exports), kept in the database and downloadable by their group only.
 
+A file is stored and sent a chunk (CHUNK_BYTES) at a time, each chunk a row of its own: storing or
+downloading an export of 100,000 artifacts holds one chunk in memory, not the whole file.
+
 An upload expires (Settings.upload_ttl_seconds, a day by default): from then on it answers 404 like an
 unknown id, and the sweeper (`sweep_expired`, run in the background by the app and on every store)
 deletes it. A group holds at most `upload_quota_count` live uploads of `upload_quota_bytes` in all;
@@ -10,10 +13,24 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import BinaryIO
 
-from sqlalchemy import BigInteger, CursorResult, ForeignKey, Integer, LargeBinary, String, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    CursorResult,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base, UtcDateTime, created_at, utcnow, uuid_pk
@@ -30,6 +47,7 @@ class Limits:
 
 
 logger = logging.getLogger(__name__)
+CHUNK_BYTES = 1024 * 1024
 
 # Set once at start from the settings (`configure`), like the server secret: exports reach `store` from the engine.
 limits = Limits()
@@ -49,11 +67,23 @@ class Upload(Base):
     file_name: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))
     row_count: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
     size_bytes: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), server_default="0")
     created_at: Mapped[datetime] = created_at()
     # The server default is for rows made before expiry existed (migration 0011): store() always sets it.
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True, server_default=text("CURRENT_TIMESTAMP"))
+
+
+class UploadChunk(Base):
+    """One CHUNK_BYTES piece of an upload's file, in order of `seq`; deleted with its upload."""
+
+    __tablename__ = "upload_chunks"
+
+    upload_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+chunk_table = UploadChunk.__table__
 
 
 def check_quota(session: Session, group_id: uuid.UUID, quota_count: int, quota_bytes: int, adding: int = 0) -> None:
@@ -78,11 +108,14 @@ def store(
     profile_id: uuid.UUID,
     file_name: str,
     content_type: str,
-    data: bytes,
+    source: BinaryIO,
     row_count: int,
 ) -> Upload:
+    """Store the file `source` holds (from its start), a chunk at a time."""
+    size = source.seek(0, 2)
+    source.seek(0)
     sweep_expired(session)
-    check_quota(session, group_id, limits.quota_count, limits.quota_bytes, len(data))
+    check_quota(session, group_id, limits.quota_count, limits.quota_bytes, size)
     now = utcnow()
     upload = Upload(
         id=uuid.uuid4(),
@@ -90,15 +123,33 @@ def store(
         profile_id=profile_id,
         file_name=file_name,
         content_type=content_type,
-        data=data,
         row_count=row_count,
-        size_bytes=len(data),
+        size_bytes=size,
         created_at=now,
         expires_at=now + timedelta(seconds=limits.ttl_seconds),
     )
     session.add(upload)
     session.flush()
+    seq = 0
+    while block := source.read(CHUNK_BYTES):
+        session.execute(insert(chunk_table), {"upload_id": upload.id, "seq": seq, "data": block})
+        seq += 1
     return upload
+
+
+def chunks(db: Database, upload_id: uuid.UUID) -> Iterator[bytes]:
+    """The file of an upload `fetch` found, a chunk at a time, each read in a short transaction of its own (a
+    slow download holds no transaction open). An upload swept away meanwhile ends the file early."""
+    seq = 0
+    while True:
+        with db.transaction(write=False) as session:
+            block = session.scalar(
+                select(UploadChunk.data).where(UploadChunk.upload_id == upload_id, UploadChunk.seq == seq)
+            )
+        if block is None:
+            return
+        yield block
+        seq += 1
 
 
 def fetch(session: Session, group_id: uuid.UUID, upload_id: uuid.UUID) -> Upload:

@@ -429,10 +429,9 @@ def store_export(
     session: Session, kind: ArtifactKind, principal: Principal, out: BinaryIO, row_count: int
 ) -> dict[str, Any]:
     """The upload of an export `export_csv` wrote: the only write of an export, and a short one."""
-    out.seek(0)
     file_name = f"{kind.plural}-{utcnow():%Y%m%d-%H%M%S}.csv"
     upload = uploads.store(
-        session, principal.group_id, principal.profile_id, file_name, "text/csv; charset=utf-8", out.read(), row_count
+        session, principal.group_id, principal.profile_id, file_name, "text/csv; charset=utf-8", out, row_count
     )
     return {"upload_id": upload.id, "file_name": file_name, "row_count": row_count}
 
