@@ -19,7 +19,7 @@ from loomwork.db.migrate import upgrade
 from loomwork.demo import DemoSeeder
 from loomwork.kinds.persona import PERSONA
 
-SECRET = b"bench-secret"
+SECRET = b"bench-server-secret-of-at-least-32-bytes"
 
 
 def arguments(description: str, runs: int) -> argparse.Namespace:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -192,6 +193,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "body: the JSON is nested too deeply.", "invalid", field="body")
 
 
+def settle_memory() -> None:
+    """Once the app has started: its modules, models and schemas (some 300,000 objects) live as long as the
+    process, yet each full collection walked them all again, 180 ms about every 50 requests of `get`. Frozen,
+    the collector leaves them alone and looks only at what requests make."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
@@ -210,12 +219,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         sweeper = asyncio.create_task(uploads.sweep_forever(app.state.db, min(settings.upload_ttl_seconds, 600)))
         try:
             async with mcp_running():
+                settle_memory()
                 yield
         finally:
             if worker:
                 await anyio.to_thread.run_sync(worker.shutdown)
             notifier_for(app.state.db).close()
             sweeper.cancel()
+            gc.unfreeze()  # what this app held may go now (tests start many apps in one process)
         app.state.db.dispose()
 
     app = FastAPI(
