@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from loomwork.db.base import utcnow
+from loomwork.db.bulk_insert import insert_many
 from loomwork.db.scoping import in_group
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
@@ -18,7 +19,8 @@ from loomwork.engine.models import Artifact, Connection
 from loomwork.errors import NotFound
 from loomwork.resources.service import publish
 
-connection_table = Connection.__table__
+connection_table: Table = Connection.__table__
+artifact_table: Table = Artifact.__table__
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,9 @@ def insert_artifacts(
 ) -> datetime:
     """New artifacts at version 1, in one statement however many; returns their creation time."""
     now = utcnow()
-    session.execute(
-        insert(Artifact.__table__),
+    insert_many(
+        session,
+        artifact_table,
         [
             {
                 "id": artifact_id,
@@ -131,6 +134,6 @@ def insert_states(session: Session, states: dict[uuid.UUID, FormState]) -> None:
         for position, rid in enumerate(ids)
     ]
     if rows:
-        session.execute(insert(connection_table), rows)
+        insert_many(session, connection_table, rows)
         # A value a draft staged is the group's from its first connection on (one statement, however many).
         publish(session, select(Connection.resource_id).where(Connection.artifact_id.in_(list(states))))

@@ -16,12 +16,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from sqlalchemy import Engine, delete, event, insert, select, text, update
+from sqlalchemy import Engine, Table, delete, event, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
+from loomwork.db.bulk_insert import insert_many
 from loomwork.db.database import after_commit
 from loomwork.db.dialect import Dialect, dialect_of
 from loomwork.db.paging import page_with_total
@@ -42,7 +43,7 @@ PENDING_KEY = "~pending"  # no slot key starts with "~"
 NOTIFY_CHANNEL = "loomwork_resolve"
 CHANGED = "loomwork.revisions.changed"
 ANNOUNCED = "loomwork.revisions.announced"
-revision_table = Revision.__table__
+revision_table: Table = Revision.__table__
 
 
 # --- the compact state ---------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def record_revisions(
                 "content_hash": content_hash(new.artifact_id, new.version, stored),
             }
         )
-    session.execute(insert(revision_table), rows)
+    insert_many(session, revision_table, rows)
     announce_change(session)
     for new in revisions:  # the webhooks' and the change feed's event, in this same transaction
         outbox.emit(

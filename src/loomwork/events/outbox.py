@@ -22,11 +22,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final, Literal, TypedDict, assert_never
 
+from sqlalchemy import Table, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from loomwork.db.base import utcnow
+from loomwork.db.bulk_insert import insert_many
 from loomwork.db.dialect import Dialect, dialect_of, upsert_into
 from loomwork.db.scoping import in_group
 from loomwork.events.models import Event, EventCursor
@@ -56,6 +57,7 @@ class ChangesPage(TypedDict):
     next_cursor: int
 
 
+event_table: Table = Event.__table__
 PENDING = "loomwork.events.pending"
 SAVEPOINTS = "loomwork.events.savepoints"
 
@@ -143,7 +145,7 @@ def write_events(session: Session, rows: list[dict[str, Any]]) -> None:
                 pass
             case _:
                 assert_never(dialect)
-    session.execute(insert(Event.__table__), rows)
+    insert_many(session, event_table, rows)
 
 
 def _advance(session: Session, dialect: Dialect, group_id: uuid.UUID, count: int) -> int:

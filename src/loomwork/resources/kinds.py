@@ -37,6 +37,8 @@ _JOINER_BESIDE_ASCII = re.compile(
 def clean_text(text: str) -> str:
     """One spelling per visible text: zero-width and bidi controls removed, then Unicode NFC (composed accents).
     Any other format character (category Cf: invisible operators, tags, soft hyphens...) is refused."""
+    if text.isascii():  # most values: no format character, and already NFC (a bulk create cleans thousands)
+        return text
     text = _JOINER_BESIDE_ASCII.sub("", _STRIPPED.sub("", text))
     for char in text:
         if unicodedata.category(char) == "Cf" and char not in "\u200c\u200d":
