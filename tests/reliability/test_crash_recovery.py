@@ -9,6 +9,7 @@ search document, or nothing), and SQLite's integrity check passes.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -29,6 +30,7 @@ from loomwork.resources.models import Resource
 ITEMS_PER_REQUEST = 40
 DEPARTMENTS_PER_ITEM = 3
 ACKS_BEFORE_KILL = 3  # answers of each sort before the kill, so it lands among writes in flight
+KILL_SPREAD_S = 0.4
 
 
 @contextmanager
@@ -146,6 +148,9 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(db, database_url, dia
         deadline = time.monotonic() + 120
         while acked.fewest() < ACKS_BEFORE_KILL and time.monotonic() < deadline:
             time.sleep(0.01)
+        # Right after an answer, the next requests are still being read and planned: a kill there never meets a
+        # commit. A random pause lands it anywhere in a request (a create takes some 0.1 to 0.5 s here).
+        time.sleep(random.uniform(0, KILL_SPREAD_S))
         with acked.lock:
             acked.killed_at = time.monotonic()
         process.send_signal(signal.SIGKILL)
