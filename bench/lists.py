@@ -32,6 +32,7 @@ from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.demo import DemoSeeder
 from loomwork.kinds.persona import PERSONA
+from run import analyze
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"bench-server-secret-of-at-least-32-bytes"
@@ -44,6 +45,7 @@ def prepared(url: str, personas: int) -> tuple[Database, TestClient, dict[str, s
     upgrade(db.engine)
     started = time.perf_counter()
     DemoSeeder(db, "default").seed(PERSONA, personas)  # a no-op for rows already there
+    analyze(url)
     print(f"{personas:,} personas in {url} (seeded or checked in {time.perf_counter() - started:.0f} s)", flush=True)
     with db.transaction(write=True) as session:
         key = groups.create_group_key(session, SECRET, "default", "bench-lists", "admin")

@@ -39,11 +39,13 @@ from typing import Any
 
 import httpx
 
+from run import analyze
+
 ROOT = Path(__file__).resolve().parent.parent
 LOOMWORK = ROOT / ".venv" / "bin" / "loomwork"
 PHOENIX = ROOT / "bench" / ".peers" / "bin" / "phoenix"
 CLIENTS = 8
-SECRET = "bench-peers-secret"
+SECRET = "bench-peers-secret-of-at-least-32-bytes"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_PEERS = "postgresql://postgres@127.0.0.1:5432/loomwork_peers"
 SINGLE_CALLS = 60  # per single-client measurement
@@ -192,9 +194,12 @@ class Loomwork(Target):
         self.resolve = False
 
     def cli(self, *args: str) -> str:
-        return subprocess.run(
-            [str(LOOMWORK), *args, "--database-url", self.url], env=self.env, check=True, capture_output=True, text=True
-        ).stdout
+        done = subprocess.run(
+            [str(LOOMWORK), *args, "--database-url", self.url], env=self.env, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise RuntimeError(f"loomwork {args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+        return done.stdout
 
     def start(self) -> None:
         self.key = (
@@ -368,6 +373,8 @@ def measure(
         for size in sizes:
             started = time.perf_counter()
             populate(target, items, size)
+            if isinstance(target, Loomwork):
+                analyze(target.url)  # as a server with autovacuum would have by now (see run.analyze)
             print(f"[{target.name}] {size:,} items ready ({time.perf_counter() - started:.0f} s)", flush=True)
             run = Run(target.name, size)
             rng = random.Random(size)
