@@ -494,8 +494,21 @@ def seed(server: Server, personas: int, others: int) -> None:
     started = time.perf_counter()
     counts = {"--personas": personas, "--tools": others, "--evals": others, "--invocations": others}
     server.loomwork("seed-demo", *[part for flag, n in counts.items() for part in (flag, str(n))])
+    forget_uploads(server.url)
     analyze(server.url)
     print(f"[{server.url}] seeded or checked in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def forget_uploads(url: str) -> None:
+    """The exports earlier runs left behind: each is 55 MB at 100,000 personas, and a few fill the group's
+    upload quota (429) long before they expire."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM upload_chunks"))  # this engine does not turn SQLite's cascades on
+        conn.execute(text("DELETE FROM uploads"))
+    engine.dispose()
 
 
 def analyze(url: str) -> None:
