@@ -112,3 +112,15 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     error.status: {"model": ErrorBody, "description": error.meaning} for error in ERROR_STATUSES
 }
+
+
+# A label of an artifact version (API.md section 9): the revision routes, resolve and the generator setting.
+LabelName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,63}$",
+        description=(
+            "A label: a lowercase letter, then up to 63 of a-z, 0-9, _ and -. `latest` is the newest version."
+        ),
+    ),
+]

@@ -329,6 +329,7 @@ def test_filters_by_artifact_kind_profile_and_time_range_combine(make_api, admin
     assert ids(since="2026-03-02T00:00:00Z") == [new, mid]  # since is inclusive
     assert ids(until="2026-03-02T00:00:00+00:00") == [old]  # until is exclusive
     assert ids(since="2026-03-01T12:00:00", until="2026-03-02T12:00:00") == [mid]  # no zone: UTC
+    assert ids(since="2026-03-02T00:00:00Z", until="2026-03-02T00:00:00Z") == []  # an empty window, not an error
     assert ids(since="2026-03-02T01:00:00+02:00") == [new, mid]  # 23:00 UTC the day before
     assert ids(profile_id=profile_id(db, ada), artifact_kind="tool", since="2026-03-02") == [new]
     assert ids(artifact_id=str(uuid.uuid4())) == []
@@ -360,7 +361,6 @@ def test_pages_newest_first_with_the_total(api, admin):
         ({"until": "2026-13-01T00:00:00Z"}, "until"),
         ({"since": "0001-01-01T00:00:00+05:00"}, "since"),
         ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"}, "until"),
-        ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-02T00:00:00Z"}, "until"),
         ({"limit": 0}, "limit"),
         ({"limit": 501}, "limit"),
         ({"offset": -1}, "offset"),

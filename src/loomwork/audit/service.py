@@ -213,8 +213,8 @@ def _state_changes(pending: _Pending, labels: dict[uuid.UUID, str]) -> dict[str,
 def search(session: Session, principal: Principal, filters: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
     """The group's events matching every filter given, newest first, and how many match in all."""
     since, until = filters.get("since"), filters.get("until")
-    if since is not None and until is not None and until <= since:
-        raise Invalid("until: must be later than since.", field="until")
+    if since is not None and until is not None and until < since:  # equal: an empty window, nothing found
+        raise Invalid("until: must not be earlier than since.", field="until")
     conditions = [in_group(AuditEvent, principal.group_id)]
     for name, column in (
         ("artifact_id", AuditEvent.artifact_id),

@@ -25,7 +25,6 @@ from loomwork.engine.schemas import (
     ExportResponse,
     ImportResponse,
     KindSchemas,
-    LabelName,
     PageRequest,
     RefreshResponse,
     RevisionSchemas,
@@ -37,7 +36,7 @@ from loomwork.engine.schemas import (
 )
 from loomwork.errors import Invalid, QuotaExceeded
 from loomwork.generation import service as generation
-from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody
+from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody, LabelName
 from loomwork.identity.dependencies import Caller, caller_with
 
 Handler = Callable[..., Any]

@@ -29,6 +29,7 @@ from loomwork.http import (
     MAX_KEY_CHARS,
     MAX_MESSAGE_CHARS,
     Int,
+    LabelName,
     RequestModel,
     SearchText,
 )
@@ -554,17 +555,6 @@ class Change(BaseModel):
     after: Any
     added: list[Any]
     removed: list[Any]
-
-
-LabelName = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z][a-z0-9_-]{0,63}$",
-        description=(
-            "A label: a lowercase letter, then up to 63 of a-z, 0-9, _ and -. `latest` is the newest version."
-        ),
-    ),
-]
 
 
 def _one_of(*fields: str) -> type[RequestModel]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from loomwork.generation import service
-from loomwork.http import ERROR_RESPONSES, RequestModel
+from loomwork.http import ERROR_RESPONSES, LabelName, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.principal import Role
 
@@ -22,10 +22,8 @@ class AiGeneratorSetting(RequestModel):
         "(the model flagged invocation_role primary), temperature and "
         "reasoning level."
     )
-    label: str | None = Field(
-        None,
-        max_length=64,
-        description="Follow this label of the invocation (production) instead of its newest version.",
+    label: LabelName | None = Field(
+        None, description="Follow this label of the invocation (production) instead of its newest version."
     )
 
 
