@@ -5,7 +5,7 @@ dict at a time; a bulk create of 1,000 personas inserts some 8,000 rows across i
 per-row work cost more than the database's own share. Here each column's bind processor (the same
 one SQLAlchemy would apply: a UUID as 32 hex digits on SQLite, a UtcDateTime made naive UTC...) runs
 over a column at a time, and the driver gets plain tuples. Defaults are not filled in: every row must
-give every column it names, and all rows the same columns.
+give every column it names, and all rows the same columns. A None is SQL NULL (a JSON column's too).
 """
 
 from __future__ import annotations

@@ -20,19 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    BindParameter,
-    Index,
-    Integer,
-    String,
-    Uuid,
-    delete,
-    func,
-    literal,
-    select,
-    union_all,
-)
+from sqlalchemy import BigInteger, BindParameter, Index, Integer, String, Uuid, delete, func, literal, select, union_all
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base

@@ -30,7 +30,7 @@ from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState
 from loomwork.engine.models import Artifact, ChangeClock, Connection, Label
 from loomwork.engine.repository import get_artifact
-from loomwork.engine.revisions import ANNOUNCED, LABEL_PATTERN, LATEST, NOTIFY_CHANNEL, decode_state, load_revision
+from loomwork.engine.revisions import LABEL_PATTERN, LATEST, NOTIFY_CHANNEL, decode_state, load_revision
 from loomwork.engine.sections import argument_schemas, template_parameters
 from loomwork.errors import Conflict, Invalid, LoomworkError, NotFound
 from loomwork.principal import Principal
@@ -315,15 +315,6 @@ class ResolveCache:
 
 _caches: dict[int, ResolveCache] = {}
 _caches_lock = threading.Lock()
-
-
-@event.listens_for(Session, "after_commit")
-def _drop_own_cache(session: Session) -> None:
-    """This process's own writes clear its cache at once, without waiting for the notification."""
-    if session.info.pop(ANNOUNCED, False):
-        found = _caches.get(id(session.get_bind().engine))
-        if found is not None:
-            found.invalidate()
 
 
 def cache_for(engine: Engine) -> ResolveCache:

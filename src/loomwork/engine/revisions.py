@@ -42,7 +42,6 @@ ADMIN_LABELS = frozenset({"production"})
 PENDING_KEY = "~pending"  # no slot key starts with "~"
 NOTIFY_CHANNEL = "loomwork_resolve"
 CHANGED = "loomwork.revisions.changed"
-ANNOUNCED = "loomwork.revisions.announced"
 revision_table: Table = Revision.__table__
 
 
@@ -166,7 +165,6 @@ def announce_change(session: Session) -> None:
 def _announce_at_commit(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.pop(CHANGED, False):
         return
-    session.info[ANNOUNCED] = True  # resolve drops this process's own cache right after the commit
     dialect = dialect_of(session)
     match dialect:
         case Dialect.POSTGRESQL:
