@@ -53,7 +53,7 @@ bench: $(STAMP)
 
 # A PNG of every page, with seed-demo's data, in docs/screenshots/ (the README shows two of them).
 screenshots: $(STAMP) $(CHROMIUM)
-	$(BIN)/python tests/web/screenshots.py
+	PYTHONPATH=tests $(BIN)/python tests/web/screenshots.py
 
 # Loomwork beside Arize Phoenix (issue 19): Phoenix goes into a venv of its own under bench/ (gitignored), never
 # into the project's dependencies; writes bench/PEERS.md. PEERS_ARGS="--sizes 1000,5000 --postgres" and so on.

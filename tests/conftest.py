@@ -9,6 +9,7 @@ database made for this run and truncate every table before each test.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import threading
@@ -218,11 +219,16 @@ class LiveServer:
 
 
 def free_port() -> int:
+    """A loopback port nobody listens on now (the one helper every launcher and test uses)."""
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# A loaded machine (two xdist workers, each spawning servers) can take long to import the whole app.
+SERVE_START_SECONDS = 180
 
 
 @contextmanager
@@ -233,10 +239,18 @@ def serve_process(
     cwd: Path | None = None,
     stdout: Any = None,
     stderr: Any = None,
-    timeout: float = 120,
+    log: Path | None = None,
+    workers: int = 1,
+    wait: bool = True,
+    timeout: float = SERVE_START_SECONDS,
+    stop_timeout: float = 90,
 ) -> Iterator[tuple[str, Any]]:
-    """`loomwork serve` (with `args`) in its own process on a free port; yields (URL, process) once /healthz
-    answers, and stops it afterwards (SIGTERM: uvicorn's supervisor stops its workers; then SIGKILL)."""
+    """The one launcher of `loomwork serve` (with `args`) in its own process, on a free port.
+
+    Yields (URL, process) once /healthz answers (`wait=False`: at once, for a test that watches something
+    else). With `log`, stderr goes to that file, the start waits until `workers` workers have logged their
+    start, and a failed start shows the log's tail. Afterwards: SIGTERM (uvicorn's supervisor stops its
+    workers and drains), then SIGKILL after `stop_timeout`."""
     import subprocess
     import sys
     import time
@@ -244,34 +258,43 @@ def serve_process(
     import httpx
 
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout or subprocess.DEVNULL,
-        stderr=stderr or subprocess.DEVNULL,
-    )
+    with contextlib.ExitStack() as files:
+        if log is not None:
+            stderr = files.enter_context(log.open("w"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout or subprocess.DEVNULL,
+            stderr=stderr or subprocess.DEVNULL,
+        )
+
+    def tail() -> str:
+        return log.read_text()[-3000:] if log is not None else "(stderr not kept)"
+
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            assert process.poll() is None, f"serve exited with {process.returncode} on start"
-            assert time.monotonic() < deadline, "serve did not answer /healthz"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        while wait:
+            assert process.poll() is None, f"serve exited with {process.returncode} on start: {tail()}"
+            assert time.monotonic() < deadline, f"serve did not start in {timeout:.0f} s: {tail()}"
+            if log is None or log.read_text().count("Application startup complete") >= workers:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.1)
         yield url, process
     finally:
         if process.poll() is None:
             process.terminate()
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=stop_timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=5)
+            process.wait(timeout=10)
 
 
 @contextmanager

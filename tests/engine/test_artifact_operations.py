@@ -1063,10 +1063,6 @@ def test_a_nul_character_in_a_section_search_is_not_a_server_error(api):
     api.create(KIND, name="Ada", departments=["Sales"])
     response = api.op(KIND, "get", {"department_search": "a\u0000"})
     assert "department_search must not contain NUL" in assert_error(response, 422, "invalid")["detail"]
-    if response.status_code == 200:
-        assert response.json()["departments"]["options"] == []
-    else:
-        assert_error(response, 422, "invalid")
 
 
 DEEP_BODIES = [

@@ -6,7 +6,6 @@ one message at the same time, the feed pages through 10,000 events, and a long p
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from conftest import TEST_SECRET, serving
+from conftest import TEST_SECRET, serve_process, serving
 from loomwork.app import create_app
 from loomwork.db.base import utcnow
 from loomwork.db.database import Database
@@ -55,31 +54,8 @@ def worker_env(data_dir: Path, **also: str) -> dict[str, str]:
 
 @contextmanager
 def serve(database_url: str, data_dir: Path, *, wait_until_up: bool = True) -> Iterator[subprocess.Popen]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "loomwork.cli", "serve", "--port", str(port), "--database-url", database_url],
-        env=worker_env(data_dir),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 180  # a shared, loaded machine can take a while to start a server
-        while wait_until_up:
-            assert process.poll() is None, "the server exited on start"
-            assert time.monotonic() < deadline, "the server did not answer /healthz"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serve_process(["--database-url", database_url], worker_env(data_dir), wait=wait_until_up) as (_, process):
         yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=30)
 
 
 def test_a_server_killed_during_200_deliveries_delivers_all_after_restart(

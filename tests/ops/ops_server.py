@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,16 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import TEST_SECRET
-
-# The machine may be busy (a worker imports the whole app): generous, and the loops end on their own.
-START_SECONDS = 180
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from conftest import TEST_SECRET, free_port, serve_process
 
 
 def loomwork(*args: str) -> list[str]:
@@ -70,51 +59,20 @@ def serving(
     env: dict[str, str] | None = None,
     label: str = "serve",
 ) -> Iterator[Served]:
-    """Start `loomwork serve` and wait until every worker has started and /healthz answers."""
-    port = free_port()
+    """Start `loomwork serve` with JSON logs and wait until every worker has started and /healthz answers."""
     metrics_port = free_port() if metrics else None
-    command = loomwork(
-        "serve",
-        "--port",
-        str(port),
-        "--database-url",
-        database_url,
-        "--workers",
-        str(workers),
-        "--log-format",
-        "json",
-        *args,
-    )
+    options = ["--database-url", database_url, "--workers", str(workers), "--log-format", "json", *args]
     if metrics_port:
-        command += ["--metrics-port", str(metrics_port)]
+        options += ["--metrics-port", str(metrics_port)]
     log, out = data_dir.parent / f"{label}.err", data_dir.parent / f"{label}.out"
-    with log.open("w") as stderr, out.open("w") as stdout:
-        process = subprocess.Popen(
-            command, env=cli_env(data_dir, **(env or {})), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr
-        )
-    served = Served(
-        f"http://127.0.0.1:{port}",
-        process,
-        log,
-        out,
-        f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None,
-    )
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while log.read_text().count("Application startup complete") < workers:
-            assert process.poll() is None, f"serve exited with {process.returncode}: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"serve did not start: {log.read_text()[-3000:]}"
-            time.sleep(0.2)
-        assert httpx.get(f"{served.url}/healthz", timeout=30).status_code == 200
-        yield served
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with (
+        out.open("w") as stdout,
+        serve_process(options, cli_env(data_dir, **(env or {})), stdout=stdout, log=log, workers=workers) as (
+            url,
+            process,
+        ),
+    ):
+        yield Served(url, process, log, out, f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None)
 
 
 def worker_pids(parent: int) -> list[int]:

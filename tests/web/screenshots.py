@@ -4,22 +4,24 @@ It seeds a throwaway SQLite database, makes an admin key for the demo group with
 serves it with `loomwork serve`, adds what seed-demo does not make (a persona written by hand with {{variables}},
 an edit, agents' proposals), then signs in as that admin in Debian's chromium and photographs each page
 at 1280x900, plus the list and an artifact page at 390 px (a phone). The README shows two of them.
+The server starts through the tests' one launcher (conftest.serve_process): `make screenshots` puts tests/
+on the path.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
+
+from conftest import serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "screenshots"
@@ -30,12 +32,6 @@ ICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><rect x="3" y="3" width="18" height="18" '
     'rx="4" fill="#2456c9"/><path d="M7 16l3-8 2 5 2-3 3 6z" fill="#fff"/></svg>'
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Demo:
@@ -205,27 +201,9 @@ def main() -> None:
             text=True,
         )
         key = made.stdout.strip().splitlines()[-1]
-        port = _free_port()
-        server = subprocess.Popen(
-            [loomwork, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 180  # a busy machine starts slowly
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the demo server did not start")
-                time.sleep(0.2)
+        with serve_process([], env) as (url, _server):
             ids = add_activity(Demo(url, key))
             photograph(url, key, ids)
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
 
 
 if __name__ == "__main__":
