@@ -6,6 +6,9 @@ Two checks, for any code that calls a URL a user gave (webhooks, AI endpoints):
 - `resolve_for_request(url)` right before each request: resolves the name again and answers the
   address to connect to, so a name that now points inside (DNS rebinding) is refused; the caller
   connects to that very address, never to the name a second time.
+
+`PinnedTransport` does the second check for an HTTP client (the OpenAI SDK's): every request, redirects
+included if a client followed them, is resolved, checked and sent to the checked address.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+import httpx2
 
 from loomwork.errors import Invalid
 
@@ -105,6 +111,24 @@ def check_url(url: str, field: str = "url", *, allow_private: bool | None = None
     return url
 
 
-def resolve_for_request(url: str) -> Target:
+def resolve_for_request(url: str, field: str = "url", *, allow_private: bool | None = None) -> Target:
     """Resolve and check now, right before a request: connect to `Target.address` only."""
-    return _checked(url, "url")
+    return _checked(url, field, allow_private)
+
+
+class PinnedTransport(httpx2.HTTPTransport):
+    """An httpx2 transport that resolves and checks each request's host right before sending it, then
+    connects to the checked address: the URL's name stays in the Host header and is what TLS verifies
+    (SNI). A refused address raises UnsafeUrl, which no HTTP client retries or wraps. No proxy from the
+    environment: a proxy would connect to the name itself."""
+
+    def __init__(self, field: str = "url", *, allow_private: bool | None = None, **options: Any) -> None:
+        super().__init__(trust_env=False, **options)
+        self.field, self.allow_private = field, allow_private
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        target = resolve_for_request(str(request.url), self.field, allow_private=self.allow_private)
+        if target.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": target.host}
+        request.url = request.url.copy_with(host=target.address)  # the Host header was set from the name
+        return super().handle_request(request)

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 from conftest import Api, serving
@@ -70,7 +70,16 @@ def stub_model_server() -> Iterator[tuple[str, list[Stub]]]:
     async def other(_request: Request) -> Any:
         return PlainTextResponse("not here", status_code=404)
 
-    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]), Route("/{path:path}", other)])
+    async def moved(_request: Request) -> Any:  # an endpoint that sends the POST elsewhere
+        return RedirectResponse("/v1/chat/completions", status_code=307)
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/moved/v1/chat/completions", moved, methods=["POST"]),
+            Route("/{path:path}", other),
+        ]
+    )
     with serving(app) as url:
         yield url, current
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -257,6 +258,58 @@ def test_a_private_address_is_refused_unless_the_operator_allows_it(
     body = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
     assert "private" in body["detail"]
     assert stub.received == []
+
+
+def test_a_redirect_from_the_generator_is_an_answer_never_followed(
+    admin: Api, api: Api, stub: Stub, stub_url: str, private_ok: None
+) -> None:
+    """A 307 would re-send the request (and its key) wherever the endpoint points it, inside the network too."""
+    invocation_id = make_generator(admin, stub_url.replace("/v1", "/moved/v1"))
+    assert configure(admin, invocation_id).status_code == 200
+    stub.answer = {"name": "Never"}
+    body = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    assert "HTTP 307" in body["detail"]
+    assert stub.received == []
+
+
+def test_the_generator_connects_only_to_the_address_it_checked(
+    admin: Api, api: Api, client: Any, stub: Stub, stub_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the endpoint's name answers a public address to its first lookup of a request, then the
+    stub on loopback. A check followed by a connect that resolves the name again would reach the stub; the
+    request must go to the address that was checked (here refused, so nothing is sent anywhere real)."""
+    real_lookup, real_connect = socket.getaddrinfo, socket.create_connection
+    public = "93.184.216.34"
+    first_of_request = [True]
+    connected: list[str] = []
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "model.example":
+            return real_lookup(host, port, *args, **kwargs)
+        if first_of_request[0]:
+            first_of_request[0] = False
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (public, port))]
+        return real_lookup("127.0.0.1", port, *args, **kwargs)
+
+    def connect(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        connected.append(address[0])
+        if address[0] == public:  # never leave the machine
+            raise ConnectionRefusedError(f"the test refuses {public}")
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    client.app.state.settings = dataclasses.replace(
+        client.app.state.settings, allow_private_urls=False, generator_timeout_s=2.0, generator_retries=0
+    )
+    port = stub_url.rsplit(":", 1)[1].split("/", 1)[0]
+    invocation_id = make_generator(admin, f"http://model.example:{port}/v1")
+    assert configure(admin, invocation_id).status_code == 200  # checked: the name is public
+    stub.answer = {"name": "Never"}
+    first_of_request[0] = True
+    assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    assert stub.received == []
+    assert set(connected) <= {public}, connected
 
 
 def test_settings_refuse_an_invocation_that_cannot_generate(admin: Api, private_ok: None) -> None:

@@ -35,7 +35,7 @@ from loomwork.principal import Principal, Role
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.service import ResourceValue
-from loomwork.urlsafety import check_url
+from loomwork.urlsafety import PinnedTransport, check_url
 
 if TYPE_CHECKING:  # the SDK itself is imported on first generation (see _complete)
     from openai.types.chat import ChatCompletionMessageParam
@@ -304,6 +304,7 @@ def _complete(
     generator: Generator, settings: Settings, kind: ArtifactKind, step: str, messages: list[ChatCompletionMessageParam]
 ) -> tuple[dict[str, Any], TokenUsage]:
     """One chat completion asking for JSON; the key lives in this call only."""
+    import httpx2
     import openai  # the SDK is large: loaded on first generation, not with every worker
 
     key = secrets.box().decrypt(generator.key_token) if generator.key_token else "none"
@@ -312,11 +313,15 @@ def _complete(
         extra["temperature"] = generator.temperature
     if generator.reasoning_effort:
         extra["reasoning_effort"] = generator.reasoning_effort
+    # The endpoint is resolved and checked again for each request, and the request goes to the checked
+    # address (a name that now points inside is refused); a redirect is an answer, never followed.
+    transport = PinnedTransport("endpoint", allow_private=settings.allow_private_urls)
     client = openai.OpenAI(
         api_key=key,
         base_url=generator.endpoint,
         timeout=settings.generator_timeout_s,
         max_retries=settings.generator_retries,
+        http_client=httpx2.Client(transport=transport, follow_redirects=False, trust_env=False),
     )
     response_format: ResponseFormatJSONSchema = {
         "type": "json_schema",
@@ -326,6 +331,8 @@ def _complete(
         completion = client.chat.completions.create(
             model=generator.model, messages=messages, response_format=response_format, **extra
         )
+    except Invalid as refused:  # the endpoint's address, checked right before the request (PinnedTransport)
+        raise GeneratorFailed(f"The generator's {refused.detail}") from None
     except openai.APITimeoutError:
         raise GeneratorFailed(
             f"The generator at {generator.endpoint} did not answer within {settings.generator_timeout_s:g} s."
@@ -413,10 +420,6 @@ def generate(
         generator = read_generator(session, principal.group_id, row)
         generator_profile = row.generator_profile_id
         current = _slot_values(session, principal.group_id, kind, form)
-    try:
-        check_url(generator.endpoint, "endpoint", allow_private=settings.allow_private_urls)
-    except Invalid as refused:
-        raise GeneratorFailed(f"The generator's {refused.detail}") from None
     answer, tokens = _complete(generator, settings, kind, step, _messages(kind, step, current, hint))
     patch = _patch_from_answer(kind, step, answer)
     target = {"draft_id": draft_id} if draft_id else ({kind.id_field: artifact_id} if artifact_id else {})
