@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Protocol, cast
 
-from sqlalchemy import ColumnElement, FromClause
+from sqlalchemy import BindParameter, ColumnElement, FromClause
 from sqlalchemy.orm import InstrumentedAttribute
 
 
@@ -20,7 +20,11 @@ class GroupOwned(Protocol):
     group_id: uuid.UUID
 
 
-def in_group(owner: type[GroupOwned] | FromClause, group_id: uuid.UUID) -> ColumnElement[bool]:
+# The group's id, or a bind parameter for it in a statement built once and run for many groups.
+GroupId = uuid.UUID | BindParameter[uuid.UUID]
+
+
+def in_group(owner: type[GroupOwned] | FromClause, group_id: GroupId) -> ColumnElement[bool]:
     """`owner.group_id = :group_id`, for a mapped class or for a table, alias or subquery with that column."""
     if isinstance(owner, FromClause):
         return owner.c.group_id == group_id

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import Integer, Uuid, bindparam
 from sqlalchemy.orm import Session
 
 from loomwork.db.dialect import escape_like, fold, fold_text
@@ -105,15 +107,29 @@ def build_sections(
             wanted.append((slot, needle, SECTION_LIMIT - len(options)))
     tallied = [slot for slot, needle, _room in wanted if not needle and not _hides(slot, hidden_flag_types)]
     known = service.count_of_kind(session, group_id, [slot.resource for slot in tallied], profile_id) if tallied else {}
-    pages: list[tuple[list[ColumnElement[bool]], int, int | None]] = []
-    for slot, needle, room in wanted:
-        conditions = _other_conditions(group_id, profile_id, slot, state, needle, hidden_flag_types)
+    params: dict[str, Any] = {"group_id": group_id, "profile_id": profile_id}
+    shape: list[_PageShape] = []
+    limits: list[int] = []
+    totals: list[int | None] = []
+    for index, (slot, needle, room) in enumerate(wanted):
+        excluded = state.ids(slot.key)
+        if excluded:
+            params[f"excluded_{index}"] = excluded
+        if needle:
+            params[f"pattern_{index}"] = f"%{escape_like(needle)}%"
+        params[f"limit_{index}"] = limit = max(room, 1)
+        hidden = hidden_flag_types if slot.resource == "flag" else ()
+        shape.append(_PageShape(slot.resource, bool(excluded), bool(needle), hidden))
+        limits.append(limit)
         total = None
         if slot in tallied:  # every resource of the kind but the selected ones (each is one of them)
-            mine = {rid for rid in state.ids(slot.key) if rid in values and values[rid].kind == slot.resource}
+            mine = {rid for rid in excluded if rid in values and values[rid].kind == slot.resource}
             total = known[slot.resource] - len(mine)
-        pages.append((conditions, max(room, 1), total))
-    for (slot, _needle, room), (rows, total) in zip(wanted, service.newest_pages(session, pages)):
+        totals.append(total)
+    query = _pages_query(tuple(shape), profile_id is not None)
+    for (slot, _needle, room), (rows, total) in zip(
+        wanted, service.newest_pages(session, query, params, limits, totals)
+    ):
         kind = slot.resource_kind
         section = sections[slot.key]
         section["options"] += [
@@ -129,25 +145,35 @@ def _hides(slot: Slot, hidden_flag_types: tuple[str, ...]) -> bool:
     return slot.resource == "flag" and bool(hidden_flag_types)
 
 
-def _other_conditions(
-    group_id: uuid.UUID,
-    profile_id: uuid.UUID | None,
-    slot: Slot,
-    state: FormState,
-    needle: str,
-    hidden_flag_types: tuple[str, ...],
-) -> list[ColumnElement[bool]]:
-    """The group's unselected resources of the slot's kind (newest first in the index): the live ones, and the
-    caller's own staged ones."""
-    conditions = [*service.catalog_scope(group_id, profile_id), Resource.kind == slot.resource]
-    if state.ids(slot.key):
-        conditions.append(Resource.id.not_in(state.ids(slot.key)))
-    if needle:
-        conditions.append(fold(Resource.value).like(f"%{escape_like(needle)}%", escape="\\"))
-    for flag_type in hidden_flag_types if slot.resource == "flag" else ():
-        # Another kind's catalog flag (tool_active on a persona) is no option here.
-        conditions.append(Resource.value.not_like(f'{{"type":"{escape_like(flag_type)}",%', escape="\\"))
-    return conditions
+@dataclass(frozen=True)
+class _PageShape:
+    """What a section's page query depends on besides the request's values (which are bind parameters)."""
+
+    resource: str
+    excludes_selected: bool
+    searched: bool
+    hidden_flag_types: tuple[str, ...]
+
+
+@lru_cache(maxsize=1024)
+def _pages_query(shape: tuple[_PageShape, ...], with_profile: bool) -> service.PagesQuery:
+    """The statement of every unselected-options page of a `get`, built once per shape of request (kinds,
+    which sections exclude selections or search) and run with bind parameters: building it anew took a
+    fifth of each `get`. Parameters: group_id, profile_id, and per page excluded_N, pattern_N, limit_N."""
+    group_id = bindparam("group_id", type_=Uuid)
+    profile_id = bindparam("profile_id", type_=Uuid) if with_profile else None
+    pages = []
+    for index, page in enumerate(shape):
+        conditions = [*service.catalog_scope(group_id, profile_id), Resource.kind == page.resource]
+        if page.excludes_selected:
+            conditions.append(Resource.id.not_in(bindparam(f"excluded_{index}", expanding=True)))
+        if page.searched:
+            conditions.append(fold(Resource.value).like(bindparam(f"pattern_{index}"), escape="\\"))
+        for flag_type in page.hidden_flag_types:
+            # Another kind's catalog flag (tool_active on a persona) is no option here.
+            conditions.append(Resource.value.not_like(f'{{"type":"{escape_like(flag_type)}",%', escape="\\"))
+        pages.append((conditions, bindparam(f"limit_{index}", type_=Integer)))
+    return service.pages_query(pages)
 
 
 def template_parameters(
