@@ -18,9 +18,23 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, Index, Integer, String, Uuid, delete, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loomwork.db.base import Base
@@ -99,7 +113,12 @@ def fold(session: Session, group_id: uuid.UUID) -> None:
     )
 
 
-def _summed(group_id: uuid.UUID, scopes: list[str]) -> Any:
+@lru_cache(maxsize=1)
+def _summed() -> Any:
+    """Totals plus deltas per (scope, item), above zero; built once (every `get` reads its counts with it) and
+    run with the parameters group_id and scopes."""
+    group_id = bindparam("group_id", type_=Uuid)
+    scopes: BindParameter[str] = bindparam("scopes", type_=String, expanding=True)
     both = union_all(
         select(totals.c.scope, totals.c.item, totals.c.n.label("n")).where(
             in_group(totals, group_id), totals.c.scope.in_(scopes)
@@ -119,7 +138,9 @@ def read(session: Session, group_id: uuid.UUID, scopes: Iterable[str]) -> dict[s
     """{scope: {item: count}} for the scopes asked, items with a count above zero only; one statement."""
     scopes = list(scopes)
     found: dict[str, dict[uuid.UUID, int]] = {scope: {} for scope in scopes}
-    for scope, item, n in session.execute(_summed(group_id, scopes)):
+    if not scopes:
+        return found
+    for scope, item, n in session.execute(_summed(), {"group_id": group_id, "scopes": scopes}):
         found[scope][item] = n
     return found
 
