@@ -762,6 +762,21 @@ def test_show_selected_lists_only_the_selected_options_in_both_spellings(api):
         assert len(shown["names"]["options"]) == 2, field  # other sections are not narrowed
 
 
+def test_show_selected_in_every_section_at_once_reads_no_unselected_page(api, count_statements):
+    """With every section narrowed to its selections, get has no page of other options to read at all."""
+    persona_id = api.create(KIND, name="Ada", departments=["Sales"])
+    api.create(KIND, name="Bob", departments=["Legal"])
+    persona = next(k for k in ARTIFACT_KINDS if k.plural == KIND)
+    every = {field: True for slot in persona.slots for field in slot.show_selected_fields[:1]}
+    with count_statements() as counter:
+        shown = view(api, persona_id=persona_id, **every)
+    assert [o["value"] for o in shown["departments"]["options"]] == ["Sales"]
+    assert shown["names"]["total"] == 1 and shown["departments"]["total"] == 1
+    with count_statements() as narrowed_one:
+        view(api, persona_id=persona_id, department_show_selected=True)
+    assert counter.count < narrowed_one.count  # no union of pages, no tallies
+
+
 def test_show_selected_spellings_for_color_and_icon(api):
     persona_id = api.create(KIND, name="Ada", color="#000000", icon=SVG)
     api.create(KIND, name="Bob", color="#ffffff", icon=SVG.replace('r="4"', 'r="3"'))

@@ -126,10 +126,12 @@ def build_sections(
             mine = {rid for rid in excluded if rid in values and values[rid].kind == slot.resource}
             total = known[slot.resource] - len(mine)
         totals.append(total)
-    query = _pages_query(tuple(shape), profile_id is not None)
-    for (slot, _needle, room), (rows, total) in zip(
-        wanted, service.newest_pages(session, query, params, limits, totals)
-    ):
+    pages = (
+        service.newest_pages(session, _pages_query(tuple(shape), profile_id is not None), params, limits, totals)
+        if wanted  # else every section is narrowed to its selections: no page of other options to read
+        else []
+    )
+    for (slot, _needle, room), (rows, total) in zip(wanted, pages):
         kind = slot.resource_kind
         section = sections[slot.key]
         section["options"] += [
