@@ -14,93 +14,56 @@ cost of one request), then `GET /healthz` as the floor of that round. The data s
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
-from run import SECRET, bench_data_dir  # make bench's secret and data set
+from run import LOOMWORK, Server, bench_data_dir  # make bench's server, secret and data set
 
 DEFAULT_DB = f"sqlite:///{bench_data_dir() / 'bench-100000.sqlite3'}"
 API = "/api/v5/artifacts/personas"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def one_round(loomwork: str, database_url: str, key: str, calls: int, env: dict[str, str]) -> tuple[float, float]:
-    """(median ms of `get`, median ms of `/healthz`) from a server of this checkout."""
-    port = free_port()
-    server = subprocess.Popen(
-        [loomwork, "serve", "--port", str(port), "--workers", "1", "--database-url", database_url],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+def one_round(server: Server, key: str, calls: int) -> tuple[float, float]:
+    """(median ms of `get`, median ms of `/healthz`) from one server, started and stopped here."""
+    server.start(workers=1)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{loomwork} serve did not start")
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        with httpx.Client(base_url=url, headers={"X-Api-Key": key}, timeout=60) as client:
+        with httpx.Client(base_url=server.base, headers={"X-Api-Key": key}, timeout=60) as client:
             page = client.post(f"{API}/search", json={"page_size": 200}).json()["personas"]
             ids = [p["persona_id"] for p in page]
             for persona_id in ids[:50]:  # warm up: caches, the statement cache, the page cache
                 client.post(f"{API}/get", json={"persona_id": persona_id})
-            gets = []
-            for n in range(calls):
-                started = time.perf_counter()
-                response = client.post(f"{API}/get", json={"persona_id": ids[n % len(ids)]})
-                gets.append(time.perf_counter() - started)
-                response.raise_for_status()
-            floor = []
-            for _ in range(calls // 2):
-                started = time.perf_counter()
-                client.get("/healthz")
-                floor.append(time.perf_counter() - started)
+            gets = [timed(client.post, f"{API}/get", json={"persona_id": ids[n % len(ids)]}) for n in range(calls)]
+            floor = [timed(client.get, "/healthz") for _ in range(calls // 2)]
         return statistics.median(gets) * 1000, statistics.median(floor) * 1000
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.stop()
+
+
+def timed(call: Callable[..., httpx.Response], *args: Any, **kwargs: Any) -> float:
+    started = time.perf_counter()
+    call(*args, **kwargs).raise_for_status()
+    return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", required=True, help="the old checkout's loomwork executable")
-    parser.add_argument("--new", default=str(Path(sys.executable).with_name("loomwork")))
+    parser.add_argument("--new", default=LOOMWORK, help="the new checkout's (this one's by default)")
     parser.add_argument("--database-url", default=DEFAULT_DB, help="make bench's data set by default")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=400)
     args = parser.parse_args()
-    env = {**os.environ, "LOOMWORK_SECRET_KEY": SECRET, "LOOMWORK_DATA_DIR": str(bench_data_dir())}
-    made = subprocess.run(
-        [args.new, "keys", "create", "--group", "default", "--name", "ab", "--role", "admin"]
-        + ["--database-url", args.database_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = made.stdout.strip().splitlines()[-1]
+    servers = {label: Server(args.database_url, bench_data_dir(), getattr(args, label)) for label in ("old", "new")}
+    key = servers["new"].loomwork("keys", "create", "--group", "default", "--name", "ab", "--role", "admin")
+    key = key.strip().splitlines()[-1]
     found: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
     for round_number in range(1, args.rounds + 1):
         for label in ("old", "new"):
-            get_ms, floor_ms = one_round(getattr(args, label), args.database_url, key, args.calls, env)
+            get_ms, floor_ms = one_round(servers[label], key, args.calls)
             found[label].append((get_ms, floor_ms))
             print(f"round {round_number} {label}: get {get_ms:.2f} ms, healthz {floor_ms:.2f} ms", flush=True)
     for label, rounds in found.items():

@@ -111,8 +111,9 @@ class Result:
 
 
 class Server:
-    def __init__(self, url: str, data_dir: Path) -> None:
-        self.url, self.data_dir = url, data_dir
+    def __init__(self, url: str, data_dir: Path, executable: str = LOOMWORK) -> None:
+        """`executable`: the `loomwork` to run, this checkout's by default (ab_get.py runs another's too)."""
+        self.url, self.data_dir, self.executable = url, data_dir, executable
         self.env = {**os.environ, "LOOMWORK_SECRET_KEY": SECRET, "LOOMWORK_DATA_DIR": str(data_dir)}
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -120,13 +121,17 @@ class Server:
 
     def loomwork(self, *args: str) -> str:
         done = subprocess.run(
-            [LOOMWORK, *args, "--database-url", self.url], env=self.env, check=True, capture_output=True, text=True
+            [self.executable, *args, "--database-url", self.url],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return done.stdout
 
     def start(self, workers: int) -> None:
         self.process = subprocess.Popen(
-            [LOOMWORK, "serve", "--port", str(self.port), "--database-url", self.url, "--workers", str(workers)],
+            [self.executable, "serve", "--port", str(self.port), "--database-url", self.url, "--workers", str(workers)],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -161,7 +161,8 @@ class _PageShape:
 def _pages_query(shape: tuple[_PageShape, ...], with_profile: bool) -> service.PagesQuery:
     """The statement of every unselected-options page of a `get`, built once per shape of request (kinds,
     which sections exclude selections or search) and run with bind parameters: building it anew for each
-    request was the largest part of a `get` (profiled). Parameters: group_id, profile_id, and per page excluded_N, pattern_N, limit_N."""
+    request was the largest part of a `get` (profiled). Parameters: group_id, profile_id, and per page
+    excluded_N, pattern_N and limit_N."""
     group_id = bindparam("group_id", type_=Uuid)
     profile_id = bindparam("profile_id", type_=Uuid) if with_profile else None
     pages = []
