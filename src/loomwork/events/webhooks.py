@@ -136,7 +136,7 @@ def _validated_events(events: list[str]) -> list[str]:
 
 
 def create(session: Session, principal: Principal, url: str, events: list[str], description: str) -> CreatedWebhook:
-    check_url(url, "url")
+    url = check_url(url, "url")  # as it goes on the wire: an IDNA host, a percent-encoded path and query
     events = _validated_events(events)
     count = session.scalar(select(func.count()).select_from(Webhook).where(in_group(Webhook, principal.group_id)))
     if (count or 0) >= MAX_WEBHOOKS_PER_GROUP:
