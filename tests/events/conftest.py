@@ -37,6 +37,8 @@ class Receiver:
     messages: list[Received] = field(default_factory=list)
     bad_signatures: list[str] = field(default_factory=list)
     overlaps: list[str] = field(default_factory=list)  # a webhook-id sent again while still in flight
+    paths: list[str] = field(default_factory=list)  # each request's path and query, as sent
+    answer: bytes = b"ok"  # the body of every answer
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: set[str] = field(default_factory=set)
 
@@ -87,11 +89,14 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status = state["receiver"].handle({k.lower(): v for k, v in self.headers.items()}, body)
+            receiver = state["receiver"]
+            with receiver.lock:
+                receiver.paths.append(self.path)
+            status = receiver.handle({k.lower(): v for k, v in self.headers.items()}, body)
             self.send_response(status)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Length", str(len(receiver.answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(receiver.answer)
 
         def log_message(self, *_args: Any) -> None:
             pass

@@ -6,13 +6,20 @@ HTTP and the delivery worker, on SQLite and PostgreSQL; no traffic leaves the ma
 from __future__ import annotations
 
 import socket
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from conftest import assert_error
 from loomwork.errors import Invalid
-from loomwork.events import outbox
+from loomwork.events import delivery, outbox, webhooks
+from loomwork.events.delivery import DeliveryWorker
+from loomwork.events.models import Webhook
 from loomwork.urlsafety import check_url, is_public
 
 ALL_EVENTS = list(outbox.EVENT_TYPES)
@@ -184,3 +191,169 @@ def test_a_lone_surrogate_is_refused_by_check_url_too():
     with pytest.raises(Invalid) as refused:
         check_url(f"https://{PUBLIC}/a\ud800", "endpoint", allow_private=False)
     assert refused.value.field == "endpoint"
+
+
+# --- one delivery's failure is its own -----------------------------------------------------------------------
+
+
+def make_webhook(admin: Any, url: str) -> tuple[str, str]:
+    response = admin.post("/api/v5/webhooks/create", {"url": url, "events": ALL_EVENTS})
+    assert response.status_code == 200, response.text
+    return response.json()["webhook_id"], response.json()["secret"]
+
+
+def deliveries(admin: Any, webhook_id: str) -> list[dict[str, Any]]:
+    response = admin.post("/api/v5/webhooks/deliveries", {"webhook_id": webhook_id})
+    assert response.status_code == 200, response.text
+    return response.json()["deliveries"]
+
+
+def stepped_worker(db: Any, worker_settings: Any) -> DeliveryWorker:
+    """A worker stepped by the test (run_once), with a short lease and a long first retry delay: a delivery
+    sent again at the next lease, rather than after its backoff, shows."""
+    return DeliveryWorker(db, replace(worker_settings, webhook_lease_s=1.0, webhook_retry_base_s=60.0))
+
+
+def assert_backed_off(delivery_row: dict[str, Any]) -> None:
+    assert delivery_row["status"] == "pending" and delivery_row["attempt_count"] == 1, delivery_row
+    due = datetime.fromisoformat(delivery_row["next_attempt_at"].replace("Z", "+00:00"))
+    assert due > datetime.now(UTC) + timedelta(seconds=20), delivery_row  # backoff, not the 1 s lease
+
+
+def test_an_exception_in_one_delivery_is_its_failed_attempt_and_the_batch_goes_on(
+    make_api, receiver, db, worker_settings, monkeypatch
+):
+    acme, globex = make_api("admin", group="acme"), make_api("admin", group="globex")
+    acme_hook, acme_secret = make_webhook(acme, receiver.url)
+    globex_hook, globex_secret = make_webhook(globex, receiver.url + "?group=globex")
+    receiver.secret = acme_secret
+    real_sign = webhooks.sign
+
+    def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+        if secret == globex_secret:  # an exception no one expected, quoting the secret over two lines
+            raise ValueError(f"cannot use the key {secret!r}\n\tnor {secret.removeprefix('whsec_')}")
+        return real_sign(secret, message_id, timestamp, body)
+
+    monkeypatch.setattr(webhooks, "sign", sign)
+    acme.create("personas", name="Heard")
+    globex.create("personas", name="Unsigned")
+    worker = stepped_worker(db, worker_settings)
+    try:
+        assert worker.run_once()
+        time.sleep(1.5)  # past the lease: a delivery whose outcome was lost would be claimed and sent again
+        worker.run_once()
+    finally:
+        worker.shutdown()
+    assert len(receiver.messages) == 1 and receiver.bad_signatures == []
+    [delivered] = deliveries(acme, acme_hook)
+    assert delivered["status"] == "delivered" and delivered["attempt_count"] == 1
+    [failed] = deliveries(globex, globex_hook)
+    assert_backed_off(failed)
+    [attempt] = failed["attempts"]
+    error = attempt["error"]
+    assert attempt["status_code"] is None and error == failed["last_error"]
+    assert error.startswith("ValueError: cannot use the key") and "\n" not in error and "\t" not in error
+    key = globex_secret.removeprefix("whsec_")
+    assert key not in error and not any(key[i : i + 8] in error for i in range(len(key) - 8)), error
+
+
+def test_a_url_saved_before_encoding_is_delivered_encoded_and_holds_up_no_one(
+    make_api, receiver, db, worker_settings, monkeypatch
+):
+    """Old data: a URL with a non-ASCII path and query, as `create` took it before. http.client cannot put
+    it on the wire (UnicodeEncodeError), which stopped the whole batch, every group's, at every lease."""
+    acme, globex = make_api("admin", group="acme"), make_api("admin", group="globex")
+    acme_hook, acme_secret = make_webhook(acme, receiver.url)
+    globex_hook, globex_secret = make_webhook(globex, receiver.url)
+    with db.transaction(write=True) as session:
+        session.execute(
+            update(Webhook).where(Webhook.id == uuid.UUID(globex_hook)).values(url=receiver.url + "/café?q=ü")
+        )
+    receiver.secret = acme_secret  # both sign with their own secret: verify each against its webhook's
+    signed_by = {acme_secret, globex_secret}
+    acme.create("personas", name="Acme's")
+    globex.create("personas", name="Globex's")
+    monkeypatch.setattr(receiver, "handle", lambda headers, body: _verify_any(receiver, signed_by, headers, body))
+    worker = stepped_worker(db, worker_settings)
+    try:
+        assert worker.run_once()
+        time.sleep(1.5)
+        worker.run_once()
+    finally:
+        worker.shutdown()
+    assert sorted(receiver.paths) == sorted(["/hook", "/hook/caf%C3%A9?q=%C3%BC"])
+    for admin, hook in ((acme, acme_hook), (globex, globex_hook)):
+        [row] = deliveries(admin, hook)
+        assert row["status"] == "delivered" and row["attempt_count"] == 1, row
+
+
+def _verify_any(receiver: Any, secrets: set[str], headers: dict[str, str], body: bytes) -> int:
+    from standardwebhooks.webhooks import Webhook as Verifier
+
+    for secret in secrets:
+        try:
+            Verifier(secret).verify(body, headers)
+            break
+        except Exception:  # noqa: BLE001 - the other secret
+            continue
+    else:
+        receiver.bad_signatures.append(headers.get("webhook-id", ""))
+        return 400
+    with receiver.lock:
+        receiver.messages.append(headers.get("webhook-id", ""))
+    return 200
+
+
+def test_an_outcome_the_database_refuses_is_recorded_alone_as_a_failed_attempt(
+    make_api, receiver, db, worker_settings, monkeypatch
+):
+    acme, globex = make_api("admin", group="acme"), make_api("admin", group="globex")
+    acme_hook, acme_secret = make_webhook(acme, receiver.url)
+    globex_hook, _ = make_webhook(globex, receiver.url + "?group=globex")
+    receiver.secret = acme_secret
+    real_record = webhooks.record_batch
+
+    def record_batch(session: Any, outcomes: list[Any], **kwargs: Any) -> None:
+        if any(outcome[0] is not None and "group=globex" in item.url for item, outcome in outcomes):
+            raise RuntimeError("the database refused this row")  # as PostgreSQL refuses a NUL in text
+        real_record(session, outcomes, **kwargs)
+
+    monkeypatch.setattr(webhooks, "record_batch", record_batch)
+    acme.create("personas", name="Recorded")
+    globex.create("personas", name="Refused")
+    worker = stepped_worker(db, worker_settings)
+    try:
+        assert worker.run_once()
+        time.sleep(1.5)
+        worker.run_once()
+    finally:
+        worker.shutdown()
+    assert len(receiver.paths) == 2  # each sent once
+    [delivered] = deliveries(acme, acme_hook)
+    assert delivered["status"] == "delivered" and delivered["attempt_count"] == 1
+    [failed] = deliveries(globex, globex_hook)
+    assert_backed_off(failed)
+    assert failed["last_error"] == "the attempt's outcome could not be recorded"
+
+
+def test_an_answer_with_a_nul_character_is_recorded(make_api, receiver, db, worker_settings):
+    """PostgreSQL stores no NUL in text: kept as it was, the answer's start failed the batch's one write."""
+    admin = make_api("admin")
+    webhook_id, receiver.secret = make_webhook(admin, receiver.url)
+    receiver.answer = b"o\x00k"
+    admin.create("personas", name="Answered")
+    worker = stepped_worker(db, worker_settings)
+    try:
+        assert worker.run_once()
+    finally:
+        worker.shutdown()
+    [row] = deliveries(admin, webhook_id)
+    assert row["status"] == "delivered" and row["attempts"][0]["response"] == "o\ufffdk", row
+
+
+def test_an_error_line_is_one_printable_line_without_the_secret():
+    secret = webhooks.new_secret()
+    key = secret.removeprefix(webhooks.SECRET_PREFIX)
+    text = delivery.error_line(f"BadStatusLine: HTTP/1.1 2\x0000\r\n{secret}\u2028{key}\x1b[31m" + "x" * 900, secret)
+    assert text.startswith("BadStatusLine: HTTP/1.1 2 00 [secret] [secret] [31mxxx") and len(text) == 500
+    assert text.isprintable() and key not in text

@@ -36,6 +36,7 @@ from loomwork.urlsafety import Target, resolve_for_request
 
 log = logging.getLogger("loomwork.delivery")
 RESPONSE_CAP = 1024  # bytes of a receiver's answer read and kept, at most
+ERROR_CAP = 500  # characters of an attempt's error kept (the column's size)
 IDLE_POLL_S = 0.05
 BATCH = 50
 SENDERS = 8
@@ -81,11 +82,21 @@ def send(url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> tu
         conn.endheaders(body)
         response = conn.getresponse()
         excerpt = response.read(RESPONSE_CAP).decode("utf-8", "replace")  # never more than the cap
-        return response.status, None, excerpt
+        return response.status, None, excerpt.replace("\x00", "\ufffd")  # PostgreSQL stores no NUL in text
     except (OSError, http.client.HTTPException) as error:
-        return None, f"{type(error).__name__}: {error}"[:500], ""
+        return None, f"{type(error).__name__}: {error}", ""
     finally:
         conn.close()
+
+
+def error_line(error: str, secret: str | None = None) -> str:
+    """An attempt's error as the log shows it: one line of printable text, without the signing secret (nor
+    its key part) should an exception have quoted it, at most ERROR_CAP characters."""
+    if secret:
+        for part in (secret, secret.removeprefix(webhooks.SECRET_PREFIX)):
+            error = error.replace(part, "[secret]")
+    text = " ".join("".join(c if c.isprintable() else " " for c in error).split())
+    return text[:ERROR_CAP]
 
 
 class DeliveryWorker:
@@ -136,30 +147,54 @@ class DeliveryWorker:
         if claimed:
             # In parallel, so one slow receiver does not hold up the others; no transaction is open meanwhile.
             outcomes = list(self._senders.map(self.attempt, claimed))
-            with self.db.transaction(write=True) as session:  # one write records the whole batch
-                webhooks.release(session, [item for item, outcome in zip(claimed, outcomes) if outcome is None])
-                webhooks.record_batch(
-                    session,
-                    [(i, o) for i, o in zip(claimed, outcomes) if o is not None],
-                    retry_base_s=self.settings.webhook_retry_base_s,
-                    retry_window_s=self.settings.webhook_retry_window_s,
+            try:
+                self._record(list(zip(claimed, outcomes)))  # one write records the whole batch
+            except Exception:
+                # One outcome the database refuses must not leave the others unrecorded (and sent again at
+                # every lease): each in a write of its own, and an outcome refused alone becomes a failed attempt.
+                log.exception(
+                    "recording a batch of %d delivery outcomes failed; recording them one by one", len(claimed)
                 )
+                for item, outcome in zip(claimed, outcomes):
+                    try:
+                        self._record([(item, outcome)])
+                    except Exception:
+                        log.exception("recording the outcome of delivery %s failed", item.delivery_id)
+                        duration = outcome[2] if outcome is not None else 0
+                        self._record([(item, (None, "the attempt's outcome could not be recorded", duration, ""))])
         return bool(fanned or claimed)
 
+    def _record(self, outcomes: list[tuple[webhooks.Claimed, webhooks.Outcome | None]]) -> None:
+        with self.db.transaction(write=True) as session:
+            webhooks.release(session, [item for item, outcome in outcomes if outcome is None])
+            webhooks.record_batch(
+                session,
+                [(item, outcome) for item, outcome in outcomes if outcome is not None],
+                retry_base_s=self.settings.webhook_retry_base_s,
+                retry_window_s=self.settings.webhook_retry_window_s,
+            )
+
     def attempt(self, item: webhooks.Claimed) -> webhooks.Outcome | None:
-        """Send once: (status code, error, duration in ms, the answer's start); None if stopping first."""
+        """Send once: (status code, error, duration in ms, the answer's start); None if stopping first.
+        Whatever this delivery raises is its own failed attempt, recorded and retried later: never the batch's."""
         if self.stop.is_set():  # SIGTERM: attempts under way finish, the others go back at once
             return None
-        timestamp = int(time.time())
-        secret = secrets.box().decrypt(item.secret_encrypted)
-        headers = {
-            "webhook-id": item.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": webhooks.sign(secret, item.message_id, timestamp, item.body),
-        }
-        started = time.monotonic()
-        status, error, excerpt = send(item.url, headers, item.body.encode("utf-8"), self.settings.webhook_timeout_s)
-        return status, error, int((time.monotonic() - started) * 1000), excerpt
+        started, secret = time.monotonic(), None
+        try:
+            secret = secrets.box().decrypt(item.secret_encrypted)
+            timestamp = int(time.time())
+            headers = {
+                "webhook-id": item.message_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": webhooks.sign(secret, item.message_id, timestamp, item.body),
+            }
+            body = item.body.encode("utf-8")
+            status, error, excerpt = send(item.url, headers, body, self.settings.webhook_timeout_s)
+        except Exception as unexpected:  # noqa: BLE001 - a bug or odd data must not stop the other deliveries
+            status, error, excerpt = None, f"{type(unexpected).__name__}: {unexpected}", ""
+            log.warning("delivery %s failed: %s", item.delivery_id, error_line(error, secret))
+        duration = int((time.monotonic() - started) * 1000)
+        return status, None if error is None else error_line(error, secret), duration, excerpt
 
     # --- SQLite: one worker at a time -------------------------------------------------------------------
 
