@@ -27,7 +27,7 @@ from loomwork.catalog.router import build_resource_routers
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine.proposals_router import build_proposals_router
-from loomwork.engine.router import build_router
+from loomwork.engine.router import build_resolve_many_router, build_router
 from loomwork.errors import LoomworkError
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
@@ -254,6 +254,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(build_settings_router())
     app.include_router(build_identity_router())
     app.include_router(build_proposals_router(ARTIFACT_KINDS))
+    app.include_router(build_resolve_many_router(ARTIFACT_KINDS))
     app.include_router(build_events_router())
     build_openapi = app.openapi
 
