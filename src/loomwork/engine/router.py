@@ -7,6 +7,7 @@ handlers' annotations at definition time.
 """
 
 import inspect
+import json
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
@@ -96,7 +97,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             path or f"{base}/{name}",
             methods=[method or op.method],
             response_model=response_model,
-            operation_id=f"{name}_{kind.name}" + ("_legacy" if path else ""),
+            operation_id=f"{name.replace('/', '_')}_{kind.name}" + ("_legacy" if path else ""),
             summary=op.summary.format(name=kind.name, plural=kind.plural),
             responses=responses,
         )
@@ -192,6 +193,19 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def generate(body: BaseModel, who: Caller) -> Any:
         text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True))
         return Response(text, media_type="application/json")
+
+    @route("draft/rebase", draft_schemas.rebase_response, body=draft_schemas.rebase_request)
+    def rebase_draft(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
+        with who.db.transaction(write=True) as session:
+            text = drafts.rebase(session, kind, who.principal, request["draft_id"], request["resolutions"] or {})
+        return {**json.loads(text), "conflicts": []}
+
+    @route("draft/discard", draft_schemas.discard_response, body=draft_schemas.discard_request)
+    def discard_draft(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
+        with who.db.transaction(write=True) as session:
+            return drafts.discard(session, kind, who.principal, request["draft_id"])
 
     @route("drafts", draft_schemas.list_response)
     def list_drafts(who: Caller, body: PageRequest | None = None) -> Any:
