@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import uuid
 from collections.abc import AsyncIterator
@@ -26,8 +27,9 @@ from loomwork.audit.router import build_audit_router
 from loomwork.catalog.router import build_resource_routers
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
+from loomwork.engine import drafts
 from loomwork.engine.proposals_router import build_proposals_router
-from loomwork.engine.router import build_router
+from loomwork.engine.router import build_resolve_many_router, build_router
 from loomwork.errors import LoomworkError
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
@@ -216,7 +218,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         worker = DeliveryWorker(app.state.db, app.state.settings) if app.state.settings.delivery_worker else None
         if worker:
             worker.start()
-        sweeper = asyncio.create_task(uploads.sweep_forever(app.state.db, min(settings.upload_ttl_seconds, 600)))
+        sweeps = (uploads.sweep_expired, functools.partial(drafts.sweep_abandoned, ttl_days=settings.draft_ttl_days))
+        sweeper = asyncio.create_task(
+            uploads.sweep_forever(app.state.db, min(settings.upload_ttl_seconds, 600), sweeps)
+        )
         try:
             async with mcp_running():
                 settle_memory()
@@ -254,6 +259,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(build_settings_router())
     app.include_router(build_identity_router())
     app.include_router(build_proposals_router(ARTIFACT_KINDS))
+    app.include_router(build_resolve_many_router(ARTIFACT_KINDS))
     app.include_router(build_events_router())
     build_openapi = app.openapi
 

@@ -48,6 +48,8 @@ class Settings:
     upload_ttl_seconds: int = 24 * 3600
     upload_quota_count: int = 20
     upload_quota_bytes: int = 512 * 1024 * 1024
+    # Open drafts nobody touched for this many days are discarded by the sweeper (LOOMWORK_DRAFT_TTL_DAYS).
+    draft_ttl_days: int = 30
 
     def __post_init__(self) -> None:
         # Making the keyring checks its secrets: one under 32 bytes stops the server at start, naming the variable.
@@ -122,6 +124,7 @@ def load_settings(database_url: str | None = None) -> Settings:
         upload_ttl_seconds=_int_setting("LOOMWORK_UPLOAD_TTL_SECONDS", Settings.upload_ttl_seconds),
         upload_quota_count=_int_setting("LOOMWORK_UPLOAD_QUOTA_COUNT", Settings.upload_quota_count),
         upload_quota_bytes=_int_setting("LOOMWORK_UPLOAD_QUOTA_BYTES", Settings.upload_quota_bytes),
+        draft_ttl_days=_int_setting("LOOMWORK_DRAFT_TTL_DAYS", Settings.draft_ttl_days),
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import BinaryIO
@@ -170,17 +170,21 @@ def sweep_expired(session: Session) -> int:
     return result.rowcount or 0
 
 
-async def sweep_forever(db: Database, every_seconds: float) -> None:
-    """The app's background sweeper: expired uploads leave the database even when no one exports."""
+async def sweep_forever(
+    db: Database, every_seconds: float, sweeps: Sequence[Callable[[Session], object]] = (sweep_expired,)
+) -> None:
+    """The app's background sweeper: expired uploads leave the database even when no one exports (and the app
+    adds what else expires: abandoned drafts). Each sweep runs in a transaction of its own."""
     import anyio
 
-    def sweep() -> None:
+    def sweep(one: Callable[[Session], object]) -> None:
         with db.transaction(write=True) as session:
-            sweep_expired(session)
+            one(session)
 
     while True:
         await anyio.sleep(every_seconds)
-        try:
-            await anyio.to_thread.run_sync(sweep)
-        except Exception:
-            logger.warning("The upload sweep failed; it runs again in %s s.", every_seconds, exc_info=True)
+        for one in sweeps:
+            try:
+                await anyio.to_thread.run_sync(sweep, one)
+            except Exception:
+                logger.warning("A sweep (%r) failed; it runs again in %s s.", one, every_seconds, exc_info=True)

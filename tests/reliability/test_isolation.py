@@ -142,6 +142,8 @@ def foreign_id(path: str, field: str, other: Other) -> str | None:
         return {"artifact_id": other.artifacts["personas"], "profile_id": other.profile}.get(field)
     if path.startswith(("/api/v5/keys/", "/api/v5/profiles/")):
         return {"profile_id": other.profile, "sponsor_profile_id": other.profile, "key_ids": other.key}.get(field)
+    if path == "/api/v5/resolve":  # each item's kind is the first kind's (minimal's choice): personas
+        return other.artifacts[ARTIFACT_KINDS[0].plural] if field == "id" else None
     if path.startswith("/api/v5/proposals/"):
         return {
             "proposal_id": other.proposal,
@@ -286,11 +288,12 @@ def swap(body: Any, old: str, new: str) -> Any:
 
 def answer_of(response, sent_id: str) -> tuple[int, Any]:
     """Status and body with the id sent written `<id>`, less what differs on every call (an export's new
-    upload id and its time-stamped file name)."""
+    upload id and its time-stamped file name) and a batch resolve's `etag`, a hash of the items' errors, which
+    name the id sent (the items themselves are compared)."""
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k not in ("upload_id", "file_name")}
+            return {k: strip(v) for k, v in node.items() if k not in ("upload_id", "file_name", "etag")}
         return [strip(v) for v in node] if isinstance(node, list) else node
 
     return response.status_code, strip(json.loads(response.text.replace(sent_id, "<id>")))

@@ -28,7 +28,7 @@ from loomwork.engine.repository import (
     load_state,
     write_state,
 )
-from loomwork.errors import Invalid, version_conflict
+from loomwork.errors import Conflict, Invalid, version_conflict
 from loomwork.events import outbox
 from loomwork.principal import Principal
 from loomwork.resources import service as resources
@@ -177,6 +177,14 @@ def update_item(
     draft, start = None, before
     if item.get("draft_id"):
         draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], current.id)
+        if expected is None and draft.base_version is not None and draft.base_version != current.version:
+            raise Conflict(
+                f"The {kind.name} is at version {current.version}, and your draft builds on version "
+                f"{draft.base_version}; rebase the draft (POST /api/v5/artifacts/{kind.plural}/draft/rebase) "
+                "and save again.",
+                code="version_conflict",
+                current_version=current.version,
+            )
         expected = expected if expected is not None else draft.base_version
     state = apply_patch(session, principal.group_id, kind, start, item)
     if state == before.normalised() and expected in (None, current.version):

@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, cast
 
 from pydantic_core import to_jsonable_python
@@ -29,6 +30,7 @@ from loomwork.engine.form import FormState, active_value, apply_patch_with, with
 from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, EntryState
 from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
+from loomwork.engine.revisions import decode_state, load_revision
 from loomwork.errors import Conflict, Invalid, NotFound, TooManyProposals, version_conflict
 from loomwork.events import outbox
 from loomwork.principal import Principal
@@ -234,8 +236,14 @@ def load_draft(
     lock: bool = False,
     field: str = "draft_id",
 ) -> Draft:
-    """The caller's own draft of this kind; anyone else's is "not found", like another group's."""
-    query = select(Draft).where(Draft.id == draft_id, Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
+    """The caller's own draft of this kind; anyone else's, or a discarded one, is "not found", like another
+    group's."""
+    query = select(Draft).where(
+        Draft.id == draft_id,
+        Draft.profile_id == principal.profile_id,
+        Draft.kind == kind.name,
+        Draft.status != DraftStatus.DISCARDED,
+    )
     draft = session.scalar(query.with_for_update() if lock else query)
     if draft is None:
         raise NotFound(f"{field}: no {kind.name} draft of yours with id {draft_id}.", field=field)
@@ -247,6 +255,11 @@ def require_open(session: Session, kind: ArtifactKind, draft: Draft) -> None:
         raise Conflict(
             f"Draft {draft.id} was already committed; start a new draft to change the {kind.name} again.",
             code="draft_committed",
+        )
+    if draft.status == DraftStatus.DISCARDED:  # reached through the review queue: its proposals were withdrawn
+        raise Conflict(
+            f"Draft {draft.id} was discarded by its owner; the proposals it held were withdrawn.",
+            code="draft_discarded",
         )
     if draft.target_id is not None:
         exists = session.scalar(select(Artifact.id).where(Artifact.id == draft.target_id))
@@ -630,6 +643,8 @@ def form_state_view(
         kind.id_field: draft.target_id,
         "version": draft.version,
         "status": draft.status,
+        "base_version": draft.base_version,
+        "behind_by": behind_by(session, draft),
         "active": active_value(kind, state, values),
         "pending_ids": sorted(state.pending, key=str),
     }
@@ -677,7 +692,7 @@ def list_drafts(
     rows = session.execute(
         select(Draft, func.coalesce(waiting.c.n, 0))
         .outerjoin(waiting, waiting.c.draft_id == Draft.id)
-        .where(Draft.profile_id == principal.profile_id, Draft.kind == kind.name)
+        .where(Draft.profile_id == principal.profile_id, Draft.kind == kind.name, Draft.status != DraftStatus.DISCARDED)
         .order_by(Draft.updated_at.desc(), Draft.id)
         .limit(limit)
         .offset(offset)
@@ -700,3 +715,193 @@ def list_drafts(
             }
         )
     return entries
+
+
+# --- behind, rebase and discard (API.md section 13) ----------------------------------------------------------
+
+
+def behind_by(session: Session, draft: Draft) -> int:
+    """How many versions the artifact has moved since the draft's base (0 for a new artifact, a committed draft,
+    or an artifact that is gone: a patch answers artifact_gone for that)."""
+    if draft.target_id is None or draft.base_version is None or draft.status != DraftStatus.OPEN:
+        return 0
+    current = session.scalar(select(Artifact.version).where(Artifact.id == draft.target_id))
+    return max(0, current - draft.base_version) if current is not None else 0
+
+
+@dataclass(frozen=True)
+class MergeField:
+    """What a rebase merges as one: a slot, or the slots one feature reads together (a tool's arguments, their
+    positions and outputs; an eval's models, their flags, positions and rubrics), which never merge apart."""
+
+    name: str
+    slots: tuple[str, ...]
+
+
+def merge_fields(kind: ArtifactKind) -> list[MergeField]:
+    grouped: dict[str, tuple[str, ...]] = {}
+    if kind.arguments:
+        arguments = kind.arguments
+        grouped["arguments"] = (arguments.arg_slot, arguments.position_slot, arguments.output_slot)
+    model_slots = tuple(
+        s.key for s in kind.slots if s.resource in ("model", "model_flag", "model_position", "model_rubric")
+    )
+    if kind.model_flag_slot and model_slots:
+        grouped["models"] = model_slots
+    member = {key: name for name, keys in grouped.items() for key in keys}
+    fields: list[MergeField] = []
+    for slot in kind.slots:
+        name = member.get(slot.key)
+        if name is None:
+            fields.append(MergeField(slot.field, (slot.key,)))
+        elif slot.key == grouped[name][0]:
+            fields.append(MergeField(name, grouped[name]))
+    return fields
+
+
+def _part(state: FormState, merge: MergeField) -> tuple[tuple[tuple[uuid.UUID, ...], frozenset[uuid.UUID]], ...]:
+    """A field's selections and which of them are pending: what a three-way merge compares."""
+    return tuple(
+        (tuple(state.ids(key)), frozenset(rid for rid in state.ids(key) if rid in state.pending)) for key in merge.slots
+    )
+
+
+def _take(merged: FormState, source: FormState, merge: MergeField) -> None:
+    for key in merge.slots:
+        ids = source.ids(key)
+        merged.slots[key] = list(ids)
+        merged.pending = (merged.pending - set(merged.ids(key))) | {rid for rid in ids if rid in source.pending}
+
+
+def three_way(
+    kind: ArtifactKind, base: FormState, theirs: FormState, mine: FormState, resolutions: Mapping[str, str]
+) -> tuple[FormState, list[MergeField]]:
+    """Theirs with my changes since the base replayed on it, field by field; a field both changed differently is
+    a conflict unless `resolutions` names the side to keep ("mine" or "theirs"). Returns (merged, conflicts)."""
+    merged, conflicts = theirs.copy(), []
+    for merge in merge_fields(kind):
+        b, t, m = _part(base, merge), _part(theirs, merge), _part(mine, merge)
+        if m in (b, t):
+            continue  # I did not change it, or we agree: theirs stands
+        if t == b or resolutions.get(merge.name) == "mine":
+            _take(merged, mine, merge)
+        elif resolutions.get(merge.name) != "theirs":
+            conflicts.append(merge)
+    return merged.normalised(), conflicts
+
+
+def rebase(
+    session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, resolutions: Mapping[str, str]
+) -> str:
+    """Replay the draft onto the artifact's current version (API.md section 13): the draft response with
+    `conflicts: []`, or 409 rebase_conflict listing each field both sides changed (nothing changes then)."""
+    draft = load_draft(session, kind, principal, draft_id, lock=True)
+    require_open(session, kind, draft)
+    known = {merge.name for merge in merge_fields(kind)}
+    unknown = sorted(set(resolutions) - known)
+    if unknown:
+        raise Invalid(
+            f"resolutions: {', '.join(unknown)} is not a field of a {kind.name}; the fields are {', '.join(sorted(known))}.",
+            field="resolutions",
+        )
+    behind = behind_by(session, draft)
+    if draft.target_id is None or draft.base_version is None or behind == 0:
+        return _store(session, kind, principal, draft, "", "The draft already builds on the current version.")[2]
+    current = get_artifact(session, kind, principal.group_id, draft.target_id)
+    base = decode_state(load_revision(session, kind, current.id, draft.base_version).state)
+    theirs, mine = load_state(session, current.id), FormState.from_json(draft.form_state)
+    merged, conflicts = three_way(kind, base, theirs, mine, resolutions)
+    if conflicts:
+        states = {"base": base, "theirs": theirs, "mine": mine}
+        values = resources.load(session, principal.group_id, set().union(*(s.all_ids() for s in states.values())))
+        raise Conflict(
+            f"Both you and someone else changed {', '.join(c.name for c in conflicts)} since version "
+            f'{draft.base_version}; choose "mine" or "theirs" for each in resolutions and rebase again.',
+            code="rebase_conflict",
+            conflicts=[
+                {"field": c.name, **{side: _readable(kind, c, state, values) for side, state in states.items()}}
+                for c in conflicts
+            ],
+        )
+    _save_state(session, draft, merged, base_version=current.version)
+    audit.record(
+        session,
+        principal,
+        "rebase",
+        kind.name,
+        {"from_version": draft.base_version, "to_version": current.version, "kept_mine": sorted(resolutions)},
+        artifact_id=current.id,
+        draft_id=draft.id,
+    )
+    session.refresh(draft)
+    message = f"Rebased onto version {current.version}."
+    return _store(session, kind, principal, draft, "", message)[2]
+
+
+def _readable(kind: ArtifactKind, merge: MergeField, state: FormState, values: Mapping[uuid.UUID, Any]) -> Any:
+    """A field's value as a person reads it: a slot's shown value, or each slot of a group by its field name."""
+    shown = {
+        kind.slot_by_key[key].field: kind.slot_by_key[key].shown(
+            [values[r].public for r in state.ids(key) if r in values]
+        )
+        for key in merge.slots
+    }
+    return next(iter(shown.values())) if len(shown) == 1 else shown
+
+
+def discard(session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID) -> dict[str, Any]:
+    """The owner throws the draft away: 404 for it from now on, its waiting proposals withdrawn."""
+    draft = load_draft(session, kind, principal, draft_id, lock=True)
+    if draft.status == DraftStatus.COMMITTED:
+        raise Conflict(f"Draft {draft.id} was already committed; there is nothing to discard.", code="draft_committed")
+    withdrawn = discard_draft(session, draft)
+    audit.record(
+        session,
+        principal,
+        "discard",
+        kind.name,
+        {"withdrawn_proposals": withdrawn},
+        artifact_id=draft.target_id,
+        draft_id=draft.id,
+    )
+    return {"draft_id": draft.id, "discarded": True, "withdrawn_proposals": withdrawn}
+
+
+def discard_draft(session: Session, draft: Draft) -> int:
+    """Mark the draft discarded and delete the staged values only it held; answers how many waiting proposals it
+    withdrew. The owner's other open drafts keep the staged values they share with it."""
+    withdrawn = (
+        session.scalar(
+            select(func.count())
+            .select_from(DraftEntry)
+            .where(DraftEntry.draft_id == draft.id, DraftEntry.state == EntryState.DORMANT)
+        )
+        or 0
+    )
+    draft.status, draft.updated_at = DraftStatus.DISCARDED, utcnow()
+    held = FormState.from_json(draft.form_state).all_ids()
+    if held:
+        others = session.scalars(
+            select(Draft.form_state).where(
+                Draft.profile_id == draft.profile_id, Draft.status == DraftStatus.OPEN, Draft.id != draft.id
+            )
+        )
+        shared = set().union(*(FormState.from_json(state).all_ids() for state in others))
+        resources.delete_staged(session, draft.profile_id, held - shared)
+    session.flush()
+    return withdrawn
+
+
+def sweep_abandoned(session: Session, ttl_days: int, limit: int = 500) -> int:
+    """Discard open drafts nobody touched for `ttl_days` (LOOMWORK_DRAFT_TTL_DAYS), a batch at a time."""
+    cutoff = utcnow() - timedelta(days=ttl_days)
+    stale = session.scalars(
+        select(Draft)
+        .where(Draft.status == DraftStatus.OPEN, Draft.updated_at < cutoff)
+        .order_by(Draft.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for draft in stale:
+        discard_draft(session, draft)
+    return len(stale)

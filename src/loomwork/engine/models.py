@@ -17,6 +17,7 @@ from loomwork.resources.secrets import ENCRYPTED, EncryptedColumn, rotate_each_t
 class DraftStatus(StrEnum):
     OPEN = "open"
     COMMITTED = "committed"  # its changes were saved to the artifact; it takes no more patches
+    DISCARDED = "discarded"  # its owner (or the sweeper) threw it away: gone for every read and patch
 
 
 class EntryState(StrEnum):

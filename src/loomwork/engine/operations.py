@@ -40,6 +40,22 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("drafts", "POST", Role.VIEWER, True, "List your own {name} drafts, newest first.", "list {name} drafts"),
     Operation(
+        "draft/rebase",
+        "POST",
+        Role.EDITOR,
+        True,
+        "Replay your {name} draft onto the {name}'s current version; a field both sides changed is a conflict.",
+        "rebase {name} drafts",
+    ),
+    Operation(
+        "draft/discard",
+        "POST",
+        Role.VIEWER,
+        True,
+        "Throw away your {name} draft; its waiting proposals are withdrawn.",
+        "discard {name} drafts",
+    ),
+    Operation(
         "search",
         "POST",
         Role.VIEWER,

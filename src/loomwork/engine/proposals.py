@@ -37,6 +37,7 @@ class ProposalStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     STALE = "stale"  # its draft was committed without it
+    WITHDRAWN = "withdrawn"  # its draft was discarded without it
 
 
 STATUSES = tuple(status.value for status in ProposalStatus)  # the queue's filter, as the API spells it
@@ -48,6 +49,7 @@ def _status_condition(status: ProposalStatus) -> ColumnElement[bool]:
     return {
         ProposalStatus.WAITING: (DraftEntry.state == EntryState.DORMANT) & (Draft.status == DraftStatus.OPEN),
         ProposalStatus.STALE: (DraftEntry.state == EntryState.DORMANT) & (Draft.status == DraftStatus.COMMITTED),
+        ProposalStatus.WITHDRAWN: (DraftEntry.state == EntryState.DORMANT) & (Draft.status == DraftStatus.DISCARDED),
         ProposalStatus.ACCEPTED: DraftEntry.decided_accept.is_(True),
         ProposalStatus.REJECTED: DraftEntry.decided_accept.is_(False),
     }[status]
@@ -56,7 +58,9 @@ def _status_condition(status: ProposalStatus) -> ColumnElement[bool]:
 def status_of(entry: DraftEntry, draft: Draft) -> ProposalStatus:
     if entry.decided_accept is not None:
         return ProposalStatus.ACCEPTED if entry.decided_accept else ProposalStatus.REJECTED
-    return ProposalStatus.STALE if draft.status == DraftStatus.COMMITTED else ProposalStatus.WAITING
+    return {DraftStatus.COMMITTED: ProposalStatus.STALE, DraftStatus.DISCARDED: ProposalStatus.WITHDRAWN}.get(
+        DraftStatus(draft.status), ProposalStatus.WAITING
+    )
 
 
 def search(

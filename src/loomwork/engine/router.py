@@ -7,14 +7,16 @@ handlers' annotations at definition time.
 """
 
 import inspect
+import json
 import tempfile
-from collections.abc import Callable
-from typing import Annotated, Any
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loomwork.bulk_items import run_items
 from loomwork.engine import artifacts, bulk, docs, drafts, repository, resolve, revisions, search, sections, transfer
@@ -36,10 +38,15 @@ from loomwork.engine.schemas import (
 )
 from loomwork.errors import Invalid, QuotaExceeded
 from loomwork.generation import service as generation
-from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody, LabelName
+from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody, Int, LabelName, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 
 Handler = Callable[..., Any]
+if TYPE_CHECKING:
+    KindName = str  # build_resolve_many_router makes it the Literal of the kinds it is given
+    Version = int
+else:
+    Version = Int(ge=1)
 
 
 def with_models(handler: Handler, **annotations: object) -> Handler:
@@ -90,7 +97,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
             path or f"{base}/{name}",
             methods=[method or op.method],
             response_model=response_model,
-            operation_id=f"{name}_{kind.name}" + ("_legacy" if path else ""),
+            operation_id=f"{name.replace('/', '_')}_{kind.name}" + ("_legacy" if path else ""),
             summary=op.summary.format(name=kind.name, plural=kind.plural),
             responses=responses,
         )
@@ -186,6 +193,19 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def generate(body: BaseModel, who: Caller) -> Any:
         text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True))
         return Response(text, media_type="application/json")
+
+    @route("draft/rebase", draft_schemas.rebase_response, body=draft_schemas.rebase_request)
+    def rebase_draft(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
+        with who.db.transaction(write=True) as session:
+            text = drafts.rebase(session, kind, who.principal, request["draft_id"], request["resolutions"] or {})
+        return {**json.loads(text), "conflicts": []}
+
+    @route("draft/discard", draft_schemas.discard_response, body=draft_schemas.discard_request)
+    def discard_draft(body: BaseModel, who: Caller) -> Any:
+        request = body.model_dump()
+        with who.db.transaction(write=True) as session:
+            return drafts.discard(session, kind, who.principal, request["draft_id"])
 
     @route("drafts", draft_schemas.list_response)
     def list_drafts(who: Caller, body: PageRequest | None = None) -> Any:
@@ -361,3 +381,68 @@ def _etag_matches(header: str, etag: str) -> bool:
     """If-None-Match: `*` or any listed tag, weak or strong (RFC 9110 uses the weak comparison here)."""
     tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
     return "*" in tags or etag in tags
+
+
+MAX_RESOLVE_ITEMS = 100
+
+
+def build_resolve_many_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
+    """`POST /api/v5/resolve` (API.md section 14): many artifacts of any kinds in one read, each answered on its
+    own, with one ETag for the whole answer."""
+    by_name = {kind.name: kind for kind in kinds}
+    if not TYPE_CHECKING:  # the kinds are given at run time: a type checker cannot read their Literal
+        KindName = Literal[tuple(by_name)]  # noqa: N806 - a type, named as one
+
+    class ResolveManyItem(RequestModel):
+        kind: KindName = Field(description="The artifact kind: " + ", ".join(by_name) + ".")
+        id: uuid.UUID | None = Field(None, description="The artifact's id (or give its name).")
+        name: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | None = Field(
+            None, description="The exact current name."
+        )
+        label: LabelName | None = Field(None, description="Default latest: the newest version.")
+        version: Version | None = Field(None, description="A version; wins over label.")
+
+    class ResolveManyRequest(RequestModel):
+        items: list[ResolveManyItem] = Field(min_length=1, max_length=MAX_RESOLVE_ITEMS)
+
+    class ResolveManyResult(BaseModel):
+        index: int
+        success: bool
+        kind: str | None = Field(None, description="On success: the kind resolved.")
+        id: uuid.UUID | None = Field(None, description="On success: the artifact's id.")
+        version: int | None = None
+        label: str | None = Field(None, description="The label resolved; null when a version was asked for.")
+        etag: str | None = Field(None, description="On success: the revision's content hash.")
+        config: dict[str, Any] | None = Field(None, description="On success: the live values by field.")
+        status: int | None = Field(None, description="On failure: the HTTP status this item alone would answer.")
+        code: str | None = Field(None, description="On failure: the error's code (not_found, ambiguous_name, ...).")
+        detail: str | None = Field(None, description="On failure: what was wrong, as a sentence.")
+
+    class ResolveManyResponse(BaseModel):
+        results: list[ResolveManyResult]
+        etag: str = Field(description="A hash of every item's ETag or error; also sent as the ETag header.")
+
+    router = APIRouter(tags=["resolve"], responses=ERROR_RESPONSES)
+    op = operation("resolve")
+
+    @router.post(
+        "/api/v5/resolve",
+        operation_id="resolve_many",
+        summary="Resolve up to 100 artifacts of any kinds in one read; If-None-Match with the answer's ETag: 304.",
+        response_model=ResolveManyResponse,
+        responses={304: {"description": "Not modified: no item's answer changed since that ETag."}},
+    )
+    def resolve_many(
+        body: ResolveManyRequest,
+        who: Annotated[Caller, Depends(caller_with(op.role, "resolve artifacts", agents=op.agents))],
+        if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,
+    ) -> Any:
+        items = [resolve.ResolveItem(item.kind, item.id or item.name, item.label, item.version) for item in body.items]
+        with who.db.transaction(write=False) as session:
+            answer = resolve.resolve_many(session, by_name, who.principal, items)
+        etag = f'"{answer["etag"]}"'
+        if if_none_match and _etag_matches(if_none_match, answer["etag"]):
+            return Response(status_code=304, headers={"ETag": etag})
+        return JSONResponse(jsonable_encoder(answer), headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+    return router

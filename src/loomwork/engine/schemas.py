@@ -287,6 +287,27 @@ class DraftSchemas:
     response: type[BaseModel]
     list_entry: type[BaseModel]
     list_response: type[BaseModel]
+    rebase_request: type[BaseModel]
+    rebase_response: type[BaseModel]
+    discard_request: type[BaseModel]
+    discard_response: type[BaseModel]
+
+
+class RebaseConflict(BaseModel):
+    field: str = Field(description="The field both sides changed since the draft's base.")
+    base: Any = Field(description="Its value at the base version, as a person reads it.")
+    theirs: Any = Field(description="Its value in the artifact now.")
+    mine: Any = Field(description="Its value in your draft.")
+
+
+class DiscardDraftRequest(RequestModel):
+    draft_id: uuid.UUID = Field(description="Your draft to throw away.")
+
+
+class DiscardDraftResponse(BaseModel):
+    draft_id: uuid.UUID
+    discarded: bool
+    withdrawn_proposals: int = Field(description="How many waiting proposals the draft held; they are withdrawn.")
 
 
 @functools.cache  # one set of models per kind: the router declares them and the drafts service renders with them
@@ -316,6 +337,8 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
         id_field: (uuid.UUID | None, None),
         "version": (int, ...),
         "status": (str, ...),
+        "base_version": (int | None, Field(None, description="The artifact version the draft builds on (null: new).")),
+        "behind_by": (int, Field(0, description="How many versions the artifact has moved since; rebase to catch up.")),
         "active": (bool | None, None),
         "pending_ids": (list[uuid.UUID], ...),
         "proposals": (list[Proposal], ...),
@@ -349,8 +372,32 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
         created_at=(datetime, ...),
         updated_at=(datetime, ...),
     )
+    rebase_request = _model(
+        f"Rebase{title}DraftRequest",
+        RequestModel,
+        draft_id=(uuid.UUID, Field(..., description="Your draft to replay onto the current version.")),
+        resolutions=(
+            Annotated[dict[Annotated[str, Field(max_length=64)], Literal["mine", "theirs"]], Field(max_length=64)]
+            | None,
+            Field(None, description='For each conflicting field, the side to keep: "mine" or "theirs".'),
+        ),
+        idempotency_key=(Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)] | None, None),
+    )
+    rebase_response = _model(
+        f"Rebase{title}DraftResponse",
+        response,
+        conflicts=(list[RebaseConflict], Field(description="Always empty on success: every conflict was resolved.")),
+    )
     return DraftSchemas(
-        request, form_state, response, list_entry, _model(f"Get{title}DraftsResponse", entries=(list[list_entry], ...))
+        request,
+        form_state,
+        response,
+        list_entry,
+        _model(f"Get{title}DraftsResponse", entries=(list[list_entry], ...)),
+        rebase_request,
+        rebase_response,
+        DiscardDraftRequest,
+        DiscardDraftResponse,
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
+    delete,
     func,
     literal,
     or_,
@@ -98,6 +99,18 @@ def publish(session: Session, ids: Any) -> None:
         by_group.setdefault(group_id, Counter())[(tally_scope(kind), tallies.WHOLE)] += 1
     for group_id, changes in by_group.items():
         tallies.add(session, group_id, changes)
+
+
+def delete_staged(session: Session, profile_id: uuid.UUID, ids: Iterable[uuid.UUID]) -> None:
+    """Delete values staged by `profile_id` among `ids` (a discarded draft's): never a published one, and never
+    another profile's. A staged value has no connection yet, so nothing else refers to it."""
+    ids = list(ids)
+    if ids:
+        session.execute(
+            delete(Resource)
+            .where(Resource.staged_by == profile_id, Resource.id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def create_values(
