@@ -8,10 +8,15 @@ Both say that the server secret is not in the backup. On PostgreSQL both point t
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -134,3 +139,40 @@ def _head() -> str:
     from loomwork.db.migrate import alembic_config
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The usual umask, under which a file made without an explicit mode is world-readable (0644)."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_the_database_and_its_wal_are_made_private_whatever_the_umask(tmp_path):
+    fresh = tmp_path / "fresh.sqlite3"
+    with umask(0o022):
+        made = Database(f"sqlite:///{fresh}")
+        upgrade(made.engine)
+        with made.transaction(write=True) as session:
+            session.execute(text("CREATE TABLE written (x)"))
+            assert {p.name: mode(p) for p in tmp_path.glob("fresh.sqlite3*")} == {
+                "fresh.sqlite3": 0o600,
+                "fresh.sqlite3-wal": 0o600,
+                "fresh.sqlite3-shm": 0o600,
+            }
+        made.dispose()
+
+        old = tmp_path / "old.sqlite3"  # made world-readable by an older Loomwork, with a -wal left behind
+        old.write_bytes(fresh.read_bytes())
+        (tmp_path / "old.sqlite3-wal").write_bytes(b"")
+        for path in tmp_path.glob("old.sqlite3*"):
+            path.chmod(0o644)
+        Database(f"sqlite:///{old}").dispose()
+    assert {p.name: mode(p) for p in tmp_path.glob("old.sqlite3*")} == {"old.sqlite3": 0o600, "old.sqlite3-wal": 0o600}
