@@ -675,7 +675,7 @@ def restore_command(
         with progress:
             pages = backups.restore(from_, database, advance, force=force)
     except LoomworkError as error:
-        console.print(f"[red]{error.detail}[/red]")
+        console.print(f"[red]{error.detail}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     db = Database(url)
     try:
