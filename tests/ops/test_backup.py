@@ -3,8 +3,8 @@
 Rules: `loomwork backup` copies a SQLite database while clients keep writing; the copy, restored into a
 fresh file, passes SQLite's integrity check, holds every write acknowledged before the backup began,
 every row of every table, and serves. Restore refuses a database that holds data unless --force, and
-migrates what it restores. It refuses a file that is corrupt or not a Loomwork backup (whatever --force
-says) with exit 1, a message and the database untouched. The
+migrates what it restores. It refuses a file that is corrupt or not a Loomwork backup, and a database a
+server holds (whatever --force says), each with exit 1, a message and the database untouched. The
 database, its -wal and -shm and every backup are readable by their owner only (0600). Both say that the
 server secret is not in the backup. On PostgreSQL both point to pg_dump/pg_restore.
 """
@@ -12,6 +12,7 @@ server secret is not in the backup. On PostgreSQL both point to pg_dump/pg_resto
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -23,16 +24,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from ops_server import cli_env, loomwork, serving
 from sqlalchemy import func, select, text
 from writers import Writers
 
-from conftest import make_key
+from conftest import TEST_SECRET, make_key
+from loomwork.app import create_app
+from loomwork.config import ADMIN_KEY_FILE, Settings
 from loomwork.db.all_models import metadata
 from loomwork.db.database import Database
 from loomwork.db.migrate import upgrade
 from loomwork.engine.models import Artifact
 from loomwork.events.outbox import EVENT_TYPES
+from loomwork.ops import backup as backups
 
 SECRET_NOTICE = "is NOT in the backup"
 
@@ -320,6 +325,101 @@ def test_restore_refuses_a_corrupt_or_foreign_file_even_forced_and_leaves_the_da
 
     fine = run(tmp_path, "restore", "--from", str(backup_file), "--database-url", database_url, "--force")
     assert fine.returncode == 0, fine.stderr  # the same checks pass a sound backup
+
+
+# --- never under a running server ---------------------------------------------------------------------------
+
+
+def artifact_ids_in(database: Path) -> list[uuid.UUID]:
+    """Read as the server's file holds them (the server itself writes meanwhile: a lease, a sweep)."""
+    with sqlite3.connect(database) as connection:
+        return sorted(uuid.UUID(i) for (i,) in connection.execute("SELECT id FROM artifacts"))
+
+
+@pytest.mark.sqlite_only
+def test_restore_refuses_while_a_server_holds_the_database_whatever_force_says(dialect, tmp_path):
+    database = tmp_path / "served" / "loomwork.sqlite3"
+    database.parent.mkdir()
+    url = f"sqlite:///{database}"
+    backup_file = tmp_path / "backup.sqlite3"
+    with umask(0o022), serving(url, tmp_path / "data") as served:  # the server makes the database
+        headers = {"X-Api-Key": (tmp_path / "data" / ADMIN_KEY_FILE).read_text().strip()}
+        created = httpx.post(
+            f"{served.url}/api/v5/artifacts/personas/create",
+            headers=headers,
+            json={"personas": [{"name": "Before the backup"}]},
+            timeout=60,
+        )
+        assert created.status_code == 200, created.text
+        for name in ("loomwork.sqlite3", "loomwork.sqlite3-wal", "loomwork.sqlite3-shm", "loomwork.sqlite3.lock"):
+            assert mode(database.parent / name) == 0o600, f"{name} is {oct(mode(database.parent / name))}"
+
+        assert run(tmp_path, "backup", "--to", str(backup_file), "--database-url", url).returncode == 0
+        assert mode(backup_file) == 0o600
+        (persona_id,) = [r["persona_id"] for r in created.json()["results"]]
+        httpx.post(
+            f"{served.url}/api/v5/artifacts/personas/create",
+            headers=headers,
+            json={"personas": [{"name": "After the backup"}]},
+            timeout=60,
+        ).raise_for_status()
+
+        before = artifact_ids_in(database)
+        assert len(before) == 2
+        refused = run(tmp_path, "restore", "--from", str(backup_file), "--database-url", url, "--force")
+        assert refused.returncode == 1, refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert f"process {served.process.pid}" in refused.stderr, refused.stderr
+        assert "Stop it first" in refused.stderr and "--force does not override" in refused.stderr
+        assert artifact_ids_in(database) == before
+        listed = httpx.post(f"{served.url}/api/v5/artifacts/personas/search", headers=headers, json={}, timeout=60)
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()["personas"]) == 2, "the server still answers from its own, unreplaced file"
+
+        served.process.send_signal(signal.SIGKILL)  # a crash: the OS drops its lock with it
+        served.process.wait(timeout=60)
+        restored = run(tmp_path, "restore", "--from", str(backup_file), "--database-url", url, "--force")
+    assert restored.returncode == 0, restored.stderr
+    assert artifact_ids_in(database) == [uuid.UUID(persona_id)]  # what the backup held, not what came after
+
+
+@pytest.mark.sqlite_only
+def test_a_worker_holds_its_database_for_its_lifetime_and_a_restore_keeps_servers_out(database_url, dialect, tmp_path):
+    database = Path(database_url.removeprefix("sqlite:///"))
+    settings = Settings(database_url=database_url, data_dir=tmp_path / "data", secret_key=TEST_SECRET)
+    with (
+        TestClient(create_app(settings, Database(database_url))),  # one worker, started
+        pytest.raises(backups.DatabaseInUse),
+        backups.sole_use(database),
+    ):
+        pass
+    # The worker stopped: the database is free, and a restore keeps a starting server out.
+    with backups.sole_use(database), pytest.raises(backups.DatabaseInUse, match="restore"):
+        backups.hold_database(database_url)
+    hold = backups.hold_database(database_url)
+    assert hold is not None
+    hold.release()
+
+
+@pytest.mark.sqlite_only
+def test_loomwork_deliver_holds_the_database_too(database_url, dialect, tmp_path):
+    process = subprocess.Popen(
+        loomwork("deliver", "--database-url", database_url),
+        env=cli_env(tmp_path / "data"),
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stderr is not None
+        assert "Delivering webhooks" in process.stderr.readline()
+        backup_file = tmp_path / "backup.sqlite3"
+        assert run(tmp_path, "backup", "--to", str(backup_file), "--database-url", database_url).returncode == 0
+        refused = run(tmp_path, "restore", "--from", str(backup_file), "--database-url", database_url, "--force")
+        assert refused.returncode == 1 and "Stop it first" in refused.stderr, refused.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def test_the_database_and_its_wal_are_made_private_whatever_the_umask(tmp_path):
