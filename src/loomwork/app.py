@@ -41,6 +41,7 @@ from loomwork.identity.router import build_identity_router
 from loomwork.kinds import ARTIFACT_KINDS, hidden_flag_types
 from loomwork.mcp.server import mount_streamable_http
 from loomwork.openapi_links import add_links
+from loomwork.ops.backup import hold_database
 from loomwork.principal import Role
 from loomwork.resources import secrets
 from loomwork.web.router import mount_web
@@ -213,6 +214,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Each worker holds its SQLite database while it serves: `loomwork restore` refuses to replace it.
+        hold = hold_database(app.state.db.url)
         # Webhook deliveries run beside the server (`loomwork deliver` runs them alone); on shutdown (SIGTERM)
         # the attempt in progress finishes first.
         worker = DeliveryWorker(app.state.db, app.state.settings) if app.state.settings.delivery_worker else None
@@ -233,6 +236,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             sweeper.cancel()
             gc.unfreeze()  # what this app held may go now (tests start many apps in one process)
         app.state.db.dispose()
+        if hold:
+            hold.release()
 
     app = FastAPI(
         title="Loomwork",

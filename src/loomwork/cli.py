@@ -54,6 +54,7 @@ def _settings(database_url: str | None) -> Settings:
 
 def _migrated(database_url: str | None) -> tuple[Settings, Database]:
     settings = _settings(database_url)
+    _hold_database(settings.database_url)
     secrets.configure(settings.keyring)  # imports may hold provider keys, encrypted under it
     db = Database(settings.database_url)
     with console.status("Migrating the database..."):
@@ -67,6 +68,22 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     settings, db = _migrated(database_url)
     db.dispose()
     console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)}).")
+
+
+_HOLDS: list[object] = []  # this process's hold on its SQLite database, kept until it exits
+
+
+def _hold_database(database_url: str) -> None:
+    """Hold the SQLite database for this process's lifetime, so `loomwork restore` refuses to replace it
+    meanwhile (a restore in progress refuses this process instead)."""
+    from loomwork.ops import backup as backups
+
+    try:
+        hold = backups.hold_database(database_url)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from None
+    _HOLDS.append(hold)
 
 
 def bootstrap_admin(settings: Settings, db: Database) -> str | None:
@@ -662,7 +679,7 @@ def restore_command(
     force: Annotated[bool, typer.Option("--force", help="Replace a database that already holds data.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Restore a backup into the SQLite database (stop the server first), then migrate it."""
+    """Restore a backup into the SQLite database (the server stopped), then migrate it."""
     import os
 
     from loomwork.config import SECRET_FILE
@@ -671,18 +688,22 @@ def restore_command(
     url = _database_url(database_url)
     database = _sqlite_file_or_exit(url, "restore")
     progress, advance = _pages_progress("Restoring")
+
+    def migrate() -> None:
+        progress.stop()
+        db = Database(url)
+        try:
+            with console.status("Migrating the restored database..."):
+                upgrade(db.engine)
+        finally:
+            db.dispose()
+
     try:
         with progress:
-            pages = backups.restore(from_, database, advance, force=force)
+            pages = backups.restore(from_, database, advance, force=force, migrate=migrate)
     except LoomworkError as error:
-        console.print(f"[red]{error.detail}[/red]")
+        console.print(f"[red]{error.detail}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
-    db = Database(url)
-    try:
-        with console.status("Migrating the restored database..."):
-            upgrade(db.engine)
-    finally:
-        db.dispose()
     console.print(f"[green]Restored {from_} into {database}[/green] ({pages:,} pages); migrated to the current schema.")
     console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
     data_dir = Path(os.environ.get("LOOMWORK_DATA_DIR") or Path.cwd() / ".loomwork")
