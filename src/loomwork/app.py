@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import importlib.resources
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,9 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from starlette.datastructures import Headers
@@ -204,6 +207,28 @@ def settle_memory() -> None:
     gc.freeze()
 
 
+REFERENCE_ASSETS = "/docs/assets"
+
+
+def mount_api_reference(app: FastAPI) -> None:
+    """/docs (Swagger UI), whose script and style come from the `fastapi-offline` package on this machine: the
+    API reference works without internet (FastAPI's default loads them from a CDN). No /redoc: its page fetches
+    a logo from its maker's CDN whatever it is told."""
+    assets = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(REFERENCE_ASSETS, StaticFiles(directory=str(assets)), name="reference-assets")
+    favicon = f"{REFERENCE_ASSETS}/favicon.png"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Loomwork API reference",
+            swagger_js_url=f"{REFERENCE_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{REFERENCE_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=favicon,
+        )
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
@@ -244,6 +269,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=__version__,
         description="One home for the configuration of AI agents: personas, tools, evals and invocations.",
         lifespan=lifespan,
+        docs_url=None,  # served below from files in the project's own dependencies, never from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -297,6 +324,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 "Content-Length": str(upload.size_bytes),
             },
         )
+
+    mount_api_reference(app)
 
     @app.get("/healthz", tags=["health"], operation_id="healthz")
     def healthz() -> dict[str, str]:
