@@ -537,7 +537,16 @@ def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
         import_fields=(list[ImportField], ...),
     )
     export_request = _model(
-        f"Export{title}Request", RequestModel, **{kind.id_field: (uuid.UUID | None, None)}, **_filter_fields(kind)
+        f"Export{title}Request",
+        RequestModel,
+        **{kind.id_field: (uuid.UUID | None, None)},
+        **_filter_fields(kind),
+        # A list exports what it shows, and its body carries the text typed in a facet's box: taken, so the export
+        # answers, and without effect, since that text narrows the facet's options, never the rows.
+        **{
+            facet.search_field: (SearchText | None, Field(None, description="As search takes it; changes no row."))
+            for facet in kind.facets
+        },
     )
     docs_response = _model(
         f"{title}DocsResponse",
