@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, cast
@@ -500,6 +500,8 @@ def apply_decision(
 ) -> str:
     """Decide an undecided proposal of an open draft (an ack, or the review queue). Accepting applies it as a
     patch of the draft's owner: values new to the group become resources only now, staged by that owner."""
+    if entry.proposal_id is not None:  # the record of what was decided against, before anything changes
+        entry.decided_now = readable_now(session, kind, draft.group_id, draft.target_id, entry.review or {})
     if accept:
         if entry.expected_version is not None and entry.expected_version != draft.version:
             raise version_conflict("draft", draft.version, entry.expected_version)
@@ -557,6 +559,20 @@ def apply_decision(
         },
     )
     return text
+
+
+def readable_now(
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, target_id: uuid.UUID | None, fields: Iterable[str]
+) -> dict[str, Any]:
+    """The live artifact's value of each field, as a person reads it (a new artifact's fields are empty)."""
+    state = load_state(session, target_id) if target_id else FormState()
+    values = resources.load(session, group_id, state.all_ids())
+    by_field = {slot.field: slot for slot in kind.slots}
+    return {
+        field: by_field[field].shown([values[r].label for r in state.ids(by_field[field].key) if r in values])
+        for field in fields
+        if field in by_field
+    }
 
 
 _NO_PROPOSALS = '"proposals":[]'

@@ -39,6 +39,7 @@ from loomwork.engine.schemas import (
 from loomwork.errors import Invalid, QuotaExceeded
 from loomwork.generation import service as generation
 from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody, Int, LabelName, RequestModel
+from loomwork.identity import service as identity
 from loomwork.identity.dependencies import Caller, caller_with
 
 Handler = Callable[..., Any]
@@ -292,7 +293,7 @@ def add_revision_routes(
             config = resolve.config_of(session, kind, who.principal.group_id, revisions.decode_state(found.state))
             return {
                 id_field: row.id,
-                **revisions.metadata(found),
+                **revisions.metadata(found, identity.people(session, who.principal.group_id, [found.approved_by])),
                 "labels": labels,
                 "etag": found.content_hash,
                 "config": config,

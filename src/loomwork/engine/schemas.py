@@ -596,7 +596,7 @@ class RevisionInfo(BaseModel):
     created_at: datetime
     author: Author
     via_agent: bool
-    approved_by: uuid.UUID | None
+    approved_by: Author | None = Field(description="The person who accepted the agent's proposal this commits.")
     operation: str = Field(description="create, update, draft_commit, import, duplicate, rollback or baseline")
     message: str | None
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -232,3 +233,15 @@ def keys_not_under(session: Session, secret_key: bytes | Keyring) -> int:
         )
         or 0
     )
+
+
+def people(session: Session, group_id: uuid.UUID, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, dict[str, Any]]:
+    """`{profile_id, name, type}` of each profile named (API.md section 14: an answer never shows a bare id of a
+    person or agent), in one query; ids of another group are left out."""
+    wanted = {profile_id for profile_id in ids if profile_id}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Profile.id, Profile.name, Profile.type).where(Profile.id.in_(wanted), in_group(Profile, group_id))
+    )
+    return {profile_id: {"profile_id": profile_id, "name": name, "type": kind} for profile_id, name, kind in rows}
