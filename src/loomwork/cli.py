@@ -130,7 +130,10 @@ class _ServerOptions(TypedDict):
 LogFormat = Annotated[
     str | None,
     typer.Option(
-        "--log-format", envvar="LOOMWORK_LOG_FORMAT", metavar="FORMAT", help="json or text; default: json unless stderr is a terminal."
+        "--log-format",
+        envvar="LOOMWORK_LOG_FORMAT",
+        metavar="FORMAT",
+        help="json or text; default: json unless stderr is a terminal.",
     ),
 ]
 
@@ -147,7 +150,10 @@ def serve(
     workers: Annotated[
         int,
         typer.Option(
-            min=1, envvar="LOOMWORK_WORKERS", metavar="N", help="Worker processes: one per core serves more clients at once."
+            min=1,
+            envvar="LOOMWORK_WORKERS",
+            metavar="N",
+            help="Worker processes: one per core serves more clients at once.",
         ),
     ] = 1,
     metrics_port: Annotated[
@@ -202,11 +208,7 @@ def serve(
     logs.configure_logging(log_format)
 
     settings, db = _migrated(database_url)
-    api_key = bootstrap_admin(settings, db)
-    key_file = settings.data_dir / ADMIN_KEY_FILE
-    if api_key:
-        write_private_file(key_file, api_key + "\n")
-    print_start(pages_url(host, port), _relative(key_file), api_key)
+    _bootstrap(settings, db, pages_url(host, port))
     common: _ServerOptions = {
         "host": host,
         "port": port,
@@ -257,6 +259,20 @@ def serve(
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid(), multiprocess_dir)
+
+
+def _bootstrap(settings: Settings, db: Database, url: str | None) -> None:
+    """On an empty database, make the admin key and save it; with a URL, say how to start (serve does)."""
+    api_key = bootstrap_admin(settings, db)
+    key_file = settings.data_dir / ADMIN_KEY_FILE
+    if api_key:
+        write_private_file(key_file, api_key + "\n")
+    if url is not None:
+        print_start(url, _relative(key_file), api_key)
+    elif api_key:
+        console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
+        print(api_key, flush=True)
+        console.print(f"Saved to {_relative(key_file)} (mode 0600): sign in to the pages with it.", highlight=False)
 
 
 def _relative(path: Path) -> Path:
@@ -346,12 +362,17 @@ def mcp_stdio(
 @keys_app.command("create")
 def keys_create(
     group: Annotated[str, typer.Option("--group", metavar="NAME", help="Group name; created when missing.")],
-    name: Annotated[str, typer.Option(
+    name: Annotated[
+        str,
+        typer.Option(
             "--name",
             metavar="NAME",
             help="Who the key is for (a person or an agent), created when missing; the key is named after them.",
-        )],
-    role: Annotated[str, typer.Option("--role", metavar="ROLE", help="viewer, editor or admin (an agent: viewer or editor).")],
+        ),
+    ],
+    role: Annotated[
+        str, typer.Option("--role", metavar="ROLE", help="viewer, editor or admin (an agent: viewer or editor).")
+    ],
     agent: Annotated[
         bool,
         typer.Option(
@@ -361,11 +382,17 @@ def keys_create(
     ] = False,
     sponsor: Annotated[
         str | None,
-        typer.Option("--sponsor", metavar="PERSON", help="With --agent: the name of the person in the group who answers for the agent."),
+        typer.Option(
+            "--sponsor",
+            metavar="PERSON",
+            help="With --agent: the name of the person in the group who answers for the agent.",
+        ),
     ] = None,
     key_name: Annotated[
         str | None,
-        typer.Option("--key-name", metavar="NAME", help="What the key is for, as the keys page lists it; default: --name."),
+        typer.Option(
+            "--key-name", metavar="NAME", help="What the key is for, as the keys page lists it; default: --name."
+        ),
     ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -556,31 +583,77 @@ def _acting_in(kind: str, group: str, database_url: str | None) -> tuple[Artifac
 GroupOption = Annotated[str, typer.Option("--group", metavar="NAME", help="The group to act in.")]
 
 
+def _count(plural: str) -> Any:
+    return typer.Option(f"--{plural}", min=0, metavar="N", help=f"With --bulk: how many {plural} to generate.")
+
+
 @app.command("seed-demo")
 def seed_demo(
-    personas: Annotated[int, typer.Option("--personas", min=0, help="How many personas to generate.")] = 1000,
-    tools: Annotated[int, typer.Option("--tools", min=0, help="How many tools to generate.")] = 0,
-    evals: Annotated[int, typer.Option("--evals", min=0, help="How many evals to generate.")] = 0,
-    invocations: Annotated[int, typer.Option("--invocations", min=0, help="How many invocations to generate.")] = 0,
+    bulk: Annotated[
+        bool,
+        typer.Option("--bulk", help="Synthetic data in bulk, for the benchmarks, instead of the sample project."),
+    ] = False,
+    personas: Annotated[int | None, _count("personas")] = None,
+    tools: Annotated[int | None, _count("tools")] = None,
+    evals: Annotated[int | None, _count("evals")] = None,
+    invocations: Annotated[int | None, _count("invocations")] = None,
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Fill the database with a deterministic demo data set (the same every time)."""
+    """Load the sample project: the personas, tools, evals and invocations of a shop's support team.
+
+    It has a short history, labels and one AI agent's proposal waiting for review. Loading it again changes
+    nothing.
+
+    With --bulk it writes deterministic synthetic data instead (1,000 personas unless counts are given), the
+    same every time: what the benchmarks measure.
+    """
+    counts = {"personas": personas, "tools": tools, "evals": evals, "invocations": invocations}
+    if not bulk and any(count is not None for count in counts.values()):
+        given = next(plural for plural, count in counts.items() if count is not None)
+        console.print(f"[red]--{given} counts synthetic data: add --bulk (without it, the sample project loads).[/red]")
+        raise typer.Exit(2)
+    settings, db = _migrated(database_url)
+    if not bulk:
+        # Before `serve` ever ran, the sample would make the first group, and serve would then make no admin key.
+        _bootstrap(settings, db, None)
+        _load_sample(db, group)
+        return
     from functools import partial
 
     from loomwork.demo import DemoSeeder
 
-    _settings, db = _migrated(database_url)
+    sizes = {plural: count or 0 for plural, count in counts.items()}
+    if all(count is None for count in counts.values()):
+        sizes["personas"] = 1000
     seeder = DemoSeeder(db, group)
-    counts = {"personas": personas, "tools": tools, "evals": evals, "invocations": invocations}
     with _progress() as progress:
-        for plural, count in counts.items():
+        for plural, count in sizes.items():
             if count:
                 task = progress.add_task(f"Seeding {plural}", total=count)
                 seeder.seed(_kind(plural), count, partial(progress.advance, task))
     db.dispose()
-    done = ", ".join(f"{count:,} {plural}" for plural, count in counts.items() if count) or "nothing"
+    done = ", ".join(f"{count:,} {plural}" for plural, count in sizes.items() if count) or "nothing"
     console.print(f"[green]Seeded {done} into group {group!r}.[/green]")
+
+
+def _load_sample(db: Database, group: str) -> None:
+    from loomwork import sample
+
+    try:
+        with console.status("Loading the sample project..."):
+            loaded = sample.load(db, group)
+    finally:
+        db.dispose()
+    if loaded.already_there:
+        console.print(f"The sample project is already in group {group!r}: nothing changed.")
+        return
+    made = ", ".join(f"{count} {kind}s" for kind, count in loaded.counts.items())
+    console.print(
+        f"[green]Loaded the sample project into group {group!r}:[/green] {made}, with labels, a short "
+        "history and one proposal from an AI agent waiting in the review queue. Reload the pages to see it.",
+        highlight=False,
+    )
 
 
 @app.command("export")
