@@ -31,9 +31,16 @@ if TYPE_CHECKING:
 
 # Plain help (click's formatter), not rich's boxes: it rewraps whole sentences to the terminal and never
 # cuts an option's name or an environment variable to fit a column.
-HELP = {"rich_markup_mode": None, "no_args_is_help": True, "context_settings": {"max_content_width": 100}}
-app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", **HELP)
-keys_app = typer.Typer(help="Manage API keys.", **HELP)
+HELP_WIDTH = {"max_content_width": 100}
+app = typer.Typer(
+    help="Loomwork: one home for the configuration of AI agents.",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    context_settings=HELP_WIDTH,
+)
+keys_app = typer.Typer(
+    help="Manage API keys.", rich_markup_mode=None, no_args_is_help=True, context_settings=HELP_WIDTH
+)
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
