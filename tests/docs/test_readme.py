@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,8 @@ def test_the_sections_a_reader_follows_have_runnable_examples() -> None:
 def test_every_marked_readme_example_runs_against_a_live_server(dialect: str, tmp_path: Path) -> None:
     if dialect != "sqlite":
         pytest.skip("the README's examples run once, on SQLite")
+    for tool in ("bash", "curl", "jq"):  # what the README asks of a reader's machine
+        assert shutil.which(tool), f"the README's examples need {tool}: install it (apt-get install {tool})"
     home = tmp_path / "clone"
     home.mkdir()
     (home / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the project's venv, as make run builds it
