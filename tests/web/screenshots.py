@@ -32,24 +32,21 @@ MAX_HEIGHT = 1800  # a long page is cut here: enough to read, small enough to ke
 
 
 class Demo:
-    """The demo server's API, as its admin (`agent=True` speaks as an AI agent over X-MCP)."""
+    """The demo server's API, as its admin (`agent=True` speaks with an AI agent's own key)."""
 
-    def __init__(self, url: str, key: str):
+    def __init__(self, url: str, key: str, agent_key: str):
         self.http = httpx.Client(base_url=url, headers={"X-Api-Key": key}, timeout=60)
+        self.agent_key = agent_key
 
     def op(self, plural: str, operation: str, body: dict, method: str = "POST", agent: bool = False) -> dict:
         response = self.http.request(
             method,
             f"/api/v5/artifacts/{plural}/{operation}",
             json=body,
-            headers={"X-MCP": "screenshots"} if agent else {},
+            headers={"X-Api-Key": self.agent_key} if agent else {},
         )
         response.raise_for_status()
         return response.json()
-
-    def first_id(self, plural: str) -> str:
-        kind = plural[:-1]
-        return self.op(plural, "search", {"page_size": 1})[plural][0][f"{kind}_id"]
 
 
 def by_name(demo: Demo, plural: str, name: str) -> str:
@@ -173,8 +170,18 @@ def main() -> None:
         # The sample project, as a reader loads it; on an empty database it also makes the admin key.
         subprocess.run([loomwork, "seed-demo"], env=env, check=True)
         key = (Path(home) / "admin.key").read_text().strip()
+        # A second agent, as a reader would make one, for a proposal of another kind.
+        agent = [loomwork, "keys", "create", "--group", "default", "--name", "Help-centre assistant", "--role"]
+        made = subprocess.run(
+            [*agent, "editor", "--agent", "--sponsor", "Ada Okafor"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        agent_key = made.stdout.strip().splitlines()[-1]
         with serve_process([], env) as (url, _server):
-            ids = add_activity(Demo(url, key))
+            ids = add_activity(Demo(url, key, agent_key))
             photograph(url, key, ids)
 
 
