@@ -761,7 +761,7 @@ def _sqlite_file_or_exit(url: str, command: str) -> Path:
         console.print(
             f"`loomwork {command}` copies SQLite databases. For PostgreSQL use its own tools:\n"
             f"  backup:  {dump}\n  restore: {load}\n"
-            "(see "Backups" in docs/operations.md).",
+            "(see 'Backups' in docs/operations.md).",
             soft_wrap=True,
             highlight=False,
         )
