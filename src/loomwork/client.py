@@ -66,6 +66,12 @@ class Unavailable(LoomworkClientError, ConnectionError):
 
 _CacheKey = tuple[str, str, "str | None", "int | None"]
 
+# The kinds this client was written for, to say what a mistyped kind should have been. The server decides:
+# a kind it serves works even when this list does not name it.
+KINDS = ("personas", "tools", "evals", "invocations")
+# What the server answers when no route matched: the path itself, so the kind, was wrong.
+_NO_ROUTE = "Not Found"
+
 
 class Client:
     """`Client(base_url, api_key)`; use it as a context manager or call `close()`. Thread-safe."""
@@ -122,7 +128,7 @@ class Client:
             if response.status_code == 404:
                 with self._lock:  # gone (or relabelled away): never serve it again as stale
                     self._cache.pop(key, None)
-            raise _error(response, what)
+            raise _error(response, what, kind)
         answer = response.json()
         found = Resolved(
             id=str(answer[f"{answer['kind']}_id"]),
@@ -158,7 +164,13 @@ def _copy(found: Resolved) -> Resolved:
     return replace(found, config=copy.deepcopy(found.config))
 
 
-def _error(response: httpx.Response, what: str) -> LoomworkClientError:
+def _unknown_kind(kind: str) -> str:
+    plural = f"{kind}s" if f"{kind}s" in KINDS else None
+    hint = f" Did you mean {plural!r}?" if plural else ""
+    return f"No kind {kind!r}: resolve takes one of {', '.join(map(repr, KINDS))} (plural, as in the URL).{hint}"
+
+
+def _error(response: httpx.Response, what: str, kind: str) -> LoomworkClientError:
     try:
         body = response.json()
     except ValueError:
@@ -168,6 +180,8 @@ def _error(response: httpx.Response, what: str) -> LoomworkClientError:
     status = response.status_code
     detail = str(body.get("detail") or f"HTTP {status} resolving {what}")
     code = body.get("code")
+    if status == 404 and body.get("detail") == _NO_ROUTE:
+        return NotFound(_unknown_kind(kind), status=status, code="unknown_kind")
     if status == 404:
         return NotFound(detail, status=status, code=code)
     if status in (401, 403):
