@@ -16,6 +16,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from loomwork.http import says_agent
 from loomwork.ops.context import REQUEST_ID
 from loomwork.ops.metrics import HTTP_IN_PROGRESS, HTTP_LATENCY, HTTP_REQUESTS
 
@@ -104,7 +105,7 @@ def _line(
 
 
 def _agent_header(scope: Scope) -> bool:
-    return any(name == b"x-mcp" and value.strip() for name, value in scope.get("headers", []))
+    return says_agent(value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-mcp")
 
 
 def observe_requests(app: Any) -> None:

@@ -1,0 +1,67 @@
+"""Issue 28 ("Hardening, round three"): the edges of authentication and allowances, each finding pinned by a
+test that failed before its fix. Through the HTTP API, on SQLite and on PostgreSQL.
+
+(Finding 4, /mcp's door, is tested in tests/mcp/test_mcp_door.py.)
+"""
+
+from __future__ import annotations
+
+from test_hardening import send_chunked
+
+from conftest import Api, assert_error
+
+
+def agent_key(admin: Api, role: str) -> Api:
+    """A key of a new agent profile of `role`, sponsored by the admin."""
+    sponsor_id = admin.post("/api/v5/keys/search").json()["keys"][0]["profile_id"]
+    profile = admin.post(
+        "/api/v5/profiles/create",
+        {"name": f"bot-{role}", "type": "agent", "role": role, "sponsor_profile_id": sponsor_id},
+    )
+    assert profile.status_code == 200, profile.text
+    made = admin.post("/api/v5/keys/create", {"profile_id": profile.json()["profile_id"], "name": "bot"})
+    assert made.status_code == 200, made.text
+    return Api(admin.client, made.json()["key"])
+
+
+# --- 5. the role and the agent rule are checked before an import body is read ------------------------------------
+
+
+def test_a_large_import_body_from_who_may_not_import_is_refused_before_it_is_read(make_api, dialect):
+    admin = make_api("admin")
+    callers = {
+        "viewer": (make_api("viewer").headers, "forbidden"),
+        "agent profile": (agent_key(admin, "editor").headers, "agent_refused"),
+        "editor with X-MCP": (make_api("editor").as_agent().headers, "agent_refused"),
+    }
+    for who, (headers, code) in callers.items():
+        # 40 MiB: within the 64 MiB import allowance, which is only for those who may import.
+        status, taken = send_chunked(admin.client.app, "/api/v5/artifacts/personas/import", headers, chunks=40)
+        assert status == 403 and taken <= 2 << 20, (who, status, taken)
+        # The answer is the route's own 403, as a small body gets it.
+        small = admin.client.post(
+            "/api/v5/artifacts/personas/import", headers=headers, files={"file": ("p.csv", b"name\nA\n", "text/csv")}
+        )
+        assert_error(small, 403, code)
+    # An editor reads on (the chunks are no multipart form, so the route answers 422, having read them all).
+    status, taken = send_chunked(admin.client.app, "/api/v5/artifacts/personas/import", admin.headers, chunks=3)
+    assert status == 422 and taken == 3 << 20
+
+
+# --- 18. repeated X-MCP headers combine: any non-empty member makes an agent request -------------------------------
+
+
+def test_an_empty_x_mcp_header_does_not_cancel_a_later_one(api, client, dialect):
+    for fields in ([("X-MCP", ""), ("X-MCP", "1")], [("X-MCP", "1"), ("X-MCP", "")], [("X-MCP", " , 1")]):
+        headers = [("X-Api-Key", api.key), *fields]
+        created = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "A"}]}, headers=headers)
+        assert_error(created, 403, "agent_refused")
+        # A draft patch is staged as a proposal, and the pages refuse the sign-in.
+        draft = client.patch("/api/v5/artifacts/personas/draft", json={"name": "Proposed"}, headers=headers)
+        assert draft.status_code == 200 and draft.json()["new_version"] == 0, draft.text
+        signed_in = client.post("/web/session", data={"api_key": api.key}, headers=fields)
+        assert_error(signed_in, 403, "agent_refused")
+    # Empty members alone make no agent.
+    plain = [("X-Api-Key", api.key), ("X-MCP", ""), ("X-MCP", " , ")]
+    created = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "B"}]}, headers=plain)
+    assert created.status_code == 200, created.text
