@@ -6,6 +6,7 @@ test that failed before its fix. Through the HTTP API, on SQLite and on PostgreS
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
 from test_hardening import send_chunked
 
 from conftest import Api, assert_error
@@ -65,3 +66,28 @@ def test_an_empty_x_mcp_header_does_not_cancel_a_later_one(api, client, dialect)
     plain = [("X-Api-Key", api.key), ("X-MCP", ""), ("X-MCP", " , ")]
     created = client.post("/api/v5/artifacts/personas/create", json={"personas": [{"name": "B"}]}, headers=plain)
     assert created.status_code == 200, created.text
+
+
+# --- 19. the metrics' method label is bounded ------------------------------------------------------------------------
+
+
+def method_labels() -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for metric in REGISTRY.collect():
+        if metric.name == "loomwork_http_requests":
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    method = sample.labels["method"]
+                    counts[method] = counts.get(method, 0.0) + sample.value
+    return counts
+
+
+def test_an_unknown_http_method_is_counted_as_other_and_adds_no_series(client, dialect):
+    before = method_labels()
+    for invented in ("BREW", "PROPFIND", "X-1234"):
+        assert client.request(invented, "/healthz").status_code == 405
+    after = method_labels()
+    assert not {"BREW", "PROPFIND", "X-1234"} & after.keys(), after
+    assert after["other"] == before.get("other", 0.0) + 3
+    client.get("/healthz")
+    assert method_labels()["GET"] == after.get("GET", 0.0) + 1
