@@ -7,9 +7,10 @@ test that failed before its fix. Through the HTTP API, on SQLite and on PostgreS
 from __future__ import annotations
 
 from prometheus_client import REGISTRY
-from test_hardening import send_chunked
+from test_hardening import export, send_chunked
 
 from conftest import Api, assert_error
+from loomwork import uploads
 
 
 def agent_key(admin: Api, role: str) -> Api:
@@ -47,6 +48,23 @@ def test_a_large_import_body_from_who_may_not_import_is_refused_before_it_is_rea
     # An editor reads on (the chunks are no multipart form, so the route answers 422, having read them all).
     status, taken = send_chunked(admin.client.app, "/api/v5/artifacts/personas/import", admin.headers, chunks=3)
     assert status == 422 and taken == 3 << 20
+
+
+# --- 6. the export allowance is each caller's, not the group's ---------------------------------------------------
+
+
+def test_an_agent_exporting_in_a_loop_uses_up_its_own_allowance_not_its_groups(make_api, monkeypatch, dialect):
+    monkeypatch.setattr(uploads, "limits", uploads.Limits(quota_count=3))
+    admin = make_api("admin")
+    bot = agent_key(admin, "viewer")
+    for _ in range(3):
+        assert export(bot).status_code == 200
+    body = assert_error(export(bot), 429, "quota_exceeded")
+    assert body["quota_count"] == 3
+    # The admin of the same group still exports, up to an allowance of their own.
+    for _ in range(3):
+        assert export(admin).status_code == 200
+    assert_error(export(admin), 429, "quota_exceeded")
 
 
 # --- 18. repeated X-MCP headers combine: any non-empty member makes an agent request -------------------------------
