@@ -67,6 +67,28 @@ def test_an_agent_exporting_in_a_loop_uses_up_its_own_allowance_not_its_groups(m
     assert_error(export(admin), 429, "quota_exceeded")
 
 
+# --- 9. a proposal carrying a key's secret replays -----------------------------------------------------------------
+
+
+def test_the_identical_proposal_with_a_secret_replays_and_another_secret_is_a_mismatch(make_api, dialect):
+    admin = make_api("admin")
+    for proposer in (agent_key(admin, "editor"), make_api("editor").as_agent()):
+        body = {"name": "Prod", "key": {"name": "openai", "secret": "sk-live-0123456789"}, "idempotency_key": "p-1"}
+        first = proposer.op("invocations", "draft", body, method="PATCH")
+        assert first.status_code == 200, first.text
+        again = proposer.op("invocations", "draft", body, method="PATCH")
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json()
+        assert len(again.json()["form_state"]["proposals"]) == 1
+        # The replay hash still sees the secret: the same key with another secret is another request.
+        other = {**body, "key": {"name": "openai", "secret": "sk-live-9999999999"}}
+        assert_error(proposer.op("invocations", "draft", other, method="PATCH"), 409, "idempotency_mismatch")
+        # With the draft named, as a client retrying a patch of an existing draft sends it.
+        named = {**body, "idempotency_key": "p-2", "draft_id": first.json()["draft_id"]}
+        replies = [proposer.op("invocations", "draft", named, method="PATCH") for _ in range(2)]
+        assert [r.status_code for r in replies] == [200, 200] and replies[0].json() == replies[1].json()
+
+
 # --- 18. repeated X-MCP headers combine: any non-empty member makes an agent request -------------------------------
 
 
