@@ -6,10 +6,15 @@ test that failed before its fix. Through the HTTP API, on SQLite and on PostgreS
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
+import httpx
 from prometheus_client import REGISTRY
 from test_hardening import export, send_chunked
 
-from conftest import Api, assert_error
+from conftest import Api, LiveServer, assert_error
 from loomwork import uploads
 
 
@@ -87,6 +92,32 @@ def test_the_identical_proposal_with_a_secret_replays_and_another_secret_is_a_mi
         named = {**body, "idempotency_key": "p-2", "draft_id": first.json()["draft_id"]}
         replies = [proposer.op("invocations", "draft", named, method="PATCH") for _ in range(2)]
         assert [r.status_code for r in replies] == [200, 200] and replies[0].json() == replies[1].json()
+
+
+# --- 10. a long poll answers no change once its key is revoked -----------------------------------------------------
+
+
+def test_a_long_poll_whose_key_is_revoked_while_it_waits_gets_401_not_the_change(
+    make_api, live_server: LiveServer, dialect
+):
+    admin = make_api("admin")
+    own = admin.post("/api/v5/keys/search").json()["keys"][0]
+    made = admin.post("/api/v5/keys/create", {"profile_id": own["profile_id"], "name": "poller"}).json()
+    answered: dict[str, Any] = {}
+    with httpx.Client(base_url=live_server.url, headers={"X-Api-Key": made["key"]}, timeout=40) as http:
+        after = http.post("/api/v5/changes", json={}).json()["next_cursor"]
+
+        def poll() -> None:
+            answered["response"] = http.post("/api/v5/changes", json={"after": after, "wait_s": 20})
+
+        waiting = threading.Thread(target=poll)
+        waiting.start()
+        time.sleep(1)  # the poll is waiting
+        assert "response" not in answered
+        assert admin.post("/api/v5/keys/revoke", {"key_ids": [made["key_id"]]}).status_code == 200
+        admin.create("personas", name="After the revocation")  # a change the revoked key must not see
+        waiting.join(timeout=30)
+    assert_error(answered["response"], 401, "key_revoked")
 
 
 # --- 18. repeated X-MCP headers combine: any non-empty member makes an agent request -------------------------------
