@@ -64,7 +64,7 @@ class BodyTooLarge(LoomworkError):
 class QuotaExceeded(LoomworkError):
     status = 429
     code = "quota_exceeded"
-    meaning = "The group holds as many uploads as its quota allows; wait for some to expire."
+    meaning = "The caller holds as many uploads as its quota allows; wait for some to expire."
 
 
 class Invalid(LoomworkError):

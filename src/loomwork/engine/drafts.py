@@ -159,7 +159,9 @@ def seal_proposal(
     and fingerprinted (never in plain text) in what its replay hash covers. Takes the changes as Python values;
     returns (stored, hashed, sealed), the first two in JSON."""
     stored = {name: to_jsonable_python(value) for name, value in changes.items()}
-    hashed, sealed = dict(stored), {}
+    # The hash sees the secret as sent, by its keyed fingerprint, as a person's patch does: the normalised
+    # value carries a random part (keys never dedupe), so the identical request would never replay.
+    hashed, sealed = fingerprint_secrets(kind, stored), {}
     for slot in kind.slots:
         rkind = slot.resource_kind
         if not rkind.sensitive or slot.value_field is None or changes.get(slot.value_field) is None:
@@ -170,7 +172,6 @@ def seal_proposal(
         value = resources.normalise_value(rkind, changes[slot.value_field], slot.value_field)
         sealed[slot.value_field] = secrets.box().encrypt(json.dumps(value))
         stored[slot.value_field] = rkind.public(rkind.load(rkind.dump(value)))
-        hashed[slot.value_field] = rkind.dedupe_text(value)
     return stored, hashed, sealed or None
 
 

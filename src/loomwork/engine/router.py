@@ -80,7 +80,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def caller(name: str) -> object:
         """The `who` parameter's annotation: the caller, authorised for the operation's role and action."""
         op = operation(name)
-        dependency = caller_with(op.role, op.action.format(name=kind.name, plural=kind.plural), agents=op.agents)
+        dependency = caller_with(op.role, op.action_for(kind), agents=op.agents)
         return Annotated[Caller, Depends(dependency)]
 
     def route(
