@@ -50,6 +50,9 @@ class Settings:
     upload_quota_bytes: int = 512 * 1024 * 1024
     # Open drafts nobody touched for this many days are discarded by the sweeper (LOOMWORK_DRAFT_TTL_DAYS).
     draft_ttl_days: int = 30
+    # The MCP tool set (LOOMWORK_MCP_TOOLS): "compact", a handful whose kind is an argument (a few KB of an
+    # agent's context), or "full", every kind's own tools with its own request schema (some 70 KB).
+    mcp_tools: str = "compact"
 
     def __post_init__(self) -> None:
         # Making the keyring checks its secrets: one under 32 bytes stops the server at start, naming the variable.
@@ -91,6 +94,13 @@ def _load_secret(data_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+    return raw
+
+
 def _int_setting(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -125,6 +135,7 @@ def load_settings(database_url: str | None = None) -> Settings:
         upload_quota_count=_int_setting("LOOMWORK_UPLOAD_QUOTA_COUNT", Settings.upload_quota_count),
         upload_quota_bytes=_int_setting("LOOMWORK_UPLOAD_QUOTA_BYTES", Settings.upload_quota_bytes),
         draft_ttl_days=_int_setting("LOOMWORK_DRAFT_TTL_DAYS", Settings.draft_ttl_days),
+        mcp_tools=_choice("LOOMWORK_MCP_TOOLS", ("compact", "full"), Settings.mcp_tools),
     )
 
 

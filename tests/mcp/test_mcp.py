@@ -23,7 +23,9 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import TEST_SECRET, Api, LiveServer, run_async
+from loomwork.config import load_settings
 from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.mcp.tools import build_tools
 from loomwork.resources.kinds import RESOURCE_KINDS
 from mcp import Client, StdioServerParameters
 
@@ -86,16 +88,38 @@ def run(connect, key: str, session: Callable[[Client], Awaitable[Any]]) -> Any:
     return run_async(main)
 
 
+COMPACT = {"search": "search", "get": "get", "docs": "docs", "drafts": "my_drafts", "resolve": "resolve"}
+ID_FIELDS = {kind.id_field: kind.plural for kind in ARTIFACT_KINDS}
+
+
+def compact(tool: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The scenarios below speak of a kind's operation (`personas_propose {persona_id, name}`): the call the
+    default (compact) tools take for it (`propose {kind, id, changes}`). Other names pass as they are."""
+    plural, _, operation = tool.partition("_")
+    if plural not in ID_FIELDS.values() or operation not in (*COMPACT, "propose"):
+        return tool, arguments
+    id_field = next(f for f, p in ID_FIELDS.items() if p == plural)
+    arguments = dict(arguments)
+    args: dict[str, Any] = {"kind": plural}
+    if id_field in arguments:
+        args["id"] = arguments.pop(id_field)
+    if operation == "propose":
+        if "draft_id" in arguments:
+            args["draft_id"] = arguments.pop("draft_id")
+        return "propose", {**args, "changes": arguments}
+    return COMPACT[operation], {**args, **arguments}
+
+
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """A tool call that must succeed: its structured answer, which the text content repeats."""
-    result = await client.call_tool(tool, arguments)
+    result = await client.call_tool(*compact(tool, arguments))
     assert not result.is_error, result.content[0].text
     assert json.loads(result.content[0].text) == result.structured_content
     return result.structured_content
 
 
 async def refused(client: Client, tool: str, arguments: dict[str, Any]) -> str:
-    result = await client.call_tool(tool, arguments)
+    result = await client.call_tool(*compact(tool, arguments))
     assert result.is_error, result.structured_content
     return result.content[0].text
 
@@ -103,12 +127,30 @@ async def refused(client: Client, tool: str, arguments: dict[str, Any]) -> str:
 # --- the tools ----------------------------------------------------------------------------------------------
 
 
-def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, connect, dialect):
+def test_the_tools_read_and_propose_with_the_kind_as_an_argument_in_a_small_list(api: Api, connect, dialect):
     async def session(client: Client) -> Any:
         return (await client.list_tools()).tools
 
     tools = {tool.name: tool for tool in run(connect, api.key, session)}
+    assert set(tools) == {*COMPACT.values(), "resolve_many", "propose", "resources_search", "proposals_mine"}
+    listing = [tool.model_dump(by_alias=True, exclude_none=True) for tool in tools.values()]
+    assert len(json.dumps(listing)) < 16_000  # what an agent pays in context before it says anything
+    plurals = [kind.plural for kind in ARTIFACT_KINDS]
+    for name in ("search", "get", "docs", "resolve", "propose", "my_drafts"):
+        assert tools[name].input_schema["properties"]["kind"]["enum"] == plurals, name
+    propose = tools["propose"].input_schema["properties"]
+    assert "accept" not in propose and "soft" not in propose and "person accepts" in tools["propose"].description
+    kinds = tools["resources_search"].input_schema["properties"]["kind"]["enum"]
+    assert kinds == [kind.plural for kind in RESOURCE_KINDS.values()]
+    assert tools["resources_search"].input_schema["required"] == ["kind"]
 
+
+def test_the_full_set_offers_every_kinds_own_tools(monkeypatch):
+    """LOOMWORK_MCP_TOOLS=full: for clients that want each kind's own tools and request schemas."""
+    monkeypatch.setenv("LOOMWORK_MCP_TOOLS", "full")
+    monkeypatch.setenv("LOOMWORK_SECRET_KEY", TEST_SECRET.decode())
+    assert load_settings().mcp_tools == "full"
+    tools = build_tools(full=True)
     expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {
         "resources_search",
         "proposals_mine",

@@ -80,7 +80,10 @@ class ArgDraft(RequestModel):
     type: str | None = None
     description: str | None = None
     required: StrictBool | None = None
-    default: Any = None
+    # Any JSON value an argument of `type` may take; spelled out so the schema says what it accepts.
+    default: (
+        str | int | float | bool | list[str | int | float | bool | dict[str, Any] | None] | dict[str, Any] | None
+    ) = Field(None, description="The argument's default value, of its type.")
     position: Int(ge=0, le=10_000) | None = Field(None, description="Defaults to the card's index.")
     output: dict[str, Any] | None = Field(None, description="An output field {name, type, description}.")
 

@@ -37,8 +37,8 @@ from loomwork.mcp.tools import McpTool, build_tools
 AGENT_HEADER = {"X-MCP": "loomwork-mcp"}
 INSTRUCTIONS = (
     "Loomwork keeps the configuration of AI agents: personas, tools, evals and invocations. Search and "
-    "read them; propose changes with the *_propose tools. A proposal waits for a person to accept it. "
-    "Read a live config with the *_resolve tools or the resources loomwork://{kind}/{id}[@{label}]."
+    "read them; propose changes with `propose` (its fields: `docs`). A proposal waits for a person to accept "
+    "it. Read a live config with `resolve` or `resolve_many`, or the resources loomwork://{kind}/{id}[@{label}]."
 )
 
 KeyOf = Callable[[ServerRequestContext[Any, Any]], "str | None"]
@@ -57,7 +57,7 @@ def _key_from_request(ctx: ServerRequestContext[Any, Any]) -> str | None:
 
 def build_server(api: FastAPI, key_of: KeyOf) -> Server[Any]:
     """An MCP server whose tools call `api` in process with the key `key_of` finds for each request."""
-    tools = build_tools()
+    tools = build_tools(full=api.state.settings.mcp_tools == "full")
     listing = [types.Tool(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools.values()]
 
     async def list_tools(_ctx: ServerRequestContext[Any, Any], _params: Any) -> types.ListToolsResult:
@@ -187,13 +187,14 @@ async def _request(
 
 
 async def _call_api(api: FastAPI, tool: McpTool, key: str, arguments: dict[str, Any]) -> types.CallToolResult:
-    path = tool.path
+    path, part = tool.path, None
     if tool.path_argument:
         part = arguments.pop(tool.path_argument, None)
-        if not isinstance(part, str) or part not in tool.input_schema["properties"][tool.path_argument]["enum"]:
-            return _error(f"{tool.path_argument}: must be one of the listed values.")
+        allowed = tool.input_schema["properties"][tool.path_argument]["enum"]
+        if not isinstance(part, str) or part not in allowed:
+            return _error(f"{tool.path_argument}: must be one of {', '.join(allowed)}, not {part!r}.")
         path = path.replace("{" + tool.path_argument + "}", part)
-    status, answer = await _request(api, tool.method, path, key, body={**arguments, **tool.forced})
+    status, answer = await _request(api, tool.method, path, key, body=tool.body(arguments, part))
     text = json.dumps(answer, ensure_ascii=False)
     if status >= 400:
         return types.CallToolResult(
