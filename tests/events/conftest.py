@@ -34,6 +34,7 @@ class Receiver:
     # Status codes to answer, in order; then 200.
     script: list[int] = field(default_factory=list)
     delay_s: float = 0.0
+    answer: bytes = b"ok"  # the body every answer carries
     messages: list[Received] = field(default_factory=list)
     bad_signatures: list[str] = field(default_factory=list)
     overlaps: list[str] = field(default_factory=list)  # a webhook-id sent again while still in flight
@@ -88,10 +89,11 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             status = state["receiver"].handle({k.lower(): v for k, v in self.headers.items()}, body)
+            answer = state["receiver"].answer
             self.send_response(status)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(answer)
 
         def log_message(self, *_args: Any) -> None:
             pass

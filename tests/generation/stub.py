@@ -30,6 +30,7 @@ class Stub:
     status: int = 200
     delay_s: float = 0.0
     raw: str | None = None
+    error: str = "the stub is down"  # the message of a non-200 answer
     usage: dict[str, int] = dataclasses.field(
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     )
@@ -41,9 +42,7 @@ class Stub:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.status != 200:
-            return JSONResponse(
-                {"error": {"message": "the stub is down", "type": "server_error"}}, status_code=self.status
-            )
+            return JSONResponse({"error": {"message": self.error, "type": "server_error"}}, status_code=self.status)
         content = self.raw if self.raw is not None else json.dumps(self.answer)
         return JSONResponse(
             {

@@ -4,6 +4,7 @@ addresses and the audit event."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import socket
@@ -394,3 +395,17 @@ def test_a_generator_can_follow_a_label_of_its_invocation(
     )
     assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
     assert len(stub.received) == 1
+
+
+def test_a_502_never_repeats_any_part_of_the_key(api: Api, stub: Stub, generator: str) -> None:
+    """An endpoint's error text may echo the key in part or encoded; the reason keeps the rest of its words."""
+    partial, encoded = SECRET[:14], base64.b64encode(f"Bearer {SECRET}".encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(SECRET.encode()).decode()
+    stub.status = 401
+    stub.error = f"Incorrect API key {partial}... (sent {encoded}; as {urlsafe}; tail {SECRET[-9:]}) rejected"
+
+    body = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+
+    assert "HTTP 401" in body["detail"] and "Incorrect API key" in body["detail"] and "rejected" in body["detail"]
+    for part in (partial, encoded, urlsafe, SECRET[-9:], SECRET[3:10], encoded[12:24], urlsafe[8:20]):
+        assert part not in body["detail"], part

@@ -159,7 +159,9 @@ class DeliveryWorker:
         }
         started = time.monotonic()
         status, error, excerpt = send(item.url, headers, item.body.encode("utf-8"), self.settings.webhook_timeout_s)
-        return status, error, int((time.monotonic() - started) * 1000), excerpt
+        # What the receiver answered is shown to people: never any part of the signing secret.
+        error = secrets.scrub(error, secret) if error else error
+        return status, error, int((time.monotonic() - started) * 1000), secrets.scrub(excerpt, secret)
 
     # --- SQLite: one worker at a time -------------------------------------------------------------------
 

@@ -332,18 +332,18 @@ def _complete(
             model=generator.model, messages=messages, response_format=response_format, **extra
         )
     except Invalid as refused:  # the endpoint's address, checked right before the request (PinnedTransport)
-        raise GeneratorFailed(f"The generator's {refused.detail}") from None
+        raise _failed(f"The generator's {refused.detail}", key) from None
     except openai.APITimeoutError:
-        raise GeneratorFailed(
-            f"The generator at {generator.endpoint} did not answer within {settings.generator_timeout_s:g} s."
+        raise _failed(
+            f"The generator at {generator.endpoint} did not answer within {settings.generator_timeout_s:g} s.", key
         ) from None
     except openai.APIConnectionError:
-        raise GeneratorFailed(f"The generator at {generator.endpoint} cannot be reached.") from None
+        raise _failed(f"The generator at {generator.endpoint} cannot be reached.", key) from None
     except openai.APIStatusError as error:
-        said = _scrub(str(getattr(error, "message", "") or ""), key)[:MAX_REASON_CHARS]
-        raise GeneratorFailed(f"The generator answered HTTP {error.status_code}: {said}") from None
+        said = str(getattr(error, "message", "") or "")
+        raise _failed(f"The generator answered HTTP {error.status_code}: {said}", key) from None
     except openai.OpenAIError as error:
-        raise GeneratorFailed(f"The generator call failed: {_scrub(str(error), key)[:MAX_REASON_CHARS]}") from None
+        raise _failed(f"The generator call failed: {error}", key) from None
     finally:
         client.close()
     choice = completion.choices[0] if completion.choices else None
@@ -365,8 +365,10 @@ def _complete(
     return answer, tokens
 
 
-def _scrub(text: str, key: str) -> str:
-    return text.replace(key, "****") if key and key != "none" else text
+def _failed(reason: str, key: str) -> GeneratorFailed:
+    """502 with the endpoint's own words, cut short and with no part of the key (whole, partial or encoded)."""
+    said = secrets.scrub(reason[: MAX_REASON_CHARS * 4], key)
+    return GeneratorFailed(said[: MAX_REASON_CHARS + 40])
 
 
 def _patch_from_answer(kind: ArtifactKind, step: str, answer: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,11 @@ rotation needs no downtime; `loomwork rotate-secret` then re-encrypts every stor
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import ColumnElement, Table, select, update
@@ -72,6 +74,46 @@ def box() -> SecretBox:
     if _box is None:
         raise RuntimeError("The server secret is not configured: call loomwork.resources.secrets.configure first.")
     return _box
+
+
+# --- keeping secrets out of error texts ----------------------------------------------------------------------------
+
+# A word of an error text that shares this many characters in a row with a secret (or with its base64, URL or hex
+# spelling) is masked whole. Four would be too few to mean anything: a key's last four are shown anyway.
+MIN_SHARED = 5
+_WORD = re.compile(r"[^\s\"'`,;()\[\]{}<>]+")
+
+
+def _spellings(secret: str) -> list[str]:
+    raw = secret.encode("utf-8")
+    forms = [secret, quote(secret, safe=""), raw.hex()]
+    for shift in (b"", b"\0", b"\0\0"):  # base64 of the secret at each alignment it may start at in a longer text
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(shift + raw).decode("ascii").rstrip("=")
+            forms.append(text[(len(shift) * 4 + 2) // 3 :])  # drop the characters the shift made
+    return forms
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """`text` with every word that shares MIN_SHARED characters in a row with one of `secrets`, as given or
+    spelled in base64, URL or hex, replaced by ****: a server's error text may echo a key whole, in part, or
+    encoded, and none of it may reach a person or a log."""
+    grams: set[str] = set()
+    for secret in secrets:
+        if len(secret) < MIN_SHARED:
+            continue
+        for form in _spellings(secret):
+            form = form.lower()
+            grams.update(form[i : i + MIN_SHARED] for i in range(len(form) - MIN_SHARED + 1))
+    if not grams:
+        return text
+
+    def mask(word: re.Match[str]) -> str:
+        found = word.group().lower()
+        shared = any(found[i : i + MIN_SHARED] in grams for i in range(len(found) - MIN_SHARED + 1))
+        return "****" if shared else word.group()
+
+    return _WORD.sub(mask, text)
 
 
 # --- rotation -----------------------------------------------------------------------------------------------------
