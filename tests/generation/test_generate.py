@@ -362,7 +362,7 @@ def api_name(admin: Api, api: Api) -> str:
     return api.ok("personas", "get", {})["actor_name"]
 
 
-def test_a_generator_can_follow_a_label_of_its_invocation(
+def test_a_generator_runs_the_version_its_label_named_when_an_admin_set_it(
     api: Api, admin: Api, stub: Stub, stub_url: str, private_ok: None
 ) -> None:
     invocation_id = make_generator(admin, stub_url)
@@ -383,18 +383,42 @@ def test_a_generator_can_follow_a_label_of_its_invocation(
     assert admin.post("/api/v5/settings/update", body).json()["ai_generator"]["invocation_version"] == 1
     stub.answer = {"name": "Ada"}
     assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
-    assert len(stub.received) == 1
-    events = admin.post("/api/v5/audit/search", {}).json()["events"]
-    assert [e["changes"]["invocation_version"] for e in events if e["action"] == "generate"] == [1]
-    # Moving production to version 2 moves the generator with it.
+    # Moving production to version 2 changes nothing until an admin sets the generator again.
     assert (
         admin.op(
             "invocations", "label", {"invocation_id": invocation_id, "label": "production", "version": 2}
         ).status_code
         == 200
     )
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    assert len(stub.received) == 2
+    assert admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_version"] == 1
+    assert admin.post("/api/v5/settings/update", body).json()["ai_generator"]["invocation_version"] == 2
     assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
-    assert len(stub.received) == 1
+    assert len(stub.received) == 2
+    events = admin.post("/api/v5/audit/search", {}).json()["events"]
+    assert [e["changes"]["invocation_version"] for e in events if e["action"] == "generate"] == [1, 1]
+    missing = {"ai_generator": {"invocation_id": invocation_id, "label": "staging"}}
+    assert assert_error(admin.post("/api/v5/settings/update", missing), 422)["field"] == "ai_generator.label"
+
+
+def test_an_editor_who_updates_the_generator_invocation_changes_nothing_it_calls(
+    api: Api, admin: Api, stub: Stub, generator: str
+) -> None:
+    """Set with no label, the generator runs the newest version of that moment, not whatever an editor commits."""
+    moved = api.ok(
+        "invocations",
+        "update",
+        {"invocations": [{"invocation_id": generator, "endpoint": "http://127.0.0.1:9/v1", "temperature_level": "1"}]},
+    )
+    assert moved["results"][0]["version"] == 2
+    stub.answer = {"name": "Ada"}
+
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+
+    [call] = stub.received
+    assert call["body"]["temperature"] == 0.3
+    assert admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_version"] == 1
 
 
 def test_a_502_never_repeats_any_part_of_the_key(api: Api, stub: Stub, generator: str) -> None:
@@ -409,3 +433,37 @@ def test_a_502_never_repeats_any_part_of_the_key(api: Api, stub: Stub, generator
     assert "HTTP 401" in body["detail"] and "Incorrect API key" in body["detail"] and "rejected" in body["detail"]
     for part in (partial, encoded, urlsafe, SECRET[-9:], SECRET[3:10], encoded[12:24], urlsafe[8:20]):
         assert part not in body["detail"], part
+
+
+def test_a_generator_set_before_versions_were_pinned_keeps_calling_what_it_called(
+    api: Api, admin: Api, db: Database, stub: Stub, stub_url: str, private_ok: None
+) -> None:
+    """Migration 0019 pins a group's generator at the version its label named, else at the newest one."""
+    from alembic import command
+
+    from loomwork.db.migrate import alembic_config, upgrade
+
+    def migrate_down_and_up() -> int:
+        config = alembic_config()
+        with db.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0018")
+        upgrade(db.engine)
+        return int(admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_version"])
+
+    def update(invocation_id: str, description: str) -> None:
+        admin.ok(
+            "invocations", "update", {"invocations": [{"invocation_id": invocation_id, "description": description}]}
+        )
+
+    invocation_id = make_generator(admin, stub_url)
+    admin.op("invocations", "label", {"invocation_id": invocation_id, "label": "production", "version": 1})
+    body = {"ai_generator": {"invocation_id": invocation_id, "label": "production"}}
+    assert admin.post("/api/v5/settings/update", body).status_code == 200
+    update(invocation_id, "v2")
+    assert migrate_down_and_up() == 1
+    assert configure(admin, invocation_id).json()["ai_generator"]["invocation_version"] == 2
+    update(invocation_id, "v3")
+    assert migrate_down_and_up() == 3  # no label: the newest version, as it ran before
+    stub.answer = {"name": "Ada"}
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200

@@ -103,7 +103,7 @@ def update_settings(
         row = GroupSettings(group_id=principal.group_id)
         session.add(row)
     if ai_generator is None:
-        row.generator_invocation_id, row.generator_label = None, None
+        row.generator_invocation_id, row.generator_label, row.generator_version = None, None, None
     else:
         label = ai_generator.get("label")
         if label is not None and (label == "latest" or not LABEL.fullmatch(label)):
@@ -116,6 +116,7 @@ def update_settings(
             session, INVOCATION, principal.group_id, ai_generator["invocation_id"], field="ai_generator.invocation_id"
         )
         row.generator_invocation_id, row.generator_label = invocation.id, label
+        row.generator_version = _version_to_pin(session, invocation.id, invocation.version, label)
         # Refuse now what a generation would refuse later, while the person is here to fix it.
         try:
             generator = read_generator(session, principal.group_id, row)
@@ -138,6 +139,20 @@ def update_settings(
         },
     )
     return settings_view(session, principal.group_id)
+
+
+def _version_to_pin(session: Session, invocation_id: uuid.UUID, newest: int, label: str | None) -> int:
+    """The version the generator runs until an admin sets it again: the label's version now, else the newest."""
+    if label is None:
+        return newest
+    labelled = revisions.labels_of(session, invocation_id).get(label)
+    if labelled is None:
+        raise Invalid(
+            f"ai_generator.label: the invocation has no label {label!r}; name one it has, or leave it out "
+            "to run its newest version.",
+            field="ai_generator.label",
+        )
+    return labelled
 
 
 def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uuid.UUID | None) -> uuid.UUID:
@@ -195,16 +210,11 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
     invocation = get_artifact(
         session, INVOCATION, group_id, row.generator_invocation_id, field="ai_generator.invocation_id"
     )
-    state, version = load_state(session, invocation.id), invocation.version
-    if row.generator_label:  # the version the label names (production), not the newest one
-        labelled = revisions.labels_of(session, invocation.id).get(row.generator_label)
-        if labelled is None:
-            raise GeneratorFailed(
-                f"The generator invocation has no label {row.generator_label!r}: point it at a "
-                "version, or follow the newest version (no label)."
-            )
-        version = labelled
-        state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
+    version = row.generator_version
+    if version is None:  # never left unset by settings/update; a row from before versions were pinned
+        raise GeneratorFailed("The generator names no version of its invocation: an admin sets it again.")
+    # The pinned version's own state (revisions keep each version whole), never the invocation as it is now.
+    state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
     values = resources.load(session, group_id, state.all_ids())
     endpoint = _live(state, values, "endpoint")
     if not endpoint:
