@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,12 +36,16 @@ class Stub:
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     )
     received: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    release: threading.Event = dataclasses.field(default_factory=threading.Event)  # ends every delay at once
 
     async def completions(self, request: Request) -> Any:
         body = await request.json()
-        self.received.append({"body": body, "authorization": request.headers.get("authorization")})
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        self.received.append(
+            {"body": body, "authorization": request.headers.get("authorization"), "host": request.headers.get("host")}
+        )
+        deadline = time.monotonic() + self.delay_s
+        while time.monotonic() < deadline and not self.release.is_set():  # slow, until a test lets it answer
+            await asyncio.sleep(0.05)
         if self.status != 200:
             return JSONResponse({"error": {"message": self.error, "type": "server_error"}}, status_code=self.status)
         content = self.raw if self.raw is not None else json.dumps(self.answer)

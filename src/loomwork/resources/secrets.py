@@ -21,7 +21,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.orm import Session
 
+from loomwork.errors import Conflict
 from loomwork.keyring import Keyring, derive
+from loomwork.urlsafety import origin_of
 
 
 class SecretBox:
@@ -74,6 +76,33 @@ def box() -> SecretBox:
     if _box is None:
         raise RuntimeError("The server secret is not configured: call loomwork.resources.secrets.configure first.")
     return _box
+
+
+# --- where a provider key may go ---------------------------------------------------------------------------------
+
+
+class KeyOriginMismatch(Conflict):
+    code = "key_origin_mismatch"
+
+
+def check_origin(key: dict[str, Any], url: str, field: str = "key") -> None:
+    """409 `key_origin_mismatch` unless the stored key value is bound to `url`'s origin: a key goes only where
+    the person who entered it meant it to go, whoever edits the endpoint after."""
+    bound, wanted = key.get("origin"), origin_of(url)
+    if bound is None or bound != wanted:
+        where = f"is bound to {bound}" if bound else "is bound to no origin (it came before keys were bound)"
+        raise KeyOriginMismatch(
+            f"{field}: the key {key.get('name')!r} {where}, not to {wanted or url}, so it is not sent there. "
+            "A person with the editor role enters the key again with this endpoint (key: {name, secret}, "
+            "optionally origin); an agent's proposal never binds a key.",
+            field=field,
+        )
+
+
+def decrypt_for(key: dict[str, Any], url: str, field: str = "key") -> str:
+    """The key's secret, for a request to `url` only, and only if the key is bound to its origin."""
+    check_origin(key, url, field)
+    return box().decrypt(key["ciphertext"])
 
 
 # --- keeping secrets out of error texts ----------------------------------------------------------------------------
