@@ -442,6 +442,9 @@ def test_a_502_never_repeats_any_part_of_the_key(api: Api, stub: Stub, generator
     stub.error = f"Incorrect API key {partial}... (sent {encoded}; as {urlsafe}; tail {SECRET[-9:]}) rejected"
 
     body = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    stub.status, stub.answer = 200, {"name": "Ada", f"key_{SECRET[:12]}": "x"}  # a field named after the key
+    outside = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    assert "outside the basic step" in outside["detail"] and SECRET[:12] not in outside["detail"]
 
     assert "HTTP 401" in body["detail"] and "Incorrect API key" in body["detail"] and "rejected" in body["detail"]
     for part in (partial, encoded, urlsafe, SECRET[-9:], SECRET[3:10], encoded[12:24], urlsafe[8:20]):

@@ -326,8 +326,8 @@ class TokenUsage(TypedDict):
 async def _complete(
     generator: Generator, settings: Settings, kind: ArtifactKind, step: str, messages: list[ChatCompletionMessageParam]
 ) -> tuple[dict[str, Any], TokenUsage]:
-    """One chat completion asking for JSON, awaited on the event loop (no thread waits on the model); the key
-    lives in this call only."""
+    """One chat completion asking for JSON, awaited on the event loop (no thread waits on the model), answered
+    as the step's patch; the key lives in this call only."""
     import httpx2
 
     # The SDK is large: loaded on first generation, not with every worker, and in a thread, not on the loop.
@@ -383,13 +383,17 @@ async def _complete(
         raise GeneratorFailed("The generator's answer is not JSON.") from None
     if not isinstance(answer, dict):
         raise GeneratorFailed("The generator's answer is not a JSON object.")
+    try:
+        patch = _patch_from_answer(kind, step, answer)
+    except GeneratorFailed as failed:  # it names the answer's own fields, which the endpoint chose
+        raise _failed(failed.detail, key) from None
     usage = completion.usage
     tokens: TokenUsage = {
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
         "total_tokens": usage.total_tokens if usage else None,
     }
-    return answer, tokens
+    return patch, tokens
 
 
 def _failed(reason: str, key: str) -> GeneratorFailed:
@@ -514,8 +518,7 @@ async def generate(
     with SLOTS.hold(principal.group_id, settings):
         ready = await anyio.to_thread.run_sync(_prepare, db, kind, principal, draft_id, artifact_id)
         messages = _messages(kind, step, ready.current, hint)
-        answer, tokens = await _complete(ready.generator, settings, kind, step, messages)
-        patch = _patch_from_answer(kind, step, answer)
+        patch, tokens = await _complete(ready.generator, settings, kind, step, messages)
         target = {"draft_id": draft_id} if draft_id else ({kind.id_field: artifact_id} if artifact_id else {})
         try:
             typed = drafts.parse_patch(kind, {**target, **patch, "soft": True})
