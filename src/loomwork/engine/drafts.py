@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -124,13 +124,15 @@ def fingerprint_secrets(kind: ArtifactKind, changes: dict[str, Any]) -> dict[str
 
 
 def seal_secrets(
-    session: Session, kind: ArtifactKind, principal: Principal, patch: DraftPatch, base: FormState
+    session: Session, kind: ArtifactKind, principal: Principal, patch: DraftPatch, base: Callable[[], FormState]
 ) -> DraftPatch:
     """A secret never reaches the journal: in a person's own patch a sensitive value becomes its encrypted
     resource first (staged: only the draft's owner sees it until a commit), selected by id instead. A key is
-    bound to the endpoint it is entered with (the patch's, else the form's, `base`)."""
+    bound to the endpoint it is entered with (the patch's, else the form's: `base()`, read only then)."""
+    if not any(slot.resource_kind.sensitive and slot.value_field in patch.changes for slot in kind.slots):
+        return patch
     resolver = DirectResolver(session, principal.group_id, principal.profile_id)
-    changes = bind_to_origin(resolver, kind, base, patch.changes)
+    changes = bind_to_origin(resolver, kind, base(), patch.changes)
     for slot in kind.slots:
         if not slot.resource_kind.sensitive or slot.value_field not in changes:
             continue
@@ -367,7 +369,7 @@ def patch_draft(
                 )
             return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
     if not proposal:  # after the replay check: keys never dedupe, so sealing a replayed secret would store another
-        patch = seal_secrets(session, kind, principal, patch, _base_state(session, draft, patch.target_id))
+        patch = seal_secrets(session, kind, principal, patch, lambda: _base_state(session, draft, patch.target_id))
         stored = patch.changes_json()
     target_id = patch.target_id
     if draft is None:
