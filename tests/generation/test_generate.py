@@ -616,3 +616,24 @@ def test_past_the_worker_s_or_the_group_s_bound_a_generation_is_429_at_once(
     assert len(stub.received) == 1  # the refused ones called nothing
     # The bound is of generations under way: once the first is done, the next one runs.
     assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+
+
+@pytest.mark.parametrize("door", ["update", "new edit draft"])
+def test_a_key_entered_alone_binds_to_the_endpoint_the_invocation_has(
+    api: Api, admin: Api, stub: Stub, stub_url: str, private_ok: None, door: str
+) -> None:
+    invocation_id = make_generator(admin, stub_url)
+    new_key = {"name": "rotated", "secret": SECRET + "-2"}
+    if door == "update":
+        move = api.ok("invocations", "update", {"invocations": [{"invocation_id": invocation_id, "key": new_key}]})
+        assert move["results"][0]["success"], move
+    else:
+        draft = api.ok("invocations", "draft", {"invocation_id": invocation_id, "key": new_key}, method="PATCH")
+        done = api.ok(
+            "invocations", "update", {"invocations": [{"invocation_id": invocation_id, "draft_id": draft["draft_id"]}]}
+        )
+        assert done["results"][0]["success"], done
+    assert configure(admin, invocation_id).status_code == 200
+    stub.answer = {"name": "Ada"}
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    assert stub.received[0]["authorization"] == f"Bearer {SECRET}-2"
