@@ -169,7 +169,7 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoomworkError)
     def _loomwork_error(_request: Request, exc: LoomworkError) -> JSONResponse:
-        return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status)
+        return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status, headers=exc.headers())
 
     app.exception_handler(RequestValidationError)(_validation_error)
 

@@ -34,6 +34,10 @@ class Settings:
     # A generator call gives up after this many seconds (each attempt), and tries at most this often more.
     generator_timeout_s: float = 30.0
     generator_retries: int = 1
+    # Generations under way at once in one worker process, and for one group (LOOMWORK_MAX_GENERATIONS,
+    # LOOMWORK_MAX_GENERATIONS_PER_GROUP); past either, 429 `too_many_generations` at once.
+    max_generations: int = 8
+    max_generations_per_group: int = 4
     # Webhooks (events/delivery.py). The worker runs in `serve` unless LOOMWORK_DELIVERY_WORKER=0; tests
     # that build Settings themselves run it only when they ask.
     delivery_worker: bool = False
@@ -122,6 +126,10 @@ def load_settings(database_url: str | None = None) -> Settings:
         secret_key=_load_secret(data_dir),
         allow_private_urls=_flag("LOOMWORK_ALLOW_PRIVATE_URLS"),
         generator_timeout_s=float(os.environ.get("LOOMWORK_GENERATOR_TIMEOUT_S") or 30.0),
+        max_generations=_int_setting("LOOMWORK_MAX_GENERATIONS", Settings.max_generations),
+        max_generations_per_group=_int_setting(
+            "LOOMWORK_MAX_GENERATIONS_PER_GROUP", Settings.max_generations_per_group
+        ),
         delivery_worker=os.environ.get("LOOMWORK_DELIVERY_WORKER", "1").strip() not in ("0", "false", "no"),
         webhook_timeout_s=_seconds("LOOMWORK_WEBHOOK_TIMEOUT_S", 5.0),
         webhook_lease_s=_seconds("LOOMWORK_WEBHOOK_LEASE_S", 30.0),

@@ -188,11 +188,15 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         response_model=draft_schemas.response,
         operation_id=f"generate_{kind.name}",
         summary=operation("generate").summary.format(name=kind.name, plural=kind.plural),
-        responses={502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning}},
+        responses={
+            429: {"model": ErrorBody, "description": generation.TooManyGenerations.meaning},
+            502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning},
+        },
     )
     @models(body=generate_request, who=caller("generate"))
-    def generate(body: BaseModel, who: Caller) -> Any:
-        text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True))
+    async def generate(body: BaseModel, who: Caller) -> Any:  # async: a slow model holds no request thread
+        request = body.model_dump(exclude_unset=True)
+        text = await generation.generate(who.db, who.settings, kind, who.principal, request)
         return Response(text, media_type="application/json")
 
     @route("draft/rebase", draft_schemas.rebase_response, body=draft_schemas.rebase_request)

@@ -5,14 +5,14 @@ person accepted or rejected it, so the queue shows the change a decision made, n
 itself. Proposals decided before this migration have none and keep showing the live value.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"  # LEAD: set to "0019" when merging gen
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
