@@ -39,7 +39,6 @@ class Receiver:
     bad_signatures: list[str] = field(default_factory=list)
     overlaps: list[str] = field(default_factory=list)  # a webhook-id sent again while still in flight
     paths: list[str] = field(default_factory=list)  # each request's path and query, as sent
-    answer: bytes = b"ok"  # the body of every answer
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: set[str] = field(default_factory=set)
 
