@@ -172,11 +172,11 @@ def origin_of(url: str) -> str | None:
     """`scheme://host:port` of an http(s) URL (the port always written, the host lowercase); None if it is not one.
     A provider key is bound to one origin and goes nowhere else."""
     try:
-        scheme, host, port, _path = _split(url, "url")
+        parts = _split(url, "url")
     except Invalid:
         return None
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host.lower()}:{port}"
+    host = f"[{parts.host}]" if ":" in parts.host else parts.host
+    return f"{parts.scheme}://{host.lower()}:{parts.port}"
 
 
 def check_url(url: str, field: str = "url", *, allow_private: bool | None = None) -> str:
