@@ -43,6 +43,7 @@ keys_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
+greeting = Console(soft_wrap=True)  # the start message, on stdout
 
 DatabaseUrl = Annotated[
     str | None,
@@ -118,14 +119,15 @@ def pages_url(host: str, port: int) -> str:
 
 
 def print_start(url: str, key_file: Path, api_key: str | None) -> None:
-    """What someone who just ran `make run` needs: where the pages are, the key to paste, a call that answers."""
+    """What someone who just ran `make run` needs: where the pages are, the key to paste, a call that answers.
+    On stdout, whole lines: stderr is the log, one JSON object a line when the log format is json."""
     if api_key:
-        console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
+        greeting.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
         print(api_key, flush=True)  # the key goes to stdout only, never into the logs
-        console.print(f"Saved to {key_file} (mode 0600).")
+        greeting.print(f"Saved to {key_file} (mode 0600).")
     if key_file.exists():
         # The example reads the key from its file, so it can be pasted as it stands.
-        console.print(
+        greeting.print(
             f"Open {url}/ and sign in with the admin key in {key_file}.\n"
             "Load the sample project with `.venv/bin/loomwork seed-demo`, or ask the API from another terminal:\n"
             f'  curl -s -X POST {url}/api/v5/artifacts/personas/search -H "X-Api-Key: $(cat {key_file})" '
@@ -134,7 +136,7 @@ def print_start(url: str, key_file: Path, api_key: str | None) -> None:
             highlight=False,
         )
     else:
-        console.print(f"Open {url}/ and sign in with an API key (`loomwork keys create`).", highlight=False)
+        greeting.print(f"Open {url}/ and sign in with an API key (`loomwork keys create`).", highlight=False)
 
 
 WORKER_HEALTHCHECK_SECONDS = 30

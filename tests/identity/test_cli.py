@@ -197,7 +197,8 @@ def _serve_bootstraps_one_admin_key(tmp_path: Path, database_url: str) -> None:
         key_file = data_dir / "admin.key"
         assert key_file.read_text().strip() == key
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        said = (tmp_path / "first.err").read_text()
+        # On stdout, so that stderr stays the log: one JSON object a line.
+        said = out.read_text()
         assert f"Open {url}/ and sign in with the admin key in data/admin.key" in said, said
         # The curl line it prints, pasted as it stands where serve was started, answers something useful.
         (curl_line,) = [line.strip() for line in said.splitlines() if line.strip().startswith("curl ")]
