@@ -180,13 +180,26 @@ def test_the_same_decision_replays_and_the_opposite_one_is_already_decided(make_
 
 def test_an_ack_and_the_queue_agree_on_one_decision(make_api):
     owner, reviewer = make_api(), make_api()
-    answer = propose(owner.as_agent(), "personas", {"name": "Acked"})
+    answer = propose(owner, "personas", {"name": "Acked", "soft": True})
     key = answer["idempotency_key"]
     owner.ok(
         "personas", "draft", {"draft_id": answer["draft_id"], "idempotency_key": key, "accept": False}, method="PATCH"
     )
     assert decide(reviewer, proposal_id_of(answer), "reject").json()["proposal"]["status"] == "rejected"
     assert_error(decide(reviewer, proposal_id_of(answer), "accept"), 409, "already_decided")
+
+
+@pytest.mark.parametrize("decision", ["accept", "reject"])
+def test_a_person_cannot_decide_what_they_proposed_as_an_agent(make_api, decision):
+    """Else the revision would show an agent's change approved by its own author (issue 28, finding 16)."""
+    owner, reviewer = make_api(), make_api()
+    proposal_id = proposal_id_of(propose(owner.as_agent(), "personas", {"name": "Self approved"}))
+
+    assert_error(decide(owner, proposal_id, decision), 403, "own_proposal")
+
+    (view,) = queue(reviewer)
+    assert view["status"] == "waiting"
+    assert decide(reviewer, proposal_id, decision).json()["proposal"]["status"] == decision + "ed"
 
 
 def test_a_proposal_whose_draft_was_committed_meanwhile_is_stale(make_api):

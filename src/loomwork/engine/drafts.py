@@ -29,7 +29,7 @@ from loomwork.engine.form import FormState, active_value, apply_patch_with, with
 from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, EntryState
 from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
-from loomwork.errors import Conflict, Invalid, NotFound, TooManyProposals, version_conflict
+from loomwork.errors import Conflict, Forbidden, Invalid, NotFound, TooManyProposals, version_conflict
 from loomwork.events import outbox
 from loomwork.principal import Principal
 from loomwork.resources import secrets
@@ -476,6 +476,16 @@ def decision_reply(session: Session, entry: DraftEntry) -> str:
     return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
 
 
+def refuse_own_proposal(principal: Principal, entry: DraftEntry) -> None:
+    """A change proposed as an AI agent needs another person's decision, or its revision would show it approved
+    by its own author. A person's own soft proposal (made without X-MCP) stays theirs to ack: the seeds' flow."""
+    if entry.via_agent and entry.actor_id == principal.profile_id:
+        raise Forbidden(
+            f"You proposed {entry.key} as an AI agent; another person must accept or reject it.",
+            code="own_proposal",
+        )
+
+
 def apply_decision(
     session: Session,
     kind: ArtifactKind,
@@ -487,6 +497,7 @@ def apply_decision(
 ) -> str:
     """Decide an undecided proposal of an open draft (an ack, or the review queue). Accepting applies it as a
     patch of the draft's owner: values new to the group become resources only now, staged by that owner."""
+    refuse_own_proposal(principal, entry)
     if accept:
         if entry.expected_version is not None and entry.expected_version != draft.version:
             raise version_conflict("draft", draft.version, entry.expected_version)
