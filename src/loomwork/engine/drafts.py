@@ -366,7 +366,7 @@ def patch_draft(
     before, review = FormState.from_json(draft.form_state), None
     if proposal:  # checked by the same rules, but its values stay inside it until a person accepts it
         _check_limits(session, actor, draft)
-        dry = DryRunResolver(session, principal.group_id)
+        dry = DryRunResolver(session, principal.group_id, reader=principal.profile_id)
         review = proposed_values(kind, before, apply_patch_with(dry, kind, before, changes), dry)
     else:  # values new to the group are staged: the owner's alone until a commit makes them live
         state = apply_patch_with(
