@@ -66,6 +66,14 @@ def draft(api: Api, kind: ArtifactKind, body: dict[str, Any]) -> dict[str, Any]:
     return response.json()
 
 
+def decide(person: Api, answer: dict[str, Any], decision: str) -> None:
+    """Decide the proposal a draft answer made, from the review queue, leaving its draft open."""
+    proposal_id = answer["form_state"]["proposals"][-1]["proposal_id"]
+    body = {"proposal_id": proposal_id, "decision": decision, "commit": False}
+    response = person.post("/api/v5/proposals/decide", body)
+    assert response.status_code == 200, response.text
+
+
 def events(admin: Api, **filters: Any) -> list[dict[str, Any]]:
     response = admin.post(SEARCH, filters)
     assert response.status_code == 200, response.text
@@ -132,11 +140,13 @@ def test_create_update_duplicate_and_delete_each_record_one_event_with_who_and_w
 def test_proposals_acks_and_a_draft_commit_record_who_decided_and_whether_an_agent_proposed(api, admin, kind):
     agent = api.as_agent()
     draft_id = draft(api, kind, item(kind, "Drafted"))["draft_id"]  # a person's own patch: private, no event
-    accepted = draft(agent, kind, {"draft_id": draft_id, **item(kind, description="Proposed")})["idempotency_key"]
-    draft(api, kind, {"draft_id": draft_id, "idempotency_key": accepted, "accept": True})
-    rejected = draft(agent, kind, {"draft_id": draft_id, **item(kind, departments=["Spam"])})["idempotency_key"]
-    draft(api, kind, {"draft_id": draft_id, "idempotency_key": rejected, "accept": False})
-    draft(api, kind, {"draft_id": draft_id, "idempotency_key": rejected, "accept": False})  # a replay: no event
+    answer = draft(agent, kind, {"draft_id": draft_id, **item(kind, description="Proposed")})
+    accepted = answer["idempotency_key"]
+    decide(admin, answer, "accept")  # another person: its author may not decide it (own_proposal)
+    answer = draft(agent, kind, {"draft_id": draft_id, **item(kind, departments=["Spam"])})
+    rejected = answer["idempotency_key"]
+    decide(admin, answer, "reject")
+    decide(admin, answer, "reject")  # a replay: no event
     (result,) = api.ok(kind.plural, "create", {kind.plural: [{"draft_id": draft_id}]})["results"]
 
     trail = list(reversed(events(admin)))
@@ -162,9 +172,9 @@ def test_proposals_acks_and_a_draft_commit_record_who_decided_and_whether_an_age
 def test_a_proposal_on_an_existing_artifact_names_it_and_its_committed_update_names_the_draft(api, admin, kind):
     artifact_id = create(api, kind, name="Live")
     proposal = {kind.id_field: artifact_id, **item(kind, description="Better")}
-    draft_id = draft(api.as_agent(), kind, proposal)["draft_id"]
-    key = events(admin)[0]["changes"]["proposal"]
-    draft(api, kind, {"draft_id": draft_id, "idempotency_key": key, "accept": True})
+    answer = draft(api.as_agent(), kind, proposal)
+    draft_id = answer["draft_id"]
+    decide(admin, answer, "accept")
     api.ok(kind.plural, "update", {kind.plural: [{kind.id_field: artifact_id, "draft_id": draft_id}]})
 
     newest = events(admin, artifact_id=artifact_id)

@@ -585,15 +585,30 @@ def test_an_ack_answers_a_form_state_without_the_decided_proposal(api, accept):
 @pytest.mark.parametrize("accept", [True, False])
 def test_an_agent_cannot_decide_a_proposal(api, db, accept):
     draft_id = ok(api, {"name": "Ada"})["draft_id"]
-    key = ok(api.as_agent(), {"draft_id": draft_id, "name": "Bob"})["idempotency_key"]
+    key = _propose(api, draft_id, name="Bob")["idempotency_key"]
     before = snapshot(db, draft_id)
 
-    error(api.as_agent(), {"draft_id": draft_id, "idempotency_key": key, "accept": accept}, 403)
+    error(api.as_agent(), {"draft_id": draft_id, "idempotency_key": key, "accept": accept}, 403, "agent_refused")
 
     assert snapshot(db, draft_id) == before
     # Still waiting: a person can decide it.
     decided = ok(api, {"draft_id": draft_id, "idempotency_key": key, "accept": accept})
     assert decided["form_state"]["name"] == ("Bob" if accept else "Ada")
+
+
+@pytest.mark.parametrize("accept", [True, False])
+def test_a_person_cannot_ack_what_they_proposed_as_an_agent(api, db, accept):
+    """An X-MCP proposal is an agent's change: its own author may not approve it (issue 28, finding 16)."""
+    draft_id = ok(api, {"name": "Ada"})["draft_id"]
+    key = ok(api.as_agent(), {"draft_id": draft_id, "name": "Bob"})["idempotency_key"]
+    before = snapshot(db, draft_id)
+
+    body = error(api, {"draft_id": draft_id, "idempotency_key": key, "accept": accept}, 403, "own_proposal")
+
+    assert key in body["detail"]
+    assert snapshot(db, draft_id) == before
+    state = ok(api, {"draft_id": draft_id})["form_state"]
+    assert state["name"] == "Ada" and [p["idempotency_key"] for p in state["proposals"]] == [key]
 
 
 def test_accepting_a_proposal_whose_expected_version_moved_on_is_a_conflict(api, db):

@@ -32,6 +32,8 @@ from loomwork.resources.service import ResourceValue, normalise_value, resolve_r
 class Catalog:
     """One group's resources in memory: a `resources.service.Resolver` that needs no SQL."""
 
+    reader: uuid.UUID | None = None  # every value here is live: nobody's staged
+
     def __init__(self) -> None:
         self.values: dict[uuid.UUID, ResourceValue] = {}
         self.by_text: dict[tuple[str, str], uuid.UUID] = {}

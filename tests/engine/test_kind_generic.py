@@ -626,10 +626,11 @@ def test_an_agent_patch_is_a_proposal_and_its_ack_is_403(api, kind, route):
     assert [p["via_agent"] for p in proposal["form_state"]["proposals"]] == [True]
     ack = {"draft_id": draft_id, "idempotency_key": proposal["idempotency_key"], "accept": True}
 
-    refused(agent, kind, route, ack, 403)
+    refused(agent, kind, route, ack, 403, "agent_refused")
+    refused(api, kind, route, ack, 403, "own_proposal")  # nor may its author approve it, as a person
 
     assert draft_view(api, kind, draft_id)["draft_version"] == 1
-    assert patched(api, kind, route, ack)["form_state"][kind.description.key] == "From agent"  # a person can
+    assert proposal["form_state"]["proposals"][0]["proposal_id"]  # it waits in the queue for another person
 
 
 def test_a_replay_is_byte_identical_and_another_body_is_an_idempotency_mismatch(api, kind, route):

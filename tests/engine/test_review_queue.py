@@ -180,13 +180,26 @@ def test_the_same_decision_replays_and_the_opposite_one_is_already_decided(make_
 
 def test_an_ack_and_the_queue_agree_on_one_decision(make_api):
     owner, reviewer = make_api(), make_api()
-    answer = propose(owner.as_agent(), "personas", {"name": "Acked"})
+    answer = propose(owner, "personas", {"name": "Acked", "soft": True})
     key = answer["idempotency_key"]
     owner.ok(
         "personas", "draft", {"draft_id": answer["draft_id"], "idempotency_key": key, "accept": False}, method="PATCH"
     )
     assert decide(reviewer, proposal_id_of(answer), "reject").json()["proposal"]["status"] == "rejected"
     assert_error(decide(reviewer, proposal_id_of(answer), "accept"), 409, "already_decided")
+
+
+@pytest.mark.parametrize("decision", ["accept", "reject"])
+def test_a_person_cannot_decide_what_they_proposed_as_an_agent(make_api, decision):
+    """Else the revision would show an agent's change approved by its own author (issue 28, finding 16)."""
+    owner, reviewer = make_api(), make_api()
+    proposal_id = proposal_id_of(propose(owner.as_agent(), "personas", {"name": "Self approved"}))
+
+    assert_error(decide(owner, proposal_id, decision), 403, "own_proposal")
+
+    (view,) = queue(reviewer)
+    assert view["status"] == "waiting"
+    assert decide(reviewer, proposal_id, decision).json()["proposal"]["status"] == decision + "ed"
 
 
 def test_a_proposal_whose_draft_was_committed_meanwhile_is_stale(make_api):
@@ -393,3 +406,106 @@ def test_reading_the_queue_sends_as_many_statements_for_many_proposals_as_for_on
             assert len(queue(reviewer)) == n
         counts[n] = counter.count
     assert counts[1] == counts[20], counts
+
+
+# --- a staged value is selected by id only by whoever staged it (issue 28, finding 11) ---------------------------
+
+
+def staged(owner: Api) -> dict[str, str]:
+    """Values only `owner`'s private drafts hold, by what they are: a department, a name, a model, an argument, a key."""
+    persona = owner.ok("personas", "draft", {"name": "Hush project", "departments": ["Hushdept"]}, method="PATCH")[
+        "form_state"
+    ]
+    evaluation = owner.ok("evals", "draft", {"name": "Hush eval", "models": ["Hushmodel"]}, method="PATCH")
+    tool = owner.ok(
+        "tools", "draft", {"name": "hush_tool", "args_drafts": [{"name": "hushed", "type": "string"}]}, method="PATCH"
+    )
+    invocation = owner.ok(
+        "invocations", "draft", {"name": "Hush call", "key": {"name": "hushkey", "secret": SECRET}}, method="PATCH"
+    )
+    return {
+        "department": persona["department_ids"][0],
+        "name": persona["name_id"],
+        "model": evaluation["form_state"]["model_ids"][0],
+        "arg": tool["form_state"]["arg_ids"][0],
+        "key": invocation["form_state"]["key_id"],
+    }
+
+
+def judge_flag(api: Api) -> str:
+    options = api.ok("evals", "get", {})["flags"]["options"]
+    return next(o["id"] for o in options if o["value"] == {"type": "eval_role", "value": "judge"})
+
+
+def selections(api: Api, flag: str) -> dict[str, Any]:
+    """Each way a request selects a resource by id: (what, a call naming `rid`), for the kind of value named."""
+    persona = api.create("personas", name="Live one")
+
+    def draft(kind: str, body: dict[str, Any]):
+        return lambda: api.op(kind, "draft", body, method="PATCH")
+
+    def csv_import(rid: str):
+        cell = '"{""id"": ""' + rid + '""}"'
+        file = ("rows.csv", f"name,key\r\nImported,{cell}\r\n".encode(), "text/csv")
+        return api.client.post("/api/v5/artifacts/invocations/import", headers=api.headers, files={"file": file})
+
+    return {
+        "department": lambda rid: [
+            draft("personas", {"department_ids": [rid]})(),
+            draft("personas", {"name": "Mine", "department_ids": [rid], "pending_ids": [rid]})(),
+            api.op("personas", "create", {"personas": [{"name": "Made", "department_ids": [rid]}]}),
+            api.op("personas", "update", {"personas": [{"persona_id": persona, "department_ids": [rid]}]}),
+            api.as_agent().op("personas", "draft", {"department_ids": [rid]}, method="PATCH"),
+        ],
+        "name": lambda rid: [
+            draft("personas", {"name_id": rid})(),
+            api.as_agent().op("personas", "draft", {"name_id": rid}, method="PATCH"),
+        ],
+        "model": lambda rid: [
+            draft("evals", {"name": "E", "model_ids": [rid]})(),
+            draft(
+                "evals", {"name": "E", "model_flag_values": [{"model_id": rid, "type": "eval_role", "value": "judge"}]}
+            )(),
+            draft("evals", {"name": "E", "model_flags": [{"model_id": rid, "flag_id": flag}]})(),
+            api.post("/api/v5/resources/model_flags/create", {"model_flags": [{"model_id": rid, "flag_id": flag}]}),
+        ],
+        "arg": lambda rid: [
+            draft("tools", {"name": "t", "args_drafts": [{"arg_id": rid}]})(),
+            draft("tools", {"name": "t", "arg_positions": [{"arg_id": rid, "position": 0}]})(),
+            draft("tools", {"name": "t", "arg_ids": [rid]})(),
+        ],
+        "key": lambda rid: [draft("invocations", {"name": "I", "key_id": rid})(), csv_import(rid)],
+    }
+
+
+def test_someone_elses_staged_value_selected_by_id_answers_like_an_unknown_id(make_api, db):
+    owner, other = make_api(), make_api()
+    hidden = staged(owner)
+    calls = selections(other, judge_flag(other))
+    for what, call in calls.items():
+        unknown = str(uuid.uuid4())
+        for n, (seen, expected) in enumerate(zip(call(hidden[what]), call(unknown), strict=True)):
+            assert seen.status_code == expected.status_code, (what, n, seen.text[:200])
+            assert seen.text.replace(hidden[what], "<id>") == expected.text.replace(unknown, "<id>"), (what, seen.text)
+    for text in every_read(other, "hush"):
+        assert "Hush" not in text and "hushed" not in text and "hushkey" not in text, text[:300]
+    assert queue(owner) == []
+    with db.transaction(write=False) as session:  # nothing of the owner's was published either
+        assert (
+            session.scalar(select(Resource.id).where(Resource.value.like("%Hush%"), Resource.staged_by.is_(None)))
+            is None
+        )
+
+
+def test_the_owner_selects_their_staged_values_by_id_and_a_draft_keeps_what_it_holds(make_api):
+    owner, other = make_api(), make_api()
+    hidden = staged(owner)
+    again = owner.ok("personas", "draft", {"name": "Second", "department_ids": [hidden["department"]]}, method="PATCH")
+    assert again["form_state"]["departments"] == ["Hushdept"]
+    proposal = propose(owner.as_agent(), "personas", {"name": "Proposed", "department_ids": [hidden["department"]]})
+    assert proposal["form_state"]["proposals"][0]["changes"]["department_ids"] == [hidden["department"]]
+    # Typed by value, the same department is found: that draft then holds it and may name it again.
+    typed = other.ok("personas", "draft", {"name": "Theirs", "departments": ["Hushdept"]}, method="PATCH")
+    held = typed["form_state"]["department_ids"]
+    body = {"draft_id": typed["draft_id"], "department_ids": held, "pending_ids": held}
+    assert other.ok("personas", "draft", body, method="PATCH")["form_state"]["pending_ids"] == held

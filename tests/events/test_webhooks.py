@@ -48,13 +48,12 @@ def test_each_event_is_delivered_signed_and_as_specified(make_api, receiver, wor
     copy = editor.ok("personas", "duplicate", {"persona_id": persona_id})
     editor.ok("personas", "delete", {"persona_ids": [persona_id]})
     proposal = editor.as_agent().ok("personas", "draft", {"name": "Agent's idea"}, method="PATCH")
-    decided = editor.ok(
-        "personas",
-        "draft",
-        {"draft_id": proposal["draft_id"], "idempotency_key": proposal["idempotency_key"], "accept": True},
-        method="PATCH",
+    # Another person decides it: its author may not (own_proposal).
+    [waiting] = proposal["form_state"]["proposals"]
+    decided = admin.post(
+        "/api/v5/proposals/decide", {"proposal_id": waiting["proposal_id"], "decision": "accept", "commit": False}
     )
-    assert decided["success"]
+    assert decided.status_code == 200 and decided.json()["success"], decided.text
     receiver.wait_for(lambda: len(receiver.messages) >= 6)
     assert receiver.bad_signatures == []
     # One webhook-id per event, the event's own id; deliveries run in parallel, so compare in the feed's order.

@@ -262,11 +262,15 @@ def test_keys_create_agent_list_and_revoke(dialect, db, database_url, tmp_path) 
     url = ("--database-url", database_url)
     person = run(tmp_path, "keys", "create", "--group", "g", "--name", "Ada", "--role", "editor", *url)
     assert person.returncode == 0, person.stderr
-    # An agent needs a person of the group as sponsor, and is never an admin: refused before any key is made.
+    viewer = run(tmp_path, "keys", "create", "--group", "g", "--name", "Vic", "--role", "viewer", *url)
+    assert viewer.returncode == 0, viewer.stderr
+    # An agent needs a person of the group as sponsor, is never an admin, and never above its sponsor's role:
+    # refused before any key is made.
     for bad in (
         ("--role", "editor", "--sponsor", "Nobody"),
         ("--role", "admin", "--sponsor", "Ada"),
         ("--role", "editor"),
+        ("--role", "editor", "--sponsor", "Vic"),
     ):
         refused = run(tmp_path, "keys", "create", "--group", "g", "--name", "Bot", "--agent", *bad, *url)
         assert refused.returncode == 2 and "lw_" not in refused.stdout, refused.stdout

@@ -19,11 +19,12 @@ import pytest
 from sqlalchemy import event, select, update
 from test_auth import row_counts
 
-from conftest import Api, assert_error
+from conftest import TEST_SECRET, Api, assert_error
 from loomwork.db.base import utcnow
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.operations import OPERATIONS
-from loomwork.identity.models import ApiKey, WebSession
+from loomwork.identity import service as identity
+from loomwork.identity.models import ApiKey, Profile, WebSession
 from loomwork.kinds import ARTIFACT_KINDS
 
 PROFILES, KEYS = "/api/v5/profiles", "/api/v5/keys"
@@ -131,6 +132,57 @@ def test_profile_create_names_what_is_wrong(admin, person, make_api, db, dialect
     assert theirs.json()["detail"].replace(stranger, "X") == missing.json()["detail"].replace(missing_id, "X")
     assert_error(person.post(f"{PROFILES}/create", {"name": "B", "type": "person", "role": "viewer"}), 403, "forbidden")
     assert row_counts(db) == before
+
+
+# --- a sponsor's role bounds its agents' (issue 28, finding 15) ------------------------------------------------
+
+
+def test_no_agent_is_made_above_its_sponsors_role(admin, make_api, db, dialect):
+    viewer_id = my_key(make_api("viewer", name="the-viewer"))["profile_id"]
+    before = row_counts(db)
+    body = {"name": "Eager bot", "type": "agent", "role": "editor", "sponsor_profile_id": viewer_id}
+    error = assert_error(admin.post(f"{PROFILES}/create", body), 422, "role_above_sponsor")
+    assert error["field"] == "role" and "'the-viewer' is a viewer" in error["detail"], error
+    assert row_counts(db) == before
+    assert ok(admin.post(f"{PROFILES}/create", {**body, "role": "viewer"}))["role"] == "viewer"
+
+
+def test_a_viewers_editor_agent_gets_no_key_and_its_old_key_only_reads(admin, make_api, db, dialect):
+    """The finding: a viewer who sponsors an editor-role agent (made before the rule) minted keys and proposed."""
+    viewer = make_api("viewer", name="the-viewer")
+    viewer_id = uuid.UUID(my_key(viewer)["profile_id"])  # before the transaction: a request may write (last_used_at)
+    with db.transaction(write=True) as session:
+        sponsor = session.get(Profile, viewer_id)
+        assert sponsor is not None
+        bot = identity.new_profile(session, sponsor.group_id, "Old bot", "agent", "editor", sponsor.id)
+        old_key = identity.create_key(session, TEST_SECRET, bot, "made before the rule")
+        bot_id = str(bot.id)
+    before = row_counts(db)
+    for minter in (viewer, admin):
+        error = assert_error(minter.post(f"{KEYS}/create", {"profile_id": bot_id, "name": "more"}), 403)
+        assert error["code"] == "role_above_sponsor" and "viewer" in error["detail"] and "editor" in error["detail"]
+    assert row_counts(db) == before
+    agent = Api(admin.client, old_key)
+    assert agent.ok("personas", "get", {})["can_edit"] is False
+    assert_error(agent.op("personas", "draft", {"name": "Proposed anyway"}, "PATCH"), 403, "forbidden")
+    assert row_counts(db) == before
+
+
+def test_demoting_a_sponsor_demotes_their_agent_at_once(admin, person, db, dialect):
+    agent, agent_id = new_agent(admin, person)  # an editor agent of an editor
+    ok(agent.op("personas", "draft", {"name": "First idea"}, "PATCH"))
+
+    person_id = uuid.UUID(my_key(person)["profile_id"])
+
+    def set_role(role: str) -> None:
+        with db.transaction(write=True) as session:
+            session.execute(update(Profile).where(Profile.id == person_id).values(role=role))
+
+    set_role("viewer")
+    assert_error(agent.op("personas", "draft", {"name": "Second idea"}, "PATCH"), 403, "forbidden")
+    assert_error(admin.post(f"{KEYS}/create", {"profile_id": agent_id, "name": "more"}), 403, "role_above_sponsor")
+    set_role("editor")
+    ok(agent.op("personas", "draft", {"name": "Second idea"}, "PATCH"))
 
 
 # --- an agent key is an agent, whatever its headers say -----------------------------------------------------

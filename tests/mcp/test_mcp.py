@@ -22,7 +22,7 @@ import httpx2
 import pytest
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import TEST_SECRET, Api, LiveServer, run_async
+from conftest import TEST_SECRET, Api, LiveServer, assert_error, run_async
 from loomwork.config import load_settings
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.mcp.tools import build_tools
@@ -218,10 +218,14 @@ def test_an_agent_searches_reads_and_proposes_and_a_person_decides(api: Api, mak
         (key, {"description": "Finds and cites"}, True)
     ]
     assert waiting["description"] == "Finds documents"
-    # ... and accepts it, which applies it; committing the draft makes it live.
-    accepted = api.ok(
-        "personas", "draft", {"draft_id": draft_id, "idempotency_key": key, "accept": True}, method="PATCH"
-    )
+    # ... but another person decides it (its author may not: own_proposal); accepting applies it, and
+    # committing the draft makes it live.
+    ack = {"draft_id": draft_id, "idempotency_key": key, "accept": True}
+    assert_error(api.op("personas", "draft", ack, method="PATCH"), 403, "own_proposal")
+    [waiting_one] = waiting["proposals"]
+    decision = {"proposal_id": waiting_one["proposal_id"], "decision": "accept", "commit": False}
+    assert make_api().post("/api/v5/proposals/decide", decision).status_code == 200
+    accepted = api.ok("personas", "draft", {"draft_id": draft_id}, method="PATCH")
     assert accepted["form_state"]["description"] == "Finds and cites" and accepted["form_state"]["proposals"] == []
     api.ok(
         "personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": draft_id, "expected_version": 1}]}

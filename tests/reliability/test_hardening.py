@@ -242,6 +242,49 @@ def test_invisible_characters_are_stripped_text_is_nfc_and_look_alikes_dedupe_to
     assert family["value"] == "\U0001f468\u200d\U0001f469"
 
 
+# Each drew nothing after "Ada" and so made a second Ada (issue 28, finding 12), the first seven as reported.
+INVISIBLE_FILLERS = [
+    "\u3164",  # HANGUL FILLER
+    "\u115f",  # HANGUL CHOSEONG FILLER
+    "\u2800",  # BRAILLE PATTERN BLANK
+    "\u034f",  # COMBINING GRAPHEME JOINER
+    "\u17b5",  # KHMER VOWEL INHERENT AA
+    "\u180b",  # MONGOLIAN FREE VARIATION SELECTOR ONE
+    "\ufe0f",  # VARIATION SELECTOR-16
+    "\u1160",  # HANGUL JUNGSEONG FILLER
+    "\uffa0",  # HALFWIDTH HANGUL FILLER
+    "\u17b4",  # KHMER VOWEL INHERENT AQ
+    "\u180f",  # MONGOLIAN FREE VARIATION SELECTOR FOUR
+    "\ufe00",  # VARIATION SELECTOR-1
+    "\U000e0100",  # VARIATION SELECTOR-17
+]
+
+
+def test_invisible_fillers_and_stray_variation_selectors_make_no_second_spelling(api):
+    (ada,) = create_names(api, "Ada")
+    for filler in INVISIBLE_FILLERS:
+        inside = [] if filler == "\u2800" else [f"Ad{filler}a"]
+        same = create_names(api, f"Ada{filler}", f"{filler}Ada", f"Ada{filler}{filler}", *inside)
+        assert {(r["id"], r["created"]) for r in same} == {(ada["id"], False)}, filler
+    # The blank braille cell is a space: inside a name it is one, alone it is nothing.
+    (spaced,) = create_names(api, "Ada Lovelace")
+    assert create_names(api, "Ada\u2800Lovelace")[0]["id"] == spaced["id"]
+    for blank in ("\u3164", "\u2800\u115f", "\ufe0f"):
+        (item,) = create_names(api, blank)
+        assert item["success"] is False and item["field"] == "names[0]" and "empty" in item["message"], item
+    body = assert_error(api.op("personas", "draft", {"name": "\u3164"}, method="PATCH"), 422, "invalid")
+    assert body["field"] == "name"
+    # A selector that picks a glyph stays: an emoji's presentation, a Mongolian letter's form, a CJK variant.
+    for kept in ("\u2764\ufe0f", "\u1820\u180b", "\u845b\U000e0100"):
+        (item,) = create_names(api, kept)
+        assert item["value"] == kept and item["created"] is True, item
+        assert create_names(api, kept + "\ufe0f")[0]["id"] == item["id"]  # a second one selects nothing
+    # Code points Unicode keeps ignorable but has not assigned are refused like format characters.
+    for unassigned in ("\u2065", "\U000e0200"):
+        (item,) = create_names(api, f"Ada{unassigned}")
+        assert item["success"] is False and f"U+{ord(unassigned):04X}" in item["message"], item
+
+
 def test_any_other_format_character_is_a_422_naming_the_field_and_the_character(api):
     (item,) = create_names(api, "Ada\u2062x")
     assert item["success"] is False and item["code"] == "invalid" and item["field"] == "names[0]"

@@ -64,7 +64,7 @@ def create(session: Session, kind: ResourceKind, principal: Principal, raws: lis
         field = f"{kind.plural}[{index}]"  # the request's own field, so an error points at the item
         value = service.normalise_value(kind, raw, field)
         if kind.references:
-            value = service.resolve_references(session, principal.group_id, kind, value, field)
+            value = service.resolve_references(session, principal.group_id, kind, value, field, principal.profile_id)
         found = service.find_existing(session, principal.group_id, kind, value)
         # A value only someone's draft staged is new to this caller: creating it publishes it.
         existed = found is not None and _visible(session, principal, found)

@@ -128,7 +128,7 @@ def create_item(
     draft, start = None, FormState()
     if item.get("draft_id"):
         draft, start = drafts.take_for_commit(session, kind, principal, item["draft_id"], None)
-    state = apply_patch(session, principal.group_id, kind, start, item)
+    state = apply_patch(session, principal.group_id, kind, start, item, principal.profile_id)
     row = insert_artifact(
         session,
         kind,
@@ -186,7 +186,7 @@ def update_item(
                 current_version=current.version,
             )
         expected = expected if expected is not None else draft.base_version
-    state = apply_patch(session, principal.group_id, kind, start, item)
+    state = apply_patch(session, principal.group_id, kind, start, item, principal.profile_id)
     if state == before.normalised() and expected in (None, current.version):
         row = current  # nothing changed: no new version
     else:

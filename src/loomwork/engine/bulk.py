@@ -53,7 +53,7 @@ def create_items(
     session: Session, kind: ArtifactKind, principal: Principal, items: Sequence[dict[str, Any]], answer: Answer
 ) -> list[dict[str, Any]]:
     """Create every item that passes its rules; a result per item, in item order (see the module doc)."""
-    plan = PlannedResolver(session, principal.group_id)
+    plan = PlannedResolver(session, principal.group_id, reader=principal.profile_id)
     plan.prefetch(*_read_ahead(kind, items))
     results: dict[int, dict[str, Any]] = {}
     states: dict[int, tuple[uuid.UUID, FormState]] = {}

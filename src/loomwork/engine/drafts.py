@@ -31,7 +31,7 @@ from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, Ent
 from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
 from loomwork.engine.revisions import decode_state, load_revision
-from loomwork.errors import Conflict, Invalid, NotFound, TooManyProposals, version_conflict
+from loomwork.errors import Conflict, Forbidden, Invalid, NotFound, TooManyProposals, version_conflict
 from loomwork.events import outbox
 from loomwork.principal import Principal
 from loomwork.resources import secrets
@@ -399,7 +399,7 @@ def patch_draft(
     before, review = FormState.from_json(draft.form_state), None
     if proposal:  # checked by the same rules, but its values stay inside it until a person accepts it
         _check_limits(session, actor, draft)
-        dry = DryRunResolver(session, principal.group_id)
+        dry = DryRunResolver(session, principal.group_id, reader=principal.profile_id)
         review = proposed_values(kind, before, apply_patch_with(dry, kind, before, changes, binds=False), dry)
     else:  # values new to the group are staged: the owner's alone until a commit makes them live
         state = apply_patch_with(
@@ -509,6 +509,16 @@ def decision_reply(session: Session, entry: DraftEntry) -> str:
     return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
 
 
+def refuse_own_proposal(principal: Principal, entry: DraftEntry) -> None:
+    """A change proposed as an AI agent needs another person's decision, or its revision would show it approved
+    by its own author. A person's own soft proposal (made without X-MCP) stays theirs to ack: the seeds' flow."""
+    if entry.via_agent and entry.actor_id == principal.profile_id:
+        raise Forbidden(
+            f"You proposed {entry.key} as an AI agent; another person must accept or reject it.",
+            code="own_proposal",
+        )
+
+
 def apply_decision(
     session: Session,
     kind: ArtifactKind,
@@ -520,6 +530,7 @@ def apply_decision(
 ) -> str:
     """Decide an undecided proposal of an open draft (an ack, or the review queue). Accepting applies it as a
     patch of the draft's owner: values new to the group become resources only now, staged by that owner."""
+    refuse_own_proposal(principal, entry)
     if entry.proposal_id is not None:  # the record of what was decided against, before anything changes
         entry.decided_now = readable_now(session, kind, draft.group_id, draft.target_id, entry.review or {})
     if accept:

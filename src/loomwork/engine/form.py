@@ -7,7 +7,7 @@ rule holds the same way whichever door a change comes through.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from loomwork.engine.declaration import ArtifactKind, Slot
 from loomwork.errors import Invalid
 from loomwork.resources import service
-from loomwork.resources.kinds import RESOURCE_KINDS
+from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 from loomwork.resources.service import Resolver, ResourceValue
 from loomwork.urlsafety import origin_of
 
@@ -89,11 +89,71 @@ def with_aliases_resolved(kind: ArtifactKind, patch: Mapping[str, Any]) -> dict[
     return resolved
 
 
+def nested_ids(kind: ArtifactKind, patch: dict[str, Any]) -> set[uuid.UUID]:
+    """The ids a patch names inside the values it gives (`model_flags: [{model_id, flag_id}]`, `arg_positions`)."""
+    ids: set[uuid.UUID] = set()
+    for slot in kind.slots:
+        references = slot.resource_kind.references
+        raws = patch.get(slot.value_field) if references and slot.value_field else None
+        for raw in (raws if isinstance(raws, list) else [raws]) if raws is not None else []:
+            for id_field, _referenced in references if isinstance(raw, dict) else ():
+                try:
+                    ids.add(uuid.UUID(str(raw.get(id_field))))
+                except ValueError:
+                    continue  # not an id: the value's own rules say so when it is applied
+    return ids
+
+
+@dataclass(frozen=True)
+class _HidingResolver:
+    """`res`, except that the ids in `hidden` (others' staged values the request named) are unknown."""
+
+    res: Resolver
+    hidden: frozenset[uuid.UUID]
+
+    @property
+    def reader(self) -> uuid.UUID | None:
+        return self.res.reader
+
+    def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
+        return self.res.load(rid for rid in ids if rid not in self.hidden)
+
+    def create_values(
+        self, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+    ) -> list[uuid.UUID]:
+        """A value naming a hidden id fails where one naming an unknown id would (`resolve_references_with`):
+        every value normalised first, then its references in order."""
+        if kind.references:
+            names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
+            values = [service.normalise_value(kind, raw, name) for raw, name in zip(raws, names)]
+            for value, name in zip(values, names):
+                self._require_shown(kind, value, name)
+        return self.res.create_values(kind, raws, field, indexed=indexed)
+
+    def _require_shown(self, kind: ResourceKind, value: dict[str, Any], field: str) -> None:
+        for id_field, referenced in kind.references:
+            rid = uuid.UUID(value[id_field]) if id_field in value else None
+            if rid in self.hidden:
+                service.require_kind({}, [rid], referenced, f"{field}.{id_field}")
+
+    def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]:
+        return self.res.find_or_create(kind, values)
+
+    def find_existing(self, kind: ResourceKind, value: Any) -> uuid.UUID | None:
+        return self.res.find_existing(kind, value)
+
+
 def apply_patch(
-    session: Session, group_id: uuid.UUID, kind: ArtifactKind, state: FormState, patch: dict[str, Any]
+    session: Session,
+    group_id: uuid.UUID,
+    kind: ArtifactKind,
+    state: FormState,
+    patch: dict[str, Any],
+    reader: uuid.UUID | None = None,
 ) -> FormState:
-    """Apply the set fields of `patch` (explicit nulls included) to a copy of `state`, in the rule order."""
-    return apply_patch_with(service.DirectResolver(session, group_id), kind, state, patch)
+    """Apply the set fields of `patch` (explicit nulls included) to a copy of `state`, in the rule order.
+    `reader` (the caller) may select the values they staged by id."""
+    return apply_patch_with(service.DirectResolver(session, group_id, selects_staged_of=reader), kind, state, patch)
 
 
 def apply_patch_with(
@@ -104,7 +164,16 @@ def apply_patch_with(
     state, patch = state.copy(), with_aliases_resolved(kind, patch)
     if binds:
         patch = bind_to_origin(res, kind, state, patch)
-    found = res.load(referenced_ids(kind, patch) | set(state.ids("flag")))
+    named = referenced_ids(kind, patch) | nested_ids(kind, patch)
+    found = res.load(named | set(state.ids("flag")))
+    # Someone else's staged value is theirs alone: named by id, it is as unknown as an id that never existed.
+    # One the state already holds stays selectable (the draft has it, found by its value).
+    held = state.all_ids()
+    hidden = frozenset(
+        rid for rid in named if rid in found and rid not in held and not service.selectable(found[rid], res.reader)
+    )
+    if hidden:
+        res, found = _HidingResolver(res, hidden), {rid: v for rid, v in found.items() if rid not in hidden}
     # Rule 7: `args_drafts` replaces the argument slots entirely, so their own fields are not applied.
     skipped = _argument_slots(kind) if patch.get("args_drafts") is not None else set()
     for slot in kind.slots:

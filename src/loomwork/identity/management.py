@@ -139,6 +139,7 @@ def create_profile(
         sponsor = _profile_in_group(session, principal, sponsor_profile_id, "sponsor_profile_id")
         if sponsor.type != "person":
             raise Invalid("sponsor_profile_id: a sponsor must be a person, not an agent.", field="sponsor_profile_id")
+        identity.check_sponsor_role(role, sponsor)
     elif sponsor_profile_id is not None:
         raise Invalid("sponsor_profile_id: only an agent has a sponsor.", field="sponsor_profile_id")
     taken = session.scalar(select(Profile.id).where(in_group(Profile, principal.group_id), Profile.name == name))
@@ -238,6 +239,8 @@ def create_key(
     if expires_at is not None and expires_at <= utcnow():
         raise Invalid("expires_at: must be in the future.", field="expires_at")
     profile = _managed_profile(session, principal, profile_id)
+    if profile.type == "agent":
+        _require_sponsor_bound(session, profile)
     row, secret = identity.issue_key(session, secret_key, profile, name, expires_at)
     audit.record(
         session,
@@ -252,6 +255,20 @@ def create_key(
         },
     )
     return {**_key_view(row, profile), "key": secret}
+
+
+def _require_sponsor_bound(session: Session, agent: Profile) -> None:
+    """No key for an agent whose role is above its sponsor's (the sponsor was demoted since): a sponsor cannot
+    hand out more than they may do themselves."""
+    sponsor = session.get(Profile, agent.sponsor_profile_id) if agent.sponsor_profile_id else None
+    if sponsor is None or identity.role_rank(agent.role) > identity.role_rank(sponsor.role):
+        bound = f"its sponsor {sponsor.name!r} is a {sponsor.role}" if sponsor else "it has no sponsor"
+        raise Forbidden(
+            f"profile_id: the agent {agent.name!r} is a {agent.role} but {bound}; an agent's role may not be above "
+            "its sponsor's, so no key is made for it.",
+            code="role_above_sponsor",
+            field="profile_id",
+        )
 
 
 def revoke_keys(session: Session, principal: Principal, key_ids: list[uuid.UUID]) -> RevokeResults:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from loomwork.db.base import utcnow
 from loomwork.db.scoping import in_group
@@ -86,12 +86,36 @@ def ensure_agent(session: Session, group: Group, name: str, role: str, sponsor_n
     profile = session.scalar(select(Profile).where(in_group(Profile, group.id), Profile.name == name))
     if profile is not None and profile.type != "agent":
         raise Invalid(f"name: {name!r} is a person of group {group.name!r}, not an agent.", field="name")
+    check_role("agent", role)
+    check_sponsor_role(role, sponsor)
     if profile is None:
         profile = new_profile(session, group.id, name, "agent", role, sponsor.id)
     else:
-        check_role("agent", role)
         profile.role, profile.sponsor_profile_id = role, sponsor.id
     return profile
+
+
+def role_rank(role: str) -> int:
+    return ROLES.index(role)
+
+
+def check_sponsor_role(role: str, sponsor: Profile) -> None:
+    """An agent never gets more than the person who answers for it may do (a viewer's agent only reads)."""
+    if role_rank(role) > role_rank(sponsor.role):
+        raise Invalid(
+            f"role: an agent's role may not be above its sponsor's; {sponsor.name!r} is a {sponsor.role}, "
+            f"so the agent may be at most a {sponsor.role}, not a {role}.",
+            code="role_above_sponsor",
+            field="role",
+        )
+
+
+def agent_role(role: str, sponsor_role: str | None) -> str:
+    """An agent's role at request time: its own, bounded by its sponsor's current one (demoting the sponsor
+    demotes the agent); with no sponsor to answer for it, a viewer."""
+    if sponsor_role is None:
+        return Role.VIEWER
+    return min(role, sponsor_role, key=role_rank)
 
 
 def check_role(profile_type: str, role: str) -> None:
@@ -154,6 +178,7 @@ def authenticate_key(
     parts = api_key.split("_")
     prefix = parts[1] if len(parts) >= 3 and api_key.startswith(KEY_PREFIX) else None
     row = None
+    sponsor = aliased(Profile)
     if prefix:
         row = session.execute(
             select(
@@ -168,8 +193,10 @@ def authenticate_key(
                 Profile.name,
                 Profile.role,
                 Profile.type,
+                sponsor.role.label("sponsor_role"),
             )
             .join(Profile, Profile.id == ApiKey.profile_id)
+            .outerjoin(sponsor, sponsor.id == Profile.sponsor_profile_id)
             .where(ApiKey.prefix == prefix)
         ).first()
     # Compare even when no row matched, so timing tells nothing about which prefixes exist.
@@ -185,7 +212,7 @@ def authenticate_key(
         profile_id=row.id,
         group_id=row.group_id,
         name=row.name,
-        role=row.role,
+        role=agent_role(row.role, row.sponsor_role) if row.type == "agent" else row.role,
         via_agent=via_agent,
         profile_type=row.type,
         key_id=row.key_id,

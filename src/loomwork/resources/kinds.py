@@ -27,7 +27,16 @@ class RejectedValue(ValueError):
 # zero-width spaces and joiners-of-nothing, the byte-order mark, and every bidirectional control.
 _ZERO_WIDTH = "\u200b\u2060\ufeff\u180e"
 _BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_STRIPPED = re.compile(f"[{_ZERO_WIDTH}{_BIDI_CONTROLS}]")
+# Fillers that draw nothing (the Hangul fillers, the grapheme joiner, Khmer's inherent vowels that Unicode
+# says not to use): not format characters, so the check below would let "Ada\u3164" be a second Ada.
+_FILLERS = "\u115f\u1160\u3164\uffa0\u034f\u17b4\u17b5"
+_STRIPPED = re.compile(f"[{_ZERO_WIDTH}{_BIDI_CONTROLS}{_FILLERS}]")
+# The blank braille cell looks like a space, so it is one (and is trimmed like one at the ends).
+_BRAILLE_BLANK = "\u2800"
+# Variation selectors (and Mongolian's free ones) pick a glyph of the character before them: an emoji's
+# presentation, a CJK ideograph's form, a Mongolian letter's shape. Kept after such a character (a symbol,
+# punctuation, or a letter of a script without case), stripped elsewhere, where they only hide a difference.
+_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef\u180b-\u180d\u180f]")
 # ZWNJ and ZWJ shape Persian, Indic scripts and emoji sequences: kept between two non-ASCII characters,
 # stripped anywhere else (where they only hide a difference, as in "A\u200dda").
 _JOINER_BESIDE_ASCII = re.compile(
@@ -36,16 +45,34 @@ _JOINER_BESIDE_ASCII = re.compile(
 
 
 def clean_text(text: str) -> str:
-    """One spelling per visible text: zero-width and bidi controls removed, then Unicode NFC (composed accents).
-    Any other format character (category Cf: invisible operators, tags, soft hyphens...) is refused."""
+    """One spelling per visible text: zero-width and bidi controls, fillers and stray variation selectors
+    removed, the blank braille cell a space, then Unicode NFC (composed accents). Any other format character
+    (category Cf: invisible operators, tags, soft hyphens...) or ignorable unassigned code point is refused."""
     if text.isascii():  # most values: no format character, and already NFC (a bulk create cleans thousands)
         return text
-    text = _JOINER_BESIDE_ASCII.sub("", _STRIPPED.sub("", text))
+    text = _JOINER_BESIDE_ASCII.sub("", _STRIPPED.sub("", text)).replace(_BRAILLE_BLANK, " ")
+    text = _SELECTORS.sub(_selector_if_it_selects, text)
     for char in text:
-        if unicodedata.category(char) == "Cf" and char not in "\u200c\u200d":
-            name = unicodedata.name(char, "a format character")
+        if char not in "\u200c\u200d" and _invisible(char):
+            name = unicodedata.name(char, "unassigned, ignorable")
             raise RejectedValue(f"must not contain the invisible character U+{ord(char):04X} ({name})")
     return unicodedata.normalize("NFC", text)
+
+
+def _selector_if_it_selects(match: re.Match[str]) -> str:
+    before = match.string[match.start() - 1] if match.start() else "a"
+    takes_one = not before.isascii() and unicodedata.category(before) in _SELECTABLE
+    return match.group() if takes_one else ""
+
+
+_SELECTABLE = frozenset({"Lo", "Sm", "Sc", "Sk", "So", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"})
+
+
+def _invisible(char: str) -> bool:
+    """A format character, or an unassigned code point that Unicode reserves as ignorable (drawn as nothing)."""
+    category, code = unicodedata.category(char), ord(char)
+    ignorable = code == 0x2065 or 0xFFF0 <= code <= 0xFFF8 or 0xE0000 <= code <= 0xE0FFF
+    return category == "Cf" or (category == "Cn" and ignorable)
 
 
 @dataclass(frozen=True)

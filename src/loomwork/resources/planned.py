@@ -47,6 +47,7 @@ class PlannedResolver:
 
     session: Session
     group_id: uuid.UUID
+    reader: uuid.UUID | None = None  # whose staged values may be selected by id (service.Resolver)
     known: dict[uuid.UUID, ResourceValue] = field(default_factory=dict)
     asked: set[uuid.UUID] = field(default_factory=set)  # ids looked up: absent ones really are absent
     by_hash: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)  # (kind, hash) -> existing or planned id
@@ -63,13 +64,13 @@ class PlannedResolver:
             kind = RESOURCE_KINDS[kind_name]
             hashes = {value_hash(kind.dedupe_text(v)) for v in kind_values}
             rows = self.session.execute(
-                select(Resource.value_hash, Resource.id, Resource.value).where(
+                select(Resource.value_hash, Resource.id, Resource.value, Resource.staged_by).where(
                     in_group(Resource, self.group_id), Resource.kind == kind_name, Resource.value_hash.in_(hashes)
                 )
             )
-            for text_hash, rid, stored in rows:
+            for text_hash, rid, stored, staged_by in rows:
                 self.by_hash[(kind_name, text_hash)] = rid
-                self.known[rid] = ResourceValue(rid, kind_name, kind.load(stored))
+                self.known[rid] = ResourceValue(rid, kind_name, kind.load(stored), staged_by)
             self.looked_up |= {(kind_name, h) for h in hashes}
 
     # --- the Resolver protocol, answered without SQL -------------------------------------------------------------

@@ -43,6 +43,7 @@ class ResourceValue:
     id: uuid.UUID
     kind: str
     value: Any  # loaded (normalised) value
+    staged_by: uuid.UUID | None = None  # a private draft's owner, until a commit publishes it
 
     @property
     def resource_kind(self) -> ResourceKind:
@@ -138,8 +139,20 @@ def create_values(
 
 
 def resolve_references(
-    session: Session, group_id: uuid.UUID, kind: ResourceKind, value: dict[str, Any], field: str
+    session: Session,
+    group_id: uuid.UUID,
+    kind: ResourceKind,
+    value: dict[str, Any],
+    field: str,
+    reader: uuid.UUID | None = None,
 ) -> dict[str, Any]:
+    """`reader` (the caller) may name the values they staged by id; another's staged value is an unknown id."""
+    for id_field, referenced in kind.references:
+        if id_field in value:
+            rid = uuid.UUID(value[id_field])
+            target = load(session, group_id, [rid]).get(rid)
+            if target is not None and not selectable(target, reader):
+                require_kind({}, [rid], referenced, f"{field}.{id_field}")
     return resolve_references_with(DirectResolver(session, group_id), kind, value, field)
 
 
@@ -233,8 +246,11 @@ def ids_by_hash(session: Session, group_id: uuid.UUID, kind: str, hashes: set[st
 
 
 def _load(session: Session, *conditions: Any) -> dict[uuid.UUID, ResourceValue]:
-    rows = session.execute(select(Resource.id, Resource.kind, Resource.value).where(*conditions))
-    return {rid: ResourceValue(rid, kind, RESOURCE_KINDS[kind].load(value)) for rid, kind, value in rows}
+    rows = session.execute(select(Resource.id, Resource.kind, Resource.value, Resource.staged_by).where(*conditions))
+    return {
+        rid: ResourceValue(rid, kind, RESOURCE_KINDS[kind].load(value), staged_by)
+        for rid, kind, value, staged_by in rows
+    }
 
 
 def load(session: Session, group_id: uuid.UUID, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
@@ -249,6 +265,12 @@ def load_unscoped(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
     return _load(session, Resource.id.in_(ids)) if ids else {}
 
 
+def selectable(value: ResourceValue, reader: uuid.UUID | None) -> bool:
+    """Whether a request may select this value by id: a live one, or one the reader staged. Another's staged
+    value is theirs alone (catalog_scope hides it), so naming its id must answer as an unknown id does."""
+    return value.staged_by is None or value.staged_by == reader
+
+
 def require_kind(found: dict[uuid.UUID, ResourceValue], ids: Sequence[uuid.UUID], kind: str, field: str) -> None:
     """404 for an id that is unknown, another group's, or of another kind (existence never leaks)."""
     for rid in ids:
@@ -258,7 +280,11 @@ def require_kind(found: dict[uuid.UUID, ResourceValue], ids: Sequence[uuid.UUID]
 
 
 class Resolver(Protocol):
-    """How a form's rules (`engine.form.apply_patch`) reach the group's resources."""
+    """How a form's rules (`engine.form.apply_patch`) reach the group's resources. `reader`: the profile whose
+    staged values a request may select by id (the draft's owner, the caller); None: live values only."""
+
+    @property
+    def reader(self) -> uuid.UUID | None: ...
 
     def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]: ...
 
@@ -274,11 +300,17 @@ class Resolver(Protocol):
 @dataclass(frozen=True)
 class DirectResolver:
     """Every call goes to the database at once: drafts, updates and single creates.
-    `staged_by`: new values are staged by that profile (a private draft's owner)."""
+    `staged_by`: new values are staged by that profile (a private draft's owner), who may also select their
+    staged values by id; `selects_staged_of` lets a profile select theirs without staging new ones (a commit)."""
 
     session: Session
     group_id: uuid.UUID
     staged_by: uuid.UUID | None = None
+    selects_staged_of: uuid.UUID | None = None
+
+    @property
+    def reader(self) -> uuid.UUID | None:
+        return self.staged_by or self.selects_staged_of
 
     def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
         return load(self.session, self.group_id, ids)
