@@ -54,7 +54,7 @@ CELL_CACHE_SIZE = 50_000  # resource cells an export keeps at most (recurring on
 LOOKUP_CHUNK = 5000  # ids per look-up statement (SQLite binds each as a parameter)
 # Rows per write transaction of an import. SQLite has one writer: an import in one transaction held it
 # for its whole length, and every group's writes waited (a 20,000-row import, two minutes). Another
-# writer waits for one batch at most: 100 rows take some 0.05 s of CPU (with bulk create), and on a
+# writer waits for one batch at most: 100 rows take 0.05 to 0.15 s of CPU (bulk create), and on a
 # loaded machine (load 11 on 2 cores) another group's create still answered within 0.9 s, where 200-row
 # batches let a request wait over a second.
 IMPORT_BATCH_ROWS = 100
