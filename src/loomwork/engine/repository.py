@@ -49,10 +49,10 @@ def get_artifact(
 
 
 def find_artifact(
-    session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID, *, lock: bool = False
 ) -> ArtifactRow | None:
     try:
-        return get_artifact(session, kind, group_id, artifact_id)
+        return get_artifact(session, kind, group_id, artifact_id, lock=lock)
     except NotFound:
         return None
 

@@ -581,7 +581,8 @@ def _import_one(
     """One row on its own: update the group's artifact it names, else create one; then point its labels."""
     labels = item.pop(LABELS_COLUMN, [])
     artifact_id = item.pop(kind.id_field, None)
-    current = find_artifact(session, kind, principal.group_id, artifact_id) if artifact_id else None
+    # Locked: the version read here is the one the row leaves when it changes nothing.
+    current = find_artifact(session, kind, principal.group_id, artifact_id, lock=True) if artifact_id else None
     if current is not None:
         result = update_item(session, kind, principal, {**item, kind.id_field: current.id}, action="import_update")
         note, moved = _apply_labels(session, kind, principal, result.id, result.version, labels, created=False)
