@@ -62,6 +62,7 @@ SECTIONS = [
     "voices",
     "scenarios",
 ]
+PER_UNCHANGED_ROW = 5  # its lock, its savepoint (2), the update's locked read and its state
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="{r}" fill="#0f0" /></svg>'
 
 
@@ -540,6 +541,26 @@ def test_import_rows_that_create_cost_as_many_statements_for_fifty_as_for_one(ma
         assert (result["created"], result["failed"]) == (n, 0), result
         counts[n] = counter.count
     assert counts[1] == counts[50], f"{counts[1]} statements for 1 row, {counts[50]} for 50"
+
+
+def test_an_unchanged_import_row_costs_a_few_statements_however_many_values_it_holds(
+    make_api, count_statements, monkeypatch
+):
+    """The rows that run one at a time (updates) find their values in a read-ahead for the batch: a row that
+    changes nothing costs its lock, its state and its savepoint, not a look-up per value."""
+    monkeypatch.setattr(tallies, "FOLD_ONE_IN", 0)
+    counts = {}
+    for n in (1, 2, 10):
+        api = make_api("editor", group=f"scene-{n}")
+        create_all(api, [{**item, "name": f"Persona {i}"} for i, item in enumerate(tricky_personas()[:1] * n)])
+        _answer, text = export_text(api)
+        with count_statements() as counter:
+            result = import_ok(api, text.encode("utf-8"))
+        assert result["unchanged"] == n, result
+        counts[n] = counter.count
+    per_row = counts[2] - counts[1]
+    assert counts[10] == counts[1] + 9 * per_row, counts
+    assert per_row <= PER_UNCHANGED_ROW, f"{per_row} statements per unchanged row"
 
 
 def test_import_results_name_each_rows_line_number(api):

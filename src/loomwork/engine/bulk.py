@@ -64,7 +64,7 @@ def create_items(
     `ids`: each item's artifact id (an import keeps a row's id), else new ones; `action`: the audit action
     (`import_create` for an import's rows), whose revision operation `operation_of` names."""
     plan = PlannedResolver(session, principal.group_id)
-    plan.prefetch(*_read_ahead(kind, items))
+    plan.prefetch(*read_ahead(kind, items))
     results: dict[int, dict[str, Any]] = {}
     states: dict[int, tuple[uuid.UUID, FormState]] = {}
     own_savepoint: list[int] = []
@@ -151,7 +151,7 @@ def _write(
     )
 
 
-def _read_ahead(kind: ArtifactKind, items: Sequence[dict[str, Any]]) -> tuple[set[uuid.UUID], dict[str, list[Any]]]:
+def read_ahead(kind: ArtifactKind, items: Sequence[dict[str, Any]]) -> tuple[set[uuid.UUID], dict[str, list[Any]]]:
     """The ids the items reference and the values they give, per resource kind.
 
     A value that fails its rules is left out here; the item fails on it when it is applied.

@@ -45,6 +45,7 @@ from loomwork.errors import Invalid, LoomworkError
 from loomwork.principal import Principal
 from loomwork.resources.kinds import RESOURCE_KINDS, RejectedValue, ResourceKind
 from loomwork.resources.models import Resource
+from loomwork.resources.planned import ReadAheadResolver
 from loomwork.resources.service import load as load_resources
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -541,9 +542,15 @@ def import_rows(
     )
     for index, result in zip(indexes, made):
         results[index] = {**result, "index": index}
-    for index in sorted(items.keys() - creating.keys() - results.keys()):
+    alone = sorted(items.keys() - creating.keys() - results.keys())
+    reader = ReadAheadResolver(session, principal.group_id)  # the values these rows give, read in a few queries
+    reader.prefetch(*bulk.read_ahead(kind, [items[index] for index in alone]))
+    for index in alone:
         results[index] = run_item(
-            session, index, items[index], lambda item: _import_one(session, kind, principal, item, keep_free_ids)
+            session,
+            index,
+            items[index],
+            lambda item: _import_one(session, kind, principal, item, reader, keep_free_ids),
         )
     for index, row in enumerate(rows):
         results[index]["line"] = row["line"]
@@ -576,7 +583,12 @@ class IdsOfBatch:
 
 
 def _import_one(
-    session: Session, kind: ArtifactKind, principal: Principal, item: dict[str, Any], keep_free_ids: bool
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    item: dict[str, Any],
+    reader: ReadAheadResolver,
+    keep_free_ids: bool,
 ) -> dict[str, Any]:
     """One row on its own: update the group's artifact it names, else create one; then point its labels."""
     labels = item.pop(LABELS_COLUMN, [])
@@ -584,7 +596,9 @@ def _import_one(
     # Locked: the version read here is the one the row leaves when it changes nothing.
     current = find_artifact(session, kind, principal.group_id, artifact_id, lock=True) if artifact_id else None
     if current is not None:
-        result = update_item(session, kind, principal, {**item, kind.id_field: current.id}, action="import_update")
+        result = update_item(
+            session, kind, principal, {**item, kind.id_field: current.id}, action="import_update", resolver=reader
+        )
         note, moved = _apply_labels(session, kind, principal, result.id, result.version, labels, created=False)
         if result.version == current.version and not moved:  # nothing changed: no version, no event
             return {
