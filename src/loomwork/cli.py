@@ -711,7 +711,7 @@ def import_command(
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Import a CSV: each row creates or updates one artifact; a failing row changes nothing."""
+    """Import a CSV: each row creates, updates or leaves unchanged one artifact; a failing row changes nothing."""
     from loomwork.engine import transfer
 
     artifact_kind, db, principal = _acting_in(kind, group, database_url)
@@ -722,14 +722,16 @@ def import_command(
         raise typer.Exit(2) from None
     with _progress() as progress:
         task = progress.add_task(f"Importing {kind}", total=len(rows))
-        with db.transaction(write=True) as session:
-            result = transfer.import_rows(
-                session, artifact_kind, principal, rows, lambda: progress.advance(task), keep_free_ids=True
-            )
+        result = transfer.import_in_batches(
+            db, artifact_kind, principal, rows, lambda: progress.advance(task), keep_free_ids=True
+        )
     db.dispose()
     for failure in (r for r in result["results"] if not r["success"]):
         console.print(f"[red]line {failure['line']}: {failure['message']}[/red]")
-    console.print(f"Created {result['created']:,}, updated {result['updated']:,}, failed {result['failed']:,}.")
+    console.print(
+        f"Created {result['created']:,}, updated {result['updated']:,}, unchanged {result['unchanged']:,}, "
+        f"failed {result['failed']:,}."
+    )
     if result["failed"]:
         raise typer.Exit(1)
 

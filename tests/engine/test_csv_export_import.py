@@ -25,8 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from conftest import assert_error
+from loomwork.db import tallies
+from loomwork.db.database import Database
+from loomwork.engine.models import Revision
+from loomwork.events.models import Event
 
 KIND = "personas"
 COLUMNS = [
@@ -57,6 +62,7 @@ SECTIONS = [
     "voices",
     "scenarios",
 ]
+PER_UNCHANGED_ROW = 5  # its lock, its savepoint (2), the update's locked read and its state
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="{r}" fill="#0f0" /></svg>'
 
 
@@ -452,17 +458,53 @@ def test_export_then_import_restores_deleted_artifacts_exactly_with_their_ids(ap
     assert {persona_id: form(api, persona_id) for persona_id in ids} == before
 
 
-def test_importing_an_unchanged_export_changes_nothing(api):
+def history_sizes(api, ids: list[str]) -> dict[str, int]:
+    return {i: api.ok(KIND, "history", {"persona_id": i})["total_count"] for i in ids}
+
+
+def changes_after(api, cursor: int | None) -> list[dict[str, Any]]:
+    return api.post("/api/v5/changes", {"after": cursor} if cursor else {}).json()["changes"]
+
+
+def test_importing_an_unchanged_export_reports_unchanged_and_writes_no_version_or_event(api):
     ids = create_tricky(api, 4)
+    api.ok(KIND, "label", {"persona_id": ids[0], "label": "staging", "version": 2})
     before = {persona_id: form(api, persona_id) for persona_id in ids}
     versions = {p["persona_id"]: p["version"] for p in api.ok(KIND, "search", {})[KIND]}
+    histories = history_sizes(api, ids)
+    cursor = changes_after(api, None)[-1]["cursor"]
     _answer, text = export_text(api)
+    assert "staging" in text
 
     result = import_ok(api, text.encode("utf-8"))
 
-    assert result["updated"] == 4 and result["created"] == 0 and result["failed"] == 0, result
+    assert (result["created"], result["updated"], result["unchanged"], result["failed"]) == (0, 0, 4, 0), result
+    assert {r["outcome"] for r in result["results"]} == {"unchanged"}
+    assert {r["id"]: r["version"] for r in result["results"]} == versions
     assert {persona_id: form(api, persona_id) for persona_id in ids} == before
     assert {p["persona_id"]: p["version"] for p in api.ok(KIND, "search", {})[KIND]} == versions
+    assert history_sizes(api, ids) == histories
+    assert changes_after(api, cursor) == []
+
+
+def test_each_import_row_says_whether_it_created_updated_or_left_its_artifact_unchanged(api):
+    ada, bob, cy = create_all(api, [{"name": "Ada"}, {"name": "Bob"}, {"name": "Cy"}])
+    data = to_csv(
+        [
+            ["persona_id", "name", "labels"],
+            [ada, "Ada", ""],  # as it is
+            [bob, "Bob Renamed", ""],  # a new version
+            [cy, "Cy", "staging"],  # the same content, but a label moves: a change, with no new version
+            ["", "Dee", ""],
+        ]
+    )
+
+    result = import_ok(api, data)
+
+    assert [r["outcome"] for r in result["results"]] == ["unchanged", "updated", "updated", "created"]
+    assert [r["version"] for r in result["results"]] == [1, 2, 1, 1]
+    assert (result["created"], result["updated"], result["unchanged"], result["failed"]) == (1, 2, 1, 0)
+    assert history_sizes(api, [ada, bob, cy]) == {ada: 1, bob: 2, cy: 1}
 
 
 # --- import rules ------------------------------------------------------------------------------------------
@@ -484,6 +526,41 @@ def test_import_creates_rows_without_id_and_patches_rows_with_one(api):
     assert api.ok(KIND, "get", {"persona_id": ada})["version"] == 2
     created = form(api, second["id"])
     assert created["names"] == ["Bob"] and created["descriptions"] == ["Fresh"] and created["colors"] == []
+
+
+def test_import_rows_that_create_cost_as_many_statements_for_fifty_as_for_one(make_api, count_statements, monkeypatch):
+    """A batch's creating rows go in together, as a bulk create does, and the ids they name are looked up
+    together: a row at a time cost some 35 statements a row."""
+    monkeypatch.setattr(tallies, "FOLD_ONE_IN", 0)  # a random fold of the tallies would add statements
+    counts = {}
+    for n in (1, 50):
+        api = make_api("editor", group=f"scene-{n}")
+        rows = [[str(uuid.uuid4()), f"Row {i}", f"Sales; Team {i}", f"Hi {i}"] for i in range(n)]  # ids of elsewhere
+        with count_statements() as counter:
+            result = import_ok(api, to_csv([["persona_id", "name", "departments", "examples"], *rows]))
+        assert (result["created"], result["failed"]) == (n, 0), result
+        counts[n] = counter.count
+    assert counts[1] == counts[50], f"{counts[1]} statements for 1 row, {counts[50]} for 50"
+
+
+def test_an_unchanged_import_row_costs_a_few_statements_however_many_values_it_holds(
+    make_api, count_statements, monkeypatch
+):
+    """The rows that run one at a time (updates) find their values in a read-ahead for the batch: a row that
+    changes nothing costs its lock, its state and its savepoint, not a look-up per value."""
+    monkeypatch.setattr(tallies, "FOLD_ONE_IN", 0)
+    counts = {}
+    for n in (1, 2, 10):
+        api = make_api("editor", group=f"scene-{n}")
+        create_all(api, [{**item, "name": f"Persona {i}"} for i, item in enumerate(tricky_personas()[:1] * n)])
+        _answer, text = export_text(api)
+        with count_statements() as counter:
+            result = import_ok(api, text.encode("utf-8"))
+        assert result["unchanged"] == n, result
+        counts[n] = counter.count
+    per_row = counts[2] - counts[1]
+    assert counts[10] == counts[1] + 9 * per_row, counts
+    assert per_row <= PER_UNCHANGED_ROW, f"{per_row} statements per unchanged row"
 
 
 def test_import_results_name_each_rows_line_number(api):
@@ -687,7 +764,31 @@ def test_cli_import_into_a_new_database_round_trips(seeded_file, tmp_path):
 
     done = cli_ok(tmp_path, "import", "personas", str(out), "--database-url", fresh, "--group", "copy")
 
-    assert "Created 30, updated 0, failed 0" in done.stdout + done.stderr
+    assert "Created 30, updated 0, unchanged 0, failed 0" in done.stdout + done.stderr
     copy = tmp_path / "copy.csv"
     cli_ok(tmp_path, "export", "personas", "--out", str(copy), "--database-url", fresh, "--group", "copy")
     assert sorted_rows(copy) == sorted_rows(out)
+
+
+def revisions_and_events(url: str) -> tuple[int, int]:
+    database = Database(url)
+    with database.transaction(write=False) as session:
+        counts = (
+            session.scalar(select(func.count()).select_from(Revision)),
+            session.scalar(select(func.count()).select_from(Event)),
+        )
+    database.dispose()
+    return counts
+
+
+def test_cli_import_of_its_own_unchanged_export_reports_every_row_unchanged_and_writes_nothing(seeded_file, tmp_path):
+    url, out = seeded_file
+    again = tmp_path / "again.csv"
+    before = revisions_and_events(url)
+
+    done = cli_ok(tmp_path, "import", "personas", str(out), "--database-url", url, "--group", "default")
+
+    assert "Created 0, updated 0, unchanged 30, failed 0." in done.stdout + done.stderr
+    assert revisions_and_events(url) == before
+    cli_ok(tmp_path, "export", "personas", "--out", str(again), "--database-url", url, "--group", "default")
+    assert sorted_rows(again) == sorted_rows(out)

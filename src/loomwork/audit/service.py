@@ -10,7 +10,7 @@ events. An item whose savepoint rolls back takes its events with it (`forget_sin
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -253,11 +253,8 @@ def _view(row: AuditEvent) -> dict[str, Any]:
     }
 
 
-def was_in_group(session: Session, group_id: uuid.UUID, artifact_id: uuid.UUID) -> bool:
-    """Whether the group's own trail names this artifact (it made it once, perhaps deleted it since)."""
-    return (
-        session.scalar(
-            select(AuditEvent.id).where(in_group(AuditEvent, group_id), AuditEvent.artifact_id == artifact_id).limit(1)
-        )
-        is not None
-    )
+def were_in_group(session: Session, group_id: uuid.UUID, artifact_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the artifacts the group's own trail names (it made them once, perhaps deleted them since)."""
+    ids = set(artifact_ids)
+    query = select(AuditEvent.artifact_id).where(in_group(AuditEvent, group_id), AuditEvent.artifact_id.in_(ids))
+    return set(session.scalars(query.distinct())) if ids else set()

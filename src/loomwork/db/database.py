@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import assert_never
@@ -64,6 +65,45 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
+class FairLock:
+    """A lock handed to its waiters in the order they came.
+
+    A threading.Lock goes to whichever thread asks first once it is free, often the one that has just let
+    it go: a writer of many transactions (an import commits a batch at a time) took it back batch after
+    batch while another writer, slower to wake on a loaded machine, waited through three batches (1.2 s).
+    Here the holder hands it straight to the longest waiter."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        try:
+            turn.acquire()  # released by the holder as it hands the lock over
+        except BaseException:
+            with self._mutex:
+                if turn in self._waiters:  # not handed over yet: leave the queue
+                    self._waiters.remove(turn)
+                    raise
+            self.__exit__()  # handed over as we were interrupted: pass it on
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()  # still held, now by that waiter
+            else:
+                self._held = False
+
+
 def create_db_engine(url: str) -> Engine:
     if url.startswith(Dialect.SQLITE):
         if (path := sqlite_file(url)) is not None:
@@ -94,9 +134,10 @@ class Database:
                 assert_never(dialect)
         # SQLite has one writer at a time. Writers of this process queue here, where the next one starts
         # the moment the last commits, instead of polling the file lock until the busy timeout gives up
-        # (a queue of bulk writes can be longer than any timeout). Other processes still meet the timeout.
+        # (a queue of bulk writes can be longer than any timeout), and in turn (FairLock). Other processes
+        # still meet the timeout.
         self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if has_one_writer(dialect) else contextlib.nullcontext()
+            FairLock() if has_one_writer(dialect) else contextlib.nullcontext()
         )
 
     @property

@@ -18,7 +18,7 @@ from loomwork.audit import service as audit
 from loomwork.db.base import utcnow
 from loomwork.engine import drafts, revisions, search
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.form import FormState, apply_patch
+from loomwork.engine.form import FormState, apply_patch, apply_patch_with
 from loomwork.engine.models import Artifact
 from loomwork.engine.repository import (
     ArtifactRow,
@@ -33,6 +33,7 @@ from loomwork.events import outbox
 from loomwork.principal import Principal
 from loomwork.resources import service as resources
 from loomwork.resources.kinds import RESOURCE_KINDS
+from loomwork.resources.service import Resolver
 
 
 def require_complete(kind: ArtifactKind, state: FormState) -> None:
@@ -169,8 +170,10 @@ def update_item(
     *,
     action: str = "update",
     approved_by: uuid.UUID | None = None,
+    resolver: Resolver | None = None,
 ) -> ArtifactRow:
-    """PATCH semantics; with a draft, its form is the new state and its base version the expected one."""
+    """PATCH semantics; with a draft, its form is the new state and its base version the expected one.
+    `resolver`: how the item's values reach the group's resources (an import's reads them ahead)."""
     current = get_artifact(session, kind, principal.group_id, item[kind.id_field], lock=True)
     before = load_state(session, current.id)
     expected = item.get("expected_version")
@@ -186,7 +189,11 @@ def update_item(
                 current_version=current.version,
             )
         expected = expected if expected is not None else draft.base_version
-    state = apply_patch(session, principal.group_id, kind, start, item, principal.profile_id)
+    state = (
+        apply_patch_with(resolver, kind, start, item)
+        if resolver is not None
+        else apply_patch(session, principal.group_id, kind, start, item, principal.profile_id)
+    )
     if state == before.normalised() and expected in (None, current.version):
         row = current  # nothing changed: no new version
     else:

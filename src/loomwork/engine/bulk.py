@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from loomwork.audit import service as audit
 from loomwork.bulk_items import failed, run_item, succeeded
 from loomwork.engine import revisions, search
-from loomwork.engine.artifacts import create_item, require_complete
+from loomwork.engine.artifacts import create_item, operation_of, require_complete
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.form import FormState, apply_patch_with, referenced_ids, with_aliases_resolved
 from loomwork.engine.repository import ArtifactRow, insert_artifacts, insert_states
@@ -50,11 +50,21 @@ class NewArtifact:
 
 
 def create_items(
-    session: Session, kind: ArtifactKind, principal: Principal, items: Sequence[dict[str, Any]], answer: Answer
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    items: Sequence[dict[str, Any]],
+    answer: Answer,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    action: str = "create",
 ) -> list[dict[str, Any]]:
-    """Create every item that passes its rules; a result per item, in item order (see the module doc)."""
+    """Create every item that passes its rules; a result per item, in item order (see the module doc).
+
+    `ids`: each item's artifact id (an import keeps a row's id), else new ones; `action`: the audit action
+    (`import_create` for an import's rows), whose revision operation `operation_of` names."""
     plan = PlannedResolver(session, principal.group_id, reader=principal.profile_id)
-    plan.prefetch(*_read_ahead(kind, items))
+    plan.prefetch(*read_ahead(kind, items))
     results: dict[int, dict[str, Any]] = {}
     states: dict[int, tuple[uuid.UUID, FormState]] = {}
     own_savepoint: list[int] = []
@@ -64,7 +74,8 @@ def create_items(
             continue
         recorded = audit.mark(session)
         try:
-            states[index] = _planned_item(session, kind, principal, plan, item)
+            artifact_id = ids[index] if ids is not None else uuid.uuid4()
+            states[index] = _planned_item(session, kind, principal, plan, item, artifact_id, action)
         except NeedsOwnTransaction:
             audit.forget_since(session, recorded)
             own_savepoint.append(index)
@@ -72,24 +83,33 @@ def create_items(
             audit.forget_since(session, recorded)  # the item writes nothing, so nothing happened to audit
             results[index] = failed(index, error)
     messages = {states[index][0]: items[index].get("message") for index in states}
-    _write(session, kind, principal, plan, dict(states.values()), messages)
+    _write(session, kind, principal, plan, dict(states.values()), messages, operation_of(action, None))
     for index, (artifact_id, _state) in states.items():
         results[index] = succeeded(index, answer(ArtifactRow(artifact_id, 1)))
     for index in own_savepoint:
+        given = (items[index], ids[index] if ids is not None else None)
         results[index] = run_item(
-            session, index, items[index], lambda item: answer(create_item(session, kind, principal, item))
+            session,
+            index,
+            given,
+            lambda pair: answer(create_item(session, kind, principal, pair[0], pair[1], action=action)),
         )
     return [results[index] for index in range(len(items))]
 
 
 def _planned_item(
-    session: Session, kind: ArtifactKind, principal: Principal, plan: PlannedResolver, item: dict[str, Any]
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    plan: PlannedResolver,
+    item: dict[str, Any],
+    artifact_id: uuid.UUID,
+    action: str,
 ) -> tuple[uuid.UUID, FormState]:
-    """The item's new id and state, its audit event queued: no SQL. Planned ids are replaced in `_write`."""
+    """The item's id and state, its audit event queued: no SQL. Planned ids are replaced in `_write`."""
     state = apply_patch_with(plan, kind, FormState(), item)
     require_complete(kind, state)
-    artifact_id = uuid.uuid4()
-    audit.record_state(session, principal, "create", kind, artifact_id, None, state, draft_id=None, version=1)
+    audit.record_state(session, principal, action, kind, artifact_id, None, state, draft_id=None, version=1)
     return artifact_id, state
 
 
@@ -100,6 +120,7 @@ def _write(
     plan: PlannedResolver,
     states: dict[uuid.UUID, FormState],
     messages: dict[uuid.UUID, str | None],
+    operation: str,
 ) -> None:
     if not states:
         return
@@ -121,7 +142,7 @@ def _write(
             revisions.NewRevision(artifact_id, 1, state, messages.get(artifact_id))
             for artifact_id, state in states.items()
         ],
-        operation="create",
+        operation=operation,
     )
     # Every value the states hold is in plan.known: referenced ids, values found by hash and created.
     audit.remember_labels(
@@ -130,7 +151,7 @@ def _write(
     )
 
 
-def _read_ahead(kind: ArtifactKind, items: Sequence[dict[str, Any]]) -> tuple[set[uuid.UUID], dict[str, list[Any]]]:
+def read_ahead(kind: ArtifactKind, items: Sequence[dict[str, Any]]) -> tuple[set[uuid.UUID], dict[str, list[Any]]]:
     """The ids the items reference and the values they give, per resource kind.
 
     A value that fails its rules is left out here; the item fails on it when it is applied.

@@ -49,17 +49,27 @@ def get_artifact(
 
 
 def find_artifact(
-    session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_id: uuid.UUID, *, lock: bool = False
 ) -> ArtifactRow | None:
     try:
-        return get_artifact(session, kind, group_id, artifact_id)
+        return get_artifact(session, kind, group_id, artifact_id, lock=lock)
     except NotFound:
         return None
 
 
-def id_taken(session: Session, artifact_id: uuid.UUID) -> bool:
-    """Whether any group has an artifact with this id (ids are global; existence elsewhere never shows)."""
-    return session.scalar(select(Artifact.id).where(Artifact.id == artifact_id)) is not None
+def ids_in_group(
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, artifact_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of the ids are the group's artifacts of this kind, in one query."""
+    ids = set(artifact_ids)
+    query = select(Artifact.id).where(Artifact.id.in_(ids), in_group(Artifact, group_id), Artifact.kind == kind.name)
+    return set(session.scalars(query)) if ids else set()
+
+
+def ids_taken(session: Session, artifact_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the ids any group's artifact holds (ids are global; existence elsewhere never shows), in one query."""
+    ids = set(artifact_ids)
+    return set(session.scalars(select(Artifact.id).where(Artifact.id.in_(ids)))) if ids else set()
 
 
 def load_states(session: Session, artifact_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FormState]:

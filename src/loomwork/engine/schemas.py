@@ -438,11 +438,16 @@ class ImportResult(BaseModel):
     field: str | None = None
     id: uuid.UUID | None = None
     version: int | None = None
+    outcome: Literal["created", "updated", "unchanged"] | None = Field(
+        default=None,
+        description="What the row did (null when it failed): unchanged writes no version, event or audit entry.",
+    )
 
 
 class ImportResponse(BaseModel):
     created: int
     updated: int
+    unchanged: int = Field(description="Rows that named an artifact and changed nothing in it.")
     failed: int
     results: list[ImportResult]
 

@@ -28,6 +28,7 @@ from loomwork.db.scoping import in_group
 from loomwork.resources.kinds import RESOURCE_KINDS, ResourceKind
 from loomwork.resources.models import Resource
 from loomwork.resources.service import (
+    DirectResolver,
     ResourceValue,
     insert_values,
     load,
@@ -139,6 +140,43 @@ class PlannedResolver:
                 rid = real[pid] = stored[text_hash]
                 self.known[rid] = ResourceValue(rid, kind_name, kind.load(kind.dump(value)))  # as stored
         return real
+
+
+@dataclass
+class ReadAheadResolver(PlannedResolver):
+    """Answers from what `prefetch` found, and goes to the database (`DirectResolver`) for anything else.
+
+    For items that run one at a time, each in its own savepoint (an import's updates): it plans nothing, and
+    what it creates is not remembered, so a row that rolls back leaves no id behind for the next. A row that
+    changes nothing, the common case of a re-import, then costs no look-up per value."""
+
+    def load(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ResourceValue]:
+        ids = set(ids)
+        found = {rid: self.known[rid] for rid in ids & self.known.keys()}
+        unread = ids - found.keys()
+        return {**found, **load(self.session, self.group_id, unread)} if unread else found
+
+    def create_values(
+        self, kind: ResourceKind, raws: Sequence[Any], field: str, *, indexed: bool = True
+    ) -> list[uuid.UUID]:
+        if kind.references:  # resolving a reference may create other resources
+            return self._direct.create_values(kind, raws, field, indexed=indexed)
+        names = [f"{field}[{i}]" if indexed else field for i in range(len(raws))]
+        return self.find_or_create(kind, [normalise_value(kind, raw, name) for raw, name in zip(raws, names)])
+
+    def find_or_create(self, kind: ResourceKind, values: Sequence[Any]) -> list[uuid.UUID]:
+        keys = [(kind.name, value_hash(kind.dedupe_text(value))) for value in values]
+        if all(key in self.by_hash for key in keys):
+            return [self.by_hash[key] for key in keys]
+        return self._direct.find_or_create(kind, values)
+
+    def find_existing(self, kind: ResourceKind, value: Any) -> uuid.UUID | None:
+        key = (kind.name, value_hash(kind.dedupe_text(value)))
+        return self.by_hash[key] if key in self.by_hash else self._direct.find_existing(kind, value)
+
+    @property
+    def _direct(self) -> DirectResolver:
+        return DirectResolver(self.session, self.group_id)
 
 
 @dataclass
