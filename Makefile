@@ -3,17 +3,18 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The client package (clients/python) is installed beside the server: the server re-exports it as loomwork.client.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml clients/python/pyproject.toml | cksum | cut -d' ' -f1)
 # The browser tests (tests/web) drive Debian's chromium: Playwright's own browser download is not reachable.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 .PHONY: run test lint fuzz bench bench-peers install clean screenshots
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -e clients/python -e '.[test,lint]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -30,8 +31,8 @@ test: $(STAMP) $(CHROMIUM)
 
 # The style (ruff), the types (mypy --strict) and the layers (import-linter's contracts, ARCHITECTURE.md).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients/python
+	$(BIN)/ruff format --check src tests bench clients/python
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
