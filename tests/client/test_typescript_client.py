@@ -25,7 +25,9 @@ def built_client() -> Path:
     npm = shutil.which("npm")
     assert npm and shutil.which("node"), "node and npm are needed for the TypeScript client (make test installs them)"
     if not (PACKAGE / "node_modules" / ".bin" / "tsc").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PACKAGE, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=PACKAGE, check=True, capture_output=True, timeout=600
+        )
     build = subprocess.run([npm, "run", "build"], cwd=PACKAGE, capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stdout + build.stderr
     return PACKAGE
