@@ -329,6 +329,8 @@ def test_the_package_installs_alone_and_resolves_without_the_server(
     )
     assert install.returncode == 0, install.stderr
     script = """
+import sys
+
 from loomwork_client import Client
 for module in ("fastapi", "sqlalchemy", "loomwork", "pydantic"):
     try:

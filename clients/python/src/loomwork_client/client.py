@@ -3,6 +3,8 @@ cache on disk, and a per-call fallback."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import hashlib
 import logging
@@ -60,7 +62,8 @@ class Client:
     - `watch=True`: a daemon thread follows the change feed (long polls of `wait_s`) and refreshes exactly the
       cached entries a change touches, then calls `on_change(Change)` (on that thread). While it is connected, a
       cached resolve is answered from memory with no request; while it is not, every resolve revalidates.
-    - `transport`: for proxies and tests (an httpx2 transport).
+    - `transport`: for proxies and tests (an httpx2 transport) of resolve and resolve_many; the watcher runs an
+      event loop of its own on a thread (so close() cancels its long poll at once) with an httpx2.AsyncClient.
     """
 
     def __init__(
@@ -94,12 +97,13 @@ class Client:
         self._on_change = on_change
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._task: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
+        self._headers, self._wait_s = headers, wait_s
         if watch:
-            self._watch_http = httpx2.Client(
-                base_url=self.base_url, timeout=wait_s + 15, transport=transport, headers=headers
+            # The watcher runs an event loop of its own, so close() can cancel a long poll at once.
+            self._watcher = threading.Thread(
+                target=asyncio.run, args=(self._watch(),), name="loomwork-client-watch", daemon=True
             )
-            self._wait_s = wait_s
-            self._watcher = threading.Thread(target=self._watch, name="loomwork-client-watch", daemon=True)
             self._watcher.start()
 
     def __enter__(self) -> Client:
@@ -109,11 +113,14 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Stops the watcher (waits at most 2 s for its long poll to end; it is a daemon thread) and the client."""
+        """Stops the watcher (its long poll is cancelled) and closes the connections."""
         self._stop.set()
         if self._watcher is not None:
-            self._watch_http.close()
-            self._watcher.join(timeout=2)
+            if self._task is not None:
+                loop, task = self._task
+                with contextlib.suppress(RuntimeError):  # the loop has already ended
+                    loop.call_soon_threadsafe(task.cancel)
+            self._watcher.join(timeout=10)
         self._http.close()
 
     @property
@@ -294,44 +301,51 @@ class Client:
 
     # --- pushed updates -----------------------------------------------------------------------------------
 
-    def _watch(self) -> None:
+    async def _watch(self) -> None:
         """Follow the change feed until close(): find the end of the feed, revalidate what is cached, then long
         poll; on any error back off (0.5 s doubling to 15 s, with jitter) and continue from the same cursor."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = (asyncio.get_running_loop(), task)
+        http = httpx2.AsyncClient(base_url=self.base_url, timeout=self._wait_s + 15, headers=self._headers)
         cursor: int | None = None
         failures = 0
-        while not self._stop.is_set():
-            try:
-                if cursor is None:
-                    cursor = self._feed_end()
-                    self._refresh(list(self._snapshot()))
-                    self._live = True
-                page = self._poll(cursor, self._wait_s if self._live else 0)
-                for change in page["changes"]:
-                    self._apply(change)
-                cursor = page["next_cursor"]
-                self._live, failures = True, 0
-            except Exception as exc:  # noqa: BLE001 - the watcher outlives anything: a restart, a proxy's HTML, a bug
-                self._live = False
-                if self._stop.is_set():
-                    return
-                failures += 1
-                delay = min(15.0, 0.5 * 2 ** min(failures - 1, 6)) * random.uniform(0.5, 1.0)
-                log.warning("Watching Loomwork's changes failed (%s); retrying in %.1f s", _reason(exc), delay)
-                self._stop.wait(delay)
-        self._live = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    if cursor is None:
+                        cursor = await self._feed_end(http)
+                        await self._refresh(http, list(self._snapshot()))
+                        self._live = True
+                    page = await self._poll(http, cursor, self._wait_s if self._live else 0)
+                    for change in page["changes"]:
+                        await self._apply(http, change)
+                    cursor = page["next_cursor"]
+                    self._live, failures = True, 0
+                except Exception as exc:  # noqa: BLE001 - the watcher outlives anything: a restart, a proxy's HTML, a bug
+                    self._live = False
+                    failures += 1
+                    delay = min(15.0, 0.5 * 2 ** min(failures - 1, 6)) * random.uniform(0.5, 1.0)
+                    log.warning("Watching Loomwork's changes failed (%s); retrying in %.1f s", _reason(exc), delay)
+                    await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            pass  # close()
+        finally:
+            self._live = False
+            await http.aclose()
 
-    def _poll(self, after: int, wait_s: float, limit: int = 1000) -> dict[str, Any]:
+    async def _poll(self, http: httpx2.AsyncClient, after: int, wait_s: float, limit: int = 1000) -> dict[str, Any]:
         body = {"after": after, "events": list(WATCHED_EVENTS), "limit": limit, "wait_s": wait_s}
-        response = self._watch_http.post("/api/v5/changes", json=body)
+        response = await http.post("/api/v5/changes", json=body)
         if response.status_code != 200:
             raise _error(response.status_code, _body(response), "the change feed")
         page: dict[str, Any] = response.json()
         return page
 
-    def _feed_end(self) -> int:
+    async def _feed_end(self, http: httpx2.AsyncClient) -> int:
         cursor = 0
         while True:
-            page = self._poll(cursor, 0)
+            page = await self._poll(http, cursor, 0)
             cursor = int(page["next_cursor"])
             if not page["changes"]:
                 return cursor
@@ -340,7 +354,7 @@ class Client:
         with self._lock:
             return dict(self._cache)
 
-    def _apply(self, change: dict[str, Any]) -> None:
+    async def _apply(self, http: httpx2.AsyncClient, change: dict[str, Any]) -> None:
         data = change.get("data") or {}
         kind = str(data.get("kind") or "")
         artifact_id = str(data.get(f"{kind}_id") or "")
@@ -360,7 +374,7 @@ class Client:
             self._batches.clear()
         for key in removed:
             self._forget(key)
-        updated, gone = self._refresh(touched)
+        updated, gone = await self._refresh(http, touched)
         if self._on_change is not None:
             try:
                 self._on_change(
@@ -377,7 +391,7 @@ class Client:
             except Exception:
                 log.exception("on_change raised; the watcher goes on")
 
-    def _refresh(self, keys: list[Key]) -> tuple[list[Resolved], list[Key]]:
+    async def _refresh(self, http: httpx2.AsyncClient, keys: list[Key]) -> tuple[list[Resolved], list[Key]]:
         """Read `keys` again in batches of 100; an answer that is now 404 is forgotten."""
         updated: list[Resolved] = []
         gone: list[Key] = []
@@ -385,7 +399,7 @@ class Client:
             chunk = keys[start : start + MAX_BATCH]
             with self._lock:
                 asked_at = self._changes
-            response = self._watch_http.post("/api/v5/resolve", json={"items": [_wire_item(k) for k in chunk]})
+            response = await http.post("/api/v5/resolve", json={"items": [_wire_item(k) for k in chunk]})
             if response.status_code != 200:
                 raise _error(response.status_code, _body(response), "a refresh")
             now = time.time()
