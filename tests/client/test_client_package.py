@@ -150,7 +150,7 @@ def test_a_watching_client_refreshes_exactly_what_a_change_touches(make_api, liv
     changes, counting = Changes(), Counting()
 
     with Client(
-        live_server.url, make_api("viewer").key, timeout=30, transport=counting, watch=True, on_change=changes, wait_s=5
+        live_server.url, make_api("viewer").key, timeout=30, transport=counting, watch=True, on_change=changes
     ) as loomwork:
         production = loomwork.resolve(KIND, persona_id, label="production")
         latest = loomwork.resolve("persona", persona_id)
@@ -186,6 +186,8 @@ def test_a_watching_client_refreshes_exactly_what_a_change_touches(make_api, liv
         with pytest.raises(NotFound):
             loomwork.resolve(KIND, persona_id)
         assert loomwork.resolve(KIND, other_id) == other
+    # close() cancelled the long poll: the watcher's thread has ended (join is bounded, nothing is timed).
+    assert loomwork._watcher is not None and not loomwork._watcher.is_alive() and not loomwork.watching
 
 
 def test_the_watcher_survives_a_server_restart(make_api, settings, db, dialect):

@@ -151,7 +151,7 @@ export class Client {
     }
     if (response.status === 304 && entry) {
       const confirmed = entry.found.with({ fetchedAt: Date.now(), source: "server", stale: false });
-      this.cache.set(id, { key, found: confirmed, askedAt });
+      await this.remember(key, confirmed, askedAt, false);
       return confirmed.with({});
     }
     if (response.status >= 500) return this.stale(key, entry, `HTTP ${response.status}`, null, options.fallback);
@@ -219,7 +219,9 @@ export class Client {
   }
 
   private async remember(key: Key, found: Resolved, askedAt: number, write = true): Promise<void> {
-    this.cache.set(JSON.stringify(key), { key, found, askedAt });
+    // A change applied while the request was under way may have found nothing of this key to touch yet: the
+    // answer may predate it, so it is revalidated on its next use rather than trusted.
+    this.cache.set(JSON.stringify(key), { key, found, askedAt: askedAt === this.changes ? askedAt : -1 });
     if (write && this.store) {
       try {
         await this.store.put({ key, answer: found.data(), storedAt: found.fetchedAt });

@@ -231,7 +231,9 @@ class Client:
 
     def _remember(self, key: Key, found: Resolved, asked_at: int, *, write: bool = True) -> None:
         with self._lock:
-            self._cache[key] = _Entry(found, asked_at)
+            # A change applied while the request was under way may have found nothing of this key to touch yet:
+            # the answer may predate it, so it is revalidated on its next use rather than trusted.
+            self._cache[key] = _Entry(found, asked_at if asked_at == self._changes else -1)
         if write and self._store is not None:
             fields = {f: getattr(found, f) for f in ("id", "kind", "version", "label", "etag", "config")}
             self._store.put(key, fields, found.fetched_at)
