@@ -194,7 +194,7 @@ def main() -> None:
 
     dialect = url.split(":", 1)[0].split("+", 1)[0]
     lines = [
-        "# The clients' runtime read, measured",
+        "",
         "",
         f"`cd bench && ../.venv/bin/python client.py --moves {args.moves}` on {dialect}, one server worker, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other work), "
@@ -225,9 +225,22 @@ def main() -> None:
         f"| warm (revalidation: one 304 against {PERSONAS}) | {many['many warm']:.1f} ms | {many['single warm']:.1f} ms |",
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    (ROOT / "bench" / "CLIENT.md").write_text(report)
+    section = "\n".join(lines[2:])
+    print(section)
+    write_report(dialect, section)
+
+
+def write_report(dialect: str, section: str) -> None:
+    """bench/CLIENT.md keeps one section per database: this run replaces its own and leaves the other."""
+    path = ROOT / "bench" / "CLIENT.md"
+    sections = {}
+    if path.exists():
+        for part in path.read_text().split("<!-- client:")[1:]:
+            name, _, body = part.partition(" -->\n")
+            sections[name] = body.split("<!-- /client -->")[0]
+    sections[dialect] = f"## {dialect}\n\n{section}\n"
+    body = "".join(f"<!-- client:{name} -->\n{text}<!-- /client -->\n\n" for name, text in sorted(sections.items()))
+    path.write_text("# The clients' runtime read, measured (bench/client.py)\n\n" + body.rstrip() + "\n")
 
 
 if __name__ == "__main__":

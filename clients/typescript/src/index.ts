@@ -26,6 +26,8 @@ export type { CacheStore, Config, Key, ResolvedData, Source, StoredEntry };
 
 const WATCHED_EVENTS = ["artifact.revision_created", "label.moved", "artifact.deleted"];
 const MAX_BATCH = 100;
+/** A refresh that does not show its change yet is asked again: 20 ms, doubling (1.3 s in all). */
+const RECHECKS = 6;
 
 /** One feed event as onChange gets it: `updated` the cached entries it touched, read again; `removed` those gone. */
 export interface Change {
@@ -345,7 +347,7 @@ export class Client {
     for (const key of [...touched, ...removed]) this.touched.set(JSON.stringify(key), this.changes);
     this.batches.clear();
     for (const key of removed) await this.forget(key);
-    const { updated, gone } = await this.refresh(touched);
+    const { updated, gone } = await this.refresh(touched, change);
     if (this.onChange) {
       try {
         await this.onChange({ cursor: change.cursor, event: change.event, kind, id: artifactId, data, updated, removed: [...removed, ...gone] });
@@ -355,35 +357,62 @@ export class Client {
     }
   }
 
-  private async refresh(keys: Key[]): Promise<{ updated: Resolved[]; gone: Key[] }> {
+  /** Read `keys` again in batches of 100; an answer now 404 is forgotten. With the `change` that touched them, an
+   * answer that does not show it yet (on PostgreSQL the server's resolve cache learns of a commit just after it,
+   * while the feed can carry the event at once) is asked again after 20 ms, doubling, up to RECHECKS times; one
+   * still behind is kept but not trusted, so the next resolve revalidates it. */
+  private async refresh(keys: Key[], change?: any): Promise<{ updated: Resolved[]; gone: Key[] }> {
     const updated: Resolved[] = [];
     const gone: Key[] = [];
-    for (let start = 0; start < keys.length; start += MAX_BATCH) {
-      const chunk = keys.slice(start, start + MAX_BATCH);
-      const askedAt = this.changes;
-      const response = await this.request("/api/v5/resolve", {
-        method: "POST",
-        headers: { ...this.headers, "Content-Type": "application/json" },
-        body: JSON.stringify({ items: chunk.map(wireItem) }),
-      });
-      const body = await response.json().catch(() => ({}));
-      if (response.status !== 200) throw toError(response.status, body, "a refresh");
-      const now = Date.now();
-      for (const [index, result] of (body.results as any[]).entries()) {
-        const key = chunk[index] as Key;
-        if (result.success) {
-          const found = toResolved(result, now);
-          const old = this.cache.get(JSON.stringify(key));
-          await this.remember(key, found, askedAt, !old || old.found.etag !== found.etag);
-          updated.push(found.with({}));
-        } else if (result.status === 404) {
-          await this.forget(key);
-          gone.push(key);
+    let pending = keys;
+    for (let attempt = 0; attempt <= RECHECKS && pending.length; attempt++) {
+      const behind: Key[] = [];
+      for (let start = 0; start < pending.length; start += MAX_BATCH) {
+        const chunk = pending.slice(start, start + MAX_BATCH);
+        const askedAt = this.changes;
+        const response = await this.request("/api/v5/resolve", {
+          method: "POST",
+          headers: { ...this.headers, "Content-Type": "application/json" },
+          body: JSON.stringify({ items: chunk.map(wireItem) }),
+        });
+        const body = await response.json().catch(() => ({}));
+        if (response.status !== 200) throw toError(response.status, body, "a refresh");
+        const now = Date.now();
+        for (const [index, result] of (body.results as any[]).entries()) {
+          const key = chunk[index] as Key;
+          const showsIt = change === undefined || shows(change, key, result);
+          if (!showsIt && attempt < RECHECKS) behind.push(key);
+          else if (result.success) {
+            const found = toResolved(result, now);
+            const old = this.cache.get(JSON.stringify(key));
+            await this.remember(key, found, showsIt ? askedAt : -1, !old || old.found.etag !== found.etag);
+            updated.push(found.with({}));
+          } else if (result.status === 404) {
+            await this.forget(key);
+            gone.push(key);
+          }
         }
       }
+      pending = behind;
+      if (behind.length) await sleep(20 * 2 ** attempt, this.stop.signal);
     }
     return { updated, gone };
   }
+}
+
+/** Whether a refreshed answer already shows the change that asked for it (see refresh). */
+function shows(change: any, key: Key, result: any): boolean {
+  const data = change.data ?? {};
+  const artifactId = String(data[`${data.kind}_id`] ?? "");
+  if (artifactId !== String(result.id) && artifactId !== key[1]) return true;
+  if (change.event === "label.moved" && key[2] === data.label) {
+    if (data.to_version === null || data.to_version === undefined) return !result.success;
+    return Boolean(result.success && result.version === data.to_version);
+  }
+  if (change.event === "artifact.revision_created" && key[2] === "latest") {
+    return Boolean(result.success && result.version >= (data.version ?? 0));
+  }
+  return true;
 }
 
 // --- helpers -------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ log = logging.getLogger("loomwork_client")
 # The feed's events that change what a resolve answers.
 WATCHED_EVENTS = ("artifact.revision_created", "label.moved", "artifact.deleted")
 MAX_BATCH = 100
+RECHECKS = 6  # a refresh that does not show its change yet is asked again: 20 ms, doubling (1.3 s in all)
 
 # One item of resolve_many: (kind, id_or_name[, label[, version]]) or {kind, id | name | id_or_name, label?, version?}.
 Item = Sequence[Any] | Mapping[str, Any]
@@ -376,7 +377,7 @@ class Client:
             self._batches.clear()
         for key in removed:
             self._forget(key)
-        updated, gone = await self._refresh(http, touched)
+        updated, gone = await self._refresh(http, touched, change)
         if self._on_change is not None:
             try:
                 self._on_change(
@@ -393,29 +394,62 @@ class Client:
             except Exception:
                 log.exception("on_change raised; the watcher goes on")
 
-    async def _refresh(self, http: httpx2.AsyncClient, keys: list[Key]) -> tuple[list[Resolved], list[Key]]:
-        """Read `keys` again in batches of 100; an answer that is now 404 is forgotten."""
+    async def _refresh(
+        self, http: httpx2.AsyncClient, keys: list[Key], change: Mapping[str, Any] | None = None
+    ) -> tuple[list[Resolved], list[Key]]:
+        """Read `keys` again in batches of 100; an answer that is now 404 is forgotten.
+
+        With the `change` that touched them: an answer that does not show it yet (on PostgreSQL the server's
+        resolve cache learns of a commit just after it, while the feed can carry the event at once) is asked
+        again after 20 ms, doubling, up to RECHECKS times; one still behind is kept but not trusted, so the next
+        resolve revalidates it."""
         updated: list[Resolved] = []
         gone: list[Key] = []
-        for start in range(0, len(keys), MAX_BATCH):
-            chunk = keys[start : start + MAX_BATCH]
-            with self._lock:
-                asked_at = self._changes
-            response = await http.post("/api/v5/resolve", json={"items": [_wire_item(k) for k in chunk]})
-            if response.status_code != 200:
-                raise _error(response.status_code, _body(response), "a refresh")
-            now = time.time()
-            for key, result in zip(chunk, response.json()["results"]):
-                if result["success"]:
-                    found = _resolved(result, now)
-                    with self._lock:
-                        old = self._cache.get(key)
-                    self._remember(key, found, asked_at, write=old is None or old.found.etag != found.etag)
-                    updated.append(_copy(found))
-                elif result["status"] == 404:
-                    self._forget(key)
-                    gone.append(key)
+        pending = list(keys)
+        for attempt in range(RECHECKS + 1):
+            behind: list[Key] = []
+            for start in range(0, len(pending), MAX_BATCH):
+                chunk = pending[start : start + MAX_BATCH]
+                with self._lock:
+                    asked_at = self._changes
+                response = await http.post("/api/v5/resolve", json={"items": [_wire_item(k) for k in chunk]})
+                if response.status_code != 200:
+                    raise _error(response.status_code, _body(response), "a refresh")
+                now = time.time()
+                for key, result in zip(chunk, response.json()["results"]):
+                    shows_it = change is None or _shows(change, key, result)
+                    if not shows_it and attempt < RECHECKS:
+                        behind.append(key)
+                    elif result["success"]:
+                        found = _resolved(result, now)
+                        with self._lock:
+                            old = self._cache.get(key)
+                        write = old is None or old.found.etag != found.etag
+                        self._remember(key, found, asked_at if shows_it else -1, write=write)
+                        updated.append(_copy(found))
+                    elif result["status"] == 404:
+                        self._forget(key)
+                        gone.append(key)
+            if not behind:
+                break
+            pending = behind
+            await asyncio.sleep(0.02 * 2**attempt)
         return updated, gone
+
+
+def _shows(change: Mapping[str, Any], key: Key, result: Mapping[str, Any]) -> bool:
+    """Whether a refreshed answer already shows the change that asked for it (see _refresh)."""
+    data = change.get("data") or {}
+    artifact_id = str(data.get(f"{data.get('kind')}_id") or "")
+    if artifact_id not in (str(result.get("id")), key[1]):
+        return True  # another artifact's change (an entry by name): nothing to compare
+    if change["event"] == "label.moved" and key[2] == data.get("label"):
+        if data.get("to_version") is None:
+            return not result["success"]
+        return bool(result["success"] and result["version"] == data["to_version"])
+    if change["event"] == "artifact.revision_created" and key[2] == "latest":
+        return bool(result["success"] and result["version"] >= data.get("version", 0))
+    return True
 
 
 def _effect(event: str, kind: str, artifact_id: str, label: Any, key: Key, found: Resolved) -> str | None:
