@@ -352,3 +352,26 @@ with Client(sys.argv[1], sys.argv[2], timeout=30) as loomwork:
     )
     assert run.returncode == 0, run.stderr + run.stdout
     assert run.stdout.strip() == "1 Hello Ada"
+
+
+def test_a_refresh_that_does_not_show_its_change_yet_is_asked_again():
+    """The watcher's check (loomwork_client.client._shows): on PostgreSQL the feed can carry a change before the
+    server's resolve cache learns of it, so an answer older than the change is asked for again."""
+    from loomwork_client.client import _shows
+
+    moved = {
+        "event": "label.moved",
+        "data": {"kind": "persona", "persona_id": "p1", "label": "production", "to_version": 3},
+    }
+    production = ("persona", "p1", "production", None)
+    assert not _shows(moved, production, {"success": True, "id": "p1", "version": 2})
+    assert _shows(moved, production, {"success": True, "id": "p1", "version": 3})
+    assert _shows(moved, ("persona", "Other", "production", None), {"success": True, "id": "p2", "version": 1})
+    removed = {**moved, "data": {**moved["data"], "to_version": None}}
+    assert not _shows(removed, production, {"success": True, "id": "p1", "version": 3})
+    assert _shows(removed, production, {"success": False, "status": 404})
+
+    created = {"event": "artifact.revision_created", "data": {"kind": "persona", "persona_id": "p1", "version": 4}}
+    latest = ("persona", "p1", "latest", None)
+    assert not _shows(created, latest, {"success": True, "id": "p1", "version": 3})
+    assert _shows(created, latest, {"success": True, "id": "p1", "version": 4})
