@@ -1,4 +1,4 @@
-# Two entry points: `make run` serves on SQLite, `make test` runs the whole suite.
+# Two entry points: `make run` serves on SQLite (PORT=, HOST= to choose where), `make test` runs the whole suite.
 # Both build .venv from this project's own files, so a fresh machine needs nothing else.
 PYTHON ?= python3
 VENV := .venv
@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 
 install: $(STAMP)
 
+# `make run PORT=8731 HOST=0.0.0.0` when 8000 is taken (or set LOOMWORK_PORT / LOOMWORK_HOST).
 run: $(STAMP)
-	$(BIN)/loomwork serve
+	$(BIN)/loomwork serve $(if $(HOST),--host '$(HOST)') $(if $(PORT),--port '$(PORT)')
 
 # Parallel test processes: most tests wait on servers, browsers and databases, so more than the cores pay.
 TEST_WORKERS ?= 4

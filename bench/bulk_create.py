@@ -1,6 +1,6 @@
 """Bulk create throughput (issue 8: over 3,000 personas/s with 8 clients on SQLite, PostgreSQL within 1.5x).
 
-Seeds `loomwork seed-demo --personas N` into /tmp/bulk-bench/ (SQLite) and into the
+Seeds `loomwork seed-demo --bulk --personas N` into /tmp/bulk-bench/ (SQLite) and into the
 PostgreSQL database `loomwork_bulk_bench` (created when missing; `--drop` drops it
 after), starts `loomwork serve` on it, and posts 1,000 realistic personas per request:
 a name, a description, 3 departments, 2 examples and a color, about half of the values
@@ -92,7 +92,7 @@ def delete_all(server: Server, headers: dict[str, str], ids: list[str]) -> None:
 def measure(dialect: str, url: str, args: argparse.Namespace) -> dict[int, list[float]]:
     server = Server(url, DATA_DIR)
     started = time.perf_counter()
-    server.loomwork("seed-demo", "--personas", str(args.personas))
+    server.loomwork("seed-demo", "--bulk", "--personas", str(args.personas))
     print(f"[{dialect}] seeded {args.personas:,} personas in {time.perf_counter() - started:.0f} s", flush=True)
     key = (
         server.loomwork("keys", "create", "--group", "default", "--name", "bench", "--role", "admin")

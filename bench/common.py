@@ -37,7 +37,7 @@ def arguments(description: str, runs: int) -> argparse.Namespace:
 def prepared(args: argparse.Namespace) -> tuple[Database, TestClient, dict[str, str]]:
     db = Database(args.database_url)
     upgrade(db.engine)
-    seeder = DemoSeeder(db, "default")  # the group `loomwork seed-demo` fills
+    seeder = DemoSeeder(db, "default")  # the group `loomwork seed-demo --bulk` fills
     started = time.perf_counter()
     seeder.seed(PERSONA, args.personas)  # a no-op for rows already there
     print(

@@ -130,7 +130,7 @@ def main() -> None:
         f"Written by `python bench/lists.py {' '.join(sys.argv[1:])}` on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} at the start (shared machine). In-process "
-        f"(no HTTP), one client, median of {args.runs} calls, on `loomwork seed-demo` data.",
+        f"(no HTTP), one client, median of {args.runs} calls, on `loomwork seed-demo --bulk` data.",
         "",
         f"| database | list | {args.small:,} personas ms | {args.personas:,} personas ms | ratio |",
         "|---|---|---|---|---|",

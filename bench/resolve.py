@@ -1,6 +1,6 @@
 """Issue 18's runtime read, measured: resolve by id at a label, its 304 revalidation, 8 clients, revision size.
 
-Seeds the same data set as `make bench` (`loomwork seed-demo`, a no-op when it is there), labels some
+Seeds the same data set as `make bench` (`loomwork seed-demo --bulk`, a no-op when it is there), labels some
 personas `production`, starts `loomwork serve --workers 2` and drives it from this process:
 
 - one client: `GET /api/v5/resolve/personas/{id}?label=production` over the labelled personas (each once
@@ -154,7 +154,7 @@ def write_resolve_section(rows: list[str], args: argparse.Namespace, path: Path)
         "## Resolve, the runtime read (issue 18)",
         "",
         f"Written by `python bench/resolve.py --personas {args.personas}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
-        f"UTC: the `make bench` data set ({args.personas:,} personas, `seed-demo`), {LABELLED} of them labelled "
+        f"UTC: the `make bench` data set ({args.personas:,} personas, `seed-demo --bulk`), {LABELLED} of them labelled "
         f"`production`; `loomwork serve --workers {args.workers}`; load average {load[0]:.1f} at the end on "
         f"{os.cpu_count()} cores.",
         "",

@@ -1,6 +1,6 @@
 """Issue 18: what writing a revision adds to `update` and to a draft commit (budget: at most 20%).
 
-Measured A/B in process (FastAPI's test client, no HTTP, one client), on one `seed-demo` data set:
+Measured A/B in process (FastAPI's test client, no HTTP, one client), on one `seed-demo --bulk` data set:
 the same requests run with revisions written as they are, and with `record_revisions` replaced by a
 no-op (no revision row, no `revision.created` event, no cache announcement), alternating A and B call
 by call so that drift of the machine falls on both. The difference of the medians is the revision's

@@ -1,7 +1,7 @@
 """`make bench`: the performance budget of issue 8, measured against its floors, into bench/RESULTS.md.
 
 For each database (SQLite; PostgreSQL when one answers at 127.0.0.1:5432) this script
-seeds the demo data set with `loomwork seed-demo` (a no-op when it is there), starts
+seeds the demo data set with `loomwork seed-demo --bulk` (a no-op when it is there), starts
 `loomwork serve` for the purpose, and drives it from this process with 8 concurrent
 clients (threads with their own keep-alive connections): never from inside the server.
 
@@ -495,10 +495,10 @@ def bench_data_dir() -> Path:
 
 
 def seed(server: Server, personas: int, others: int) -> None:
-    """`loomwork seed-demo` (a no-op for the rows already there): every benchmark measures this data set."""
+    """`loomwork seed-demo --bulk` (a no-op for the rows already there): every benchmark measures this data set."""
     started = time.perf_counter()
     counts = {"--personas": personas, "--tools": others, "--evals": others, "--invocations": others}
-    server.loomwork("seed-demo", *[part for flag, n in counts.items() for part in (flag, str(n))])
+    server.loomwork("seed-demo", "--bulk", *[part for flag, n in counts.items() for part in (flag, str(n))])
     forget_uploads(server.url)
     analyze(server.url)
     print(f"[{server.url}] seeded or checked in {time.perf_counter() - started:.0f} s", flush=True)
@@ -566,7 +566,7 @@ def write_results(all_results: dict[str, list[Result]], args: argparse.Namespace
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}. Data: {args.personas:,} personas and {args.others:,} each of "
-        f"tools, evals and invocations (`loomwork seed-demo`). Server: `loomwork serve --workers {args.workers}`; "
+        f"tools, evals and invocations (`loomwork seed-demo --bulk`). Server: `loomwork serve --workers {args.workers}`; "
         f"peak memory is the largest sum of its processes' PSS (shared pages counted once), sampled every 20 ms. Each "
         f"workload runs with one client, then with {CLIENTS} concurrent clients (threads of a separate process); "
         "export runs one request at a time.",

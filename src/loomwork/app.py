@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import importlib.resources
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -15,7 +16,9 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from starlette.datastructures import Headers
@@ -28,20 +31,23 @@ from loomwork.catalog.router import build_resource_routers
 from loomwork.config import Settings, load_settings
 from loomwork.db.database import Database
 from loomwork.engine import drafts
+from loomwork.engine.declaration import ArtifactKind
+from loomwork.engine.operations import operation
 from loomwork.engine.proposals_router import build_proposals_router
 from loomwork.engine.router import build_resolve_many_router, build_router
-from loomwork.errors import LoomworkError
+from loomwork.errors import Forbidden, LoomworkError, Unauthenticated
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
 from loomwork.generation.router import build_settings_router
 from loomwork.http import ERROR_RESPONSES, ErrorBody
-from loomwork.identity.dependencies import Caller, caller_with, has_valid_credentials
+from loomwork.identity.dependencies import Caller, caller_with, principal_from_headers
 from loomwork.identity.router import build_identity_router
 from loomwork.kinds import ARTIFACT_KINDS, hidden_flag_types
 from loomwork.mcp.server import mount_streamable_http
 from loomwork.openapi_links import add_links
-from loomwork.principal import Role
+from loomwork.ops.backup import hold_database
+from loomwork.principal import Principal, Role
 from loomwork.resources import secrets
 from loomwork.web.router import mount_web
 
@@ -62,14 +68,16 @@ class BodySizeLimit:
     """Refuse bodies over the limit with 413 before any handler reads them (declared or streamed).
 
     Only the real import routes take the larger import limit. Past the first `unchecked_bytes`, a body is
-    read on only for a caller whose API key or session is valid: anyone else gets their 401 at once."""
+    read on only for a caller whose API key or session is valid (anyone else gets their 401 at once) and, on
+    an import route, who may import (`import_paths` maps each to its check: a viewer or an agent gets the
+    route's 403 at once, so no one who cannot import makes the server read 64 MiB)."""
 
     def __init__(
         self,
         app: ASGIApp,
         max_bytes: int,
         max_import_bytes: int,
-        import_paths: frozenset[str],
+        import_paths: Mapping[str, Callable[[Principal], None]],
         unchecked_bytes: int = 64 * 1024,
     ) -> None:
         self.app = app
@@ -84,12 +92,6 @@ class BodySizeLimit:
             return
         limit = self.max_import_bytes if scope["path"] in self.import_paths else self.max_bytes
         too_large = error_response(413, f"The request body is larger than {limit:,} bytes.", "body_too_large")
-        unauthenticated = error_response(
-            401,
-            "Send a valid API key (X-Api-Key or Authorization: Bearer) before a "
-            f"body of more than {self.unchecked_bytes:,} bytes.",
-            "unauthenticated",
-        )
         declared = dict(scope.get("headers", [])).get(b"content-length") or b""
         declared_size = int(declared) if declared.isdigit() else 0
         if declared_size > limit:
@@ -101,8 +103,9 @@ class BodySizeLimit:
         while True:
             if not checked and max(size, declared_size) > self.unchecked_bytes:
                 checked = True
-                if not await anyio.to_thread.run_sync(has_valid_credentials, scope["app"], Headers(scope=scope)):
-                    await unauthenticated(scope, receive, send)
+                refusal = await anyio.to_thread.run_sync(self.refusal, scope)
+                if refusal is not None:
+                    await refusal(scope, receive, send)
                     return
             message = await receive()
             if message["type"] != "http.request":
@@ -125,6 +128,22 @@ class BodySizeLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def refusal(self, scope: Scope) -> JSONResponse | None:
+        """The 401 or 403 the caller gets before its large body is read; None when it may send it."""
+        try:
+            principal = principal_from_headers(scope["app"], Headers(scope=scope))
+            may_send = self.import_paths.get(scope["path"])
+            if may_send is not None:
+                may_send(principal)
+        except (Unauthenticated, Forbidden) as refused:
+            return JSONResponse(jsonable_encoder(refused.body()), status_code=refused.status)
+        return None
+
+
+def may_import(kind: ArtifactKind) -> Callable[[Principal], None]:
+    """The import route's own role and agent check, for the body-size limit to make before the body."""
+    return functools.partial(operation("import").authorise, kind=kind)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -150,7 +169,7 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoomworkError)
     def _loomwork_error(_request: Request, exc: LoomworkError) -> JSONResponse:
-        return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status)
+        return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status, headers=exc.headers())
 
     app.exception_handler(RequestValidationError)(_validation_error)
 
@@ -203,6 +222,28 @@ def settle_memory() -> None:
     gc.freeze()
 
 
+REFERENCE_ASSETS = "/docs/assets"
+
+
+def mount_api_reference(app: FastAPI) -> None:
+    """/docs (Swagger UI), whose script and style come from the `fastapi-offline` package on this machine: the
+    API reference works without internet (FastAPI's default loads them from a CDN). No /redoc: its page fetches
+    a logo from its maker's CDN whatever it is told."""
+    assets = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(REFERENCE_ASSETS, StaticFiles(directory=str(assets)), name="reference-assets")
+    favicon = f"{REFERENCE_ASSETS}/favicon.png"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Loomwork API reference",
+            swagger_js_url=f"{REFERENCE_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{REFERENCE_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=favicon,
+        )
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = db or Database(settings.database_url)
@@ -213,6 +254,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Each worker holds its SQLite database while it serves: `loomwork restore` refuses to replace it.
+        hold = hold_database(app.state.db.url)
         # Webhook deliveries run beside the server (`loomwork deliver` runs them alone); on shutdown (SIGTERM)
         # the attempt in progress finishes first.
         worker = DeliveryWorker(app.state.db, app.state.settings) if app.state.settings.delivery_worker else None
@@ -233,12 +276,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             sweeper.cancel()
             gc.unfreeze()  # what this app held may go now (tests start many apps in one process)
         app.state.db.dispose()
+        if hold:
+            hold.release()
 
     app = FastAPI(
         title="Loomwork",
         version=__version__,
         description="One home for the configuration of AI agents: personas, tools, evals and invocations.",
         lifespan=lifespan,
+        docs_url=None,  # served below from files in the project's own dependencies, never from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -247,7 +294,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
         max_import_bytes=settings.max_import_bytes,
-        import_paths=frozenset(f"/api/v5/artifacts/{kind.plural}/import" for kind in ARTIFACT_KINDS),
+        import_paths={f"/api/v5/artifacts/{kind.plural}/import": may_import(kind) for kind in ARTIFACT_KINDS},
     )
     ops.install(app, db)  # request ids, the access log, metrics, and traces when OTEL_* asks
 
@@ -292,6 +339,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 "Content-Length": str(upload.size_bytes),
             },
         )
+
+    mount_api_reference(app)
 
     @app.get("/healthz", tags=["health"], operation_id="healthz")
     def healthz() -> dict[str, str]:

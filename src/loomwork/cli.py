@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from loomwork import groups
 from loomwork.config import ADMIN_KEY_FILE, Settings, load_settings, write_private_file
@@ -28,8 +29,18 @@ if TYPE_CHECKING:
     from loomwork.engine.declaration import ArtifactKind
     from loomwork.ops.backup import Progress as PagesProgress
 
-app = typer.Typer(help="Loomwork: one home for the configuration of AI agents.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+# Plain help (click's formatter), not rich's boxes: it rewraps whole sentences to the terminal and never
+# cuts an option's name or an environment variable to fit a column.
+HELP_WIDTH = {"max_content_width": 100}
+app = typer.Typer(
+    help="Loomwork: one home for the configuration of AI agents.",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    context_settings=HELP_WIDTH,
+)
+keys_app = typer.Typer(
+    help="Manage API keys.", rich_markup_mode=None, no_args_is_help=True, context_settings=HELP_WIDTH
+)
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
@@ -38,6 +49,7 @@ DatabaseUrl = Annotated[
     typer.Option(
         "--database-url",
         envvar="LOOMWORK_DATABASE_URL",
+        metavar="URL",
         help="SQLAlchemy URL; default: SQLite at .loomwork/loomwork.sqlite3.",
     ),
 ]
@@ -54,6 +66,7 @@ def _settings(database_url: str | None) -> Settings:
 
 def _migrated(database_url: str | None) -> tuple[Settings, Database]:
     settings = _settings(database_url)
+    _hold_database(settings.database_url)
     secrets.configure(settings.keyring)  # imports may hold provider keys, encrypted under it
     db = Database(settings.database_url)
     with console.status("Migrating the database..."):
@@ -69,12 +82,59 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)}).")
 
 
+_HOLDS: list[object] = []  # this process's hold on its SQLite database, kept until it exits
+
+
+def _hold_database(database_url: str) -> None:
+    """Hold the SQLite database for this process's lifetime, so `loomwork restore` refuses to replace it
+    meanwhile (a restore in progress refuses this process instead)."""
+    from loomwork.ops import backup as backups
+
+    try:
+        hold = backups.hold_database(database_url)
+    except LoomworkError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from None
+    _HOLDS.append(hold)
+
+
 def bootstrap_admin(settings: Settings, db: Database) -> str | None:
     """On an empty database: the group `default`, an admin profile and its key (returned once)."""
     with db.transaction(write=True) as session:
         if identity.has_any_group(session):
             return None
-        return groups.create_group_key(session, settings.keyring, "default", Role.ADMIN, Role.ADMIN)
+        return groups.create_group_key(
+            session, settings.keyring, "default", Role.ADMIN, Role.ADMIN, key_name=BOOTSTRAP_KEY_NAME
+        )
+
+
+BOOTSTRAP_KEY_NAME = "admin (bootstrap)"
+
+
+def pages_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the pages: a wildcard interface is reached on loopback."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def print_start(url: str, key_file: Path, api_key: str | None) -> None:
+    """What someone who just ran `make run` needs: where the pages are, the key to paste, a call that answers."""
+    if api_key:
+        console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
+        print(api_key, flush=True)  # the key goes to stdout only, never into the logs
+        console.print(f"Saved to {key_file} (mode 0600).")
+    if key_file.exists():
+        # The example reads the key from its file, so it can be pasted as it stands.
+        console.print(
+            f"Open {url}/ and sign in with the admin key in {key_file}.\n"
+            "Load the sample project with `.venv/bin/loomwork seed-demo`, or ask the API from another terminal:\n"
+            f'  curl -s -X POST {url}/api/v5/artifacts/personas/search -H "X-Api-Key: $(cat {key_file})" '
+            "-H 'Content-Type: application/json' -d '{\"page_size\": 10}'",
+            soft_wrap=True,
+            highlight=False,
+        )
+    else:
+        console.print(f"Open {url}/ and sign in with an API key (`loomwork keys create`).", highlight=False)
 
 
 WORKER_HEALTHCHECK_SECONDS = 30
@@ -94,20 +154,30 @@ class _ServerOptions(TypedDict):
 LogFormat = Annotated[
     str | None,
     typer.Option(
-        "--log-format", envvar="LOOMWORK_LOG_FORMAT", help="json or text; default: json unless stderr is a terminal."
+        "--log-format",
+        envvar="LOOMWORK_LOG_FORMAT",
+        metavar="FORMAT",
+        help="json or text; default: json unless stderr is a terminal.",
     ),
 ]
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(envvar="LOOMWORK_HOST", metavar="HOST", help="Interface to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, envvar="LOOMWORK_PORT", metavar="PORT", help="Port to listen on.")
+    ] = 8000,
     database_url: DatabaseUrl = None,
     workers: Annotated[
         int,
         typer.Option(
-            min=1, envvar="LOOMWORK_WORKERS", help="Worker processes: one per core serves more clients at once."
+            min=1,
+            envvar="LOOMWORK_WORKERS",
+            metavar="N",
+            help="Worker processes: one per core serves more clients at once.",
         ),
     ] = 1,
     metrics_port: Annotated[
@@ -117,6 +187,7 @@ def serve(
             min=1,
             max=65535,
             envvar="LOOMWORK_METRICS_PORT",
+            metavar="PORT",
             help="Serve Prometheus metrics at /metrics on this port (never on the API's).",
         ),
     ] = None,
@@ -125,6 +196,7 @@ def serve(
         typer.Option(
             "--metrics-host",
             envvar="LOOMWORK_METRICS_HOST",
+            metavar="HOST",
             help="Interface for the metrics port; widen it (0.0.0.0) only for a scraper you trust.",
         ),
     ] = "127.0.0.1",
@@ -135,6 +207,7 @@ def serve(
             "--graceful-timeout",
             min=0,
             envvar="LOOMWORK_GRACEFUL_TIMEOUT",
+            metavar="SECONDS",
             help="On SIGTERM, seconds to let requests in flight finish before they are cancelled.",
         ),
     ] = 30,
@@ -159,20 +232,7 @@ def serve(
     logs.configure_logging(log_format)
 
     settings, db = _migrated(database_url)
-    api_key = bootstrap_admin(settings, db)
-    if api_key:
-        key_file = settings.data_dir / ADMIN_KEY_FILE
-        write_private_file(key_file, api_key + "\n")
-        console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
-        print(api_key, flush=True)
-        # The example reads the key from its file: the key itself goes to stdout only, never into the logs.
-        console.print(
-            f"Saved to {key_file} (mode 0600). Send it as a header, for example:\n"
-            f'  curl -H "X-Api-Key: $(cat {key_file})" -X POST '
-            f"http://{host}:{port}/api/v5/artifacts/personas/get "
-            "-H 'Content-Type: application/json' -d '{}'",
-            soft_wrap=True,
-        )
+    _bootstrap(settings, db, pages_url(host, port))
     common: _ServerOptions = {
         "host": host,
         "port": port,
@@ -223,6 +283,28 @@ def serve(
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid(), multiprocess_dir)
+
+
+def _bootstrap(settings: Settings, db: Database, url: str | None) -> None:
+    """On an empty database, make the admin key and save it; with a URL, say how to start (serve does)."""
+    api_key = bootstrap_admin(settings, db)
+    key_file = settings.data_dir / ADMIN_KEY_FILE
+    if api_key:
+        write_private_file(key_file, api_key + "\n")
+    if url is not None:
+        print_start(url, _relative(key_file), api_key)
+    elif api_key:
+        console.print("[bold]Created group 'default' with an admin profile. Its API key (shown once):[/bold]")
+        print(api_key, flush=True)
+        console.print(f"Saved to {_relative(key_file)} (mode 0600): sign in to the pages with it.", highlight=False)
+
+
+def _relative(path: Path) -> Path:
+    """The path as the person typed their way to it: relative to the working directory when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def _start_metrics(host: str, port: int | None, database_url: str, multiprocess_dir: str | None) -> WSGIServer | None:
@@ -303,9 +385,18 @@ def mcp_stdio(
 
 @keys_app.command("create")
 def keys_create(
-    group: Annotated[str, typer.Option("--group", help="Group name; created when missing.")],
-    name: Annotated[str, typer.Option("--name", help="Profile display name; created when missing.")],
-    role: Annotated[str, typer.Option("--role", help="viewer, editor or admin (an agent: viewer or editor).")],
+    group: Annotated[str, typer.Option("--group", metavar="NAME", help="Group name; created when missing.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Who the key is for (a person or an agent), created when missing; the key is named after them.",
+        ),
+    ],
+    role: Annotated[
+        str, typer.Option("--role", metavar="ROLE", help="viewer, editor or admin (an agent: viewer or editor).")
+    ],
     agent: Annotated[
         bool,
         typer.Option(
@@ -315,12 +406,22 @@ def keys_create(
     ] = False,
     sponsor: Annotated[
         str | None,
-        typer.Option("--sponsor", help="With --agent: the name of the person in the group who answers for the agent."),
+        typer.Option(
+            "--sponsor",
+            metavar="PERSON",
+            help="With --agent: the name of the person in the group who answers for the agent.",
+        ),
     ] = None,
-    key_name: Annotated[str, typer.Option("--key-name", help="What the key is for.")] = "cli",
+    key_name: Annotated[
+        str | None,
+        typer.Option(
+            "--key-name", metavar="NAME", help="What the key is for, as the keys page lists it; default: --name."
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key; the key is printed alone on the last line."""
+    key_name = name if key_name is None else key_name
     allowed = identity.AGENT_ROLES if agent else ROLES
     if role not in allowed:
         console.print(
@@ -372,7 +473,7 @@ def _cli_principal(session: Session, group_id: uuid.UUID) -> Principal:
 
 @keys_app.command("list")
 def keys_list(
-    group: Annotated[str, typer.Option("--group", help="The group whose keys to list.")],
+    group: Annotated[str, typer.Option("--group", metavar="NAME", help="The group whose keys to list.")],
     database_url: DatabaseUrl = None,
 ) -> None:
     """List a group's keys (never their secrets), revoked ones included, newest first."""
@@ -416,7 +517,7 @@ def keys_list(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key_id (from `loomwork keys list`).")],
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key_id (from `loomwork keys list`).")],
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke a key: it answers 401 key_revoked from now on, and its page sessions end."""
@@ -452,9 +553,12 @@ def rotate_secret(database_url: DatabaseUrl = None) -> None:
     """Re-encrypt every stored secret (provider keys, ...) under LOOMWORK_SECRET_KEY, with no downtime.
 
     1. Restart the servers with the new secret in LOOMWORK_SECRET_KEY and the old one in
-    LOOMWORK_OLD_SECRET_KEYS: both are accepted. 2. Run this with the same two variables. 3. Drop the old
-    secret once no API key needs it: a key made under it is re-hashed under the new one when first used,
-    and this command counts those still waiting (a key never used meanwhile stops working).
+    LOOMWORK_OLD_SECRET_KEYS: both are accepted.
+
+    2. Run this with the same two variables.
+
+    3. Drop the old secret once no API key needs it: a key made under it is hashed again under the new
+    one when first used, and this command counts those still waiting (a key never used meanwhile stops working).
     """
     settings, db = _migrated(database_url)
     try:
@@ -500,40 +604,86 @@ def _acting_in(kind: str, group: str, database_url: str | None) -> tuple[Artifac
     return artifact_kind, db, principal
 
 
-GroupOption = Annotated[str, typer.Option("--group", help="The group to act in.")]
+GroupOption = Annotated[str, typer.Option("--group", metavar="NAME", help="The group to act in.")]
+
+
+def _count(plural: str) -> Any:
+    return typer.Option(f"--{plural}", min=0, metavar="N", help=f"With --bulk: how many {plural} to generate.")
 
 
 @app.command("seed-demo")
 def seed_demo(
-    personas: Annotated[int, typer.Option("--personas", min=0, help="How many personas to generate.")] = 1000,
-    tools: Annotated[int, typer.Option("--tools", min=0, help="How many tools to generate.")] = 0,
-    evals: Annotated[int, typer.Option("--evals", min=0, help="How many evals to generate.")] = 0,
-    invocations: Annotated[int, typer.Option("--invocations", min=0, help="How many invocations to generate.")] = 0,
+    bulk: Annotated[
+        bool,
+        typer.Option("--bulk", help="Synthetic data in bulk, for the benchmarks, instead of the sample project."),
+    ] = False,
+    personas: Annotated[int | None, _count("personas")] = None,
+    tools: Annotated[int | None, _count("tools")] = None,
+    evals: Annotated[int | None, _count("evals")] = None,
+    invocations: Annotated[int | None, _count("invocations")] = None,
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Fill the database with a deterministic demo data set (the same every time)."""
+    """Load the sample project: the personas, tools, evals and invocations of a shop's support team.
+
+    It has a short history, labels and one AI agent's proposal waiting for review. Loading it again changes
+    nothing.
+
+    With --bulk it writes deterministic synthetic data instead (1,000 personas unless counts are given), the
+    same every time: what the benchmarks measure.
+    """
+    counts = {"personas": personas, "tools": tools, "evals": evals, "invocations": invocations}
+    if not bulk and any(count is not None for count in counts.values()):
+        given = next(plural for plural, count in counts.items() if count is not None)
+        console.print(f"[red]--{given} counts synthetic data: add --bulk (without it, the sample project loads).[/red]")
+        raise typer.Exit(2)
+    settings, db = _migrated(database_url)
+    if not bulk:
+        # Before `serve` ever ran, the sample would make the first group, and serve would then make no admin key.
+        _bootstrap(settings, db, None)
+        _load_sample(db, group)
+        return
     from functools import partial
 
     from loomwork.demo import DemoSeeder
 
-    _settings, db = _migrated(database_url)
+    sizes = {plural: count or 0 for plural, count in counts.items()}
+    if all(count is None for count in counts.values()):
+        sizes["personas"] = 1000
     seeder = DemoSeeder(db, group)
-    counts = {"personas": personas, "tools": tools, "evals": evals, "invocations": invocations}
     with _progress() as progress:
-        for plural, count in counts.items():
+        for plural, count in sizes.items():
             if count:
                 task = progress.add_task(f"Seeding {plural}", total=count)
                 seeder.seed(_kind(plural), count, partial(progress.advance, task))
     db.dispose()
-    done = ", ".join(f"{count:,} {plural}" for plural, count in counts.items() if count) or "nothing"
+    done = ", ".join(f"{count:,} {plural}" for plural, count in sizes.items() if count) or "nothing"
     console.print(f"[green]Seeded {done} into group {group!r}.[/green]")
+
+
+def _load_sample(db: Database, group: str) -> None:
+    from loomwork import sample
+
+    try:
+        with console.status("Loading the sample project..."):
+            loaded = sample.load(db, group)
+    finally:
+        db.dispose()
+    if loaded.already_there:
+        console.print(f"The sample project is already in group {group!r}: nothing changed.")
+        return
+    made = ", ".join(f"{count} {kind}s" for kind, count in loaded.counts.items())
+    console.print(
+        f"[green]Loaded the sample project into group {group!r}:[/green] {made}, with labels, a short "
+        "history and one proposal from an AI agent waiting in the review queue. Reload the pages to see it.",
+        highlight=False,
+    )
 
 
 @app.command("export")
 def export_command(
-    kind: Annotated[str, typer.Argument(help="personas, tools, evals or invocations")],
-    out: Annotated[typer.FileBinaryWrite, typer.Option("--out", help="Where to write the CSV.")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="personas, tools, evals or invocations.")],
+    out: Annotated[typer.FileBinaryWrite, typer.Option("--out", metavar="FILE", help="Where to write the CSV.")],
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -554,8 +704,8 @@ def export_command(
 
 @app.command("import")
 def import_command(
-    kind: Annotated[str, typer.Argument(help="personas, tools, evals or invocations")],
-    file: Annotated[typer.FileBinaryRead, typer.Argument(help="A CSV in the export's format.")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="personas, tools, evals or invocations.")],
+    file: Annotated[typer.FileBinaryRead, typer.Argument(metavar="FILE", help="A CSV in the export's format.")],
     group: GroupOption = "default",
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -611,7 +761,7 @@ def _sqlite_file_or_exit(url: str, command: str) -> Path:
         console.print(
             f"`loomwork {command}` copies SQLite databases. For PostgreSQL use its own tools:\n"
             f"  backup:  {dump}\n  restore: {load}\n"
-            "(see 'Running it in production' in the README).",
+            "(see 'Backups' in docs/operations.md).",
             soft_wrap=True,
             highlight=False,
         )
@@ -662,7 +812,7 @@ def restore_command(
     force: Annotated[bool, typer.Option("--force", help="Replace a database that already holds data.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Restore a backup into the SQLite database (stop the server first), then migrate it."""
+    """Restore a backup into the SQLite database (the server stopped), then migrate it."""
     import os
 
     from loomwork.config import SECRET_FILE
@@ -671,18 +821,22 @@ def restore_command(
     url = _database_url(database_url)
     database = _sqlite_file_or_exit(url, "restore")
     progress, advance = _pages_progress("Restoring")
+
+    def migrate() -> None:
+        progress.stop()
+        db = Database(url)
+        try:
+            with console.status("Migrating the restored database..."):
+                upgrade(db.engine)
+        finally:
+            db.dispose()
+
     try:
         with progress:
-            pages = backups.restore(from_, database, advance, force=force)
+            pages = backups.restore(from_, database, advance, force=force, migrate=migrate)
     except LoomworkError as error:
-        console.print(f"[red]{error.detail}[/red]")
+        console.print(f"[red]{error.detail}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
-    db = Database(url)
-    try:
-        with console.status("Migrating the restored database..."):
-            upgrade(db.engine)
-    finally:
-        db.dispose()
     console.print(f"[green]Restored {from_} into {database}[/green] ({pages:,} pages); migrated to the current schema.")
     console.print(backups.SECRET_NOTICE, style="bold yellow", soft_wrap=True)
     data_dir = Path(os.environ.get("LOOMWORK_DATA_DIR") or Path.cwd() / ".loomwork")
@@ -700,6 +854,17 @@ def _safe_url(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
+
+class _Command(TyperCommand):
+    """Usage lines name required arguments in capitals (`export KIND`), as the help text does, not `{KIND}`."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+
+for _info in (*app.registered_commands, *keys_app.registered_commands):
+    if _info.cls in (None, TyperCommand):
+        _info.cls = _Command
 
 if __name__ == "__main__":
     app()

@@ -34,6 +34,10 @@ class Settings:
     # A generator call gives up after this many seconds (each attempt), and tries at most this often more.
     generator_timeout_s: float = 30.0
     generator_retries: int = 1
+    # Generations under way at once in one worker process, and for one group (LOOMWORK_MAX_GENERATIONS,
+    # LOOMWORK_MAX_GENERATIONS_PER_GROUP); past either, 429 `too_many_generations` at once.
+    max_generations: int = 8
+    max_generations_per_group: int = 4
     # Webhooks (events/delivery.py). The worker runs in `serve` unless LOOMWORK_DELIVERY_WORKER=0; tests
     # that build Settings themselves run it only when they ask.
     delivery_worker: bool = False
@@ -50,6 +54,9 @@ class Settings:
     upload_quota_bytes: int = 512 * 1024 * 1024
     # Open drafts nobody touched for this many days are discarded by the sweeper (LOOMWORK_DRAFT_TTL_DAYS).
     draft_ttl_days: int = 30
+    # The MCP tool set (LOOMWORK_MCP_TOOLS): "compact", a handful whose kind is an argument (a few KB of an
+    # agent's context), or "full", every kind's own tools with its own request schema (some 70 KB).
+    mcp_tools: str = "compact"
 
     def __post_init__(self) -> None:
         # Making the keyring checks its secrets: one under 32 bytes stops the server at start, naming the variable.
@@ -91,6 +98,13 @@ def _load_secret(data_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+    return raw
+
+
 def _int_setting(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -112,6 +126,10 @@ def load_settings(database_url: str | None = None) -> Settings:
         secret_key=_load_secret(data_dir),
         allow_private_urls=_flag("LOOMWORK_ALLOW_PRIVATE_URLS"),
         generator_timeout_s=float(os.environ.get("LOOMWORK_GENERATOR_TIMEOUT_S") or 30.0),
+        max_generations=_int_setting("LOOMWORK_MAX_GENERATIONS", Settings.max_generations),
+        max_generations_per_group=_int_setting(
+            "LOOMWORK_MAX_GENERATIONS_PER_GROUP", Settings.max_generations_per_group
+        ),
         delivery_worker=os.environ.get("LOOMWORK_DELIVERY_WORKER", "1").strip() not in ("0", "false", "no"),
         webhook_timeout_s=_seconds("LOOMWORK_WEBHOOK_TIMEOUT_S", 5.0),
         webhook_lease_s=_seconds("LOOMWORK_WEBHOOK_LEASE_S", 30.0),
@@ -125,6 +143,7 @@ def load_settings(database_url: str | None = None) -> Settings:
         upload_quota_count=_int_setting("LOOMWORK_UPLOAD_QUOTA_COUNT", Settings.upload_quota_count),
         upload_quota_bytes=_int_setting("LOOMWORK_UPLOAD_QUOTA_BYTES", Settings.upload_quota_bytes),
         draft_ttl_days=_int_setting("LOOMWORK_DRAFT_TTL_DAYS", Settings.draft_ttl_days),
+        mcp_tools=_choice("LOOMWORK_MCP_TOOLS", ("compact", "full"), Settings.mcp_tools),
     )
 
 

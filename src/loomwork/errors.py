@@ -23,6 +23,10 @@ class LoomworkError(Exception):
         self.field = field
         self.extra = extra
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the error answers with (a 429's Retry-After)."""
+        return {}
+
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"detail": self.detail, "code": self.code}
         if self.field:
@@ -64,7 +68,7 @@ class BodyTooLarge(LoomworkError):
 class QuotaExceeded(LoomworkError):
     status = 429
     code = "quota_exceeded"
-    meaning = "The group holds as many uploads as its quota allows; wait for some to expire."
+    meaning = "The caller holds as many uploads as its quota allows; wait for some to expire."
 
 
 class Invalid(LoomworkError):

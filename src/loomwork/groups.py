@@ -22,7 +22,9 @@ def ensure_group(session: Session, name: str) -> Group:
     return group
 
 
-def create_group_key(session: Session, secret_key: bytes | Keyring, group: str, name: str, role: str) -> str:
+def create_group_key(
+    session: Session, secret_key: bytes | Keyring, group: str, name: str, role: str, *, key_name: str = ""
+) -> str:
     return identity.create_key(
-        session, secret_key, identity.ensure_profile(session, ensure_group(session, group), name, role)
+        session, secret_key, identity.ensure_profile(session, ensure_group(session, group), name, role), key_name
     )

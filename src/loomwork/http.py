@@ -7,6 +7,7 @@ resource and event routers need not reach into the engine for it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -78,6 +79,13 @@ def Int(*, ge: int | None = None, le: int = MAX_INT) -> Any:  # noqa: N802 - rea
     """A request's whole number with its bounds (given before the validator, so the OpenAPI document shows them).
     Booleans are StrictBool: `false` is no page size and 0 is no `active`, as the document says."""
     return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
+
+
+def says_agent(x_mcp_fields: Iterable[str]) -> bool:
+    """Whether a request's X-MCP header fields make it an agent's: repeated fields are one list joined with
+    ", " (RFC 9110, section 5.3), and any non-empty member counts. Taking only the first field let an empty
+    one cancel a later `X-MCP: 1`."""
+    return any(member.strip() for member in ", ".join(x_mcp_fields).split(","))
 
 
 class RequestModel(BaseModel):

@@ -50,6 +50,12 @@ class Principal:
         if not self.has_role(role):
             raise Forbidden(f"To {action} you need the {role} role; your role is {self.role}.")
 
+    def authorise(self, role: Role, action: str, *, agents: bool = True) -> None:
+        """403 unless the role suffices and, for what agents may not do (`agents` false), no agent speaks."""
+        self.require_role(role, action)
+        if not agents:
+            self.refuse_agent(action)
+
     def refuse_agent(self, action: str) -> None:
         if self.via_agent:
             raise Forbidden(

@@ -5,8 +5,9 @@ downloading an export of 100,000 artifacts holds one chunk in memory, not the wh
 
 An upload expires (Settings.upload_ttl_seconds, a day by default): from then on it answers 404 like an
 unknown id, and the sweeper (`sweep_expired`, run in the background by the app and on every store)
-deletes it. A group holds at most `upload_quota_count` live uploads of `upload_quota_bytes` in all;
-one more answers 429 `quota_exceeded` until some expire.
+deletes it. Each caller (profile) holds at most `upload_quota_count` live uploads of `upload_quota_bytes`
+in all; one more answers 429 `quota_exceeded` until some expire. The allowance is the caller's, not the
+group's: a viewer's agent exporting in a loop must not leave its admin without exports for a day.
 """
 
 from __future__ import annotations
@@ -86,17 +87,24 @@ class UploadChunk(Base):
 chunk_table = UploadChunk.__table__
 
 
-def check_quota(session: Session, group_id: uuid.UUID, quota_count: int, quota_bytes: int, adding: int = 0) -> None:
-    """429 when the group's live uploads, with `adding` bytes more, would pass either quota."""
+def check_quota(
+    session: Session,
+    group_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    quota_count: int,
+    quota_bytes: int,
+    adding: int = 0,
+) -> None:
+    """429 when the profile's live uploads, with `adding` bytes more, would pass either quota."""
     count, size = session.execute(
         select(func.count(), func.coalesce(func.sum(Upload.size_bytes), 0)).where(
-            in_group(Upload, group_id), Upload.expires_at > utcnow()
+            in_group(Upload, group_id), Upload.profile_id == profile_id, Upload.expires_at > utcnow()
         )
     ).one()
     if count + 1 > quota_count or size + adding > quota_bytes:
         raise QuotaExceeded(
-            f"Your group holds {count} uploads of {size:,} bytes; the quota is {quota_count} uploads and "
-            f"{quota_bytes:,} bytes. Uploads expire by themselves; try again later.",
+            f"You hold {count} uploads of {size:,} bytes; the quota is {quota_count} uploads and "
+            f"{quota_bytes:,} bytes for each profile. Uploads expire by themselves; try again later.",
             quota_count=quota_count,
             quota_bytes=quota_bytes,
         )
@@ -115,7 +123,7 @@ def store(
     size = source.seek(0, 2)
     source.seek(0)
     sweep_expired(session)
-    check_quota(session, group_id, limits.quota_count, limits.quota_bytes, size)
+    check_quota(session, group_id, profile_id, limits.quota_count, limits.quota_bytes, size)
     now = utcnow()
     upload = Upload(
         id=uuid.uuid4(),

@@ -15,6 +15,7 @@ included if a client followed them, is resolved, checked and sent to the checked
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import ipaddress
 import os
 import socket
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import anyio
+import anyio.to_thread
 import httpx2
 import idna
 
@@ -165,6 +168,17 @@ def _checked(url: str, field: str, allow_private: bool | None = None) -> Target:
     return Target(scheme, host, port, addresses[0], path)
 
 
+def origin_of(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL (the port always written, the host lowercase); None if it is not one.
+    A provider key is bound to one origin and goes nowhere else."""
+    try:
+        parts = _split(url, "url")
+    except Invalid:
+        return None
+    host = f"[{parts.host}]" if ":" in parts.host else parts.host
+    return f"{parts.scheme}://{host.lower()}:{parts.port}"
+
+
 def check_url(url: str, field: str = "url", *, allow_private: bool | None = None) -> str:
     """The URL as it goes on the wire (IDNA host, percent-encoded path), if the server may call it; else 422
     naming `field` and the reason. `allow_private` is the operator's setting (Settings.allow_private_urls);
@@ -191,7 +205,28 @@ class PinnedTransport(httpx2.HTTPTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         target = resolve_for_request(str(request.url), self.field, allow_private=self.allow_private)
-        if target.scheme == "https":
-            request.extensions = {**request.extensions, "sni_hostname": target.host}
-        request.url = request.url.copy_with(host=target.address)  # the Host header was set from the name
+        _send_to(request, target)
         return super().handle_request(request)
+
+
+def _send_to(request: httpx2.Request, target: Target) -> None:
+    if target.scheme == "https":
+        request.extensions = {**request.extensions, "sni_hostname": target.host}
+    request.url = request.url.copy_with(host=target.address)  # the Host header was set from the name
+
+
+class AsyncPinnedTransport(httpx2.AsyncHTTPTransport):
+    """PinnedTransport for an async client: the same check and pinning, the name lookup in a worker thread so the
+    event loop (and every other request) never waits on DNS."""
+
+    def __init__(self, field: str = "url", *, allow_private: bool | None = None, **options: Any) -> None:
+        super().__init__(trust_env=False, **options)
+        self.field, self.allow_private = field, allow_private
+        # Its lookups wait in a worker thread outside the pool that serves requests (one at a time per client).
+        self._resolving = anyio.CapacityLimiter(1)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        check = functools.partial(resolve_for_request, str(request.url), self.field, allow_private=self.allow_private)
+        target = await anyio.to_thread.run_sync(check, limiter=self._resolving)
+        _send_to(request, target)
+        return await super().handle_async_request(request)

@@ -89,6 +89,14 @@ def test_errors_are_lookup_and_permission_errors_with_the_servers_detail(make_ap
         assert missing.value.code == "not_found" and missing.value.detail
         with pytest.raises(NotFound):
             loomwork.resolve(KIND, "Zebra")
+        with pytest.raises(NotFound) as singular:
+            loomwork.resolve("persona", theirs)  # a kind may be singular or plural: this is the id's 404
+        assert singular.value.code == "not_found"
+        with pytest.raises(NotFound) as typo:
+            loomwork.resolve("personnas", theirs)
+        assert typo.value.code == "unknown_kind"
+        assert "the kinds are persona, tool, eval, invocation" in typo.value.detail, typo.value.detail
+        assert "Did you mean 'persona'?" in typo.value.detail
     with Client(live_server.url, "lw_not-a-real-key", timeout=30) as stranger:
         with pytest.raises(PermissionError) as refused:
             stranger.resolve(KIND, theirs)

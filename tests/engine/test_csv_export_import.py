@@ -650,7 +650,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     """Once per module: a SQLite file with 30 demo personas in group `default`, and their CLI export."""
     home = tmp_path_factory.mktemp("cli")
     url = f"sqlite:///{home / 'cli.sqlite3'}"
-    cli_ok(home, "seed-demo", "--personas", "30", "--database-url", url)
+    cli_ok(home, "seed-demo", "--bulk", "--personas", "30", "--database-url", url)
     out = home / "default.csv"
     cli_ok(home, "export", "personas", "--out", str(out), "--database-url", url, "--group", "default")
     assert len(sorted_rows(out)) == 30

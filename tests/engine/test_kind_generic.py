@@ -40,6 +40,8 @@ OPERATION_ROLES = {
     "delete": "editor",
     "draft": "editor",
     "drafts": "viewer",
+    "draft/rebase": "editor",
+    "draft/discard": "viewer",
     "docs": "viewer",
     "export": "viewer",
     "import": "editor",

@@ -74,7 +74,7 @@ def test_a_second_editor_decides_an_agents_proposal_from_the_queue_and_it_is_com
     assert [o["value"] for o in live["departments"]["options"] if o["selected"]] == ["Research"]
     (after,) = queue(viewer, status="accepted")
     assert after["artifact_id"] == committed["artifact_id"] and after["decided_at"]
-    assert change(after, "name")["now"] == "Nova"
+    assert change(after, "name")["now"] is None  # decided against an artifact that did not exist yet
 
     # An edit: `now` is the live value, and the commit is an update checked against the draft's base version.
     edit = propose(agent, "personas", {"persona_id": committed["artifact_id"], "description": "Finds papers"})

@@ -34,11 +34,11 @@ class Receiver:
     # Status codes to answer, in order; then 200.
     script: list[int] = field(default_factory=list)
     delay_s: float = 0.0
+    answer: bytes = b"ok"  # the body every answer carries
     messages: list[Received] = field(default_factory=list)
     bad_signatures: list[str] = field(default_factory=list)
     overlaps: list[str] = field(default_factory=list)  # a webhook-id sent again while still in flight
     paths: list[str] = field(default_factory=list)  # each request's path and query, as sent
-    answer: bytes = b"ok"  # the body of every answer
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: set[str] = field(default_factory=set)
 

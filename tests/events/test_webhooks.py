@@ -3,6 +3,8 @@ against a real receiver on 127.0.0.1 that verifies every signature."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -265,3 +267,23 @@ def test_delete_stops_deliveries(make_api, receiver, db):
     assert admin.post("/api/v5/webhooks/search", {}).json()["total_count"] == 0
     with db.transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+
+
+def test_a_delivery_never_shows_any_part_of_the_signing_secret(make_api, receiver, worker):
+    """A receiver's answer is kept for people to read; one that echoes the secret, in part or encoded, shows none."""
+    admin = make_api("admin")
+    webhook_id = make_webhook(admin, receiver, ["artifact.revision_created"])
+    secret = receiver.secret
+    encoded = base64.b64encode(secret.encode()).decode()
+    receiver.answer = f"bad signature for {secret[:16]} ({encoded}) tail {secret[-10:]}".encode()
+    admin.create("personas", name="Grace")
+    receiver.wait_for(lambda: len(receiver.messages) >= 1)
+
+    def answered() -> list[dict[str, Any]]:
+        return [d for d in deliveries(admin, webhook_id) if d.get("attempts")]
+
+    receiver.wait_for(lambda: answered())
+    text = json.dumps(deliveries(admin, webhook_id))
+    assert "bad signature for" in text  # the answer itself is kept...
+    for part in (secret[:16], encoded, secret[-10:], secret[6:14], encoded[10:22]):
+        assert part not in text, part  # ...with no part of the secret

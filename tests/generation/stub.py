@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,20 +31,23 @@ class Stub:
     status: int = 200
     delay_s: float = 0.0
     raw: str | None = None
+    error: str = "the stub is down"  # the message of a non-200 answer
     usage: dict[str, int] = dataclasses.field(
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     )
     received: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    release: threading.Event = dataclasses.field(default_factory=threading.Event)  # ends every delay at once
 
     async def completions(self, request: Request) -> Any:
         body = await request.json()
-        self.received.append({"body": body, "authorization": request.headers.get("authorization")})
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        self.received.append(
+            {"body": body, "authorization": request.headers.get("authorization"), "host": request.headers.get("host")}
+        )
+        deadline = time.monotonic() + self.delay_s
+        while time.monotonic() < deadline and not self.release.is_set():  # slow, until a test lets it answer
+            await asyncio.sleep(0.05)
         if self.status != 200:
-            return JSONResponse(
-                {"error": {"message": "the stub is down", "type": "server_error"}}, status_code=self.status
-            )
+            return JSONResponse({"error": {"message": self.error, "type": "server_error"}}, status_code=self.status)
         content = self.raw if self.raw is not None else json.dumps(self.answer)
         return JSONResponse(
             {

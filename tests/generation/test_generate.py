@@ -4,12 +4,17 @@ addresses and the audit event."""
 
 from __future__ import annotations
 
+import base64
+import concurrent.futures
 import dataclasses
+import json
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 from sqlalchemy import func, select
 
@@ -205,12 +210,10 @@ def test_a_failing_or_invalid_answer_is_502_and_writes_nothing(
     elif failure == "empty":
         stub.answer = {}
     else:
-        update = admin.ok(
-            "invocations",
-            "update",
-            {"invocations": [{"invocation_id": generator, "endpoint": "http://127.0.0.1:9/v1"}]},
-        )
+        moved = {"endpoint": "http://127.0.0.1:9/v1", "key": {"name": "stub", "secret": SECRET}}
+        update = admin.ok("invocations", "update", {"invocations": [{"invocation_id": generator, **moved}]})
         assert update["results"][0]["success"], update
+        assert configure(admin, generator).status_code == 200
     before = row_counts(db)
 
     response = api.op("personas", "generate", {"draft_id": draft["draft_id"], "step": "basic"})
@@ -297,8 +300,17 @@ def test_the_generator_connects_only_to_the_address_it_checked(
             raise ConnectionRefusedError(f"the test refuses {public}")
         return real_connect(address, *args, **kwargs)
 
+    real_connect_tcp = anyio.connect_tcp
+
+    async def connect_tcp(remote_host: Any, remote_port: int, **kwargs: Any) -> Any:  # the async client's way out
+        connected.append(str(remote_host))
+        if str(remote_host) == public:
+            raise ConnectionRefusedError(f"the test refuses {public}")
+        return await real_connect_tcp(remote_host, remote_port, **kwargs)
+
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     monkeypatch.setattr(socket, "create_connection", connect)
+    monkeypatch.setattr(anyio, "connect_tcp", connect_tcp)
     client.app.state.settings = dataclasses.replace(
         client.app.state.settings, allow_private_urls=False, generator_timeout_s=2.0, generator_retries=0
     )
@@ -309,7 +321,7 @@ def test_the_generator_connects_only_to_the_address_it_checked(
     first_of_request[0] = True
     assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
     assert stub.received == []
-    assert set(connected) <= {public}, connected
+    assert connected and set(connected) <= {public}, connected
 
 
 def test_settings_refuse_an_invocation_that_cannot_generate(admin: Api, private_ok: None) -> None:
@@ -361,7 +373,7 @@ def api_name(admin: Api, api: Api) -> str:
     return api.ok("personas", "get", {})["actor_name"]
 
 
-def test_a_generator_can_follow_a_label_of_its_invocation(
+def test_a_generator_runs_the_version_its_label_named_when_an_admin_set_it(
     api: Api, admin: Api, stub: Stub, stub_url: str, private_ok: None
 ) -> None:
     invocation_id = make_generator(admin, stub_url)
@@ -382,15 +394,246 @@ def test_a_generator_can_follow_a_label_of_its_invocation(
     assert admin.post("/api/v5/settings/update", body).json()["ai_generator"]["invocation_version"] == 1
     stub.answer = {"name": "Ada"}
     assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
-    assert len(stub.received) == 1
-    events = admin.post("/api/v5/audit/search", {}).json()["events"]
-    assert [e["changes"]["invocation_version"] for e in events if e["action"] == "generate"] == [1]
-    # Moving production to version 2 moves the generator with it.
+    # Moving production to version 2 changes nothing until an admin sets the generator again.
     assert (
         admin.op(
             "invocations", "label", {"invocation_id": invocation_id, "label": "production", "version": 2}
         ).status_code
         == 200
     )
-    assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
-    assert len(stub.received) == 1
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    assert len(stub.received) == 2
+    assert admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_version"] == 1
+    # Set again, it would run version 2, whose endpoint moved without its key entered again: refused, unchanged.
+    assert_error(admin.post("/api/v5/settings/update", body), 409, "key_origin_mismatch")
+    assert admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_version"] == 1
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    assert len(stub.received) == 3
+    events = admin.post("/api/v5/audit/search", {}).json()["events"]
+    assert [e["changes"]["invocation_version"] for e in events if e["action"] == "generate"] == [1, 1, 1]
+    missing = {"ai_generator": {"invocation_id": invocation_id, "label": "staging"}}
+    assert assert_error(admin.post("/api/v5/settings/update", missing), 422)["field"] == "ai_generator.label"
+
+
+def test_an_editor_who_updates_the_generator_invocation_changes_nothing_it_calls(
+    api: Api, admin: Api, stub: Stub, generator: str
+) -> None:
+    """Set with no label, the generator runs the newest version of that moment, not whatever an editor commits."""
+    moved = api.ok(
+        "invocations",
+        "update",
+        {"invocations": [{"invocation_id": generator, "endpoint": "http://127.0.0.1:9/v1", "temperature_level": "1"}]},
+    )
+    assert moved["results"][0]["version"] == 2
+    stub.answer = {"name": "Ada"}
+
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+
+    [call] = stub.received
+    assert call["body"]["temperature"] == 0.3
+    assert admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_version"] == 1
+
+
+def test_a_502_never_repeats_any_part_of_the_key(api: Api, stub: Stub, generator: str) -> None:
+    """An endpoint's error text may echo the key in part or encoded; the reason keeps the rest of its words."""
+    partial, encoded = SECRET[:14], base64.b64encode(f"Bearer {SECRET}".encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(SECRET.encode()).decode()
+    stub.status = 401
+    stub.error = f"Incorrect API key {partial}... (sent {encoded}; as {urlsafe}; tail {SECRET[-9:]}) rejected"
+
+    body = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    stub.status, stub.answer = 200, {"name": "Ada", f"key_{SECRET[:12]}": "x"}  # a field named after the key
+    outside = assert_error(api.op("personas", "generate", {"step": "basic"}), 502, "generator_failed")
+    assert "outside the basic step" in outside["detail"] and SECRET[:12] not in outside["detail"]
+
+    assert "HTTP 401" in body["detail"] and "Incorrect API key" in body["detail"] and "rejected" in body["detail"]
+    for part in (partial, encoded, urlsafe, SECRET[-9:], SECRET[3:10], encoded[12:24], urlsafe[8:20]):
+        assert part not in body["detail"], part
+
+
+def test_a_generator_set_before_versions_were_pinned_keeps_calling_what_it_called(
+    api: Api, admin: Api, db: Database, stub: Stub, stub_url: str, private_ok: None
+) -> None:
+    """Migration 0019 pins a group's generator at the version its label named, else at the newest one."""
+    from alembic import command
+
+    from loomwork.db.migrate import alembic_config, upgrade
+
+    def migrate_down_and_up() -> int:
+        config = alembic_config()
+        with db.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0018")
+        upgrade(db.engine)
+        return int(admin.post("/api/v5/settings/get").json()["ai_generator"]["invocation_version"])
+
+    def update(invocation_id: str, description: str) -> None:
+        admin.ok(
+            "invocations", "update", {"invocations": [{"invocation_id": invocation_id, "description": description}]}
+        )
+
+    invocation_id = make_generator(admin, stub_url)
+    admin.op("invocations", "label", {"invocation_id": invocation_id, "label": "production", "version": 1})
+    body = {"ai_generator": {"invocation_id": invocation_id, "label": "production"}}
+    assert admin.post("/api/v5/settings/update", body).status_code == 200
+    update(invocation_id, "v2")
+    assert migrate_down_and_up() == 1
+    assert configure(admin, invocation_id).json()["ai_generator"]["invocation_version"] == 2
+    update(invocation_id, "v3")
+    assert migrate_down_and_up() == 3  # no label: the newest version, as it ran before
+    stub.answer = {"name": "Ada"}
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+
+
+# --- a key goes only to the origin it was entered for (issue 28, finding 1) -----------------------------------------
+
+
+def elsewhere(url: str) -> str:
+    """The same stub under another origin (localhost, not 127.0.0.1): what an editor's own server stands for."""
+    return url.replace("127.0.0.1", "localhost")
+
+
+def move_endpoint(who: Api, invocation_id: str, endpoint: str, **more: Any) -> None:
+    moved = who.ok(
+        "invocations", "update", {"invocations": [{"invocation_id": invocation_id, "endpoint": endpoint, **more}]}
+    )
+    assert moved["results"][0]["success"], moved
+
+
+def test_an_editor_who_moves_the_endpoint_never_receives_the_key(
+    api: Api, admin: Api, stub: Stub, stub_url: str, generator: str
+) -> None:
+    move_endpoint(api, generator, elsewhere(stub_url))
+    stub.answer = {"name": "Ada"}
+
+    # Even an admin who sets the generator again, trusting the invocation, does not send the key there.
+    body = assert_error(configure(admin, generator), 409, "key_origin_mismatch")
+    assert "editor role enters the key again" in body["detail"] and SECRET not in json.dumps(body)
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200  # still the pinned version
+    assert [call["authorization"] for call in stub.received] == [f"Bearer {SECRET}"]
+    assert stub.received[0]["host"].startswith("127.0.0.1")
+
+
+def test_a_person_who_enters_the_key_again_binds_it_to_the_new_origin(
+    api: Api, admin: Api, stub: Stub, stub_url: str, generator: str
+) -> None:
+    move_endpoint(api, generator, elsewhere(stub_url), key={"name": "stub", "secret": SECRET})
+    assert configure(admin, generator).status_code == 200
+    stub.answer = {"name": "Ada"}
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    [call] = stub.received
+    assert call["host"].startswith("localhost") and call["authorization"] == f"Bearer {SECRET}"
+    # The form shows where the key goes.
+    form = api.ok("invocations", "get", {"invocation_id": generator})
+    [key] = [o for o in form["keys"]["options"] if o["selected"]]
+    assert key["value"]["origin"] == elsewhere(stub_url).removesuffix("/v1")
+
+
+def test_a_key_entered_after_the_endpoint_binds_to_the_form_s_endpoint(
+    api: Api, admin: Api, stub: Stub, stub_url: str, private_ok: None
+) -> None:
+    invocation_id = make_generator(admin, stub_url)
+    draft = api.op(
+        "invocations", "draft", {"invocation_id": invocation_id, "endpoint": elsewhere(stub_url)}, method="PATCH"
+    )
+    draft_id = draft.json()["draft_id"]
+    again = api.op(
+        "invocations", "draft", {"draft_id": draft_id, "key": {"name": "new", "secret": SECRET}}, method="PATCH"
+    )
+    assert again.status_code == 200, again.text
+    committed = api.ok(
+        "invocations", "update", {"invocations": [{"invocation_id": invocation_id, "draft_id": draft_id}]}
+    )
+    assert committed["results"][0]["success"], committed
+    assert configure(admin, invocation_id).status_code == 200
+    stub.answer = {"name": "Ada"}
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    assert stub.received[0]["host"].startswith("localhost")
+
+
+def test_a_key_given_its_origin_goes_there_only(
+    api: Api, admin: Api, stub: Stub, stub_url: str, private_ok: None
+) -> None:
+    made = admin.post("/api/v5/resources/keys/create", {"keys": [{"name": "k", "secret": SECRET, "origin": stub_url}]})
+    assert made.status_code == 200, made.text
+    key_id = made.json()["results"][0]["id"]
+    invocation_id = make_generator(admin, stub_url)
+    move_endpoint(admin, invocation_id, elsewhere(stub_url), key_id=key_id)
+    assert_error(configure(admin, invocation_id), 409, "key_origin_mismatch")
+    move_endpoint(admin, invocation_id, stub_url)
+    assert configure(admin, invocation_id).status_code == 200
+    bad = admin.post("/api/v5/resources/keys/create", {"keys": [{"name": "k", "secret": SECRET, "origin": "ftp://x"}]})
+    assert "origin must be the http or https URL" in bad.text and SECRET not in bad.text
+
+
+def test_an_agent_s_proposed_key_is_bound_to_nothing_even_once_accepted(
+    api: Api, admin: Api, stub: Stub, stub_url: str, generator: str
+) -> None:
+    agent = api.as_agent()
+    refused = agent.op(
+        "invocations",
+        "draft",
+        {"invocation_id": generator, "key": {"name": "mine", "secret": SECRET, "origin": stub_url}},
+        method="PATCH",
+    )
+    assert assert_error(refused, 422)["field"] == "key.origin"
+    proposed = agent.ok(
+        "invocations", "draft", {"invocation_id": generator, "key": {"name": "mine", "secret": SECRET}}, method="PATCH"
+    )
+    proposal_id = proposed["form_state"]["proposals"][-1]["proposal_id"]
+    decided = admin.post("/api/v5/proposals/decide", {"proposal_id": proposal_id, "decision": "accept"})
+    assert decided.status_code == 200 and decided.json()["committed"]["kind"] == "invocation", decided.text
+    body = assert_error(configure(admin, generator), 409, "key_origin_mismatch")
+    assert "no origin" in body["detail"]
+
+
+def test_past_the_worker_s_or_the_group_s_bound_a_generation_is_429_at_once(
+    api: Api, make_api: Any, client: Any, stub: Stub, generator: str
+) -> None:
+    client.app.state.settings = dataclasses.replace(
+        client.app.state.settings, generator_timeout_s=30.0, max_generations=2, max_generations_per_group=1
+    )
+    stub.answer, stub.delay_s = {"name": "Ada"}, 30.0
+    other = make_api("editor", group="other")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(api.op, "personas", "generate", {"step": "basic"})
+        deadline = time.monotonic() + 10
+        while not stub.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        try:
+            same_group = api.op("personas", "generate", {"step": "basic"})
+            client.app.state.settings = dataclasses.replace(client.app.state.settings, max_generations=1)
+            other_group = other.op("personas", "generate", {"step": "basic"})
+        finally:
+            stub.release.set()
+        assert first.result().status_code == 200
+    for refused, limit in (
+        (same_group, "LOOMWORK_MAX_GENERATIONS_PER_GROUP"),
+        (other_group, "LOOMWORK_MAX_GENERATIONS"),
+    ):
+        body = assert_error(refused, 429, "too_many_generations")
+        assert limit in body["detail"] and int(refused.headers["Retry-After"]) > 0
+    assert len(stub.received) == 1  # the refused ones called nothing
+    # The bound is of generations under way: once the first is done, the next one runs.
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+
+
+@pytest.mark.parametrize("door", ["update", "new edit draft"])
+def test_a_key_entered_alone_binds_to_the_endpoint_the_invocation_has(
+    api: Api, admin: Api, stub: Stub, stub_url: str, private_ok: None, door: str
+) -> None:
+    invocation_id = make_generator(admin, stub_url)
+    new_key = {"name": "rotated", "secret": SECRET + "-2"}
+    if door == "update":
+        move = api.ok("invocations", "update", {"invocations": [{"invocation_id": invocation_id, "key": new_key}]})
+        assert move["results"][0]["success"], move
+    else:
+        draft = api.ok("invocations", "draft", {"invocation_id": invocation_id, "key": new_key}, method="PATCH")
+        done = api.ok(
+            "invocations", "update", {"invocations": [{"invocation_id": invocation_id, "draft_id": draft["draft_id"]}]}
+        )
+        assert done["results"][0]["success"], done
+    assert configure(admin, invocation_id).status_code == 200
+    stub.answer = {"name": "Ada"}
+    assert api.op("personas", "generate", {"step": "basic"}).status_code == 200
+    assert stub.received[0]["authorization"] == f"Bearer {SECRET}-2"

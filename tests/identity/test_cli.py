@@ -9,11 +9,13 @@ real HTTP; a second start makes no new key.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from conftest import POSTGRES_URL, serve_process
+from conftest import POSTGRES_URL, free_port, serve_process
 from loomwork.app import create_app
 from loomwork.config import Settings
 from loomwork.db.database import Database
@@ -195,6 +197,12 @@ def _serve_bootstraps_one_admin_key(tmp_path: Path, database_url: str) -> None:
         key_file = data_dir / "admin.key"
         assert key_file.read_text().strip() == key
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        said = (tmp_path / "first.err").read_text()
+        assert f"Open {url}/ and sign in with the admin key in data/admin.key" in said, said
+        # The curl line it prints, pasted as it stands where serve was started, answers something useful.
+        (curl_line,) = [line.strip() for line in said.splitlines() if line.strip().startswith("curl ")]
+        pasted = subprocess.run(["bash", "-c", curl_line], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        assert pasted.returncode == 0 and "personas" in json.loads(pasted.stdout), (curl_line, pasted.stdout)
 
         headers = {"X-Api-Key": key}
         created = httpx.post(
@@ -231,6 +239,10 @@ def _serve_bootstraps_one_admin_key(tmp_path: Path, database_url: str) -> None:
     assert count_rows(database_url, ApiKey) == 1
     assert count_rows(database_url, Group) == 1
     assert count_rows(database_url, Profile) == 1
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(ApiKey.name)) == "admin (bootstrap)"
+    engine.dispose()
 
 
 def test_serve_on_an_empty_database_makes_one_admin_key_that_works(dialect, tmp_path, request) -> None:
@@ -303,3 +315,66 @@ def test_keys_create_agent_list_and_revoke(dialect, db, database_url, tmp_path) 
         assert after.status_code == 401 and after.json()["code"] == "key_revoked", after.text
     missing = run(tmp_path, "keys", "revoke", str(uuid.uuid4()), *url)
     assert missing.returncode == 1 and "No key" in missing.stderr
+
+
+# --- the first hour: where it serves, what it says, the help, the sample ---------------------------------------
+
+
+def test_serve_listens_on_loomwork_port_and_host(tmp_path) -> None:
+    port = free_port()
+    env = cli_env(tmp_path) | {"LOOMWORK_PORT": str(port), "LOOMWORK_HOST": "127.0.0.1"}
+    process = subprocess.Popen(
+        [*command(), "serve"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "serve did not answer on LOOMWORK_PORT"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_help_keeps_option_names_whole_names_kind_in_capitals_and_wraps_whole_sentences(tmp_path) -> None:
+    env = cli_env(tmp_path) | {"COLUMNS": "80"}
+    serve = subprocess.run([*command(), "serve", "--help"], env=env, capture_output=True, text=True, timeout=60)
+    for whole in ("--graceful-timeout", "LOOMWORK_GRACEFUL_TIMEOUT", "LOOMWORK_METRICS_PORT", "LOOMWORK_PORT"):
+        assert whole in serve.stdout, serve.stdout
+    assert "…" not in serve.stdout
+    export = subprocess.run([*command(), "export", "--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert "Usage: loomwork export [OPTIONS] KIND" in export.stdout, export.stdout
+    rotate = subprocess.run(
+        [*command(), "rotate-secret", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    # Paragraphs are rewrapped to the width: no line of a paragraph stops short before the next one goes on.
+    paragraph = next(p for p in rotate.stdout.split("\n\n") if p.strip().startswith("3. Drop")).splitlines()
+    assert all(len(line) > 60 for line in paragraph[:-1]), paragraph
+
+
+def test_keys_create_names_the_key_after_its_profile_unless_given_a_key_name(tmp_path) -> None:
+    url = ("--database-url", f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    made = run(tmp_path, "keys", "create", "--group", "g", "--name", "Grace Lin", "--role", "editor", *url)
+    assert made.returncode == 0, made.stderr
+    listed = run(tmp_path, "keys", "list", "--group", "g", *url)
+    row = next(line for line in listed.stdout.splitlines() if made.stdout.strip().splitlines()[-1][:12] in line)
+    assert row.count("Grace Lin") == 2, row  # the profile, and the key's name
+
+
+def test_seed_demo_loads_the_sample_and_wants_bulk_for_counts(tmp_path) -> None:
+    url = ("--database-url", f"sqlite:///{tmp_path / 's.sqlite3'}")
+    refused = run(tmp_path, "seed-demo", "--personas", "5", *url)
+    assert refused.returncode == 2 and "--bulk" in refused.stderr, refused.stderr
+    loaded = run(tmp_path, "seed-demo", *url)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "12 personas, 6 tools, 4 evals, 4 invocations" in " ".join(loaded.stderr.split()), loaded.stderr
+    # Before serve ever ran: seed-demo made the admin key serve would have made, and saved it.
+    key = (tmp_path / "data" / "admin.key").read_text().strip()
+    assert KEY_LINE.fullmatch(key) and loaded.stdout.strip().splitlines()[-1] == key
+    again = run(tmp_path, "seed-demo", *url)
+    assert again.returncode == 0 and "already" in again.stderr and "lw_" not in again.stdout, again.stderr

@@ -23,7 +23,9 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import TEST_SECRET, Api, LiveServer, run_async
+from loomwork.config import load_settings
 from loomwork.kinds import ARTIFACT_KINDS
+from loomwork.mcp.tools import build_tools
 from loomwork.resources.kinds import RESOURCE_KINDS
 from mcp import Client, StdioServerParameters
 
@@ -86,16 +88,38 @@ def run(connect, key: str, session: Callable[[Client], Awaitable[Any]]) -> Any:
     return run_async(main)
 
 
+COMPACT = {"search": "search", "get": "get", "docs": "docs", "drafts": "my_drafts", "resolve": "resolve"}
+ID_FIELDS = {kind.id_field: kind.plural for kind in ARTIFACT_KINDS}
+
+
+def compact(tool: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The scenarios below speak of a kind's operation (`personas_propose {persona_id, name}`): the call the
+    default (compact) tools take for it (`propose {kind, id, changes}`). Other names pass as they are."""
+    plural, _, operation = tool.partition("_")
+    if plural not in ID_FIELDS.values() or operation not in (*COMPACT, "propose"):
+        return tool, arguments
+    id_field = next(f for f, p in ID_FIELDS.items() if p == plural)
+    arguments = dict(arguments)
+    args: dict[str, Any] = {"kind": plural}
+    if id_field in arguments:
+        args["id"] = arguments.pop(id_field)
+    if operation == "propose":
+        if "draft_id" in arguments:
+            args["draft_id"] = arguments.pop("draft_id")
+        return "propose", {**args, "changes": arguments}
+    return COMPACT[operation], {**args, **arguments}
+
+
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """A tool call that must succeed: its structured answer, which the text content repeats."""
-    result = await client.call_tool(tool, arguments)
+    result = await client.call_tool(*compact(tool, arguments))
     assert not result.is_error, result.content[0].text
     assert json.loads(result.content[0].text) == result.structured_content
     return result.structured_content
 
 
 async def refused(client: Client, tool: str, arguments: dict[str, Any]) -> str:
-    result = await client.call_tool(tool, arguments)
+    result = await client.call_tool(*compact(tool, arguments))
     assert result.is_error, result.structured_content
     return result.content[0].text
 
@@ -103,12 +127,30 @@ async def refused(client: Client, tool: str, arguments: dict[str, Any]) -> str:
 # --- the tools ----------------------------------------------------------------------------------------------
 
 
-def test_the_tools_are_the_reading_and_proposing_ones_of_every_kind(api: Api, connect, dialect):
+def test_the_tools_read_and_propose_with_the_kind_as_an_argument_in_a_small_list(api: Api, connect, dialect):
     async def session(client: Client) -> Any:
         return (await client.list_tools()).tools
 
     tools = {tool.name: tool for tool in run(connect, api.key, session)}
+    assert set(tools) == {*COMPACT.values(), "resolve_many", "propose", "resources_search", "proposals_mine"}
+    listing = [tool.model_dump(by_alias=True, exclude_none=True) for tool in tools.values()]
+    assert len(json.dumps(listing)) < 16_000  # what an agent pays in context before it says anything
+    plurals = [kind.plural for kind in ARTIFACT_KINDS]
+    for name in ("search", "get", "docs", "resolve", "propose", "my_drafts"):
+        assert tools[name].input_schema["properties"]["kind"]["enum"] == plurals, name
+    propose = tools["propose"].input_schema["properties"]
+    assert "accept" not in propose and "soft" not in propose and "person accepts" in tools["propose"].description
+    kinds = tools["resources_search"].input_schema["properties"]["kind"]["enum"]
+    assert kinds == [kind.plural for kind in RESOURCE_KINDS.values()]
+    assert tools["resources_search"].input_schema["required"] == ["kind"]
 
+
+def test_the_full_set_offers_every_kinds_own_tools(monkeypatch):
+    """LOOMWORK_MCP_TOOLS=full: for clients that want each kind's own tools and request schemas."""
+    monkeypatch.setenv("LOOMWORK_MCP_TOOLS", "full")
+    monkeypatch.setenv("LOOMWORK_SECRET_KEY", TEST_SECRET.decode())
+    assert load_settings().mcp_tools == "full"
+    tools = build_tools(full=True)
     expected = {f"{kind.plural}_{op}" for kind in ARTIFACT_KINDS for op in TOOL_OPERATIONS} | {
         "resources_search",
         "proposals_mine",
@@ -313,20 +355,20 @@ def test_an_agent_profiles_key_proposes_and_is_refused_every_decision_and_the_tr
             (e["action"], e["via_agent"], e["key_id"]) for e in trail if e["profile_id"] == profile["profile_id"]
         ] == [("propose", True, made["key_id"])]
         assert sponsor.ok(kind.plural, "get", {kind.id_field: made_ids[kind.plural]})["version"] == 1
-    # Revoked, the key opens no door: not a tool call over HTTP, not the stdio server.
+    # Revoked, the key opens no door: /mcp refuses it before any MCP work.
     admin.post("/api/v5/keys/revoke", {"key_ids": [made["key_id"]]})
     if transport == "http":
-
-        async def again(client: Client) -> str:
-            return await refused(client, "personas_search", {})
-
-        assert "key_revoked" in run(connect, made["key"], again)
+        search = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "personas_search"}}
+        again = admin.client.post(
+            "/mcp", json=search, headers={"X-Api-Key": made["key"], "Accept": "application/json, text/event-stream"}
+        )
+        assert again.status_code == 401 and again.json()["code"] == "key_revoked"
 
 
 # --- keys at the door ---------------------------------------------------------------------------------------
 
 
-def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, live_server: LiveServer, dialect):
+def test_http_without_a_key_or_with_a_wrong_one_is_401(api: Api, live_server: LiveServer, dialect):
     initialize = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -340,6 +382,13 @@ def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, liv
         timeout=60,  # a busy CI machine answers slowly; the default 5 s is not the subject here
     )
     assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
+    wrong = httpx.post(
+        f"{live_server.url}/mcp",
+        json=initialize,
+        headers={"Accept": "application/json, text/event-stream", "Authorization": "Bearer lw_not-a-real-key"},
+        timeout=60,
+    )
+    assert wrong.status_code == 401 and wrong.json()["code"] == "unauthenticated"
 
     def over_http(key: str) -> AbstractAsyncContextManager[Client]:
         return Client(
@@ -348,11 +397,6 @@ def test_http_without_a_key_is_401_and_a_wrong_key_fails_each_call(api: Api, liv
                 http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60),
             )
         )
-
-    async def agent(client: Client) -> str:
-        return await refused(client, "personas_search", {})
-
-    assert "401" in run(over_http, "lw_not-a-real-key", agent)
 
     async def good(client: Client) -> dict[str, Any]:  # the same header with a real key works
         return await call(client, "personas_search", {})

@@ -1,8 +1,7 @@
-"""`make screenshots`: a PNG of every page, with the demo data of `loomwork seed-demo`, in docs/screenshots/.
+"""`make screenshots`: a PNG of every page, with the sample project of `loomwork seed-demo`, in docs/screenshots/.
 
-It seeds a throwaway SQLite database, makes an admin key for the demo group with `loomwork keys create`,
-serves it with `loomwork serve`, adds what seed-demo does not make (a persona written by hand with {{variables}},
-an edit, agents' proposals), then signs in as that admin in Debian's chromium and photographs each page
+It loads the sample project into a throwaway SQLite database (which also makes the admin key), serves it with
+`loomwork serve`, adds one more agent's proposal and an edit draft per kind, then signs in as that admin in Debian's chromium and photographs each page
 at 1280x900, plus the list and an artifact page at 390 px (a phone). The README shows two of them.
 The server starts through the tests' one launcher (conftest.serve_process): `make screenshots` puts tests/
 on the path.
@@ -21,6 +20,8 @@ import httpx
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
+# The tests' conftest, not tests/web's: this script's own folder comes first on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,80 +29,58 @@ OUT = ROOT / "docs" / "screenshots"
 BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("LOOMWORK_CHROMIUM", "/usr/bin/chromium")
 MAX_HEIGHT = 1800  # a long page is cut here: enough to read, small enough to keep in git
-ICON = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><rect x="3" y="3" width="18" height="18" '
-    'rx="4" fill="#2456c9"/><path d="M7 16l3-8 2 5 2-3 3 6z" fill="#fff"/></svg>'
-)
 
 
 class Demo:
-    """The demo server's API, as its admin (`agent=True` speaks as an AI agent over X-MCP)."""
+    """The demo server's API, as its admin (`agent=True` speaks with an AI agent's own key)."""
 
-    def __init__(self, url: str, key: str):
+    def __init__(self, url: str, key: str, agent_key: str):
         self.http = httpx.Client(base_url=url, headers={"X-Api-Key": key}, timeout=60)
+        self.agent_key = agent_key
 
     def op(self, plural: str, operation: str, body: dict, method: str = "POST", agent: bool = False) -> dict:
         response = self.http.request(
             method,
             f"/api/v5/artifacts/{plural}/{operation}",
             json=body,
-            headers={"X-MCP": "screenshots"} if agent else {},
+            headers={"X-Api-Key": self.agent_key} if agent else {},
         )
         response.raise_for_status()
         return response.json()
 
-    def first_id(self, plural: str) -> str:
-        kind = plural[:-1]
-        return self.op(plural, "search", {"page_size": 1})[plural][0][f"{kind}_id"]
+
+def by_name(demo: Demo, plural: str, name: str) -> str:
+    kind = plural[:-1]
+    found = demo.op(plural, "search", {"search": name, "page_size": 10})[plural]
+    return next(row[f"{kind}_id"] for row in found if row["name"] == name)
 
 
 def add_activity(demo: Demo) -> dict[str, str]:
-    """What seed-demo leaves out: a persona a person wrote, a change to it, and proposals from agents."""
-    draft = demo.op(
-        "personas",
-        "draft",
-        {
-            "name": "Museum guide",
-            "description": "Greets visitors and walks them through the collection.",
-            "color": "#2456c9",
-            "icon": ICON,
-            "active": True,
-            "instructions": "Welcome visitors to {{museum}}. Answer in {{language}}, in two or three sentences, and "
-            "suggest one room to see next.",
-            "examples": ["Where are the Impressionists?", "Is there a café on this floor?"],
-            "departments": ["Visitor services", "Education"],
-            "parameter_fields": ["museum", "language"],
-            "voices": ["Warm", "Concise"],
-            "scenarios": ["A school group arrives early"],
-        },
-        "PATCH",
-    )
-    persona = demo.op("personas", "create", {"personas": [{"draft_id": draft["draft_id"]}]})["results"][0]
-    persona_id = persona["persona_id"]
-    edit = demo.op("personas", "draft", {"persona_id": persona_id, "voices": ["Patient"]}, "PATCH")
-    demo.op("personas", "update", {"personas": [{"persona_id": persona_id, "draft_id": edit["draft_id"]}]})
-    # Agents propose; nothing changes until a person accepts (the Proposals page).
+    """The sample project's artifacts to photograph, one more agent's proposal, and an edit draft per kind."""
+    tool_id = by_name(demo, "tools", "Look up an order")
+    # A second proposal, of another kind, beside the sample's own (nothing changes until a person accepts).
     demo.op(
-        "personas",
+        "tools",
         "draft",
         {
-            "persona_id": persona_id,
-            "description": "Greets visitors, walks them through "
-            "the collection and answers questions about opening hours.",
+            "tool_id": tool_id,
+            "instructions": [
+                "Call this before saying anything about an order's status.",
+                "Never read out the customer's full address.",
+            ],
         },
         "PATCH",
         agent=True,
     )
-    tool_id = demo.first_id("tools")
-    demo.op("tools", "draft", {"tool_id": tool_id, "departments": ["Research"]}, "PATCH", agent=True)
     ids = {
-        "persona": persona_id,
+        "persona": by_name(demo, "personas", "Front desk"),
+        "persona_history": by_name(demo, "personas", "Order tracker"),
         "tool": tool_id,
-        "eval": demo.first_id("evals"),
-        "invocation": demo.first_id("invocations"),
+        "eval": by_name(demo, "evals", "Order status answers"),
+        "invocation": by_name(demo, "invocations", "Support replies (production)"),
     }
-    for kind, artifact_id in list(ids.items()):  # an edit draft per kind, for the editor's pages
-        ids[f"{kind}_draft"] = demo.op(f"{kind}s", "draft", {f"{kind}_id": artifact_id}, "PATCH")["draft_id"]
+    for kind in ("persona", "tool", "eval", "invocation"):  # an edit draft per kind, for the editor's pages
+        ids[f"{kind}_draft"] = demo.op(f"{kind}s", "draft", {f"{kind}_id": ids[kind]}, "PATCH")["draft_id"]
     return ids
 
 
@@ -169,7 +148,7 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         visit(page, f"{url}/#/proposals", "Review queue")
         expect(page.locator("article.proposal").first).to_be_visible()
         snap(page, "proposals")
-        visit(page, f"{url}/#/k/personas/history/{ids['persona']}", "History")
+        visit(page, f"{url}/#/k/personas/history/{ids['persona_history']}", "History")
         snap(page, "persona-history")
         visit(page, f"{url}/#/keys", "Keys")
         snap(page, "keys")
@@ -188,21 +167,21 @@ def main() -> None:
         env = {**os.environ, "LOOMWORK_DATA_DIR": home, "LOOMWORK_DATABASE_URL": f"sqlite:///{home}/demo.sqlite3"}
         env.pop("LOOMWORK_SECRET_KEY", None)
         loomwork = str(BIN / "loomwork")
-        subprocess.run(
-            [loomwork, "seed-demo", "--personas", "60", "--tools", "20", "--evals", "20", "--invocations", "20"],
-            env=env,
-            check=True,
-        )
+        # The sample project, as a reader loads it; on an empty database it also makes the admin key.
+        subprocess.run([loomwork, "seed-demo"], env=env, check=True)
+        key = (Path(home) / "admin.key").read_text().strip()
+        # A second agent, as a reader would make one, for a proposal of another kind.
+        agent = [loomwork, "keys", "create", "--group", "default", "--name", "Help-centre assistant", "--role"]
         made = subprocess.run(
-            [loomwork, "keys", "create", "--group", "default", "--name", "Ada Admin", "--role", "admin"],
+            [*agent, "editor", "--agent", "--sponsor", "Ada Okafor"],
             env=env,
             check=True,
             capture_output=True,
             text=True,
         )
-        key = made.stdout.strip().splitlines()[-1]
+        agent_key = made.stdout.strip().splitlines()[-1]
         with serve_process([], env) as (url, _server):
-            ids = add_activity(Demo(url, key))
+            ids = add_activity(Demo(url, key, agent_key))
             photograph(url, key, ids)
 
 

@@ -20,8 +20,9 @@ export class NotFound extends LoomworkClientError {}
 export class Forbidden extends LoomworkClientError {}
 /** The server could not be reached (or answered 5xx) and there was nothing to serve: no cached answer, no fallback. */
 export class Unavailable extends LoomworkClientError {}
-/** A kind that is none of persona, tool, eval and invocation (singular or plural). */
-export class UnknownKind extends LoomworkClientError {}
+/** A kind that is none of persona, tool, eval and invocation (singular or plural): refused before any request,
+ * with the code unknown_kind (a NotFound, as the server's missing route would be). */
+export class UnknownKind extends NotFound {}
 /** render() was not given a value for every {{variable}} the instructions use. */
 export class MissingVariables extends LoomworkClientError {
   constructor(detail: string, readonly missing: string[]) {
@@ -39,5 +40,6 @@ export function kindName(kind: string): Kind {
   }
   throw new UnknownKind(
     `Unknown kind ${JSON.stringify(kind)}: the kinds are ${KINDS.join(", ")} (singular or plural, e.g. 'persona' or 'personas').`,
+    { code: "unknown_kind" },
   );
 }

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from loomwork.db.dialect import Dialect, dialect_of, fold_text, has_one_writer
+from loomwork.db.sqlite_files import create_private, sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 32 * 1024  # per connection
@@ -65,6 +66,8 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
 
 def create_db_engine(url: str) -> Engine:
     if url.startswith(Dialect.SQLITE):
+        if (path := sqlite_file(url)) is not None:
+            create_private(path)  # 0600, before SQLite would make it with the umask's mode
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _tune_sqlite(engine)
         return engine

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, cast
@@ -26,7 +26,7 @@ from loomwork.db.base import utcnow
 from loomwork.db.dialect import serialize_on
 from loomwork.engine import schemas
 from loomwork.engine.declaration import ArtifactKind
-from loomwork.engine.form import FormState, active_value, apply_patch_with, with_aliases_resolved
+from loomwork.engine.form import FormState, active_value, apply_patch_with, bind_to_origin, with_aliases_resolved
 from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, EntryState
 from loomwork.engine.proposal_model import Proposal
 from loomwork.engine.repository import get_artifact, load_state
@@ -125,10 +125,16 @@ def fingerprint_secrets(kind: ArtifactKind, changes: dict[str, Any]) -> dict[str
     return changes
 
 
-def seal_secrets(session: Session, kind: ArtifactKind, principal: Principal, patch: DraftPatch) -> DraftPatch:
+def seal_secrets(
+    session: Session, kind: ArtifactKind, principal: Principal, patch: DraftPatch, base: Callable[[], FormState]
+) -> DraftPatch:
     """A secret never reaches the journal: in a person's own patch a sensitive value becomes its encrypted
-    resource first (staged: only the draft's owner sees it until a commit), selected by id instead."""
-    changes = patch.changes
+    resource first (staged: only the draft's owner sees it until a commit), selected by id instead. A key is
+    bound to the endpoint it is entered with (the patch's, else the form's: `base()`, read only then)."""
+    if not any(slot.resource_kind.sensitive and slot.value_field in patch.changes for slot in kind.slots):
+        return patch
+    resolver = DirectResolver(session, principal.group_id, principal.profile_id)
+    changes = bind_to_origin(resolver, kind, base(), patch.changes)
     for slot in kind.slots:
         if not slot.resource_kind.sensitive or slot.value_field not in changes:
             continue
@@ -152,6 +158,13 @@ def seal_secrets(session: Session, kind: ArtifactKind, principal: Principal, pat
     return replace(patch, changes=changes)
 
 
+def _base_state(session: Session, draft: Draft | None, target_id: uuid.UUID | None) -> FormState:
+    """The form a patch applies to: its draft's, else (a new edit draft) the artifact's current one."""
+    if draft is not None:
+        return FormState.from_json(draft.form_state)
+    return load_state(session, target_id) if target_id is not None else FormState()
+
+
 def seal_proposal(
     kind: ArtifactKind, changes: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
@@ -159,7 +172,9 @@ def seal_proposal(
     and fingerprinted (never in plain text) in what its replay hash covers. Takes the changes as Python values;
     returns (stored, hashed, sealed), the first two in JSON."""
     stored = {name: to_jsonable_python(value) for name, value in changes.items()}
-    hashed, sealed = dict(stored), {}
+    # The hash sees the secret as sent, by its keyed fingerprint, as a person's patch does: the normalised
+    # value carries a random part (keys never dedupe), so the identical request would never replay.
+    hashed, sealed = fingerprint_secrets(kind, stored), {}
     for slot in kind.slots:
         rkind = slot.resource_kind
         if not rkind.sensitive or slot.value_field is None or changes.get(slot.value_field) is None:
@@ -168,9 +183,14 @@ def seal_proposal(
             stored.pop(slot.value_field), hashed.pop(slot.value_field)
             continue
         value = resources.normalise_value(rkind, changes[slot.value_field], slot.value_field)
+        if rkind.bound_to and isinstance(value, dict) and value.get("origin") is not None:
+            raise Invalid(
+                f"{slot.value_field}.origin: a proposal never binds a key to an origin; a person with the editor "
+                "role enters the key.",
+                field=f"{slot.value_field}.origin",
+            )
         sealed[slot.value_field] = secrets.box().encrypt(json.dumps(value))
         stored[slot.value_field] = rkind.public(rkind.load(rkind.dump(value)))
-        hashed[slot.value_field] = rkind.dedupe_text(value)
     return stored, hashed, sealed or None
 
 
@@ -363,7 +383,7 @@ def patch_draft(
                 )
             return _reply(session, entry.draft_id, entry.response, entry.response_proposals)
     if not proposal:  # after the replay check: keys never dedupe, so sealing a replayed secret would store another
-        patch = seal_secrets(session, kind, principal, patch)
+        patch = seal_secrets(session, kind, principal, patch, lambda: _base_state(session, draft, patch.target_id))
         stored = patch.changes_json()
     target_id = patch.target_id
     if draft is None:
@@ -380,7 +400,7 @@ def patch_draft(
     if proposal:  # checked by the same rules, but its values stay inside it until a person accepts it
         _check_limits(session, actor, draft)
         dry = DryRunResolver(session, principal.group_id)
-        review = proposed_values(kind, before, apply_patch_with(dry, kind, before, changes), dry)
+        review = proposed_values(kind, before, apply_patch_with(dry, kind, before, changes, binds=False), dry)
     else:  # values new to the group are staged: the owner's alone until a commit makes them live
         state = apply_patch_with(
             DirectResolver(session, principal.group_id, principal.profile_id), kind, before, changes
@@ -500,6 +520,8 @@ def apply_decision(
 ) -> str:
     """Decide an undecided proposal of an open draft (an ack, or the review queue). Accepting applies it as a
     patch of the draft's owner: values new to the group become resources only now, staged by that owner."""
+    if entry.proposal_id is not None:  # the record of what was decided against, before anything changes
+        entry.decided_now = readable_now(session, kind, draft.group_id, draft.target_id, entry.review or {})
     if accept:
         if entry.expected_version is not None and entry.expected_version != draft.version:
             raise version_conflict("draft", draft.version, entry.expected_version)
@@ -509,6 +531,7 @@ def apply_decision(
                 kind,
                 FormState.from_json(draft.form_state),
                 parse_patch(kind, unsealed_patch(entry)).changes,
+                binds=False,  # a person accepts an agent's key; its origin is the agent's choice, so never bound
             )
         except NotFound as gone:
             raise Conflict(f"The proposal can no longer apply: {gone.detail}", code="resources_gone") from None
@@ -557,6 +580,20 @@ def apply_decision(
         },
     )
     return text
+
+
+def readable_now(
+    session: Session, kind: ArtifactKind, group_id: uuid.UUID, target_id: uuid.UUID | None, fields: Iterable[str]
+) -> dict[str, Any]:
+    """The live artifact's value of each field, as a person reads it (a new artifact's fields are empty)."""
+    state = load_state(session, target_id) if target_id else FormState()
+    values = resources.load(session, group_id, state.all_ids())
+    by_field = {slot.field: slot for slot in kind.slots}
+    return {
+        field: by_field[field].shown([values[r].label for r in state.ids(by_field[field].key) if r in values])
+        for field in fields
+        if field in by_field
+    }
 
 
 _NO_PROPOSALS = '"proposals":[]'

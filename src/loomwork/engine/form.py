@@ -18,6 +18,7 @@ from loomwork.errors import Invalid
 from loomwork.resources import service
 from loomwork.resources.kinds import RESOURCE_KINDS
 from loomwork.resources.service import Resolver, ResourceValue
+from loomwork.urlsafety import origin_of
 
 
 @dataclass
@@ -95,9 +96,14 @@ def apply_patch(
     return apply_patch_with(service.DirectResolver(session, group_id), kind, state, patch)
 
 
-def apply_patch_with(res: Resolver, kind: ArtifactKind, state: FormState, patch: dict[str, Any]) -> FormState:
-    """`apply_patch` with the group's resources reached through `res` (bulk create plans them for many items)."""
+def apply_patch_with(
+    res: Resolver, kind: ArtifactKind, state: FormState, patch: dict[str, Any], *, binds: bool = True
+) -> FormState:
+    """`apply_patch` with the group's resources reached through `res` (bulk create plans them for many items).
+    `binds`: the patch is a person's own, so a key it enters is bound to its endpoint (a proposal's never is)."""
     state, patch = state.copy(), with_aliases_resolved(kind, patch)
+    if binds:
+        patch = bind_to_origin(res, kind, state, patch)
     found = res.load(referenced_ids(kind, patch) | set(state.ids("flag")))
     # Rule 7: `args_drafts` replaces the argument slots entirely, so their own fields are not applied.
     skipped = _argument_slots(kind) if patch.get("args_drafts") is not None else set()
@@ -119,6 +125,33 @@ def apply_patch_with(res: Resolver, kind: ArtifactKind, state: FormState, patch:
     _require_distinct_argument_names(res, kind, state)
     _apply_pending(state, patch)
     return state.normalised()
+
+
+def bind_to_origin(res: Resolver, kind: ArtifactKind, state: FormState, patch: dict[str, Any]) -> dict[str, Any]:
+    """A value a person enters that is bound to an origin (a key, `ResourceKind.bound_to`) and names none is bound
+    to the origin of the form's URL it is entered with: the one this patch gives, else the one the form holds.
+    With no such URL it stays bound to nothing, and is sent nowhere."""
+    given = with_aliases_resolved(kind, patch)  # read through the aliases; the patch keeps its own spelling
+    for slot in kind.slots:
+        rkind = slot.resource_kind
+        raw = given.get(slot.key) if not slot.many and rkind.bound_to else None
+        if not isinstance(raw, dict) or raw.get("origin") is not None or slot.id_field in given:
+            continue
+        source = next((s for s in kind.slots if s.resource == rkind.bound_to and not s.many), None)
+        if source is None:
+            continue
+        url, rid = given.get(source.key), None
+        if source.id_field in given:
+            url, rid = None, given[source.id_field]
+        elif source.key not in given and state.ids(source.key):
+            rid = state.ids(source.key)[0]
+        if rid is not None:
+            found = res.load([rid]).get(rid)
+            url = found.value if found is not None and found.kind == source.resource else None
+        origin = origin_of(url.strip()) if isinstance(url, str) else None
+        if origin is not None:
+            patch = {**patch, slot.key: {**raw, "origin": origin}}
+    return patch
 
 
 # The resources a patch references, loaded once and shared by the rules.

@@ -119,6 +119,8 @@ class DraftEntry(Base):
     sealed: Mapped[dict[str, str] | None] = mapped_column(JSON)
     # What the proposal would make each field it changes, as readable values ({field: value}).
     review: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The live value of each of those fields when a person decided it, frozen (API.md section 14).
+    decided_now: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
     # Stored replies leave the draft's proposals out and list their seqs, so they never grow with them.
     response_proposals: Mapped[list[int] | None] = mapped_column(JSON)

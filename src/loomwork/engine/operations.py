@@ -6,8 +6,12 @@ The router, the docs and (later) the MCP tools all read this one table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from loomwork.principal import Role
+from loomwork.principal import Principal, Role
+
+if TYPE_CHECKING:
+    from loomwork.engine.declaration import ArtifactKind
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,14 @@ class Operation:
     agents: bool  # may an AI agent (X-MCP caller) call it?
     summary: str
     action: str  # completes "To ... you need the X role"
+
+    def authorise(self, principal: Principal, kind: ArtifactKind) -> None:
+        """403 unless `principal` may run this operation on `kind`: the role it needs, and no agent where
+        agents may not."""
+        principal.authorise(self.role, self.action_for(kind), agents=self.agents)
+
+    def action_for(self, kind: ArtifactKind) -> str:
+        return self.action.format(name=kind.name, plural=kind.plural)
 
 
 OPERATIONS: tuple[Operation, ...] = (

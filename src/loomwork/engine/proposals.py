@@ -25,6 +25,7 @@ from loomwork.engine.declaration import ArtifactKind
 from loomwork.engine.models import Artifact, Draft, DraftEntry, DraftStatus, EntryState
 from loomwork.engine.repository import load_states
 from loomwork.errors import LoomworkError, NotFound
+from loomwork.identity import service as identity
 from loomwork.identity.models import Profile
 from loomwork.principal import Principal
 from loomwork.resources import service as resources
@@ -101,26 +102,9 @@ def views(
             session, principal.group_id, {rid for state in live.values() for rid in state.all_ids()}
         ).items()
     }
-    deciders = {entry.decided_by for entry, _draft in rows if entry.decided_by}
-    names = (
-        dict(
-            session.execute(
-                select(Profile.id, Profile.name).where(Profile.id.in_(deciders), in_group(Profile, principal.group_id))
-            ).all()
-        )
-        if deciders
-        else {}
-    )
     # A person's key with X-MCP proposes as an agent, yet the profile stays a person's: say which it is.
-    proposers = {entry.actor_id for entry, _draft in rows}
-    types: dict[uuid.UUID | None, str] = (
-        dict(
-            session.execute(
-                select(Profile.id, Profile.type).where(Profile.id.in_(proposers), in_group(Profile, principal.group_id))
-            ).all()
-        )
-        if proposers
-        else {}
+    people = identity.people(
+        session, principal.group_id, [i for entry, _draft in rows for i in (entry.actor_id, entry.decided_by)]
     )
     found = []
     for entry, draft in rows:
@@ -131,6 +115,8 @@ def views(
             if state is None
             else {slot.field: slot.shown([labels.get(r) for r in state.ids(slot.key)]) for slot in kind.slots}
         )
+        if entry.decided_now is not None:  # decided: the values it was decided against, not today's
+            now = {**now, **entry.decided_now}
         review = entry.review or {}
         changes = [
             {"field": field, "now": now.get(field, [] if _many(kind, field) else None), "proposed": value}
@@ -146,7 +132,9 @@ def views(
                 "proposer": {
                     "profile_id": entry.actor_id,
                     "name": entry.actor_name,
-                    "type": types.get(entry.actor_id, "agent" if entry.via_agent else "person"),
+                    "type": people[entry.actor_id]["type"]
+                    if entry.actor_id in people
+                    else ("agent" if entry.via_agent else "person"),
                 },
                 "via_agent": entry.via_agent,
                 "created_at": entry.created_at,
@@ -155,7 +143,7 @@ def views(
                 "idempotency_key": entry.key,
                 "decided_by": None
                 if entry.decided_by is None
-                else {"profile_id": entry.decided_by, "name": names.get(entry.decided_by)},
+                else people.get(entry.decided_by, {"profile_id": entry.decided_by, "name": None, "type": None}),
                 "decided_at": entry.decided_at,
                 "reason": entry.reason,
                 "changes": changes,

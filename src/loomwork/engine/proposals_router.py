@@ -3,6 +3,7 @@
 No `from __future__ import annotations`: FastAPI reads the models at definition time.
 """
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, StrictBool
 
+from loomwork.bulk_items import run_items
 from loomwork.engine import proposals
 from loomwork.engine.declaration import ArtifactKind
 from loomwork.http import ERROR_RESPONSES, Int, RequestModel
@@ -18,6 +20,7 @@ from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.principal import Role
 
 MAX_REASON_CHARS = 2000
+MAX_DECISIONS = 100
 MAX_PAGE = 200
 if TYPE_CHECKING:
     KindName = str  # build_proposals_router makes it the Literal of the kinds it is given
@@ -108,6 +111,22 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
         proposal: ProposalView
         committed: Committed | None = Field(description="The artifact the accept committed, or null.")
 
+    class ProposalDecideManyRequest(RequestModel):
+        decisions: list[ProposalDecideRequest] = Field(min_length=1, max_length=MAX_DECISIONS)
+
+    class DecisionResult(BaseModel):
+        index: int
+        success: bool
+        message: str
+        proposal: ProposalView | None = Field(None, description="On success: the proposal as decided.")
+        committed: Committed | None = Field(None, description="On success: the artifact the accept committed.")
+        code: str | None = Field(None, description="On failure: why (already_decided, draft_committed, ...).")
+        field: str | None = None
+        current_version: int | None = Field(None, description="On a version_conflict: the version to reload.")
+
+    class ProposalDecideManyResponse(BaseModel):
+        results: list[DecisionResult]
+
     def reply(data: dict[str, Any]) -> str:
         return ProposalDecideResponse.model_validate(data).model_dump_json()
 
@@ -130,11 +149,20 @@ def build_proposals_router(kinds: Sequence[ArtifactKind]) -> APIRouter:
 
     @router.post(
         "/api/v5/proposals/decide",
-        response_model=ProposalDecideResponse,
+        response_model=ProposalDecideResponse | ProposalDecideManyResponse,
         operation_id="decide_proposal",
-        summary="Accept (and, for an agent's draft, commit) or reject a proposal. People only.",
+        summary="Accept (and, for an agent's draft, commit) or reject a proposal, or up to 100 at once "
+        "(`decisions`: each decided on its own, in order). People only.",
     )
-    def decide(body: ProposalDecideRequest, who: editor) -> Any:
+    def decide(body: ProposalDecideRequest | ProposalDecideManyRequest, who: editor) -> Any:
+        if isinstance(body, ProposalDecideManyRequest):
+            with who.db.transaction(write=True) as session:
+                results = run_items(
+                    session,
+                    [decision.model_dump(exclude_unset=True) for decision in body.decisions],
+                    lambda request: json.loads(proposals.decide(session, by_name, who.principal, request, reply)),
+                )
+            return {"results": results}
         with who.db.transaction(write=True) as session:
             text = proposals.decide(session, by_name, who.principal, body.model_dump(exclude_unset=True), reply)
         # The stored text itself, so the same decision again answers byte for byte as the first time.

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -32,6 +33,7 @@ from loomwork.engine.models import ChangeClock, Label, Revision
 from loomwork.engine.repository import ArtifactRow, get_artifact
 from loomwork.errors import Conflict, Invalid, NotFound
 from loomwork.events import outbox
+from loomwork.identity import service as identity
 from loomwork.principal import Principal, Role
 from loomwork.resources import service as resources
 
@@ -218,13 +220,14 @@ def labels_of(session: Session, artifact_id: uuid.UUID) -> dict[str, int]:
     return dict(rows.all())
 
 
-def metadata(found: Revision) -> dict[str, Any]:
+def metadata(found: Revision, people: Mapping[uuid.UUID, dict[str, Any]]) -> dict[str, Any]:
+    """A revision's who, when and why; `people` (identity.people of the approvers) names who approved it."""
     return {
         "version": found.version,
         "created_at": found.created_at,
         "author": {"profile_id": found.author_id, "name": found.author_name, "type": found.author_type},
         "via_agent": found.via_agent,
-        "approved_by": found.approved_by,
+        "approved_by": None if found.approved_by is None else people.get(found.approved_by),
         "operation": found.operation,
         "message": found.message,
     }
@@ -241,6 +244,7 @@ def history(
         offset,
     )
     found = [revision for (revision,) in page]
+    approvers = identity.people(session, principal.group_id, (r.approved_by for r in found))
     pointing: dict[int, list[str]] = {}
     for name, version in labels_of(session, row.id).items():
         pointing.setdefault(version, []).append(name)
@@ -248,7 +252,7 @@ def history(
         kind.id_field: row.id,
         "version": row.version,
         "labels": labels_of(session, row.id),
-        "revisions": [{**metadata(r), "labels": pointing.get(r.version, [])} for r in found],
+        "revisions": [{**metadata(r, approvers), "labels": pointing.get(r.version, [])} for r in found],
         "total_count": total,
     }
 

@@ -39,6 +39,7 @@ from loomwork.engine.schemas import (
 from loomwork.errors import Invalid, QuotaExceeded
 from loomwork.generation import service as generation
 from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody, Int, LabelName, RequestModel
+from loomwork.identity import service as identity
 from loomwork.identity.dependencies import Caller, caller_with
 
 Handler = Callable[..., Any]
@@ -79,7 +80,7 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def caller(name: str) -> object:
         """The `who` parameter's annotation: the caller, authorised for the operation's role and action."""
         op = operation(name)
-        dependency = caller_with(op.role, op.action.format(name=kind.name, plural=kind.plural), agents=op.agents)
+        dependency = caller_with(op.role, op.action_for(kind), agents=op.agents)
         return Annotated[Caller, Depends(dependency)]
 
     def route(
@@ -187,11 +188,15 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
         response_model=draft_schemas.response,
         operation_id=f"generate_{kind.name}",
         summary=operation("generate").summary.format(name=kind.name, plural=kind.plural),
-        responses={502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning}},
+        responses={
+            429: {"model": ErrorBody, "description": generation.TooManyGenerations.meaning},
+            502: {"model": ErrorBody, "description": generation.GeneratorFailed.meaning},
+        },
     )
     @models(body=generate_request, who=caller("generate"))
-    def generate(body: BaseModel, who: Caller) -> Any:
-        text = generation.generate(who.db, who.settings, kind, who.principal, body.model_dump(exclude_unset=True))
+    async def generate(body: BaseModel, who: Caller) -> Any:  # async: a slow model holds no request thread
+        request = body.model_dump(exclude_unset=True)
+        text = await generation.generate(who.db, who.settings, kind, who.principal, request)
         return Response(text, media_type="application/json")
 
     @route("draft/rebase", draft_schemas.rebase_response, body=draft_schemas.rebase_request)
@@ -292,7 +297,7 @@ def add_revision_routes(
             config = resolve.config_of(session, kind, who.principal.group_id, revisions.decode_state(found.state))
             return {
                 id_field: row.id,
-                **revisions.metadata(found),
+                **revisions.metadata(found, identity.people(session, who.principal.group_id, [found.approved_by])),
                 "labels": labels,
                 "etag": found.content_hash,
                 "config": config,

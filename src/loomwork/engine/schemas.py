@@ -80,7 +80,10 @@ class ArgDraft(RequestModel):
     type: str | None = None
     description: str | None = None
     required: StrictBool | None = None
-    default: Any = None
+    # Any JSON value an argument of `type` may take; spelled out so the schema says what it accepts.
+    default: (
+        str | int | float | bool | list[str | int | float | bool | dict[str, Any] | None] | dict[str, Any] | None
+    ) = Field(None, description="The argument's default value, of its type.")
     position: Int(ge=0, le=10_000) | None = Field(None, description="Defaults to the card's index.")
     output: dict[str, Any] | None = Field(None, description="An output field {name, type, description}.")
 
@@ -537,7 +540,16 @@ def build_search_schemas(kind: ArtifactKind) -> SearchSchemas:
         import_fields=(list[ImportField], ...),
     )
     export_request = _model(
-        f"Export{title}Request", RequestModel, **{kind.id_field: (uuid.UUID | None, None)}, **_filter_fields(kind)
+        f"Export{title}Request",
+        RequestModel,
+        **{kind.id_field: (uuid.UUID | None, None)},
+        **_filter_fields(kind),
+        # A list exports what it shows, and its body carries the text typed in a facet's box: taken, so the export
+        # answers, and without effect, since that text narrows the facet's options, never the rows.
+        **{
+            facet.search_field: (SearchText | None, Field(None, description="As search takes it; changes no row."))
+            for facet in kind.facets
+        },
     )
     docs_response = _model(
         f"{title}DocsResponse",
@@ -587,7 +599,7 @@ class RevisionInfo(BaseModel):
     created_at: datetime
     author: Author
     via_agent: bool
-    approved_by: uuid.UUID | None
+    approved_by: Author | None = Field(description="The person who accepted the agent's proposal this commits.")
     operation: str = Field(description="create, update, draft_commit, import, duplicate, rollback or baseline")
     message: str | None
 

@@ -95,6 +95,7 @@ def error_line(error: str, secret: str | None = None) -> str:
     if secret:
         for part in (secret, secret.removeprefix(webhooks.SECRET_PREFIX)):
             error = error.replace(part, "[secret]")
+        error = secrets.scrub(error, secret)  # and any part of it, or an encoded copy
     text = " ".join("".join(c if c.isprintable() else " " for c in error).split())
     return text[:ERROR_CAP]
 
@@ -194,6 +195,8 @@ class DeliveryWorker:
             status, error, excerpt = None, f"{type(unexpected).__name__}: {unexpected}", ""
             log.warning("delivery %s failed: %s", item.delivery_id, error_line(error, secret))
         duration = int((time.monotonic() - started) * 1000)
+        # What the receiver answered is shown to people: never any part of the signing secret.
+        excerpt = secrets.scrub(excerpt, secret) if secret else excerpt
         return status, None if error is None else error_line(error, secret), duration, excerpt
 
     # --- SQLite: one worker at a time -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from loomwork.events import outbox, webhooks
 from loomwork.events.notify import notifier_for
 from loomwork.http import ERROR_RESPONSES, Int, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
+from loomwork.identity.service import require_live_key
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.principal import Role
 
@@ -246,10 +247,12 @@ def build_events_router() -> APIRouter:
     )
     async def changes(request: Request, who: viewer, body: ChangesRequest | None = None) -> Any:
         wanted = body or ChangesRequest()
-        group_id = who.principal.group_id
+        group_id, key_id = who.principal.group_id, who.principal.key_id
 
-        def read() -> outbox.ChangesPage:
+        def read(waited: bool = False) -> outbox.ChangesPage:
             with who.db.transaction(write=False) as session:
+                if waited and key_id is not None:  # revoked or expired while it waited: the answer is 401
+                    require_live_key(session, key_id)
                 return outbox.read_changes(session, group_id, wanted.after, wanted.kinds, wanted.events, wanted.limit)
 
         page = await run_in_threadpool(read)
@@ -262,7 +265,7 @@ def build_events_router() -> APIRouter:
                 break
             # Wait on the last cursor seen (a filtered page may have moved past events it skipped).
             await notifier_for(who.db).wait(group_id, page["next_cursor"], remaining)
-            page = await run_in_threadpool(read)
+            page = await run_in_threadpool(read, True)
             wanted = wanted.model_copy(update={"after": page["next_cursor"]}) if not page["changes"] else wanted
         return page
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loomwork.db.base import Base, UtcDateTime, utcnow
@@ -19,8 +19,11 @@ class GroupSettings(Base):
     generator_invocation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True
     )
-    # A label of that invocation (`production`) to follow instead of its newest version.
+    # The label an admin named when setting it (`production`), kept to show where the version came from.
     generator_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The version generation runs, fixed when an admin sets the generator (the label's version then, else the
+    # newest): an editor who moves a label or updates the invocation does not change what is called.
+    generator_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The agent profile whose proposals generation makes (made on first use).
     generator_profile_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True

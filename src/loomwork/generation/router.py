@@ -23,7 +23,10 @@ class AiGeneratorSetting(RequestModel):
         "reasoning level."
     )
     label: LabelName | None = Field(
-        None, description="Follow this label of the invocation (production) instead of its newest version."
+        None,
+        description="Run the version this label of the invocation (production) names now, instead of its newest "
+        "version. Either way the version is pinned here: moving the label or updating the invocation later "
+        "changes nothing until an admin sets the generator again.",
     )
 
 
@@ -35,7 +38,7 @@ class AiGeneratorView(BaseModel):
     invocation_id: uuid.UUID
     label: str | None
     invocation_name: str | None
-    invocation_version: int
+    invocation_version: int = Field(description="The version generation runs, pinned when an admin set it.")
     endpoint: str
     model: str
     generator_profile_id: uuid.UUID | None = Field(description="The agent profile generated proposals come from.")

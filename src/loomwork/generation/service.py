@@ -8,12 +8,18 @@ A failed or invalid answer raises `GeneratorFailed` (502) before anything is wri
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import threading
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
+import anyio.to_thread
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +41,7 @@ from loomwork.principal import Principal, Role
 from loomwork.resources import secrets
 from loomwork.resources import service as resources
 from loomwork.resources.service import ResourceValue
-from loomwork.urlsafety import PinnedTransport, check_url
+from loomwork.urlsafety import AsyncPinnedTransport, check_url
 
 if TYPE_CHECKING:  # the SDK itself is imported on first generation (see _complete)
     from openai.types.chat import ChatCompletionMessageParam
@@ -64,7 +70,7 @@ class Generator:
     invocation_version: int
     endpoint: str
     model: str
-    key_token: str | None  # the encrypted key; decrypted only for the call
+    key: dict[str, Any] | None  # the stored key (encrypted, bound to an origin); decrypted only for the call
     temperature: float | None
     reasoning_effort: str | None
 
@@ -103,7 +109,7 @@ def update_settings(
         row = GroupSettings(group_id=principal.group_id)
         session.add(row)
     if ai_generator is None:
-        row.generator_invocation_id, row.generator_label = None, None
+        row.generator_invocation_id, row.generator_label, row.generator_version = None, None, None
     else:
         label = ai_generator.get("label")
         if label is not None and (label == "latest" or not LABEL.fullmatch(label)):
@@ -116,12 +122,14 @@ def update_settings(
             session, INVOCATION, principal.group_id, ai_generator["invocation_id"], field="ai_generator.invocation_id"
         )
         row.generator_invocation_id, row.generator_label = invocation.id, label
+        row.generator_version = _version_to_pin(session, invocation.id, invocation.version, label)
         # Refuse now what a generation would refuse later, while the person is here to fix it.
         try:
             generator = read_generator(session, principal.group_id, row)
         except GeneratorFailed as failed:
             raise Invalid(f"ai_generator.invocation_id: {failed.detail}", field="ai_generator.invocation_id") from None
         check_url(generator.endpoint, "ai_generator.invocation_id", allow_private=allow_private_urls)
+        _check_key(generator, "ai_generator.invocation_id")
         if row.generator_profile_id is None:
             row.generator_profile_id = _new_generator_profile(session, principal.group_id, principal.profile_id)
     row.updated_at, row.updated_by = utcnow(), principal.profile_id
@@ -138,6 +146,20 @@ def update_settings(
         },
     )
     return settings_view(session, principal.group_id)
+
+
+def _version_to_pin(session: Session, invocation_id: uuid.UUID, newest: int, label: str | None) -> int:
+    """The version the generator runs until an admin sets it again: the label's version now, else the newest."""
+    if label is None:
+        return newest
+    labelled = revisions.labels_of(session, invocation_id).get(label)
+    if labelled is None:
+        raise Invalid(
+            f"ai_generator.label: the invocation has no label {label!r}; name one it has, or leave it out "
+            "to run its newest version.",
+            field="ai_generator.label",
+        )
+    return labelled
 
 
 def _new_generator_profile(session: Session, group_id: uuid.UUID, sponsor_id: uuid.UUID | None) -> uuid.UUID:
@@ -195,16 +217,11 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
     invocation = get_artifact(
         session, INVOCATION, group_id, row.generator_invocation_id, field="ai_generator.invocation_id"
     )
-    state, version = load_state(session, invocation.id), invocation.version
-    if row.generator_label:  # the version the label names (production), not the newest one
-        labelled = revisions.labels_of(session, invocation.id).get(row.generator_label)
-        if labelled is None:
-            raise GeneratorFailed(
-                f"The generator invocation has no label {row.generator_label!r}: point it at a "
-                "version, or follow the newest version (no label)."
-            )
-        version = labelled
-        state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
+    version = row.generator_version
+    if version is None:  # never left unset by settings/update; a row from before versions were pinned
+        raise GeneratorFailed("The generator names no version of its invocation: an admin sets it again.")
+    # The pinned version's own state (revisions keep each version whole), never the invocation as it is now.
+    state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
     values = resources.load(session, group_id, state.all_ids())
     endpoint = _live(state, values, "endpoint")
     if not endpoint:
@@ -221,12 +238,18 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
         invocation_version=version,
         endpoint=endpoint[0].value,
         model=model,
-        key_token=key[0].value.get("ciphertext") if key else None,
+        key=key[0].value if key else None,
         temperature=_number(temperature[0].value) if temperature else None,
         reasoning_effort=reasoning[0].value.lower()
         if reasoning and reasoning[0].value.lower() in REASONING_EFFORTS
         else None,
     )
+
+
+def _check_key(generator: Generator, field: str) -> None:
+    """409 `key_origin_mismatch` when the invocation's key is not bound to its endpoint's origin."""
+    if generator.key is not None:
+        secrets.check_origin(generator.key, generator.endpoint, field)
 
 
 def _model_name(session: Session, group_id: uuid.UUID, model_flags: list[ResourceValue]) -> str:
@@ -300,14 +323,18 @@ class TokenUsage(TypedDict):
     total_tokens: int | None
 
 
-def _complete(
+async def _complete(
     generator: Generator, settings: Settings, kind: ArtifactKind, step: str, messages: list[ChatCompletionMessageParam]
 ) -> tuple[dict[str, Any], TokenUsage]:
-    """One chat completion asking for JSON; the key lives in this call only."""
+    """One chat completion asking for JSON, awaited on the event loop (no thread waits on the model), answered
+    as the step's patch; the key lives in this call only."""
     import httpx2
-    import openai  # the SDK is large: loaded on first generation, not with every worker
 
-    key = secrets.box().decrypt(generator.key_token) if generator.key_token else "none"
+    # The SDK is large: loaded on first generation, not with every worker, and in a thread, not on the loop.
+    openai = await anyio.to_thread.run_sync(importlib.import_module, "openai")
+
+    # The one gate every outbound use of a key passes: sent only to the origin it was bound to when entered.
+    key = secrets.decrypt_for(generator.key, generator.endpoint) if generator.key else "none"
     extra: dict[str, Any] = {}
     if generator.temperature is not None:
         extra["temperature"] = generator.temperature
@@ -315,37 +342,37 @@ def _complete(
         extra["reasoning_effort"] = generator.reasoning_effort
     # The endpoint is resolved and checked again for each request, and the request goes to the checked
     # address (a name that now points inside is refused); a redirect is an answer, never followed.
-    transport = PinnedTransport("endpoint", allow_private=settings.allow_private_urls)
-    client = openai.OpenAI(
+    transport = AsyncPinnedTransport("endpoint", allow_private=settings.allow_private_urls)
+    client = openai.AsyncOpenAI(
         api_key=key,
         base_url=generator.endpoint,
         timeout=settings.generator_timeout_s,
         max_retries=settings.generator_retries,
-        http_client=httpx2.Client(transport=transport, follow_redirects=False, trust_env=False),
+        http_client=httpx2.AsyncClient(transport=transport, follow_redirects=False, trust_env=False),
     )
     response_format: ResponseFormatJSONSchema = {
         "type": "json_schema",
         "json_schema": {"name": f"{kind.name}_{step}", "schema": step_schema(kind, step), "strict": False},
     }
     try:
-        completion = client.chat.completions.create(
+        completion = await client.chat.completions.create(
             model=generator.model, messages=messages, response_format=response_format, **extra
         )
     except Invalid as refused:  # the endpoint's address, checked right before the request (PinnedTransport)
-        raise GeneratorFailed(f"The generator's {refused.detail}") from None
+        raise _failed(f"The generator's {refused.detail}", key) from None
     except openai.APITimeoutError:
-        raise GeneratorFailed(
-            f"The generator at {generator.endpoint} did not answer within {settings.generator_timeout_s:g} s."
+        raise _failed(
+            f"The generator at {generator.endpoint} did not answer within {settings.generator_timeout_s:g} s.", key
         ) from None
     except openai.APIConnectionError:
-        raise GeneratorFailed(f"The generator at {generator.endpoint} cannot be reached.") from None
+        raise _failed(f"The generator at {generator.endpoint} cannot be reached.", key) from None
     except openai.APIStatusError as error:
-        said = _scrub(str(getattr(error, "message", "") or ""), key)[:MAX_REASON_CHARS]
-        raise GeneratorFailed(f"The generator answered HTTP {error.status_code}: {said}") from None
+        said = str(getattr(error, "message", "") or "")
+        raise _failed(f"The generator answered HTTP {error.status_code}: {said}", key) from None
     except openai.OpenAIError as error:
-        raise GeneratorFailed(f"The generator call failed: {_scrub(str(error), key)[:MAX_REASON_CHARS]}") from None
+        raise _failed(f"The generator call failed: {error}", key) from None
     finally:
-        client.close()
+        await client.close()
     choice = completion.choices[0] if completion.choices else None
     text = choice.message.content if choice and choice.message else None
     if not text:
@@ -356,17 +383,23 @@ def _complete(
         raise GeneratorFailed("The generator's answer is not JSON.") from None
     if not isinstance(answer, dict):
         raise GeneratorFailed("The generator's answer is not a JSON object.")
+    try:
+        patch = _patch_from_answer(kind, step, answer)
+    except GeneratorFailed as failed:  # it names the answer's own fields, which the endpoint chose
+        raise _failed(failed.detail, key) from None
     usage = completion.usage
     tokens: TokenUsage = {
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
         "total_tokens": usage.total_tokens if usage else None,
     }
-    return answer, tokens
+    return patch, tokens
 
 
-def _scrub(text: str, key: str) -> str:
-    return text.replace(key, "****") if key and key != "none" else text
+def _failed(reason: str, key: str) -> GeneratorFailed:
+    """502 with the endpoint's own words, cut short and with no part of the key (whole, partial or encoded)."""
+    said = secrets.scrub(reason[: MAX_REASON_CHARS * 4], key)
+    return GeneratorFailed(said[: MAX_REASON_CHARS + 40])
 
 
 def _patch_from_answer(kind: ArtifactKind, step: str, answer: dict[str, Any]) -> dict[str, Any]:
@@ -397,18 +430,63 @@ def _current_form(
     return FormState()
 
 
-def generate(
-    db: Database,
-    settings: Settings,
-    kind: ArtifactKind,
-    principal: Principal,
-    request: dict[str, Any],
-) -> str:
-    """Draft one step with the group's generator; the answer becomes a proposal in the caller's draft."""
-    step, hint = request["step"], request.get("hint")
-    draft_id, artifact_id = request.get("draft_id"), request.get(kind.id_field)
-    if not kind.generated_slots(step):
-        raise Invalid(f"step: the {step} step of a {kind.name} has no field a model may draft.", field="step")
+class TooManyGenerations(LoomworkError):
+    status = 429
+    code = "too_many_generations"
+    meaning = "As many generations as allowed are under way (in this worker or for this group); try again soon."
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+class GenerationSlots:
+    """How many generations run at once in this worker process, in all and per group: past either bound a
+    generation is refused at once (429) rather than queued, so slow endpoints cannot pile up work."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._by_group: Counter[uuid.UUID] = Counter()
+
+    @contextmanager
+    def hold(self, group_id: uuid.UUID, settings: Settings) -> Iterator[None]:
+        with self._lock:
+            if self._running >= settings.max_generations:
+                raise TooManyGenerations(
+                    f"{self._running} generations are under way on this server, its limit "
+                    "(LOOMWORK_MAX_GENERATIONS); try again in a few seconds."
+                )
+            if self._by_group[group_id] >= settings.max_generations_per_group:
+                raise TooManyGenerations(
+                    f"Your group has {self._by_group[group_id]} generations under way, its limit "
+                    "(LOOMWORK_MAX_GENERATIONS_PER_GROUP); try again when one is done."
+                )
+            self._running += 1
+            self._by_group[group_id] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._by_group[group_id] -= 1
+                if not self._by_group[group_id]:
+                    del self._by_group[group_id]
+
+
+SLOTS = GenerationSlots()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    generator: Generator
+    generator_profile: uuid.UUID | None
+    current: dict[str, Any]
+
+
+def _prepare(
+    db: Database, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID | None, artifact_id: uuid.UUID | None
+) -> _Prepared:
+    """The short read before the call: the form, the generator and its pinned version, the key's origin."""
     with db.transaction(write=False) as session:
         form = _current_form(session, kind, principal, draft_id, artifact_id)  # unknown ids: 404 first
         row = _settings_row(session, principal.group_id)
@@ -418,19 +496,52 @@ def generate(
                 code="generator_not_configured",
             )
         generator = read_generator(session, principal.group_id, row)
-        generator_profile = row.generator_profile_id
-        current = _slot_values(session, principal.group_id, kind, form)
-    answer, tokens = _complete(generator, settings, kind, step, _messages(kind, step, current, hint))
-    patch = _patch_from_answer(kind, step, answer)
-    target = {"draft_id": draft_id} if draft_id else ({kind.id_field: artifact_id} if artifact_id else {})
-    try:
-        typed = drafts.parse_patch(kind, {**target, **patch, "soft": True})
-    except ValidationError as invalid:
-        first = invalid.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise GeneratorFailed(f"The generator's answer is not valid: {where}: {first.get('msg')}.") from None
+        _check_key(generator, "key")
+        return _Prepared(generator, row.generator_profile_id, _slot_values(session, principal.group_id, kind, form))
+
+
+async def generate(
+    db: Database,
+    settings: Settings,
+    kind: ArtifactKind,
+    principal: Principal,
+    request: dict[str, Any],
+) -> str:
+    """Draft one step with the group's generator; the answer becomes a proposal in the caller's draft.
+
+    Runs on the event loop: the database work goes to worker threads for its moments, and the model call is
+    awaited, so a slow endpoint holds none of the threads that serve other requests."""
+    step, hint = request["step"], request.get("hint")
+    draft_id, artifact_id = request.get("draft_id"), request.get(kind.id_field)
+    if not kind.generated_slots(step):
+        raise Invalid(f"step: the {step} step of a {kind.name} has no field a model may draft.", field="step")
+    with SLOTS.hold(principal.group_id, settings):
+        ready = await anyio.to_thread.run_sync(_prepare, db, kind, principal, draft_id, artifact_id)
+        messages = _messages(kind, step, ready.current, hint)
+        patch, tokens = await _complete(ready.generator, settings, kind, step, messages)
+        target = {"draft_id": draft_id} if draft_id else ({kind.id_field: artifact_id} if artifact_id else {})
+        try:
+            typed = drafts.parse_patch(kind, {**target, **patch, "soft": True})
+        except ValidationError as invalid:
+            first = invalid.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise GeneratorFailed(f"The generator's answer is not valid: {where}: {first.get('msg')}.") from None
+        return await anyio.to_thread.run_sync(_store, db, kind, principal, ready, typed, step, tokens)
+
+
+def _store(
+    db: Database,
+    kind: ArtifactKind,
+    principal: Principal,
+    ready: _Prepared,
+    typed: drafts.DraftPatch,
+    step: str,
+    tokens: TokenUsage,
+) -> str:
+    """The answer as a proposal of the generator profile, and the audit event, in one write transaction."""
+    generator = ready.generator
     with db.transaction(write=True) as session:
-        proposer = _generator_principal(session, principal.group_id, generator_profile)
+        proposer = _generator_principal(session, principal.group_id, ready.generator_profile)
         try:
             text = drafts.patch_draft(session, kind, principal, typed, proposer=proposer)
         except Invalid as invalid:  # the values themselves (a color that is no color, say)

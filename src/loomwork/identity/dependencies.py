@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 
 from loomwork.config import Settings
 from loomwork.db.database import Database
-from loomwork.errors import Unauthenticated
+from loomwork.http import says_agent
 from loomwork.identity import sessions
 from loomwork.identity.service import authenticate, authenticate_key, record_key_use, store_rehash
 from loomwork.principal import Principal, Role
@@ -41,6 +41,7 @@ def current_caller(
     api_key: Annotated[str | None, Security(api_key_header)] = None,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
     session_id: Annotated[str | None, Security(session_cookie)] = None,
+    # Declared for the OpenAPI document; FastAPI gives only the first field, so the decision reads them all.
     x_mcp: Annotated[str | None, Header(alias="X-MCP", description="Set by AI agents speaking through MCP.")] = None,
 ) -> Caller:
     db: Database = request.app.state.db
@@ -48,7 +49,7 @@ def current_caller(
     key = api_key or (credentials.credentials if credentials else None)
     # X-MCP makes a person's request an agent's; an agent profile's key is an agent's whatever is sent
     # (Principal sees to that), and nothing here can make it a person's.
-    via_agent = bool(x_mcp and x_mcp.strip())
+    via_agent = says_agent(request.headers.getlist("x-mcp"))
     stale: list[tuple[uuid.UUID, str, str]] = []  # a key hashed under a secret being rotated out: stored anew below
     with db.transaction(write=False) as session:
         if key is None and session_id:  # a key, when sent, always decides: no cookie can override it
@@ -79,36 +80,36 @@ def _record_use(db: Database, key_id: uuid.UUID) -> None:
         pass
 
 
-def has_valid_credentials(app: Any, headers: Headers) -> bool:
-    """Whether a request's API key (or signed-in session) is valid, from its headers alone: the body-size
-    middleware asks before it reads a large body. The role and CSRF checks come later, in `current_caller`."""
+def principal_from_headers(app: Any, headers: Headers, *, cookie: bool = True) -> Principal:
+    """The caller a request's headers name (its API key or, with `cookie`, a signed-in session), or
+    Unauthenticated with the usual code (`key_revoked`, `key_expired`). For the doors that decide before any
+    route runs: the body-size middleware before it reads a large body, and /mcp before it answers anything.
+    The role and CSRF checks and the key's last use stay with `current_caller`."""
     settings: Settings = app.state.settings
     authorization = headers.get("authorization", "")
     key = headers.get("x-api-key") or (authorization[7:].strip() if authorization[:7].lower() == "bearer " else None)
+    via_agent = says_agent(headers.getlist("x-mcp"))
+    session_id = _session_cookie(headers) if cookie else None
+    with app.state.db.transaction(write=False) as session:
+        if key is None and session_id:
+            return sessions.principal_for(session, settings.keyring, session_id, via_agent)[0]
+        return authenticate(session, settings.keyring, key, via_agent=via_agent)
+
+
+def _session_cookie(headers: Headers) -> str | None:
     cookie = SimpleCookie()
     try:
         cookie.load(headers.get("cookie", ""))
     except CookieError:  # an unreadable cookie header holds no session
-        cookie.clear()
-    session_id = cookie[sessions.COOKIE].value if sessions.COOKIE in cookie else None
-    try:
-        with app.state.db.transaction(write=False) as session:
-            if key is None and session_id:
-                sessions.principal_for(session, settings.keyring, session_id, via_agent=False)
-            else:
-                authenticate(session, settings.keyring, key, via_agent=False)
-    except Unauthenticated:
-        return False
-    return True
+        return None
+    return cookie[sessions.COOKIE].value if sessions.COOKIE in cookie else None
 
 
 def caller_with(role: Role, action: str, *, agents: bool = True) -> Callable[[Caller], Caller]:
     """A dependency that authenticates, then checks the role (403 names it) and the agent rule."""
 
     def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
-        caller.principal.require_role(role, action)
-        if not agents:
-            caller.principal.refuse_agent(action)
+        caller.principal.authorise(role, action, agents=agents)
         return caller
 
     return dependency

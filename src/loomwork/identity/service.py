@@ -5,8 +5,9 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -177,14 +178,7 @@ def authenticate_key(
     if not any(matched) or row is None:
         raise Unauthenticated("The API key is not valid.")
     now = utcnow()
-    if row.revoked_at is not None:
-        raise Unauthenticated(
-            f"The API key was revoked at {row.revoked_at:%Y-%m-%d %H:%M} UTC; use another key.", code="key_revoked"
-        )
-    if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated(
-            f"The API key expired at {row.expires_at:%Y-%m-%d %H:%M} UTC; use another key.", code="key_expired"
-        )
+    _refuse_dead_key(row.revoked_at, row.expires_at, now)
     if rehash and (not matched[0] or row.secret_id != keyring.current_id):
         rehash(row.key_id, keyring.digest("api-key", api_key), keyring.current_id)
     principal = Principal(
@@ -197,6 +191,26 @@ def authenticate_key(
         key_id=row.key_id,
     )
     return principal, row.last_used_at is None or row.last_used_at < _minute(now)
+
+
+def _refuse_dead_key(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> None:
+    if revoked_at is not None:
+        raise Unauthenticated(
+            f"The API key was revoked at {revoked_at:%Y-%m-%d %H:%M} UTC; use another key.", code="key_revoked"
+        )
+    if expires_at is not None and expires_at <= now:
+        raise Unauthenticated(
+            f"The API key expired at {expires_at:%Y-%m-%d %H:%M} UTC; use another key.", code="key_expired"
+        )
+
+
+def require_live_key(session: Session, key_id: uuid.UUID) -> None:
+    """401 (`key_revoked`, `key_expired`) unless the key a request authenticated with still would: for an
+    answer given long after the request's own check (a long poll)."""
+    row = session.execute(select(ApiKey.revoked_at, ApiKey.expires_at).where(ApiKey.id == key_id)).first()
+    if row is None:
+        raise Unauthenticated("The API key is not valid.")
+    _refuse_dead_key(row.revoked_at, row.expires_at, utcnow())
 
 
 def _minute(moment: datetime) -> datetime:
@@ -232,3 +246,15 @@ def keys_not_under(session: Session, secret_key: bytes | Keyring) -> int:
         )
         or 0
     )
+
+
+def people(session: Session, group_id: uuid.UUID, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, dict[str, Any]]:
+    """`{profile_id, name, type}` of each profile named (API.md section 14: an answer never shows a bare id of a
+    person or agent), in one query; ids of another group are left out."""
+    wanted = {profile_id for profile_id in ids if profile_id}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Profile.id, Profile.name, Profile.type).where(Profile.id.in_(wanted), in_group(Profile, group_id))
+    )
+    return {profile_id: {"profile_id": profile_id, "name": name, "type": kind} for profile_id, name, kind in rows}

@@ -16,9 +16,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+import anyio.to_thread
 import httpx2
 import mcp_types as types
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -27,14 +29,16 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from loomwork import __version__
+from loomwork.errors import Unauthenticated
+from loomwork.identity.dependencies import principal_from_headers
 from loomwork.kinds import ARTIFACT_KINDS
 from loomwork.mcp.tools import McpTool, build_tools
 
 AGENT_HEADER = {"X-MCP": "loomwork-mcp"}
 INSTRUCTIONS = (
     "Loomwork keeps the configuration of AI agents: personas, tools, evals and invocations. Search and "
-    "read them; propose changes with the *_propose tools. A proposal waits for a person to accept it. "
-    "Read a live config with the *_resolve tools or the resources loomwork://{kind}/{id}[@{label}]."
+    "read them; propose changes with `propose` (its fields: `docs`). A proposal waits for a person to accept "
+    "it. Read a live config with `resolve` or `resolve_many`, or the resources loomwork://{kind}/{id}[@{label}]."
 )
 
 KeyOf = Callable[[ServerRequestContext[Any, Any]], "str | None"]
@@ -53,7 +57,7 @@ def _key_from_request(ctx: ServerRequestContext[Any, Any]) -> str | None:
 
 def build_server(api: FastAPI, key_of: KeyOf) -> Server[Any]:
     """An MCP server whose tools call `api` in process with the key `key_of` finds for each request."""
-    tools = build_tools()
+    tools = build_tools(full=api.state.settings.mcp_tools == "full")
     listing = [types.Tool(name=t.name, description=t.description, input_schema=t.input_schema) for t in tools.values()]
 
     async def list_tools(_ctx: ServerRequestContext[Any, Any], _params: Any) -> types.ListToolsResult:
@@ -183,13 +187,14 @@ async def _request(
 
 
 async def _call_api(api: FastAPI, tool: McpTool, key: str, arguments: dict[str, Any]) -> types.CallToolResult:
-    path = tool.path
+    path, part = tool.path, None
     if tool.path_argument:
         part = arguments.pop(tool.path_argument, None)
-        if not isinstance(part, str) or part not in tool.input_schema["properties"][tool.path_argument]["enum"]:
-            return _error(f"{tool.path_argument}: must be one of the listed values.")
+        allowed = tool.input_schema["properties"][tool.path_argument]["enum"]
+        if not isinstance(part, str) or part not in allowed:
+            return _error(f"{tool.path_argument}: must be one of {', '.join(allowed)}, not {part!r}.")
         path = path.replace("{" + tool.path_argument + "}", part)
-    status, answer = await _request(api, tool.method, path, key, body={**arguments, **tool.forced})
+    status, answer = await _request(api, tool.method, path, key, body=tool.body(arguments, part))
     text = json.dumps(answer, ensure_ascii=False)
     if status >= 400:
         return types.CallToolResult(
@@ -203,27 +208,40 @@ def _error(message: str) -> types.CallToolResult:
 
 
 class _RequireKey:
-    """Answer 401 before any MCP work when the request carries no key (the API checks the key itself)."""
+    """Check the caller's key before any MCP work, streams included: no key, or one that is not valid,
+    revoked or expired, is 401 with the API's error body. A key is all /mcp takes (no page session)."""
 
-    def __init__(self, app: StreamableHTTPASGIApp) -> None:
+    def __init__(self, api: FastAPI, app: StreamableHTTPASGIApp) -> None:
+        self.api = api
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if scope["type"] == "http" and not (headers.get("x-api-key") or headers.get("authorization")):
-            body = json.dumps(
-                {"detail": "No API key: send X-Api-Key or Authorization: Bearer.", "code": "unauthenticated"}
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
+        if scope["type"] == "http":
+            refusal = await anyio.to_thread.run_sync(self.refusal, Headers(scope=scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+            if scope["method"] == "GET":
+                # Stateless: nothing is ever sent on a standing stream, so none is opened (the transport's
+                # way of saying so is 405). Open, it pinged every 15 s and held its connection for good.
+                no_stream = JSONResponse(
+                    {
+                        "detail": "This MCP server is stateless and opens no event stream: POST each request.",
+                        "code": "method_not_allowed",
+                    },
+                    status_code=405,
+                    headers={"Allow": "POST, DELETE"},
+                )
+                await no_stream(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    def refusal(self, headers: Headers) -> JSONResponse | None:
+        try:
+            principal_from_headers(self.api, headers, cookie=False)
+        except Unauthenticated as refused:
+            return JSONResponse(refused.body(), status_code=refused.status, headers={"WWW-Authenticate": "Bearer"})
+        return None
 
 
 def mount_streamable_http(api: FastAPI, path: str = "/mcp") -> Callable[[], AbstractAsyncContextManager[None]]:
@@ -233,7 +251,7 @@ def mount_streamable_http(api: FastAPI, path: str = "/mcp") -> Callable[[], Abst
     api.add_route(
         path,
         # Starlette serves an endpoint that is no function as an ASGI app; add_route's annotation omits that case.
-        _RequireKey(StreamableHTTPASGIApp(manager)),  # type: ignore[arg-type]
+        _RequireKey(api, StreamableHTTPASGIApp(manager)),  # type: ignore[arg-type]
         methods=["GET", "POST", "DELETE"],
         include_in_schema=False,
     )

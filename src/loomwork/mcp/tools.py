@@ -45,6 +45,22 @@ class McpTool:
     input_schema: dict[str, Any]
     forced: dict[str, Any] = field(default_factory=dict)  # fields the tool always sends
     path_argument: str | None = None  # an argument that names part of the path, not the body
+    # The compact tools' spellings: `id` is sent as the kind's own id field (`persona_id`, ...), and the
+    # object in `spread` is sent as the body's own fields (a proposal's changes).
+    kind_id: bool = False
+    spread: str | None = None
+
+    def body(self, arguments: dict[str, Any], plural: str | None) -> dict[str, Any]:
+        """The request body the arguments make (the path argument already taken out)."""
+        body = dict(arguments)
+        if self.kind_id and "id" in body and plural in ID_FIELDS:
+            body[ID_FIELDS[plural]] = body.pop("id")
+        if self.spread and isinstance(body.get(self.spread), dict):
+            body = {**body.pop(self.spread), **body}
+        return {**body, **self.forced}
+
+
+ID_FIELDS = {kind.plural: kind.id_field for kind in ARTIFACT_KINDS}
 
 
 def _schema(model: type[BaseModel], without: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -158,9 +174,124 @@ def _my_proposals_tool() -> McpTool:
     )
 
 
-def build_tools() -> dict[str, McpTool]:
-    tools = [tool for kind in ARTIFACT_KINDS for tool in _kind_tools(kind)] + [
-        _resource_search_tool(),
-        _my_proposals_tool(),
+def _compact_tools() -> list[McpTool]:
+    """The same abilities as the per-kind tools in a handful whose `kind` is an argument: their whole list is a
+    few kilobytes of an agent's context, where the per-kind set is some 70 KB. A proposal's fields are
+    checked by the API, which names any that is wrong; `docs` lists them."""
+    plurals = [kind.plural for kind in ARTIFACT_KINDS]
+    kind = {"type": "string", "enum": plurals, "description": "Which artifacts."}
+    the_id = {"type": "string", "format": "uuid", "description": "The artifact's id."}
+    at = {
+        "label": {"type": "string", "description": "A label such as production; default latest."},
+        "version": {"type": "integer", "minimum": 1, "description": "A version; wins over label."},
+    }
+    read_only = "Read-only."
+
+    def tool(name: str, description: str, method: str, path: str, properties: dict[str, Any], **more: Any) -> McpTool:
+        required = ["kind", *more.pop("required", [])] if "kind" in properties else more.pop("required", [])
+        schema = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+        return McpTool(name, description, method, path, schema, **more)
+
+    return [
+        tool(
+            "search",
+            f"Search personas, tools, evals or invocations by text (every word must match), newest first. {read_only}",
+            "POST",
+            "/api/v5/artifacts/{kind}/search",
+            {
+                "kind": kind,
+                "search": {"type": "string", "maxLength": 500},
+                "page_size": {"type": "integer", "minimum": 1, "maximum": 200},
+                "page_offset": {"type": "integer", "minimum": 0},
+            },
+            path_argument="kind",
+        ),
+        tool(
+            "get",
+            f"One artifact's form (or your draft's, with draft_id): every field with its options. {read_only}",
+            "POST",
+            "/api/v5/artifacts/{kind}/get",
+            {"kind": kind, "id": the_id, "draft_id": {"type": "string", "format": "uuid"}},
+            path_argument="kind",
+            kind_id=True,
+        ),
+        tool(
+            "docs",
+            f"The fields of a kind and what each takes: what `propose` accepts in `changes`. {read_only}",
+            "POST",
+            "/api/v5/artifacts/{kind}/docs",
+            {"kind": kind},
+            path_argument="kind",
+        ),
+        tool(
+            "resolve",
+            "The live config of one artifact by id or exact name, at a label or version, ready to use; the same "
+            f"as the resource loomwork://{{kind}}/{{id}}@{{label}}. {read_only}",
+            "POST",
+            "/api/v5/artifacts/{kind}/resolve",
+            {"kind": kind, "id": the_id, "name": {"type": "string", "minLength": 1}, **at},
+            path_argument="kind",
+            kind_id=True,
+        ),
+        tool(
+            "resolve_many",
+            "Up to 100 live configs of any kinds in one call, each answered on its own (a missing one is its own "
+            f"error). Here `kind` is singular: persona, tool, eval or invocation. {read_only}",
+            "POST",
+            "/api/v5/resolve",
+            {
+                "items": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "kind": {"type": "string", "enum": [k.name for k in ARTIFACT_KINDS]},
+                            "id": the_id,
+                            "name": {"type": "string", "minLength": 1},
+                            **at,
+                        },
+                        "required": ["kind"],
+                        "additionalProperties": False,
+                    },
+                }
+            },
+            required=["items"],
+        ),
+        tool(
+            "propose",
+            'Propose a change: `changes` holds a draft patch\'s fields (see `docs`), e.g. {"description": '
+            '"..."} or {"departments": ["Billing"]}. With `id` it edits that artifact; without, it proposes a '
+            "new one; `draft_id` adds to your earlier draft. " + WAITS_FOR_A_PERSON,
+            "PATCH",
+            "/api/v5/artifacts/{kind}/draft",
+            {
+                "kind": kind,
+                "id": the_id,
+                "draft_id": {"type": "string", "format": "uuid"},
+                "changes": {"type": "object", "description": "The fields to change and their new values."},
+            },
+            path_argument="kind",
+            kind_id=True,
+            spread="changes",
+            forced={"soft": True},
+            required=["changes"],
+        ),
+        tool(
+            "my_drafts",
+            f"Your own drafts of a kind, newest first, with how many proposals wait in each. {read_only}",
+            "POST",
+            "/api/v5/artifacts/{kind}/drafts",
+            {"kind": kind},
+            path_argument="kind",
+        ),
     ]
+
+
+def build_tools(full: bool = False) -> dict[str, McpTool]:
+    """The compact set (the default), or with `full` the per-kind set (LOOMWORK_MCP_TOOLS=full), each with the
+    kind's own request schema; both add the catalog search and the agent's own proposals."""
+    kind_tools = [tool for kind in ARTIFACT_KINDS for tool in _kind_tools(kind)] if full else _compact_tools()
+    tools = kind_tools + [_resource_search_tool(), _my_proposals_tool()]
     return {tool.name: tool for tool in tools}

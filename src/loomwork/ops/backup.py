@@ -6,19 +6,30 @@ WAL mode a reader blocks no writer. It copies into `FILE.partial`, then renames,
 a backup. Restore copies a backup into the configured database through the same API (never a file copy,
 which would mix with a live `-wal` file), then migrates it to the current schema.
 
+Restore takes only a sound Loomwork backup: SQLite's integrity and foreign-key checks pass, the tables of
+its schema revision are all there, and that revision is one this code knows. It never replaces a database
+in use: every Loomwork process that opens the database (`serve`, its supervisor and each worker, `deliver`,
+`mcp`, the other commands) holds a shared `flock` on `<database>.lock` for as long as it runs, and restore
+needs it exclusively, whatever `--force` says. The OS drops a lock with its process, so a crashed server
+blocks nothing. Backups, like the database, are readable by their owner only (0600).
+
 PostgreSQL has pg_dump and pg_restore; Loomwork does not reimplement them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from loomwork.db.dialect import Dialect
+from loomwork.db.sqlite_files import PRIVATE_MODE, create_private, sqlite_file
 from loomwork.errors import LoomworkError
 
 PAGES_PER_STEP = 1024  # 4 MiB a step with SQLite's default 4 KiB pages: a smooth progress bar
@@ -33,9 +44,19 @@ SECRET_NOTICE = (
 )
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+LOCK_SUFFIX = ".lock"
+SHOWN_PROBLEMS = 5
+
+
 class BackupError(LoomworkError):
     status = 400
     code = "backup_failed"
+
+
+class DatabaseInUse(BackupError):
+    status = 409
+    code = "database_in_use"
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -71,6 +92,7 @@ def backup(database: Path, target: Path, progress: Progress | None = None, *, fo
         # through it, so other connections' commits neither show up in the copy nor restart it.
         source.execute("BEGIN")
         source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        _create_private_file(partial)
         copy = sqlite3.connect(partial, isolation_level=None)
         try:
             pages = _copy(source, copy, progress)
@@ -90,6 +112,15 @@ def backup(database: Path, target: Path, progress: Progress | None = None, *, fo
     return pages
 
 
+def _create_private_file(path: Path) -> None:
+    """An empty file of mode 0600 whatever the umask (SQLite takes an empty file for a new database)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    finally:
+        os.close(fd)
+
+
 def _copy(source: sqlite3.Connection, target: sqlite3.Connection, progress: Progress | None) -> int:
     copied = 0
 
@@ -103,32 +134,75 @@ def _copy(source: sqlite3.Connection, target: sqlite3.Connection, progress: Prog
     return copied
 
 
-def describe_backup(path: Path) -> str:
-    """The backup's schema revision; refuses anything that is not a Loomwork SQLite database."""
+def check_backup(path: Path) -> str:
+    """The revision of the sound Loomwork backup at `path`; refuses a corrupt file or any other one."""
     if not path.is_file():
         raise BackupError(f"There is no file at {path}.")
+    with path.open("rb") as file:
+        if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise BackupError(f"{path} is not a Loomwork backup: it is not a SQLite database at all.")
     try:
         connection = _connect(path, read_only=True)
         try:
-            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            row = None
+            if "alembic_version" in tables:
+                row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            if not row:
+                raise BackupError(f"{path} is not a Loomwork backup: it has no Loomwork schema revision.")
+            revision: str = row[0]
+            _check_tables(path, revision, tables)
+            problems = [problem for (problem,) in connection.execute(f"PRAGMA integrity_check({SHOWN_PROBLEMS})")]
+            if problems != ["ok"]:
+                raise BackupError(f"{path} is corrupt: SQLite's integrity check found {'; '.join(problems)}. {RETAKE}")
+            dangling = connection.execute("PRAGMA foreign_key_check").fetchmany(SHOWN_PROBLEMS)
+            if dangling:
+                where = ", ".join(sorted({f"{table} row {rowid}" for table, rowid, *_ in dangling}))
+                raise BackupError(f"{path} is corrupt: rows point at rows that are not there ({where}). {RETAKE}")
         finally:
             connection.close()
     except sqlite3.DatabaseError as error:
-        raise BackupError(f"{path} is not a Loomwork backup ({error}).") from None
-    if not row:
-        raise BackupError(f"{path} is not a Loomwork backup (it has no schema revision).")
+        raise BackupError(f"{path} is corrupt: SQLite cannot read it ({error}). {RETAKE}") from None
+    return revision
+
+
+RETAKE = "Restore another backup, or take a new one from a sound database."
+
+
+def _check_tables(path: Path, revision: str, tables: set[str]) -> None:
+    """Every table a database at `revision` has must be there; the revision must be one this code knows
+    (which, on one line of migrations, is never newer than its head)."""
     from alembic.script import ScriptDirectory
 
     from loomwork.db.migrate import alembic_config
 
-    try:
-        ScriptDirectory.from_config(alembic_config()).get_revision(row[0])
-    except Exception:  # noqa: BLE001 - alembic's several "unknown revision" errors
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if revision not in known:
         raise BackupError(
-            f"{path} was written by a newer Loomwork (schema {row[0]}); upgrade Loomwork first."
-        ) from None
-    revision: str = row[0]
-    return revision
+            f"{path} has schema revision {revision!r}, which this Loomwork does not know: a newer Loomwork "
+            "wrote it (upgrade Loomwork first), or it is not a Loomwork backup."
+        )
+    missing = sorted(_tables_at(revision) - tables)
+    if missing:
+        raise BackupError(
+            f"{path} is not a Loomwork backup: it lacks the tables {', '.join(missing)} of schema {revision}."
+        )
+
+
+def _tables_at(revision: str) -> set[str]:
+    """The tables of an empty database migrated to `revision` (in memory: a fraction of a second)."""
+    from sqlalchemy import inspect
+
+    from loomwork.db.database import create_db_engine
+    from loomwork.db.migrate import upgrade
+
+    engine = create_db_engine("sqlite://")
+    try:
+        upgrade(engine, revision)
+        with engine.connect() as connection:
+            return set(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
 
 
 def holds_data(path: Path) -> bool:
@@ -149,23 +223,117 @@ def holds_data(path: Path) -> bool:
         connection.close()
 
 
-def restore(source: Path, database: Path, progress: Progress | None = None, *, force: bool = False) -> int:
-    """Copy the backup at `source` over the database at `database`; returns the pages copied.
+def restore(
+    source: Path,
+    database: Path,
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
+    migrate: Callable[[], None] | None = None,
+) -> int:
+    """Copy the backup at `source` over the database at `database`, then run `migrate`, with no other
+    Loomwork process on the database throughout; returns the pages copied.
 
-    The caller migrates it afterwards. Refuses a target that holds data unless `force`."""
-    describe_backup(source)
-    if source.resolve() == database.resolve():
+    Refuses a backup that is corrupt or not Loomwork's, a database some process holds, and a target that
+    holds data unless `force`: each before the target is touched."""
+    check_backup(source)
+    if database.exists() and source.resolve() == database.resolve():
         raise BackupError("--from must be another file than the database itself.")
-    if holds_data(database) and not force:
-        raise BackupError(
-            f"The database {database} already holds data; restore would replace all of it. "
-            "Pass --force to do so (stop the server first)."
-        )
     database.parent.mkdir(parents=True, exist_ok=True)
-    backup_file = _connect(source, read_only=True)
-    target = _connect(database)
+    with sole_use(database):
+        if holds_data(database) and not force:
+            raise BackupError(
+                f"The database {database} already holds data; restore would replace all of it. Pass --force to do so."
+            )
+        create_private(database)
+        backup_file = _connect(source, read_only=True)
+        target = _connect(database)
+        try:
+            pages = _copy(backup_file, target, progress)
+        finally:
+            target.close()
+            backup_file.close()
+        if migrate:
+            migrate()
+    return pages
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + LOCK_SUFFIX)
+
+
+def _open_lock(database: Path) -> int:
+    fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE)
+    with contextlib.suppress(OSError):  # another user's lock file: locking it still works
+        os.fchmod(fd, PRIVATE_MODE)
+    return fd
+
+
+class DatabaseHold:
+    """A shared lock on the database's lock file, held while this process uses the database."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor drops the lock
+            self._fd = None
+
+
+def hold_database(database_url: str) -> DatabaseHold | None:
+    """Take the shared hold every process that serves or changes the database keeps for its lifetime (None
+    for PostgreSQL, an in-memory database or one whose directory cannot take a lock file). Raises
+    DatabaseInUse while a restore is replacing the file."""
+    path = sqlite_file(database_url)
+    if path is None:
+        return None
     try:
-        return _copy(backup_file, target, progress)
+        fd = _open_lock(path)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DatabaseInUse(
+            f"A `loomwork restore` is replacing {path} right now; start again once it has finished."
+        ) from None
+    return DatabaseHold(fd)
+
+
+@contextmanager
+def sole_use(database: Path) -> Iterator[None]:
+    """Hold the database's lock exclusively, or refuse while any Loomwork process holds it."""
+    fd = _open_lock(database)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holders = _holders(lock_path(database))
+            who = f" (process {', '.join(map(str, holders))})" if holders else ""
+            raise DatabaseInUse(
+                f"A Loomwork process{who} is using {database}: a `loomwork serve` (or `deliver`, `mcp`, "
+                "or another command) would go on answering from the file restore replaces. Stop it first "
+                "(SIGTERM, e.g. `systemctl stop loomwork` or Ctrl-C; it drains its requests), then run "
+                "restore again. --force does not override this."
+            ) from None
+        yield
     finally:
-        target.close()
-        backup_file.close()
+        os.close(fd)
+
+
+def _holders(lock: Path) -> list[int]:
+    """The processes holding a flock on `lock`, from Linux's /proc/locks (empty where there is none)."""
+    try:
+        inode = lock.stat().st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    holders = set()
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  READ  4242 08:01:1234 0 EOF" (a blocked waiter's line has "->" in front)
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            holders.add(int(fields[4]))
+    return sorted(holders)

@@ -6,7 +6,7 @@ PROMETHEUS_MULTIPROC_DIR (which `serve` sets before it starts the workers) and t
 when scraped; with one worker the process serves its own registry.
 
 Labels stay bounded: a route is its template (`/api/v5/artifacts/{kind}/get`, never the raw path), a
-status is a number, and nothing carries an id.
+method one of the seven known ones or `other`, a status is a number, and nothing carries an id.
 """
 
 from __future__ import annotations

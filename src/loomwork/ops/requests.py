@@ -16,6 +16,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from loomwork.http import says_agent
 from loomwork.ops.context import REQUEST_ID
 from loomwork.ops.metrics import HTTP_IN_PROGRESS, HTTP_LATENCY, HTTP_REQUESTS
 
@@ -23,6 +24,10 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # An incoming id is kept only when it is this plain: it goes into logs and headers verbatim.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 UNMATCHED = "<unmatched>"  # every path no route matches shares one label
+# The methods the metrics name; any other (the HTTP parser lets a client invent them) counts as OTHER_METHOD,
+# so no client can add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 access_log = logging.getLogger("loomwork.access")
 
@@ -33,6 +38,10 @@ def incoming_request_id(scope: Scope) -> str | None:
             text = value.decode("latin-1")
             return text if SANE_REQUEST_ID.fullmatch(text) else None
     return None
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 def route_template(scope: Scope) -> str:
@@ -73,8 +82,8 @@ class RequestObserver:
             HTTP_IN_PROGRESS.dec()
             duration = perf_counter() - started
             route, method = route_template(scope), scope["method"]
-            HTTP_REQUESTS.labels(route=route, method=method, status=str(status)).inc()
-            HTTP_LATENCY.labels(route=route, method=method).observe(duration)
+            HTTP_REQUESTS.labels(route=route, method=method_label(method), status=str(status)).inc()
+            HTTP_LATENCY.labels(route=route, method=method_label(method)).observe(duration)
             access_log.info(
                 "%s %s %s",
                 method,
@@ -104,7 +113,7 @@ def _line(
 
 
 def _agent_header(scope: Scope) -> bool:
-    return any(name == b"x-mcp" and value.strip() for name, value in scope.get("headers", []))
+    return says_agent(value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-mcp")
 
 
 def observe_requests(app: Any) -> None:

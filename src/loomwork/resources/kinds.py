@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from loomwork.resources.svg import SvgRejected, sanitize_svg
+from loomwork.urlsafety import origin_of
 
 MAX_TEXT_CHARS = 10_000
 
@@ -71,6 +72,9 @@ class ResourceKind:
     sensitive: ClassVar[bool] = False
     # Values are picked from a seeded catalog (flags), not written freely.
     catalog_choice: ClassVar[bool] = False
+    # A value entered by a person is bound to the origin of the URL in this resource kind's slot of the same form
+    # (a key to its endpoint): `engine.form.bind_to_origin`.
+    bound_to: ClassVar[str | None] = None
 
     def dump(self, value: Any) -> str:
         # A text kind's value is already its stored text.
@@ -381,7 +385,8 @@ MASK = "****"
 
 
 class KeyKind(StructuredKind):
-    """A provider secret `{name, secret}`: encrypted at rest, shown only as its last four characters.
+    """A provider secret `{name, secret, origin?}`: encrypted at rest, shown only as its last four characters,
+    and bound to the one origin (`scheme://host:port`) it may be sent to (README, "Provider keys").
 
     Keys never dedupe: each create makes a new resource. Finding an existing key by name and secret
     would answer "already there" to a right guess of someone's secret (README, "Provider keys"). In CSV a key is named by id with its masked value, so an export never carries a secret.
@@ -389,10 +394,11 @@ class KeyKind(StructuredKind):
 
     cell_by_id: ClassVar[bool] = True
     sensitive: ClassVar[bool] = True
+    bound_to: ClassVar[str | None] = "endpoint"
 
     def normalise(self, raw: Any) -> Any:
         # `unique` comes back only on a value normalised before (a proposal's, when a person accepts it).
-        raw = self._fields(raw, {"name", "secret", "unique"}, {"name", "secret"})
+        raw = self._fields(raw, {"name", "secret", "unique", "origin"}, {"name", "secret"})
         name = _short_text(raw["name"], "name")
         secret = _short_text(raw["secret"], "secret", 10_000, clean=False)  # a secret is used exactly as given
         if secret.startswith(MASK):
@@ -400,7 +406,13 @@ class KeyKind(StructuredKind):
         # A random part, fixed for this value from here on: no two creates meet in the (group, kind, hash)
         # index, yet one value keeps one hash wherever it is planned, read ahead and written.
         unique = raw.get("unique") if isinstance(raw.get("unique"), str) else None
-        return {"name": name, "secret": secret, "unique": unique or uuid.uuid4().hex}
+        value = {"name": name, "secret": secret, "unique": unique or uuid.uuid4().hex}
+        if raw.get("origin") is not None:
+            origin = origin_of(raw["origin"]) if isinstance(raw["origin"], str) else None
+            if origin is None:
+                raise RejectedValue("origin must be the http or https URL the key may be sent to (scheme://host:port)")
+            value["origin"] = origin
+        return value
 
     def dump(self, value: Any) -> str:
         if "secret" in value:  # a new value: only its encrypted form is ever stored
@@ -411,6 +423,7 @@ class KeyKind(StructuredKind):
                 "name": value["name"],
                 "last4": plain[-4:] if len(plain) >= 8 else "",
                 "ciphertext": box().encrypt(plain),
+                **({"origin": value["origin"]} if value.get("origin") else {}),
             }
         return super().dump(value)
 
@@ -419,7 +432,8 @@ class KeyKind(StructuredKind):
         return super().dump({"name": value["name"], "unique": value.get("unique") or value.get("ciphertext")})
 
     def public(self, value: Any) -> Any:
-        return {"name": value["name"], "secret": MASK + value.get("last4", "")}
+        shown = {"name": value["name"], "secret": MASK + value.get("last4", "")}
+        return {**shown, "origin": value["origin"]} if value.get("origin") else shown
 
     def label(self, value: Any) -> str:
         return f"{value['name']} ({MASK}{value.get('last4', '')})"
@@ -429,7 +443,15 @@ class KeyKind(StructuredKind):
         return {
             "type": "object",
             "required": ["name", "secret"],
-            "properties": {"name": {"type": "string"}, "secret": {"type": "string", "writeOnly": True}},
+            "properties": {
+                "name": {"type": "string"},
+                "secret": {"type": "string", "writeOnly": True},
+                "origin": {
+                    "type": "string",
+                    "description": "The only origin (scheme://host:port) the key is sent to; by default the origin "
+                    "of the endpoint it is entered with.",
+                },
+            },
         }
 
 

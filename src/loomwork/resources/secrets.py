@@ -11,15 +11,19 @@ rotation needs no downtime; `loomwork rotate-secret` then re-encrypts every stor
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.orm import Session
 
+from loomwork.errors import Conflict
 from loomwork.keyring import Keyring, derive
+from loomwork.urlsafety import origin_of
 
 
 class SecretBox:
@@ -72,6 +76,73 @@ def box() -> SecretBox:
     if _box is None:
         raise RuntimeError("The server secret is not configured: call loomwork.resources.secrets.configure first.")
     return _box
+
+
+# --- where a provider key may go ---------------------------------------------------------------------------------
+
+
+class KeyOriginMismatch(Conflict):
+    code = "key_origin_mismatch"
+
+
+def check_origin(key: dict[str, Any], url: str, field: str = "key") -> None:
+    """409 `key_origin_mismatch` unless the stored key value is bound to `url`'s origin: a key goes only where
+    the person who entered it meant it to go, whoever edits the endpoint after."""
+    bound, wanted = key.get("origin"), origin_of(url)
+    if bound is None or bound != wanted:
+        where = f"is bound to {bound}" if bound else "is bound to no origin (it came before keys were bound)"
+        raise KeyOriginMismatch(
+            f"{field}: the key {key.get('name')!r} {where}, not to {wanted or url}, so it is not sent there. "
+            "A person with the editor role enters the key again with this endpoint (key: {name, secret}, "
+            "optionally origin); an agent's proposal never binds a key.",
+            field=field,
+        )
+
+
+def decrypt_for(key: dict[str, Any], url: str, field: str = "key") -> str:
+    """The key's secret, for a request to `url` only, and only if the key is bound to its origin."""
+    check_origin(key, url, field)
+    return box().decrypt(key["ciphertext"])
+
+
+# --- keeping secrets out of error texts ----------------------------------------------------------------------------
+
+# A word of an error text that shares this many characters in a row with a secret (or with its base64, URL or hex
+# spelling) is masked whole. Four would be too few to mean anything: a key's last four are shown anyway.
+MIN_SHARED = 5
+_WORD = re.compile(r"[^\s\"'`,;()\[\]{}<>]+")
+
+
+def _spellings(secret: str) -> list[str]:
+    raw = secret.encode("utf-8")
+    forms = [secret, quote(secret, safe=""), raw.hex()]
+    for shift in (b"", b"\0", b"\0\0"):  # base64 of the secret at each alignment it may start at in a longer text
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(shift + raw).decode("ascii").rstrip("=")
+            forms.append(text[(len(shift) * 4 + 2) // 3 :])  # drop the characters the shift made
+    return forms
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """`text` with every word that shares MIN_SHARED characters in a row with one of `secrets`, as given or
+    spelled in base64, URL or hex, replaced by ****: a server's error text may echo a key whole, in part, or
+    encoded, and none of it may reach a person or a log."""
+    grams: set[str] = set()
+    for secret in secrets:
+        if len(secret) < MIN_SHARED:
+            continue
+        for form in _spellings(secret):
+            form = form.lower()
+            grams.update(form[i : i + MIN_SHARED] for i in range(len(form) - MIN_SHARED + 1))
+    if not grams:
+        return text
+
+    def mask(word: re.Match[str]) -> str:
+        found = word.group().lower()
+        shared = any(found[i : i + MIN_SHARED] in grams for i in range(len(found) - MIN_SHARED + 1))
+        return "****" if shared else word.group()
+
+    return _WORD.sub(mask, text)
 
 
 # --- rotation -----------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -18,7 +18,7 @@ from loomwork.audit import service as audit
 from loomwork.engine.drafts import form_state_view, load_draft
 from loomwork.engine.repository import get_artifact
 from loomwork.errors import Forbidden, NotFound
-from loomwork.http import ERROR_RESPONSES
+from loomwork.http import ERROR_RESPONSES, says_agent
 from loomwork.identity import sessions
 from loomwork.identity.dependencies import Caller, caller_with, session_cookie
 from loomwork.kinds import KINDS_BY_PLURAL
@@ -68,13 +68,12 @@ def build_web_router() -> APIRouter:
     def sign_in(
         request: Request,
         api_key: Annotated[str, Form(min_length=1, max_length=500)],
-        x_mcp: Annotated[str | None, Header(alias="X-MCP")] = None,
     ) -> JSONResponse:
         _require_same_origin(request)
         settings, db = request.app.state.settings, request.app.state.db
         with db.transaction(write=True) as session:
             session_id, principal = sessions.sign_in(
-                session, settings.keyring, api_key.strip(), via_agent=bool(x_mcp and x_mcp.strip())
+                session, settings.keyring, api_key.strip(), via_agent=says_agent(request.headers.getlist("x-mcp"))
             )
         request.state.principal = principal  # the sign-in's log line names who signed in
         response = JSONResponse(_who(principal, sessions.csrf_token(settings.keyring, session_id)))

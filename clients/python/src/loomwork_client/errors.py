@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 KINDS = ("persona", "tool", "eval", "invocation")
 
 
@@ -26,8 +28,9 @@ class Unavailable(LoomworkClientError, ConnectionError):
     answer in memory or in `cache_dir`, and no `fallback`."""
 
 
-class UnknownKind(LoomworkClientError, ValueError):
-    """A kind that is none of persona, tool, eval and invocation (singular or plural)."""
+class UnknownKind(NotFound, ValueError):
+    """A kind that is none of persona, tool, eval and invocation (singular or plural): refused before any request,
+    with the code `unknown_kind` and the kinds listed (a NotFound, as the server's missing route would be)."""
 
 
 class MissingVariables(LoomworkClientError, KeyError):
@@ -48,8 +51,10 @@ def kind_name(kind: str) -> str:
         return name
     if name.endswith("s") and name[:-1] in KINDS:
         return name[:-1]
+    close = difflib.get_close_matches(name.removesuffix("s"), KINDS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UnknownKind(
-        f"Unknown kind {kind!r}: the kinds are "
-        + ", ".join(KINDS)
-        + " (singular or plural, e.g. 'persona' or 'personas')."
+        f"Unknown kind {kind!r}: the kinds are {', '.join(KINDS)} (singular or plural, e.g. 'persona' or "
+        f"'personas').{hint}",
+        code="unknown_kind",
     )
