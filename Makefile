@@ -3,17 +3,22 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The client package (clients/python) is installed beside the server: the server re-exports it as loomwork.client.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml clients/python/pyproject.toml | cksum | cut -d' ' -f1)
 # The browser tests (tests/web) drive Debian's chromium: Playwright's own browser download is not reachable.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+# The TypeScript client (clients/typescript) is built and tested with Node (20 or newer) and its own lock file.
+NODE := /usr/bin/node
+TS_CLIENT := clients/typescript
+TS_DEPS := $(TS_CLIENT)/node_modules/.installed
 
 .PHONY: run test lint fuzz bench bench-peers install clean screenshots
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -e clients/python -e '.[test,lint]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -26,13 +31,13 @@ run: $(STAMP)
 # Parallel test processes: most tests wait on servers, browsers and databases, so more than the cores pay.
 TEST_WORKERS ?= 4
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(TS_DEPS)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The style (ruff), the types (mypy --strict) and the layers (import-linter's contracts, ARCHITECTURE.md).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients/python
+	$(BIN)/ruff format --check src tests bench clients/python
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -47,6 +52,18 @@ $(CHROMIUM):
 	  || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null \
 	       && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium </dev/null; } \
 	  || echo "Could not install chromium (needs root or passwordless sudo): the browser tests will fail."
+
+# Only when missing, like chromium: Debian's node and npm.
+$(NODE):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm </dev/null \
+	  || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null \
+	       && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm </dev/null; } \
+	  || echo "Could not install node (needs root or passwordless sudo): the TypeScript client's tests will fail."
+
+# The TypeScript client's build tools (typescript, @types/node), exactly as package-lock.json pins them.
+$(TS_DEPS): $(TS_CLIENT)/package-lock.json | $(NODE)
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund
+	touch $@
 
 # The performance budget (issue 8), on SQLite and on PostgreSQL when one answers: writes bench/RESULTS.md.
 bench: $(STAMP)
@@ -68,4 +85,4 @@ bench-peers: $(STAMP) $(PEERS)/bin/phoenix
 	$(BIN)/python bench/peers.py $(PEERS_ARGS)
 
 clean:
-	rm -rf $(VENV) .loomwork .pytest_cache
+	rm -rf $(VENV) .loomwork .pytest_cache $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist

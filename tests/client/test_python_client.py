@@ -1,14 +1,14 @@
-"""`loomwork.client` against a live server (uvicorn on a loopback port), on SQLite and PostgreSQL: resolve,
-revalidation by ETag (counted at the transport: 200 then 304), a label move seen on the next call, the
-server's errors as LookupError / PermissionError, and the cached answer marked stale when the server is
-down or failing.
+"""`loomwork.client` (the re-export of the loomwork-client package) against a live server (uvicorn on a loopback
+port), on SQLite and PostgreSQL: resolve, revalidation by ETag (counted at the transport: 200 then 304), a label
+move seen on the next call, the server's errors as LookupError / PermissionError, and the cached answer marked
+stale when the server is down or failing. The package's newer parts are in test_client_package.py.
 """
 
 from __future__ import annotations
 
 import logging
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import LiveServer, serving
@@ -18,17 +18,17 @@ from loomwork.client import Client, Forbidden, NotFound, Resolved, Unavailable
 KIND = "personas"
 
 
-class Counting(httpx.BaseTransport):
+class Counting(httpx2.BaseTransport):
     """The real transport, recording each request's If-None-Match and the status it got; `failing` answers 503."""
 
     def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
+        self.inner = httpx2.HTTPTransport()
         self.seen: list[tuple[str | None, int]] = []
         self.failing = False
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         if self.failing:
-            response = httpx.Response(503, json={"detail": "down for maintenance"})
+            response = httpx2.Response(503, json={"detail": "down for maintenance"})
         else:
             response = self.inner.handle_request(request)
         self.seen.append((request.headers.get("if-none-match"), response.status_code))
@@ -89,11 +89,14 @@ def test_errors_are_lookup_and_permission_errors_with_the_servers_detail(make_ap
         assert missing.value.code == "not_found" and missing.value.detail
         with pytest.raises(NotFound):
             loomwork.resolve(KIND, "Zebra")
+        with pytest.raises(NotFound) as singular:
+            loomwork.resolve("persona", theirs)  # a kind may be singular or plural: this is the id's 404
+        assert singular.value.code == "not_found"
         with pytest.raises(NotFound) as typo:
-            loomwork.resolve("persona", theirs)  # the kind is plural, as in the URL
+            loomwork.resolve("personnas", theirs)
         assert typo.value.code == "unknown_kind"
-        assert "'personas', 'tools', 'evals', 'invocations'" in typo.value.detail, typo.value.detail
-        assert "Did you mean 'personas'?" in typo.value.detail
+        assert "the kinds are persona, tool, eval, invocation" in typo.value.detail, typo.value.detail
+        assert "Did you mean 'persona'?" in typo.value.detail
     with Client(live_server.url, "lw_not-a-real-key", timeout=30) as stranger:
         with pytest.raises(PermissionError) as refused:
             stranger.resolve(KIND, theirs)
@@ -107,7 +110,7 @@ def test_a_failing_server_gives_the_cached_value_marked_stale(make_api, live_ser
     with Client(live_server.url, make_api("viewer").key, timeout=30, transport=counting) as loomwork:
         fresh = loomwork.resolve(KIND, persona_id)
         counting.failing = True
-        with caplog.at_level(logging.WARNING, logger="loomwork.client"):
+        with caplog.at_level(logging.WARNING, logger="loomwork_client"):
             stale = loomwork.resolve(KIND, persona_id)
         assert stale.stale and stale == Resolved(**{**fresh.__dict__, "stale": True})
         assert "HTTP 503" in caplog.text
@@ -126,7 +129,7 @@ def test_a_stopped_server_gives_the_cached_value_marked_stale(make_api, settings
         fresh = loomwork.resolve(KIND, persona_id)
     with loomwork:
         # Stopped: the connection is refused, and the last answer is served, marked stale.
-        with caplog.at_level(logging.WARNING, logger="loomwork.client"):
+        with caplog.at_level(logging.WARNING, logger="loomwork_client"):
             stale = loomwork.resolve(KIND, persona_id)
         assert stale.stale and (stale.id, stale.version, stale.config) == (fresh.id, fresh.version, fresh.config)
         assert "could not be reached" in caplog.text
