@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: run test lint fuzz bench bench-peers install clean screenshots
+.PHONY: run test lint fuzz bench bench-peers install clean screenshots vendor
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,3 +69,8 @@ bench-peers: $(STAMP) $(PEERS)/bin/phoenix
 
 clean:
 	rm -rf $(VENV) .loomwork .pytest_cache
+
+# The pages' browser libraries (jsdiff for word diffs), pinned in tools/vendor/package-lock.json and copied into
+# src/loomwork/web/static/vendor/ (committed, so installing needs no npm); run after changing a version there.
+vendor:
+	tools/vendor/copy.sh
