@@ -237,8 +237,8 @@ def test_an_artifact_page_shows_its_values_proposals_and_changes(page: Page, web
     # The history endpoint answers now, so its section shows the artifact's first version.
     expect(page.get_by_role("region", name="History and labels")).to_contain_text("Revisions")
     # From the review queue, the artifact is one click away.
-    page.get_by_role("link", name="Review queue").click()
-    page.get_by_role("link", name="View persona").click()
+    page.get_by_role("link", name=re.compile("^Review queue")).click()
+    page.locator("article.proposal").get_by_role("link", name="Museum guide").click()
     expect(page.get_by_role("heading", name="Museum guide", level=1)).to_be_visible()
     assert ids["personas"] in page.url
 

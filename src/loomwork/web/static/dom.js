@@ -120,3 +120,16 @@ export function markVariables(text) {
   const parts = String(text).split(/(\{\{\s*[A-Za-z_][\w.-]*\s*\}\})/);
   return parts.map((part, i) => (i % 2 ? h("mark", { class: "var" }, part) : part));
 }
+
+// A date as people say it ("3 min ago"), the exact time on hover and for screen readers in <time>.
+export function relativeTime(at) {
+  if (!at) return "";
+  const date = new Date(at);
+  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+  const steps = [[60, "second", 1], [3600, "minute", 60], [86400, "hour", 3600], [86400 * 30, "day", 86400],
+                 [86400 * 365, "month", 86400 * 30], [Infinity, "year", 86400 * 365]];
+  const [, unit, size] = steps.find(([limit]) => Math.abs(seconds) < limit);
+  const text = Math.abs(seconds) < 45 ? "just now"
+    : new Intl.RelativeTimeFormat("en", { numeric: "auto", style: "short" }).format(-Math.round(seconds / size), unit);
+  return h("time", { datetime: date.toISOString(), title: date.toLocaleString() }, text);
+}

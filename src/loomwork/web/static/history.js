@@ -2,18 +2,15 @@
 // confirmation, and its labels (which version `production` runs), each moved compare-and-set.
 import { op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { confirmDialog, field, h, render, valueText } from "./dom.js";
+import { diffView } from "./diff.js";
+import { confirmDialog, field, h, render } from "./dom.js";
 
 const PAGE = 50;
 
-function changesTable(changes) {
+// The shared diff component: changed words highlighted, list members as + and −.
+function changesTable(changes, from, to) {
   if (!changes.length) return h("p", { class: "muted", id: "diff-result" }, "The two versions are the same.");
-  const list = (values) => [].concat(values ?? []).map(valueText).join("; ") || "—";
-  return h("div", { class: "table-wrap", id: "diff-result" }, h("table", {},
-    h("thead", {}, h("tr", {}, ["Field", "Before", "After", "Added", "Removed"].map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, changes.map((c) => h("tr", {},
-      h("th", { scope: "row" }, c.field), h("td", {}, list(c.before)), h("td", {}, list(c.after)),
-      h("td", {}, list(c.added)), h("td", {}, list(c.removed)))))));
+  return diffView(changes, `Changes from version ${from} to version ${to}`, { id: "diff-result" });
 }
 
 function labelsBox(kind, id, data, canEdit) {
@@ -57,7 +54,7 @@ export async function showHistory(kind, id, params) {
     event.preventDefault();
     try {
       const diff = await op(kind.plural, "diff", { [kind.id_field]: id, from_version: Number(from.value), to_version: Number(to.value) });
-      diffBox.replaceChildren(changesTable(diff.changes));
+      diffBox.replaceChildren(changesTable(diff.changes, from.value, to.value));
     } catch (err) { showError(err); }
   } }, field("From", from), field("To", to), h("button", { type: "submit", id: "compare" }, "Compare"));
 

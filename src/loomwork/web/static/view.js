@@ -76,7 +76,7 @@ async function waitingProposals(kind, id) {
     fields: Object.keys(p.changes || {}) })));
 }
 
-function proposalsSection(kind, proposals) {
+function proposalsSection(kind, id, proposals) {
   return h("section", { class: "card", "aria-labelledby": "proposals-title" },
     h("h2", { id: "proposals-title" }, `Proposals waiting (${proposals.length})`),
     proposals.length ? h("ul", {}, proposals.map((p) => h("li", {},
@@ -86,7 +86,8 @@ function proposalsSection(kind, proposals) {
       p.changes?.length ? h("ul", {}, p.changes.map((c) => h("li", {}, `${humanize(c.field)}: `,
         h("span", { class: "muted" }, valueText(c.now)), " → ", valueText(c.proposed)))) : null)))
       : h("p", { class: "muted" }, `No proposals wait on this ${kind.name}.`),
-    proposals.length ? h("p", {}, h("a", { href: "#/proposals" }, "Review them in the queue")) : null);
+    proposals.length ? h("p", {}, h("a", { href: `#/proposals?${new URLSearchParams({ status: "waiting", artifact: id })}` },
+                                     "Review them in the queue")) : null);
 }
 
 function changesSection(kind, events) {
@@ -165,7 +166,7 @@ export async function showArtifact(kind, id) {
       canEdit() ? h("a", { class: "button primary", href: `#/k/${kind.plural}/edit/${id}` }, `Edit ${kind.name}`) : null,
       h("a", { class: "button", href: `#/k/${kind.plural}` }, `Back to ${kind.title}s`)),
     valuesSection(kind, view, shownName),
-    proposalsSection(kind, proposals),
+    proposalsSection(kind, id, proposals),
     changesSection(kind, events),
     history ? historySection(kind, id, history) : null);
 }
