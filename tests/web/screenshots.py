@@ -150,6 +150,13 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         snap(page, "proposals")
         visit(page, f"{url}/#/k/personas/history/{ids['persona_history']}", "History")
         snap(page, "persona-history")
+        page.get_by_role("button", name="Compare", exact=True).click()
+        expect(page.locator("#diff-result")).to_be_visible()
+        snap(page, "persona-history-compare")
+        page.get_by_role("button", name="Move label").click()  # production, from version 1 to the latest
+        expect(page.get_by_role("dialog")).to_be_visible()
+        snap(page, "persona-history-label-confirm")
+        page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
         visit(page, f"{url}/#/keys", "Keys")
         snap(page, "keys")
         visit(page, f"{url}/#/webhooks", "Webhooks")
@@ -159,6 +166,9 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         snap(page, "phone-personas-list")
         visit(page, f"{url}/#/k/personas/view/{ids['persona']}")
         snap(page, "phone-persona-page")
+        visit(page, f"{url}/#/proposals", "Review queue")
+        expect(page.locator("article.proposal").first).to_be_visible()
+        snap(page, "phone-proposals")
         browser.close()
 
 

@@ -40,7 +40,7 @@ def test_a_changed_word_in_a_long_prompt_is_highlighted_in_the_queue_and_history
     expect(page.locator(".decided-note")).to_contain_text("Accepted")
 
     page.goto(f"{web_server.url}/#/k/personas/history/{persona_id}")
-    page.get_by_role("button", name="Compare").click()
+    page.get_by_role("button", name="Compare", exact=True).click()
     diff = page.locator("#diff-result")
     expect(diff.locator("del")).to_have_text("friendly")
     expect(diff.locator("ins")).to_have_text("warm")

@@ -63,9 +63,11 @@ export function swatch(color) {
   return el;
 }
 
-export function confirmDialog(message, action = "Confirm") {
+// `details`, when given, is shown under the question (a diff of what the action will change).
+export function confirmDialog(message, action = "Confirm", details = null) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = message;
+  document.getElementById("confirm-details").replaceChildren(...[details].filter(Boolean));
   document.getElementById("confirm-ok").textContent = action;
   dialog.returnValue = "";
   return new Promise((resolve) => {

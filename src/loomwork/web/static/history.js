@@ -3,7 +3,7 @@
 import { op } from "./api.js";
 import { app, go, showError } from "./app.js";
 import { diffView } from "./diff.js";
-import { confirmDialog, field, h, render } from "./dom.js";
+import { confirmDialog, field, flash, h, render } from "./dom.js";
 
 const PAGE = 50;
 
@@ -13,28 +13,46 @@ function changesTable(changes, from, to) {
   return diffView(changes, `Changes from version ${from} to version ${to}`, { id: "diff-result" });
 }
 
+// Moving a label asks first, and shows what the label's users will pick up: the diff from the version it
+// points at now to the new one. Compare-and-set against what this page shows: a move made meanwhile
+// elsewhere is refused, not overwritten.
+async function moveLabel(kind, id, data, label, target) {
+  const now = data.labels[label] ?? null;
+  if (now === target) return flash(`The label ${label} already points at version ${target}.`);
+  let details = null;
+  let question = `Remove the label ${label}? It points at version ${now}; agents asking for it will get an error.`;
+  if (target !== null) {
+    const from = now ?? data.version;
+    const diff = await op(kind.plural, "diff", { [kind.id_field]: id, from_version: from, to_version: target });
+    question = now === null
+      ? `Point the new label ${label} at version ${target}? Compared with the latest version (${data.version}):`
+      : `Point ${label} at version ${target}? It points at version ${now} now; agents asking for ${label} will pick up:`;
+    details = diffView(diff.changes, `Changes from version ${from} to version ${target}`, { id: "label-diff" });
+  }
+  const verb = target === null ? `Remove ${label}` : `Move ${label}`;
+  if (!await confirmDialog(question, verb, details)) return;
+  await op(kind.plural, "label", { [kind.id_field]: id, label, version: target, expected_version: now });
+  go(location.hash, target === null ? `Removed the label ${label}.` : `The label ${label} points at version ${target}.`);
+}
+
 function labelsBox(kind, id, data, canEdit) {
   const entries = Object.entries(data.labels);
   const production = data.labels.production;
   const name = h("input", { id: "label-name", required: true, pattern: "[a-z][a-z0-9_-]{0,63}", value: "production" });
   const version = h("select", { id: "label-version" },
-    h("option", { value: "" }, "(remove the label)"),
     data.revisions.map((r) => h("option", { value: r.version, selected: r.version === data.version }, `Version ${r.version}`)));
   const move = h("form", { class: "row", onsubmit: async (event) => {
     event.preventDefault();
-    const label = name.value.trim();
-    const target = version.value ? Number(version.value) : null;
-    // Compare-and-set against what this page shows: a move made meanwhile elsewhere is refused, not overwritten.
-    const shown = data.labels[label] ?? null;
-    try {
-      await op(kind.plural, "label", { [kind.id_field]: id, label, version: target, expected_version: shown });
-      go(location.hash, target === null ? `Removed the label ${label}.` : `The label ${label} points at version ${target}.`);
-    } catch (err) { showError(err); }
+    try { await moveLabel(kind, id, data, name.value.trim(), Number(version.value)); } catch (err) { showError(err); }
   } }, field("Label", name), field("Version", version), h("button", { type: "submit", id: "move-label" }, "Move label"));
+  const remove = (label) => h("button", { type: "button", class: "danger small", "aria-label": `Remove the label ${label}`,
+    onclick: async () => { try { await moveLabel(kind, id, data, label, null); } catch (err) { showError(err); } } }, "Remove");
   return h("section", { class: "card", "aria-labelledby": "labels-title" },
     h("h2", { id: "labels-title" }, "Labels"),
     h("p", { id: "production-version" }, production ? `Production runs version ${production}.` : "No version is labelled production."),
-    entries.length ? h("ul", {}, entries.map(([label, v]) => h("li", {}, `${label}: version ${v}`)))
+    entries.length ? h("ul", { class: "label-pins" }, entries.map(([label, v]) => h("li", { class: "row" },
+      h("span", { class: `pin${label === "production" ? " production" : ""}` }, label), `→ version ${v}`,
+      canEdit ? remove(label) : null)))
       : h("p", { class: "muted" }, "No labels yet."),
     canEdit ? move : null);
 }
@@ -58,7 +76,7 @@ export async function showHistory(kind, id, params) {
     } catch (err) { showError(err); }
   } }, field("From", from), field("To", to), h("button", { type: "submit", id: "compare" }, "Compare"));
 
-  const rollbackButton = (r) => h("button", { type: "button", class: "danger", id: `rollback-${r.version}`,
+  const rollbackButton = (r) => h("button", { type: "button", class: "danger small", id: `rollback-${r.version}`,
     onclick: async () => {
       if (!await confirmDialog(`Roll back to version ${r.version}? This writes version ${data.version + 1} with the values of version ${r.version}.`, "Roll back")) return;
       try {
@@ -66,6 +84,22 @@ export async function showHistory(kind, id, params) {
         go(location.hash, result.message);
       } catch (err) { showError(err); }
     } }, `Roll back to ${r.version}`);
+
+  // Per version: compare with the one before it, point a label here (the label form, then its confirmation).
+  const versionActions = (r) => h("div", { class: "row actions" },
+    versions.includes(r.version - 1) ? h("button", { type: "button", class: "small", id: `compare-prev-${r.version}`,
+      "aria-label": `Compare version ${r.version} with version ${r.version - 1}`, onclick: () => {
+        from.value = String(r.version - 1);
+        to.value = String(r.version);
+        compare.requestSubmit();
+        document.getElementById("diff-title").scrollIntoView({ block: "start" });
+      } }, "Compare with previous") : null,
+    canEdit ? h("button", { type: "button", class: "small", "aria-label": `Point a label at version ${r.version}`, onclick: () => {
+      const select = document.getElementById("label-version");
+      select.value = String(r.version);
+      document.getElementById("label-name").focus();
+    } }, "Point a label here") : null,
+    canEdit && r.version !== data.version ? rollbackButton(r) : null);
 
   render(
     h("h1", {}, `History of ${kind.name}: ${current.config.name ?? id}`),
@@ -79,7 +113,7 @@ export async function showHistory(kind, id, params) {
         h("td", {}, r.version), h("td", {}, new Date(r.created_at).toLocaleString()),
         h("td", {}, r.author.name, r.via_agent ? h("span", { class: "badge agent" }, " agent") : null),
         h("td", {}, r.operation), h("td", {}, r.message ?? ""), h("td", {}, r.labels.join(", ")),
-        h("td", {}, canEdit && r.version !== data.version ? rollbackButton(r) : null)))))),
+        h("td", {}, versionActions(r))))))),
     h("nav", { class: "row", "aria-label": "Pages" },
       offset > 0 ? h("a", { class: "button", href: `#/k/${kind.plural}/history/${id}?offset=${Math.max(0, offset - PAGE)}` }, "Newer") : null,
       offset + PAGE < data.total_count ? h("a", { class: "button", href: `#/k/${kind.plural}/history/${id}?offset=${offset + PAGE}` }, "Older") : null,

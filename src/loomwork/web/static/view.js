@@ -138,6 +138,50 @@ function historySection(kind, id, history) {
     canEdit() && revisions.length ? labelForm(kind, id, revisions) : null);
 }
 
+// The labels as {label: version}: the history answer's own map, or (an older server) its revisions' labels.
+const labelMap = (history) => history?.labels ||
+  Object.fromEntries((history?.revisions || []).flatMap((r) => (r.labels || []).map((label) => [label, r.version])));
+
+// What runs, first: each label and the version it points at, and whether the newest version is live anywhere.
+function runsSection(kind, id, history, latest) {
+  const labels = Object.entries(labelMap(history)).sort(([a], [b]) => (a === "production" ? -1 : b === "production" ? 1 : a.localeCompare(b)));
+  const liveLatest = labels.filter(([, v]) => v === latest).map(([label]) => label);
+  return h("section", { class: "card runs", "aria-labelledby": "runs-title" },
+    h("h2", { id: "runs-title" }, "What runs"),
+    labels.length ? h("ul", { class: "label-pins" }, labels.map(([label, version]) => h("li", {},
+      h("span", { class: `pin${label === "production" ? " production" : ""}` }, label), " → ",
+      h("strong", {}, `version ${version}`), version === latest ? h("span", { class: "muted" }, " (the latest)") : null)))
+      : h("p", { class: "muted" }, "No label points at a version yet: agents asking for “latest” get the newest version."),
+    h("p", { id: "latest-live" }, liveLatest.length
+      ? `The latest version, ${latest}, is live as ${liveLatest.join(" and ")}.`
+      : [h("strong", {}, `The latest version, ${latest}, is not live under any label.`),
+         labels.length ? " Agents asking for a label get the version it points at." : ""]),
+    h("p", {}, h("a", { href: `#/k/${kind.plural}/history/${id}` }, "History: move a label, compare, roll back")));
+}
+
+// How an agent reads this artifact: the resolve URL, curl, the Python client and the MCP resource.
+function useItSection(kind, id, history) {
+  const map = labelMap(history);
+  const labels = ["latest", ...Object.keys(map).filter((l) => l !== "latest")];
+  const choice = h("select", {}, labels.map((l) => h("option", { value: l, selected: l === ("production" in map ? "production" : "latest") }, l)));
+  const code = h("pre", { class: "use-it", tabindex: "0", "aria-label": "How to read it from code" });
+  const fill = () => {
+    const label = choice.value;
+    const url = `${location.origin}/api/v5/resolve/${kind.plural}/${id}?label=${encodeURIComponent(label)}`;
+    code.replaceChildren(
+      h("span", { class: "muted" }, "# Resolve URL (GET, with your key)\n"), `${url}\n\n`,
+      h("span", { class: "muted" }, "# curl\n"), `curl -H "X-Api-Key: $LOOMWORK_API_KEY" \\\n  "${url}"\n\n`,
+      h("span", { class: "muted" }, "# Python (loomwork.client: caches by ETag)\n"),
+      `from loomwork.client import Client\n\nwith Client("${location.origin}", api_key) as loomwork:\n` +
+        `    ${kind.name} = loomwork.resolve("${kind.plural}", "${id}", label="${label}")\n\n`,
+      h("span", { class: "muted" }, "# MCP resource\n"), `loomwork://${kind.plural}/${id}${label === "latest" ? "" : `@${label}`}`);
+  };
+  choice.addEventListener("change", fill);
+  fill();
+  return h("section", { class: "card", "aria-labelledby": "use-title" },
+    h("h2", { id: "use-title" }, "Use it"), field("Label", choice), code);
+}
+
 export async function showArtifact(kind, id) {
   const request = { [kind.id_field]: id };
   for (const slot of kind.slots) request[`${slot.section}_show_selected`] = true;  // its own values, no catalog
@@ -159,14 +203,16 @@ export async function showArtifact(kind, id) {
   image?.classList.add("large");
   render(
     h("div", { class: "artifact-head" }, big, image, h("h1", {}, shownName)),
-    h("p", { class: "muted" }, `${humanize(kind.name)} · version ${view.version}`,
+    h("p", { class: "muted" }, `${humanize(kind.name)} · latest version ${view.version}`,
       view.active === true ? [" · ", h("span", { class: "badge ok" }, "Active")] : null,
       view.active === false ? [" · ", h("span", { class: "badge off" }, "Inactive")] : null),
     h("div", { class: "row" },
       canEdit() ? h("a", { class: "button primary", href: `#/k/${kind.plural}/edit/${id}` }, `Edit ${kind.name}`) : null,
       h("a", { class: "button", href: `#/k/${kind.plural}` }, `Back to ${kind.title}s`)),
+    history ? runsSection(kind, id, history, history.revisions?.[0]?.version ?? view.version) : null,
     valuesSection(kind, view, shownName),
     proposalsSection(kind, id, proposals),
     changesSection(kind, events),
-    history ? historySection(kind, id, history) : null);
+    history ? historySection(kind, id, history) : null,
+    useItSection(kind, id, history));
 }
