@@ -134,6 +134,10 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         for kind in ("persona", "tool", "eval", "invocation"):
             visit(page, f"{url}/#/k/{kind}s", f"{kind.capitalize()}s")
             snap(page, f"{kind}s-list")
+            if kind == "persona":  # filtered by a facet: its chip and "Clear filters"
+                page.locator("aside input[type=checkbox]").first.check()
+                expect(page.locator("#active-filters")).to_be_visible()
+                snap(page, "personas-list-filtered")
             visit(page, f"{url}/#/k/{kind}s/view/{ids[kind]}")
             snap(page, f"{kind}-page")
             kind_info = page.evaluate(
@@ -169,6 +173,8 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         visit(page, f"{url}/#/proposals", "Review queue")
         expect(page.locator("article.proposal").first).to_be_visible()
         snap(page, "phone-proposals")
+        visit(page, f"{url}/#/k/personas/history/{ids['persona_history']}", "History")
+        snap(page, "phone-persona-history")
         browser.close()
 
 
