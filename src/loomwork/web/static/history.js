@@ -3,7 +3,7 @@
 import { op } from "./api.js";
 import { app, go, showError } from "./app.js";
 import { diffView } from "./diff.js";
-import { confirmDialog, field, flash, h, render } from "./dom.js";
+import { confirmDialog, field, flash, h, relativeTime, render } from "./dom.js";
 
 const PAGE = 50;
 
@@ -38,7 +38,7 @@ async function moveLabel(kind, id, data, label, target) {
 function labelsBox(kind, id, data, canEdit) {
   const entries = Object.entries(data.labels);
   const production = data.labels.production;
-  const name = h("input", { id: "label-name", required: true, pattern: "[a-z][a-z0-9_-]{0,63}", value: "production" });
+  const name = h("input", { id: "label-name", required: true, pattern: "[a-z][a-z0-9_\\-]{0,63}", value: "production" });
   const version = h("select", { id: "label-version" },
     data.revisions.map((r) => h("option", { value: r.version, selected: r.version === data.version }, `Version ${r.version}`)));
   const move = h("form", { class: "row", onsubmit: async (event) => {
@@ -110,8 +110,9 @@ export async function showHistory(kind, id, params) {
     h("div", { class: "table-wrap" }, h("table", { id: "revisions" },
       h("thead", {}, h("tr", {}, ["Version", "When", "Author", "Operation", "Message", "Labels", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, data.revisions.map((r) => h("tr", {},
-        h("td", {}, r.version), h("td", {}, new Date(r.created_at).toLocaleString()),
-        h("td", {}, r.author.name, r.via_agent ? h("span", { class: "badge agent" }, " agent") : null),
+        h("td", {}, r.version), h("td", {}, relativeTime(r.created_at)),
+        h("td", {}, r.author.name, r.via_agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
+          r.approved_by ? h("div", { class: "muted" }, `approved by ${r.approved_by.name}`) : null),
         h("td", {}, r.operation), h("td", {}, r.message ?? ""), h("td", {}, r.labels.join(", ")),
         h("td", {}, versionActions(r))))))),
     h("nav", { class: "row", "aria-label": "Pages" },

@@ -4,7 +4,8 @@
 // so they appear once the server has them.
 import { ApiError, call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { field, flagBadge, h, humanize, iconImage, markVariables, render, slotTitle, swatch, tableBox,
+import { diffView } from "./diff.js";
+import { field, flagBadge, h, humanize, iconImage, markVariables, relativeTime, render, slotTitle, swatch, tableBox,
   valueText } from "./dom.js";
 
 const TEMPLATE_TEXT = new Set(["instruction", "example", "description", "scenario"]);
@@ -14,7 +15,7 @@ const ACTIONS = { create: "Created", update: "Updated", duplicate: "Created as a
 const LABEL_NAME = "^[a-z][a-z0-9_\\-]{0,63}$";
 
 const canEdit = () => ["editor", "admin"].includes(app.who.role);
-const when = (at) => new Date(at).toLocaleString();
+const when = (at) => relativeTime(at);
 
 // A route another branch is adding answers 404 or 405 until it is merged: that section is left out.
 async function ifServed(request) {
@@ -81,10 +82,9 @@ function proposalsSection(kind, id, proposals) {
     h("h2", { id: "proposals-title" }, `Proposals waiting (${proposals.length})`),
     proposals.length ? h("ul", {}, proposals.map((p) => h("li", {},
       h("strong", {}, p.who || "someone"), p.agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
-      ` · ${when(p.at)}`,
+      " · ", when(p.at),
       p.fields ? ` · changes ${p.fields.map(humanize).join(", ")}` : null,
-      p.changes?.length ? h("ul", {}, p.changes.map((c) => h("li", {}, `${humanize(c.field)}: `,
-        h("span", { class: "muted" }, valueText(c.now)), " → ", valueText(c.proposed)))) : null)))
+      p.changes?.length ? diffView(p.changes, `Changes proposed by ${p.who || "someone"}`) : null)))
       : h("p", { class: "muted" }, `No proposals wait on this ${kind.name}.`),
     proposals.length ? h("p", {}, h("a", { href: `#/proposals?${new URLSearchParams({ status: "waiting", artifact: id })}` },
                                      "Review them in the queue")) : null);
@@ -96,7 +96,7 @@ function changesSection(kind, events) {
     events.events.length ? h("ul", {}, events.events.map((e) => h("li", {},
       h("strong", {}, ACTIONS[e.action] || humanize(e.action)), ` by ${e.profile_name}`,
       e.via_agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
-      ` · ${when(e.at)}`, e.fields.length ? h("span", { class: "muted" }, ` · ${e.fields.map(humanize).join(", ")}`)
+      " · ", when(e.at), e.fields.length ? h("span", { class: "muted" }, ` · ${e.fields.map(humanize).join(", ")}`)
         : null)))
       : h("p", { class: "muted" }, "No changes recorded."),
     events.total_count > events.events.length
