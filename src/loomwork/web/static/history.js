@@ -21,13 +21,12 @@ async function moveLabel(kind, id, data, label, target) {
   if (now === target) return flash(`The label ${label} already points at version ${target}.`);
   let details = null;
   let question = `Remove the label ${label}? It points at version ${now}; agents asking for it will get an error.`;
-  if (target !== null) {
-    const from = now ?? data.version;
-    const diff = await op(kind.plural, "diff", { [kind.id_field]: id, from_version: from, to_version: target });
-    question = now === null
-      ? `Point the new label ${label} at version ${target}? Compared with the latest version (${data.version}):`
-      : `Point ${label} at version ${target}? It points at version ${now} now; agents asking for ${label} will pick up:`;
-    details = diffView(diff.changes, `Changes from version ${from} to version ${target}`, { id: "label-diff" });
+  if (target !== null && now === null) {
+    question = `Point the new label ${label} at version ${target}? Agents asking for ${label} will get version ${target}.`;
+  } else if (target !== null) {
+    const diff = await op(kind.plural, "diff", { [kind.id_field]: id, from_version: now, to_version: target });
+    question = `Point ${label} at version ${target}? It points at version ${now} now; agents asking for ${label} will pick up:`;
+    details = diffView(diff.changes, `Changes from version ${now} to version ${target}`, { id: "label-diff" });
   }
   const verb = target === null ? `Remove ${label}` : `Move ${label}`;
   if (!await confirmDialog(question, verb, details)) return;
