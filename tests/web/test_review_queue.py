@@ -27,9 +27,7 @@ def test_a_changed_word_in_a_long_prompt_is_highlighted_in_the_queue_and_history
 ):
     persona_id = api.create("personas", name="Guide", instructions=PROMPT)
     changed = PROMPT.replace("short, friendly", "short, warm")
-    api.as_agent().ok(
-        "personas", "draft", {"persona_id": persona_id, "instructions": changed}, method="PATCH"
-    )
+    api.as_agent().ok("personas", "draft", {"persona_id": persona_id, "instructions": changed}, method="PATCH")
     sign_in(page, web_server, api.key)
     page.get_by_role("link", name=re.compile("^Review queue")).click()
     row = page.locator("article.proposal").get_by_role("row", name=re.compile("Instruction"))
