@@ -27,6 +27,9 @@ def test_history_diff_labels_and_rollback(page: Page, web_server: LiveServer, ma
     page.get_by_role("link", name=re.compile("^History of ")).click()
     expect(page.get_by_role("heading", name="History of persona: Ada II")).to_be_visible()
     expect(page.locator("#revisions tbody tr")).to_have_count(3)
+    # The timeline is a picture in the page: a dot per version on a line, named for screen readers.
+    timeline = page.get_by_role("img", name="Timeline of 3 versions")
+    expect(timeline.locator("circle")).to_have_count(3)
     expect(page.locator("#production-version")).to_have_text("No version is labelled production.")
 
     page.get_by_label("From").select_option("1")
@@ -54,6 +57,7 @@ def test_history_diff_labels_and_rollback(page: Page, web_server: LiveServer, ma
     dialog.get_by_role("button", name="Move production").click()
     expect(page.locator("#production-version")).to_have_text("Production runs version 3.")
     expect(page.locator("#revisions tbody tr").nth(0)).to_contain_text("production")
+    expect(page.locator("svg.timeline .tl-pin.production")).to_contain_text("production")
 
     page.locator("#rollback-1").click()
     expect(page.get_by_role("dialog")).to_contain_text("Roll back to version 1?")

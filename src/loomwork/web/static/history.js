@@ -56,6 +56,45 @@ function labelsBox(kind, id, data, canEdit) {
     canEdit ? move : null);
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) if (value !== null && value !== undefined) el.setAttribute(name, String(value));
+  for (const child of children.flat(Infinity)) {
+    if (child !== null && child !== undefined && child !== false) el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+// The history as a picture: versions on a line (oldest left), label pins above the version they point at,
+// and under each version who made it (a filled dot for a person, a ringed one for an AI agent).
+function timeline(data) {
+  const revisions = [...data.revisions].reverse();
+  const step = 84;
+  const width = Math.max(320, revisions.length * step + 40);
+  const height = 150;
+  const y = 78;
+  const x = (i) => 40 + i * step;
+  const pins = (r, i) => r.labels.map((label, j) => svg("g", { class: `tl-pin${label === "production" ? " production" : ""}` },
+    svg("rect", { x: x(i) - 38, y: 8 + j * 0, width: 76, height: 20, rx: 10 }),
+    svg("text", { x: x(i), y: 22, "text-anchor": "middle" }, label.length > 11 ? `${label.slice(0, 10)}…` : label),
+    svg("line", { x1: x(i), y1: 28, x2: x(i), y2: y - 12 })));
+  const picture = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "timeline",
+    "aria-label": `Timeline of ${revisions.length} versions, oldest first: ` + revisions.map((r) =>
+      `version ${r.version} by ${r.author.name}${r.via_agent ? " (AI agent)" : ""}${r.labels.length ? `, labelled ${r.labels.join(" and ")}` : ""}`).join("; ") },
+    svg("line", { x1: 20, y1: y, x2: width - 20, y2: y, class: "tl-line" }),
+    revisions.map((r, i) => svg("g", { class: "tl-version" },
+      svg("title", {}, `Version ${r.version} · ${r.author.name}${r.via_agent ? " (AI agent)" : ""} · ${new Date(r.created_at).toLocaleString()}${r.message ? ` · ${r.message}` : ""}`),
+      pins(r.labels.length > 1 ? { labels: [r.labels.join(", ")] } : r, i),
+      svg("circle", { cx: x(i), cy: y, r: 10, class: r.via_agent ? "tl-dot agent" : "tl-dot person" }),
+      svg("text", { x: x(i), y: y + 30, "text-anchor": "middle", class: "tl-v" }, `v${r.version}`),
+      svg("text", { x: x(i), y: y + 48, "text-anchor": "middle", class: "tl-who" },
+        `${r.via_agent ? "AI · " : ""}${r.author.name.length > 10 ? `${r.author.name.slice(0, 9)}…` : r.author.name}`))));
+  return h("div", { class: "timeline-box", tabindex: "0", role: "region", "aria-label": "Timeline" }, picture,
+    h("p", { class: "muted legend" }, h("span", { class: "key person" }), " a person’s version ",
+      h("span", { class: "key agent" }, ""), " an AI agent’s"));
+}
+
 export async function showHistory(kind, id, params) {
   const offset = Number(params.get("offset") || 0);
   const data = await op(kind.plural, "history", { [kind.id_field]: id, page_size: PAGE, page_offset: offset });
@@ -103,6 +142,7 @@ export async function showHistory(kind, id, params) {
   render(
     h("h1", {}, `History of ${kind.name}: ${current.config.name ?? id}`),
     h("p", { class: "muted" }, `Latest version ${data.version} · ${data.total_count} revisions`),
+    timeline(data),
     labelsBox(kind, id, data, canEdit),
     h("section", { class: "card", "aria-labelledby": "diff-title" }, h("h2", { id: "diff-title" }, "Compare two versions"),
       compare, diffBox),
