@@ -70,14 +70,14 @@ function svg(tag, attrs = {}, ...children) {
 // and under each version who made it (a filled dot for a person, a ringed one for an AI agent).
 function timeline(data) {
   const revisions = [...data.revisions].reverse();
-  const step = 84;
-  const width = Math.max(320, revisions.length * step + 40);
+  const step = 100;
+  const width = Math.max(320, revisions.length * step + 72);
   const height = 150;
   const y = 78;
-  const x = (i) => 40 + i * step;
-  const pins = (r, i) => r.labels.map((label, j) => svg("g", { class: `tl-pin${label === "production" ? " production" : ""}` },
-    svg("rect", { x: x(i) - 38, y: 8 + j * 0, width: 76, height: 20, rx: 10 }),
-    svg("text", { x: x(i), y: 22, "text-anchor": "middle" }, label.length > 11 ? `${label.slice(0, 10)}…` : label),
+  const x = (i) => 56 + i * step;
+  const pins = (r, i) => r.labels.map((label) => svg("g", { class: `tl-pin${label === "production" ? " production" : ""}` },
+    svg("rect", { x: x(i) - 46, y: 8, width: 92, height: 20, rx: 10 }),
+    svg("text", { x: x(i), y: 22, "text-anchor": "middle" }, label.length > 12 ? `${label.slice(0, 11)}…` : label),
     svg("line", { x1: x(i), y1: 28, x2: x(i), y2: y - 12 })));
   const picture = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "timeline",
     "aria-label": `Timeline of ${revisions.length} versions, oldest first: ` + revisions.map((r) =>
@@ -146,14 +146,16 @@ export async function showHistory(kind, id, params) {
     labelsBox(kind, id, data, canEdit),
     h("section", { class: "card", "aria-labelledby": "diff-title" }, h("h2", { id: "diff-title" }, "Compare two versions"),
       compare, diffBox),
-    h("div", { class: "table-wrap" }, h("table", { id: "revisions" },
+    // On a phone each revision becomes a card, as the lists' rows do (table.results in app.css).
+    h("div", { class: "table-wrap" }, h("table", { id: "revisions", class: "results" },
       h("thead", {}, h("tr", {}, ["Version", "When", "Author", "Operation", "Message", "Labels", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, data.revisions.map((r) => h("tr", {},
-        h("td", {}, r.version), h("td", {}, relativeTime(r.created_at)),
-        h("td", {}, r.author.name, r.via_agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
+        h("td", { "data-label": "Version" }, r.version), h("td", { "data-label": "When" }, relativeTime(r.created_at)),
+        h("td", { "data-label": "Author" }, r.author.name, r.via_agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
           r.approved_by ? h("div", { class: "muted" }, `approved by ${r.approved_by.name}`) : null),
-        h("td", {}, r.operation), h("td", {}, r.message ?? ""), h("td", {}, r.labels.join(", ")),
-        h("td", {}, versionActions(r))))))),
+        h("td", { "data-label": "Operation" }, r.operation), h("td", { "data-label": "Message" }, r.message ?? ""),
+        h("td", { "data-label": "Labels" }, r.labels.join(", ")),
+        h("td", { class: "actions-cell" }, versionActions(r))))))),
     h("nav", { class: "row", "aria-label": "Pages" },
       offset > 0 ? h("a", { class: "button", href: `#/k/${kind.plural}/history/${id}?offset=${Math.max(0, offset - PAGE)}` }, "Newer") : null,
       offset + PAGE < data.total_count ? h("a", { class: "button", href: `#/k/${kind.plural}/history/${id}?offset=${offset + PAGE}` }, "Older") : null,
