@@ -79,3 +79,17 @@ def test_an_unknown_id_shows_the_not_found_page(page: Page, web_server: LiveServ
     # The nav stays in view after a navigation (focus moved without scrolling), and says no "null".
     assert page.evaluate("window.scrollY") == 0
     expect(page.locator("#nav")).not_to_contain_text("null")
+
+
+def test_a_message_is_cleared_by_the_next_navigation(page: Page, web_server: LiveServer, api: Api, dialect):
+    """A message from an action on the same page (here Duplicate on the list) is gone once the person moves on."""
+    api.create("personas", name="Copied")
+    sign_in(page, web_server, api.key)
+    page.get_by_role("button", name="Duplicate Copied").click()
+    expect(page.locator("#flash")).to_contain_text("Duplicated")
+    page.get_by_role("link", name="Tools", exact=True).click()
+    expect(page.get_by_role("heading", name="Tools", exact=True)).to_be_visible()
+    expect(page.locator("#flash")).to_have_text("")
+    page.get_by_role("link", name="Personas", exact=True).click()
+    expect(page.get_by_role("heading", name="Personas", exact=True)).to_be_visible()
+    expect(page.locator("#flash")).to_have_text("")

@@ -18,7 +18,9 @@ export const kindOf = (plural) => app.kinds.find((k) => k.plural === plural);
 export function go(hash, message) {
   app.nextFlash = message || "";
   if (location.hash === hash) {
+    // Shown now, then forgotten: left in nextFlash it came back on the next page a person opened.
     flash(app.nextFlash);
+    app.nextFlash = "";
     route();
   } else location.hash = hash;
 }
