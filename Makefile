@@ -13,7 +13,7 @@ NODE := /usr/bin/node
 TS_CLIENT := clients/typescript
 TS_DEPS := $(TS_CLIENT)/node_modules/.installed
 
-.PHONY: run test lint fuzz bench bench-peers install clean screenshots
+.PHONY: run test lint fuzz bench bench-peers install clean screenshots vendor
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -86,3 +86,8 @@ bench-peers: $(STAMP) $(PEERS)/bin/phoenix
 
 clean:
 	rm -rf $(VENV) .loomwork .pytest_cache $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist
+
+# The pages' browser libraries (jsdiff for word diffs), pinned in tools/vendor/package-lock.json and copied into
+# src/loomwork/web/static/vendor/ (committed, so installing needs no npm); run after changing a version there.
+vendor:
+	tools/vendor/copy.sh

@@ -134,6 +134,10 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         for kind in ("persona", "tool", "eval", "invocation"):
             visit(page, f"{url}/#/k/{kind}s", f"{kind.capitalize()}s")
             snap(page, f"{kind}s-list")
+            if kind == "persona":  # filtered by a facet: its chip and "Clear filters"
+                page.locator("aside input[type=checkbox]").first.check()
+                expect(page.locator("#active-filters")).to_be_visible()
+                snap(page, "personas-list-filtered")
             visit(page, f"{url}/#/k/{kind}s/view/{ids[kind]}")
             snap(page, f"{kind}-page")
             kind_info = page.evaluate(
@@ -150,6 +154,13 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         snap(page, "proposals")
         visit(page, f"{url}/#/k/personas/history/{ids['persona_history']}", "History")
         snap(page, "persona-history")
+        page.get_by_role("button", name="Compare", exact=True).click()
+        expect(page.locator("#diff-result")).to_be_visible()
+        snap(page, "persona-history-compare")
+        page.get_by_role("button", name="Move label").click()  # production, from version 1 to the latest
+        expect(page.get_by_role("dialog")).to_be_visible()
+        snap(page, "persona-history-label-confirm")
+        page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
         visit(page, f"{url}/#/keys", "Keys")
         snap(page, "keys")
         visit(page, f"{url}/#/webhooks", "Webhooks")
@@ -159,6 +170,11 @@ def photograph(url: str, key: str, ids: dict[str, str]) -> None:
         snap(page, "phone-personas-list")
         visit(page, f"{url}/#/k/personas/view/{ids['persona']}")
         snap(page, "phone-persona-page")
+        visit(page, f"{url}/#/proposals", "Review queue")
+        expect(page.locator("article.proposal").first).to_be_visible()
+        snap(page, "phone-proposals")
+        visit(page, f"{url}/#/k/personas/history/{ids['persona_history']}", "History")
+        snap(page, "phone-persona-history")
         browser.close()
 
 

@@ -137,7 +137,12 @@ def propose_over_mcp(server: LiveServer, key: str, arguments: dict[str, Any]) ->
         with anyio.fail_after(60):
             http = httpx2.AsyncClient(headers={"X-Api-Key": key}, timeout=60)  # a busy CI machine is slow
             async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
-                result = await client.call_tool("personas_propose", arguments)
+                # The compact tool set (the default): the kind is an argument, the fields go in `changes`.
+                changes = {k: v for k, v in arguments.items() if k != "persona_id"}
+                request = {"kind": "personas", "changes": changes}
+                if "persona_id" in arguments:
+                    request["id"] = arguments["persona_id"]
+                result = await client.call_tool("propose", request)
                 assert not result.is_error, result.content[0].text
                 answer.update(result.structured_content)
 
@@ -158,11 +163,13 @@ def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(
     expect(card).to_have_count(1)
     expect(card).to_contain_text("AI agent")
     row = card.get_by_role("row", name="Description")  # a single slot goes by its own name
-    expect(row).to_contain_text("Finds documents")  # now
-    expect(row).to_contain_text("Finds and cites")  # proposed
+    # One text with its changed words marked in place: "Finds" kept, "documents" out, "and cites" in.
+    expect(row.locator("del")).to_have_text("documents")
+    expect(row.locator("ins")).to_have_text("and cites")
     shot(page, "proposals")
     card.get_by_role("button", name="Accept proposal for persona “Archivist”").click()
-    expect(page.locator("#flash")).to_contain_text("Accepted the proposal and committed persona version 2")
+    # The answer stands where the card was, not at the top of the page.
+    expect(page.locator(".decided-note")).to_contain_text("Accepted the proposal and committed persona version 2")
     expect(page.locator("#no-proposals")).to_be_visible()
     (row,) = api.ok("personas", "search", {})["personas"]
     assert row["description"] == "Finds and cites" and row["version"] == 2  # saved at once: an agent's draft
@@ -170,6 +177,11 @@ def test_a_proposal_an_agent_made_over_mcp_is_accepted_in_the_review_queue(
     page.get_by_label("Status").select_option("accepted")
     expect(card).to_have_count(1)
     expect(card).to_contain_text("Accepted by Grace")
+    # The decided card still shows the change it made (the value it was decided against, frozen), with the
+    # changed words marked, not today's value against itself.
+    row = card.get_by_role("row", name="Description")
+    expect(row.locator("del")).to_have_text("documents")
+    expect(row.locator("ins")).to_have_text("and cites")
     assert api.ok("personas", "drafts")["entries"][0]["draft_id"] == proposal["draft_id"]
 
 
@@ -186,9 +198,10 @@ def test_a_reviewer_rejects_a_proposal_with_a_reason_and_the_queue_says_who(
     card = page.locator("article.proposal")
     expect(card).to_have_count(1)
     expect(card.get_by_role("row", name="Icon").locator("img")).to_have_count(1)  # an image, never markup
+    card.get_by_text("Add a reason").click()  # the reason box opens on demand
     card.get_by_label("Reason for proposal for persona “Shouty”").fill("Too loud")
     card.get_by_role("button", name="Reject proposal for persona “Shouty”").click()
-    expect(page.locator("#flash")).to_contain_text("Rejected the proposal")
+    expect(page.locator(".decided-note")).to_contain_text("Rejected the proposal")
     expect(page.locator("#no-proposals")).to_be_visible()
     page.get_by_label("Status").select_option("rejected")
     expect(card).to_contain_text("Rejected by Linus")

@@ -237,8 +237,8 @@ def test_an_artifact_page_shows_its_values_proposals_and_changes(page: Page, web
     # The history endpoint answers now, so its section shows the artifact's first version.
     expect(page.get_by_role("region", name="History and labels")).to_contain_text("Revisions")
     # From the review queue, the artifact is one click away.
-    page.get_by_role("link", name="Review queue").click()
-    page.get_by_role("link", name="View persona").click()
+    page.get_by_role("link", name=re.compile("^Review queue")).click()
+    page.locator("article.proposal").get_by_role("link", name="Museum guide").click()
     expect(page.get_by_role("heading", name="Museum guide", level=1)).to_be_visible()
     assert ids["personas"] in page.url
 
@@ -317,6 +317,15 @@ def test_history_labels_and_the_shared_queue_light_up_when_the_server_has_them(
     proposals = page.get_by_role("region", name=re.compile("Proposals waiting"))
     expect(proposals).to_contain_text("Scout")
     expect(proposals).to_contain_text("Greets visitors warmly")
+    # What runs comes first: each label and its version, and whether the latest is live anywhere.
+    runs = page.get_by_role("region", name="What runs")
+    expect(runs).to_contain_text("production → version 2 (the latest)")
+    expect(page.locator("#latest-live")).to_have_text("The latest version, 2, is live as production.")
+    use = page.get_by_role("region", name="Use it")
+    expect(use).to_contain_text(f"/api/v5/resolve/personas/{persona}?label=production")
+    expect(use).to_contain_text("curl -H")
+    expect(use).to_contain_text("loomwork.resolve(")
+    expect(use).to_contain_text(f"loomwork://personas/{persona}@production")
     check(page, "personas-view-with-history")
     section.get_by_label("Label").fill("staging")
     section.get_by_label("Version").select_option("1")
@@ -336,3 +345,42 @@ def test_a_viewer_reads_the_artifact_page_without_edit_buttons(
     expect(page.get_by_role("region", name="Recent changes")).to_contain_text("Created by")
     expect(page.get_by_role("link", name="Edit persona")).to_have_count(0)
     assert ids["personas"] in page.url
+
+
+def test_history_not_found_and_a_filtered_list_pass_axe_and_fit(page: Page, web_server: LiveServer, api: Api, dialect):
+    """The pages issue 31 added or reshaped: the history with its compare and label confirmation, the
+    not-found page, a list filtered by a facet (its chips) and the review queue with a decided card."""
+    ids = fill_every_kind(api)
+    persona = ids["personas"]
+    api.ok("personas", "update", {"personas": [{"persona_id": persona, "description": "Greets visitors warmly."}]})
+    sign_in(page, web_server, api.key)
+    visit(page, f"{web_server.url}/#/k/personas/history/{persona}")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.locator("#diff-result")).to_be_visible()
+    check(page, "personas-history")
+    page.get_by_label("Label", exact=True).fill("staging")  # an editor's label (production needs an admin)
+    page.get_by_label("Version", exact=True).select_option("1")
+    page.get_by_role("button", name="Move label").click()
+    page.get_by_role("dialog").get_by_role("button", name="Move staging").click()
+    expect(page.locator(".label-pins")).to_contain_text("staging→ version 1")
+    page.get_by_label("Label", exact=True).fill("staging")
+    page.get_by_role("button", name="Move label").click()  # to version 2: the confirmation shows the diff
+    expect(page.locator("#label-diff")).to_be_visible()
+    # A modal covers the page on purpose: axe-core only, and the dialog's own controls inside the window.
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        violations = [v["id"] for v in AXE.run(page).response["violations"] if v["impact"] in ("serious", "critical")]
+        assert violations == [], f"label confirmation at {width}px: {violations}"
+        for button in page.get_by_role("dialog").get_by_role("button").all():
+            expect(button).to_be_in_viewport()
+        shot(page, f"every-personas-history-label-confirm-{width}")
+    page.set_viewport_size({"width": WIDTHS[0][0], "height": WIDTHS[0][1]})
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    visit(page, f"{web_server.url}/#/k/personas/view/00000000-0000-4000-8000-000000000000")
+    check(page, "not-found")
+    visit(page, f"{web_server.url}/#/k/personas")
+    page.get_by_label("Education (1)").check()
+    expect(page.locator("#active-filters")).to_be_visible()
+    check(page, "personas-list-filtered")
+    visit(page, f"{web_server.url}/#/proposals?status=")
+    check(page, "proposals-all")

@@ -27,11 +27,14 @@ def test_history_diff_labels_and_rollback(page: Page, web_server: LiveServer, ma
     page.get_by_role("link", name=re.compile("^History of ")).click()
     expect(page.get_by_role("heading", name="History of persona: Ada II")).to_be_visible()
     expect(page.locator("#revisions tbody tr")).to_have_count(3)
+    # The timeline is a picture in the page: a dot per version on a line, named for screen readers.
+    timeline = page.get_by_role("img", name="Timeline of 3 versions")
+    expect(timeline.locator("circle")).to_have_count(3)
     expect(page.locator("#production-version")).to_have_text("No version is labelled production.")
 
     page.get_by_label("From").select_option("1")
     page.get_by_label("To").select_option("3")
-    page.get_by_role("button", name="Compare").click()
+    page.get_by_role("button", name="Compare", exact=True).click()
     diff = page.locator("#diff-result")
     expect(diff).to_contain_text("Ada II")
     expect(diff.get_by_role("row", name="departments")).to_contain_text("Support")
@@ -40,8 +43,21 @@ def test_history_diff_labels_and_rollback(page: Page, web_server: LiveServer, ma
     page.get_by_label("Label", exact=True).fill("production")
     page.get_by_label("Version", exact=True).select_option("2")
     page.get_by_role("button", name="Move label").click()
+    expect(page.get_by_role("dialog")).to_contain_text("Point the new label production at version 2?")
+    page.get_by_role("dialog").get_by_role("button", name="Move production").click()
     expect(page.locator("#production-version")).to_have_text("Production runs version 2.")
-    expect(page.locator("#revisions tbody tr").nth(1)).to_contain_text("production")
+
+    # Moving it again asks first, showing what production will pick up: version 2 against version 3.
+    page.get_by_label("Version", exact=True).select_option("3")
+    page.get_by_role("button", name="Move label").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Point production at version 3? It points at version 2 now")
+    expect(dialog.locator("#label-diff").get_by_role("row", name="Departments")).to_contain_text("Support")
+    shot(page, "history-label-confirm")
+    dialog.get_by_role("button", name="Move production").click()
+    expect(page.locator("#production-version")).to_have_text("Production runs version 3.")
+    expect(page.locator("#revisions tbody tr").nth(0)).to_contain_text("production")
+    expect(page.locator("svg.timeline .tl-pin.production")).to_contain_text("production")
 
     page.locator("#rollback-1").click()
     expect(page.get_by_role("dialog")).to_contain_text("Roll back to version 1?")
@@ -50,6 +66,6 @@ def test_history_diff_labels_and_rollback(page: Page, web_server: LiveServer, ma
     expect(page.get_by_text("Rolled back persona to version 1 as version 4.")).to_be_visible()
     expect(page.locator("#revisions tbody tr")).to_have_count(4)
     expect(page.locator("#revisions tbody tr").first).to_contain_text("rollback")
-    expect(page.locator("#production-version")).to_have_text("Production runs version 2.")
+    expect(page.locator("#production-version")).to_have_text("Production runs version 3.")
     shot(page, "history")
     assert admin.ok("personas", "resolve", {"name": "Ada"})["version"] == 4

@@ -4,6 +4,7 @@ are the subject; the API is tested on both databases in tests/events)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -63,3 +64,73 @@ def test_an_admin_creates_a_webhook_tests_it_and_redelivers(
         worker.shutdown()
     assert receiver.bad_signatures == []
     assert len({m.message_id for m in receiver.messages}) == 1
+
+
+def test_deliveries_read_as_states_with_one_line_errors_and_the_hook_says_since_when_it_fails(
+    page: Page, web_server: LiveServer, make_api, receiver: Receiver, dialect
+):
+    """A hook failing for an hour: the list says since when, a delivery says "Retrying" with when it is tried
+    next (not "pending"), another "Failed after 7 attempts", each error one readable line, the attempts folded."""
+    admin = make_api("admin")
+    created = admin.post("/api/v5/webhooks/create", {"url": receiver.url, "events": ["label.moved"]})
+    assert created.status_code == 200, created.text
+    listed = admin.post("/api/v5/webhooks/search", {"limit": 200}).json()
+    listed["webhooks"][0]["failing_since"] = "2026-12-01T10:00:00Z"
+    attempt = {
+        "at": "2026-12-01T10:00:00Z",
+        "status_code": None,
+        "duration_ms": 5,
+        "response": "",
+        "error": "httpx.ConnectError: [Errno 111] Connection refused\nTraceback (most recent call last): ...",
+    }
+    delivery = {
+        "message_id": "msg_1",
+        "event": "label.moved",
+        "last_status_code": None,
+        "created_at": "2026-12-01T10:00:00Z",
+        "last_error": attempt["error"],
+        "finished_at": None,
+    }
+    answer = {
+        "webhook": listed["webhooks"][0],
+        "total_count": 2,
+        "deliveries": [
+            {
+                **delivery,
+                "delivery_id": "d1",
+                "status": "pending",
+                "attempts": [attempt] * 3,
+                "attempt_count": 3,
+                "next_attempt_at": "2099-01-01T00:00:00Z",
+            },
+            {
+                **delivery,
+                "delivery_id": "d2",
+                "status": "failed",
+                "attempts": [attempt] * 7,
+                "attempt_count": 7,
+                "next_attempt_at": None,
+            },
+        ],
+    }
+    page.route(
+        "**/api/v5/webhooks/search", lambda r: r.fulfill(content_type="application/json", body=json.dumps(listed))
+    )
+    page.route(
+        "**/api/v5/webhooks/deliveries", lambda r: r.fulfill(content_type="application/json", body=json.dumps(answer))
+    )
+    page.goto(f"{web_server.url}/")
+    page.get_by_label("API key").fill(admin.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.locator("#webhooks")).to_contain_text("Failing since")
+    page.get_by_role("link", name=receiver.url).click()
+    rows = page.locator("#deliveries tbody tr")
+    expect(rows.nth(0)).to_contain_text("Retrying")
+    expect(rows.nth(0)).not_to_contain_text("pending")
+    expect(rows.nth(1)).to_contain_text("Failed after 7 attempts")
+    expect(rows.nth(1).locator(".error-line")).to_have_text("Connection refused")
+    expect(page.locator("#deliveries")).not_to_contain_text("Traceback")
+    expect(rows.nth(1).locator("details")).not_to_have_attribute("open", "")
+    expect(rows.nth(1).locator("summary")).to_have_text("7 attempts")
+    shot(page, "webhook-deliveries-failing")

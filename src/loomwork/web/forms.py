@@ -43,6 +43,28 @@ def slot_view(kind: ArtifactKind, slot: Slot) -> dict[str, Any]:
     }
 
 
+# Values no person filters a list by: whole texts (a prompt, an example) and pictures. Their facets stay in the
+# API; the list page leaves them out of its sidebar so the facets that narrow a list come first.
+NOT_A_FILTER_FOR_PEOPLE = {"icon", "instruction", "instructions", "example", "scenario", "description"}
+# A model's or an argument's bookkeeping (its position, its flags, its rubric text) identifies nothing.
+NOT_A_COLUMN = ("_position", "_flag", "_rubric", "args_output")
+
+
+def list_columns(kind: ArtifactKind) -> list[str]:
+    """The slots that identify an artifact of this kind in a list, beside its name: those of the kind's own
+    step (a tool's arguments, an eval's models, an invocation's endpoint and modalities), then departments."""
+    own = kind.steps[-1]
+    readable = [
+        slot.key
+        for slot in kind.slots
+        if kind.step_of(slot) == own
+        and not slot.resource_kind.sensitive
+        and not any(slot.resource.endswith(part) for part in NOT_A_COLUMN)
+    ]
+    department = [slot.key for slot in kind.slots if slot.resource == "department"]
+    return (readable + department)[:2]
+
+
 def kind_view(kind: ArtifactKind) -> dict[str, Any]:
     return {
         "name": kind.name,
@@ -55,6 +77,7 @@ def kind_view(kind: ArtifactKind) -> dict[str, Any]:
             {"key": step, "title": STEP_TITLES.get(step, step.replace("_", " ").capitalize())} for step in kind.steps
         ],
         "slots": [slot_view(kind, slot) for slot in kind.slots],
+        "list_columns": list_columns(kind),
         "facets": [
             {
                 "name": f.name,
@@ -62,6 +85,7 @@ def kind_view(kind: ArtifactKind) -> dict[str, Any]:
                 "ids_field": f.ids_field,
                 "search_field": f.search_field,
                 "resource": kind.slot_by_key[f.slot].resource,
+                "for_people": kind.slot_by_key[f.slot].resource not in NOT_A_FILTER_FOR_PEOPLE,
             }
             for f in kind.facets
         ],

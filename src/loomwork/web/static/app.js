@@ -18,7 +18,9 @@ export const kindOf = (plural) => app.kinds.find((k) => k.plural === plural);
 export function go(hash, message) {
   app.nextFlash = message || "";
   if (location.hash === hash) {
+    // Shown now, then forgotten: left in nextFlash it came back on the next page a person opened.
     flash(app.nextFlash);
+    app.nextFlash = "";
     route();
   } else location.hash = hash;
 }
@@ -58,12 +60,31 @@ async function signedIn(who) {
     flash("Signed out.");
     showSignIn();
   } }, "Sign out");
-  document.getElementById("nav").replaceChildren(
-    ...links, h("a", { href: "#/proposals" }, "Review queue"),
+  // replaceChildren would print a null as the word "null": only elements go in.
+  document.getElementById("nav").replaceChildren(...[
+    ...links, h("a", { href: "#/proposals", id: "nav-queue" }, "Review queue", h("span", { id: "queue-count" })),
     // Every person signed in manages their own keys (agents cannot sign in).
     h("a", { href: "#/keys" }, "Keys and agents"),
     who.role === "admin" ? h("a", { href: "#/webhooks" }, "Webhooks") : null,
-    h("span", { class: "who" }, `${who.name} (${who.role})`), signOut);
+    h("span", { class: "who" }, `${who.name} (${who.role})`), signOut].filter(Boolean));
+  refreshQueueCount();
+}
+
+// How many proposals wait for a decision, beside "Review queue" in the nav (read again on every page).
+export async function refreshQueueCount() {
+  const badge = document.getElementById("queue-count");
+  if (!badge) return;
+  try {
+    const { total_count: waiting } = await call("POST", "/api/v5/proposals/search", { status: "waiting", page_size: 1 });
+    badge.replaceChildren(waiting ? h("span", { class: "count", "aria-label": `, ${waiting} waiting` }, String(waiting)) : "");
+  } catch { badge.replaceChildren(); }
+}
+
+// An unknown or deleted id: say so, instead of leaving the previous page on screen under the new URL.
+function showNotFound(kind) {
+  render(h("h1", {}, "Not found"),
+    h("p", { id: "not-found" }, `Nothing here: this ${kind ? kind.name : "page"} does not exist, or was deleted.`),
+    h("p", {}, h("a", { class: "button", href: kind ? `#/k/${kind.plural}` : "#/" }, kind ? `All ${kind.title}s` : "Home")));
 }
 
 export function showError(err) {
@@ -93,8 +114,11 @@ async function route() {
     if (parts[2] === "draft") return await showEditor(kind, parts[3], params.get("step"));
     return await showList(kind, params);
   } catch (err) {
-    showError(err);
+    if (err instanceof ApiError && [404, 422].includes(err.status) && parts[0] === "k" && parts[3]) {
+      showNotFound(kindOf(parts[1]));
+    } else showError(err);
   } finally {
+    refreshQueueCount();
     document.title = `Loomwork — ${document.querySelector("main h1")?.textContent || ""}`;
   }
 }
@@ -103,7 +127,14 @@ window.addEventListener("hashchange", () => {
   flash(app.nextFlash || "");
   app.nextFlash = "";
   // A new page: move the focus to its content, so keyboard and screen-reader users start there.
-  route().then(() => { if (!document.getElementById("main").contains(document.activeElement)) document.getElementById("main").focus(); });
+  // preventScroll: focusing `main` would scroll the nav out of view; a new page starts at its top instead.
+  route().then(() => {
+    const main = document.getElementById("main");
+    if (!main.contains(document.activeElement)) {
+      main.focus({ preventScroll: true });
+      window.scrollTo(0, 0);
+    }
+  });
 });
 
 async function start() {

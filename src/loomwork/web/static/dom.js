@@ -63,9 +63,11 @@ export function swatch(color) {
   return el;
 }
 
-export function confirmDialog(message, action = "Confirm") {
+// `details`, when given, is shown under the question (a diff of what the action will change).
+export function confirmDialog(message, action = "Confirm", details = null) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = message;
+  document.getElementById("confirm-details").replaceChildren(...[details].filter(Boolean));
   document.getElementById("confirm-ok").textContent = action;
   dialog.returnValue = "";
   return new Promise((resolve) => {
@@ -119,4 +121,17 @@ export function valueView(value) {
 export function markVariables(text) {
   const parts = String(text).split(/(\{\{\s*[A-Za-z_][\w.-]*\s*\}\})/);
   return parts.map((part, i) => (i % 2 ? h("mark", { class: "var" }, part) : part));
+}
+
+// A date as people say it ("3 min ago"), the exact time on hover and for screen readers in <time>.
+export function relativeTime(at) {
+  if (!at) return "";
+  const date = new Date(at);
+  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+  const steps = [[60, "second", 1], [3600, "minute", 60], [86400, "hour", 3600], [86400 * 30, "day", 86400],
+                 [86400 * 365, "month", 86400 * 30], [Infinity, "year", 86400 * 365]];
+  const [, unit, size] = steps.find(([limit]) => Math.abs(seconds) < limit);
+  const text = Math.abs(seconds) < 45 ? "just now"
+    : new Intl.RelativeTimeFormat("en", { numeric: "auto", style: "short" }).format(-Math.round(seconds / size), unit);
+  return h("time", { datetime: date.toISOString(), title: date.toLocaleString() }, text);
 }

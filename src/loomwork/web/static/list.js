@@ -2,6 +2,7 @@
 // (edit, duplicate, delete), export, import and refresh. Everything comes from the search operation.
 import { call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
+import { fieldName } from "./diff.js";
 import { confirmDialog, field, flagText, flash, h, humanize, iconImage, render, slotTitle, swatch, tableBox, valueText,
   valueView } from "./dom.js";
 
@@ -100,10 +101,14 @@ function rowActions(kind, row) {
 // a person reads as text (not references by id, nor secrets). The artifact's own page shows everything.
 const IN_NAME_CELL = ["name", "color", "icon", "description"];
 
+// The columns that identify each kind come from its declaration (`list_columns` of /web/kinds).
 function listColumns(kind) {
+  if (kind.list_columns) return kind.list_columns.map((key) => kind.slots.find((s) => s.key === key)).filter(Boolean);
   return kind.slots.filter((s) => !IN_NAME_CELL.includes(s.resource) && !s.sensitive &&
                                   !Object.keys(s.references || {}).length).slice(0, 2);
 }
+
+const columnTitle = (slot) => (slot.many ? fieldName(slot.section) : slotTitle(slot));
 
 function cell(slot, row) {
   const values = [].concat(row[slot.many ? slot.section : slot.key] ?? []);
@@ -119,13 +124,13 @@ function resultsTable(kind, rows) {
   return tableBox(`${kind.title}s found`, h("table", { class: "results" },
     h("caption", { class: "visually-hidden" }, `${kind.title}s found`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"),
-      shown.map((s) => h("th", { scope: "col" }, slotTitle(s))),
+      shown.map((s) => h("th", { scope: "col" }, columnTitle(s))),
       h("th", { scope: "col" }, "Version"), h("th", { scope: "col" }, "Actions"))),
     h("tbody", {}, rows.map((row) => h("tr", {},
       h("td", { class: "name" }, h("div", {}, swatch(row.color), iconImage(row.icon, ""),
         h("a", { href: `#/k/${kind.plural}/view/${row[kind.id_field]}` }, row.name || "(no name)")),
         row.description ? h("div", { class: "clip muted" }, row.description) : null),
-      shown.map((s) => h("td", { "data-label": slotTitle(s) }, cell(s, row))),
+      shown.map((s) => h("td", { "data-label": columnTitle(s) }, cell(s, row))),
       h("td", { "data-label": "Version" }, row.version), h("td", { class: "actions-cell" }, rowActions(kind, row)))))));
 }
 
@@ -183,6 +188,37 @@ function toolbar(kind, body) {
     editor ? h("details", { class: "import" }, h("summary", { class: "button" }, "Import CSV…"), importForm) : null);
 }
 
+// The active filters as chips, each removable, and "Clear filters": what narrows the list is always in view.
+function activeFilters(kind, params, answer) {
+  const chips = [];
+  const without = (change) => listHash(kind, withParams(params, (next) => { change(next); next.delete("offset"); }));
+  if (params.get("q")) chips.push([`Search: ${params.get("q")}`, without((next) => next.delete("q"))]);
+  for (const facet of kind.facets) {
+    const options = answer[facet.filter_field]?.options || [];
+    for (const id of params.getAll(facet.ids_field)) {
+      const option = options.find((o) => o.id === id);
+      const text = facet.resource === "icon" ? "SVG icon" : labelText(facet.resource, option?.label ?? "one value");
+      chips.push([`${humanize(facet.name)}: ${text}`, without((next) => {
+        const rest = next.getAll(facet.ids_field).filter((other) => other !== id);
+        next.delete(facet.ids_field);
+        rest.forEach((other) => next.append(facet.ids_field, other));
+      })]);
+    }
+    if (params.get(facet.search_field)) {
+      chips.push([`${humanize(facet.name)} options matching “${params.get(facet.search_field)}”`,
+                  without((next) => next.delete(facet.search_field))]);
+    }
+  }
+  if (!chips.length) return null;
+  const keep = new URLSearchParams();
+  if (params.get("size")) keep.set("size", params.get("size"));
+  return h("div", { class: "row active-filters", id: "active-filters" },
+    h("span", { class: "muted" }, "Filtered by"),
+    h("ul", { class: "chip-list" }, chips.map(([text, href]) => h("li", { class: "chip" }, text, " ",
+      h("a", { href, class: "chip-remove", "aria-label": `Remove filter ${text}` }, "×")))),
+    h("a", { href: listHash(kind, keep), id: "clear-filters" }, "Clear filters"));
+}
+
 export async function showList(kind, params) {
   const body = searchBody(kind, params);
   const answer = await op(kind.plural, "search", body);
@@ -194,14 +230,27 @@ export async function showList(kind, params) {
       next.delete("offset");
     })));
   } }, field(`Search ${kind.plural}`, text), h("button", { type: "submit" }, "Search"));
-  const filters = kind.facets.map((f) => facetBox(kind, f, answer[f.filter_field], params)).filter(Boolean);
+  // Facets for people only (not whole prompts or icons), unless the URL filters by one already.
+  const filters = kind.facets.filter((f) => f.for_people !== false || params.getAll(f.ids_field).length ||
+                                            params.get(f.search_field))
+    .map((f) => facetBox(kind, f, answer[f.filter_field], params)).filter(Boolean);
+  const chosen = kind.facets.reduce((n, f) => n + params.getAll(f.ids_field).length, 0);
+  const aside = filters.length ? h("aside", { "aria-label": "Filters", id: "filters" }, filters) : null;
+  // On a phone the filters wait behind one button at the top, instead of coming after every card.
+  const toggle = aside ? h("button", { type: "button", class: "filters-toggle", "aria-expanded": "false",
+    "aria-controls": "filters", onclick: () => {
+      const open = aside.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", String(open));
+    } }, chosen ? `Filters (${chosen})` : "Filters") : null;
   render(
     h("h1", {}, `${kind.title}s`),
     h("p", { class: "muted" }, kind.description),
     toolbar(kind, body),
     searchForm,
+    activeFilters(kind, params, answer),
+    toggle,
     h("div", { class: filters.length ? "layout" : "layout single" },
-      filters.length ? h("aside", { "aria-label": "Filters" }, filters) : null,
+      aside,
       h("section", { "aria-label": "Results" },
         h("p", { id: "total" }, `${answer.total_count} ${answer.total_count === 1 ? kind.name : kind.plural}`),
         resultsTable(kind, answer[kind.plural] || []),

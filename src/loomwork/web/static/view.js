@@ -4,7 +4,8 @@
 // so they appear once the server has them.
 import { ApiError, call, op } from "./api.js";
 import { app, go, showError } from "./app.js";
-import { field, flagBadge, h, humanize, iconImage, markVariables, render, slotTitle, swatch, tableBox,
+import { diffView } from "./diff.js";
+import { field, flagBadge, h, humanize, iconImage, markVariables, relativeTime, render, slotTitle, swatch, tableBox,
   valueText } from "./dom.js";
 
 const TEMPLATE_TEXT = new Set(["instruction", "example", "description", "scenario"]);
@@ -14,7 +15,7 @@ const ACTIONS = { create: "Created", update: "Updated", duplicate: "Created as a
 const LABEL_NAME = "^[a-z][a-z0-9_\\-]{0,63}$";
 
 const canEdit = () => ["editor", "admin"].includes(app.who.role);
-const when = (at) => new Date(at).toLocaleString();
+const when = (at) => relativeTime(at);
 
 // A route another branch is adding answers 404 or 405 until it is merged: that section is left out.
 async function ifServed(request) {
@@ -76,17 +77,17 @@ async function waitingProposals(kind, id) {
     fields: Object.keys(p.changes || {}) })));
 }
 
-function proposalsSection(kind, proposals) {
+function proposalsSection(kind, id, proposals) {
   return h("section", { class: "card", "aria-labelledby": "proposals-title" },
     h("h2", { id: "proposals-title" }, `Proposals waiting (${proposals.length})`),
     proposals.length ? h("ul", {}, proposals.map((p) => h("li", {},
       h("strong", {}, p.who || "someone"), p.agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
-      ` · ${when(p.at)}`,
+      " · ", when(p.at),
       p.fields ? ` · changes ${p.fields.map(humanize).join(", ")}` : null,
-      p.changes?.length ? h("ul", {}, p.changes.map((c) => h("li", {}, `${humanize(c.field)}: `,
-        h("span", { class: "muted" }, valueText(c.now)), " → ", valueText(c.proposed)))) : null)))
+      p.changes?.length ? diffView(p.changes, `Changes proposed by ${p.who || "someone"}`) : null)))
       : h("p", { class: "muted" }, `No proposals wait on this ${kind.name}.`),
-    proposals.length ? h("p", {}, h("a", { href: "#/proposals" }, "Review them in the queue")) : null);
+    proposals.length ? h("p", {}, h("a", { href: `#/proposals?${new URLSearchParams({ status: "waiting", artifact: id })}` },
+                                     "Review them in the queue")) : null);
 }
 
 function changesSection(kind, events) {
@@ -95,7 +96,7 @@ function changesSection(kind, events) {
     events.events.length ? h("ul", {}, events.events.map((e) => h("li", {},
       h("strong", {}, ACTIONS[e.action] || humanize(e.action)), ` by ${e.profile_name}`,
       e.via_agent ? [" ", h("span", { class: "badge agent" }, "AI agent")] : null,
-      ` · ${when(e.at)}`, e.fields.length ? h("span", { class: "muted" }, ` · ${e.fields.map(humanize).join(", ")}`)
+      " · ", when(e.at), e.fields.length ? h("span", { class: "muted" }, ` · ${e.fields.map(humanize).join(", ")}`)
         : null)))
       : h("p", { class: "muted" }, "No changes recorded."),
     events.total_count > events.events.length
@@ -137,6 +138,50 @@ function historySection(kind, id, history) {
     canEdit() && revisions.length ? labelForm(kind, id, revisions) : null);
 }
 
+// The labels as {label: version}: the history answer's own map, or (an older server) its revisions' labels.
+const labelMap = (history) => history?.labels ||
+  Object.fromEntries((history?.revisions || []).flatMap((r) => (r.labels || []).map((label) => [label, r.version])));
+
+// What runs, first: each label and the version it points at, and whether the newest version is live anywhere.
+function runsSection(kind, id, history, latest) {
+  const labels = Object.entries(labelMap(history)).sort(([a], [b]) => (a === "production" ? -1 : b === "production" ? 1 : a.localeCompare(b)));
+  const liveLatest = labels.filter(([, v]) => v === latest).map(([label]) => label);
+  return h("section", { class: "card runs", "aria-labelledby": "runs-title" },
+    h("h2", { id: "runs-title" }, "What runs"),
+    labels.length ? h("ul", { class: "label-pins" }, labels.map(([label, version]) => h("li", {},
+      h("span", { class: `pin${label === "production" ? " production" : ""}` }, label), " → ",
+      h("strong", {}, `version ${version}`), version === latest ? h("span", { class: "muted" }, " (the latest)") : null)))
+      : h("p", { class: "muted" }, "No label points at a version yet: agents asking for “latest” get the newest version."),
+    h("p", { id: "latest-live" }, liveLatest.length
+      ? `The latest version, ${latest}, is live as ${liveLatest.join(" and ")}.`
+      : [h("strong", {}, `The latest version, ${latest}, is not live under any label.`),
+         labels.length ? " Agents asking for a label get the version it points at." : ""]),
+    h("p", {}, h("a", { href: `#/k/${kind.plural}/history/${id}` }, "History: move a label, compare, roll back")));
+}
+
+// How an agent reads this artifact: the resolve URL, curl, the Python client and the MCP resource.
+function useItSection(kind, id, history) {
+  const map = labelMap(history);
+  const labels = ["latest", ...Object.keys(map).filter((l) => l !== "latest")];
+  const choice = h("select", {}, labels.map((l) => h("option", { value: l, selected: l === ("production" in map ? "production" : "latest") }, l)));
+  const code = h("pre", { class: "use-it", tabindex: "0", "aria-label": "How to read it from code" });
+  const fill = () => {
+    const label = choice.value;
+    const url = `${location.origin}/api/v5/resolve/${kind.plural}/${id}?label=${encodeURIComponent(label)}`;
+    code.replaceChildren(
+      h("span", { class: "muted" }, "# Resolve URL (GET, with your key)\n"), `${url}\n\n`,
+      h("span", { class: "muted" }, "# curl\n"), `curl -H "X-Api-Key: $LOOMWORK_API_KEY" \\\n  "${url}"\n\n`,
+      h("span", { class: "muted" }, "# Python (loomwork.client: caches by ETag)\n"),
+      `from loomwork.client import Client\n\nwith Client("${location.origin}", api_key) as loomwork:\n` +
+        `    ${kind.name} = loomwork.resolve("${kind.plural}", "${id}", label="${label}")\n\n`,
+      h("span", { class: "muted" }, "# MCP resource\n"), `loomwork://${kind.plural}/${id}${label === "latest" ? "" : `@${label}`}`);
+  };
+  choice.addEventListener("change", fill);
+  fill();
+  return h("section", { class: "card", "aria-labelledby": "use-title" },
+    h("h2", { id: "use-title" }, "Use it"), field("Label", choice), code);
+}
+
 export async function showArtifact(kind, id) {
   const request = { [kind.id_field]: id };
   for (const slot of kind.slots) request[`${slot.section}_show_selected`] = true;  // its own values, no catalog
@@ -158,14 +203,16 @@ export async function showArtifact(kind, id) {
   image?.classList.add("large");
   render(
     h("div", { class: "artifact-head" }, big, image, h("h1", {}, shownName)),
-    h("p", { class: "muted" }, `${humanize(kind.name)} · version ${view.version}`,
+    h("p", { class: "muted" }, `${humanize(kind.name)} · latest version ${view.version}`,
       view.active === true ? [" · ", h("span", { class: "badge ok" }, "Active")] : null,
       view.active === false ? [" · ", h("span", { class: "badge off" }, "Inactive")] : null),
     h("div", { class: "row" },
       canEdit() ? h("a", { class: "button primary", href: `#/k/${kind.plural}/edit/${id}` }, `Edit ${kind.name}`) : null,
       h("a", { class: "button", href: `#/k/${kind.plural}` }, `Back to ${kind.title}s`)),
+    history ? runsSection(kind, id, history, history.revisions?.[0]?.version ?? view.version) : null,
     valuesSection(kind, view, shownName),
-    proposalsSection(kind, proposals),
+    proposalsSection(kind, id, proposals),
     changesSection(kind, events),
-    history ? historySection(kind, id, history) : null);
+    history ? historySection(kind, id, history) : null,
+    useItSection(kind, id, history));
 }

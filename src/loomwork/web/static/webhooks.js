@@ -2,10 +2,28 @@
 // and per webhook its deliveries with every attempt's status code, Send test and Redeliver.
 import { call } from "./api.js";
 import { go, showError } from "./app.js";
-import { confirmDialog, field, h, render } from "./dom.js";
+import { confirmDialog, field, h, relativeTime, render } from "./dom.js";
 
 const EVENTS = ["artifact.revision_created", "artifact.deleted", "label.moved", "proposal.created", "proposal.decided"];
-const when = (value) => (value ? new Date(value).toLocaleString() : "—");
+const when = (value) => (value ? relativeTime(value) : "—");
+
+// A receiver's failure as one line a person reads: no exception class, no errno, no traceback.
+export function readableError(error) {
+  if (!error) return "";
+  const line = String(error).split("\n").find((l) => l.trim()) || "";
+  const text = line.replace(/^([\w.]+(Error|Exception|Timeout)\b:?\s*)+/, "").replace(/\[Errno -?\d+\]\s*/g, "")
+    .replace(/^\(?['"]?|['"]?\)?$/g, "").trim() || line.trim();
+  return text.length > 160 ? `${text.slice(0, 157)}…` : text;
+}
+
+// A delivery's state in words: delivered, retrying at a time (after how many failed attempts), or failed.
+function deliveryState(d) {
+  if (d.status === "delivered") return h("span", { class: "badge ok" }, "Delivered");
+  if (d.status === "failed") return h("span", { class: "badge failed" }, `Failed after ${d.attempt_count} attempts`);
+  if (!d.attempt_count) return h("span", { class: "badge" }, "Queued");
+  return [h("span", { class: "badge pending" }, "Retrying"), " ",
+    h("span", {}, `attempt ${d.attempt_count} failed; next `, d.next_attempt_at ? relativeTime(d.next_attempt_at) : "soon")];
+}
 
 function createForm(onCreated) {
   const url = h("input", { type: "url", name: "url", required: true, placeholder: "https://example.com/hooks/loomwork",
@@ -46,7 +64,8 @@ export async function showWebhooks(createdNow) {
   const rows = webhooks.map((hook) => h("tr", {},
     h("td", {}, h("a", { href: `#/webhooks/${hook.webhook_id}` }, hook.url)),
     h("td", {}, hook.events.join(", ")),
-    h("td", {}, hook.enabled ? "enabled" : h("span", { class: "badge pending", title: hook.disabled_reason || "" },
+    h("td", {}, hook.failing_since ? h("div", { class: "badge failed" }, "Failing since ", relativeTime(hook.failing_since)) : null,
+      hook.enabled ? "enabled" : h("span", { class: "badge pending", title: hook.disabled_reason || "" },
                                              "disabled"), hook.enabled ? null : h("div", { class: "muted" },
                                              hook.disabled_reason)),
     h("td", {}, hook.description),
@@ -71,10 +90,14 @@ export async function showDeliveries(webhookId) {
   const hook = answer.webhook;
   const rows = answer.deliveries.map((d) => h("tr", { dataset: { status: d.status } },
     h("td", {}, d.event, h("div", { class: "muted" }, d.message_id)),
-    h("td", {}, d.status),
+    h("td", {}, deliveryState(d), d.status !== "delivered" && d.last_error
+      ? h("div", { class: "muted error-line", title: d.last_error }, readableError(d.last_error)) : null),
     h("td", {}, d.last_status_code ?? "—"),
-    h("td", {}, h("ol", {}, d.attempts.map((a) => h("li", {},
-      `${when(a.at)}: ${a.status_code ?? "no answer"}${a.error ? ` (${a.error})` : ""}`)))),
+    // The attempts fold: most deliveries need one look at their state, not the whole log.
+    h("td", {}, d.attempts.length ? h("details", {}, h("summary", {}, `${d.attempts.length} attempt${d.attempts.length === 1 ? "" : "s"}`),
+      h("ol", {}, d.attempts.map((a) => h("li", {}, when(a.at), `: ${a.status_code ?? "no answer"}`,
+        a.error ? h("span", { class: "muted", title: a.error }, ` — ${readableError(a.error)}`) : null))))
+      : h("span", { class: "muted" }, "none yet")),
     h("td", {}, h("button", { type: "button", onclick: async () => {
       try {
         await call("POST", "/api/v5/webhooks/redeliver", { delivery_id: d.delivery_id });
