@@ -117,9 +117,14 @@ def _labelled(files: list[ArtifactFile], targets: dict[int, str | None]) -> set[
 
 
 def _create(item: ArtifactFile) -> Change:
-    fields = {name: (None, value) for name, value in item.fields.items() if value not in (None, [], {})}
+    fields = {name: (_empty(value), value) for name, value in item.fields.items() if value not in (None, [], {})}
     labels = [LabelChange(name, None, version) for name, version in sorted((item.labels or {}).items())]
     return Change("create", item.kind, item.fields["name"], str(item.path), None, None, fields, labels, item)
+
+
+def _empty(value: Any) -> Any:
+    """What a new artifact has now in a field: nothing, of the field's own shape (so lists show as added)."""
+    return type(value)() if isinstance(value, (list, dict)) else None
 
 
 def _compare(item: ArtifactFile, now: Current) -> Change | None:
