@@ -3,12 +3,14 @@ its public HTTP API only, on SQLite and PostgreSQL. The group holds the sample p
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from conftest import TEST_SECRET, make_key
@@ -65,12 +67,14 @@ def test_the_sample_round_trips_and_three_edited_files_change_exactly_their_fiel
         assert files(tmp_path) == first, "the same state writes the same bytes"
 
         edit(tmp_path / "personas/front-desk.yaml", "Greet {{customer_name}} by name", "Greet {{customer_name}} warmly")
+        edit(tmp_path / "personas/front-desk.yaml", "  - Warm\n  - Concise\n", "  - Concise\n  - Cheerful\n")
         edit(tmp_path / "tools/track-a-parcel.yaml", "dhl, ups or colissimo.", "dhl, ups, dpd or colissimo.")
         edit(tmp_path / "evals/tone-of-voice.yaml", "Same prompt and tone guide as answer A", "Same prompt, same guide")
         plan = make_plan(server, tmp_path)
         changed = {(c.kind, c.name, field) for c in plan.changes for field in c.fields}
         assert changed == {
             ("personas", "Front desk", "instructions"),
+            ("personas", "Front desk", "voices"),
             ("tools", "Track a parcel", "args"),
             ("evals", "Tone of voice", "models"),
         }
@@ -78,7 +82,9 @@ def test_the_sample_round_trips_and_three_edited_files_change_exactly_their_fiel
         assert [o.status for o in outcomes] == ["done"] * 3, [o.detail for o in outcomes]
         assert make_plan(server, tmp_path).empty
 
-    assert "Greet {{customer_name}} warmly" in resolve(shop, "personas", "Front desk")["config"]["instructions"]
+    front_desk = resolve(shop, "personas", "Front desk")["config"]
+    assert "Greet {{customer_name}} warmly" in front_desk["instructions"]
+    assert front_desk["voices"] == ["Concise", "Cheerful"], "a list in the file replaces the list, in its order"
     carrier = resolve(shop, "tools", "Track a parcel")["config"]["function"]["parameters"]["properties"]["carrier"]
     assert carrier["description"] == "dhl, ups, dpd or colissimo."
     models = resolve(shop, "evals", "Tone of voice")["config"]["models"]
@@ -182,7 +188,8 @@ def test_a_folder_pulled_from_one_group_reproduces_its_resolve_answers_in_anothe
         here, there = resolve(shop, kind, name), resolve(shop, kind, name, other_key)
         assert _without_ids(there["config"]) == _without_ids(here["config"])
     line = resolve(shop, "invocations", "Voice line", other_key)["config"]
-    assert line["key"]["name"] == "OpenAI (voice line)" and line["models"][0]["model"] == "gpt-4o"
+    assert line["key"] == {"name": "OpenAI (voice line)", "secret": "****0000"}, "the key the group holds, by name"
+    assert line["models"][0]["model"] == "gpt-4o"
 
 
 def _without_ids(config: dict[str, Any]) -> dict[str, Any]:
@@ -214,3 +221,16 @@ def test_read_folder_refuses_an_unknown_field(tmp_path):
     with pytest.raises(FolderError) as raised:
         read_folder(tmp_path)
     assert (raised.value.errors[0].line, raised.value.errors[0].field) == (3, "colour")
+
+
+def test_the_file_schema_is_served_and_written_by_pull(shop, tmp_path):
+    runner = CliRunner()
+    env = {"LOOMWORK_URL": shop["url"], "LOOMWORK_API_KEY": shop["key"]}
+    assert runner.invoke(cli, ["pull", str(tmp_path), "--kind", "tools"], env=env).exit_code == 0
+    served = httpx.get(f"{shop['url']}/api/v5/gitops/schemas/tools", headers={"X-Api-Key": shop["key"]})
+    assert served.status_code == 200
+    assert json.loads((tmp_path / ".schemas/tools.json").read_text()) == served.json()
+    pulled = yaml.safe_load((tmp_path / "tools/open-a-ticket.yaml").read_text())
+    assert set(pulled) <= set(served.json()["properties"])
+    assert served.json()["properties"]["args"]["items"]["properties"]["type"]["enum"][0] == "string"
+    assert httpx.get(f"{shop['url']}/api/v5/gitops/schemas/tools").status_code == 401
