@@ -265,11 +265,7 @@ def _propose(remote: Remote, change: Change, key_ids: dict[str, str], message: s
 
 
 def _patch(remote: Remote, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = remote.http.patch(f"/api/v5/artifacts/{kind}/draft", json=body)
-    answer = response.json() if response.content else {}
-    if response.status_code >= 400:
-        raise RemoteError(response.status_code, str(answer.get("code") or "error"), str(answer.get("detail") or ""))
-    return dict(answer)
+    return remote.send("PATCH", f"/api/v5/artifacts/{kind}/draft", body)
 
 
 def _discard(remote: Remote, kind: str, draft_id: str) -> None:

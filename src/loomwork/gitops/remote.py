@@ -47,7 +47,13 @@ class Remote:
         self.close()
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(path, json=body)
+        return self.send("POST", path, body)
+
+    def send(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self.http.request(method, path, json=body)
+        except httpx2.HTTPError as error:
+            raise RemoteError(0, "unreachable", f"{self.http.base_url} cannot be reached: {error}") from None
         try:
             answer = response.json()
         except ValueError:
