@@ -234,3 +234,11 @@ def test_the_file_schema_is_served_and_written_by_pull(shop, tmp_path):
     assert set(pulled) <= set(served.json()["properties"])
     assert served.json()["properties"]["args"]["items"]["properties"]["type"]["enum"][0] == "string"
     assert httpx.get(f"{shop['url']}/api/v5/gitops/schemas/tools").status_code == 401
+
+
+def test_pull_by_label_writes_only_the_labelled_artifacts_and_their_labels(shop, tmp_path):
+    with remote(shop) as server:
+        pull(server, tmp_path, kinds=("personas",), label="staging")
+    (only,) = (tmp_path / "personas").iterdir()
+    assert only.name == "order-tracker.yaml"
+    assert yaml.safe_load(only.read_text())["labels"] == {"production": 1, "staging": "current"}
