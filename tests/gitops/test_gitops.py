@@ -242,3 +242,18 @@ def test_pull_by_label_writes_only_the_labelled_artifacts_and_their_labels(shop,
     (only,) = (tmp_path / "personas").iterdir()
     assert only.name == "order-tracker.yaml"
     assert yaml.safe_load(only.read_text())["labels"] == {"production": 1, "staging": "current"}
+
+
+def test_an_agents_change_to_an_artifact_changed_meanwhile_is_a_conflict_and_leaves_no_proposal(shop, tmp_path):
+    with remote(shop, agent=True) as bot, remote(shop) as person:
+        pull(bot, tmp_path)
+        edit(tmp_path / "personas/quality-coach.yaml", "Praise one thing", "Praise two things")
+        plan = make_plan(bot, tmp_path)
+        meanwhile = person.op(
+            "personas", "update", {"personas": [{"persona_id": plan.changes[0].id, "description": "From the pages"}]}
+        )
+        assert meanwhile["results"][0]["success"]
+        (outcome,) = apply_plan(bot, plan)
+        waiting = person.post("/api/v5/proposals/search", {"status": "waiting"})["proposals"]
+    assert outcome.status == "conflict", outcome
+    assert not [p for p in waiting if p["proposer"]["name"] == "ci-bot"]

@@ -254,7 +254,7 @@ def _propose(remote: Remote, change: Change, key_ids: dict[str, str], message: s
     except RemoteError as error:
         status = "conflict" if error.code == "version_conflict" else "failed"
         return Outcome(change, status, error.detail, id=change.id)
-    base = answer.get("base_version")
+    base = (answer.get("form_state") or {}).get("base_version")  # the version the proposal builds on
     if change.id and change.version is not None and base is not None and base != change.version:
         _discard(remote, change.kind, answer["draft_id"])
         return Outcome(
