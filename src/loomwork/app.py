@@ -9,7 +9,7 @@ import importlib.resources
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -40,6 +40,7 @@ from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
 from loomwork.generation.router import build_settings_router
+from loomwork.gitops import schema as gitops_schema
 from loomwork.http import ERROR_RESPONSES, ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with, principal_from_headers
 from loomwork.identity.router import build_identity_router
@@ -339,6 +340,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 "Content-Length": str(upload.size_bytes),
             },
         )
+
+    @app.get(
+        "/api/v5/gitops/schemas/{kind}", tags=["gitops"], operation_id="gitops_file_schema", responses=ERROR_RESPONSES
+    )
+    def gitops_file_schema(
+        kind: Literal["personas", "tools", "evals", "invocations"],
+        who: Annotated[Caller, Depends(caller_with(Role.VIEWER, "read file schemas"))],
+    ) -> dict[str, Any]:
+        """The JSON Schema of a kind's YAML file in a `loomwork pull` folder, for editors (`pull` writes it too)."""
+        return gitops_schema.schema_of(kind)
 
     mount_api_reference(app)
 

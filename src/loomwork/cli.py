@@ -859,6 +859,187 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# --- configuration as code (issue 35): pull, plan and apply through the public API -----------------------------
+
+ServerUrl = Annotated[
+    str,
+    typer.Option(
+        "--url", envvar="LOOMWORK_URL", metavar="URL", help="The Loomwork server, e.g. https://loomwork.example."
+    ),
+]
+ServerKey = Annotated[
+    str,
+    typer.Option(
+        "--key",
+        envvar="LOOMWORK_API_KEY",
+        metavar="KEY",
+        help="An API key; it names the group. Prefer LOOMWORK_API_KEY (other users can read a process's arguments).",
+    ),
+]
+Folder = Annotated[Path, typer.Argument(metavar="DIR", help="The folder: personas/, tools/, evals/, invocations/.")]
+PruneOption = Annotated[
+    bool, typer.Option("--prune", help="Also delete artifacts of the folder's kinds that have no file.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of text.")]
+
+
+def _gitops_progress() -> Any:
+    """`progress(description, total)` -> a tick, drawn on stderr (quiet when it is no terminal)."""
+    bar = _progress()
+
+    def start(description: str, total: int) -> Any:
+        task = bar.add_task(description, total=total)
+        return lambda: bar.advance(task)
+
+    return bar, start
+
+
+def _remote_or_exit(url: str, key: str) -> Any:
+    from loomwork.gitops.remote import Remote
+
+    if not url or not key:
+        console.print("[red]Give the server and a key: --url and --key, or LOOMWORK_URL and LOOMWORK_API_KEY.[/red]")
+        raise typer.Exit(1)
+    return Remote(url, key)
+
+
+def _planned(remote: Any, folder: Path, prune: bool) -> Any:
+    from loomwork.gitops.format import FolderError
+    from loomwork.gitops.plan import make_plan
+    from loomwork.gitops.remote import RemoteError
+
+    bar, start = _gitops_progress()
+    try:
+        with bar:
+            return make_plan(remote, folder, prune=prune, progress=start)
+    except FolderError as error:
+        for problem in error.errors:
+            console.print(str(problem), style="red", highlight=False, markup=False)
+        console.print("[red]Nothing was applied: fix the files above first.[/red]")
+        raise typer.Exit(1) from None
+    except RemoteError as error:
+        console.print(f"[red]The server refused: {error.detail} ({error.status} {error.code})[/red]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command("pull")
+def pull_command(
+    folder: Folder,
+    url: ServerUrl = "",
+    key: ServerKey = "",
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", metavar="KIND", help="Only this kind (repeat for more).")
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", metavar="LABEL", help="Only artifacts with this label.")
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", metavar="TEXT", help="Only artifacts matching this text.")
+    ] = None,
+) -> None:
+    """Write the group's artifacts to DIR, one YAML file each (the same state always writes the same bytes)."""
+    from loomwork.gitops.format import KINDS
+    from loomwork.gitops.pull import pull
+    from loomwork.gitops.remote import RemoteError
+    from loomwork.gitops.schema import write_schemas
+
+    kinds = tuple(kind or KINDS)
+    for name in kinds:
+        if name not in KINDS:
+            console.print(f"[red]Unknown kind {name!r}; choose one of {', '.join(KINDS)}.[/red]")
+            raise typer.Exit(1)
+    bar, start = _gitops_progress()
+    with _remote_or_exit(url, key) as remote:
+        try:
+            with bar:
+                written = pull(remote, folder, kinds=kinds, label=label, search=search, progress=start)
+        except RemoteError as error:
+            console.print(
+                f"[red]The server refused: {error.detail} ({error.status} {error.code})[/red]", highlight=False
+            )
+            raise typer.Exit(1) from None
+    write_schemas(folder)
+    done = ", ".join(f"{count:,} {plural}" for plural, count in written.items())
+    console.print(f"[green]Pulled {done} into {folder}.[/green]", highlight=False)
+
+
+@app.command("plan")
+def plan_command(
+    folder: Folder,
+    url: ServerUrl = "",
+    key: ServerKey = "",
+    prune: PruneOption = False,
+    as_json: JsonOption = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 0 with nothing to change, 2 with changes, 1 on an error.")
+    ] = False,
+) -> None:
+    """Show what `apply` would change, per artifact and per field; change nothing."""
+    import json
+
+    from loomwork.gitops.plan import render
+
+    with _remote_or_exit(url, key) as remote:
+        plan = _planned(remote, folder, prune)
+    if as_json:
+        typer.echo(json.dumps(plan.as_json(), indent=2, ensure_ascii=False))
+    else:
+        out = Console(highlight=False)
+        colour = out.is_terminal
+        for line in render(plan, colour):
+            out.print(line, markup=colour, soft_wrap=True)
+    if exit_code and not plan.empty:
+        raise typer.Exit(2)
+
+
+@app.command("apply")
+def apply_command(
+    folder: Folder,
+    url: ServerUrl = "",
+    key: ServerKey = "",
+    prune: PruneOption = False,
+    as_json: JsonOption = False,
+    message: Annotated[
+        str | None,
+        typer.Option(
+            "--message", metavar="TEXT", help="Each revision's message, or each proposal's key (name the pull request)."
+        ),
+    ] = None,
+) -> None:
+    """Carry the plan out: a person's key commits (each artifact checked against the version the plan read);
+    an agent's key proposes every change for a person to review. Exit 1 when any change failed."""
+    import json
+
+    from loomwork.gitops.apply import apply_plan
+    from loomwork.gitops.remote import RemoteError
+
+    with _remote_or_exit(url, key) as remote:
+        plan = _planned(remote, folder, prune)
+        bar, start = _gitops_progress()
+        try:
+            with bar:
+                tick = start("Applying", len(plan.changes))
+                outcomes = apply_plan(remote, plan, message=message, progress=tick)
+        except RemoteError as error:
+            console.print(
+                f"[red]The server refused: {error.detail} ({error.status} {error.code})[/red]", highlight=False
+            )
+            raise typer.Exit(1) from None
+    failed = [o for o in outcomes if o.status not in ("done", "proposed")]
+    if as_json:
+        typer.echo(json.dumps({"outcomes": [o.as_json() for o in outcomes]}, indent=2, ensure_ascii=False))
+    else:
+        for outcome in outcomes:
+            change = outcome.change
+            extra = f": {outcome.detail}" if outcome.detail else ""
+            queue = f" (proposal {', '.join(outcome.proposals)})" if outcome.proposals else ""
+            typer.echo(f"{outcome.status:9} {change.action} {change.kind[:-1]} {change.name!r}{queue}{extra}")
+        if not outcomes:
+            typer.echo("No changes: the registry matches the folder.")
+    if failed:
+        raise typer.Exit(1)
+
+
 class _Command(TyperCommand):
     """Usage lines name required arguments in capitals (`export KIND`), as the help text does, not `{KIND}`."""
 
@@ -869,6 +1050,7 @@ class _Command(TyperCommand):
 for _info in (*app.registered_commands, *keys_app.registered_commands):
     if _info.cls in (None, TyperCommand):
         _info.cls = _Command
+
 
 if __name__ == "__main__":
     app()
