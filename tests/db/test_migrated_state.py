@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
 from sqlalchemy import MetaData, inspect, select
 
 from conftest import new_postgres_database
