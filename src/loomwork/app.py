@@ -38,7 +38,7 @@ from loomwork.identity.dependencies import Caller, caller_with, has_valid_creden
 from loomwork.identity.router import build_identity_router
 from loomwork.kinds import ARTIFACT_KINDS, hidden_flag_types
 from loomwork.mcp.server import mount_streamable_http
-from loomwork.openapi_links import add_links
+from loomwork.openapi_links import add_links, declare_access
 from loomwork.principal import Role
 from loomwork.resources import secrets
 from loomwork.web.router import mount_web
@@ -259,6 +259,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     def openapi_with_links() -> dict[str, Any]:
         if app.openapi_schema is None:
+            declare_access(app.routes)  # x-loomwork-role and x-loomwork-agents on each operation
             app.openapi_schema = add_links(build_openapi())  # create -> get/update/draft/delete, for fuzzing
         return app.openapi_schema
 
