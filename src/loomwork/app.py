@@ -259,7 +259,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     def openapi_with_links() -> dict[str, Any]:
         if app.openapi_schema is None:
-            declare_access(app.routes)  # x-loomwork-role and x-loomwork-agents on each operation
             app.openapi_schema = add_links(build_openapi())  # create -> get/update/draft/delete, for fuzzing
         return app.openapi_schema
 
@@ -307,4 +306,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             return error_response(503, "The database does not answer.", "not_ready")
         return JSONResponse({"status": "ready", "database": database.dialect})
 
+    # x-loomwork-role and x-loomwork-agents on each operation, before the first request: FastAPI keeps what it
+    # knows of an included router's routes from then on, and a later change would not reach the document.
+    declare_access(app.routes)
     return app
