@@ -13,7 +13,7 @@ NODE := /usr/bin/node
 TS_CLIENT := clients/typescript
 TS_DEPS := $(TS_CLIENT)/node_modules/.installed
 
-.PHONY: run test lint fuzz bench bench-peers install clean screenshots vendor
+.PHONY: run test lint fuzz bench bench-peers install clean screenshots vendor mutate
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ lint: $(STAMP)
 # scenarios along the OpenAPI links; on both databases when LOOMWORK_TEST_POSTGRES_URL is set. Takes hours.
 fuzz: $(STAMP)
 	LOOMWORK_FUZZ=1 $(BIN)/python -m pytest tests/contract -p no:randomly $(PYTEST_ARGS)
+
+# Mutation testing (issue 29): mutmut changes the modules that hold the invariants (drafts, proposals, revisions,
+# resolve, identity, events, backup) one small thing at a time and runs their tests on SQLite; writes
+# bench/MUTATION.md. Not part of `make test`, and hours long in full: narrow it with
+# MUTATE_MODULES="engine/resolve.py identity/sessions.py" (paths under src/loomwork/), MUTATE_ARGS="--tests ...".
+MUTATE_MODULES ?=
+mutate: $(STAMP)
+	$(BIN)/mutmut --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e '.[test,lint,mutate]'
+	$(BIN)/python bench/mutate.py $(MUTATE_MODULES) $(MUTATE_ARGS)
 
 # Only when missing; no prompt and no stdin. If it cannot be installed the browser tests fail and say why.
 $(CHROMIUM):

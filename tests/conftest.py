@@ -3,7 +3,8 @@
 PostgreSQL runs when LOOMWORK_TEST_POSTGRES_URL names a server (.ci/run sets it);
 without it the PostgreSQL half is reported as skipped, never silently dropped.
 Isolation: SQLite tests copy a migrated template file; PostgreSQL tests use a
-database made for this run and truncate every table before each test.
+database made for this run, and before each test every table is emptied and given back the rows the
+migrations wrote (`change_clock`'s one row: without it the resolve caches never store anything).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import anyio
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from loomwork import groups
@@ -64,28 +65,56 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_database_url() -> Iterator[str]:
-    """A database of its own for this test run, migrated once, dropped at the end."""
+MigratedRows = dict[str, list[dict[str, Any]]]
+
+
+def table_rows(db: Database) -> MigratedRows:
+    """Every mapped table's rows, by table name (tables left empty too)."""
+    with db.engine.connect() as conn:
+        return {t.name: [dict(row._mapping) for row in conn.execute(select(t))] for t in metadata.sorted_tables}
+
+
+@contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database on the test server, dropped afterwards; yields its URL."""
     base = make_url(POSTGRES_URL)
     name = f"loomwork_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    upgrade(db.engine)
-    db.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        db = Database(url)
+        upgrade(db.engine)
+        db.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
-def _truncate_all(db: Database) -> None:
+_migrated_rows: dict[str, MigratedRows] = {}
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A database of its own for this test run, migrated once, dropped at the end. The rows the migrations
+    wrote are kept, for each test to start with them again."""
+    with new_postgres_database() as url:
+        db = Database(url)
+        _migrated_rows[url] = {name: rows for name, rows in table_rows(db).items() if rows}
+        db.dispose()
+        yield url
+
+
+def _reset_to_migrated(db: Database) -> None:
+    """Empty every table, then put back what the migrations wrote (as a fresh database would hold)."""
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        for name, rows in _migrated_rows[db.url].items():
+            conn.execute(insert(metadata.tables[name]), rows)
 
 
 @pytest.fixture
@@ -101,7 +130,7 @@ def database_url(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -
 def db(database_url: str, dialect: str) -> Iterator[Database]:
     database = Database(database_url)
     if dialect == "postgresql":
-        _truncate_all(database)
+        _reset_to_migrated(database)
     yield database
     database.dispose()
 

@@ -46,7 +46,7 @@ from loomwork.identity.dependencies import Caller, caller_with, principal_from_h
 from loomwork.identity.router import build_identity_router
 from loomwork.kinds import ARTIFACT_KINDS, hidden_flag_types
 from loomwork.mcp.server import mount_streamable_http
-from loomwork.openapi_links import add_links
+from loomwork.openapi_links import add_links, declare_access
 from loomwork.ops.backup import hold_database
 from loomwork.principal import Principal, Role
 from loomwork.resources import secrets
@@ -372,4 +372,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             return error_response(503, "The database does not answer.", "not_ready")
         return JSONResponse({"status": "ready", "database": database.dialect})
 
+    # x-loomwork-role and x-loomwork-agents on each operation, before the first request: FastAPI keeps what it
+    # knows of an included router's routes from then on, and a later change would not reach the document.
+    declare_access(app.routes)
     return app

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conftest import Api, assert_error
+from conftest import Api, assert_error, table_rows
 from loomwork.engine import drafts
 from loomwork.engine.models import DraftEntry
 from loomwork.resources.models import Resource
@@ -155,6 +155,33 @@ def test_a_commit_that_fails_undoes_the_accept(make_api, db):
     admin = make_api("admin")
     actions = [e["action"] for e in admin.post("/api/v5/audit/search", {}).json()["events"]]
     assert "accept" not in actions
+
+
+def test_accepting_with_a_stale_expected_version_is_409_and_changes_nothing(make_api, db):
+    """The reviewer's `expected_version` is checked by the commit even where the draft's own base version
+    is current: a stale one is 409 version_conflict, the proposal still waits and nothing is written."""
+    owner, reviewer = make_api(), make_api()
+    persona_id = reviewer.create("personas", name="Base")
+    reviewer.ok("personas", "update", {"personas": [{"persona_id": persona_id, "description": "Version two"}]})
+    edit = propose(owner.as_agent(), "personas", {"persona_id": persona_id, "description": "Agent's words"})
+    pid = proposal_id_of(edit)
+    (waiting,) = queue(reviewer, status="waiting")
+    assert waiting["base_version"] == 2
+
+    def stored() -> dict[str, Any]:  # every row, but a key's last use (written once a minute by any request)
+        return {name: rows for name, rows in table_rows(db).items() if name != "api_keys"}
+
+    before = stored()
+    conflict = assert_error(decide(reviewer, pid, "accept", expected_version=1), 409, "version_conflict")
+    assert conflict["current_version"] == 2
+    assert stored() == before
+    assert [v["proposal_id"] for v in queue(reviewer, status="waiting")] == [pid]
+    assert reviewer.ok("personas", "get", {"persona_id": persona_id})["version"] == 2
+    assert owner.ok("personas", "get", {"draft_id": edit["draft_id"]})["draft_version"] == 0
+
+    accepted = decide(reviewer, pid, "accept", expected_version=2)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["committed"]["version"] == 3
 
 
 # --- replays, opposite decisions, stale proposals -------------------------------------------------------------------

@@ -156,6 +156,28 @@ def test_rollback_writes_a_new_revision_equal_to_the_old_one(api):
     assert api.ok(KIND, "diff", {"persona_id": persona_id, "from_version": 1, "to_version": 3})["changes"] == []
 
 
+def test_rollback_from_3_to_2_then_to_1_restores_each_versions_own_state(api):
+    """From version 3 back to 2, then to 1: each rollback's state is exactly that version's (a rollback to
+    the version before `to_version`, or to the one before the current, differs from it here)."""
+    persona_id = api.create(KIND, name="Ada", description="one", departments=["Sales"])
+    update(api, persona_id, description="two", department_ids=[])
+    update(api, persona_id, name="Bea", description="three")
+    configs = {v: api.ok(KIND, "revision", {"persona_id": persona_id, "version": v})["config"] for v in (1, 2, 3)}
+    assert len({repr(c) for c in configs.values()}) == 3
+
+    for to_version, new_version in ((2, 4), (1, 5)):
+        rolled = api.ok(KIND, "rollback", {"persona_id": persona_id, "to_version": to_version})
+        assert rolled["version"] == new_version
+        now = api.ok(KIND, "revision", {"persona_id": persona_id, "version": new_version})
+        assert now["operation"] == "rollback" and now["config"] == configs[to_version]
+        assert api.ok(KIND, "resolve", {"persona_id": persona_id})["config"] == configs[to_version]
+        diff = {"persona_id": persona_id, "from_version": to_version, "to_version": new_version}
+        assert api.ok(KIND, "diff", diff)["changes"] == []
+    live = api.ok(KIND, "get", {"persona_id": persona_id})
+    assert live["version"] == 5 and live["departments"]["selected_ids"]
+    assert [o["value"] for o in live["descriptions"]["options"] if o["selected"]] == ["one"]
+
+
 def test_rollback_to_a_version_whose_resource_is_gone_is_409_and_changes_nothing(api):
     persona_id = api.create(KIND, name="Ada", departments=["Temporary"])
     update(api, persona_id, department_ids=[])

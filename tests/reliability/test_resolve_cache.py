@@ -8,11 +8,13 @@ older than a label move already answered. A revision landing and a delete must s
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from test_crash_recovery import serve
 
-from conftest import make_key
+from conftest import assert_error, make_key
 
 ROUNDS = 24  # requests per check, each on a new connection
 
@@ -117,3 +119,95 @@ def test_two_app_instances_on_one_database_see_each_others_label_moves_at_once(
             previous = target
     finally:
         second_db.dispose()
+
+
+# --- the cache is really used, and keyed by group -------------------------------------------------------------
+
+
+def clock(db) -> int:
+    from sqlalchemy import select
+
+    from loomwork.engine.models import ChangeClock
+
+    with db.transaction(write=False) as session:
+        value = session.scalar(select(ChangeClock.value).where(ChangeClock.id == 1))
+    assert value is not None, "no change clock: the resolve cache would store nothing"
+    return value
+
+
+def test_resolve_answers_from_the_cache_until_the_change_clock_moves(make_api, db, monkeypatch):
+    """Counts the cache's hits: a repeated resolve is one, a revision or a label move moves the clock (read
+    here) and the next resolve is a miss with the new answer. Nothing ever empties the cache here (no
+    notification), so the clock alone must make the entry stale."""
+    from loomwork.engine.resolve import ResolveCache
+
+    lookups: list[bool] = []
+    real_get = ResolveCache.get
+
+    def counting_get(self: ResolveCache, key: Any, token: int) -> Any:
+        found = real_get(self, key, token)
+        lookups.append(found is not None)
+        return found
+
+    monkeypatch.setattr(ResolveCache, "get", counting_get)
+    monkeypatch.setattr(ResolveCache, "invalidate", lambda _self: None)
+    admin = make_api("admin")
+    persona_id = admin.create("personas", name="Ada")
+
+    def resolved(**body: Any) -> int:
+        return admin.ok("personas", "resolve", {"name": "Ada", **body})["version"]
+
+    assert [resolved(), resolved(), resolved()] == [1, 1, 1]
+    assert lookups == [False, True, True]
+
+    before = clock(db)
+    admin.ok("personas", "update", {"personas": [{"persona_id": persona_id, "description": "take 2"}]})
+    assert clock(db) > before
+    lookups.clear()
+    assert [resolved(), resolved()] == [2, 2]
+    assert lookups == [False, True]
+
+    admin.ok("personas", "label", {"persona_id": persona_id, "label": "staging", "version": 1})
+    assert [resolved(label="staging"), resolved(label="staging")] == [1, 1]
+    before, lookups[:] = clock(db), []
+    admin.ok("personas", "label", {"persona_id": persona_id, "label": "staging", "version": 2, "expected_version": 1})
+    assert clock(db) > before
+    assert [resolved(label="staging"), resolved(label="staging")] == [2, 2]
+    assert lookups == [False, True]
+
+
+def test_two_groups_resolving_one_id_and_one_name_in_turn_each_see_their_own(make_api, dialect):
+    """Warm entries of one group never answer another: by name each group finds its own artifact, by id
+    another group's artifact is 404, and another group's ETag is never a 304; over POST, GET and
+    If-None-Match, each request made right after the other group's filled the cache."""
+    acme, beta = make_api("editor", group="acme"), make_api("editor", group="beta")
+    acme_id = acme.create("personas", name="Ada", description="acme's")
+    beta_id = beta.create("personas", name="Ada", description="beta's")
+    beta.ok("personas", "update", {"personas": [{"persona_id": beta_id, "description": "beta's, take 2"}]})
+    mine = {id(acme): (acme_id, 1, "acme's"), id(beta): (beta_id, 2, "beta's, take 2")}
+
+    def get(api, target: str, **headers: str):
+        return api.client.get(f"/api/v5/resolve/personas/{target}", headers={**api.headers, **headers})
+
+    etags: dict[int, str] = {}
+    for _ in range(2):
+        for api in (acme, beta, acme, beta):
+            own_id, version, description = mine[id(api)]
+            for answer in (api.ok("personas", "resolve", {"name": "Ada"}), get(api, "Ada").json()):
+                assert (answer["persona_id"], answer["version"]) == (own_id, version), answer
+                assert answer["config"]["description"] == description
+            by_id = get(api, own_id)
+            assert by_id.status_code == 200 and by_id.json()["persona_id"] == own_id
+            etags[id(api)] = by_id.headers["etag"]
+    assert etags[id(acme)] != etags[id(beta)]
+
+    for api, other in ((acme, beta), (beta, acme)):
+        other_id = mine[id(other)][0]
+        get(other, other_id)  # the other group's entry is warm
+        assert_error(api.op("personas", "resolve", {"persona_id": other_id}), 404)
+        assert_error(get(api, other_id), 404)
+        assert_error(get(api, other_id, **{"If-None-Match": etags[id(other)]}), 404)
+        get(other, "Ada")
+        by_name = get(api, "Ada", **{"If-None-Match": etags[id(other)]})
+        assert by_name.status_code == 200 and by_name.json()["persona_id"] == mine[id(api)][0]
+        assert get(api, "Ada", **{"If-None-Match": etags[id(api)]}).status_code == 304

@@ -4,13 +4,14 @@ CSRF token; sign-out ends it on the server; the pages and their files are served
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from conftest import Api, assert_error
 from loomwork.db.base import utcnow
-from loomwork.identity.models import WebSession
+from loomwork.identity.models import ApiKey, WebSession
 from loomwork.kinds import ARTIFACT_KINDS
 
 SEARCH = "/api/v5/artifacts/personas/search"
@@ -96,6 +97,33 @@ def test_an_expired_session_is_refused(client, api: Api, db, dialect):
     with db.transaction(write=True) as session:
         session.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert_error(client.get("/web/session"), 401, "unauthenticated")
+
+
+def test_a_session_opened_before_its_key_expires_ends_when_the_key_does(client, api: Api, db, dialect):
+    """The session itself lasts hours longer than its key: the key's expiry must end it all the same."""
+    made = api.post("/api/v5/keys/create", {"profile_id": my_profile_id(api), "name": "short", "expires_at": soon()})
+    assert made.status_code == 200, made.text
+    csrf = signed_in(client, Api(client, made.json()["key"]))
+    assert client.get("/web/session").status_code == 200
+    assert client.post(SEARCH, json={}, headers={"X-CSRF-Token": csrf}).status_code == 200
+    with db.transaction(write=True) as session:  # the key's hour passes; the session's twelve do not
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == uuid.UUID(made.json()["key_id"]))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        assert session.scalar(select(WebSession.expires_at)) > utcnow()
+    assert_error(client.get("/web/session"), 401, "unauthenticated")
+    assert_error(client.post(SEARCH, json={}, headers={"X-CSRF-Token": csrf}), 401, "unauthenticated")
+
+
+def my_profile_id(api: Api) -> str:
+    keys = api.post("/api/v5/keys/search").json()["keys"]
+    return next(k["profile_id"] for k in keys if api.key.startswith(k["prefix"]))
+
+
+def soon() -> str:
+    return (utcnow() + timedelta(hours=1)).isoformat()
 
 
 def test_an_api_key_always_wins_over_a_cookie(client, api: Api, dialect):

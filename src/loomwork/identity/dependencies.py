@@ -9,6 +9,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
 from starlette.datastructures import Headers
@@ -105,11 +106,36 @@ def _session_cookie(headers: Headers) -> str | None:
     return cookie[sessions.COOKIE].value if sessions.COOKIE in cookie else None
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who may call an operation: its least role, and whether an AI agent may."""
+
+    role: Role
+    agents: bool
+
+
+_ACCESS = "loomwork_access"
+
+
 def caller_with(role: Role, action: str, *, agents: bool = True) -> Callable[[Caller], Caller]:
-    """A dependency that authenticates, then checks the role (403 names it) and the agent rule."""
+    """A dependency that authenticates, then checks the role (403 names it) and the agent rule. It carries
+    its `Access`, which the OpenAPI document states for each operation that depends on it."""
 
     def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
         caller.principal.authorise(role, action, agents=agents)
         return caller
 
+    vars(dependency)[_ACCESS] = Access(role, agents)
     return dependency
+
+
+def access_of(dependant: Dependant) -> Access | None:
+    """The `Access` that a route's dependencies (at any depth) check, None for a route no `caller_with` guards."""
+    for dependency in dependant.dependencies:
+        found = getattr(dependency.call, _ACCESS, None)
+        if isinstance(found, Access):
+            return found
+        found = access_of(dependency)
+        if found is not None:
+            return found
+    return None
