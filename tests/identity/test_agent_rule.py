@@ -2,7 +2,7 @@
 
 Every operation states who may call it (`x-loomwork-role`, `x-loomwork-agents`, from the dependency the
 server enforces). The rule: an operation that needs the editor role or more is for people only, except
-the draft patch (an agent's patch becomes a proposal) and the MCP routes; its declaration must say so,
+the draft patch (an agent's patch becomes a proposal), the rebase of one's own draft and the MCP routes; its declaration must say so,
 and an agent is refused it (403 `agent_refused`), whether it comes with an agent profile's key (with or
 without `X-MCP`) or with a person's key and `X-MCP`, and nothing is written. The expectations come from
 the rule and the role, never from what the server answers someone else, and every operation of the
@@ -33,7 +33,13 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 def people_only_by_the_rule(method: str, path: str, operation: dict[str, Any]) -> bool:
     is_draft_patch = path.endswith("/draft") and method in ("PATCH", "POST")
-    return RANK[operation[ROLE]] >= RANK["editor"] and not is_draft_patch and not path.startswith("/mcp")
+    # API.md section 13: an agent rebases its own draft as a person does theirs (it decides nothing).
+    is_own_draft_rebase = path.endswith("/draft/rebase") and method == "POST"
+    return (
+        RANK[operation[ROLE]] >= RANK["editor"]
+        and not (is_draft_patch or is_own_draft_rebase)
+        and not path.startswith("/mcp")
+    )
 
 
 def send(client, method: str, path: str, headers: dict[str, str]):
