@@ -325,6 +325,7 @@ def test_history_labels_and_the_shared_queue_light_up_when_the_server_has_them(
     expect(use).to_contain_text(f"/api/v5/resolve/personas/{persona}?label=production")
     expect(use).to_contain_text("curl -H")
     expect(use).to_contain_text("loomwork.resolve(")
+    expect(use).to_contain_text('import { Client } from "loomwork-client"')  # the TypeScript client's call too
     expect(use).to_contain_text(f"loomwork://personas/{persona}@production")
     check(page, "personas-view-with-history")
     section.get_by_label("Label").fill("staging")

@@ -159,7 +159,7 @@ function runsSection(kind, id, history, latest) {
     h("p", {}, h("a", { href: `#/k/${kind.plural}/history/${id}` }, "History: move a label, compare, roll back")));
 }
 
-// How an agent reads this artifact: the resolve URL, curl, the Python client and the MCP resource.
+// How an agent reads this artifact: the resolve URL, curl, the Python and TypeScript clients, the MCP resource.
 function useItSection(kind, id, history) {
   const map = labelMap(history);
   const labels = ["latest", ...Object.keys(map).filter((l) => l !== "latest")];
@@ -171,9 +171,12 @@ function useItSection(kind, id, history) {
     code.replaceChildren(
       h("span", { class: "muted" }, "# Resolve URL (GET, with your key)\n"), `${url}\n\n`,
       h("span", { class: "muted" }, "# curl\n"), `curl -H "X-Api-Key: $LOOMWORK_API_KEY" \\\n  "${url}"\n\n`,
-      h("span", { class: "muted" }, "# Python (loomwork.client: caches by ETag)\n"),
-      `from loomwork.client import Client\n\nwith Client("${location.origin}", api_key) as loomwork:\n` +
+      h("span", { class: "muted" }, "# Python (pip install clients/python: caches by ETag, watch=True for pushed updates)\n"),
+      `from loomwork_client import Client\n\nwith Client("${location.origin}", api_key) as loomwork:\n` +
         `    ${kind.name} = loomwork.resolve("${kind.plural}", "${id}", label="${label}")\n\n`,
+      h("span", { class: "muted" }, "# TypeScript (clients/typescript, on fetch)\n"),
+      `import { Client } from "loomwork-client";\n\nconst loomwork = new Client("${location.origin}", apiKey);\n` +
+        `const ${kind.name} = await loomwork.resolve("${kind.plural}", "${id}", { label: "${label}" });\n\n`,
       h("span", { class: "muted" }, "# MCP resource\n"), `loomwork://${kind.plural}/${id}${label === "latest" ? "" : `@${label}`}`);
   };
   choice.addEventListener("change", fill);
