@@ -20,7 +20,9 @@ from loomwork import uploads
 
 def agent_key(admin: Api, role: str) -> Api:
     """A key of a new agent profile of `role`, sponsored by the admin."""
-    sponsor_id = admin.post("/api/v5/keys/search").json()["keys"][0]["profile_id"]
+    keys = admin.post("/api/v5/keys/search").json()["keys"]
+    # The admin's own profile (the group holds other people's keys too; a sponsor bounds its agent's role).
+    sponsor_id = next(k["profile_id"] for k in keys if admin.key.startswith(k["prefix"]))
     profile = admin.post(
         "/api/v5/profiles/create",
         {"name": f"bot-{role}", "type": "agent", "role": role, "sponsor_profile_id": sponsor_id},

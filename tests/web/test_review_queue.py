@@ -23,12 +23,12 @@ PROMPT = (
 
 
 def test_a_changed_word_in_a_long_prompt_is_highlighted_in_the_queue_and_history(
-    page: Page, web_server: LiveServer, api: Api, dialect
+    page: Page, web_server: LiveServer, api: Api, make_api, dialect
 ):
     persona_id = api.create("personas", name="Guide", instructions=PROMPT)
     changed = PROMPT.replace("short, friendly", "short, warm")
     api.as_agent().ok("personas", "draft", {"persona_id": persona_id, "instructions": changed}, method="PATCH")
-    sign_in(page, web_server, api.key)
+    sign_in(page, web_server, make_api("editor", name="Ada").key)  # another person: nobody decides their own
     page.get_by_role("link", name=re.compile("^Review queue")).click()
     row = page.locator("article.proposal").get_by_role("row", name=re.compile("Instruction"))
     expect(row.locator("del")).to_have_text("friendly")

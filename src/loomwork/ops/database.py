@@ -7,7 +7,6 @@ in-process write lock) for the two waits no event brackets.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import weakref
 from time import perf_counter
 from typing import Any
@@ -77,7 +76,7 @@ def instrument_database(db: Database) -> None:
 
     if not has_one_writer(db.dialect):
         return
-    if isinstance(db._write_lock, type(threading.Lock())):
+    if not isinstance(db._write_lock, _TimedLock):  # the one-writer databases' FairLock, timed once
         db._write_lock = _TimedLock(db._write_lock)
 
     # BEGIN IMMEDIATE is where a writer waits for other processes' writers (up to the busy timeout).
