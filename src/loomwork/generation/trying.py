@@ -75,16 +75,18 @@ def _persona_state(
     """The persona's form at the version asked (its label's, else its newest), or the caller's own draft."""
     draft_id, persona_id = request.get("draft_id"), request.get("persona_id")
     version, label = request.get("version"), request.get("label")
-    if (draft_id is None) == (persona_id is None):
+    if draft_id is not None:
+        draft = drafts.load_draft(session, PERSONA, principal, draft_id)  # only the owner's; others' are 404
+        if persona_id is not None or version is not None or label is not None:
+            raise Invalid(
+                "draft_id: a draft runs its own form; leave out persona_id, version and label.", field="draft_id"
+            )
+        drafts.require_open(session, PERSONA, draft)
+        return FormState.from_json(draft.form_state), draft.target_id, None, None
+    if persona_id is None:
         raise Invalid("persona_id: give a persona_id or a draft_id (one of them).", field="persona_id")
     if version is not None and label is not None:
         raise Invalid("version: give a version or a label, not both.", field="version")
-    if draft_id is not None:
-        if version is not None or label is not None:
-            raise Invalid("draft_id: a draft runs its own form; leave out version and label.", field="draft_id")
-        draft = drafts.load_draft(session, PERSONA, principal, draft_id)  # only the owner's
-        drafts.require_open(session, PERSONA, draft)
-        return FormState.from_json(draft.form_state), draft.target_id, None, None
     row = get_artifact(session, PERSONA, principal.group_id, persona_id)
     if label is not None and label != "latest":
         labelled = revisions.labels_of(session, row.id).get(label)
