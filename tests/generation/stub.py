@@ -64,13 +64,10 @@ class Stub:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body["model"],
-                "choices": [
-                    {"index": 0, "finish_reason": "stop", "message": message}
-                ],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
                 "usage": self.usage,
             }
         )
-
 
     async def _chunks(self, body: dict[str, Any], content: str) -> Any:
         def chunk(delta: dict[str, Any], usage: dict[str, int] | None = None) -> str:

@@ -178,17 +178,13 @@ def test_a_streamed_run_sends_the_deltas_then_the_run(api: Api, stub: Stub, pers
     assert runs["runs"][0]["run_id"] == last["run_id"]
 
 
-def test_agents_and_viewers_are_refused(
-    api: Api, make_api: Any, stub: Stub, persona: str, invocation: str
-) -> None:
+def test_agents_and_viewers_are_refused(api: Api, make_api: Any, stub: Stub, persona: str, invocation: str) -> None:
     assert_error(run(api.as_agent(), try_body(persona, invocation)), 403, "agent_refused")
     assert_error(run(make_api("viewer"), try_body(persona, invocation)), 403)
     assert stub.received == []
 
 
-def test_a_failing_endpoint_is_502_without_the_key(
-    api: Api, stub: Stub, persona: str, invocation: str
-) -> None:
+def test_a_failing_endpoint_is_502_without_the_key(api: Api, stub: Stub, persona: str, invocation: str) -> None:
     encoded = base64.b64encode(SECRET.encode()).decode()
     stub.status = 401
     stub.error = f"Incorrect API key {SECRET[:14]}... (sent {encoded}) rejected"

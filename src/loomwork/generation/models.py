@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Uuid
@@ -44,9 +43,7 @@ class PersonaRun(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     # None for a draft of a persona not created yet.
-    persona_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("artifacts.id", ondelete="CASCADE"), nullable=True
-    )
+    persona_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"), nullable=True)
     persona_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: a draft's form state
     persona_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
     draft_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)

@@ -6,7 +6,7 @@ No `from __future__ import annotations`: FastAPI reads the models at definition 
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
@@ -82,6 +82,14 @@ def build_settings_router() -> APIRouter:
 # --- personas/try and personas/runs (API.md section 15) -------------------------------------------------------
 
 MAX_TRY_TEXT = 100_000  # one message or one variable's value
+if TYPE_CHECKING:  # Int() builds an annotated type at run time, which a type checker cannot read
+    Version = int
+    PageSize = int
+    PageOffset = int
+else:
+    Version = Int(ge=1)
+    PageSize = Int(ge=1, le=200)
+    PageOffset = Int(ge=0)
 
 
 class TryMessage(RequestModel):
@@ -92,7 +100,7 @@ class TryMessage(RequestModel):
 class TryRequest(RequestModel):
     persona_id: uuid.UUID | None = Field(None, description="The persona to run (or draft_id).")
     draft_id: uuid.UUID | None = Field(None, description="Run your own persona draft's form as it is now.")
-    version: Int(ge=1) | None = Field(None, description="The persona's version; default its newest.")
+    version: Version | None = Field(None, description="The persona's version; default its newest.")
     label: LabelName | None = Field(None, description="The version this label names now (or version).")
     invocation_id: uuid.UUID = Field(description="The invocation whose endpoint, key, model and parameters run it.")
     variables: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=MAX_TRY_TEXT)]] | None = (
@@ -142,8 +150,8 @@ class TryResponse(BaseModel):
 
 class RunsRequest(RequestModel):
     persona_id: uuid.UUID
-    page_size: Int(ge=1, le=200) | None = None
-    page_offset: Int(ge=0) | None = None
+    page_size: PageSize | None = None
+    page_offset: PageOffset | None = None
 
 
 class TryInput(BaseModel):

@@ -242,7 +242,9 @@ class _Call:
         return {"content": "".join(self.content), "tool_calls": calls}
 
 
-def _store(db: Database, principal: Principal, ready: _Prepared, request: dict[str, Any], call: _Call) -> dict[str, Any]:
+def _store(
+    db: Database, principal: Principal, ready: _Prepared, request: dict[str, Any], call: _Call
+) -> dict[str, Any]:
     reply = call.reply()
     called = ready.invocation
     run_input = {
