@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -248,3 +249,14 @@ def test_the_runs_table_migrates_down_and_up(api: Api, db: Database, stub: Stub,
     assert api.ok("personas", "runs", {"persona_id": persona})["runs"] == []
     assert run(api, try_body(persona, invocation)).status_code == 200
     assert len(api.ok("personas", "runs", {"persona_id": persona})["runs"]) == 1
+
+
+def test_tries_share_generations_limits(api: Api, client: Any, stub: Stub, persona: str, invocation: str) -> None:
+    """One budget of outbound model calls: a generation under way counts against a try, and the other way."""
+    from loomwork.generation.service import SLOTS
+
+    client.app.state.settings = dataclasses.replace(client.app.state.settings, max_generations=1)
+    with SLOTS.hold(uuid.uuid4(), client.app.state.settings):  # a generation of another group, under way
+        assert_error(run(api, try_body(persona, invocation)), 429, "too_many_generations")
+    assert stub.received == []
+    assert run(api, try_body(persona, invocation)).status_code == 200
