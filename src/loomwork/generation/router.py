@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from loomwork.generation import service, trying
-from loomwork.http import ERROR_RESPONSES, ErrorBody, Int, LabelName, RequestModel
+from loomwork.http import ERROR_RESPONSES, MAX_MESSAGE_CHARS, ErrorBody, Int, LabelName, RequestModel
 from loomwork.identity.dependencies import Caller, caller_with
 from loomwork.principal import Role
 
@@ -81,7 +81,6 @@ def build_settings_router() -> APIRouter:
 
 # --- personas/try and personas/runs (API.md section 15) -------------------------------------------------------
 
-MAX_TRY_TEXT = 100_000  # one message or one variable's value
 if TYPE_CHECKING:  # Int() builds an annotated type at run time, which a type checker cannot read
     Version = int
     PageSize = int
@@ -94,7 +93,7 @@ else:
 
 class TryMessage(RequestModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TRY_TEXT)
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
 class TryRequest(RequestModel):
@@ -103,9 +102,9 @@ class TryRequest(RequestModel):
     version: Version | None = Field(None, description="The persona's version; default its newest.")
     label: LabelName | None = Field(None, description="The version this label names now (or version).")
     invocation_id: uuid.UUID = Field(description="The invocation whose endpoint, key, model and parameters run it.")
-    variables: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=MAX_TRY_TEXT)]] | None = (
-        Field(None, description="A value for each {{variable}} of the instructions.", max_length=200)
-    )
+    variables: (
+        dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]] | None
+    ) = Field(None, description="A value for each {{variable}} of the instructions.", max_length=200)
     messages: list[TryMessage] = Field(max_length=200, description="The chat after the system message.")
     tool_ids: list[uuid.UUID] | None = Field(None, max_length=64, description="Tools sent as functions.")
     stream: bool = Field(False, description="Answer text/event-stream: delta events, then a run event.")
