@@ -39,7 +39,7 @@ from loomwork.errors import Forbidden, LoomworkError, Unauthenticated
 from loomwork.events.delivery import DeliveryWorker
 from loomwork.events.notify import notifier_for
 from loomwork.events.router import build_events_router
-from loomwork.generation.router import build_settings_router
+from loomwork.generation.router import build_settings_router, build_try_router
 from loomwork.gitops import schema as gitops_schema
 from loomwork.http import ERROR_RESPONSES, ErrorBody
 from loomwork.identity.dependencies import Caller, caller_with, principal_from_headers
@@ -305,6 +305,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(router)
     app.include_router(build_audit_router())
     app.include_router(build_settings_router())
+    app.include_router(build_try_router())
     app.include_router(build_identity_router())
     app.include_router(build_proposals_router(ARTIFACT_KINDS))
     app.include_router(build_resolve_many_router(ARTIFACT_KINDS))

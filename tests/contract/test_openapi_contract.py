@@ -36,8 +36,9 @@ MAX_EXAMPLES = 100 if FUZZ else 20
 # (section 4: pending_ids not selected, two flags of one type, a (type, value) no flag has); an import's
 # multipart file must be CSV whose first line names the import_fields columns (sections 2 and 5); a new
 # profile's role and sponsor depend on its type, and a new key's expiry must lie in the future (section 7); a
-# webhook's URL must resolve to a public address (section 10).
-SEMANTIC_422_SUFFIXES = ("/draft", "/import", "/profiles/create", "/keys/create", "/webhooks/create")
+# webhook's URL must resolve to a public address (section 10); a persona's try needs a value for each
+# {{variable}} its instructions use, and one of persona_id and draft_id (section 15).
+SEMANTIC_422_SUFFIXES = ("/draft", "/import", "/profiles/create", "/keys/create", "/webhooks/create", "/personas/try")
 
 
 class HttpOnly:

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
 from conftest import Api, serving
@@ -36,6 +36,8 @@ class Stub:
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     )
     received: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tool_calls: list[dict[str, Any]] | None = None  # [{name, arguments (a JSON text)}] in the answer
+    pieces: list[str] | None = None  # with `stream`: the content in these deltas
     release: threading.Event = dataclasses.field(default_factory=threading.Event)  # ends every delay at once
 
     async def completions(self, request: Request) -> Any:
@@ -49,18 +51,36 @@ class Stub:
         if self.status != 200:
             return JSONResponse({"error": {"message": self.error, "type": "server_error"}}, status_code=self.status)
         content = self.raw if self.raw is not None else json.dumps(self.answer)
+        if body.get("stream"):
+            return StreamingResponse(self._chunks(body, content), media_type="text/event-stream")
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function", "function": call} for i, call in enumerate(self.tool_calls)
+            ]
         return JSONResponse(
             {
                 "id": "chatcmpl-stub",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body["model"],
-                "choices": [
-                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
-                ],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
                 "usage": self.usage,
             }
         )
+
+    async def _chunks(self, body: dict[str, Any], content: str) -> Any:
+        def chunk(delta: dict[str, Any], usage: dict[str, int] | None = None) -> str:
+            choices = [{"index": 0, "delta": delta, "finish_reason": None}] if delta else []
+            data = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+            return "data: " + json.dumps({**data, "choices": choices, "usage": usage}) + "\n\n"
+
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in self.pieces if self.pieces is not None else [content]:
+            yield chunk({"content": piece})
+            await asyncio.sleep(0.01)
+        yield chunk({}, self.usage)
+        yield "data: [DONE]\n\n"
 
 
 @contextmanager

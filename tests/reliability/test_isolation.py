@@ -144,6 +144,10 @@ def foreign_id(path: str, field: str, other: Other) -> str | None:
         return {"profile_id": other.profile, "sponsor_profile_id": other.profile, "key_ids": other.key}.get(field)
     if path == "/api/v5/resolve":  # each item's kind is the first kind's (minimal's choice): personas
         return other.artifacts[ARTIFACT_KINDS[0].plural] if field == "id" else None
+    if path == "/api/v5/artifacts/personas/try":  # besides the persona and the draft, the kind's own
+        found = {"invocation_id": other.artifacts["invocations"], "tool_ids": other.artifacts["tools"]}.get(field)
+        if found:
+            return found
     if path.startswith("/api/v5/proposals/"):
         return {
             "proposal_id": other.proposal,
@@ -215,6 +219,12 @@ def foreign_bodies(
 REQUIRED_BESIDES = {
     "/api/v5/proposals/decide": {"decision": "reject"},
     **{f"/api/v5/artifacts/{k.plural}/generate": {"step": "basic"} for k in ARTIFACT_KINDS},
+    # A try names a persona (or a draft) and an invocation: ids that exist nowhere, so the one under test decides.
+    "/api/v5/artifacts/personas/try": {
+        "messages": [],
+        "persona_id": "00000000-0000-4000-8000-000000000001",
+        "invocation_id": "00000000-0000-4000-8000-000000000002",
+    },
 }
 
 

@@ -220,8 +220,13 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
     version = row.generator_version
     if version is None:  # never left unset by settings/update; a row from before versions were pinned
         raise GeneratorFailed("The generator names no version of its invocation: an admin sets it again.")
-    # The pinned version's own state (revisions keep each version whole), never the invocation as it is now.
-    state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation.id, version).state)
+    return read_invocation(session, group_id, invocation.id, version)
+
+
+def read_invocation(session: Session, group_id: uuid.UUID, invocation_id: uuid.UUID, version: int) -> Generator:
+    """What a call through this version of an invocation needs (generation's and `personas/try`'s)."""
+    # The version's own state (revisions keep each version whole), never the invocation as it is now.
+    state = revisions.decode_state(revisions.load_revision(session, INVOCATION, invocation_id, version).state)
     values = resources.load(session, group_id, state.all_ids())
     endpoint = _live(state, values, "endpoint")
     if not endpoint:
@@ -234,7 +239,7 @@ def read_generator(session: Session, group_id: uuid.UUID, row: GroupSettings) ->
     temperature = _live(state, values, "temperature_level")
     reasoning = _live(state, values, "reasoning_level")
     return Generator(
-        invocation_id=invocation.id,
+        invocation_id=invocation_id,
         invocation_version=version,
         endpoint=endpoint[0].value,
         model=model,
