@@ -71,9 +71,10 @@ def test_a_rebase_keeps_my_change_and_theirs_and_the_update_then_saves(api, make
     assert stale["success"] is False and stale["code"] == "version_conflict", stale
     assert "rebase" in stale["message"].lower() or "rebase" in str(stale).lower()
 
-    answer = rebase(api, draft_id)
+    answer = rebase(api, draft_id, idempotency_key="rebase-1")
     assert answer.status_code == 200, answer.text
     body = answer.json()
+    assert body["idempotency_key"] == "rebase-1"
     assert body["conflicts"] == [] and body["form_state"]["base_version"] == 2
     assert body["form_state"]["behind_by"] == 0 and body["new_version"] == 2  # one applied patch, then the rebase
     assert body["form_state"]["instructions"] == "Greet {{customer}} by name."

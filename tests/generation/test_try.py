@@ -203,7 +203,7 @@ def test_runs_are_listed_newest_first_with_input_and_reply(
     stub.raw = "Second answer."
     second = run(api, try_body(persona, invocation, messages=[{"role": "user", "content": "And 3 + 3?"}])).json()
     listed = make_api("viewer").ok("personas", "runs", {"persona_id": persona})
-    assert listed["total"] == 2
+    assert listed["total_count"] == 2
     assert [r["run_id"] for r in listed["runs"]] == [second["run_id"], first["run_id"]]
     newest = listed["runs"][0]
     assert newest["input"]["messages"] == [{"role": "user", "content": "And 3 + 3?"}]

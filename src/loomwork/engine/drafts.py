@@ -839,7 +839,12 @@ def three_way(
 
 
 def rebase(
-    session: Session, kind: ArtifactKind, principal: Principal, draft_id: uuid.UUID, resolutions: Mapping[str, str]
+    session: Session,
+    kind: ArtifactKind,
+    principal: Principal,
+    draft_id: uuid.UUID,
+    resolutions: Mapping[str, str],
+    key: str = "",
 ) -> str:
     """Replay the draft onto the artifact's current version (API.md section 13): the draft response with
     `conflicts: []`, or 409 rebase_conflict listing each field both sides changed (nothing changes then)."""
@@ -854,7 +859,7 @@ def rebase(
         )
     behind = behind_by(session, draft)
     if draft.target_id is None or draft.base_version is None or behind == 0:
-        return _store(session, kind, principal, draft, "", "The draft already builds on the current version.")[2]
+        return _store(session, kind, principal, draft, key, "The draft already builds on the current version.")[2]
     current = get_artifact(session, kind, principal.group_id, draft.target_id)
     base = decode_state(load_revision(session, kind, current.id, draft.base_version).state)
     theirs, mine = load_state(session, current.id), FormState.from_json(draft.form_state)
@@ -883,7 +888,7 @@ def rebase(
     )
     session.refresh(draft)
     message = f"Rebased onto version {current.version}."
-    return _store(session, kind, principal, draft, "", message)[2]
+    return _store(session, kind, principal, draft, key, message)[2]
 
 
 def _readable(kind: ArtifactKind, merge: MergeField, state: FormState, values: Mapping[uuid.UUID, Any]) -> Any:

@@ -203,7 +203,14 @@ def build_router(kind: ArtifactKind, hidden_flag_types: tuple[str, ...]) -> APIR
     def rebase_draft(body: BaseModel, who: Caller) -> Any:
         request = body.model_dump()
         with who.db.transaction(write=True) as session:
-            text = drafts.rebase(session, kind, who.principal, request["draft_id"], request["resolutions"] or {})
+            text = drafts.rebase(
+                session,
+                kind,
+                who.principal,
+                request["draft_id"],
+                request["resolutions"] or {},
+                request["idempotency_key"] or "",
+            )
         return {**json.loads(text), "conflicts": []}
 
     @route("draft/discard", draft_schemas.discard_response, body=draft_schemas.discard_request)

@@ -384,7 +384,10 @@ def build_draft_schemas(kind: ArtifactKind) -> DraftSchemas:
             | None,
             Field(None, description='For each conflicting field, the side to keep: "mine" or "theirs".'),
         ),
-        idempotency_key=(Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)] | None, None),
+        idempotency_key=(
+            Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS)] | None,
+            Field(None, description="Answered back as the response's idempotency_key (a rebase stores no entry)."),
+        ),
     )
     rebase_response = _model(
         f"Rebase{title}DraftResponse",

@@ -166,7 +166,7 @@ class RunView(TryResponse):
 
 
 class RunsResponse(BaseModel):
-    total: int
+    total_count: int
     runs: list[RunView]
 
 

@@ -362,7 +362,7 @@ def list_runs(
         .offset(page_offset)
     )
     return {
-        "total": total,
+        "total_count": total,
         "runs": [
             {**run_view(run), "input": run.input, "created_at": run.created_at, "profile_id": run.profile_id}
             for run in runs
