@@ -25,6 +25,8 @@ def test_an_admin_creates_a_webhook_tests_it_and_redelivers(
     page.goto(f"{web_server.url}/")
     page.get_by_label("API key").fill(admin.key)
     page.get_by_role("button", name="Sign in").click()
+    # Signed in once the landing page shows: a click before it may be undone by the sign-in's own navigation.
+    expect(page.get_by_role("heading", name="Personas", exact=True)).to_be_visible()
     page.get_by_role("link", name="Webhooks").click()
     expect(page.get_by_role("heading", name="Webhooks", exact=True)).to_be_visible()
     page.get_by_label("URL").fill(receiver.url)
@@ -122,6 +124,8 @@ def test_deliveries_read_as_states_with_one_line_errors_and_the_hook_says_since_
     page.goto(f"{web_server.url}/")
     page.get_by_label("API key").fill(admin.key)
     page.get_by_role("button", name="Sign in").click()
+    # Signed in once the landing page shows: a click before it may be undone by the sign-in's own navigation.
+    expect(page.get_by_role("heading", name="Personas", exact=True)).to_be_visible()
     page.get_by_role("link", name="Webhooks").click()
     expect(page.locator("#webhooks")).to_contain_text("Failing since")
     page.get_by_role("link", name=receiver.url).click()
